@@ -1,0 +1,1 @@
+"""Default search spaces, one YAML per task (shipped as package data)."""

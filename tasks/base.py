@@ -1,0 +1,124 @@
+"""The Task contract and the pieces every task's LightningModule shares.
+
+A task is one module in `tasks/` exposing `TASK = Task(...)`. The framework in
+`tuner/` only ever talks to a task through these fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning.pytorch as pl
+import pandas as pd
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task provides to the framework.
+
+    Fields:
+        name: registry name, also stored in every checkpoint.
+        metric, direction: what a study optimises unless its space says otherwise.
+        defaults: every setting a search space may name (searched or fixed), with its default.
+        add_data_args: adds the task's data flags (--data, columns...) to a parser.
+        load_data: reads and validates the input once per study (dict of the data flags).
+        fit_space: adapts a space to the data (e.g. clips window lengths); returns notes.
+        build_datamodule: in-memory tensors for one trial's settings.
+        build_model: a LightningModule for one trial's settings and data.
+        model_class: rebuilds a model from a checkpoint's hyperparameters.
+        predict: model + loaded data + settings -> a table a person can read.
+        default_data: shipped demo data used when --data is not given.
+        smoke: tiny settings for tests.
+    """
+
+    name: str
+    metric: str
+    direction: str
+    defaults: Mapping[str, Any]
+    add_data_args: Callable[[argparse.ArgumentParser], None]
+    load_data: Callable[[Mapping[str, Any]], Any]
+    fit_space: Callable[[Any, Any], tuple[Any, list[str]]]
+    build_datamodule: Callable[[Any, Mapping[str, Any]], pl.LightningDataModule]
+    build_model: Callable[[Mapping[str, Any], pl.LightningDataModule], pl.LightningModule]
+    model_class: type[pl.LightningModule]
+    predict: Callable[[pl.LightningModule, Any, Mapping[str, Any]], pd.DataFrame]
+    default_data: str | None = None
+    smoke: Mapping[str, Any] = field(default_factory=dict)
+
+
+class TensorBatches:
+    """Batches sliced from in-memory tensors: no DataLoader, no per-item Python work.
+
+    Shuffles with its own seeded generator, so a trial's batch order depends only on
+    the seed, not on what ran before it in the process.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int,
+                 shuffle: bool = False, seed: int = 0) -> None:
+        self.tensors = tensors
+        self.batch_size = max(1, int(batch_size))
+        self.shuffle = shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return -(-len(self.tensors[0]) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        count = len(self.tensors[0])
+        order = torch.randperm(count, generator=self.generator) if self.shuffle else None
+        for start in range(0, count, self.batch_size):
+            if order is None:
+                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
+            else:
+                index = order[start:start + self.batch_size]
+                yield tuple(t[index] for t in self.tensors)
+
+
+class LSTMBackbone(nn.Module):
+    """The LSTM every task owns (composition, not inheritance)."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float,
+                 bidirectional: bool = False) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0,
+                            bidirectional=bidirectional)
+        self.output_size = hidden_size * (2 if bidirectional else 1)
+
+    def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        return self.lstm(x, state)
+
+    def freeze_layers(self, count: int) -> None:
+        """Stop gradients for the first `count` layers (fine-tuning keeps what they learnt)."""
+        for name, weight in self.lstm.named_parameters():
+            layer = int(name.rsplit("_l", 1)[1].split("_")[0])
+            weight.requires_grad_(layer >= count)
+
+
+class ErrorSums:
+    """Running absolute and squared error sums, so MAE / RMSE are exact over an epoch."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.abs_sum = 0.0
+        self.sq_sum = 0.0
+        self.count = 0
+
+    def add(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        error = (prediction - target).detach().double()
+        self.abs_sum += error.abs().sum().item()
+        self.sq_sum += error.pow(2).sum().item()
+        self.count += error.numel()
+
+    def mae(self) -> float:
+        return self.abs_sum / max(self.count, 1)
+
+    def rmse(self) -> float:
+        return (self.sq_sum / max(self.count, 1)) ** 0.5

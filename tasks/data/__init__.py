@@ -1,0 +1,1 @@
+"""Small demo data sets shipped with the repo (see README.md here for sources)."""

@@ -1,0 +1,313 @@
+"""Time-series forecasting: CSV series -> windows of input_len -> horizon -> LSTM + linear head.
+
+Splits are chronological per series: the last `test_size` steps are the test part, the
+`val_size` before them validation, the rest training. Values are optionally put on a
+symmetric log scale, then normalised either per input window (the window's own mean and
+std: robust to trends, as NeuralForecast does) or per series with statistics of the
+training part only. Metrics are computed in original units.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from typing_extensions import override
+
+from tasks.base import ErrorSums, LSTMBackbone, Task, TensorBatches
+from tasks.forecasting_data import SeriesSet, read_series
+from tuner.errors import DataError
+
+DEFAULTS: dict[str, Any] = {
+    "hidden_size": 64, "num_layers": 1, "dropout": 0.0, "lr": 3e-3, "weight_decay": 0.0,
+    "batch_size": 32, "input_len": 24, "horizon": 12, "val_size": 0, "test_size": 0,
+    "scaling": "window", "transform": "none", "season_length": 0,
+    "max_epochs": 50, "patience": 0, "grad_clip": 1.0,
+}
+
+
+# ---------------------------------------------------------------- windows and scaling
+
+
+def symlog(x: np.ndarray | torch.Tensor) -> Any:
+    """sign(x) * log(1 + |x|): a log scale that is defined for every real value."""
+    if isinstance(x, torch.Tensor):
+        return torch.sign(x) * torch.log1p(x.abs())
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def symexp(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.expm1(x.abs())
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where a series' validation and test parts start."""
+
+    val_start: int
+    test_start: int
+
+
+def split_points(length: int, settings: Mapping[str, Any]) -> Split:
+    horizon = int(settings["horizon"])
+    val = int(settings["val_size"]) or horizon
+    test = int(settings["test_size"]) or horizon
+    return Split(length - test - val, length - test)
+
+
+def _windows(values: np.ndarray, input_len: int, horizon: int,
+             first_target: int, last_target: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (input, target) windows whose target lies within [first_target, last_target)."""
+    starts = range(max(first_target, input_len), last_target - horizon + 1)
+    x = [values[t - input_len:t] for t in starts]
+    y = [values[t:t + horizon] for t in starts]
+    return np.asarray(x, dtype=np.float64).reshape(-1, input_len), \
+        np.asarray(y, dtype=np.float64).reshape(-1, horizon)
+
+
+def normalise(x: np.ndarray, train_part: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample (loc, scale), shape (n, 1) each: from the window itself, or from the
+    series' training part only (never from what comes after it)."""
+    source = x if scaling == "window" else np.broadcast_to(train_part, (len(x), len(train_part)))
+    loc = source.mean(axis=1, keepdims=True)
+    scale = source.std(axis=1, keepdims=True)
+    scale = np.where(scale < 1e-8, 1.0, scale)
+    return loc, scale
+
+
+def make_tensors(values: np.ndarray, train_end: int, span: tuple[int, int],
+                 settings: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
+    """(x_norm, y_norm, loc, scale, y_raw) for the windows whose target lies in `span`."""
+    transformed = symlog(values) if settings["transform"] == "log" else values
+    x, y = _windows(transformed, int(settings["input_len"]), int(settings["horizon"]), *span)
+    _, y_raw = _windows(values, int(settings["input_len"]), int(settings["horizon"]), *span)
+    loc, scale = normalise(x, transformed[:train_end], settings["scaling"])
+    arrays = ((x - loc) / scale, (y - loc) / scale, loc, scale, y_raw)
+    return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays)
+
+
+def _concat(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.cat(column) for column in zip(*parts))
+
+
+def seasonal_naive(values: np.ndarray, span: tuple[int, int], season: int) -> np.ndarray:
+    """Each step of `span` predicted by the same season's last value known before `span`."""
+    start, end = span
+    return np.asarray([values[t - season * (1 + (t - start) // season)] for t in range(start, end)])
+
+
+# ---------------------------------------------------------------- data module
+
+
+class ForecastData(pl.LightningDataModule):
+    """Train / val / test windows of every series, as in-memory tensors."""
+
+    def __init__(self, data: SeriesSet, settings: Mapping[str, Any], seed: int = 0) -> None:
+        super().__init__()
+        self.settings = dict(settings)
+        self.seed = seed
+        parts: dict[str, list] = {"train": [], "val": [], "test": []}
+        for series in data.series:
+            split = split_points(len(series.values), settings)
+            spans = {"train": (0, split.val_start), "val": (split.val_start, split.test_start),
+                     "test": (split.test_start, len(series.values))}
+            for stage, span in spans.items():
+                parts[stage].append(make_tensors(series.values, split.val_start, span, settings))
+        self.tensors = {stage: _concat(chunks) for stage, chunks in parts.items()}
+        self.baseline_metrics = baseline_metrics(data, settings)
+
+    def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
+        size = int(self.settings["batch_size"]) if shuffle else 4096
+        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=self.seed)
+
+    @override
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    @override
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val")
+
+    @override
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test")
+
+
+def baseline_metrics(data: SeriesSet, settings: Mapping[str, Any]) -> dict[str, float]:
+    """Seasonal-naive MAE / RMSE on the same val and test parts as the model."""
+    season = int(settings["season_length"]) or data.season_length()
+    metrics = {}
+    for stage in ("val", "test"):
+        errors = []
+        for series in data.series:
+            split = split_points(len(series.values), settings)
+            span = (split.val_start, split.test_start) if stage == "val" else \
+                (split.test_start, len(series.values))
+            truth = series.values[span[0]:span[1]]
+            errors.append(seasonal_naive(series.values, span, season) - truth)
+        joined = np.concatenate(errors)
+        metrics[f"{stage}_snaive_mae"] = float(np.abs(joined).mean())
+        metrics[f"{stage}_snaive_rmse"] = float(np.sqrt((joined ** 2).mean()))
+    return metrics
+
+
+# ---------------------------------------------------------------- model
+
+
+class ForecastLSTM(pl.LightningModule):
+    """LSTM encoder over the normalised input window, linear head to all horizon steps."""
+
+    def __init__(self, input_len: int, horizon: int, hidden_size: int, num_layers: int,
+                 dropout: float, lr: float, weight_decay: float = 0.0,
+                 transform: str = "none", scaling: str = "window") -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone = LSTMBackbone(1, hidden_size, num_layers, dropout)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+        self.errors = ErrorSums()
+
+    @override
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised window (batch, input_len) -> normalised forecast (batch, horizon)."""
+        output, _ = self.backbone(x.unsqueeze(-1))
+        return self.head(output[:, -1])
+
+    def to_original_units(self, y_norm: torch.Tensor, loc: torch.Tensor,
+                          scale: torch.Tensor) -> torch.Tensor:
+        y = y_norm * scale + loc
+        return symexp(y) if self.hparams.transform == "log" else y
+
+    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        x, y, loc, scale, y_raw = batch
+        prediction = self(x)
+        loss = nn.functional.mse_loss(prediction, y)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
+        if stage != "train":
+            self.errors.add(self.to_original_units(prediction, loc, scale), y_raw)
+        return loss
+
+    @override
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    @override
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    @override
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_errors(self, stage: str) -> None:
+        self.log_dict({f"{stage}_mae": self.errors.mae(), f"{stage}_rmse": self.errors.rmse()})
+        self.errors.reset()
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._log_errors("val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self._log_errors("test")
+
+    @override
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr,
+                                weight_decay=self.hparams.weight_decay)
+
+
+MODEL_ARGS = ("input_len", "horizon", "hidden_size", "num_layers", "dropout", "lr",
+              "weight_decay", "transform", "scaling")
+
+
+def build_model(settings: Mapping[str, Any], datamodule: pl.LightningDataModule) -> ForecastLSTM:
+    return ForecastLSTM(**{name: settings[name] for name in MODEL_ARGS})
+
+
+# ---------------------------------------------------------------- contract glue
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("forecasting data")
+    group.add_argument("--data", help="CSV: long (unique_id, ds, y) or wide (time column + "
+                       "target columns); default: the shipped airline passengers series")
+    group.add_argument("--time-col", help="wide CSV: the time column (default: the first)")
+    group.add_argument("--target", help="wide CSV: comma-separated target columns "
+                       "(default: every other column)")
+
+
+def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
+    """Clip input_len to what the shortest series allows, and say so."""
+    settings = {**DEFAULTS, **space.fixed}
+    horizon = int(settings["horizon"])
+    split = split_points(data.min_length, settings)
+    longest = split.val_start - horizon
+    spec, notes = space.param("input_len"), []
+    low = spec.low if spec else settings["input_len"]
+    if longest < max(1, int(low)):
+        raise DataError(
+            f"{data.path}: the shortest series has {data.min_length} values, too short for "
+            f"input_len {int(low)} + horizon {horizon} (+ validation {split.test_start - split.val_start}"
+            f" and test {data.min_length - split.test_start} steps); expected at least "
+            f"{data.min_length - longest + int(low)} values or a smaller input_len / horizon")
+    if spec and spec.high > longest:
+        space = space.with_param(dataclasses.replace(spec, high=longest))
+        notes.append(f"input_len: high clipped from {spec.high} to {longest}, the longest "
+                     f"window the shortest series' training part allows")
+    return space, notes
+
+
+def build_datamodule(data: SeriesSet, settings: Mapping[str, Any]) -> ForecastData:
+    return ForecastData(data, settings, seed=int(settings.get("seed", 0)))
+
+
+def predict(model: ForecastLSTM, data: SeriesSet, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """The next `horizon` steps after each series' last value, in original units."""
+    hp = model.hparams
+    rows = []
+    model.eval()
+    for series in data.series:
+        values = series.values
+        if len(values) < hp.input_len:
+            raise DataError(f"{data.path}: series {series.uid!r} has {len(values)} values; "
+                            f"the model needs the last {hp.input_len}")
+        transformed = symlog(values) if hp.transform == "log" else values
+        x = transformed[len(values) - hp.input_len:][None, :]
+        loc, scale = normalise(x, transformed, hp.scaling)
+        with torch.no_grad():
+            y_norm = model(torch.as_tensor((x - loc) / scale, dtype=torch.float32))
+            y = model.to_original_units(y_norm, torch.as_tensor(loc, dtype=torch.float32),
+                                        torch.as_tensor(scale, dtype=torch.float32))
+        future = _future_dates(series.dates, data.freq, hp.horizon)
+        rows.append(pd.DataFrame({"unique_id": series.uid, "ds": future, "y_hat": y[0].numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _future_dates(dates: pd.DatetimeIndex, freq: str | None, horizon: int) -> pd.DatetimeIndex:
+    freq = freq or pd.infer_freq(dates) or (dates[-1] - dates[-2])
+    return pd.date_range(dates[-1], periods=horizon + 1, freq=freq)[1:]
+
+
+TASK = Task(
+    name="forecasting",
+    metric="val_mae",
+    direction="minimize",
+    defaults=DEFAULTS,
+    add_data_args=add_data_args,
+    load_data=read_series,
+    fit_space=fit_space,
+    build_datamodule=build_datamodule,
+    build_model=build_model,
+    model_class=ForecastLSTM,
+    predict=predict,
+    default_data="air_passengers.csv",
+    smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
+)

@@ -1,0 +1,21 @@
+"""lstm-tuner: tune and fine-tune LSTM models with Optuna, Lightning and MLflow.
+
+    import tuner
+    result = tuner.search("forecasting", trials=10)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["search", "best", "trials"]
+
+
+def __getattr__(name: str) -> Any:
+    # The API pulls in torch, Lightning and MLflow: import it only when it is used.
+    if name in __all__:
+        from tuner import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'tuner' has no attribute {name!r}")

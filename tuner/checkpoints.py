@@ -1,0 +1,94 @@
+"""Save / load / verify checkpoints: self-describing, written atomically, loaded safely.
+
+A checkpoint is a plain dict of tensors and primitives (task name, hyperparameters,
+resolved settings, metrics), so `torch.load(weights_only=True)` reads it without running
+any pickled code, and Lightning's `load_from_checkpoint` reads it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import lightning
+import torch
+
+from tuner.errors import CheckpointError
+
+FORMAT = "lstm-tuner/1"
+REQUIRED = ("format", "task", "hyper_parameters", "state_dict", "settings")
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, task: str,
+                    settings: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write atomically (temp file + rename): a crash never leaves a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "task": task,
+        "hyper_parameters": dict(model.hparams),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "settings": dict(settings),
+        "meta": dict(meta),
+        "pytorch-lightning_version": lightning.__version__,
+    }
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]:
+    """Read and verify a checkpoint; with `task`, refuse one made by another task."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = ("it needs arbitrary code to load, which is refused"
+                  if "weights_only" in str(exc).lower() or "unsupported global" in str(exc).lower()
+                  else "not a PyTorch checkpoint")
+        raise CheckpointError(f"{path}: cannot load checkpoint: {reason}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a "
+                              f"PyTorch file: {str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
+        raise CheckpointError(f"{path}: not an lstm-tuner checkpoint (expected keys "
+                              f"{', '.join(REQUIRED)})")
+    if task is not None and payload["task"] != task:
+        raise CheckpointError(f"{path}: checkpoint of task {payload['task']!r}, "
+                              f"but task {task!r} was asked for")
+    return payload
+
+
+def restore_model(payload: dict[str, Any], model_class: type[torch.nn.Module]) -> Any:
+    """Rebuild the architecture from the checkpoint's hyperparameters and load its weights."""
+    try:
+        model = model_class(**payload["hyper_parameters"])
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint does not fit {model_class.__name__}: "
+                              f"{str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,151 @@
+"""Command line: argument parsing only; each subcommand calls one function."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from tuner.errors import TunerError, UsageError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_search_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help="registered task name or dotted path")
+    parser.add_argument("--space", help="search-space YAML (default: search_spaces/<task>.yaml)")
+    parser.add_argument("--trials", type=int, default=20,
+                        help="total finished trials the study should hold (default 20)")
+    parser.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
+    parser.add_argument("--study", help="study name (default: <task>-<data file stem>)")
+    parser.add_argument("--sampler", default="tpe", help="tpe | random | cmaes | gp")
+    parser.add_argument("--pruner", default="hyperband", help="hyperband | median | none")
+    parser.add_argument("--max-epochs", type=int, help="shortcut for --set max_epochs=E")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="fix a setting or param, e.g. --set horizon=6 (repeatable)")
+    parser.add_argument("--devices", default="auto", help="auto | cpu | gpu")
+    parser.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    _add_store_args(parser)
+
+
+def _add_store_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI "
+                        "or sqlite:///mlruns/mlflow.db)")
+
+
+def add_study_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    result = api.search(**api.search_kwargs(args))
+    api.print_result(result)
+    return 0
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    api.print_result(api.best(args.study, args.storage))
+    return 0
+
+
+def cmd_trials(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    table = api.trials(args.study, args.storage)
+    print(table.to_csv(index=False) if args.csv else table.to_string(index=False))
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from tasks import TASKS, get_task
+
+    for name in TASKS:
+        task = get_task(name)
+        print(f"{name:<14s} metric {task.metric} ({task.direction}); settings: "
+              f"{', '.join(task.defaults)}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from tuner import ui
+
+    return ui.serve(args.tracking_uri, args.port, args.study)
+
+
+def _add_trials_args(parser: argparse.ArgumentParser) -> None:
+    add_study_args(parser)
+    parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+
+def _add_ui_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--study", help="study whose runs to link (default: the latest)")
+    parser.add_argument("--tracking-uri")
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
+    "search": ("run or resume a hyperparameter search", add_search_args, cmd_search),
+    "best": ("the best trial of a study", add_study_args, cmd_best),
+    "trials": ("every trial of a study", _add_trials_args, cmd_trials),
+    "tasks": ("the registered tasks", lambda parser: None, cmd_tasks),
+    "ui": ("the MLflow UI on this project's store", _add_ui_args, cmd_ui),
+}
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tuner", description="Tune and fine-tune LSTM models.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_args, handler) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        add_args(command)
+        command.set_defaults(handler=handler)
+        if name == "search":
+            _add_task_data_args(command, argv)
+    return parser
+
+
+def _add_task_data_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """The data flags depend on --task, so it is read first."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--task")
+    known, _ = peek.parse_known_args(argv)
+    if known.task:
+        from tasks import get_task
+
+        before = {action.dest for action in parser._actions}
+        get_task(known.task).add_data_args(parser)
+        added = [action.dest for action in parser._actions if action.dest not in before]
+        parser.set_defaults(data_keys=added)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser(argv).parse_args(argv)
+        return args.handler(args)
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TunerError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

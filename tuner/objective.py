@@ -1,0 +1,167 @@
+"""One trial: params -> task data + model -> Trainer (pruning, best weights) -> metric value.
+
+The objective knows no task: everything task-specific comes through the Task contract.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import optuna
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from optuna_integration import PyTorchLightningPruningCallback
+
+from tasks.base import Task
+from tuner.checkpoints import save_checkpoint
+from tuner.errors import TrialFailed
+from tuner.space import SearchSpace
+from tuner.tracking import StudyTracker
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of a study shares (built once per study)."""
+
+    task: Task
+    data: Any
+    space: SearchSpace
+    tracker: StudyTracker
+    seed: int
+    checkpoint_dir: Path
+    accelerator: str = "cpu"
+
+
+class TrialRecorder(Callback):
+    """Each epoch: send metrics to MLflow, keep the best weights in memory, stop on NaN."""
+
+    def __init__(self, tracker: StudyTracker, run_id: str, metric: str, direction: str) -> None:
+        self.tracker, self.run_id = tracker, run_id
+        self.metric, self.sign = metric, (1.0 if direction == "minimize" else -1.0)
+        self.best_value = self.sign * math.inf
+        self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.epochs_run = 0
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        epoch = trainer.current_epoch
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
+        self.epochs_run = epoch + 1
+        bad = [k for k in ("train_loss", "val_loss", self.metric)
+               if k in metrics and not math.isfinite(metrics[k])]
+        if bad:
+            raise TrialFailed(f"{bad[0]} became {metrics[bad[0]]} at epoch {epoch}")
+        value = metrics.get(self.metric)
+        if value is not None and self.sign * value < self.sign * self.best_value:
+            self.best_value, self.best_epoch = value, epoch
+            self.best_state = copy.deepcopy(pl_module.state_dict())
+
+
+def make_trainer(settings: Mapping[str, Any], callbacks: list[Callback],
+                 accelerator: str) -> pl.Trainer:
+    """A Trainer without what a trial does not need (logger, progress bar, summary, sanity
+    check, per-epoch checkpoint files): each costs time on every epoch of a small LSTM."""
+    return pl.Trainer(
+        accelerator=accelerator, devices=1, max_epochs=int(settings["max_epochs"]),
+        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, num_sanity_val_steps=0,
+        gradient_clip_val=settings.get("grad_clip") or None, callbacks=callbacks)
+
+
+def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
+    """Optuna objective: the best epoch's metric (its weights are what gets checkpointed)."""
+    space, task = context.space, context.task
+    params = space.suggest(trial)
+    settings = {**task.defaults, **space.fixed, **params}
+    trial.set_user_attr("settings", settings)
+    run_id = context.tracker.start_trial(trial.number, settings, context.accelerator)
+    trial.set_user_attr("mlflow_run_id", run_id)
+    started = time.perf_counter()
+    recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
+    try:
+        value, details = _fit_and_test(context, trial, settings, recorder)
+    except optuna.TrialPruned:
+        details = {"pruned_at_epoch": recorder.epochs_run - 1, "epochs": recorder.epochs_run,
+                   "duration_s": round(time.perf_counter() - started, 3)}
+        trial.set_user_attr("pruned_at_epoch", recorder.epochs_run - 1)
+        context.tracker.end_trial(run_id, trial.number, "PRUNED", details)
+        raise
+    except Exception as exc:
+        _record_failure(context, trial, run_id, exc, recorder, started)
+        raise
+    details["duration_s"] = round(time.perf_counter() - started, 3)
+    context.tracker.end_trial(run_id, trial.number, "COMPLETE", details)
+    return value
+
+
+def _fit_and_test(context: TrialContext, trial: optuna.Trial, settings: dict[str, Any],
+                  recorder: TrialRecorder) -> tuple[float, dict[str, Any]]:
+    task, space = context.task, context.space
+    pl.seed_everything(context.seed, verbose=False)
+    datamodule = task.build_datamodule(context.data, {**settings, "seed": context.seed})
+    model = task.build_model(settings, datamodule)
+    callbacks: list[Callback] = [recorder, PyTorchLightningPruningCallback(trial, space.metric)]
+    if int(settings.get("patience") or 0) > 0:
+        callbacks.append(EarlyStopping(space.metric, patience=int(settings["patience"]),
+                                       mode="min" if space.direction == "minimize" else "max"))
+    trainer = make_trainer(settings, callbacks, context.accelerator)
+    trainer.fit(model, datamodule=datamodule)
+    if recorder.best_state is None:
+        raise TrialFailed(f"metric {space.metric!r} was never logged; the task logs "
+                          f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}")
+    model.load_state_dict(recorder.best_state)
+    final = dict(getattr(datamodule, "baseline_metrics", {}))
+    if hasattr(datamodule, "test_dataloader"):
+        tested = trainer.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
+        final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
+    final[f"best_{space.metric}"] = recorder.best_value
+    context.tracker.log_metrics(recorder.run_id, final, step=recorder.best_epoch)
+    for key, value in final.items():
+        if key.startswith("test_"):
+            trial.set_user_attr(key, value)
+    _keep_if_best(context, trial, model, settings, recorder)
+    return recorder.best_value, {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
+
+
+def _keep_if_best(context: TrialContext, trial: optuna.Trial, model: pl.LightningModule,
+                  settings: dict[str, Any], recorder: TrialRecorder) -> None:
+    """Checkpoint, log and register the weights only when this trial beats the study's best."""
+    try:
+        best = trial.study.best_value
+    except ValueError:  # no complete trial yet
+        best = None
+    sign = recorder.sign
+    if best is not None and sign * recorder.best_value >= sign * best:
+        return
+    meta = {"study": context.tracker.study_name, "trial": trial.number,
+            "metric": context.space.metric, "value": recorder.best_value,
+            "best_epoch": recorder.best_epoch, "run_id": recorder.run_id}
+    path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
+    save_checkpoint(path, model, context.task.name, settings, meta)
+    source = context.tracker.log_checkpoint(recorder.run_id, path)
+    version = context.tracker.register_best(recorder.run_id, source,
+                                            {"trial": str(trial.number)})
+    path.unlink(missing_ok=True)
+    trial.set_user_attr("checkpoint_uri", source)
+    trial.set_user_attr("model_version", version)
+
+
+def _record_failure(context: TrialContext, trial: optuna.Trial, run_id: str, exc: Exception,
+                    recorder: TrialRecorder, started: float) -> None:
+    reason = f"{type(exc).__name__}: {exc}"
+    trial.set_user_attr("fail_reason", reason)
+    context.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
+    context.tracker.end_trial(run_id, trial.number, "FAIL", {
+        "fail_reason": reason, "epochs": recorder.epochs_run,
+        "duration_s": round(time.perf_counter() - started, 3)})

@@ -1,0 +1,248 @@
+"""Search-space YAML -> validated SearchSpace -> trial.suggest_*.
+
+The YAML keys copy Optuna's own vocabulary (low, high, log, step, choices), so a
+param's name is the same in the file, in `trial.params`, in MLflow and in the
+model's hyperparameters. Every problem in a file is gathered before raising.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from tuner.errors import SpaceError, UsageError, did_you_mean
+
+TOP_KEYS = ("metric", "direction", "params", "fixed")
+PARAM_KEYS = {
+    "int": ("type", "low", "high", "log", "step"),
+    "float": ("type", "low", "high", "log", "step"),
+    "categorical": ("type", "choices"),
+}
+DIRECTIONS = ("minimize", "maximize")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One searched hyperparameter, in Optuna's terms."""
+
+    name: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple[Any, ...] = ()
+
+    def suggest(self, trial: optuna.Trial) -> Any:
+        if self.kind == "categorical":
+            return trial.suggest_categorical(self.name, list(self.choices))
+        if self.kind == "int":
+            step = int(self.step or 1)
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=step, log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """What a study searches (params), what it holds fixed, and what it optimises."""
+
+    metric: str
+    direction: str
+    params: tuple[ParamSpec, ...]
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    source: str = "<space>"
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """The trial's params, suggested in file order."""
+        return {spec.name: spec.suggest(trial) for spec in self.params}
+
+    def param(self, name: str) -> ParamSpec | None:
+        return next((spec for spec in self.params if spec.name == name), None)
+
+    def with_fixed(self, overrides: Mapping[str, Any]) -> SearchSpace:
+        """Pin settings: a searched param named here stops being searched."""
+        params = tuple(spec for spec in self.params if spec.name not in overrides)
+        return dataclasses.replace(self, params=params, fixed={**self.fixed, **overrides})
+
+    def with_param(self, spec: ParamSpec) -> SearchSpace:
+        params = tuple(spec if old.name == spec.name else old for old in self.params)
+        return dataclasses.replace(self, params=params)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form, for the record (MLflow artifact, study attrs)."""
+        params = {}
+        for spec in self.params:
+            entry: dict[str, Any] = {"type": spec.kind}
+            if spec.kind == "categorical":
+                entry["choices"] = list(spec.choices)
+            else:
+                entry.update(low=spec.low, high=spec.high, log=spec.log)
+                if spec.step is not None:
+                    entry["step"] = spec.step
+            params[spec.name] = entry
+        return {"metric": self.metric, "direction": self.direction,
+                "params": params, "fixed": dict(self.fixed)}
+
+
+def load_space(path: str | Path, settings: Mapping[str, Any]) -> SearchSpace:
+    """Read and validate a space file against a task's settings (name -> default value).
+
+    Raises:
+        SpaceError: listing every problem found, each as `file: key: reason`.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpaceError(f"{path}: search-space file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpaceError(f"{path}: cannot read search-space file ({exc})") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise SpaceError(f"{path}: not valid YAML{line}; expected a mapping with "
+                         f"metric, direction, params, fixed") from None
+    return parse_space(raw, settings, source=str(path))
+
+
+def parse_space(raw: Any, settings: Mapping[str, Any], source: str) -> SearchSpace:
+    """Validate an already-parsed mapping; see `load_space`."""
+    problems: list[str] = []
+    if not isinstance(raw, dict):
+        raise SpaceError(f"{source}: expected a YAML mapping with keys {', '.join(TOP_KEYS)}, "
+                         f"found {type(raw).__name__}")
+    for key in raw:
+        if key not in TOP_KEYS:
+            problems.append(f"{key}: unknown key{did_you_mean(str(key), TOP_KEYS)}; "
+                            f"expected one of {', '.join(TOP_KEYS)}")
+    metric = raw.get("metric")
+    if not isinstance(metric, str) or not metric:
+        problems.append(f"metric: expected a metric name such as val_loss, found {metric!r}")
+    direction = raw.get("direction", "minimize")
+    if direction not in DIRECTIONS:
+        problems.append(f"direction: expected minimize or maximize, found {direction!r}")
+    params = _parse_params(raw.get("params") or {}, settings, problems)
+    fixed = _parse_fixed(raw.get("fixed") or {}, settings, problems)
+    if problems:
+        raise SpaceError("; ".join(f"{source}: {problem}" for problem in problems))
+    return SearchSpace(metric, direction, tuple(params), fixed, source)
+
+
+def _parse_params(raw: Any, settings: Mapping[str, Any], problems: list[str]) -> list[ParamSpec]:
+    if not isinstance(raw, dict):
+        problems.append(f"params: expected a mapping of name -> spec, found {type(raw).__name__}")
+        return []
+    specs = []
+    for name, entry in raw.items():
+        where = f"params.{name}"
+        if name not in settings:
+            problems.append(f"{where}: unknown setting{did_you_mean(str(name), settings)}; "
+                            f"this task knows {', '.join(sorted(settings))}")
+            continue
+        spec = _parse_param(str(name), entry, where, problems)
+        if spec is not None:
+            specs.append(spec)
+    return specs
+
+
+def _parse_param(name: str, entry: Any, where: str, problems: list[str]) -> ParamSpec | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{where}: expected a mapping with 'type', found {entry!r}")
+        return None
+    kind = entry.get("type")
+    if kind not in PARAM_KEYS:
+        problems.append(f"{where}.type: unknown type {kind!r}{did_you_mean(str(kind), PARAM_KEYS)}; "
+                        f"expected int, float or categorical")
+        return None
+    before = len(problems)
+    for key in entry:
+        if key not in PARAM_KEYS[kind]:
+            problems.append(f"{where}: unknown key {key!r} for a {kind} param"
+                            f"{did_you_mean(str(key), PARAM_KEYS[kind])}")
+    if kind == "categorical":
+        choices = entry.get("choices")
+        if not isinstance(choices, list) or not choices:
+            problems.append(f"{where}.choices: expected a non-empty list, found {choices!r}")
+        return None if len(problems) > before else ParamSpec(name, kind, choices=tuple(choices))
+    return _parse_range(name, kind, entry, where, problems, before)
+
+
+def _parse_range(name: str, kind: str, entry: dict, where: str, problems: list[str],
+                 before: int) -> ParamSpec | None:
+    numbers = (int,) if kind == "int" else (int, float)
+    low, high, step = entry.get("low"), entry.get("high"), entry.get("step")
+    log = entry.get("log", False)
+    for key, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, numbers):
+            problems.append(f"{where}.{key}: expected {'an integer' if kind == 'int' else 'a number'}, "
+                            f"found {value!r}")
+    if not isinstance(log, bool):
+        problems.append(f"{where}.log: expected true or false, found {log!r}")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, numbers) or step <= 0):
+        problems.append(f"{where}.step: expected a positive number, found {step!r}")
+    if len(problems) > before:
+        return None
+    if low > high:
+        problems.append(f"{where}: low ({low}) must not be greater than high ({high})")
+    elif log and low <= 0:
+        problems.append(f"{where}: a log range needs low > 0, found low={low}")
+    elif log and step is not None:
+        problems.append(f"{where}: log and step cannot be combined (Optuna does not allow it)")
+    if len(problems) > before:
+        return None
+    return ParamSpec(name, kind, low=low, high=high, log=log, step=step)
+
+
+def _parse_fixed(raw: Any, settings: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        problems.append(f"fixed: expected a mapping of setting -> value, found {type(raw).__name__}")
+        return {}
+    fixed = {}
+    for name, value in raw.items():
+        problem = check_setting(str(name), value, settings)
+        if problem:
+            problems.append(f"fixed.{problem}")
+        else:
+            fixed[str(name)] = value
+    return fixed
+
+
+def check_setting(name: str, value: Any, settings: Mapping[str, Any]) -> str | None:
+    """None when `value` fits the type of the task's default for `name`, else the reason."""
+    if name not in settings:
+        return (f"{name}: unknown setting{did_you_mean(name, settings)}; "
+                f"this task knows {', '.join(sorted(settings))}")
+    default = settings[name]
+    if default is None or value is None:
+        return None
+    expected: tuple[type, ...] = (type(default),)
+    if isinstance(default, float):
+        expected = (int, float)
+    if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
+        return (f"{name}: expected {type(default).__name__} (like the default {default!r}), "
+                f"found {value!r}")
+    return None
+
+
+def parse_overrides(pairs: list[str], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`--set key=value` pairs; values are read as YAML scalars (3, 0.1, true, text)."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {pair!r}: expected key=value, e.g. --set max_epochs=20")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        problem = check_setting(key.strip(), value, settings)
+        if problem:
+            raise UsageError(f"--set {problem}")
+        overrides[key.strip()] = value
+    return overrides

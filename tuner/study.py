@@ -1,0 +1,337 @@
+"""Create / resume / run a study: storage, sampler, pruner, `--trials` as a total target."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from tasks import get_task
+from tasks.base import Task
+from tuner import devices, report
+from tuner.errors import UsageError
+from tuner.objective import TrialContext, run_trial
+from tuner.progress import StudyProgress
+from tuner.space import SearchSpace, load_space
+from tuner.tracking import StudyTracker
+
+HOME = Path("mlruns")
+SAMPLERS = ("tpe", "random", "cmaes", "gp")
+PRUNERS = ("hyperband", "median", "none")
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql")
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything `tuner search` takes; the CLI and the Python API both build one."""
+
+    task: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    space: str | None = None
+    trials: int = 20
+    timeout: float | None = None
+    study: str | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    seed: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    devices: str = "auto"
+    quiet: bool = False
+    max_failures: int = 5
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study: str
+    metric: str
+    direction: str
+    best_value: float | None
+    best_trial: int | None
+    best_params: dict[str, Any]
+    best_run_id: str | None
+    checkpoint_uri: str | None
+    model_version: str | None
+    counts: dict[str, int]
+    test_metrics: dict[str, float]
+    tracking_uri: str
+    storage: str
+
+
+# ------------------------------------------------------------ locations
+
+
+def default_storage() -> str:
+    return f"sqlite:///{HOME / 'optuna.db'}"
+
+
+def default_tracking_uri() -> str:
+    return f"sqlite:///{HOME / 'mlflow.db'}"
+
+
+def resolve_storage(url: str | None) -> str:
+    url = url or default_storage()
+    scheme = url.split(":", 1)[0]
+    if scheme not in STORAGE_SCHEMES:
+        raise UsageError(f"--storage {url!r}: unknown scheme {scheme!r}; expected "
+                         f"sqlite:///PATH or postgresql://USER@HOST/DB")
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
+    """(tracking URI, artifact root or None): --tracking-uri, MLFLOW_TRACKING_URI, default."""
+    import os
+
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if uri == default_tracking_uri():
+        (HOME / "artifacts").mkdir(parents=True, exist_ok=True)
+        return uri, (HOME / "artifacts").resolve().as_uri()
+    return uri, None
+
+
+def open_storage(url: str) -> RDBStorage:
+    """RDB storage with heartbeats: a trial whose process died is failed after the grace
+    period and re-queued with the same params, instead of staying RUNNING forever."""
+    return RDBStorage(url, heartbeat_interval=30, grace_period=120,
+                      failed_trial_callback=RetryFailedTrialCallback(max_retry=2))
+
+
+def default_data_path(task: Task) -> str | None:
+    if not task.default_data:
+        return None
+    return str(resources.files("tasks") / "data" / task.default_data)
+
+
+def default_space_path(task: Task) -> str:
+    return str(resources.files("search_spaces") / f"{task.name}.yaml")
+
+
+def study_name_for(task: Task, data: Mapping[str, Any]) -> str:
+    """Derived from task + data file, so rerunning the same command finds the same study."""
+    stem = Path(str(data.get("data") or "data")).stem
+    return f"{task.name}-{stem}"
+
+
+# ------------------------------------------------------------ sampler and pruner
+
+
+def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    """TPE's random start-up phase is cut to a third of the budget (3 to 10 trials): with
+    Optuna's default of 10, a 10-trial study never leaves random search."""
+    if name == "tpe":
+        startup = max(3, min(10, trials // 3))
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    raise UsageError(f"--sampler {name!r}: unknown sampler; expected one of {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs,
+                                              reduction_factor=3)
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max_epochs // 5)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UsageError(f"--pruner {name!r}: unknown pruner; expected one of {', '.join(PRUNERS)}")
+
+
+# ------------------------------------------------------------ the study
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked search: nothing has been created yet when this exists."""
+
+    task: Task
+    data_args: dict[str, Any]
+    data: Any
+    space: SearchSpace
+    name: str
+    storage: str
+    tracking_uri: str
+    artifact_root: str | None
+    notes: list[str]
+
+
+def prepare(config: SearchConfig) -> Prepared:
+    """Check every input before anything is created (study, experiment, run, file)."""
+    if config.trials < 1:
+        raise UsageError(f"--trials {config.trials}: expected a positive total number of trials")
+    if config.sampler not in SAMPLERS:
+        make_sampler(config.sampler, 0, 1)
+    if config.pruner not in PRUNERS:
+        make_pruner(config.pruner, 1)
+    task = get_task(config.task)
+    data_args = {**config.data, "data": config.data.get("data") or default_data_path(task)}
+    space = load_space(config.space or default_space_path(task), task.defaults)
+    space = space.with_fixed(config.overrides)
+    data = task.load_data(data_args)
+    space, notes = task.fit_space(space, data)
+    name = config.study or study_name_for(task, data_args)
+    storage = resolve_storage(config.storage)
+    tracking_uri, artifact_root = resolve_tracking(config.tracking_uri)
+    _check_existing_study(storage, name, task, space)
+    return Prepared(task, data_args, data, space, name, storage, tracking_uri,
+                    artifact_root, notes)
+
+
+def _check_existing_study(storage: str, name: str, task: Task, space: SearchSpace) -> None:
+    """A study name reused for another task, metric or direction would mix results."""
+    try:
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    except Exception as exc:  # unreachable server, bad credentials, not a database
+        raise UsageError(f"--storage {storage!r}: cannot open ({str(exc).splitlines()[0]})") from None
+    summary = next((s for s in summaries if s.study_name == name), None)
+    if summary is None:
+        return
+    attrs = summary.user_attrs
+    wanted = {"task": task.name, "metric": space.metric, "direction": space.direction}
+    for key, value in wanted.items():
+        if key in attrs and attrs[key] != value:
+            raise UsageError(f"--study {name!r}: this study was made with {key} {attrs[key]!r}, "
+                             f"not {value!r}; choose another --study name")
+
+
+def run_search(config: SearchConfig, pruner: optuna.pruners.BasePruner | None = None
+               ) -> SearchResult:
+    """Run (or resume) a study until it holds `config.trials` finished trials."""
+    prepared = prepare(config)
+    quiet_libraries()
+    for note in prepared.notes:
+        print(f"note: {note}")
+    space = prepared.space
+    max_epochs = int({**prepared.task.defaults, **space.fixed}["max_epochs"])
+    study = optuna.create_study(
+        study_name=prepared.name, storage=open_storage(prepared.storage),
+        direction=space.direction, load_if_exists=True,
+        sampler=make_sampler(config.sampler, config.seed, config.trials),
+        pruner=pruner or make_pruner(config.pruner, max_epochs))
+    _record_study_attrs(study, prepared, config)
+    tracker = StudyTracker(prepared.tracking_uri, prepared.name, prepared.artifact_root)
+    tracker.open_study(_parent_params(prepared, config),
+                       {"tuner.task": prepared.task.name, "tuner.metric": space.metric})
+    accelerator = devices.pick_accelerator(config.devices)
+    context = TrialContext(prepared.task, prepared.data, space, tracker, config.seed,
+                           HOME / "checkpoints" / prepared.name, accelerator)
+    try:
+        _optimize(study, context, config)
+    finally:
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.name)
+    return summarize(study, prepared.tracking_uri, prepared.storage)
+
+
+def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) -> None:
+    done = count_finished(study)
+    if done >= config.trials:
+        print(f"study {study.study_name!r} already holds {done} finished trials "
+              f"(target {config.trials}); nothing to run")
+        return
+    print(f"study {study.study_name!r}: {done} finished, running until {config.trials} "
+          f"(metric {context.space.metric}, {context.space.direction})")
+    guard = FailureGuard(config.max_failures)
+    with StudyProgress(context.space.metric, config.trials, done, config.quiet) as progress:
+        study.optimize(lambda trial: run_trial(context, trial), timeout=config.timeout,
+                       catch=(Exception,), gc_after_trial=True,
+                       callbacks=[MaxTrialsCallback(config.trials, states=FINISHED),
+                                  progress, guard])
+    if guard.tripped:
+        raise UsageError(f"the last {config.max_failures} trials all failed ("
+                         f"{guard.last_reason}); the setup is wrong, not the params: see "
+                         f"`tuner trials --study {study.study_name}`")
+
+
+class FailureGuard:
+    """Stops a study whose last K trials all failed: the setup is broken, not the params."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.streak, self.tripped, self.last_reason = limit, 0, False, ""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != TrialState.FAIL:
+            self.streak = 0
+            return
+        self.streak += 1
+        self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown reason"))
+        if self.streak >= self.limit:
+            self.tripped = True
+            study.stop()
+
+
+def count_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:
+    attrs = {"task": prepared.task.name, "metric": prepared.space.metric,
+             "direction": prepared.space.direction, "data": prepared.data_args,
+             "space": prepared.space.to_dict(), "sampler": config.sampler,
+             "pruner": config.pruner, "seed": config.seed}
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+
+
+def _parent_params(prepared: Prepared, config: SearchConfig) -> dict[str, Any]:
+    return {"task": prepared.task.name, "metric": prepared.space.metric,
+            "direction": prepared.space.direction, "sampler": config.sampler,
+            "pruner": config.pruner, "seed": config.seed, "space_file": prepared.space.source,
+            **{f"data.{k}": v for k, v in prepared.data_args.items() if v is not None},
+            **{f"fixed.{k}": v for k, v in prepared.space.fixed.items()}}
+
+
+def quiet_libraries() -> None:
+    """Keep Lightning's banners and Optuna's per-trial logs out of the user's way."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+# ------------------------------------------------------------ reading a study back
+
+
+def load_study(name: str, storage: str | None = None) -> optuna.Study:
+    storage = resolve_storage(storage)
+    names = optuna.get_all_study_names(storage)
+    if name not in names:
+        known = ", ".join(names) or "none yet"
+        raise UsageError(f"--study {name!r}: no such study in {storage} (studies: {known})")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchResult:
+    counts = {state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
+              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    best = None
+    try:
+        best = study.best_trial
+    except ValueError:
+        pass
+    attrs = best.user_attrs if best else {}
+    return SearchResult(
+        study=study.study_name, metric=study.user_attrs.get("metric", "value"),
+        direction=study.direction.name.lower(), best_value=best.value if best else None,
+        best_trial=best.number if best else None, best_params=dict(best.params) if best else {},
+        best_run_id=attrs.get("mlflow_run_id"), checkpoint_uri=attrs.get("checkpoint_uri"),
+        model_version=attrs.get("model_version"), counts=counts,
+        test_metrics={k: v for k, v in attrs.items() if k.startswith("test_")},
+        tracking_uri=tracking_uri, storage=storage)

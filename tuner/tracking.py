@@ -1,0 +1,137 @@
+"""Everything MLflow: one experiment and one parent run per study, a nested run per trial,
+the best checkpoint as an artifact and a registered model version.
+
+Calls go through an explicit `MlflowClient` (no fluent global state, no autolog), so
+several trials or workers can record at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+
+ROLE_TAG = "tuner.role"
+STUDY_TAG = "tuner.study"
+TRIAL_TAG = "tuner.trial"
+STATE_TAG = "tuner.state"
+BEST_ALIAS = "best"
+CHECKPOINT_DIR = "checkpoint"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _param_text(value: Any) -> str:
+    return str(value)[:6000]
+
+
+class StudyTracker:
+    """The MLflow record of one study."""
+
+    def __init__(self, tracking_uri: str, study_name: str,
+                 artifact_root: str | None = None) -> None:
+        self.client = MlflowClient(tracking_uri)
+        self.tracking_uri = tracking_uri
+        self.study_name = study_name
+        self.artifact_root = artifact_root
+        self.experiment_id = ""
+        self.parent_run_id = ""
+
+    # ------------------------------------------------------------ study level
+
+    def open_study(self, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """Find or create the experiment and the study's ONE parent run (reused on resume)."""
+        self.experiment_id = self._experiment_id()
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{self.study_name}'",
+            max_results=1)
+        if runs:
+            self.parent_run_id = runs[0].info.run_id
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+            return self.parent_run_id
+        run = self.client.create_run(
+            self.experiment_id, run_name=self.study_name,
+            tags={ROLE_TAG: "study", STUDY_TAG: self.study_name, **tags})
+        self.parent_run_id = run.info.run_id
+        self.client.log_batch(self.parent_run_id,
+                              params=[Param(k, _param_text(v)) for k, v in params.items()])
+        return self.parent_run_id
+
+    def _experiment_id(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.study_name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment.experiment_id)
+            return experiment.experiment_id
+        location = f"{self.artifact_root}/{self.study_name}" if self.artifact_root else None
+        try:
+            return self.client.create_experiment(self.study_name, artifact_location=location)
+        except MlflowException:  # created by another worker meanwhile
+            return self.client.get_experiment_by_name(self.study_name).experiment_id
+
+    def close_study(self, summary: Mapping[str, Any], files: list[Path],
+                    status: str = "FINISHED") -> None:
+        """Record the best trial and the trials table on the parent run, then close it."""
+        metrics = [Metric(k, float(v), _now_ms(), 0) for k, v in summary.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        tags = [RunTag(f"tuner.{k}", str(v)) for k, v in summary.items()]
+        self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
+        for path in files:
+            self.client.log_artifact(self.parent_run_id, str(path))
+        self.client.set_terminated(self.parent_run_id, status=status)
+
+    # ------------------------------------------------------------ trial level
+
+    def start_trial(self, number: int, params: Mapping[str, Any], device: str) -> str:
+        run = self.client.create_run(
+            self.experiment_id, run_name=f"trial-{number}",
+            tags={"mlflow.parentRunId": self.parent_run_id, ROLE_TAG: "trial",
+                  STUDY_TAG: self.study_name, TRIAL_TAG: str(number), STATE_TAG: "RUNNING",
+                  "tuner.device": device})
+        self.client.log_batch(run.info.run_id,
+                              params=[Param(k, _param_text(v)) for k, v in params.items()])
+        return run.info.run_id
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        stamp = _now_ms()
+        self.client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, step)
+                                               for k, v in metrics.items()])
+
+    def end_trial(self, run_id: str, number: int, state: str, details: Mapping[str, Any]) -> None:
+        """Close a trial's run with its final state (COMPLETE / PRUNED / FAIL) and why."""
+        tags = [RunTag(STATE_TAG, state)] + [RunTag(f"tuner.{k}", str(v)[:5000])
+                                             for k, v in details.items()]
+        self.client.log_batch(run_id, tags=tags)
+        self.client.update_run(run_id, name=f"trial-{number} {state.lower()}")
+        self.client.set_terminated(run_id, status="FAILED" if state == "FAIL" else "FINISHED")
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        self.client.log_text(run_id, text, name)
+
+    # ------------------------------------------------------------ checkpoints and registry
+
+    def log_checkpoint(self, run_id: str, path: Path) -> str:
+        """Log the file under `checkpoint/` of the run; returns its artifact URI."""
+        self.client.log_artifact(run_id, str(path), CHECKPOINT_DIR)
+        artifact_uri = self.client.get_run(run_id).info.artifact_uri
+        return f"{artifact_uri}/{CHECKPOINT_DIR}/{path.name}"
+
+    def register_best(self, run_id: str, source: str, tags: Mapping[str, str]) -> str:
+        """A new model version named after the study, aliased `best`; returns the version."""
+        try:
+            self.client.create_registered_model(self.study_name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(self.study_name, source=source,
+                                                   run_id=run_id, tags=dict(tags))
+        self.client.set_registered_model_alias(self.study_name, BEST_ALIAS, version.version)
+        return str(version.version)

@@ -1,0 +1,54 @@
+"""`tuner ui`: the MLflow UI on 127.0.0.1 over this project's store, with the study's URL."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+from mlflow import MlflowClient
+
+from tuner.errors import UsageError
+from tuner.study import resolve_tracking
+
+
+def free_port(preferred: int) -> int:
+    """The preferred port when it is free, else any free one."""
+    for port in (preferred, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return probe.getsockname()[1]
+            except OSError:
+                continue
+    raise UsageError("no free TCP port on 127.0.0.1 for the MLflow UI")
+
+
+def experiment_url(tracking_uri: str, port: int, study: str | None) -> str:
+    """The runs-table ("Model training") view of the study, or of the latest experiment."""
+    client = MlflowClient(tracking_uri)
+    if study:
+        experiment = client.get_experiment_by_name(study)
+        if experiment is None:
+            raise UsageError(f"--study {study!r}: no MLflow experiment of that name in "
+                             f"{tracking_uri}")
+    else:
+        found = client.search_experiments(order_by=["creation_time DESC"], max_results=1)
+        experiment = found[0] if found else None
+    base = f"http://127.0.0.1:{port}/"
+    if experiment is None:
+        return base
+    return f"{base}#/experiments/{experiment.experiment_id}?workflowType=machine_learning"
+
+
+def serve(tracking_uri: str | None, port: int, study: str | None) -> int:
+    uri, _ = resolve_tracking(tracking_uri)
+    port = free_port(port)
+    url = experiment_url(uri, port, study)
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", "127.0.0.1", "--port", str(port)]
+    print(f"MLflow UI: {url}\n(Ctrl-C to stop)", flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return 0
