@@ -20,13 +20,7 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
     tracking_uri, sampler, pruner, seed, overrides, timeout, devices, quiet); `pruner` may
     also be an Optuna pruner object.
     """
-    pruner = options.pop("pruner", "hyperband")
-    pruner_object = None if isinstance(pruner, str) else pruner
-    config = SearchConfig(task=task, trials=trials,
-                          pruner=pruner if isinstance(pruner, str) else "custom", **options)
-    if pruner_object is None:
-        return studies.run_search(config)
-    return studies.run_search(config, pruner=pruner_object)
+    return studies.run_search(SearchConfig(task=task, trials=trials, **options))
 
 
 def best(study: str, storage: str | None = None) -> SearchResult:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
@@ -44,7 +44,7 @@ class SearchConfig:
     storage: str | None = None
     tracking_uri: str | None = None
     sampler: str = "tpe"
-    pruner: str = "hyperband"
+    pruner: str | optuna.pruners.BasePruner = "hyperband"
     seed: int = 0
     overrides: Mapping[str, Any] = field(default_factory=dict)
     devices: str = "auto"
@@ -73,11 +73,13 @@ class SearchResult:
 
 
 def default_storage() -> str:
-    return f"sqlite:///{HOME / 'optuna.db'}"
+    """SQLite under ./mlruns, as an absolute path: MLflow caches stores by URI, and a
+    relative one would point at another folder once the process changes directory."""
+    return f"sqlite:///{(HOME / 'optuna.db').absolute()}"
 
 
 def default_tracking_uri() -> str:
-    return f"sqlite:///{HOME / 'mlflow.db'}"
+    return f"sqlite:///{(HOME / 'mlflow.db').absolute()}"
 
 
 def resolve_storage(url: str | None) -> str:
@@ -106,7 +108,7 @@ def open_storage(url: str) -> RDBStorage:
     """RDB storage with heartbeats: a trial whose process died is failed after the grace
     period and re-queued with the same params, instead of staying RUNNING forever."""
     return RDBStorage(url, heartbeat_interval=30, grace_period=120,
-                      failed_trial_callback=RetryFailedTrialCallback(max_retry=2))
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
 
 
 def default_data_path(task: Task) -> str | None:
@@ -178,7 +180,7 @@ def prepare(config: SearchConfig) -> Prepared:
         raise UsageError(f"--trials {config.trials}: expected a positive total number of trials")
     if config.sampler not in SAMPLERS:
         make_sampler(config.sampler, 0, 1)
-    if config.pruner not in PRUNERS:
+    if isinstance(config.pruner, str) and config.pruner not in PRUNERS:
         make_pruner(config.pruner, 1)
     task = get_task(config.task)
     data_args = {**config.data, "data": config.data.get("data") or default_data_path(task)}
@@ -211,11 +213,10 @@ def _check_existing_study(storage: str, name: str, task: Task, space: SearchSpac
                              f"not {value!r}; choose another --study name")
 
 
-def run_search(config: SearchConfig, pruner: optuna.pruners.BasePruner | None = None
-               ) -> SearchResult:
+def run_search(config: SearchConfig) -> SearchResult:
     """Run (or resume) a study until it holds `config.trials` finished trials."""
-    prepared = prepare(config)
     quiet_libraries()
+    prepared = prepare(config)
     for note in prepared.notes:
         print(f"note: {note}")
     space = prepared.space
@@ -224,7 +225,7 @@ def run_search(config: SearchConfig, pruner: optuna.pruners.BasePruner | None = 
         study_name=prepared.name, storage=open_storage(prepared.storage),
         direction=space.direction, load_if_exists=True,
         sampler=make_sampler(config.sampler, config.seed, config.trials),
-        pruner=pruner or make_pruner(config.pruner, max_epochs))
+        pruner=_pruner(config.pruner, max_epochs))
     _record_study_attrs(study, prepared, config)
     tracker = StudyTracker(prepared.tracking_uri, prepared.name, prepared.artifact_root)
     tracker.open_study(_parent_params(prepared, config),
@@ -237,6 +238,11 @@ def run_search(config: SearchConfig, pruner: optuna.pruners.BasePruner | None = 
     finally:
         report.close_study_record(study, tracker, HOME / "reports" / prepared.name)
     return summarize(study, prepared.tracking_uri, prepared.storage)
+
+
+def _pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int
+            ) -> optuna.pruners.BasePruner:
+    return make_pruner(pruner, max_epochs) if isinstance(pruner, str) else pruner
 
 
 def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) -> None:
@@ -284,7 +290,7 @@ def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchC
     attrs = {"task": prepared.task.name, "metric": prepared.space.metric,
              "direction": prepared.space.direction, "data": prepared.data_args,
              "space": prepared.space.to_dict(), "sampler": config.sampler,
-             "pruner": config.pruner, "seed": config.seed}
+             "pruner": _pruner_name(config.pruner), "seed": config.seed}
     for key, value in attrs.items():
         study.set_user_attr(key, value)
 
@@ -292,15 +298,20 @@ def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchC
 def _parent_params(prepared: Prepared, config: SearchConfig) -> dict[str, Any]:
     return {"task": prepared.task.name, "metric": prepared.space.metric,
             "direction": prepared.space.direction, "sampler": config.sampler,
-            "pruner": config.pruner, "seed": config.seed, "space_file": prepared.space.source,
+            "pruner": _pruner_name(config.pruner), "seed": config.seed, "space_file": prepared.space.source,
             **{f"data.{k}": v for k, v in prepared.data_args.items() if v is not None},
             **{f"fixed.{k}": v for k, v in prepared.space.fixed.items()}}
+
+
+def _pruner_name(pruner: str | optuna.pruners.BasePruner) -> str:
+    return pruner if isinstance(pruner, str) else type(pruner).__name__
 
 
 def quiet_libraries() -> None:
     """Keep Lightning's banners and Optuna's per-trial logs out of the user's way."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning"):
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning",
+                 "mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

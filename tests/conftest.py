@@ -1,0 +1,62 @@
+"""Shared fixtures: each test runs in its own folder, so `mlruns/` is fresh and private."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+AIR = REPO / "tasks" / "data" / "air_passengers.csv"
+
+TINY_SPACE = """
+metric: val_mae
+direction: minimize
+params:
+  hidden_size: {type: int, low: 4, high: 16, log: true}
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+  transform: {type: categorical, choices: [none, log]}
+fixed:
+  input_len: 12
+  horizon: 6
+  max_epochs: 2
+  batch_size: 32
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def tiny_space(workdir: Path) -> Path:
+    path = workdir / "tiny.yaml"
+    path.write_text(TINY_SPACE)
+    return path
+
+
+def make_long_csv(path: Path, n_series: int = 2, length: int = 60, seed: int = 0) -> Path:
+    """Seasonal series with trend and noise, in long format (unique_id, ds, y)."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_series):
+        t = np.arange(length)
+        y = 50 + 10 * i + 0.5 * t + 8 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, length)
+        frames.append(pd.DataFrame({"unique_id": f"s{i}", "y": y,
+                                    "ds": pd.date_range("2000-01-01", periods=length, freq="MS")}))
+    pd.concat(frames)[["unique_id", "ds", "y"]].to_csv(path, index=False)
+    return path
+
+
+def postgres_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False

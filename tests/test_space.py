@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tasks.forecasting import DEFAULTS
+from tuner.errors import SpaceError, UsageError
+from tuner.space import load_space, parse_overrides, parse_space
+
+GOOD = {
+    "metric": "val_mae",
+    "direction": "minimize",
+    "params": {
+        "hidden_size": {"type": "int", "low": 8, "high": 64, "log": True},
+        "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+        "input_len": {"type": "int", "low": 12, "high": 36, "step": 12},
+        "transform": {"type": "categorical", "choices": ["none", "log"]},
+    },
+    "fixed": {"max_epochs": 3, "horizon": 6},
+}
+
+
+def _with(**changes):
+    raw = {**GOOD, "params": {**GOOD["params"]}, "fixed": {**GOOD["fixed"]}}
+    for dotted, value in changes.items():
+        section, _, key = dotted.partition("__")
+        if key:
+            raw[section][key] = value
+        else:
+            raw[section] = value
+    return raw
+
+
+def test_good_space_parses_and_suggests_every_kind():
+    space = parse_space(GOOD, DEFAULTS, "good.yaml")
+    assert [p.name for p in space.params] == ["hidden_size", "dropout", "input_len", "transform"]
+    assert space.fixed == {"max_epochs": 3, "horizon": 6}
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(20):
+        params = space.suggest(study.ask())
+        assert 8 <= params["hidden_size"] <= 64 and isinstance(params["hidden_size"], int)
+        assert 0.0 <= params["dropout"] <= 0.5
+        assert params["input_len"] in (12, 24, 36)
+        assert params["transform"] in ("none", "log")
+
+
+def test_shipped_space_is_valid():
+    space = load_space(Path(__file__).parents[1] / "search_spaces" / "forecasting.yaml", DEFAULTS)
+    assert space.metric == "val_mae" and space.direction == "minimize"
+    assert {"hidden_size", "num_layers", "dropout", "lr", "batch_size"} <= {
+        p.name for p in space.params}
+
+
+@pytest.mark.parametrize("raw, match", [
+    (_with(params__hiden_size={"type": "int", "low": 1, "high": 2}),
+     r"params.hiden_size: unknown setting \(did you mean 'hidden_size'\?\)"),
+    (_with(params__dropout={"type": "float", "low": 0.5, "high": 0.1}),
+     r"params.dropout: low \(0.5\) must not be greater than high \(0.1\)"),
+    (_with(params__transform={"type": "categorical", "choices": []}),
+     r"params.transform.choices: expected a non-empty list"),
+    (_with(params__dropout={"type": "uniform", "low": 0, "high": 1}),
+     r"params.dropout.type: unknown type 'uniform'"),
+    (_with(params__hidden_size={"type": "int", "low": "8", "high": 64}),
+     r"params.hidden_size.low: expected an integer, found '8'"),
+    (_with(params__lr={"type": "float", "low": 0, "high": 1, "log": True}),
+     r"params.lr: a log range needs low > 0"),
+    (_with(params__dropout={"type": "float", "low": 0, "high": 1, "lo": 2}),
+     r"params.dropout: unknown key 'lo' for a float param \(did you mean 'low'\?\)"),
+    (_with(fixed__max_epochs="ten"), r"fixed.max_epochs: expected int"),
+    (_with(fixed__epochs=3), r"fixed.epochs: unknown setting"),
+    (_with(direction="down"), r"direction: expected minimize or maximize"),
+    (_with(metrc="x"), r"metrc: unknown key \(did you mean 'metric'\?\)"),
+])
+def test_bad_space_names_file_key_and_reason(raw, match):
+    with pytest.raises(SpaceError, match=match) as caught:
+        parse_space(raw, DEFAULTS, "bad.yaml")
+    assert str(caught.value).startswith("bad.yaml: ")
+
+
+def test_every_problem_is_reported_at_once():
+    raw = _with(fixed__max_epochs="ten", direction="down")
+    with pytest.raises(SpaceError) as caught:
+        parse_space(raw, DEFAULTS, "bad.yaml")
+    assert "fixed.max_epochs" in str(caught.value) and "direction" in str(caught.value)
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "space.yaml"
+    bad.write_text("params: [unclosed\n  - x: {")
+    with pytest.raises(SpaceError, match="not valid YAML"):
+        load_space(bad, DEFAULTS)
+    with pytest.raises(SpaceError, match="not found"):
+        load_space(tmp_path / "nope.yaml", DEFAULTS)
+
+
+def test_overrides_pin_a_param_and_type_check():
+    space = parse_space(GOOD, DEFAULTS, "good.yaml")
+    overrides = parse_overrides(["hidden_size=32", "max_epochs=7", "transform=log"], DEFAULTS)
+    assert overrides == {"hidden_size": 32, "max_epochs": 7, "transform": "log"}
+    pinned = space.with_fixed(overrides)
+    assert pinned.param("hidden_size") is None
+    assert pinned.fixed["hidden_size"] == 32 and pinned.fixed["max_epochs"] == 7
+    with pytest.raises(UsageError, match="expected key=value"):
+        parse_overrides(["max_epochs"], DEFAULTS)
+    with pytest.raises(UsageError, match="unknown setting"):
+        parse_overrides(["max_epoch=3"], DEFAULTS)

@@ -1,0 +1,118 @@
+"""End to end: real Lightning training, real Optuna SQLite storage, real MLflow store."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+from mlflow import MlflowClient
+
+import tuner
+from tasks.forecasting import TASK
+from tuner.checkpoints import load_checkpoint, restore_model
+from tuner.cli import main
+from tuner.study import default_tracking_uri, load_study, resolve_storage
+
+STUDY = "forecasting-air_passengers"
+
+
+def _runs(study: str = STUDY):
+    client = MlflowClient(default_tracking_uri())
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("tuner.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("tuner.role") == "trial"]
+    return client, parents, children
+
+
+def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
+    assert main(["search", "--task", "forecasting", "--space", str(tiny_space), "--trials", "3",
+                 "--pruner", "none", "--quiet"]) == 0
+    study = load_study(STUDY)
+    assert len(study.trials) == 3
+    _, parents, children = _runs()
+    assert len(parents) == 1 and len(children) == 3
+    parent_id = parents[0].info.run_id
+    assert all(c.data.tags["mlflow.parentRunId"] == parent_id for c in children)
+
+    assert main(["search", "--task", "forecasting", "--space", str(tiny_space), "--trials", "5",
+                 "--pruner", "none", "--quiet"]) == 0
+    study = load_study(STUDY)
+    numbers = [t.number for t in study.trials]
+    assert numbers == [0, 1, 2, 3, 4]
+    client, parents, children = _runs()
+    assert [p.info.run_id for p in parents] == [parent_id]
+    assert sorted(int(c.data.tags["tuner.trial"]) for c in children) == numbers
+    assert parents[0].info.status == "FINISHED"
+    assert parents[0].data.metrics["n_complete"] == 5
+
+    # a third run with the same target runs nothing
+    assert main(["search", "--task", "forecasting", "--space", str(tiny_space), "--trials", "5",
+                 "--quiet"]) == 0
+    assert len(load_study(STUDY).trials) == 5
+
+
+def test_child_runs_carry_params_epoch_metrics_state_and_device(tiny_space):
+    tuner.search("forecasting", trials=2, space=str(tiny_space), pruner="none", quiet=True)
+    client, parents, children = _runs()
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["tuner.state"] == "COMPLETE"
+        assert child.data.tags["tuner.device"].startswith("cpu")
+        assert float(child.data.tags["tuner.duration_s"]) > 0
+        assert {"hidden_size", "lr", "transform", "max_epochs"} <= set(child.data.params)
+        history = client.get_metric_history(child.info.run_id, "val_mae")
+        assert [m.step for m in history] == [0, 1]
+        assert {"train_loss", "val_loss", "val_rmse", "test_mae", "test_snaive_mae"} <= set(
+            child.data.metrics)
+        assert child.info.run_name.startswith("trial-")
+    parent = parents[0]
+    assert parent.data.tags["tuner.best_trial"] in {"0", "1"}
+    artifacts = [a.path for a in client.list_artifacts(parent.info.run_id)]
+    assert "trials.csv" in artifacts
+
+
+def test_a_pruned_trial_is_recorded_as_pruned_in_optuna_and_mlflow(tiny_space):
+    always = optuna.pruners.ThresholdPruner(upper=0.0)  # val_mae > 0 -> pruned at epoch 0
+    result = tuner.search("forecasting", trials=2, space=str(tiny_space), pruner=always,
+                          quiet=True)
+    assert result.counts["pruned"] == 2 and result.best_trial is None
+    study = load_study(STUDY)
+    assert {t.state for t in study.trials} == {optuna.trial.TrialState.PRUNED}
+    assert all(t.user_attrs["pruned_at_epoch"] == 0 for t in study.trials)
+    _, _, children = _runs()
+    assert {c.data.tags["tuner.state"] for c in children} == {"PRUNED"}
+    assert {c.data.tags["tuner.pruned_at_epoch"] for c in children} == {"0"}
+
+
+def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space):
+    result = tuner.search("forecasting", trials=3, space=str(tiny_space), pruner="none",
+                          quiet=True)
+    client = MlflowClient(default_tracking_uri())
+    version = client.get_model_version_by_alias(STUDY, "best")
+    assert version.run_id == result.best_run_id
+    local = client.download_artifacts(version.run_id, "checkpoint")
+    path = next(__import__("pathlib").Path(local).glob("*.ckpt"))
+    payload = load_checkpoint(path, task="forecasting")
+    assert payload["meta"]["trial"] == result.best_trial
+    model = restore_model(payload, TASK.model_class)
+    study = load_study(STUDY)
+    data = TASK.load_data(study.user_attrs["data"])
+    datamodule = TASK.build_datamodule(data, payload["settings"])
+    model.errors.reset()
+    with torch.no_grad():
+        for batch in datamodule.val_dataloader():
+            x, _, loc, scale, y_raw = batch
+            model.errors.add(model.to_original_units(model(x), loc, scale), y_raw)
+    assert model.errors.mae() == pytest.approx(result.best_value, rel=1e-5)
+
+
+def test_same_seed_and_params_give_the_same_metric(tiny_space):
+    values = []
+    for name in ("a", "b"):
+        study = optuna.create_study(study_name=name, storage=resolve_storage(None))
+        study.enqueue_trial({"hidden_size": 8, "lr": 0.005, "transform": "log"})
+        result = tuner.search("forecasting", trials=1, space=str(tiny_space), study=name,
+                              pruner="none", seed=7, quiet=True)
+        values.append(result.best_value)
+    assert values[0] == values[1]
