@@ -1,0 +1,30 @@
+# The README's two commands: `make demo` (set up + a real sweep) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU wheel; on a GPU machine install your own torch build into .venv first.
+TORCH_SPEC ?= torch==2.13.0
+DEMO_TRIALS ?= 30
+
+.PHONY: demo test bench lint clean-records
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/tuner search --task forecasting --trials $(DEMO_TRIALS)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks.run_all
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check tuner tasks tests benchmarks
+
+clean-records:
+	find mlruns -mindepth 1 ! -name README.md -exec rm -rf {} +

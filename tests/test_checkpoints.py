@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tasks.forecasting import DEFAULTS, TASK
+from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint, sha256_of
+from tuner.errors import CheckpointError
+
+SETTINGS = {**DEFAULTS, "hidden_size": 8, "num_layers": 2}
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    model = TASK.build_model(SETTINGS, None)
+    return save_checkpoint(tmp_path / "m.ckpt", model, "forecasting", SETTINGS, {"trial": 3}), model
+
+def test_round_trip_restores_architecture_and_weights(checkpoint):
+    path, model = checkpoint
+    payload = load_checkpoint(path, task="forecasting")
+    restored = restore_model(payload, TASK.model_class)
+    assert restored.hparams.num_layers == 2 and restored.hparams.hidden_size == 8
+    x = torch.randn(3, SETTINGS["input_len"])
+    model.eval()
+    assert torch.equal(model(x), restored(x))
+    assert payload["meta"] == {"trial": 3}
+    assert not list(path.parent.glob(".*.tmp"))  # the atomic write left no temp file
+
+def test_lightning_reads_our_checkpoints_too(checkpoint):
+    path, _ = checkpoint
+    restored = TASK.model_class.load_from_checkpoint(path, weights_only=True)
+    assert restored.hparams.hidden_size == 8
+
+def test_bad_sources_raise_one_clear_error(tmp_path, checkpoint):
+    path, _ = checkpoint
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+    text = tmp_path / "notes.ckpt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="not a"):
+        load_checkpoint(text)
+    truncated = tmp_path / "cut.ckpt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(truncated)
+    with pytest.raises(CheckpointError, match="checkpoint of task 'forecasting', but task 'charlm'"):
+        load_checkpoint(path, task="charlm")
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(2)}, plain)
+    with pytest.raises(CheckpointError, match="not an lstm-tuner checkpoint"):
+        load_checkpoint(plain)
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+def test_pickles_that_need_code_are_refused(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    torch.save({"format": "lstm-tuner/1", "x": Evil()}, path)
+    with pytest.raises(CheckpointError, match="arbitrary code"):
+        load_checkpoint(path)
+
+def test_sha256_changes_with_content(checkpoint, tmp_path):
+    path, _ = checkpoint
+    other = tmp_path / "other.ckpt"
+    other.write_bytes(path.read_bytes() + b"x")
+    assert len(sha256_of(path)) == 64 and sha256_of(path) != sha256_of(other)
