@@ -68,7 +68,8 @@ def print_result(result: SearchResult) -> None:
 
 
 def _print_test_metrics(metrics: dict[str, float]) -> None:
-    model = {k: v for k, v in metrics.items() if "snaive" not in k}
+    # test_loss is in normalised units: only the metrics a person can read are printed
+    model = {k: v for k, v in metrics.items() if "snaive" not in k and k != "test_loss"}
     if not model:
         return
     print("test (held out): " + ", ".join(f"{k} = {v:.3f}" for k, v in model.items()))
