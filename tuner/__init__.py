@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["search", "best", "trials"]
+__all__ = ["search", "best", "trials", "finetune", "predict", "lineage"]
 
 
 def __getattr__(name: str) -> Any:
-    # The API pulls in torch, Lightning and MLflow: import it only when it is used.
+    # The API pulls in torch, Lightning and MLflow: import it only when it is used. (No
+    # module of this package is named like these functions, or importing it would hide them.)
     if name in __all__:
         from tuner import api
 

@@ -8,6 +8,12 @@ from typing import Any
 import pandas as pd
 
 from tuner import study as studies
+from tuner.errors import UsageError
+from tuner.finetuning import FinetuneConfig, FinetuneResult
+from tuner.finetuning import finetune as run_finetune
+from tuner.provenance import Hop, format_lineage
+from tuner.provenance import lineage as follow_lineage
+from tuner.prediction import predict as run_predict
 from tuner.report import trials_table
 from tuner.space import parse_overrides
 from tuner.study import SearchConfig, SearchResult
@@ -33,6 +39,47 @@ def best(study: str, storage: str | None = None) -> SearchResult:
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:
     """Every trial of a study as a table."""
     return trials_table(studies.load_study(study, storage))
+
+
+def finetune(source: str, **options: Any) -> FinetuneResult:
+    """Fine-tune SRC (path, runs:/, models:/, study:); options: fields of FinetuneConfig."""
+    return run_finetune(FinetuneConfig(source=source, **options))
+
+
+def predict(source: str, data: dict[str, Any] | None = None, out: str | None = None,
+            storage: str | None = None, tracking_uri: str | None = None) -> pd.DataFrame:
+    """Predictions of SRC on `data` (default: its training data) as a table."""
+    return run_predict(source, data, out, storage, tracking_uri)
+
+
+def lineage(ref: str, tracking_uri: str | None = None) -> list[Hop]:
+    """The chain of runs from a model back to the study that first trained it."""
+    return follow_lineage(ref, studies.resolve_tracking(tracking_uri)[0])
+
+
+def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """--data and --data-arg KEY=VALUE -> the task's data options."""
+    data: dict[str, Any] = {"data": args.data}
+    for pair in args.data_arg:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--data-arg {pair!r}: expected KEY=VALUE, e.g. target=sales")
+        data[key.strip().replace("-", "_")] = value
+    return data
+
+
+def finetune_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return dict(source=args.source, data=data_kwargs(args), lr=args.lr,
+                max_epochs=args.max_epochs, freeze_layers=args.freeze_layers,
+                patience=args.patience, trials=args.trials, space=args.space, study=args.study,
+                model_name=args.model_name, seed=args.seed, storage=args.storage,
+                tracking_uri=args.tracking_uri, quiet=args.quiet)
+
+
+def print_finetune(result: FinetuneResult) -> None:
+    print_result(result.search)
+    after = "n/a" if result.after is None else f"{result.after:.4f}"
+    print(f"{result.metric} before -> after fine-tuning: {result.before:.4f} -> {after}")
 
 
 def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,8 +110,8 @@ def print_result(result: SearchResult) -> None:
     print(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})")
     print(f"checkpoint     {result.checkpoint_uri}")
     if result.model_version:
-        print(f"model          models:/{result.study}/{result.model_version} "
-              f"(alias models:/{result.study}@best)")
+        print(f"model          models:/{result.model_name}/{result.model_version} "
+              f"(alias models:/{result.model_name}@best)")
 
 
 def _print_test_metrics(metrics: dict[str, float]) -> None:

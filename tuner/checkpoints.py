@@ -11,6 +11,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +56,18 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated, or not a file "
+                              f"written by torch.save)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        reason = ("it needs arbitrary code to load, which is refused"
-                  if "weights_only" in str(exc).lower() or "unsupported global" in str(exc).lower()
-                  else "not a PyTorch checkpoint")
-        raise CheckpointError(f"{path}: cannot load checkpoint: {reason}") from None
-    except Exception as exc:  # a damaged file fails in many ways (zip, pickle memo, EOF)
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a "
-                              f"PyTorch file: {str(exc).splitlines()[0][:120]})") from None
+        raise CheckpointError(f"{path}: refused: loading it would run code it names "
+                              f"({str(exc).splitlines()[-1][:100]}); only tensors and plain "
+                              f"values are loaded") from None
+    except Exception as exc:  # a damaged archive fails in many ways (pickle memo, EOF, CRC)
+        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or damaged: "
+                              f"{str(exc).splitlines()[0][:120]})") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
         raise CheckpointError(f"{path}: not an lstm-tuner checkpoint (expected keys "
                               f"{', '.join(REQUIRED)})")

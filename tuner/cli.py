@@ -48,6 +48,65 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", required=True, metavar="SRC",
+                        help="checkpoint file, runs:/<id>, models:/<name>/<version>, "
+                        "models:/<name>@<alias> or study:<name>")
+    parser.add_argument("--data", help="input file (default: the data the model was trained on)")
+    parser.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="a task data option, e.g. --data-arg target=sales")
+    _add_store_args(parser)
+
+
+def add_finetune_args(parser: argparse.ArgumentParser) -> None:
+    add_source_args(parser)
+    parser.add_argument("--lr", type=float, help="default: a tenth of the source trial's lr")
+    parser.add_argument("--max-epochs", type=int, help="default: the source's max_epochs")
+    parser.add_argument("--freeze-layers", type=int, help="freeze the first K LSTM layers")
+    parser.add_argument("--patience", type=int, default=5,
+                        help="early stopping on the validation metric (0 = off)")
+    parser.add_argument("--trials", type=int, help="tune the fine-tuning with N trials")
+    parser.add_argument("--space", help="search-space YAML for --trials")
+    parser.add_argument("--study", help="study name (default: <source study>-ft-<data>)")
+    parser.add_argument("--model-name", help="registered model (default: <root study>-finetuned)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+
+
+def add_predict_args(parser: argparse.ArgumentParser) -> None:
+    add_source_args(parser)
+    parser.add_argument("--out", help="write CSV here (default: print)")
+
+
+def add_lineage_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="MODEL_OR_RUN",
+                        help="models:/<name>/<version>, models:/<name>@<alias>, runs:/<id>")
+    parser.add_argument("--tracking-uri")
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    api.print_finetune(api.finetune(**api.finetune_kwargs(args)))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    table = api.predict(args.source, data=api.data_kwargs(args), out=args.out,
+                        storage=args.storage, tracking_uri=args.tracking_uri)
+    print(f"wrote {len(table)} rows to {args.out}" if args.out else table.to_string(index=False))
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    print(api.format_lineage(api.lineage(args.ref, args.tracking_uri)))
+    return 0
+
+
 def cmd_best(args: argparse.Namespace) -> int:
     from tuner import api
 
@@ -94,6 +153,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "search": ("run or resume a hyperparameter search", add_search_args, cmd_search),
     "best": ("the best trial of a study", add_study_args, cmd_best),
     "trials": ("every trial of a study", _add_trials_args, cmd_trials),
+    "finetune": ("fine-tune a trained model on new data", add_finetune_args, cmd_finetune),
+    "predict": ("predict with a trained model", add_predict_args, cmd_predict),
+    "lineage": ("where a model came from", add_lineage_args, cmd_lineage),
     "tasks": ("the registered tasks", lambda parser: None, cmd_tasks),
     "ui": ("the MLflow UI on this project's store", _add_ui_args, cmd_ui),
 }

@@ -9,7 +9,7 @@ import copy
 import math
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,13 @@ class TrialContext:
 
     task: Task
     data: Any
+    data_args: Mapping[str, Any]
     space: SearchSpace
     tracker: StudyTracker
     seed: int
     checkpoint_dir: Path
-    accelerator: str = "cpu"
+    accelerator: str
+    make_model: Callable[[Mapping[str, Any], Any], pl.LightningModule]
 
 
 class TrialRecorder(Callback):
@@ -83,7 +85,7 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     """Optuna objective: the best epoch's metric (its weights are what gets checkpointed)."""
     space, task = context.space, context.task
     params = space.suggest(trial)
-    settings = {**task.defaults, **space.fixed, **params}
+    settings = {**task.defaults, **space.fixed, **params}  # what the model is built from
     trial.set_user_attr("settings", settings)
     run_id = context.tracker.start_trial(trial.number, settings, context.accelerator)
     trial.set_user_attr("mlflow_run_id", run_id)
@@ -110,7 +112,7 @@ def _fit_and_test(context: TrialContext, trial: optuna.Trial, settings: dict[str
     task, space = context.task, context.space
     pl.seed_everything(context.seed, verbose=False)
     datamodule = task.build_datamodule(context.data, {**settings, "seed": context.seed})
-    model = task.build_model(settings, datamodule)
+    model = context.make_model(settings, datamodule)
     callbacks: list[Callback] = [recorder, PyTorchLightningPruningCallback(trial, space.metric)]
     if int(settings.get("patience") or 0) > 0:
         callbacks.append(EarlyStopping(space.metric, patience=int(settings["patience"]),
@@ -145,8 +147,10 @@ def _keep_if_best(context: TrialContext, trial: optuna.Trial, model: pl.Lightnin
     if best is not None and sign * recorder.best_value >= sign * best:
         return
     meta = {"study": context.tracker.study_name, "trial": trial.number,
-            "metric": context.space.metric, "value": recorder.best_value,
-            "best_epoch": recorder.best_epoch, "run_id": recorder.run_id}
+            "metric": context.space.metric, "direction": context.space.direction,
+            "value": recorder.best_value,
+            "best_epoch": recorder.best_epoch, "run_id": recorder.run_id,
+            "data_args": dict(context.data_args), **context.tracker.tags}
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
     save_checkpoint(path, model, context.task.name, settings, meta)
     source = context.tracker.log_checkpoint(recorder.run_id, path)

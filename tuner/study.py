@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -62,6 +63,8 @@ class SearchResult:
     best_params: dict[str, Any]
     best_run_id: str | None
     checkpoint_uri: str | None
+    parent_run_id: str | None
+    model_name: str
     model_version: str | None
     counts: dict[str, int]
     test_metrics: dict[str, float]
@@ -95,8 +98,6 @@ def resolve_storage(url: str | None) -> str:
 
 def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
     """(tracking URI, artifact root or None): --tracking-uri, MLFLOW_TRACKING_URI, default."""
-    import os
-
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
     if uri == default_tracking_uri():
         (HOME / "artifacts").mkdir(parents=True, exist_ok=True)
@@ -172,6 +173,9 @@ class Prepared:
     tracking_uri: str
     artifact_root: str | None
     notes: list[str]
+    model_name: str = ""
+    lineage: Mapping[str, str] = field(default_factory=dict)
+    make_model: Callable[[Mapping[str, Any], Any], Any] | None = None
 
 
 def prepare(config: SearchConfig) -> Prepared:
@@ -191,12 +195,12 @@ def prepare(config: SearchConfig) -> Prepared:
     name = config.study or study_name_for(task, data_args)
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri)
-    _check_existing_study(storage, name, task, space)
+    check_existing_study(storage, name, task, space)
     return Prepared(task, data_args, data, space, name, storage, tracking_uri,
-                    artifact_root, notes)
+                    artifact_root, notes, model_name=name)
 
 
-def _check_existing_study(storage: str, name: str, task: Task, space: SearchSpace) -> None:
+def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace) -> None:
     """A study name reused for another task, metric or direction would mix results."""
     try:
         summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
@@ -216,7 +220,11 @@ def _check_existing_study(storage: str, name: str, task: Task, space: SearchSpac
 def run_search(config: SearchConfig) -> SearchResult:
     """Run (or resume) a study until it holds `config.trials` finished trials."""
     quiet_libraries()
-    prepared = prepare(config)
+    return execute(prepare(config), config)
+
+
+def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
+    """Create or load the study and its MLflow record, then run trials up to the target."""
     for note in prepared.notes:
         print(f"note: {note}")
     space = prepared.space
@@ -227,12 +235,17 @@ def run_search(config: SearchConfig) -> SearchResult:
         sampler=make_sampler(config.sampler, config.seed, config.trials),
         pruner=_pruner(config.pruner, max_epochs))
     _record_study_attrs(study, prepared, config)
-    tracker = StudyTracker(prepared.tracking_uri, prepared.name, prepared.artifact_root)
-    tracker.open_study(_parent_params(prepared, config),
-                       {"tuner.task": prepared.task.name, "tuner.metric": space.metric})
-    accelerator = devices.pick_accelerator(config.devices)
-    context = TrialContext(prepared.task, prepared.data, space, tracker, config.seed,
-                           HOME / "checkpoints" / prepared.name, accelerator)
+    tracker = StudyTracker(prepared.tracking_uri, prepared.name, prepared.artifact_root,
+                           model_name=prepared.model_name, tags=prepared.lineage)
+    parent_run_id = tracker.open_study(
+        _parent_params(prepared, config),
+        {"tuner.task": prepared.task.name, "tuner.metric": space.metric})
+    study.set_user_attr("mlflow_parent_run_id", parent_run_id)
+    context = TrialContext(
+        task=prepared.task, data=prepared.data, data_args=prepared.data_args, space=space,
+        tracker=tracker, seed=config.seed, checkpoint_dir=HOME / "checkpoints" / prepared.name,
+        accelerator=devices.pick_accelerator(config.devices),
+        make_model=prepared.make_model or prepared.task.build_model)
     try:
         _optimize(study, context, config)
     finally:
@@ -286,11 +299,19 @@ def count_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+def count_finished_by_name(name: str, storage: str) -> int:
+    """Finished trials of a study, 0 when it does not exist yet."""
+    if name not in optuna.get_all_study_names(storage):
+        return 0
+    return count_finished(optuna.load_study(study_name=name, storage=storage))
+
+
 def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:
     attrs = {"task": prepared.task.name, "metric": prepared.space.metric,
              "direction": prepared.space.direction, "data": prepared.data_args,
              "space": prepared.space.to_dict(), "sampler": config.sampler,
-             "pruner": _pruner_name(config.pruner), "seed": config.seed}
+             "pruner": _pruner_name(config.pruner), "seed": config.seed,
+             "model_name": prepared.model_name, **prepared.lineage}
     for key, value in attrs.items():
         study.set_user_attr(key, value)
 
@@ -309,6 +330,7 @@ def _pruner_name(pruner: str | optuna.pruners.BasePruner) -> str:
 
 def quiet_libraries() -> None:
     """Keep Lightning's banners and Optuna's per-trial logs out of the user's way."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning",
                  "mlflow", "alembic"):
@@ -343,6 +365,8 @@ def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchRes
         direction=study.direction.name.lower(), best_value=best.value if best else None,
         best_trial=best.number if best else None, best_params=dict(best.params) if best else {},
         best_run_id=attrs.get("mlflow_run_id"), checkpoint_uri=attrs.get("checkpoint_uri"),
+        parent_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+        model_name=study.user_attrs.get("model_name", study.study_name),
         model_version=attrs.get("model_version"), counts=counts,
         test_metrics={k: v for k, v in attrs.items() if k.startswith("test_")},
         tracking_uri=tracking_uri, storage=storage)

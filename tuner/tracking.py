@@ -35,12 +35,16 @@ def _param_text(value: Any) -> str:
 class StudyTracker:
     """The MLflow record of one study."""
 
-    def __init__(self, tracking_uri: str, study_name: str,
-                 artifact_root: str | None = None) -> None:
+    def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None,
+                 model_name: str = "", tags: Mapping[str, str] | None = None) -> None:
+        """`tags` (e.g. a fine-tune's lineage) go on the parent run, every trial run and
+        every registered version; `model_name` defaults to the study name."""
         self.client = MlflowClient(tracking_uri)
         self.tracking_uri = tracking_uri
         self.study_name = study_name
         self.artifact_root = artifact_root
+        self.model_name = model_name or study_name
+        self.tags = dict(tags or {})
         self.experiment_id = ""
         self.parent_run_id = ""
 
@@ -59,7 +63,7 @@ class StudyTracker:
             return self.parent_run_id
         run = self.client.create_run(
             self.experiment_id, run_name=self.study_name,
-            tags={ROLE_TAG: "study", STUDY_TAG: self.study_name, **tags})
+            tags={ROLE_TAG: "study", STUDY_TAG: self.study_name, **tags, **self.tags})
         self.parent_run_id = run.info.run_id
         self.client.log_batch(self.parent_run_id,
                               params=[Param(k, _param_text(v)) for k, v in params.items()])
@@ -95,7 +99,7 @@ class StudyTracker:
             self.experiment_id, run_name=f"trial-{number}",
             tags={"mlflow.parentRunId": self.parent_run_id, ROLE_TAG: "trial",
                   STUDY_TAG: self.study_name, TRIAL_TAG: str(number), STATE_TAG: "RUNNING",
-                  "tuner.device": device})
+                  "tuner.device": device, **self.tags})
         self.client.log_batch(run.info.run_id,
                               params=[Param(k, _param_text(v)) for k, v in params.items()])
         return run.info.run_id
@@ -125,13 +129,14 @@ class StudyTracker:
         return f"{artifact_uri}/{CHECKPOINT_DIR}/{path.name}"
 
     def register_best(self, run_id: str, source: str, tags: Mapping[str, str]) -> str:
-        """A new model version named after the study, aliased `best`; returns the version."""
+        """A new version of the study's model, aliased `best`; returns the version."""
         try:
-            self.client.create_registered_model(self.study_name)
+            self.client.create_registered_model(self.model_name)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version = self.client.create_model_version(self.study_name, source=source,
-                                                   run_id=run_id, tags=dict(tags))
-        self.client.set_registered_model_alias(self.study_name, BEST_ALIAS, version.version)
+        version = self.client.create_model_version(
+            self.model_name, source=source, run_id=run_id,
+            tags={**tags, **self.tags, STUDY_TAG: self.study_name})
+        self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version.version)
         return str(version.version)

@@ -1,0 +1,123 @@
+"""Fine-tune, predict and lineage on real training and a real MLflow store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+import tuner
+from tests.conftest import make_long_csv
+from tuner.cli import main
+from tuner.sources import resolve_source
+from tuner.study import default_tracking_uri, resolve_storage
+
+
+def _shifted_csv(path):
+    """Different level, amplitude and period than the source data: the source model is off."""
+    t = np.arange(60)
+    y = 500 + 3 * t + 80 * np.sign(np.sin(2 * np.pi * t / 6))
+    frame = pd.DataFrame({"unique_id": "b", "y": y,
+                          "ds": pd.date_range("2001-01-01", periods=60, freq="MS")})
+    frame[["unique_id", "ds", "y"]].to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def source_study(tiny_space, workdir):
+    data = make_long_csv(workdir / "a.csv", n_series=1, length=60)
+    result = tuner.search("forecasting", trials=2, space=str(tiny_space), study="src",
+                          data={"data": str(data)}, pruner="none", quiet=True)
+    return result
+
+
+def _store_counts():
+    client = MlflowClient(default_tracking_uri())
+    runs = sum(len(client.search_runs([e.experiment_id]))
+               for e in client.search_experiments())
+    return runs, len(client.search_registered_models())
+
+
+def test_every_source_form_resolves_to_the_same_checkpoint(source_study):
+    uri, storage = default_tracking_uri(), resolve_storage(None)
+    forms = [f"runs:/{source_study.best_run_id}", "models:/src@best",
+             f"models:/src/{source_study.model_version}", "study:src"]
+    sources = [resolve_source(form, uri, storage) for form in forms]
+    sources.append(resolve_source(str(sources[0].path), uri, storage))
+    assert len({s.lineage["tuner.source_sha256"] for s in sources}) == 1
+    assert sources[1].lineage["tuner.source_version"] == source_study.model_version
+    assert sources[3].lineage["tuner.source_trial"] == str(source_study.best_trial)
+    assert all(s.lineage.get("tuner.source_run_id") == source_study.best_run_id
+               for s in sources[:4])
+
+
+def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, workdir, capsys):
+    shifted = _shifted_csv(workdir / "b.csv")
+    result = tuner.finetune("study:src", data={"data": str(shifted)}, lr=0.01, max_epochs=15,
+                            patience=0, quiet=True)
+    assert result.after < result.before
+    client = MlflowClient(default_tracking_uri())
+    parent = client.get_run(result.search.parent_run_id)
+    assert parent.data.metrics["before_val_mae"] == pytest.approx(result.before)
+    assert parent.data.metrics["after_val_mae"] == pytest.approx(result.after)
+    tags = parent.data.tags
+    assert tags["tuner.source"] == "study:src" and tags["tuner.source_study"] == "src"
+    assert tags["tuner.source_run_id"] == source_study.best_run_id
+    assert len(tags["tuner.source_sha256"]) == 64
+    child = client.get_run(result.search.best_run_id)
+    assert child.data.tags["tuner.source_run_id"] == source_study.best_run_id
+    assert result.search.model_name == "src-finetuned" and result.search.model_version == "1"
+
+    # a second hop, from the fine-tuned model, is version 2 of the same model
+    code = main(["finetune", "--from", "models:/src-finetuned@best", "--data", str(shifted),
+                 "--max-epochs", "2", "--quiet"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "models:/src-finetuned/2" in out and "before -> after" in out
+    hops = tuner.lineage("models:/src-finetuned/2")
+    assert [h.study for h in hops] == ["src-ft-b-ft-b", "src-ft-b", "src"]
+    assert hops[0].source == "models:/src-finetuned@best" and hops[-1].source == ""
+    assert main(["lineage", "models:/src-finetuned/2"]) == 0
+    assert "original search: study 'src'" in capsys.readouterr().out
+
+
+def test_freeze_layers_keeps_the_first_layers_fixed(source_study, workdir):
+    from tasks.forecasting import DEFAULTS, TASK
+    from tuner.finetuning import prepare_for_finetune
+
+    model = TASK.build_model({**DEFAULTS, "num_layers": 2}, None)
+    prepare_for_finetune(model, {"lr": 0.001, "dropout": 0.2, "freeze_layers": 1})
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert "backbone.lstm.weight_ih_l0" not in trainable
+    assert "backbone.lstm.weight_ih_l1" in trainable and "head.1.weight" in trainable
+    assert model.backbone.lstm.dropout == 0.2 and model.hparams.lr == 0.001
+
+
+def test_predict_writes_future_rows_in_original_units(source_study, workdir):
+    out = workdir / "forecast.csv"
+    assert main(["predict", "--from", "study:src", "--out", str(out)]) == 0
+    table = pd.read_csv(out, parse_dates=["ds"])
+    assert list(table.columns) == ["unique_id", "ds", "y_hat"] and len(table) == 6
+    assert table.ds.iloc[0] == pd.Timestamp("2005-01-01")
+    assert table.ds.diff().dropna().dt.days.between(28, 31).all()
+    history = pd.read_csv(workdir / "a.csv").y
+    assert table.y_hat.between(history.min() - 3 * history.std(),
+                               history.max() + 3 * history.std()).all()
+
+
+@pytest.mark.parametrize("source, words", [
+    ("missing.ckpt", "no such checkpoint file"),
+    ("notes.ckpt", "not a"),
+    ("runs:/0123456789abcdef", "no MLflow run"),
+    ("models:/nope/1", "registered model 'nope' has no version '1'"),
+    ("models:/src@nope", "has no alias 'nope'"),
+    ("study:nope", "no such study"),
+])
+def test_bad_sources_exit_2_and_change_nothing(source_study, workdir, capsys, source, words):
+    (workdir / "notes.ckpt").write_text("not a checkpoint")
+    before = _store_counts()
+    code = main(["finetune", "--from", source])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and err.count("\n") == 1
+    assert _store_counts() == before

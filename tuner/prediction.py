@@ -1,0 +1,49 @@
+"""`tuner predict`: a trained model plus new input -> a table a person can read."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks import get_task
+from tuner import study as studies
+from tuner.checkpoints import load_checkpoint, restore_model
+from tuner.errors import UsageError
+from tuner.sources import resolve_source
+
+
+def predict(source: str, data: Mapping[str, Any] | None = None, out: str | None = None,
+            storage: str | None = None, tracking_uri: str | None = None) -> pd.DataFrame:
+    """Predict with the model SRC names on `data` (default: the data it was trained on)."""
+    studies.quiet_libraries()
+    storage = studies.resolve_storage(storage)
+    tracking_uri, _ = studies.resolve_tracking(tracking_uri)
+    payload = load_checkpoint(resolve_source(source, tracking_uri, storage).path)
+    task = get_task(payload["task"])
+    given = {k: v for k, v in (data or {}).items() if v is not None}
+    data_args = {**payload["meta"].get("data_args", {}), **given}
+    if not data_args.get("data"):
+        raise UsageError("--data: the checkpoint does not name its data; pass --data FILE")
+    model = restore_model(payload, task.model_class)
+    table = task.predict(model, task.load_data(data_args), payload["settings"])
+    if out:
+        write_csv_atomically(table, Path(out))
+    return table
+
+
+def write_csv_atomically(table: pd.DataFrame, path: Path) -> None:
+    """Never a half-written output file: write beside it, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        table.to_csv(temp, index=False)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,54 @@
+"""Follow a model back through its fine-tunes to the study that first trained it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from tuner.errors import UsageError
+from tuner.sources import model_version_tags
+from tuner.tracking import STUDY_TAG, TRIAL_TAG
+
+
+@dataclass(frozen=True)
+class Hop:
+    run_id: str
+    study: str
+    trial: str
+    source: str  # how this run's starting weights were named ('' for a fresh search)
+    source_sha256: str
+
+
+def lineage(ref: str, tracking_uri: str) -> list[Hop]:
+    """Hops from `ref` (models:/..., runs:/<id> or a run id) back to the original study."""
+    client = MlflowClient(tracking_uri)
+    if ref.startswith("models:/"):
+        run_id = model_version_tags(client, ref)["source_run_id"]
+    else:
+        run_id = ref[len("runs:/"):].strip("/") if ref.startswith("runs:/") else ref
+    hops: list[Hop] = []
+    while run_id and len(hops) < 100:
+        try:
+            tags = client.get_run(run_id).data.tags
+        except MlflowException:
+            raise UsageError(f"{ref!r}: no MLflow run {run_id!r} in {tracking_uri}") from None
+        hops.append(Hop(run_id, tags.get(STUDY_TAG, "?"), tags.get(TRIAL_TAG, "?"),
+                        tags.get("tuner.source", ""), tags.get("tuner.source_sha256", "")))
+        run_id = tags.get("tuner.source_run_id", "")
+    return hops
+
+
+def format_lineage(hops: list[Hop]) -> str:
+    lines = []
+    for depth, hop in enumerate(hops):
+        arrow = "" if depth == 0 else "<- "
+        lines.append(f"{'   ' * depth}{arrow}run {hop.run_id}: trial {hop.trial} of study "
+                     f"{hop.study!r}")
+        if hop.source:
+            lines.append(f"{'   ' * depth}   fine-tuned from {hop.source} "
+                         f"(checkpoint sha256 {hop.source_sha256[:12]}...)")
+    if hops and not hops[-1].source:
+        lines.append(f"{'   ' * (len(hops) - 1)}   original search: study {hops[-1].study!r}")
+    return "\n".join(lines)
