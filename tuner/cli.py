@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from tuner.errors import TunerError, UsageError
@@ -188,9 +190,19 @@ def _add_task_data_args(parser: argparse.ArgumentParser, argv: Sequence[str]) ->
         parser.set_defaults(data_keys=added)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler, `kill`) takes the same clean path as Ctrl-C."""
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    _interrupt_on_sigterm()
     try:
         args = build_parser(argv).parse_args(argv)
         return args.handler(args)
@@ -205,7 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        command = " ".join(["tuner", *argv])
+        print(f"\ninterrupted: the running trial is recorded as failed (MLflow: KILLED) and "
+              f"finished trials are kept; resume with: {command}", file=sys.stderr)
         return 130
 
 

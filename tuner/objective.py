@@ -6,7 +6,10 @@ The objective knows no task: everything task-specific comes through the Task con
 from __future__ import annotations
 
 import copy
+import gc
 import math
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -18,6 +21,7 @@ import lightning.pytorch as pl
 import optuna
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping
+from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from tasks.base import Task
@@ -40,6 +44,7 @@ class TrialContext:
     checkpoint_dir: Path
     accelerator: str
     make_model: Callable[[Mapping[str, Any], Any], pl.LightningModule]
+    target: int
 
 
 class TrialRecorder(Callback):
@@ -52,6 +57,18 @@ class TrialRecorder(Callback):
         self.best_epoch = -1
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epochs_run = 0
+        self.interrupted = False
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        self.interrupted = isinstance(exception, KeyboardInterrupt)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).item():
+            raise TrialFailed(f"train_loss became {loss.item()} at epoch "
+                              f"{trainer.current_epoch}, batch {batch_idx}")
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -81,9 +98,17 @@ def make_trainer(settings: Mapping[str, Any], callbacks: list[Callback],
         gradient_clip_val=settings.get("grad_clip") or None, callbacks=callbacks)
 
 
+class TargetReached(Exception):
+    """Another process finished the study's last trials while this one was asking."""
+
+
 def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     """Optuna objective: the best epoch's metric (its weights are what gets checkpointed)."""
     space, task = context.space, context.task
+    if _target_reached(trial, context.target):
+        trial.set_user_attr("fail_reason", "not run: the study reached its target meanwhile")
+        trial.study.stop()
+        raise TargetReached("the study reached its target in another process")
     params = space.suggest(trial)
     settings = {**task.defaults, **space.fixed, **params}  # what the model is built from
     trial.set_user_attr("settings", settings)
@@ -93,6 +118,10 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
     try:
         value, details = _fit_and_test(context, trial, settings, recorder)
+    except KeyboardInterrupt:
+        context.tracker.end_trial(run_id, trial.number, "INTERRUPTED", {
+            "epochs": recorder.epochs_run, "duration_s": round(time.perf_counter() - started, 3)})
+        raise
     except optuna.TrialPruned:
         details = {"pruned_at_epoch": recorder.epochs_run - 1, "epochs": recorder.epochs_run,
                    "duration_s": round(time.perf_counter() - started, 3)}
@@ -107,6 +136,15 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     return value
 
 
+def _target_reached(trial: optuna.Trial, target: int) -> bool:
+    """Finished trials plus those running elsewhere already make the target: running this
+    one too would overshoot it (two terminals, several workers)."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    others = [t for t in trial.study.get_trials(deepcopy=False, states=states)
+              if t.number != trial.number]
+    return len(others) >= target
+
+
 def _fit_and_test(context: TrialContext, trial: optuna.Trial, settings: dict[str, Any],
                   recorder: TrialRecorder) -> tuple[float, dict[str, Any]]:
     task, space = context.task, context.space
@@ -118,7 +156,7 @@ def _fit_and_test(context: TrialContext, trial: optuna.Trial, settings: dict[str
         callbacks.append(EarlyStopping(space.metric, patience=int(settings["patience"]),
                                        mode="min" if space.direction == "minimize" else "max"))
     trainer = make_trainer(settings, callbacks, context.accelerator)
-    trainer.fit(model, datamodule=datamodule)
+    fit(trainer, model, datamodule, recorder)
     if recorder.best_state is None:
         raise TrialFailed(f"metric {space.metric!r} was never logged; the task logs "
                           f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}")
@@ -134,6 +172,21 @@ def _fit_and_test(context: TrialContext, trial: optuna.Trial, settings: dict[str
             trial.set_user_attr(key, value)
     _keep_if_best(context, trial, model, settings, recorder)
     return recorder.best_value, {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
+
+
+def fit(trainer: pl.Trainer, model: pl.LightningModule, datamodule: Any,
+        recorder: TrialRecorder) -> None:
+    """trainer.fit, but Ctrl-C / SIGTERM stay a KeyboardInterrupt: Lightning turns them
+    into sys.exit(1) and ignores SIGINT from then on, which would end the whole study
+    without recording the trial or closing its runs."""
+    try:
+        trainer.fit(model, datamodule=datamodule)
+    except SystemExit:
+        if not recorder.interrupted:
+            raise
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise KeyboardInterrupt from None
 
 
 def _keep_if_best(context: TrialContext, trial: optuna.Trial, model: pl.LightningModule,
@@ -163,9 +216,20 @@ def _keep_if_best(context: TrialContext, trial: optuna.Trial, model: pl.Lightnin
 
 def _record_failure(context: TrialContext, trial: optuna.Trial, run_id: str, exc: Exception,
                     recorder: TrialRecorder, started: float) -> None:
-    reason = f"{type(exc).__name__}: {exc}"
+    reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
+    reason = (reason.splitlines() or [""])[0][:500]
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        reason = f"out of memory: {reason}"
+        free_memory()
     trial.set_user_attr("fail_reason", reason)
     context.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
     context.tracker.end_trial(run_id, trial.number, "FAIL", {
         "fail_reason": reason, "epochs": recorder.epochs_run,
         "duration_s": round(time.perf_counter() - started, 3)})
+
+
+def free_memory() -> None:
+    """Give back what a failed trial held before the next one starts."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -188,14 +190,20 @@ def prepare(config: SearchConfig) -> Prepared:
         make_pruner(config.pruner, 1)
     task = get_task(config.task)
     data_args = {**config.data, "data": config.data.get("data") or default_data_path(task)}
-    space = load_space(config.space or default_space_path(task), task.defaults)
+    space_path = config.space or default_space_path(task)
+    if not config.space and not Path(space_path).is_file():
+        raise UsageError(f"--task {task.name!r} has no default search space "
+                         f"(search_spaces/{task.name}.yaml); pass --space FILE")
+    space = load_space(space_path, task.defaults)
     space = space.with_fixed(config.overrides)
     data = task.load_data(data_args)
     space, notes = task.fit_space(space, data)
     name = config.study or study_name_for(task, data_args)
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri)
-    check_existing_study(storage, name, task, space)
+    with store_lock(storage, tracking_uri):
+        check_existing_study(storage, name, task, space)
+        check_tracking(tracking_uri)
     return Prepared(task, data_args, data, space, name, storage, tracking_uri,
                     artifact_root, notes, model_name=name)
 
@@ -205,7 +213,8 @@ def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace
     try:
         summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
     except Exception as exc:  # unreachable server, bad credentials, not a database
-        raise UsageError(f"--storage {storage!r}: cannot open ({str(exc).splitlines()[0]})") from None
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--storage {storage!r}: cannot open ({reason})") from None
     summary = next((s for s in summaries if s.study_name == name), None)
     if summary is None:
         return
@@ -215,6 +224,34 @@ def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace
         if key in attrs and attrs[key] != value:
             raise UsageError(f"--study {name!r}: this study was made with {key} {attrs[key]!r}, "
                              f"not {value!r}; choose another --study name")
+
+
+@contextmanager
+def store_lock(*urls: str) -> Iterator[None]:
+    """Serialise first-time table creation and parent-run lookup between processes sharing
+    local SQLite stores (two terminals, several workers): both would create the same tables
+    or the same parent run otherwise. Remote stores need no file lock here."""
+    if not any(url.startswith("sqlite:") for url in urls):
+        yield
+        return
+    HOME.mkdir(parents=True, exist_ok=True)
+    with open(HOME / ".init.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def check_tracking(uri: str) -> None:
+    """The MLflow store answers before any trial runs (not after an hour of training)."""
+    from mlflow import MlflowClient
+
+    try:
+        MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # bad scheme, unreachable server, not a database
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"--tracking-uri {uri!r}: cannot reach the MLflow store ({reason})") from None
 
 
 def run_search(config: SearchConfig) -> SearchResult:
@@ -229,27 +266,33 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         print(f"note: {note}")
     space = prepared.space
     max_epochs = int({**prepared.task.defaults, **space.fixed}["max_epochs"])
-    study = optuna.create_study(
-        study_name=prepared.name, storage=open_storage(prepared.storage),
-        direction=space.direction, load_if_exists=True,
-        sampler=make_sampler(config.sampler, config.seed, config.trials),
-        pruner=_pruner(config.pruner, max_epochs))
-    _record_study_attrs(study, prepared, config)
     tracker = StudyTracker(prepared.tracking_uri, prepared.name, prepared.artifact_root,
                            model_name=prepared.model_name, tags=prepared.lineage)
-    parent_run_id = tracker.open_study(
-        _parent_params(prepared, config),
-        {"tuner.task": prepared.task.name, "tuner.metric": space.metric})
-    study.set_user_attr("mlflow_parent_run_id", parent_run_id)
+    with store_lock(prepared.storage, prepared.tracking_uri):
+        study = optuna.create_study(
+            study_name=prepared.name, storage=open_storage(prepared.storage),
+            direction=space.direction, load_if_exists=True,
+            sampler=make_sampler(config.sampler, config.seed, config.trials),
+            pruner=_pruner(config.pruner, max_epochs))
+        _record_study_attrs(study, prepared, config)
+        parent_run_id = tracker.open_study(
+            _parent_params(prepared, config),
+            {"tuner.task": prepared.task.name, "tuner.metric": space.metric})
+        study.set_user_attr("mlflow_parent_run_id", parent_run_id)
     context = TrialContext(
         task=prepared.task, data=prepared.data, data_args=prepared.data_args, space=space,
         tracker=tracker, seed=config.seed, checkpoint_dir=HOME / "checkpoints" / prepared.name,
         accelerator=devices.pick_accelerator(config.devices),
-        make_model=prepared.make_model or prepared.task.build_model)
+        make_model=prepared.make_model or prepared.task.build_model, target=config.trials)
+    status = "KILLED"  # unless the loop below ends normally or with a clear error
     try:
         _optimize(study, context, config)
+        status = "FINISHED"
+    except UsageError:
+        status = "FAILED"
+        raise
     finally:
-        report.close_study_record(study, tracker, HOME / "reports" / prepared.name)
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.name, status)
     return summarize(study, prepared.tracking_uri, prepared.storage)
 
 
@@ -285,6 +328,8 @@ class FailureGuard:
         self.limit, self.streak, self.tripped, self.last_reason = limit, 0, False, ""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if str(trial.user_attrs.get("fail_reason", "")).startswith("not run"):
+            return
         if trial.state != TrialState.FAIL:
             self.streak = 0
             return

@@ -22,6 +22,7 @@ TRIAL_TAG = "tuner.trial"
 STATE_TAG = "tuner.state"
 BEST_ALIAS = "best"
 CHECKPOINT_DIR = "checkpoint"
+RUN_STATUS = {"FAIL": "FAILED", "INTERRUPTED": "KILLED"}  # trial state -> MLflow run status
 
 
 def _now_ms() -> int:
@@ -115,7 +116,7 @@ class StudyTracker:
                                              for k, v in details.items()]
         self.client.log_batch(run_id, tags=tags)
         self.client.update_run(run_id, name=f"trial-{number} {state.lower()}")
-        self.client.set_terminated(run_id, status="FAILED" if state == "FAIL" else "FINISHED")
+        self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self.client.log_text(run_id, text, name)
