@@ -23,17 +23,22 @@ def get_task(name: str) -> Task:
     """The `TASK` of a registered name or of a dotted module path."""
     module_path = TASKS.get(name) or (name if "." in name else None)
     if module_path is None:
-        raise UsageError(f"--task {name!r}: unknown task{did_you_mean(name, TASKS)}; "
-                         f"known tasks: {', '.join(TASKS)} (or a dotted module path, "
-                         f"e.g. mypkg.mytask, whose module defines TASK)")
+        raise UsageError(
+            f"--task {name!r}: unknown task{did_you_mean(name, TASKS)}; "
+            f"known tasks: {', '.join(TASKS)} (or a dotted module path, "
+            f"e.g. mypkg.mytask, whose module defines TASK)"
+        )
     try:
         module = importlib.import_module(module_path)
     except ModuleNotFoundError as exc:
-        raise UsageError(f"--task {name!r}: cannot import module {module_path!r} ({exc})") from None
+        raise UsageError(
+            f"--task {name!r}: cannot import module {module_path!r} ({exc})"
+        ) from None
     task = getattr(module, "TASK", None)
     from tasks.base import Task
 
     if not isinstance(task, Task):
-        raise UsageError(f"--task {name!r}: module {module_path!r} has no TASK of type "
-                         f"tasks.base.Task")
+        raise UsageError(
+            f"--task {name!r}: module {module_path!r} has no TASK of type tasks.base.Task"
+        )
     return task

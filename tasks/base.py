@@ -58,8 +58,13 @@ class TensorBatches:
     the seed, not on what ran before it in the process.
     """
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int,
-                 shuffle: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> None:
         self.tensors = tensors
         self.batch_size = max(1, int(batch_size))
         self.shuffle = shuffle
@@ -73,21 +78,32 @@ class TensorBatches:
         order = torch.randperm(count, generator=self.generator) if self.shuffle else None
         for start in range(0, count, self.batch_size):
             if order is None:
-                yield tuple(t[start:start + self.batch_size] for t in self.tensors)
+                yield tuple(t[start : start + self.batch_size] for t in self.tensors)
             else:
-                index = order[start:start + self.batch_size]
+                index = order[start : start + self.batch_size]
                 yield tuple(t[index] for t in self.tensors)
 
 
 class LSTMBackbone(nn.Module):
     """The LSTM every task owns (composition, not inheritance)."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, dropout: float,
-                 bidirectional: bool = False) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        bidirectional: bool = False,
+    ) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0,
-                            bidirectional=bidirectional)
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+        )
         self.output_size = hidden_size * (2 if bidirectional else 1)
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:

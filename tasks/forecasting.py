@@ -27,10 +27,22 @@ from tasks.forecasting_data import SeriesSet, read_series
 from tuner.errors import DataError
 
 DEFAULTS: dict[str, Any] = {
-    "hidden_size": 64, "num_layers": 1, "dropout": 0.0, "lr": 3e-3, "weight_decay": 0.0,
-    "batch_size": 32, "input_len": 24, "horizon": 12, "val_size": 0, "test_size": 0,
-    "scaling": "window", "transform": "none", "season_length": 0,
-    "max_epochs": 50, "patience": 0, "grad_clip": 1.0,
+    "hidden_size": 64,
+    "num_layers": 1,
+    "dropout": 0.0,
+    "lr": 3e-3,
+    "weight_decay": 0.0,
+    "batch_size": 32,
+    "input_len": 24,
+    "horizon": 12,
+    "val_size": 0,
+    "test_size": 0,
+    "scaling": "window",
+    "transform": "none",
+    "season_length": 0,
+    "max_epochs": 50,
+    "patience": 0,
+    "grad_clip": 1.0,
 }
 
 
@@ -63,17 +75,21 @@ def split_points(length: int, settings: Mapping[str, Any]) -> Split:
     return Split(length - test - val, length - test)
 
 
-def _windows(values: np.ndarray, input_len: int, horizon: int,
-             first_target: int, last_target: int) -> tuple[np.ndarray, np.ndarray]:
+def _windows(
+    values: np.ndarray, input_len: int, horizon: int, first_target: int, last_target: int
+) -> tuple[np.ndarray, np.ndarray]:
     """All (input, target) windows whose target lies within [first_target, last_target)."""
     starts = range(max(first_target, input_len), last_target - horizon + 1)
-    x = [values[t - input_len:t] for t in starts]
-    y = [values[t:t + horizon] for t in starts]
-    return np.asarray(x, dtype=np.float64).reshape(-1, input_len), \
-        np.asarray(y, dtype=np.float64).reshape(-1, horizon)
+    x = [values[t - input_len : t] for t in starts]
+    y = [values[t : t + horizon] for t in starts]
+    return np.asarray(x, dtype=np.float64).reshape(-1, input_len), np.asarray(
+        y, dtype=np.float64
+    ).reshape(-1, horizon)
 
 
-def normalise(x: np.ndarray, train_part: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+def normalise(
+    x: np.ndarray, train_part: np.ndarray, scaling: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-sample (loc, scale), shape (n, 1) each: from the window itself, or from the
     series' training part only (never from what comes after it)."""
     source = x if scaling == "window" else np.broadcast_to(train_part, (len(x), len(train_part)))
@@ -83,8 +99,9 @@ def normalise(x: np.ndarray, train_part: np.ndarray, scaling: str) -> tuple[np.n
     return loc, scale
 
 
-def make_tensors(values: np.ndarray, train_end: int, span: tuple[int, int],
-                 settings: Mapping[str, Any]) -> tuple[torch.Tensor, ...]:
+def make_tensors(
+    values: np.ndarray, train_end: int, span: tuple[int, int], settings: Mapping[str, Any]
+) -> tuple[torch.Tensor, ...]:
     """(x_norm, y_norm, loc, scale, y_raw) for the windows whose target lies in `span`."""
     transformed = symlog(values) if settings["transform"] == "log" else values
     x, y = _windows(transformed, int(settings["input_len"]), int(settings["horizon"]), *span)
@@ -95,13 +112,15 @@ def make_tensors(values: np.ndarray, train_end: int, span: tuple[int, int],
 
 
 def _concat(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.cat(column) for column in zip(*parts))
+    return tuple(torch.cat(column) for column in zip(*parts, strict=True))
 
 
 def seasonal_naive(values: np.ndarray, span: tuple[int, int], season: int) -> np.ndarray:
     """Each step of `span` predicted by the same season's last value known before `span`."""
     start, end = span
-    return np.asarray([values[t - season * (1 + (t - start) // season)] for t in range(start, end)])
+    return np.asarray(
+        [values[t - season * (1 + (t - start) // season)] for t in range(start, end)]
+    )
 
 
 # ---------------------------------------------------------------- data module
@@ -117,8 +136,11 @@ class ForecastData(pl.LightningDataModule):
         parts: dict[str, list] = {"train": [], "val": [], "test": []}
         for series in data.series:
             split = split_points(len(series.values), settings)
-            spans = {"train": (0, split.val_start), "val": (split.val_start, split.test_start),
-                     "test": (split.test_start, len(series.values))}
+            spans = {
+                "train": (0, split.val_start),
+                "val": (split.val_start, split.test_start),
+                "test": (split.test_start, len(series.values)),
+            }
             for stage, span in spans.items():
                 parts[stage].append(make_tensors(series.values, split.val_start, span, settings))
         self.tensors = {stage: _concat(chunks) for stage, chunks in parts.items()}
@@ -149,13 +171,16 @@ def baseline_metrics(data: SeriesSet, settings: Mapping[str, Any]) -> dict[str, 
         errors = []
         for series in data.series:
             split = split_points(len(series.values), settings)
-            span = (split.val_start, split.test_start) if stage == "val" else \
-                (split.test_start, len(series.values))
-            truth = series.values[span[0]:span[1]]
+            span = (
+                (split.val_start, split.test_start)
+                if stage == "val"
+                else (split.test_start, len(series.values))
+            )
+            truth = series.values[span[0] : span[1]]
             errors.append(seasonal_naive(series.values, span, season) - truth)
         joined = np.concatenate(errors)
         metrics[f"{stage}_snaive_mae"] = float(np.abs(joined).mean())
-        metrics[f"{stage}_snaive_rmse"] = float(np.sqrt((joined ** 2).mean()))
+        metrics[f"{stage}_snaive_rmse"] = float(np.sqrt((joined**2).mean()))
     return metrics
 
 
@@ -165,9 +190,18 @@ def baseline_metrics(data: SeriesSet, settings: Mapping[str, Any]) -> dict[str, 
 class ForecastLSTM(pl.LightningModule):
     """LSTM encoder over the normalised input window, linear head to all horizon steps."""
 
-    def __init__(self, input_len: int, horizon: int, hidden_size: int, num_layers: int,
-                 dropout: float, lr: float, weight_decay: float = 0.0,
-                 transform: str = "none", scaling: str = "window") -> None:
+    def __init__(
+        self,
+        input_len: int,
+        horizon: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float = 0.0,
+        transform: str = "none",
+        scaling: str = "window",
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.backbone = LSTMBackbone(1, hidden_size, num_layers, dropout)
@@ -180,8 +214,9 @@ class ForecastLSTM(pl.LightningModule):
         output, _ = self.backbone(x.unsqueeze(-1))
         return self.head(output[:, -1])
 
-    def to_original_units(self, y_norm: torch.Tensor, loc: torch.Tensor,
-                          scale: torch.Tensor) -> torch.Tensor:
+    def to_original_units(
+        self, y_norm: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
+    ) -> torch.Tensor:
         y = y_norm * scale + loc
         return symexp(y) if self.hparams.transform == "log" else y
 
@@ -220,12 +255,22 @@ class ForecastLSTM(pl.LightningModule):
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr,
-                                weight_decay=self.hparams.weight_decay)
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
 
 
-MODEL_ARGS = ("input_len", "horizon", "hidden_size", "num_layers", "dropout", "lr",
-              "weight_decay", "transform", "scaling")
+MODEL_ARGS = (
+    "input_len",
+    "horizon",
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "lr",
+    "weight_decay",
+    "transform",
+    "scaling",
+)
 
 
 def build_model(settings: Mapping[str, Any], datamodule: pl.LightningDataModule) -> ForecastLSTM:
@@ -237,11 +282,15 @@ def build_model(settings: Mapping[str, Any], datamodule: pl.LightningDataModule)
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("forecasting data")
-    group.add_argument("--data", help="CSV: long (unique_id, ds, y) or wide (time column + "
-                       "target columns); default: the shipped airline passengers series")
+    group.add_argument(
+        "--data",
+        help="CSV: long (unique_id, ds, y) or wide (time column + "
+        "target columns); default: the shipped airline passengers series",
+    )
     group.add_argument("--time-col", help="wide CSV: the time column (default: the first)")
-    group.add_argument("--target", help="wide CSV: comma-separated target columns "
-                       "(default: every other column)")
+    group.add_argument(
+        "--target", help="wide CSV: comma-separated target columns (default: every other column)"
+    )
 
 
 def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
@@ -253,15 +302,19 @@ def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
     spec, notes = space.param("input_len"), []
     low = spec.low if spec else settings["input_len"]
     if longest < max(1, int(low)):
+        held_out = data.min_length - split.val_start
         raise DataError(
             f"{data.path}: the shortest series has {data.min_length} values, too short for "
-            f"input_len {int(low)} + horizon {horizon} (+ validation {split.test_start - split.val_start}"
-            f" and test {data.min_length - split.test_start} steps); expected at least "
-            f"{data.min_length - longest + int(low)} values or a smaller input_len / horizon")
+            f"input_len {int(low)} + horizon {horizon} (+ {held_out} validation and test "
+            f"steps); expected at least "
+            f"{data.min_length - longest + int(low)} values or a smaller input_len / horizon"
+        )
     if spec and spec.high > longest:
         space = space.with_param(dataclasses.replace(spec, high=longest))
-        notes.append(f"input_len: high clipped from {spec.high} to {longest}, the longest "
-                     f"window the shortest series' training part allows")
+        notes.append(
+            f"input_len: high clipped from {spec.high} to {longest}, the longest "
+            f"window the shortest series' training part allows"
+        )
     return space, notes
 
 
@@ -277,15 +330,20 @@ def predict(model: ForecastLSTM, data: SeriesSet, settings: Mapping[str, Any]) -
     for series in data.series:
         values = series.values
         if len(values) < hp.input_len:
-            raise DataError(f"{data.path}: series {series.uid!r} has {len(values)} values; "
-                            f"the model needs the last {hp.input_len}")
+            raise DataError(
+                f"{data.path}: series {series.uid!r} has {len(values)} values; "
+                f"the model needs the last {hp.input_len}"
+            )
         transformed = symlog(values) if hp.transform == "log" else values
-        x = transformed[len(values) - hp.input_len:][None, :]
+        x = transformed[len(values) - hp.input_len :][None, :]
         loc, scale = normalise(x, transformed, hp.scaling)
         with torch.no_grad():
             y_norm = model(torch.as_tensor((x - loc) / scale, dtype=torch.float32))
-            y = model.to_original_units(y_norm, torch.as_tensor(loc, dtype=torch.float32),
-                                        torch.as_tensor(scale, dtype=torch.float32))
+            y = model.to_original_units(
+                y_norm,
+                torch.as_tensor(loc, dtype=torch.float32),
+                torch.as_tensor(scale, dtype=torch.float32),
+            )
         future = _future_dates(series.dates, data.freq, hp.horizon)
         rows.append(pd.DataFrame({"unique_id": series.uid, "ds": future, "y_hat": y[0].numpy()}))
     return pd.concat(rows, ignore_index=True)

@@ -13,8 +13,19 @@ import pandas as pd
 from tuner.errors import DataError
 
 LONG_COLUMNS = ("unique_id", "ds", "y")
-SEASON_BY_FREQ = {"M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4, "W": 52,
-                  "D": 7, "B": 5, "h": 24, "H": 24}
+SEASON_BY_FREQ = {
+    "M": 12,
+    "MS": 12,
+    "ME": 12,
+    "Q": 4,
+    "QS": 4,
+    "QE": 4,
+    "W": 52,
+    "D": 7,
+    "B": 5,
+    "h": 24,
+    "H": 24,
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,9 @@ def read_series(args: Mapping[str, Any]) -> SeriesSet:
         long = frame[list(LONG_COLUMNS)]
     else:
         long = _wide_to_long(frame, path, args.get("time_col"), args.get("target"))
-    series = tuple(_one_series(path, uid, part) for uid, part in long.groupby("unique_id", sort=False))
+    series = tuple(
+        _one_series(path, uid, part) for uid, part in long.groupby("unique_id", sort=False)
+    )
     freqs = {pd.infer_freq(s.dates) if len(s.dates) >= 3 else None for s in series}
     return SeriesSet(str(path), series, freqs.pop() if len(freqs) == 1 else None)
 
@@ -68,20 +81,29 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _wide_to_long(frame: pd.DataFrame, path: Path, time_col: str | None,
-                  target: str | None) -> pd.DataFrame:
+def _wide_to_long(
+    frame: pd.DataFrame, path: Path, time_col: str | None, target: str | None
+) -> pd.DataFrame:
     time_col = time_col or str(frame.columns[0])
     if time_col not in frame.columns:
-        raise DataError(f"{path}: time column {time_col!r} not found; columns are "
-                        f"{', '.join(map(str, frame.columns))} (use --time-col)")
+        raise DataError(
+            f"{path}: time column {time_col!r} not found; columns are "
+            f"{', '.join(map(str, frame.columns))} (use --time-col)"
+        )
     targets = target.split(",") if target else [c for c in frame.columns if c != time_col]
     missing = [name for name in targets if name not in frame.columns]
     if missing or not targets:
-        raise DataError(f"{path}: target column {', '.join(missing) or '(none)'} not found; "
-                        f"expected long columns unique_id, ds, y or a time column plus "
-                        f"target columns (use --target)")
-    parts = [pd.DataFrame({"unique_id": name, "ds": frame[time_col], "y": frame[name],
-                           "_line": frame.index + 2}) for name in targets]
+        raise DataError(
+            f"{path}: target column {', '.join(missing) or '(none)'} not found; "
+            f"expected long columns unique_id, ds, y or a time column plus "
+            f"target columns (use --target)"
+        )
+    parts = [
+        pd.DataFrame(
+            {"unique_id": name, "ds": frame[time_col], "y": frame[name], "_line": frame.index + 2}
+        )
+        for name in targets
+    ]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -91,18 +113,24 @@ def _one_series(path: Path, uid: Any, part: pd.DataFrame) -> Series:
     bad = ~np.isfinite(values)
     if bad.any():
         first = int(np.argmax(bad))
-        raise DataError(f"{path}: line {int(lines.iloc[first])}: series {uid!r} has value "
-                        f"{part['y'].iloc[first]!r}; expected a finite number")
+        raise DataError(
+            f"{path}: line {int(lines.iloc[first])}: series {uid!r} has value "
+            f"{part['y'].iloc[first]!r}; expected a finite number"
+        )
     dates = pd.to_datetime(part["ds"], errors="coerce")
     if dates.isna().any():
         first = int(np.argmax(dates.isna().to_numpy()))
-        raise DataError(f"{path}: line {int(lines.iloc[first])}: time value "
-                        f"{part['ds'].iloc[first]!r} is not a date; expected e.g. 1960-01-01")
+        raise DataError(
+            f"{path}: line {int(lines.iloc[first])}: time value "
+            f"{part['ds'].iloc[first]!r} is not a date; expected e.g. 1960-01-01"
+        )
     steps = np.diff(dates.to_numpy().astype("datetime64[ns]").astype(np.int64))
     if (steps <= 0).any():
         first = int(np.argmax(steps <= 0)) + 1
         what = "repeats" if steps[first - 1] == 0 else "goes back in time after"
-        raise DataError(f"{path}: line {int(lines.iloc[first])}: series {uid!r} time "
-                        f"{part['ds'].iloc[first]!r} {what} the previous row; expected "
-                        f"strictly increasing timestamps")
+        raise DataError(
+            f"{path}: line {int(lines.iloc[first])}: series {uid!r} time "
+            f"{part['ds'].iloc[first]!r} {what} the previous row; expected "
+            f"strictly increasing timestamps"
+        )
     return Series(str(uid), pd.DatetimeIndex(dates), values)

@@ -48,8 +48,15 @@ def make_long_csv(path: Path, n_series: int = 2, length: int = 60, seed: int = 0
     for i in range(n_series):
         t = np.arange(length)
         y = 50 + 10 * i + 0.5 * t + 8 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, length)
-        frames.append(pd.DataFrame({"unique_id": f"s{i}", "y": y,
-                                    "ds": pd.date_range("2000-01-01", periods=length, freq="MS")}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": f"s{i}",
+                    "y": y,
+                    "ds": pd.date_range("2000-01-01", periods=length, freq="MS"),
+                }
+            )
+        )
     pd.concat(frames)[["unique_id", "ds", "y"]].to_csv(path, index=False)
     return path
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from tasks.forecasting import DEFAULTS, MODEL_ARGS, TASK as FORECASTING, ForecastLSTM
+from tasks.forecasting import DEFAULTS, MODEL_ARGS, ForecastLSTM
+from tasks.forecasting import TASK as FORECASTING
 
 
 class FaultyLSTM(ForecastLSTM):
@@ -30,11 +31,15 @@ class FaultyLSTM(ForecastLSTM):
 
 
 def build_model(settings: Mapping[str, Any], datamodule: Any) -> FaultyLSTM:
-    return FaultyLSTM(settings["fault"], settings["fault_epoch"],
-                      **{name: settings[name] for name in MODEL_ARGS})
+    return FaultyLSTM(
+        settings["fault"], settings["fault_epoch"], **{name: settings[name] for name in MODEL_ARGS}
+    )
 
 
 TASK = dataclasses.replace(
-    FORECASTING, name="tests.faulty_task",
+    FORECASTING,
+    name="tests.faulty_task",
     defaults={**DEFAULTS, "fault": "none", "fault_epoch": 0},
-    build_model=build_model, model_class=FaultyLSTM)
+    build_model=build_model,
+    model_class=FaultyLSTM,
+)

@@ -9,10 +9,14 @@ from tuner.errors import CheckpointError
 
 SETTINGS = {**DEFAULTS, "hidden_size": 8, "num_layers": 2}
 
+
 @pytest.fixture
 def checkpoint(tmp_path):
     model = TASK.build_model(SETTINGS, None)
-    return save_checkpoint(tmp_path / "m.ckpt", model, "forecasting", SETTINGS, {"trial": 3}), model
+    return save_checkpoint(
+        tmp_path / "m.ckpt", model, "forecasting", SETTINGS, {"trial": 3}
+    ), model
+
 
 def test_round_trip_restores_architecture_and_weights(checkpoint):
     path, model = checkpoint
@@ -25,10 +29,12 @@ def test_round_trip_restores_architecture_and_weights(checkpoint):
     assert payload["meta"] == {"trial": 3}
     assert not list(path.parent.glob(".*.tmp"))  # the atomic write left no temp file
 
+
 def test_lightning_reads_our_checkpoints_too(checkpoint):
     path, _ = checkpoint
     restored = TASK.model_class.load_from_checkpoint(path, weights_only=True)
     assert restored.hparams.hidden_size == 8
+
 
 def test_bad_sources_raise_one_clear_error(tmp_path, checkpoint):
     path, _ = checkpoint
@@ -42,22 +48,27 @@ def test_bad_sources_raise_one_clear_error(tmp_path, checkpoint):
     truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(truncated)
-    with pytest.raises(CheckpointError, match="checkpoint of task 'forecasting', but task 'charlm'"):
+    with pytest.raises(
+        CheckpointError, match="checkpoint of task 'forecasting', but task 'charlm'"
+    ):
         load_checkpoint(path, task="charlm")
     plain = tmp_path / "plain.pt"
     torch.save({"weights": torch.zeros(2)}, plain)
     with pytest.raises(CheckpointError, match="not an lstm-tuner checkpoint"):
         load_checkpoint(plain)
 
+
 class Evil:
     def __reduce__(self):
         return (print, ("pwned",))
+
 
 def test_pickles_that_need_code_are_refused(tmp_path):
     path = tmp_path / "evil.ckpt"
     torch.save({"format": "lstm-tuner/1", "x": Evil()}, path)
     with pytest.raises(CheckpointError, match="refused: loading it would run code"):
         load_checkpoint(path)
+
 
 def test_sha256_changes_with_content(checkpoint, tmp_path):
     path, _ = checkpoint

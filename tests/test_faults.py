@@ -8,14 +8,13 @@ import subprocess
 import sys
 import time
 
-import optuna
 import pytest
 from mlflow import MlflowClient
 
 import tuner
 from tests.conftest import REPO
 from tuner.errors import UsageError
-from tuner.study import default_tracking_uri, load_study, resolve_storage
+from tuner.study import default_tracking_uri, load_study
 
 FAULT_SPACE = """
 metric: val_mae
@@ -32,25 +31,38 @@ def fault_space(workdir):
     return path
 
 
-
 def _search(space, trials, overrides=None, **options):
-    return tuner.search("tests.faulty_task", trials=trials, space=str(space), study="faults",
-                        pruner="none", quiet=True, overrides=overrides or {}, **options)
+    return tuner.search(
+        "tests.faulty_task",
+        trials=trials,
+        space=str(space),
+        study="faults",
+        pruner="none",
+        quiet=True,
+        overrides=overrides or {},
+        **options,
+    )
 
 
 def _child_runs():
     client = MlflowClient(default_tracking_uri())
     experiment = client.get_experiment_by_name("faults")
     runs = client.search_runs([experiment.experiment_id])
-    return client, {int(r.data.tags["tuner.trial"]): r for r in runs
-                    if r.data.tags.get("tuner.role") == "trial"}
+    return client, {
+        int(r.data.tags["tuner.trial"]): r
+        for r in runs
+        if r.data.tags.get("tuner.role") == "trial"
+    }
 
 
-@pytest.mark.parametrize("fault, reason", [
-    ("nan", "train_loss became nan at epoch 1, batch 0"),
-    ("oom", "out of memory: OutOfMemoryError: CUDA out of memory"),
-    ("error", "RuntimeError: boom: a bug in the model code"),
-])
+@pytest.mark.parametrize(
+    "fault, reason",
+    [
+        ("nan", "train_loss became nan at epoch 1, batch 0"),
+        ("oom", "out of memory: OutOfMemoryError: CUDA out of memory"),
+        ("error", "RuntimeError: boom: a bug in the model code"),
+    ],
+)
 def test_a_faulty_trial_is_recorded_and_the_study_goes_on(fault_space, fault, reason):
     with pytest.raises(UsageError, match="the last 2 trials all failed"):
         _search(fault_space, 3, {"fault": fault}, max_failures=2)
@@ -74,12 +86,27 @@ def test_a_faulty_trial_is_recorded_and_the_study_goes_on(fault_space, fault, re
 
 
 def _start(workdir, space, trials, study="faults", extra=()):
-    command = [sys.executable, "-m", "tuner.cli", "search", "--task", "tests.faulty_task",
-               "--space", str(space), "--trials", str(trials), "--study", study,
-               "--pruner", "none", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "tuner.cli",
+        "search",
+        "--task",
+        "tests.faulty_task",
+        "--space",
+        str(space),
+        "--trials",
+        str(trials),
+        "--study",
+        study,
+        "--pruner",
+        "none",
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.Popen(command, cwd=workdir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_for(predicate, timeout=120):
@@ -112,8 +139,9 @@ def test_interrupt_marks_the_running_trial_closes_runs_and_resumes(workdir, faul
     assert _states() == ["FAIL"]
     client, runs = _child_runs()
     assert runs[0].info.status == "KILLED" and runs[0].data.tags["tuner.state"] == "INTERRUPTED"
-    parent = client.search_runs([runs[0].info.experiment_id],
-                                filter_string="tags.`tuner.role` = 'study'")[0]
+    parent = client.search_runs(
+        [runs[0].info.experiment_id], filter_string="tags.`tuner.role` = 'study'"
+    )[0]
     assert parent.info.status == "KILLED"
     fast = fault_space.read_text().replace("max_epochs: 400", "max_epochs: 2")
     fault_space.write_text(fast)

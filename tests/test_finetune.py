@@ -18,8 +18,9 @@ def _shifted_csv(path):
     """Different level, amplitude and period than the source data: the source model is off."""
     t = np.arange(60)
     y = 500 + 3 * t + 80 * np.sign(np.sin(2 * np.pi * t / 6))
-    frame = pd.DataFrame({"unique_id": "b", "y": y,
-                          "ds": pd.date_range("2001-01-01", periods=60, freq="MS")})
+    frame = pd.DataFrame(
+        {"unique_id": "b", "y": y, "ds": pd.date_range("2001-01-01", periods=60, freq="MS")}
+    )
     frame[["unique_id", "ds", "y"]].to_csv(path, index=False)
     return path
 
@@ -27,35 +28,47 @@ def _shifted_csv(path):
 @pytest.fixture
 def source_study(tiny_space, workdir):
     data = make_long_csv(workdir / "a.csv", n_series=1, length=60)
-    result = tuner.search("forecasting", trials=2, space=str(tiny_space), study="src",
-                          data={"data": str(data)}, pruner="none", quiet=True)
+    result = tuner.search(
+        "forecasting",
+        trials=2,
+        space=str(tiny_space),
+        study="src",
+        data={"data": str(data)},
+        pruner="none",
+        quiet=True,
+    )
     return result
 
 
 def _store_counts():
     client = MlflowClient(default_tracking_uri())
-    runs = sum(len(client.search_runs([e.experiment_id]))
-               for e in client.search_experiments())
+    runs = sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments())
     return runs, len(client.search_registered_models())
 
 
 def test_every_source_form_resolves_to_the_same_checkpoint(source_study):
     uri, storage = default_tracking_uri(), resolve_storage(None)
-    forms = [f"runs:/{source_study.best_run_id}", "models:/src@best",
-             f"models:/src/{source_study.model_version}", "study:src"]
+    forms = [
+        f"runs:/{source_study.best_run_id}",
+        "models:/src@best",
+        f"models:/src/{source_study.model_version}",
+        "study:src",
+    ]
     sources = [resolve_source(form, uri, storage) for form in forms]
     sources.append(resolve_source(str(sources[0].path), uri, storage))
     assert len({s.lineage["tuner.source_sha256"] for s in sources}) == 1
     assert sources[1].lineage["tuner.source_version"] == source_study.model_version
     assert sources[3].lineage["tuner.source_trial"] == str(source_study.best_trial)
-    assert all(s.lineage.get("tuner.source_run_id") == source_study.best_run_id
-               for s in sources[:4])
+    assert all(
+        s.lineage.get("tuner.source_run_id") == source_study.best_run_id for s in sources[:4]
+    )
 
 
 def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, workdir, capsys):
     shifted = _shifted_csv(workdir / "b.csv")
-    result = tuner.finetune("study:src", data={"data": str(shifted)}, lr=0.01, max_epochs=15,
-                            patience=0, quiet=True)
+    result = tuner.finetune(
+        "study:src", data={"data": str(shifted)}, lr=0.01, max_epochs=15, patience=0, quiet=True
+    )
     assert result.after < result.before
     client = MlflowClient(default_tracking_uri())
     parent = client.get_run(result.search.parent_run_id)
@@ -70,8 +83,18 @@ def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, wor
     assert result.search.model_name == "src-finetuned" and result.search.model_version == "1"
 
     # a second hop, from the fine-tuned model, is version 2 of the same model
-    code = main(["finetune", "--from", "models:/src-finetuned@best", "--data", str(shifted),
-                 "--max-epochs", "2", "--quiet"])
+    code = main(
+        [
+            "finetune",
+            "--from",
+            "models:/src-finetuned@best",
+            "--data",
+            str(shifted),
+            "--max-epochs",
+            "2",
+            "--quiet",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "models:/src-finetuned/2" in out and "before -> after" in out
@@ -102,18 +125,22 @@ def test_predict_writes_future_rows_in_original_units(source_study, workdir):
     assert table.ds.iloc[0] == pd.Timestamp("2005-01-01")
     assert table.ds.diff().dropna().dt.days.between(28, 31).all()
     history = pd.read_csv(workdir / "a.csv").y
-    assert table.y_hat.between(history.min() - 3 * history.std(),
-                               history.max() + 3 * history.std()).all()
+    assert table.y_hat.between(
+        history.min() - 3 * history.std(), history.max() + 3 * history.std()
+    ).all()
 
 
-@pytest.mark.parametrize("source, words", [
-    ("missing.ckpt", "no such checkpoint file"),
-    ("notes.ckpt", "not a"),
-    ("runs:/0123456789abcdef", "no MLflow run"),
-    ("models:/nope/1", "registered model 'nope' has no version '1'"),
-    ("models:/src@nope", "has no alias 'nope'"),
-    ("study:nope", "no such study"),
-])
+@pytest.mark.parametrize(
+    "source, words",
+    [
+        ("missing.ckpt", "no such checkpoint file"),
+        ("notes.ckpt", "not a"),
+        ("runs:/0123456789abcdef", "no MLflow run"),
+        ("models:/nope/1", "registered model 'nope' has no version '1'"),
+        ("models:/src@nope", "has no alias 'nope'"),
+        ("study:nope", "no such study"),
+    ],
+)
 def test_bad_sources_exit_2_and_change_nothing(source_study, workdir, capsys, source, words):
     (workdir / "notes.ckpt").write_text("not a checkpoint")
     before = _store_counts()

@@ -32,7 +32,9 @@ def test_split_keeps_test_out_of_training_windows():
     assert (split.val_start, split.test_start) == (76, 88)
     *_, y_raw = make_tensors(values, split.val_start, (0, split.val_start), SETTINGS)
     assert y_raw.max().item() == 75  # last training target is the step before validation
-    *_, y_val = make_tensors(values, split.val_start, (split.val_start, split.test_start), SETTINGS)
+    *_, y_val = make_tensors(
+        values, split.val_start, (split.val_start, split.test_start), SETTINGS
+    )
     assert y_val.min().item() == 76 and y_val.max().item() == 87
 
 
@@ -47,8 +49,12 @@ def test_window_scaling_is_per_window():
     values = np.arange(100, dtype=float)
     x, y, loc, scale, y_raw = make_tensors(values, 76, (0, 76), {**SETTINGS, "scaling": "window"})
     assert loc[0].item() == pytest.approx(5.5) and loc[1].item() == pytest.approx(6.5)
-    assert torch.allclose(x * scale + loc, torch.as_tensor(
-        np.stack([values[i:i + 12] for i in range(len(x))]), dtype=torch.float32))
+    assert torch.allclose(
+        x * scale + loc,
+        torch.as_tensor(
+            np.stack([values[i : i + 12] for i in range(len(x))]), dtype=torch.float32
+        ),
+    )
 
 
 def test_wide_and_long_files_give_the_same_series(tmp_path):
@@ -62,15 +68,21 @@ def test_wide_and_long_files_give_the_same_series(tmp_path):
     assert np.allclose(wide_data.series[0].values, long_data.series[1].values)
 
 
-@pytest.mark.parametrize("content, match", [
-    ("", "the file is empty"),
-    ("month,passengers\n", "no rows"),
-    ("month,passengers\n2000-01-01,1\n2000-02-01,abc\n", "line 3: series 'passengers' has value 'abc'"),
-    ("month,passengers\n2000-01-01,1\n2000-02-01,\n", "line 3: .*expected a finite number"),
-    ("month,passengers\n2000-01-01,1\n2000-01-01,2\n", "line 3: .*repeats the previous row"),
-    ("month,passengers\n2000-02-01,1\n2000-01-01,2\n", "line 3: .*goes back in time"),
-    ("month,passengers\nnot-a-date,1\n", "line 2: time value 'not-a-date' is not a date"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("", "the file is empty"),
+        ("month,passengers\n", "no rows"),
+        (
+            "month,passengers\n2000-01-01,1\n2000-02-01,abc\n",
+            "line 3: series 'passengers' has value 'abc'",
+        ),
+        ("month,passengers\n2000-01-01,1\n2000-02-01,\n", "line 3: .*expected a finite number"),
+        ("month,passengers\n2000-01-01,1\n2000-01-01,2\n", "line 3: .*repeats the previous row"),
+        ("month,passengers\n2000-02-01,1\n2000-01-01,2\n", "line 3: .*goes back in time"),
+        ("month,passengers\nnot-a-date,1\n", "line 2: time value 'not-a-date' is not a date"),
+    ],
+)
 def test_bad_csv_names_file_line_and_expectation(tmp_path, content, match):
     path = tmp_path / "bad.csv"
     path.write_text(content)
@@ -90,8 +102,11 @@ def test_missing_columns_and_file(tmp_path):
 
 def test_input_len_is_clipped_to_short_series_and_says_so(tmp_path):
     data = read_series({"data": str(make_long_csv(tmp_path / "s.csv", length=60))})
-    raw = {"metric": "val_mae", "params": {"input_len": {"type": "int", "low": 6, "high": 48}},
-           "fixed": {"horizon": 6}}
+    raw = {
+        "metric": "val_mae",
+        "params": {"input_len": {"type": "int", "low": 6, "high": 48}},
+        "fixed": {"horizon": 6},
+    }
     space, notes = TASK.fit_space(parse_space(raw, DEFAULTS, "s.yaml"), data)
     assert space.param("input_len").high == 60 - 12 - 6
     assert "clipped" in notes[0]

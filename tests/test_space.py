@@ -50,29 +50,47 @@ def test_shipped_space_is_valid():
     space = load_space(Path(__file__).parents[1] / "search_spaces" / "forecasting.yaml", DEFAULTS)
     assert space.metric == "val_mae" and space.direction == "minimize"
     assert {"hidden_size", "num_layers", "dropout", "lr", "batch_size"} <= {
-        p.name for p in space.params}
+        p.name for p in space.params
+    }
 
 
-@pytest.mark.parametrize("raw, match", [
-    (_with(params__hiden_size={"type": "int", "low": 1, "high": 2}),
-     r"params.hiden_size: unknown setting \(did you mean 'hidden_size'\?\)"),
-    (_with(params__dropout={"type": "float", "low": 0.5, "high": 0.1}),
-     r"params.dropout: low \(0.5\) must not be greater than high \(0.1\)"),
-    (_with(params__transform={"type": "categorical", "choices": []}),
-     r"params.transform.choices: expected a non-empty list"),
-    (_with(params__dropout={"type": "uniform", "low": 0, "high": 1}),
-     r"params.dropout.type: unknown type 'uniform'"),
-    (_with(params__hidden_size={"type": "int", "low": "8", "high": 64}),
-     r"params.hidden_size.low: expected an integer, found '8'"),
-    (_with(params__lr={"type": "float", "low": 0, "high": 1, "log": True}),
-     r"params.lr: a log range needs low > 0"),
-    (_with(params__dropout={"type": "float", "low": 0, "high": 1, "lo": 2}),
-     r"params.dropout: unknown key 'lo' for a float param \(did you mean 'low'\?\)"),
-    (_with(fixed__max_epochs="ten"), r"fixed.max_epochs: expected int"),
-    (_with(fixed__epochs=3), r"fixed.epochs: unknown setting"),
-    (_with(direction="down"), r"direction: expected minimize or maximize"),
-    (_with(metrc="x"), r"metrc: unknown key \(did you mean 'metric'\?\)"),
-])
+@pytest.mark.parametrize(
+    "raw, match",
+    [
+        (
+            _with(params__hiden_size={"type": "int", "low": 1, "high": 2}),
+            r"params.hiden_size: unknown setting \(did you mean 'hidden_size'\?\)",
+        ),
+        (
+            _with(params__dropout={"type": "float", "low": 0.5, "high": 0.1}),
+            r"params.dropout: low \(0.5\) must not be greater than high \(0.1\)",
+        ),
+        (
+            _with(params__transform={"type": "categorical", "choices": []}),
+            r"params.transform.choices: expected a non-empty list",
+        ),
+        (
+            _with(params__dropout={"type": "uniform", "low": 0, "high": 1}),
+            r"params.dropout.type: unknown type 'uniform'",
+        ),
+        (
+            _with(params__hidden_size={"type": "int", "low": "8", "high": 64}),
+            r"params.hidden_size.low: expected an integer, found '8'",
+        ),
+        (
+            _with(params__lr={"type": "float", "low": 0, "high": 1, "log": True}),
+            r"params.lr: a log range needs low > 0",
+        ),
+        (
+            _with(params__dropout={"type": "float", "low": 0, "high": 1, "lo": 2}),
+            r"params.dropout: unknown key 'lo' for a float param \(did you mean 'low'\?\)",
+        ),
+        (_with(fixed__max_epochs="ten"), r"fixed.max_epochs: expected int"),
+        (_with(fixed__epochs=3), r"fixed.epochs: unknown setting"),
+        (_with(direction="down"), r"direction: expected minimize or maximize"),
+        (_with(metrc="x"), r"metrc: unknown key \(did you mean 'metric'\?\)"),
+    ],
+)
 def test_bad_space_names_file_key_and_reason(raw, match):
     with pytest.raises(SpaceError, match=match) as caught:
         parse_space(raw, DEFAULTS, "bad.yaml")

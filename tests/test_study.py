@@ -26,8 +26,23 @@ def _runs(study: str = STUDY):
 
 
 def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
-    assert main(["search", "--task", "forecasting", "--space", str(tiny_space), "--trials", "3",
-                 "--pruner", "none", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--task",
+                "forecasting",
+                "--space",
+                str(tiny_space),
+                "--trials",
+                "3",
+                "--pruner",
+                "none",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     study = load_study(STUDY)
     assert len(study.trials) == 3
     _, parents, children = _runs()
@@ -35,8 +50,23 @@ def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
     parent_id = parents[0].info.run_id
     assert all(c.data.tags["mlflow.parentRunId"] == parent_id for c in children)
 
-    assert main(["search", "--task", "forecasting", "--space", str(tiny_space), "--trials", "5",
-                 "--pruner", "none", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--task",
+                "forecasting",
+                "--space",
+                str(tiny_space),
+                "--trials",
+                "5",
+                "--pruner",
+                "none",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     study = load_study(STUDY)
     numbers = [t.number for t in study.trials]
     assert numbers == [0, 1, 2, 3, 4]
@@ -47,8 +77,21 @@ def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
     assert parents[0].data.metrics["n_complete"] == 5
 
     # a third run with the same target runs nothing
-    assert main(["search", "--task", "forecasting", "--space", str(tiny_space), "--trials", "5",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "--task",
+                "forecasting",
+                "--space",
+                str(tiny_space),
+                "--trials",
+                "5",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(load_study(STUDY).trials) == 5
 
 
@@ -64,7 +107,8 @@ def test_child_runs_carry_params_epoch_metrics_state_and_device(tiny_space):
         history = client.get_metric_history(child.info.run_id, "val_mae")
         assert [m.step for m in history] == [0, 1]
         assert {"train_loss", "val_loss", "val_rmse", "test_mae", "test_snaive_mae"} <= set(
-            child.data.metrics)
+            child.data.metrics
+        )
         assert child.info.run_name.startswith("trial-")
     parent = parents[0]
     assert parent.data.tags["tuner.best_trial"] in {"0", "1"}
@@ -74,8 +118,9 @@ def test_child_runs_carry_params_epoch_metrics_state_and_device(tiny_space):
 
 def test_a_pruned_trial_is_recorded_as_pruned_in_optuna_and_mlflow(tiny_space):
     always = optuna.pruners.ThresholdPruner(upper=0.0)  # val_mae > 0 -> pruned at epoch 0
-    result = tuner.search("forecasting", trials=2, space=str(tiny_space), pruner=always,
-                          quiet=True)
+    result = tuner.search(
+        "forecasting", trials=2, space=str(tiny_space), pruner=always, quiet=True
+    )
     assert result.counts["pruned"] == 2 and result.best_trial is None
     study = load_study(STUDY)
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.PRUNED}
@@ -86,8 +131,9 @@ def test_a_pruned_trial_is_recorded_as_pruned_in_optuna_and_mlflow(tiny_space):
 
 
 def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space):
-    result = tuner.search("forecasting", trials=3, space=str(tiny_space), pruner="none",
-                          quiet=True)
+    result = tuner.search(
+        "forecasting", trials=3, space=str(tiny_space), pruner="none", quiet=True
+    )
     client = MlflowClient(default_tracking_uri())
     version = client.get_model_version_by_alias(STUDY, "best")
     assert version.run_id == result.best_run_id
@@ -112,7 +158,14 @@ def test_same_seed_and_params_give_the_same_metric(tiny_space):
     for name in ("a", "b"):
         study = optuna.create_study(study_name=name, storage=resolve_storage(None))
         study.enqueue_trial({"hidden_size": 8, "lr": 0.005, "transform": "log"})
-        result = tuner.search("forecasting", trials=1, space=str(tiny_space), study=name,
-                              pruner="none", seed=7, quiet=True)
+        result = tuner.search(
+            "forecasting",
+            trials=1,
+            space=str(tiny_space),
+            study=name,
+            pruner="none",
+            seed=7,
+            quiet=True,
+        )
         values.append(result.best_value)
     assert values[0] == values[1]

@@ -1,7 +1,7 @@
 """lstm-tuner: tune and fine-tune LSTM models with Optuna, Lightning and MLflow.
 
-    import tuner
-    result = tuner.search("forecasting", trials=10)
+import tuner
+result = tuner.search("forecasting", trials=10)
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ from tuner import study as studies
 from tuner.errors import UsageError
 from tuner.finetuning import FinetuneConfig, FinetuneResult
 from tuner.finetuning import finetune as run_finetune
-from tuner.provenance import Hop, format_lineage
-from tuner.provenance import lineage as follow_lineage
 from tuner.prediction import predict as run_predict
+from tuner.provenance import Hop
+from tuner.provenance import lineage as follow_lineage
 from tuner.report import trials_table
 from tuner.space import parse_overrides
 from tuner.study import SearchConfig, SearchResult
@@ -32,8 +32,9 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
 def best(study: str, storage: str | None = None) -> SearchResult:
     """The best trial of a study: value, params, MLflow run, checkpoint URI."""
     loaded = studies.load_study(study, storage)
-    return studies.summarize(loaded, studies.resolve_tracking(None)[0],
-                             studies.resolve_storage(storage))
+    return studies.summarize(
+        loaded, studies.resolve_tracking(None)[0], studies.resolve_storage(storage)
+    )
 
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:
@@ -46,10 +47,16 @@ def finetune(source: str, **options: Any) -> FinetuneResult:
     return run_finetune(FinetuneConfig(source=source, **options))
 
 
-def predict(source: str, data: dict[str, Any] | None = None, out: str | None = None,
-            storage: str | None = None, tracking_uri: str | None = None) -> pd.DataFrame:
+def predict(
+    source: str,
+    data: dict[str, Any] | None = None,
+    out: str | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    task: str | None = None,
+) -> pd.DataFrame:
     """Predictions of SRC on `data` (default: its training data) as a table."""
-    return run_predict(source, data, out, storage, tracking_uri)
+    return run_predict(source, data, out, storage, tracking_uri, task)
 
 
 def lineage(ref: str, tracking_uri: str | None = None) -> list[Hop]:
@@ -69,11 +76,23 @@ def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def finetune_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    return dict(source=args.source, data=data_kwargs(args), lr=args.lr,
-                max_epochs=args.max_epochs, freeze_layers=args.freeze_layers,
-                patience=args.patience, trials=args.trials, space=args.space, study=args.study,
-                model_name=args.model_name, seed=args.seed, storage=args.storage,
-                tracking_uri=args.tracking_uri, quiet=args.quiet)
+    return dict(
+        source=args.source,
+        task=args.task,
+        data=data_kwargs(args),
+        lr=args.lr,
+        max_epochs=args.max_epochs,
+        freeze_layers=args.freeze_layers,
+        patience=args.patience,
+        trials=args.trials,
+        space=args.space,
+        study=args.study,
+        model_name=args.model_name,
+        seed=args.seed,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        quiet=args.quiet,
+    )
 
 
 def print_finetune(result: FinetuneResult) -> None:
@@ -91,10 +110,22 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     if args.max_epochs is not None:
         overrides["max_epochs"] = args.max_epochs
     data = {key: getattr(args, key) for key in getattr(args, "data_keys", [])}
-    return dict(task=args.task, trials=args.trials, data=data, space=args.space,
-                timeout=args.timeout, study=args.study, storage=args.storage,
-                tracking_uri=args.tracking_uri, sampler=args.sampler, pruner=args.pruner,
-                seed=args.seed, overrides=overrides, devices=args.devices, quiet=args.quiet)
+    return dict(
+        task=args.task,
+        trials=args.trials,
+        data=data,
+        space=args.space,
+        timeout=args.timeout,
+        study=args.study,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=args.seed,
+        overrides=overrides,
+        devices=args.devices,
+        quiet=args.quiet,
+    )
 
 
 def print_result(result: SearchResult) -> None:
@@ -110,8 +141,10 @@ def print_result(result: SearchResult) -> None:
     print(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})")
     print(f"checkpoint     {result.checkpoint_uri}")
     if result.model_version:
-        print(f"model          models:/{result.model_name}/{result.model_version} "
-              f"(alias models:/{result.model_name}@best)")
+        print(
+            f"model          models:/{result.model_name}/{result.model_version} "
+            f"(alias models:/{result.model_name}@best)"
+        )
 
 
 def _print_test_metrics(metrics: dict[str, float]) -> None:
@@ -122,5 +155,7 @@ def _print_test_metrics(metrics: dict[str, float]) -> None:
     print("test (held out): " + ", ".join(f"{k} = {v:.3f}" for k, v in model.items()))
     baseline = {k: v for k, v in metrics.items() if "snaive" in k}
     if baseline:
-        print("seasonal naive:  " + ", ".join(f"{k.replace('_snaive', '')} = {v:.3f}"
-                                              for k, v in baseline.items()))
+        print(
+            "seasonal naive:  "
+            + ", ".join(f"{k.replace('_snaive', '')} = {v:.3f}" for k, v in baseline.items())
+        )

@@ -24,8 +24,13 @@ FORMAT = "lstm-tuner/1"
 REQUIRED = ("format", "task", "hyper_parameters", "state_dict", "settings")
 
 
-def save_checkpoint(path: str | Path, model: torch.nn.Module, task: str,
-                    settings: dict[str, Any], meta: dict[str, Any]) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    model: torch.nn.Module,
+    task: str,
+    settings: dict[str, Any],
+    meta: dict[str, Any],
+) -> Path:
     """Write atomically (temp file + rename): a crash never leaves a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,23 +62,30 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated, or not a file "
-                              f"written by torch.save)")
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated, or not a file written by torch.save)"
+        )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(f"{path}: refused: loading it would run code it names "
-                              f"({str(exc).splitlines()[-1][:100]}); only tensors and plain "
-                              f"values are loaded") from None
+        raise CheckpointError(
+            f"{path}: refused: loading it would run code it names "
+            f"({str(exc).splitlines()[-1][:100]}); only tensors and plain "
+            f"values are loaded"
+        ) from None
     except Exception as exc:  # a damaged archive fails in many ways (pickle memo, EOF, CRC)
-        raise CheckpointError(f"{path}: not a readable checkpoint (truncated or damaged: "
-                              f"{str(exc).splitlines()[0][:120]})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (truncated or damaged: "
+            f"{str(exc).splitlines()[0][:120]})"
+        ) from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
-        raise CheckpointError(f"{path}: not an lstm-tuner checkpoint (expected keys "
-                              f"{', '.join(REQUIRED)})")
+        raise CheckpointError(
+            f"{path}: not an lstm-tuner checkpoint (expected keys {', '.join(REQUIRED)})"
+        )
     if task is not None and payload["task"] != task:
-        raise CheckpointError(f"{path}: checkpoint of task {payload['task']!r}, "
-                              f"but task {task!r} was asked for")
+        raise CheckpointError(
+            f"{path}: checkpoint of task {payload['task']!r}, but task {task!r} was asked for"
+        )
     return payload
 
 
@@ -83,8 +95,9 @@ def restore_model(payload: dict[str, Any], model_class: type[torch.nn.Module]) -
         model = model_class(**payload["hyper_parameters"])
         model.load_state_dict(payload["state_dict"])
     except (TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint does not fit {model_class.__name__}: "
-                              f"{str(exc).splitlines()[0]}") from None
+        raise CheckpointError(
+            f"checkpoint does not fit {model_class.__name__}: {str(exc).splitlines()[0]}"
+        ) from None
     return model.eval()
 
 

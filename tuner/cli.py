@@ -16,30 +16,45 @@ Handler = Callable[[argparse.Namespace], int]
 def add_search_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="registered task name or dotted path")
     parser.add_argument("--space", help="search-space YAML (default: search_spaces/<task>.yaml)")
-    parser.add_argument("--trials", type=int, default=20,
-                        help="total finished trials the study should hold (default 20)")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=20,
+        help="total finished trials the study should hold (default 20)",
+    )
     parser.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
     parser.add_argument("--study", help="study name (default: <task>-<data file stem>)")
     parser.add_argument("--sampler", default="tpe", help="tpe | random | cmaes | gp")
     parser.add_argument("--pruner", default="hyperband", help="hyperband | median | none")
     parser.add_argument("--max-epochs", type=int, help="shortcut for --set max_epochs=E")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="fix a setting or param, e.g. --set horizon=6 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a setting or param, e.g. --set horizon=6 (repeatable)",
+    )
     parser.add_argument("--devices", default="auto", help="auto | cpu | gpu")
     parser.add_argument("--quiet", action="store_true", help="no per-trial lines")
     _add_store_args(parser)
 
 
 def _add_store_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)")
-    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: MLFLOW_TRACKING_URI "
-                        "or sqlite:///mlruns/mlflow.db)")
+    parser.add_argument(
+        "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)",
+    )
 
 
 def add_study_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True)
-    parser.add_argument("--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)")
+    parser.add_argument(
+        "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
+    )
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -51,12 +66,23 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--from", dest="source", required=True, metavar="SRC",
-                        help="checkpoint file, runs:/<id>, models:/<name>/<version>, "
-                        "models:/<name>@<alias> or study:<name>")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="SRC",
+        help="checkpoint file, runs:/<id>, models:/<name>/<version>, "
+        "models:/<name>@<alias> or study:<name>",
+    )
+    parser.add_argument("--task", help="refuse a checkpoint of any other task")
     parser.add_argument("--data", help="input file (default: the data the model was trained on)")
-    parser.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="a task data option, e.g. --data-arg target=sales")
+    parser.add_argument(
+        "--data-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a task data option, e.g. --data-arg target=sales",
+    )
     _add_store_args(parser)
 
 
@@ -65,8 +91,9 @@ def add_finetune_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, help="default: a tenth of the source trial's lr")
     parser.add_argument("--max-epochs", type=int, help="default: the source's max_epochs")
     parser.add_argument("--freeze-layers", type=int, help="freeze the first K LSTM layers")
-    parser.add_argument("--patience", type=int, default=5,
-                        help="early stopping on the validation metric (0 = off)")
+    parser.add_argument(
+        "--patience", type=int, default=5, help="early stopping on the validation metric (0 = off)"
+    )
     parser.add_argument("--trials", type=int, help="tune the fine-tuning with N trials")
     parser.add_argument("--space", help="search-space YAML for --trials")
     parser.add_argument("--study", help="study name (default: <source study>-ft-<data>)")
@@ -81,8 +108,11 @@ def add_predict_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_lineage_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ref", metavar="MODEL_OR_RUN",
-                        help="models:/<name>/<version>, models:/<name>@<alias>, runs:/<id>")
+    parser.add_argument(
+        "ref",
+        metavar="MODEL_OR_RUN",
+        help="models:/<name>/<version>, models:/<name>@<alias>, runs:/<id>",
+    )
     parser.add_argument("--tracking-uri")
 
 
@@ -96,16 +126,23 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tuner import api
 
-    table = api.predict(args.source, data=api.data_kwargs(args), out=args.out,
-                        storage=args.storage, tracking_uri=args.tracking_uri)
+    table = api.predict(
+        args.source,
+        data=api.data_kwargs(args),
+        out=args.out,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        task=args.task,
+    )
     print(f"wrote {len(table)} rows to {args.out}" if args.out else table.to_string(index=False))
     return 0
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
     from tuner import api
+    from tuner.provenance import format_lineage
 
-    print(api.format_lineage(api.lineage(args.ref, args.tracking_uri)))
+    print(format_lineage(api.lineage(args.ref, args.tracking_uri)))
     return 0
 
 
@@ -129,8 +166,10 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
     for name in TASKS:
         task = get_task(name)
-        print(f"{name:<14s} metric {task.metric} ({task.direction}); settings: "
-              f"{', '.join(task.defaults)}")
+        print(
+            f"{name:<14s} metric {task.metric} ({task.direction}); settings: "
+            f"{', '.join(task.defaults)}"
+        )
     return 0
 
 
@@ -192,6 +231,7 @@ def _add_task_data_args(parser: argparse.ArgumentParser, argv: Sequence[str]) ->
 
 def _interrupt_on_sigterm() -> None:
     """SIGTERM (a scheduler, `kill`) takes the same clean path as Ctrl-C."""
+
     def handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
@@ -218,8 +258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         command = " ".join(["tuner", *argv])
-        print(f"\ninterrupted: the running trial is recorded as failed (MLflow: KILLED) and "
-              f"finished trials are kept; resume with: {command}", file=sys.stderr)
+        print(
+            f"\ninterrupted: the running trial is recorded as failed (MLflow: KILLED) and "
+            f"finished trials are kept; resume with: {command}",
+            file=sys.stderr,
+        )
         return 130
 
 

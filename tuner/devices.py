@@ -14,8 +14,10 @@ def pick_accelerator(devices: str = "auto") -> str:
     if devices not in CHOICES:
         raise UsageError(f"--devices {devices!r}: expected one of {', '.join(CHOICES)}")
     if devices == "gpu" and not torch.cuda.is_available():
-        raise UsageError("--devices gpu: no CUDA device is visible to torch on this machine; "
-                         "use --devices cpu or auto")
+        raise UsageError(
+            "--devices gpu: no CUDA device is visible to torch on this machine; "
+            "use --devices cpu or auto"
+        )
     if devices == "auto":
         return "gpu" if torch.cuda.is_available() else "cpu"
     return devices

@@ -16,13 +16,12 @@ import lightning.pytorch as pl
 from mlflow import MlflowClient
 from torch import nn
 
-from tasks import get_task
 from tasks.base import Task
 from tuner import study as studies
-from tuner.checkpoints import load_checkpoint, restore_model
+from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
 from tuner.objective import make_trainer
-from tuner.sources import resolve_source
+from tuner.sources import load_source
 from tuner.space import ParamSpec, SearchSpace, load_space
 
 # Why a fraction: the source weights already sit near a good minimum; the source's own lr
@@ -36,6 +35,7 @@ class FinetuneConfig:
     """Everything `tuner finetune` takes."""
 
     source: str
+    task: str | None = None  # when given, a checkpoint of another task is refused
     data: Mapping[str, Any] = field(default_factory=dict)
     lr: float | None = None
     max_epochs: int | None = None
@@ -64,26 +64,42 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     studies.quiet_libraries()
     storage = studies.resolve_storage(config.storage)
     tracking_uri, artifact_root = studies.resolve_tracking(config.tracking_uri)
-    source = resolve_source(config.source, tracking_uri, storage)
-    payload = load_checkpoint(source.path)
-    task = get_task(payload["task"])
+    loaded = load_source(config.source, tracking_uri, storage, config.task)
+    source, payload, task = loaded.source, loaded.payload, loaded.task
     data_args = {**payload["meta"].get("data_args", {}), **_given(config.data)}
     if not data_args.get("data"):
-        raise UsageError(f"--from {config.source!r}: the checkpoint does not say which data it "
-                         f"was trained on; pass --data FILE")
+        raise UsageError(
+            f"--from {config.source!r}: the checkpoint does not say which data it "
+            f"was trained on; pass --data FILE"
+        )
     data = task.load_data(data_args)
     space = finetune_space(config, payload, task)
     metric = space.metric
-    before = evaluate(restore_model(payload, task.model_class), task, data,
-                      payload["settings"], metric)
+    before = evaluate(
+        restore_model(payload, task.model_class), task, data, payload["settings"], metric
+    )
     print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
-    prepared = _prepared(config, payload, task, data, data_args, space, source.lineage,
-                         storage, tracking_uri, artifact_root)
+    prepared = _prepared(
+        config,
+        payload,
+        task,
+        data,
+        data_args,
+        space,
+        source.lineage,
+        storage,
+        tracking_uri,
+        artifact_root,
+    )
     finished = studies.count_finished_by_name(prepared.name, storage)
     trials = config.trials or finished + 1  # a plain fine-tune adds one run each time
     search_config = studies.SearchConfig(
-        task=task.name, trials=trials, seed=config.seed, quiet=config.quiet,
-        pruner="hyperband" if config.trials else "none")
+        task=task.name,
+        trials=trials,
+        seed=config.seed,
+        quiet=config.quiet,
+        pruner="hyperband" if config.trials else "none",
+    )
     result = studies.execute(prepared, search_config)
     _record_before_after(tracking_uri, result, metric, before)
     return FinetuneResult(metric, before, result.best_value, result, source.lineage)
@@ -100,32 +116,56 @@ def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) 
     metric = meta.get("metric", task.metric)
     direction = meta.get("direction", task.direction)
     source_lr = float(settings["lr"])
-    fixed = {**settings, "lr": config.lr or source_lr * LR_FRACTION,
-             "max_epochs": config.max_epochs or int(settings["max_epochs"]),
-             "freeze_layers": config.freeze_layers or 0, "patience": config.patience}
+    fixed = {
+        **settings,
+        "lr": config.lr or source_lr * LR_FRACTION,
+        "max_epochs": config.max_epochs or int(settings["max_epochs"]),
+        "freeze_layers": config.freeze_layers or 0,
+        "patience": config.patience,
+    }
     known = {**task.defaults, **FINETUNE_SETTINGS}
     layers = int(settings.get("num_layers", 1))
     if not 0 <= fixed["freeze_layers"] <= layers:
-        raise UsageError(f"--freeze-layers {fixed['freeze_layers']}: the source model has "
-                         f"{layers} LSTM layer(s); expected 0 to {layers}")
+        raise UsageError(
+            f"--freeze-layers {fixed['freeze_layers']}: the source model has "
+            f"{layers} LSTM layer(s); expected 0 to {layers}"
+        )
     if config.space:
         user = load_space(config.space, known)
-        return SearchSpace(user.metric, user.direction, user.params,
-                           {**fixed, **user.fixed}, user.source)
+        return SearchSpace(
+            user.metric, user.direction, user.params, {**fixed, **user.fixed}, user.source
+        )
     if not config.trials:
         return SearchSpace(metric, direction, (), fixed, "<finetune>")
-    params = (ParamSpec("lr", "float", low=source_lr / 100, high=source_lr, log=True),
-              ParamSpec("freeze_layers", "int", low=0, high=layers),
-              ParamSpec("dropout", "float", low=0.0, high=0.5),
-              ParamSpec("max_epochs", "int", low=5, high=max(6, fixed["max_epochs"])))
+    params = (
+        ParamSpec("lr", "float", low=source_lr / 100, high=source_lr, log=True),
+        ParamSpec("freeze_layers", "int", low=0, high=layers),
+        ParamSpec("dropout", "float", low=0.0, high=0.5),
+        ParamSpec("max_epochs", "int", low=5, high=max(6, fixed["max_epochs"])),
+    )
     return SearchSpace(metric, direction, params, fixed, "<finetune>").with_fixed(
-        _given({"lr": config.lr, "max_epochs": config.max_epochs,
-                "freeze_layers": config.freeze_layers}))
+        _given(
+            {
+                "lr": config.lr,
+                "max_epochs": config.max_epochs,
+                "freeze_layers": config.freeze_layers,
+            }
+        )
+    )
 
 
-def _prepared(config: FinetuneConfig, payload: dict[str, Any], task: Task, data: Any,
-              data_args: dict[str, Any], space: SearchSpace, lineage: dict[str, str],
-              storage: str, tracking_uri: str, artifact_root: str | None) -> studies.Prepared:
+def _prepared(
+    config: FinetuneConfig,
+    payload: dict[str, Any],
+    task: Task,
+    data: Any,
+    data_args: dict[str, Any],
+    space: SearchSpace,
+    lineage: dict[str, str],
+    storage: str,
+    tracking_uri: str,
+    artifact_root: str | None,
+) -> studies.Prepared:
     root = lineage.get("tuner.root_study") or payload["meta"].get("study") or task.name
     lineage = {**lineage, "tuner.root_study": root}
     stem = Path(str(data_args["data"])).stem
@@ -135,13 +175,25 @@ def _prepared(config: FinetuneConfig, payload: dict[str, Any], task: Task, data:
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
         return prepare_for_finetune(restore_model(payload, task.model_class), settings)
 
-    return studies.Prepared(task, data_args, data, space, name, storage, tracking_uri,
-                            artifact_root, [], model_name=config.model_name or f"{root}-finetuned",
-                            lineage=lineage, make_model=make_model)
+    return studies.Prepared(
+        task,
+        data_args,
+        data,
+        space,
+        name,
+        storage,
+        tracking_uri,
+        artifact_root,
+        [],
+        model_name=config.model_name or f"{root}-finetuned",
+        lineage=lineage,
+        make_model=make_model,
+    )
 
 
-def prepare_for_finetune(model: pl.LightningModule, settings: Mapping[str, Any]
-                         ) -> pl.LightningModule:
+def prepare_for_finetune(
+    model: pl.LightningModule, settings: Mapping[str, Any]
+) -> pl.LightningModule:
     """New lr and dropout, the first `freeze_layers` LSTM layers frozen."""
     model.hparams["lr"] = float(settings["lr"])
     dropout = float(settings.get("dropout", model.hparams.get("dropout", 0.0)))
@@ -160,8 +212,9 @@ def prepare_for_finetune(model: pl.LightningModule, settings: Mapping[str, Any]
     return model.train()
 
 
-def evaluate(model: pl.LightningModule, task: Task, data: Any, settings: Mapping[str, Any],
-             metric: str) -> float:
+def evaluate(
+    model: pl.LightningModule, task: Task, data: Any, settings: Mapping[str, Any], metric: str
+) -> float:
     """The model's `metric` on the validation split of `data`."""
     datamodule = task.build_datamodule(data, settings)
     trainer = make_trainer({**settings, "grad_clip": None}, [], "cpu")
@@ -171,8 +224,9 @@ def evaluate(model: pl.LightningModule, task: Task, data: Any, settings: Mapping
     return float(trainer.callback_metrics[metric])
 
 
-def _record_before_after(tracking_uri: str, result: studies.SearchResult, metric: str,
-                         before: float) -> None:
+def _record_before_after(
+    tracking_uri: str, result: studies.SearchResult, metric: str, before: float
+) -> None:
     client = MlflowClient(tracking_uri)
     for run_id in filter(None, (result.parent_run_id, result.best_run_id)):
         client.log_metric(run_id, f"before_{metric}", before)

@@ -59,16 +59,25 @@ class TrialRecorder(Callback):
         self.epochs_run = 0
         self.interrupted = False
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                     exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
         self.interrupted = isinstance(exception, KeyboardInterrupt)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
-                           outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).item():
-            raise TrialFailed(f"train_loss became {loss.item()} at epoch "
-                              f"{trainer.current_epoch}, batch {batch_idx}")
+            raise TrialFailed(
+                f"train_loss became {loss.item()} at epoch "
+                f"{trainer.current_epoch}, batch {batch_idx}"
+            )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -77,8 +86,11 @@ class TrialRecorder(Callback):
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         self.epochs_run = epoch + 1
-        bad = [k for k in ("train_loss", "val_loss", self.metric)
-               if k in metrics and not math.isfinite(metrics[k])]
+        bad = [
+            k
+            for k in ("train_loss", "val_loss", self.metric)
+            if k in metrics and not math.isfinite(metrics[k])
+        ]
         if bad:
             raise TrialFailed(f"{bad[0]} became {metrics[bad[0]]} at epoch {epoch}")
         value = metrics.get(self.metric)
@@ -87,15 +99,23 @@ class TrialRecorder(Callback):
             self.best_state = copy.deepcopy(pl_module.state_dict())
 
 
-def make_trainer(settings: Mapping[str, Any], callbacks: list[Callback],
-                 accelerator: str) -> pl.Trainer:
+def make_trainer(
+    settings: Mapping[str, Any], callbacks: list[Callback], accelerator: str
+) -> pl.Trainer:
     """A Trainer without what a trial does not need (logger, progress bar, summary, sanity
     check, per-epoch checkpoint files): each costs time on every epoch of a small LSTM."""
     return pl.Trainer(
-        accelerator=accelerator, devices=1, max_epochs=int(settings["max_epochs"]),
-        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, num_sanity_val_steps=0,
-        gradient_clip_val=settings.get("grad_clip") or None, callbacks=callbacks)
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=int(settings["max_epochs"]),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        gradient_clip_val=settings.get("grad_clip") or None,
+        callbacks=callbacks,
+    )
 
 
 class TargetReached(Exception):
@@ -119,12 +139,19 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     try:
         value, details = _fit_and_test(context, trial, settings, recorder)
     except KeyboardInterrupt:
-        context.tracker.end_trial(run_id, trial.number, "INTERRUPTED", {
-            "epochs": recorder.epochs_run, "duration_s": round(time.perf_counter() - started, 3)})
+        context.tracker.end_trial(
+            run_id,
+            trial.number,
+            "INTERRUPTED",
+            {"epochs": recorder.epochs_run, "duration_s": round(time.perf_counter() - started, 3)},
+        )
         raise
     except optuna.TrialPruned:
-        details = {"pruned_at_epoch": recorder.epochs_run - 1, "epochs": recorder.epochs_run,
-                   "duration_s": round(time.perf_counter() - started, 3)}
+        details = {
+            "pruned_at_epoch": recorder.epochs_run - 1,
+            "epochs": recorder.epochs_run,
+            "duration_s": round(time.perf_counter() - started, 3),
+        }
         trial.set_user_attr("pruned_at_epoch", recorder.epochs_run - 1)
         context.tracker.end_trial(run_id, trial.number, "PRUNED", details)
         raise
@@ -140,26 +167,37 @@ def _target_reached(trial: optuna.Trial, target: int) -> bool:
     """Finished trials plus those running elsewhere already make the target: running this
     one too would overshoot it (two terminals, several workers)."""
     states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-    others = [t for t in trial.study.get_trials(deepcopy=False, states=states)
-              if t.number != trial.number]
+    others = [
+        t
+        for t in trial.study.get_trials(deepcopy=False, states=states)
+        if t.number != trial.number
+    ]
     return len(others) >= target
 
 
-def _fit_and_test(context: TrialContext, trial: optuna.Trial, settings: dict[str, Any],
-                  recorder: TrialRecorder) -> tuple[float, dict[str, Any]]:
+def _fit_and_test(
+    context: TrialContext, trial: optuna.Trial, settings: dict[str, Any], recorder: TrialRecorder
+) -> tuple[float, dict[str, Any]]:
     task, space = context.task, context.space
     pl.seed_everything(context.seed, verbose=False)
     datamodule = task.build_datamodule(context.data, {**settings, "seed": context.seed})
     model = context.make_model(settings, datamodule)
     callbacks: list[Callback] = [recorder, PyTorchLightningPruningCallback(trial, space.metric)]
     if int(settings.get("patience") or 0) > 0:
-        callbacks.append(EarlyStopping(space.metric, patience=int(settings["patience"]),
-                                       mode="min" if space.direction == "minimize" else "max"))
+        callbacks.append(
+            EarlyStopping(
+                space.metric,
+                patience=int(settings["patience"]),
+                mode="min" if space.direction == "minimize" else "max",
+            )
+        )
     trainer = make_trainer(settings, callbacks, context.accelerator)
     fit(trainer, model, datamodule, recorder)
     if recorder.best_state is None:
-        raise TrialFailed(f"metric {space.metric!r} was never logged; the task logs "
-                          f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}")
+        raise TrialFailed(
+            f"metric {space.metric!r} was never logged; the task logs "
+            f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
+        )
     model.load_state_dict(recorder.best_state)
     final = dict(getattr(datamodule, "baseline_metrics", {}))
     if hasattr(datamodule, "test_dataloader"):
@@ -174,8 +212,9 @@ def _fit_and_test(context: TrialContext, trial: optuna.Trial, settings: dict[str
     return recorder.best_value, {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
 
 
-def fit(trainer: pl.Trainer, model: pl.LightningModule, datamodule: Any,
-        recorder: TrialRecorder) -> None:
+def fit(
+    trainer: pl.Trainer, model: pl.LightningModule, datamodule: Any, recorder: TrialRecorder
+) -> None:
     """trainer.fit, but Ctrl-C / SIGTERM stay a KeyboardInterrupt: Lightning turns them
     into sys.exit(1) and ignores SIGINT from then on, which would end the whole study
     without recording the trial or closing its runs."""
@@ -189,8 +228,13 @@ def fit(trainer: pl.Trainer, model: pl.LightningModule, datamodule: Any,
         raise KeyboardInterrupt from None
 
 
-def _keep_if_best(context: TrialContext, trial: optuna.Trial, model: pl.LightningModule,
-                  settings: dict[str, Any], recorder: TrialRecorder) -> None:
+def _keep_if_best(
+    context: TrialContext,
+    trial: optuna.Trial,
+    model: pl.LightningModule,
+    settings: dict[str, Any],
+    recorder: TrialRecorder,
+) -> None:
     """Checkpoint, log and register the weights only when this trial beats the study's best."""
     try:
         best = trial.study.best_value
@@ -199,23 +243,34 @@ def _keep_if_best(context: TrialContext, trial: optuna.Trial, model: pl.Lightnin
     sign = recorder.sign
     if best is not None and sign * recorder.best_value >= sign * best:
         return
-    meta = {"study": context.tracker.study_name, "trial": trial.number,
-            "metric": context.space.metric, "direction": context.space.direction,
-            "value": recorder.best_value,
-            "best_epoch": recorder.best_epoch, "run_id": recorder.run_id,
-            "data_args": dict(context.data_args), **context.tracker.tags}
+    meta = {
+        "study": context.tracker.study_name,
+        "trial": trial.number,
+        "metric": context.space.metric,
+        "direction": context.space.direction,
+        "value": recorder.best_value,
+        "best_epoch": recorder.best_epoch,
+        "run_id": recorder.run_id,
+        "data_args": dict(context.data_args),
+        **context.tracker.tags,
+    }
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
     save_checkpoint(path, model, context.task.name, settings, meta)
     source = context.tracker.log_checkpoint(recorder.run_id, path)
-    version = context.tracker.register_best(recorder.run_id, source,
-                                            {"trial": str(trial.number)})
+    version = context.tracker.register_best(recorder.run_id, source, {"trial": str(trial.number)})
     path.unlink(missing_ok=True)
     trial.set_user_attr("checkpoint_uri", source)
     trial.set_user_attr("model_version", version)
 
 
-def _record_failure(context: TrialContext, trial: optuna.Trial, run_id: str, exc: Exception,
-                    recorder: TrialRecorder, started: float) -> None:
+def _record_failure(
+    context: TrialContext,
+    trial: optuna.Trial,
+    run_id: str,
+    exc: Exception,
+    recorder: TrialRecorder,
+    started: float,
+) -> None:
     reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
     reason = (reason.splitlines() or [""])[0][:500]
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
@@ -223,9 +278,16 @@ def _record_failure(context: TrialContext, trial: optuna.Trial, run_id: str, exc
         free_memory()
     trial.set_user_attr("fail_reason", reason)
     context.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
-    context.tracker.end_trial(run_id, trial.number, "FAIL", {
-        "fail_reason": reason, "epochs": recorder.epochs_run,
-        "duration_s": round(time.perf_counter() - started, 3)})
+    context.tracker.end_trial(
+        run_id,
+        trial.number,
+        "FAIL",
+        {
+            "fail_reason": reason,
+            "epochs": recorder.epochs_run,
+            "duration_s": round(time.perf_counter() - started, 3),
+        },
+    )
 
 
 def free_memory() -> None:

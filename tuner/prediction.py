@@ -10,27 +10,32 @@ from typing import Any
 
 import pandas as pd
 
-from tasks import get_task
 from tuner import study as studies
-from tuner.checkpoints import load_checkpoint, restore_model
+from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
-from tuner.sources import resolve_source
+from tuner.sources import load_source
 
 
-def predict(source: str, data: Mapping[str, Any] | None = None, out: str | None = None,
-            storage: str | None = None, tracking_uri: str | None = None) -> pd.DataFrame:
+def predict(
+    source: str,
+    data: Mapping[str, Any] | None = None,
+    out: str | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    task: str | None = None,
+) -> pd.DataFrame:
     """Predict with the model SRC names on `data` (default: the data it was trained on)."""
     studies.quiet_libraries()
     storage = studies.resolve_storage(storage)
     tracking_uri, _ = studies.resolve_tracking(tracking_uri)
-    payload = load_checkpoint(resolve_source(source, tracking_uri, storage).path)
-    task = get_task(payload["task"])
+    loaded = load_source(source, tracking_uri, storage, task)
+    payload, found = loaded.payload, loaded.task
     given = {k: v for k, v in (data or {}).items() if v is not None}
     data_args = {**payload["meta"].get("data_args", {}), **given}
     if not data_args.get("data"):
         raise UsageError("--data: the checkpoint does not name its data; pass --data FILE")
-    model = restore_model(payload, task.model_class)
-    table = task.predict(model, task.load_data(data_args), payload["settings"])
+    model = restore_model(payload, found.model_class)
+    table = found.predict(model, found.load_data(data_args), payload["settings"])
     if out:
         write_csv_atomically(table, Path(out))
     return table

@@ -44,9 +44,14 @@ class StudyProgress:
         self.started = time.perf_counter()
         self.progress: Progress | None = None
         if sys.stdout.isatty() and not quiet:
-            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                     MofNCompleteColumn(), TimeElapsedColumn(),
-                                     console=self.console, transient=True)
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             self.bar = self.progress.add_task("trials", total=target, completed=done)
 
     def __enter__(self) -> StudyProgress:

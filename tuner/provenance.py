@@ -27,15 +27,22 @@ def lineage(ref: str, tracking_uri: str) -> list[Hop]:
     if ref.startswith("models:/"):
         run_id = model_version_tags(client, ref)["source_run_id"]
     else:
-        run_id = ref[len("runs:/"):].strip("/") if ref.startswith("runs:/") else ref
+        run_id = ref[len("runs:/") :].strip("/") if ref.startswith("runs:/") else ref
     hops: list[Hop] = []
     while run_id and len(hops) < 100:
         try:
             tags = client.get_run(run_id).data.tags
         except MlflowException:
             raise UsageError(f"{ref!r}: no MLflow run {run_id!r} in {tracking_uri}") from None
-        hops.append(Hop(run_id, tags.get(STUDY_TAG, "?"), tags.get(TRIAL_TAG, "?"),
-                        tags.get("tuner.source", ""), tags.get("tuner.source_sha256", "")))
+        hops.append(
+            Hop(
+                run_id,
+                tags.get(STUDY_TAG, "?"),
+                tags.get(TRIAL_TAG, "?"),
+                tags.get("tuner.source", ""),
+                tags.get("tuner.source_sha256", ""),
+            )
+        )
         run_id = tags.get("tuner.source_run_id", "")
     return hops
 
@@ -44,11 +51,14 @@ def format_lineage(hops: list[Hop]) -> str:
     lines = []
     for depth, hop in enumerate(hops):
         arrow = "" if depth == 0 else "<- "
-        lines.append(f"{'   ' * depth}{arrow}run {hop.run_id}: trial {hop.trial} of study "
-                     f"{hop.study!r}")
+        lines.append(
+            f"{'   ' * depth}{arrow}run {hop.run_id}: trial {hop.trial} of study {hop.study!r}"
+        )
         if hop.source:
-            lines.append(f"{'   ' * depth}   fine-tuned from {hop.source} "
-                         f"(checkpoint sha256 {hop.source_sha256[:12]}...)")
+            lines.append(
+                f"{'   ' * depth}   fine-tuned from {hop.source} "
+                f"(checkpoint sha256 {hop.source_sha256[:12]}...)"
+            )
     if hops and not hops[-1].source:
         lines.append(f"{'   ' * (len(hops) - 1)}   original search: study {hops[-1].study!r}")
     return "\n".join(lines)

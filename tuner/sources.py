@@ -6,11 +6,14 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from tuner.checkpoints import sha256_of
+from tasks import get_task
+from tasks.base import Task
+from tuner.checkpoints import load_checkpoint, sha256_of
 from tuner.errors import CheckpointError, UsageError
 from tuner.tracking import CHECKPOINT_DIR, STUDY_TAG
 
@@ -21,24 +24,49 @@ class Source:
     lineage: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class LoadedSource:
+    source: Source
+    payload: dict[str, Any]
+    task: Task
+
+
+def load_source(
+    source: str, tracking_uri: str, storage: str, task: str | None = None
+) -> LoadedSource:
+    """Resolve SRC, load its checkpoint safely and find its task (or refuse another task)."""
+    resolved = resolve_source(source, tracking_uri, storage)
+    payload = load_checkpoint(resolved.path, task=get_task(task).name if task else None)
+    try:
+        found = get_task(payload["task"])
+    except UsageError as exc:
+        raise CheckpointError(
+            f"{source}: checkpoint of task {payload['task']!r}, which cannot "
+            f"be loaded here ({exc})"
+        ) from None
+    return LoadedSource(resolved, payload, found)
+
+
 def resolve_source(source: str, tracking_uri: str, storage: str) -> Source:
     """A local checkpoint path for SRC, plus tags recording it (sha256, run, model, study)."""
     client = MlflowClient(tracking_uri)
     if source.startswith("runs:/"):
-        lineage = {"source_run_id": source[len("runs:/"):].strip("/")}
+        lineage = {"source_run_id": source[len("runs:/") :].strip("/")}
         path = _download_run_checkpoint(client, lineage["source_run_id"], source)
     elif source.startswith("models:/"):
         lineage = model_version_tags(client, source)
         path = _download_run_checkpoint(client, lineage["source_run_id"], source)
     elif source.startswith("study:"):
-        lineage = _study_best(source[len("study:"):], storage)
+        lineage = _study_best(source[len("study:") :], storage)
         path = _download_run_checkpoint(client, lineage["source_run_id"], source)
     else:
         path, lineage = Path(source), {}
         if not path.is_file():
-            raise CheckpointError(f"--from {source!r}: no such checkpoint file (expected a "
-                                  f"path, runs:/<id>, models:/<name>/<version>, "
-                                  f"models:/<name>@<alias> or study:<name>)")
+            raise CheckpointError(
+                f"--from {source!r}: no such checkpoint file (expected a "
+                f"path, runs:/<id>, models:/<name>/<version>, "
+                f"models:/<name>@<alias> or study:<name>)"
+            )
     lineage = {"source": source, "source_sha256": sha256_of(path), **lineage}
     if "source_run_id" in lineage:
         tags = client.get_run(lineage["source_run_id"]).data.tags
@@ -52,12 +80,15 @@ def _download_run_checkpoint(client: MlflowClient, run_id: str, source: str) -> 
         client.get_run(run_id)
         files = [f.path for f in client.list_artifacts(run_id, CHECKPOINT_DIR)]
     except MlflowException:
-        raise CheckpointError(f"--from {source!r}: no MLflow run {run_id!r} in this "
-                              f"tracking store") from None
+        raise CheckpointError(
+            f"--from {source!r}: no MLflow run {run_id!r} in this tracking store"
+        ) from None
     checkpoints = [name for name in files if name.endswith(".ckpt")]
     if not checkpoints:
-        raise CheckpointError(f"--from {source!r}: run {run_id} has no checkpoint under "
-                              f"{CHECKPOINT_DIR}/ (only the best trials of a study log one)")
+        raise CheckpointError(
+            f"--from {source!r}: run {run_id} has no checkpoint under "
+            f"{CHECKPOINT_DIR}/ (only the best trials of a study log one)"
+        )
     folder = tempfile.mkdtemp(prefix="tuner-src-")
     local = client.download_artifacts(run_id, checkpoints[0], folder)
     return Path(local)
@@ -65,21 +96,30 @@ def _download_run_checkpoint(client: MlflowClient, run_id: str, source: str) -> 
 
 def model_version_tags(client: MlflowClient, source: str) -> dict[str, str]:
     """models:/<name>/<version> or models:/<name>@<alias>."""
-    ref = source[len("models:/"):]
+    ref = source[len("models:/") :]
     name, _, version = ref.partition("/")
     name, _, alias = name.partition("@")
     if not name or not (version or alias):
-        raise CheckpointError(f"--from {source!r}: expected models:/<name>/<version> or "
-                              f"models:/<name>@<alias>")
+        raise CheckpointError(
+            f"--from {source!r}: expected models:/<name>/<version> or models:/<name>@<alias>"
+        )
     try:
-        found = (client.get_model_version_by_alias(name, alias) if alias
-                 else client.get_model_version(name, version))
+        found = (
+            client.get_model_version_by_alias(name, alias)
+            if alias
+            else client.get_model_version(name, version)
+        )
     except MlflowException:
         what = f"alias {alias!r}" if alias else f"version {version!r}"
-        raise CheckpointError(f"--from {source!r}: registered model {name!r} has no "
-                              f"{what} (or no such model) in this tracking store") from None
-    return {"source_model": name, "source_version": str(found.version),
-            "source_run_id": found.run_id}
+        raise CheckpointError(
+            f"--from {source!r}: registered model {name!r} has no "
+            f"{what} (or no such model) in this tracking store"
+        ) from None
+    return {
+        "source_model": name,
+        "source_version": str(found.version),
+        "source_run_id": found.run_id,
+    }
 
 
 def _study_best(name: str, storage: str) -> dict[str, str]:
@@ -92,9 +132,10 @@ def _study_best(name: str, storage: str) -> dict[str, str]:
     try:
         best = study.best_trial
     except ValueError:
-        raise CheckpointError(f"--from study:{name}: the study has no complete trial yet") from None
+        raise CheckpointError(
+            f"--from study:{name}: the study has no complete trial yet"
+        ) from None
     run_id = best.user_attrs.get("mlflow_run_id")
     if not run_id:
         raise CheckpointError(f"--from study:{name}: best trial {best.number} has no MLflow run")
     return {"source_study": name, "source_trial": str(best.number), "source_run_id": run_id}
-

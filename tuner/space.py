@@ -44,7 +44,9 @@ class ParamSpec:
             return trial.suggest_categorical(self.name, list(self.choices))
         if self.kind == "int":
             step = int(self.step or 1)
-            return trial.suggest_int(self.name, int(self.low), int(self.high), step=step, log=self.log)
+            return trial.suggest_int(
+                self.name, int(self.low), int(self.high), step=step, log=self.log
+            )
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
 
@@ -86,8 +88,12 @@ class SearchSpace:
                 if spec.step is not None:
                     entry["step"] = spec.step
             params[spec.name] = entry
-        return {"metric": self.metric, "direction": self.direction,
-                "params": params, "fixed": dict(self.fixed)}
+        return {
+            "metric": self.metric,
+            "direction": self.direction,
+            "params": params,
+            "fixed": dict(self.fixed),
+        }
 
 
 def load_space(path: str | Path, settings: Mapping[str, Any]) -> SearchSpace:
@@ -106,8 +112,10 @@ def load_space(path: str | Path, settings: Mapping[str, Any]) -> SearchSpace:
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
-        raise SpaceError(f"{path}: not valid YAML{line}; expected a mapping with "
-                         f"metric, direction, params, fixed") from None
+        raise SpaceError(
+            f"{path}: not valid YAML{line}; expected a mapping with "
+            f"metric, direction, params, fixed"
+        ) from None
     return parse_space(raw, settings, source=str(path))
 
 
@@ -115,12 +123,16 @@ def parse_space(raw: Any, settings: Mapping[str, Any], source: str) -> SearchSpa
     """Validate an already-parsed mapping; see `load_space`."""
     problems: list[str] = []
     if not isinstance(raw, dict):
-        raise SpaceError(f"{source}: expected a YAML mapping with keys {', '.join(TOP_KEYS)}, "
-                         f"found {type(raw).__name__}")
+        raise SpaceError(
+            f"{source}: expected a YAML mapping with keys {', '.join(TOP_KEYS)}, "
+            f"found {type(raw).__name__}"
+        )
     for key in raw:
         if key not in TOP_KEYS:
-            problems.append(f"{key}: unknown key{did_you_mean(str(key), TOP_KEYS)}; "
-                            f"expected one of {', '.join(TOP_KEYS)}")
+            problems.append(
+                f"{key}: unknown key{did_you_mean(str(key), TOP_KEYS)}; "
+                f"expected one of {', '.join(TOP_KEYS)}"
+            )
     metric = raw.get("metric")
     if not isinstance(metric, str) or not metric:
         problems.append(f"metric: expected a metric name such as val_loss, found {metric!r}")
@@ -142,8 +154,10 @@ def _parse_params(raw: Any, settings: Mapping[str, Any], problems: list[str]) ->
     for name, entry in raw.items():
         where = f"params.{name}"
         if name not in settings:
-            problems.append(f"{where}: unknown setting{did_you_mean(str(name), settings)}; "
-                            f"this task knows {', '.join(sorted(settings))}")
+            problems.append(
+                f"{where}: unknown setting{did_you_mean(str(name), settings)}; "
+                f"this task knows {', '.join(sorted(settings))}"
+            )
             continue
         spec = _parse_param(str(name), entry, where, problems)
         if spec is not None:
@@ -157,14 +171,18 @@ def _parse_param(name: str, entry: Any, where: str, problems: list[str]) -> Para
         return None
     kind = entry.get("type")
     if kind not in PARAM_KEYS:
-        problems.append(f"{where}.type: unknown type {kind!r}{did_you_mean(str(kind), PARAM_KEYS)}; "
-                        f"expected int, float or categorical")
+        problems.append(
+            f"{where}.type: unknown type {kind!r}{did_you_mean(str(kind), PARAM_KEYS)}; "
+            f"expected int, float or categorical"
+        )
         return None
     before = len(problems)
     for key in entry:
         if key not in PARAM_KEYS[kind]:
-            problems.append(f"{where}: unknown key {key!r} for a {kind} param"
-                            f"{did_you_mean(str(key), PARAM_KEYS[kind])}")
+            problems.append(
+                f"{where}: unknown key {key!r} for a {kind} param"
+                f"{did_you_mean(str(key), PARAM_KEYS[kind])}"
+            )
     if kind == "categorical":
         choices = entry.get("choices")
         if not isinstance(choices, list) or not choices:
@@ -173,15 +191,18 @@ def _parse_param(name: str, entry: Any, where: str, problems: list[str]) -> Para
     return _parse_range(name, kind, entry, where, problems, before)
 
 
-def _parse_range(name: str, kind: str, entry: dict, where: str, problems: list[str],
-                 before: int) -> ParamSpec | None:
+def _parse_range(
+    name: str, kind: str, entry: dict, where: str, problems: list[str], before: int
+) -> ParamSpec | None:
     numbers = (int,) if kind == "int" else (int, float)
     low, high, step = entry.get("low"), entry.get("high"), entry.get("step")
     log = entry.get("log", False)
     for key, value in (("low", low), ("high", high)):
         if isinstance(value, bool) or not isinstance(value, numbers):
-            problems.append(f"{where}.{key}: expected {'an integer' if kind == 'int' else 'a number'}, "
-                            f"found {value!r}")
+            problems.append(
+                f"{where}.{key}: expected {'an integer' if kind == 'int' else 'a number'}, "
+                f"found {value!r}"
+            )
     if not isinstance(log, bool):
         problems.append(f"{where}.log: expected true or false, found {log!r}")
     if step is not None and (isinstance(step, bool) or not isinstance(step, numbers) or step <= 0):
@@ -201,7 +222,9 @@ def _parse_range(name: str, kind: str, entry: dict, where: str, problems: list[s
 
 def _parse_fixed(raw: Any, settings: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
     if not isinstance(raw, dict):
-        problems.append(f"fixed: expected a mapping of setting -> value, found {type(raw).__name__}")
+        problems.append(
+            f"fixed: expected a mapping of setting -> value, found {type(raw).__name__}"
+        )
         return {}
     fixed = {}
     for name, value in raw.items():
@@ -216,8 +239,10 @@ def _parse_fixed(raw: Any, settings: Mapping[str, Any], problems: list[str]) -> 
 def check_setting(name: str, value: Any, settings: Mapping[str, Any]) -> str | None:
     """None when `value` fits the type of the task's default for `name`, else the reason."""
     if name not in settings:
-        return (f"{name}: unknown setting{did_you_mean(name, settings)}; "
-                f"this task knows {', '.join(sorted(settings))}")
+        return (
+            f"{name}: unknown setting{did_you_mean(name, settings)}; "
+            f"this task knows {', '.join(sorted(settings))}"
+        )
     default = settings[name]
     if default is None or value is None:
         return None
@@ -225,8 +250,10 @@ def check_setting(name: str, value: Any, settings: Mapping[str, Any]) -> str | N
     if isinstance(default, float):
         expected = (int, float)
     if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
-        return (f"{name}: expected {type(default).__name__} (like the default {default!r}), "
-                f"found {value!r}")
+        return (
+            f"{name}: expected {type(default).__name__} (like the default {default!r}), "
+            f"found {value!r}"
+        )
     return None
 
 

@@ -91,10 +91,12 @@ def resolve_storage(url: str | None) -> str:
     url = url or default_storage()
     scheme = url.split(":", 1)[0]
     if scheme not in STORAGE_SCHEMES:
-        raise UsageError(f"--storage {url!r}: unknown scheme {scheme!r}; expected "
-                         f"sqlite:///PATH or postgresql://USER@HOST/DB")
+        raise UsageError(
+            f"--storage {url!r}: unknown scheme {scheme!r}; expected "
+            f"sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
     if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     return url
 
 
@@ -110,8 +112,12 @@ def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
 def open_storage(url: str) -> RDBStorage:
     """RDB storage with heartbeats: a trial whose process died is failed after the grace
     period and re-queued with the same params, instead of staying RUNNING forever."""
-    return RDBStorage(url, heartbeat_interval=30, grace_period=120,
-                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+    return RDBStorage(
+        url,
+        heartbeat_interval=30,
+        grace_period=120,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+    )
 
 
 def default_data_path(task: Task) -> str | None:
@@ -150,8 +156,9 @@ def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
 
 def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs,
-                                              reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max_epochs, reduction_factor=3
+        )
     if name == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max_epochs // 5)
     if name == "none":
@@ -192,8 +199,10 @@ def prepare(config: SearchConfig) -> Prepared:
     data_args = {**config.data, "data": config.data.get("data") or default_data_path(task)}
     space_path = config.space or default_space_path(task)
     if not config.space and not Path(space_path).is_file():
-        raise UsageError(f"--task {task.name!r} has no default search space "
-                         f"(search_spaces/{task.name}.yaml); pass --space FILE")
+        raise UsageError(
+            f"--task {task.name!r} has no default search space "
+            f"(search_spaces/{task.name}.yaml); pass --space FILE"
+        )
     space = load_space(space_path, task.defaults)
     space = space.with_fixed(config.overrides)
     data = task.load_data(data_args)
@@ -204,8 +213,18 @@ def prepare(config: SearchConfig) -> Prepared:
     with store_lock(storage, tracking_uri):
         check_existing_study(storage, name, task, space)
         check_tracking(tracking_uri)
-    return Prepared(task, data_args, data, space, name, storage, tracking_uri,
-                    artifact_root, notes, model_name=name)
+    return Prepared(
+        task,
+        data_args,
+        data,
+        space,
+        name,
+        storage,
+        tracking_uri,
+        artifact_root,
+        notes,
+        model_name=name,
+    )
 
 
 def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace) -> None:
@@ -222,8 +241,10 @@ def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace
     wanted = {"task": task.name, "metric": space.metric, "direction": space.direction}
     for key, value in wanted.items():
         if key in attrs and attrs[key] != value:
-            raise UsageError(f"--study {name!r}: this study was made with {key} {attrs[key]!r}, "
-                             f"not {value!r}; choose another --study name")
+            raise UsageError(
+                f"--study {name!r}: this study was made with {key} {attrs[key]!r}, "
+                f"not {value!r}; choose another --study name"
+            )
 
 
 @contextmanager
@@ -251,7 +272,9 @@ def check_tracking(uri: str) -> None:
         MlflowClient(uri).search_experiments(max_results=1)
     except Exception as exc:  # bad scheme, unreachable server, not a database
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"--tracking-uri {uri!r}: cannot reach the MLflow store ({reason})") from None
+        raise UsageError(
+            f"--tracking-uri {uri!r}: cannot reach the MLflow store ({reason})"
+        ) from None
 
 
 def run_search(config: SearchConfig) -> SearchResult:
@@ -266,24 +289,40 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         print(f"note: {note}")
     space = prepared.space
     max_epochs = int({**prepared.task.defaults, **space.fixed}["max_epochs"])
-    tracker = StudyTracker(prepared.tracking_uri, prepared.name, prepared.artifact_root,
-                           model_name=prepared.model_name, tags=prepared.lineage)
+    tracker = StudyTracker(
+        prepared.tracking_uri,
+        prepared.name,
+        prepared.artifact_root,
+        model_name=prepared.model_name,
+        tags=prepared.lineage,
+    )
     with store_lock(prepared.storage, prepared.tracking_uri):
         study = optuna.create_study(
-            study_name=prepared.name, storage=open_storage(prepared.storage),
-            direction=space.direction, load_if_exists=True,
+            study_name=prepared.name,
+            storage=open_storage(prepared.storage),
+            direction=space.direction,
+            load_if_exists=True,
             sampler=make_sampler(config.sampler, config.seed, config.trials),
-            pruner=_pruner(config.pruner, max_epochs))
+            pruner=_pruner(config.pruner, max_epochs),
+        )
         _record_study_attrs(study, prepared, config)
         parent_run_id = tracker.open_study(
             _parent_params(prepared, config),
-            {"tuner.task": prepared.task.name, "tuner.metric": space.metric})
+            {"tuner.task": prepared.task.name, "tuner.metric": space.metric},
+        )
         study.set_user_attr("mlflow_parent_run_id", parent_run_id)
     context = TrialContext(
-        task=prepared.task, data=prepared.data, data_args=prepared.data_args, space=space,
-        tracker=tracker, seed=config.seed, checkpoint_dir=HOME / "checkpoints" / prepared.name,
+        task=prepared.task,
+        data=prepared.data,
+        data_args=prepared.data_args,
+        space=space,
+        tracker=tracker,
+        seed=config.seed,
+        checkpoint_dir=HOME / "checkpoints" / prepared.name,
         accelerator=devices.pick_accelerator(config.devices),
-        make_model=prepared.make_model or prepared.task.build_model, target=config.trials)
+        make_model=prepared.make_model or prepared.task.build_model,
+        target=config.trials,
+    )
     status = "KILLED"  # unless the loop below ends normally or with a clear error
     try:
         _optimize(study, context, config)
@@ -296,29 +335,37 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     return summarize(study, prepared.tracking_uri, prepared.storage)
 
 
-def _pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int
-            ) -> optuna.pruners.BasePruner:
+def _pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int) -> optuna.pruners.BasePruner:
     return make_pruner(pruner, max_epochs) if isinstance(pruner, str) else pruner
 
 
 def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) -> None:
     done = count_finished(study)
     if done >= config.trials:
-        print(f"study {study.study_name!r} already holds {done} finished trials "
-              f"(target {config.trials}); nothing to run")
+        print(
+            f"study {study.study_name!r} already holds {done} finished trials "
+            f"(target {config.trials}); nothing to run"
+        )
         return
-    print(f"study {study.study_name!r}: {done} finished, running until {config.trials} "
-          f"(metric {context.space.metric}, {context.space.direction})")
+    print(
+        f"study {study.study_name!r}: {done} finished, running until {config.trials} "
+        f"(metric {context.space.metric}, {context.space.direction})"
+    )
     guard = FailureGuard(config.max_failures)
     with StudyProgress(context.space.metric, config.trials, done, config.quiet) as progress:
-        study.optimize(lambda trial: run_trial(context, trial), timeout=config.timeout,
-                       catch=(Exception,), gc_after_trial=True,
-                       callbacks=[MaxTrialsCallback(config.trials, states=FINISHED),
-                                  progress, guard])
+        study.optimize(
+            lambda trial: run_trial(context, trial),
+            timeout=config.timeout,
+            catch=(Exception,),
+            gc_after_trial=True,
+            callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
+        )
     if guard.tripped:
-        raise UsageError(f"the last {config.max_failures} trials all failed ("
-                         f"{guard.last_reason}); the setup is wrong, not the params: see "
-                         f"`tuner trials --study {study.study_name}`")
+        raise UsageError(
+            f"the last {config.max_failures} trials all failed ("
+            f"{guard.last_reason}); the setup is wrong, not the params: see "
+            f"`tuner trials --study {study.study_name}`"
+        )
 
 
 class FailureGuard:
@@ -352,21 +399,34 @@ def count_finished_by_name(name: str, storage: str) -> int:
 
 
 def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:
-    attrs = {"task": prepared.task.name, "metric": prepared.space.metric,
-             "direction": prepared.space.direction, "data": prepared.data_args,
-             "space": prepared.space.to_dict(), "sampler": config.sampler,
-             "pruner": _pruner_name(config.pruner), "seed": config.seed,
-             "model_name": prepared.model_name, **prepared.lineage}
+    attrs = {
+        "task": prepared.task.name,
+        "metric": prepared.space.metric,
+        "direction": prepared.space.direction,
+        "data": prepared.data_args,
+        "space": prepared.space.to_dict(),
+        "sampler": config.sampler,
+        "pruner": _pruner_name(config.pruner),
+        "seed": config.seed,
+        "model_name": prepared.model_name,
+        **prepared.lineage,
+    }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
 
 
 def _parent_params(prepared: Prepared, config: SearchConfig) -> dict[str, Any]:
-    return {"task": prepared.task.name, "metric": prepared.space.metric,
-            "direction": prepared.space.direction, "sampler": config.sampler,
-            "pruner": _pruner_name(config.pruner), "seed": config.seed, "space_file": prepared.space.source,
-            **{f"data.{k}": v for k, v in prepared.data_args.items() if v is not None},
-            **{f"fixed.{k}": v for k, v in prepared.space.fixed.items()}}
+    return {
+        "task": prepared.task.name,
+        "metric": prepared.space.metric,
+        "direction": prepared.space.direction,
+        "sampler": config.sampler,
+        "pruner": _pruner_name(config.pruner),
+        "seed": config.seed,
+        "space_file": prepared.space.source,
+        **{f"data.{k}": v for k, v in prepared.data_args.items() if v is not None},
+        **{f"fixed.{k}": v for k, v in prepared.space.fixed.items()},
+    }
 
 
 def _pruner_name(pruner: str | optuna.pruners.BasePruner) -> str:
@@ -377,8 +437,14 @@ def quiet_libraries() -> None:
     """Keep Lightning's banners and Optuna's per-trial logs out of the user's way."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    for name in ("lightning.pytorch", "lightning.fabric", "lightning", "pytorch_lightning",
-                 "mlflow", "alembic"):
+    for name in (
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning",
+        "pytorch_lightning",
+        "mlflow",
+        "alembic",
+    ):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -397,8 +463,10 @@ def load_study(name: str, storage: str | None = None) -> optuna.Study:
 
 
 def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchResult:
-    counts = {state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
-              for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    counts = {
+        state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
+        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    }
     best = None
     try:
         best = study.best_trial
@@ -406,12 +474,19 @@ def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchRes
         pass
     attrs = best.user_attrs if best else {}
     return SearchResult(
-        study=study.study_name, metric=study.user_attrs.get("metric", "value"),
-        direction=study.direction.name.lower(), best_value=best.value if best else None,
-        best_trial=best.number if best else None, best_params=dict(best.params) if best else {},
-        best_run_id=attrs.get("mlflow_run_id"), checkpoint_uri=attrs.get("checkpoint_uri"),
+        study=study.study_name,
+        metric=study.user_attrs.get("metric", "value"),
+        direction=study.direction.name.lower(),
+        best_value=best.value if best else None,
+        best_trial=best.number if best else None,
+        best_params=dict(best.params) if best else {},
+        best_run_id=attrs.get("mlflow_run_id"),
+        checkpoint_uri=attrs.get("checkpoint_uri"),
         parent_run_id=study.user_attrs.get("mlflow_parent_run_id"),
         model_name=study.user_attrs.get("model_name", study.study_name),
-        model_version=attrs.get("model_version"), counts=counts,
+        model_version=attrs.get("model_version"),
+        counts=counts,
         test_metrics={k: v for k, v in attrs.items() if k.startswith("test_")},
-        tracking_uri=tracking_uri, storage=storage)
+        tracking_uri=tracking_uri,
+        storage=storage,
+    )

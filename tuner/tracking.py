@@ -36,8 +36,14 @@ def _param_text(value: Any) -> str:
 class StudyTracker:
     """The MLflow record of one study."""
 
-    def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None,
-                 model_name: str = "", tags: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        study_name: str,
+        artifact_root: str | None = None,
+        model_name: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
         """`tags` (e.g. a fine-tune's lineage) go on the parent run, every trial run and
         every registered version; `model_name` defaults to the study name."""
         self.client = MlflowClient(tracking_uri)
@@ -54,20 +60,21 @@ class StudyTracker:
     def open_study(self, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Find or create the experiment and the study's ONE parent run (reused on resume)."""
         self.experiment_id = self._experiment_id()
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{self.study_name}'",
-            max_results=1)
+        wanted = f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{self.study_name}'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=wanted, max_results=1)
         if runs:
             self.parent_run_id = runs[0].info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
             return self.parent_run_id
         run = self.client.create_run(
-            self.experiment_id, run_name=self.study_name,
-            tags={ROLE_TAG: "study", STUDY_TAG: self.study_name, **tags, **self.tags})
+            self.experiment_id,
+            run_name=self.study_name,
+            tags={ROLE_TAG: "study", STUDY_TAG: self.study_name, **tags, **self.tags},
+        )
         self.parent_run_id = run.info.run_id
-        self.client.log_batch(self.parent_run_id,
-                              params=[Param(k, _param_text(v)) for k, v in params.items()])
+        self.client.log_batch(
+            self.parent_run_id, params=[Param(k, _param_text(v)) for k, v in params.items()]
+        )
         return self.parent_run_id
 
     def _experiment_id(self) -> str:
@@ -82,11 +89,15 @@ class StudyTracker:
         except MlflowException:  # created by another worker meanwhile
             return self.client.get_experiment_by_name(self.study_name).experiment_id
 
-    def close_study(self, summary: Mapping[str, Any], files: list[Path],
-                    status: str = "FINISHED") -> None:
+    def close_study(
+        self, summary: Mapping[str, Any], files: list[Path], status: str = "FINISHED"
+    ) -> None:
         """Record the best trial and the trials table on the parent run, then close it."""
-        metrics = [Metric(k, float(v), _now_ms(), 0) for k, v in summary.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        metrics = [
+            Metric(k, float(v), _now_ms(), 0)
+            for k, v in summary.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        ]
         tags = [RunTag(f"tuner.{k}", str(v)) for k, v in summary.items()]
         self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
         for path in files:
@@ -97,23 +108,34 @@ class StudyTracker:
 
     def start_trial(self, number: int, params: Mapping[str, Any], device: str) -> str:
         run = self.client.create_run(
-            self.experiment_id, run_name=f"trial-{number}",
-            tags={"mlflow.parentRunId": self.parent_run_id, ROLE_TAG: "trial",
-                  STUDY_TAG: self.study_name, TRIAL_TAG: str(number), STATE_TAG: "RUNNING",
-                  "tuner.device": device, **self.tags})
-        self.client.log_batch(run.info.run_id,
-                              params=[Param(k, _param_text(v)) for k, v in params.items()])
+            self.experiment_id,
+            run_name=f"trial-{number}",
+            tags={
+                "mlflow.parentRunId": self.parent_run_id,
+                ROLE_TAG: "trial",
+                STUDY_TAG: self.study_name,
+                TRIAL_TAG: str(number),
+                STATE_TAG: "RUNNING",
+                "tuner.device": device,
+                **self.tags,
+            },
+        )
+        self.client.log_batch(
+            run.info.run_id, params=[Param(k, _param_text(v)) for k, v in params.items()]
+        )
         return run.info.run_id
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
         stamp = _now_ms()
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), stamp, step)
-                                               for k, v in metrics.items()])
+        self.client.log_batch(
+            run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()]
+        )
 
     def end_trial(self, run_id: str, number: int, state: str, details: Mapping[str, Any]) -> None:
         """Close a trial's run with its final state (COMPLETE / PRUNED / FAIL) and why."""
-        tags = [RunTag(STATE_TAG, state)] + [RunTag(f"tuner.{k}", str(v)[:5000])
-                                             for k, v in details.items()]
+        tags = [RunTag(STATE_TAG, state)] + [
+            RunTag(f"tuner.{k}", str(v)[:5000]) for k, v in details.items()
+        ]
         self.client.log_batch(run_id, tags=tags)
         self.client.update_run(run_id, name=f"trial-{number} {state.lower()}")
         self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
@@ -137,7 +159,10 @@ class StudyTracker:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
         version = self.client.create_model_version(
-            self.model_name, source=source, run_id=run_id,
-            tags={**tags, **self.tags, STUDY_TAG: self.study_name})
+            self.model_name,
+            source=source,
+            run_id=run_id,
+            tags={**tags, **self.tags, STUDY_TAG: self.study_name},
+        )
         self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version.version)
         return str(version.version)

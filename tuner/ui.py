@@ -30,8 +30,9 @@ def experiment_url(tracking_uri: str, port: int, study: str | None) -> str:
     if study:
         experiment = client.get_experiment_by_name(study)
         if experiment is None:
-            raise UsageError(f"--study {study!r}: no MLflow experiment of that name in "
-                             f"{tracking_uri}")
+            raise UsageError(
+                f"--study {study!r}: no MLflow experiment of that name in {tracking_uri}"
+            )
     else:
         found = client.search_experiments(order_by=["creation_time DESC"], max_results=1)
         experiment = found[0] if found else None
@@ -45,8 +46,18 @@ def serve(tracking_uri: str | None, port: int, study: str | None) -> int:
     uri, _ = resolve_tracking(tracking_uri)
     port = free_port(port)
     url = experiment_url(uri, port, study)
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     print(f"MLflow UI: {url}\n(Ctrl-C to stop)", flush=True)
     try:
         return subprocess.call(command)
