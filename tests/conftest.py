@@ -67,3 +67,12 @@ def postgres_available() -> bool:
             return True
     except OSError:
         return False
+
+
+def search_cli(space: Path, trials: int | str, *extra: str) -> int:
+    """`tuner search --task forecasting --space SPACE --trials N ...` through the real CLI."""
+    from tuner.cli import main
+
+    return main(
+        ["search", "--task", "forecasting", "--space", str(space), "--trials", str(trials), *extra]
+    )

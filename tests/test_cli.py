@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import search_cli
 from tuner.cli import main
 
 
@@ -25,23 +26,7 @@ def test_bad_space_file_exits_2(workdir, capsys):
 
 
 def test_reusing_a_study_name_for_another_metric_is_refused(tiny_space, capsys):
-    assert (
-        main(
-            [
-                "search",
-                "--task",
-                "forecasting",
-                "--space",
-                str(tiny_space),
-                "--trials",
-                "1",
-                "--study",
-                "s",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert search_cli(tiny_space, 1, "--study", "s", "--quiet") == 0
     other = tiny_space.read_text().replace("metric: val_mae", "metric: val_rmse")
     tiny_space.write_text(other)
     code, _, err = _run(
@@ -62,23 +47,7 @@ def test_reusing_a_study_name_for_another_metric_is_refused(tiny_space, capsys):
 
 
 def test_best_trials_and_tasks_commands(tiny_space, capsys):
-    assert (
-        main(
-            [
-                "search",
-                "--task",
-                "forecasting",
-                "--space",
-                str(tiny_space),
-                "--trials",
-                "2",
-                "--pruner",
-                "none",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert search_cli(tiny_space, 2, "--pruner", "none", "--quiet") == 0
     capsys.readouterr()
     code, out, _ = _run(["best", "--study", "forecasting-air_passengers"], capsys)
     assert code == 0 and "best trial" in out and "models:/forecasting-air_passengers" in out

@@ -9,8 +9,8 @@ from mlflow import MlflowClient
 
 import tuner
 from tasks.forecasting import TASK
+from tests.conftest import search_cli
 from tuner.checkpoints import load_checkpoint, restore_model
-from tuner.cli import main
 from tuner.study import default_tracking_uri, load_study, resolve_storage
 
 STUDY = "forecasting-air_passengers"
@@ -26,23 +26,7 @@ def _runs(study: str = STUDY):
 
 
 def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
-    assert (
-        main(
-            [
-                "search",
-                "--task",
-                "forecasting",
-                "--space",
-                str(tiny_space),
-                "--trials",
-                "3",
-                "--pruner",
-                "none",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert search_cli(tiny_space, 3, "--pruner", "none", "--quiet") == 0
     study = load_study(STUDY)
     assert len(study.trials) == 3
     _, parents, children = _runs()
@@ -50,23 +34,7 @@ def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
     parent_id = parents[0].info.run_id
     assert all(c.data.tags["mlflow.parentRunId"] == parent_id for c in children)
 
-    assert (
-        main(
-            [
-                "search",
-                "--task",
-                "forecasting",
-                "--space",
-                str(tiny_space),
-                "--trials",
-                "5",
-                "--pruner",
-                "none",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert search_cli(tiny_space, 5, "--pruner", "none", "--quiet") == 0
     study = load_study(STUDY)
     numbers = [t.number for t in study.trials]
     assert numbers == [0, 1, 2, 3, 4]
@@ -77,21 +45,7 @@ def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
     assert parents[0].data.metrics["n_complete"] == 5
 
     # a third run with the same target runs nothing
-    assert (
-        main(
-            [
-                "search",
-                "--task",
-                "forecasting",
-                "--space",
-                str(tiny_space),
-                "--trials",
-                "5",
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    assert search_cli(tiny_space, 5, "--quiet") == 0
     assert len(load_study(STUDY).trials) == 5
 
 
