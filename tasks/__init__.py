@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 TASKS = {
     "forecasting": "tasks.forecasting",
+    "classification": "tasks.classification",
 }
 
 

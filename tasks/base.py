@@ -31,7 +31,8 @@ class Task:
         build_datamodule: in-memory tensors for one trial's settings.
         build_model: a LightningModule for one trial's settings and data.
         model_class: rebuilds a model from a checkpoint's hyperparameters.
-        predict: model + loaded data + settings -> a table a person can read.
+        predict: model + data options + settings + predict options (--proba, --prompt...)
+            -> a table a person can read; the task reads the data itself (it may need none).
         default_data: shipped demo data used when --data is not given.
         smoke: tiny settings for tests.
     """
@@ -46,7 +47,10 @@ class Task:
     build_datamodule: Callable[[Any, Mapping[str, Any]], pl.LightningDataModule]
     build_model: Callable[[Mapping[str, Any], pl.LightningDataModule], pl.LightningModule]
     model_class: type[pl.LightningModule]
-    predict: Callable[[pl.LightningModule, Any, Mapping[str, Any]], pd.DataFrame]
+    predict: Callable[
+        [pl.LightningModule, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]],
+        pd.DataFrame,
+    ]
     default_data: str | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
 

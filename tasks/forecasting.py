@@ -322,8 +322,14 @@ def build_datamodule(data: SeriesSet, settings: Mapping[str, Any]) -> ForecastDa
     return ForecastData(data, settings, seed=int(settings.get("seed", 0)))
 
 
-def predict(model: ForecastLSTM, data: SeriesSet, settings: Mapping[str, Any]) -> pd.DataFrame:
+def predict(
+    model: ForecastLSTM,
+    data_args: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> pd.DataFrame:
     """The next `horizon` steps after each series' last value, in original units."""
+    data = read_series(data_args)
     hp = model.hparams
     rows = []
     model.eval()

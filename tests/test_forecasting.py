@@ -119,7 +119,7 @@ def test_predict_continues_dates_in_original_units(tmp_path):
     data = read_series({"data": str(make_long_csv(tmp_path / "s.csv", length=48))})
     settings = {**DEFAULTS, "input_len": 12, "horizon": 6, "transform": "log"}
     model = TASK.build_model(settings, None)
-    table = TASK.predict(model, data, settings)
+    table = TASK.predict(model, {"data": str(tmp_path / "s.csv")}, settings, {})
     assert list(table.columns) == ["unique_id", "ds", "y_hat"]
     assert table.groupby("unique_id").size().tolist() == [6, 6]
     first = table[table.unique_id == "s0"]

@@ -54,9 +54,12 @@ def predict(
     storage: str | None = None,
     tracking_uri: str | None = None,
     task: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Predictions of SRC on `data` (default: its training data) as a table."""
-    return run_predict(source, data, out, storage, tracking_uri, task)
+    """Predictions of SRC on `data` (default: its training data) as a table. `options` are
+    the task's predict options (proba for classification; prompt, length, temperature,
+    seed for charlm)."""
+    return run_predict(source, data, out, storage, tracking_uri, task, options)
 
 
 def lineage(ref: str, tracking_uri: str | None = None) -> list[Hop]:
@@ -137,7 +140,7 @@ def print_result(result: SearchResult) -> None:
     print(f"best trial {result.best_trial}: {result.metric} = {result.best_value:.4f}")
     for name, value in result.best_params.items():
         print(f"  {name} = {value}")
-    _print_test_metrics(result.test_metrics)
+    _print_test_metrics(result)
     print(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})")
     print(f"checkpoint     {result.checkpoint_uri}")
     if result.model_version:
@@ -147,15 +150,14 @@ def print_result(result: SearchResult) -> None:
         )
 
 
-def _print_test_metrics(metrics: dict[str, float]) -> None:
-    # test_loss is in normalised units: only the metrics a person can read are printed
-    model = {k: v for k, v in metrics.items() if "snaive" not in k and k != "test_loss"}
-    if not model:
-        return
-    print("test (held out): " + ", ".join(f"{k} = {v:.3f}" for k, v in model.items()))
-    baseline = {k: v for k, v in metrics.items() if "snaive" in k}
-    if baseline:
-        print(
-            "seasonal naive:  "
-            + ", ".join(f"{k.replace('_snaive', '')} = {v:.3f}" for k, v in baseline.items())
-        )
+def _print_test_metrics(result: SearchResult) -> None:
+    # test_loss is in the model's training units: only metrics a person can read are printed
+    baselines = set(result.baseline_keys)
+    for label, is_baseline in (("test (held out)", False), ("baseline (same)", True)):
+        shown = {
+            k: v
+            for k, v in result.test_metrics.items()
+            if (k in baselines) == is_baseline and k != "test_loss"
+        }
+        if shown:
+            print(f"{label}: " + ", ".join(f"{k} = {v:.3f}" for k, v in shown.items()))

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from tuner.errors import TunerError, UsageError
 
 Handler = Callable[[argparse.Namespace], int]
+PREDICT_OPTIONS = ("proba", "prompt", "length", "temperature", "seed")
 
 
 def add_search_args(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +106,12 @@ def add_finetune_args(parser: argparse.ArgumentParser) -> None:
 def add_predict_args(parser: argparse.ArgumentParser) -> None:
     add_source_args(parser)
     parser.add_argument("--out", help="write CSV here (default: print)")
+    group = parser.add_argument_group("task options (used by the tasks that know them)")
+    group.add_argument("--proba", action="store_true", help="classification: every class")
+    group.add_argument("--prompt", help="charlm: text to continue")
+    group.add_argument("--length", type=int, default=300, help="charlm: characters to generate")
+    group.add_argument("--temperature", type=float, default=1.0, help="charlm: sampling")
+    group.add_argument("--seed", type=int, default=0, help="charlm: sampling seed")
 
 
 def add_lineage_args(parser: argparse.ArgumentParser) -> None:
@@ -133,8 +140,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         storage=args.storage,
         tracking_uri=args.tracking_uri,
         task=args.task,
+        options={key: getattr(args, key) for key in PREDICT_OPTIONS},
     )
-    print(f"wrote {len(table)} rows to {args.out}" if args.out else table.to_string(index=False))
+    if args.out:
+        print(f"wrote {len(table)} rows to {args.out}")
+    elif list(table.columns) == ["text"]:  # generated text reads best as it is
+        print("\n".join(table["text"]))
+    else:
+        print(table.to_string(index=False))
     return 0
 
 

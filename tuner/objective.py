@@ -199,9 +199,12 @@ def _fit_and_test(
             f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
         )
     model.load_state_dict(recorder.best_state)
-    final = dict(getattr(datamodule, "baseline_metrics", {}))
-    if hasattr(datamodule, "test_dataloader"):
-        tested = trainer.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
+    baselines = dict(getattr(datamodule, "baseline_metrics", {}))
+    trial.set_user_attr("baseline_keys", sorted(baselines))
+    final = dict(baselines)
+    test_batches = datamodule.test_dataloader() if hasattr(datamodule, "test_dataloader") else []
+    if len(test_batches):
+        tested = trainer.test(model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     final[f"best_{space.metric}"] = recorder.best_value
     context.tracker.log_metrics(recorder.run_id, final, step=recorder.best_epoch)

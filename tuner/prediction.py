@@ -12,7 +12,6 @@ import pandas as pd
 
 from tuner import study as studies
 from tuner.checkpoints import restore_model
-from tuner.errors import UsageError
 from tuner.sources import load_source
 
 
@@ -23,6 +22,7 @@ def predict(
     storage: str | None = None,
     tracking_uri: str | None = None,
     task: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Predict with the model SRC names on `data` (default: the data it was trained on)."""
     studies.quiet_libraries()
@@ -32,10 +32,8 @@ def predict(
     payload, found = loaded.payload, loaded.task
     given = {k: v for k, v in (data or {}).items() if v is not None}
     data_args = {**payload["meta"].get("data_args", {}), **given}
-    if not data_args.get("data"):
-        raise UsageError("--data: the checkpoint does not name its data; pass --data FILE")
     model = restore_model(payload, found.model_class)
-    table = found.predict(model, found.load_data(data_args), payload["settings"])
+    table = found.predict(model, data_args, payload["settings"], dict(options or {}))
     if out:
         write_csv_atomically(table, Path(out))
     return table

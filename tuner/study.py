@@ -70,6 +70,7 @@ class SearchResult:
     model_version: str | None
     counts: dict[str, int]
     test_metrics: dict[str, float]
+    baseline_keys: list[str]
     tracking_uri: str
     storage: str
 
@@ -487,6 +488,7 @@ def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchRes
         model_version=attrs.get("model_version"),
         counts=counts,
         test_metrics={k: v for k, v in attrs.items() if k.startswith("test_")},
+        baseline_keys=list(attrs.get("baseline_keys", [])),
         tracking_uri=tracking_uri,
         storage=storage,
     )

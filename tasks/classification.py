@@ -1,0 +1,377 @@
+"""Sequence classification: numeric sequences (signals, images read row by row) or texts
+(characters) -> (bi)LSTM over packed sequences -> last-state or mean pooling -> classes.
+
+Padding never changes a prediction: sequences are packed, and mean pooling divides by each
+sequence's own length. Feature scaling and the character vocabulary are fitted on the
+training split only and travel inside the model's hyperparameters (so in every checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from typing_extensions import override
+
+from tasks.base import LSTMBackbone, Task, TensorBatches
+from tasks.classification_data import (
+    PAD,
+    SequenceSet,
+    build_vocabulary,
+    encode,
+    read_sequences,
+)
+from tuner.errors import DataError
+
+DEFAULTS: dict[str, Any] = {
+    "hidden_size": 64,
+    "num_layers": 1,
+    "dropout": 0.0,
+    "lr": 3e-3,
+    "weight_decay": 0.0,
+    "batch_size": 32,
+    "bidirectional": False,
+    "pooling": "last",
+    "embed_size": 32,
+    "class_weights": "auto",
+    "val_fraction": 0.15,
+    "test_fraction": 0.2,
+    "max_epochs": 30,
+    "patience": 0,
+    "grad_clip": 1.0,
+}
+
+
+# ---------------------------------------------------------------- splits and tensors
+
+
+def assign_splits(data: SequenceSet, settings: Mapping[str, Any]) -> np.ndarray:
+    """The file's split column when given; val (and test) carved from train otherwise,
+    stratified by label with a fixed seed, so every trial sees the same split."""
+    split = data.split.copy() if data.split is not None else np.full(len(data.ids), "train")
+    rng = np.random.default_rng(0)
+    labels = np.asarray(data.labels)
+    carve = [("test", float(settings["test_fraction"]))] if data.split is None else []
+    if "val" not in split:
+        carve.append(("val", float(settings["val_fraction"])))
+    for name, fraction in carve:
+        for label in np.unique(labels):
+            pool = rng.permutation(np.flatnonzero((labels == label) & (split == "train")))
+            split[pool[: int(round(fraction * len(pool)))]] = name
+    return split
+
+
+def pad(sequences: list[np.ndarray], text: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(padded batch, lengths); padding is zeros (PAD for texts)."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    width = int(lengths.max()) if len(sequences) else 1
+    if text:
+        out = torch.full((len(sequences), width), PAD, dtype=torch.int64)
+    else:
+        out = torch.zeros((len(sequences), width, sequences[0].shape[1]), dtype=torch.float32)
+    for i, seq in enumerate(sequences):
+        out[i, : len(seq)] = torch.as_tensor(seq)
+    return out, lengths
+
+
+def fit_inputs(data: SequenceSet, train: np.ndarray) -> dict[str, Any]:
+    """Vocabulary (texts) or per-feature mean / std (numbers), from training sequences only."""
+    chosen = [s for s, keep in zip(data.sequences, train, strict=True) if keep]
+    if data.text:
+        return {"vocabulary": build_vocabulary(chosen), "feature_mean": [], "feature_std": []}
+    steps = np.concatenate(chosen)
+    std = steps.std(axis=0)
+    return {
+        "vocabulary": "",
+        "feature_mean": steps.mean(axis=0).tolist(),
+        "feature_std": np.where(std < 1e-8, 1.0, std).tolist(),
+    }
+
+
+def prepare_inputs(data: SequenceSet, inputs: Mapping[str, Any]) -> list[np.ndarray]:
+    if data.text:
+        return [encode(s, inputs["vocabulary"]) for s in data.sequences]
+    return data.sequences
+
+
+# ---------------------------------------------------------------- data module
+
+
+class SequenceData(pl.LightningDataModule):
+    """Padded sequences, lengths and label ids per split, in memory."""
+
+    def __init__(self, data: SequenceSet, settings: Mapping[str, Any], seed: int = 0) -> None:
+        super().__init__()
+        if not data.labels:
+            raise DataError(f"{data.path}: no labels; expected a 'label' column or array 'y'")
+        self.settings, self.seed = dict(settings), seed
+        self.classes = sorted(set(data.labels))
+        split = assign_splits(data, settings)
+        self.inputs = fit_inputs(data, split == "train")
+        sequences = prepare_inputs(data, self.inputs)
+        y = np.array([self.classes.index(label) for label in data.labels])
+        self.tensors = {}
+        for stage in ("train", "val", "test"):
+            chosen = np.flatnonzero(split == stage)
+            if len(chosen):
+                x, lengths = pad([sequences[i] for i in chosen], data.text)
+                self.tensors[stage] = (x, lengths, torch.as_tensor(y[chosen]))
+        counts = np.bincount(y[split == "train"], minlength=len(self.classes))
+        self.class_counts = counts.tolist()
+        self.baseline_metrics = majority_baseline(int(counts.argmax()), self.tensors, len(counts))
+
+    def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
+        size = int(self.settings["batch_size"]) if shuffle else 1024
+        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=self.seed)
+
+    @override
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    @override
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val")
+
+    @override
+    def test_dataloader(self) -> TensorBatches | list:
+        return self._batches("test") if "test" in self.tensors else []
+
+
+class ClassCounts:
+    """Confusion counts over an epoch: exact accuracy and macro F1."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.matrix = torch.zeros(n_classes, n_classes, dtype=torch.int64)
+
+    def add(self, predicted: torch.Tensor, target: torch.Tensor) -> None:
+        n = self.matrix.shape[0]
+        flat = (target.cpu() * n + predicted.cpu()).bincount(minlength=n * n)
+        self.matrix += flat.reshape(n, n)
+
+    def accuracy(self) -> float:
+        return float(self.matrix.diag().sum() / max(int(self.matrix.sum()), 1))
+
+    def macro_f1(self) -> float:
+        tp = self.matrix.diag().double()
+        precision = tp / self.matrix.sum(0).clamp_min(1)
+        recall = tp / self.matrix.sum(1).clamp_min(1)
+        f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+        present = (self.matrix.sum(1) > 0) | (self.matrix.sum(0) > 0)
+        return float(f1[present].mean()) if present.any() else 0.0
+
+
+def majority_baseline(majority: int, tensors: dict, n_classes: int) -> dict[str, float]:
+    metrics = {}
+    for stage in ("val", "test"):
+        if stage in tensors:
+            counts = ClassCounts(n_classes)
+            target = tensors[stage][2]
+            counts.add(torch.full_like(target, majority), target)
+            metrics[f"{stage}_majority_acc"] = counts.accuracy()
+            metrics[f"{stage}_majority_f1"] = counts.macro_f1()
+    return metrics
+
+
+# ---------------------------------------------------------------- model
+
+
+class SequenceClassifier(pl.LightningModule):
+    """Embedding (texts) or scaled features -> LSTM over packed sequences -> pooling -> head."""
+
+    def __init__(
+        self,
+        n_features: int,
+        classes: list[str],
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float = 0.0,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        embed_size: int = 32,
+        vocabulary: str = "",
+        feature_mean: list[float] | None = None,
+        feature_std: list[float] | None = None,
+        class_weights: list[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        width = n_features
+        if vocabulary:
+            self.embedding = nn.Embedding(len(vocabulary) + 2, embed_size, padding_idx=PAD)
+            width = embed_size
+        self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_features))
+        self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_features))
+        self.backbone = LSTMBackbone(width, hidden_size, num_layers, dropout, bidirectional)
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(self.backbone.output_size, len(classes))
+        )
+        weights = torch.tensor(class_weights) if class_weights else None
+        self.loss = nn.CrossEntropyLoss(weight=weights)
+        self.counts = ClassCounts(len(classes))
+
+    @override
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        inputs = self.embedding(x) if self.hparams.vocabulary else (x - self.mean) / self.std
+        packed = pack_padded_sequence(
+            inputs, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        output, (h, _) = self.backbone(packed)
+        if self.hparams.pooling == "mean":
+            padded, _ = pad_packed_sequence(output, batch_first=True)
+            pooled = padded.sum(1) / lengths.to(padded.device).unsqueeze(1)
+        elif self.hparams.bidirectional:
+            pooled = torch.cat([h[-2], h[-1]], dim=1)
+        else:
+            pooled = h[-1]
+        return self.head(pooled)
+
+    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        x, lengths, y = batch
+        logits = self(x, lengths)
+        loss = self.loss(logits, y)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        if stage != "train":
+            self.counts.add(logits.argmax(1), y)
+        return loss
+
+    @override
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    @override
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    @override
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_counts(self, stage: str) -> None:
+        self.log_dict(
+            {f"{stage}_acc": self.counts.accuracy(), f"{stage}_f1": self.counts.macro_f1()}
+        )
+        self.counts = ClassCounts(len(self.hparams.classes))
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._log_counts("val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self._log_counts("test")
+
+    @override
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
+
+
+MODEL_ARGS = (
+    "hidden_size",
+    "num_layers",
+    "dropout",
+    "lr",
+    "weight_decay",
+    "bidirectional",
+    "pooling",
+    "embed_size",
+)
+
+
+def build_model(settings: Mapping[str, Any], datamodule: SequenceData) -> SequenceClassifier:
+    counts = np.asarray(datamodule.class_counts, dtype=np.float64)
+    weights = None
+    if settings["class_weights"] == "auto" and counts.max() > 1.5 * max(counts.min(), 1):
+        weights = (counts.sum() / (len(counts) * np.maximum(counts, 1))).tolist()
+    first = datamodule.tensors["train"][0]
+    return SequenceClassifier(
+        n_features=0 if first.dim() == 2 else int(first.shape[2]),
+        classes=datamodule.classes,
+        class_weights=weights,
+        **datamodule.inputs,
+        **{name: settings[name] for name in MODEL_ARGS},
+    )
+
+
+# ---------------------------------------------------------------- contract glue
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("classification data")
+    group.add_argument(
+        "--data",
+        help="long CSV (sequence_id, step, features..., label[, split]),"
+        " .npz (X, lengths, y, split) or text CSV (text, label[, split]); "
+        "default: the shipped JapaneseVowels set",
+    )
+
+
+def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
+    """Labels must exist, with at least two classes."""
+    if not data.labels or len(set(data.labels)) < 2:
+        raise DataError(
+            f"{data.path}: expected labels of at least two classes (column 'label' or array 'y')"
+        )
+    return space, []
+
+
+def build_datamodule(data: SequenceSet, settings: Mapping[str, Any]) -> SequenceData:
+    return SequenceData(data, settings, seed=int(settings.get("seed", 0)))
+
+
+def predict(
+    model: SequenceClassifier,
+    data_args: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> pd.DataFrame:
+    """sequence_id, label, probability (or one p_<class> column per class with proba)."""
+    data = read_sequences(data_args)
+    hp = model.hparams
+    if data.text != bool(hp.vocabulary) or (not data.text and data.n_features != hp.n_features):
+        raise DataError(
+            f"{data.path}: the model reads {'texts' if hp.vocabulary else f'{hp.n_features} features per step'}; "
+            f"this file holds {'texts' if data.text else f'{data.n_features} features'}"
+        )
+    x, lengths = pad(prepare_inputs(data, hp), data.text)
+    model.eval()
+    with torch.no_grad():
+        probabilities = torch.softmax(model(x, lengths), dim=1).numpy()
+    table = pd.DataFrame(
+        {
+            "sequence_id": data.ids,
+            "label": [hp.classes[i] for i in probabilities.argmax(1)],
+            "probability": probabilities.max(1),
+        }
+    )
+    if options.get("proba"):
+        for i, name in enumerate(hp.classes):
+            table[f"p_{name}"] = probabilities[:, i]
+    return table
+
+
+TASK = Task(
+    name="classification",
+    metric="val_acc",
+    direction="maximize",
+    defaults=DEFAULTS,
+    add_data_args=add_data_args,
+    load_data=read_sequences,
+    fit_space=fit_space,
+    build_datamodule=build_datamodule,
+    build_model=build_model,
+    model_class=SequenceClassifier,
+    predict=predict,
+    default_data="japanese_vowels.npz",
+    smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},
+)

@@ -1,0 +1,154 @@
+"""Reading and validating sequence-classification input: long CSV, .npz, or text CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tuner.errors import DataError
+
+SPLITS = ("train", "val", "test")
+PAD, UNKNOWN = 0, 1  # token ids reserved in every character vocabulary
+
+
+@dataclass(frozen=True)
+class SequenceSet:
+    """Sequences (numeric (T, F) arrays, or token-id arrays for text), labels and splits."""
+
+    path: str
+    ids: list[str]
+    sequences: list[np.ndarray]
+    labels: list[str] | None  # None when the file has no labels (prediction input)
+    split: np.ndarray | None  # 'train' / 'val' / 'test' per sequence, or None
+    text: bool = False
+
+    @property
+    def n_features(self) -> int:
+        return 0 if self.text else int(self.sequences[0].shape[1])
+
+
+def read_sequences(args: Mapping[str, Any]) -> SequenceSet:
+    path = Path(args["data"])
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found; expected a .csv or .npz file (--data)")
+    if path.suffix == ".npz":
+        return _read_npz(path)
+    frame = _read_csv(path)
+    if "text" in frame.columns:
+        return _read_text_csv(path, frame)
+    return _read_long_csv(path, frame)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; expected a CSV with a header row") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    if frame.empty:
+        raise DataError(f"{path}: has a header but no rows")
+    return frame
+
+
+def _split_column(path: Path, values: Any) -> np.ndarray:
+    split = np.asarray(values).astype(str)
+    bad = sorted(set(split) - set(SPLITS))
+    if bad:
+        raise DataError(f"{path}: split value {bad[0]!r}; expected train, val or test")
+    return split
+
+
+def _read_npz(path: Path) -> SequenceSet:
+    try:
+        arrays = np.load(path, allow_pickle=False)
+    except Exception as exc:  # not a zip, or object arrays that would need pickle
+        raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+    if "X" not in arrays:
+        raise DataError(f"{path}: no array 'X'; expected X (N, T, F), optional lengths, y, split")
+    X = arrays["X"].astype(np.float32)
+    if X.ndim != 3:
+        raise DataError(f"{path}: X has shape {X.shape}; expected (sequences, steps, features)")
+    lengths = arrays["lengths"] if "lengths" in arrays else np.full(len(X), X.shape[1])
+    if len(lengths) != len(X) or lengths.min() < 1 or lengths.max() > X.shape[1]:
+        raise DataError(f"{path}: lengths must be N values between 1 and {X.shape[1]}")
+    if not np.isfinite(X).all():
+        row = int(np.argwhere(~np.isfinite(X))[0][0])
+        raise DataError(f"{path}: X[{row}] holds NaN or inf; expected finite numbers")
+    labels = [str(v) for v in arrays["y"]] if "y" in arrays else None
+    split = _split_column(path, arrays["split"]) if "split" in arrays else None
+    sequences = [X[i, : int(n)] for i, n in enumerate(lengths)]
+    return SequenceSet(str(path), [str(i) for i in range(len(X))], sequences, labels, split)
+
+
+def _read_long_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
+    for column in ("sequence_id", "step"):
+        if column not in frame.columns:
+            raise DataError(
+                f"{path}: column {column!r} not found; expected sequence_id, step, "
+                f"feature columns, label (or text,label)"
+            )
+    extra = {"sequence_id", "step", "label", "split"}
+    features = [c for c in frame.columns if c not in extra]
+    if not features:
+        raise DataError(f"{path}: no feature columns besides sequence_id, step, label, split")
+    values = frame[features].apply(pd.to_numeric, errors="coerce")
+    bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise DataError(
+            f"{path}: line {row + 2}: column {features[col]!r} has "
+            f"{frame.iloc[row][features[col]]!r}; expected a finite number"
+        )
+    frame = frame.assign(**{c: values[c] for c in features}).sort_values(
+        ["sequence_id", "step"], kind="stable"
+    )
+    ids, sequences, labels, split = [], [], [], []
+    for sequence_id, part in frame.groupby("sequence_id", sort=False):
+        ids.append(str(sequence_id))
+        sequences.append(part[features].to_numpy(dtype=np.float32))
+        if "label" in part:
+            _check_constant(path, part, "label", sequence_id)
+            labels.append(str(part["label"].iloc[0]))
+        if "split" in part:
+            _check_constant(path, part, "split", sequence_id)
+            split.append(part["split"].iloc[0])
+    return SequenceSet(
+        str(path), ids, sequences, labels or None, _split_column(path, split) if split else None
+    )
+
+
+def _check_constant(path: Path, part: pd.DataFrame, column: str, sequence_id: Any) -> None:
+    if part[column].nunique() > 1:
+        raise DataError(
+            f"{path}: sequence {sequence_id!r} has several values in column "
+            f"{column!r}; expected one per sequence"
+        )
+
+
+def _read_text_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
+    texts = frame["text"]
+    if texts.isna().any():
+        raise DataError(f"{path}: line {int(np.argmax(texts.isna())) + 2}: empty text")
+    labels = [str(v) for v in frame["label"]] if "label" in frame else None
+    split = _split_column(path, frame["split"]) if "split" in frame else None
+    ids = [str(i) for i in frame["id"]] if "id" in frame else [str(i) for i in range(len(frame))]
+    sequences = [np.frombuffer(str(t).encode("utf-32-le"), dtype=np.uint32) for t in texts]
+    return SequenceSet(str(path), ids, sequences, labels, split, text=True)
+
+
+def build_vocabulary(sequences: list[np.ndarray]) -> str:
+    """Every character of the training texts, in code-point order (ids 2.. in this order)."""
+    codes = np.unique(np.concatenate(sequences)) if sequences else np.array([], np.uint32)
+    return "".join(chr(c) for c in codes)
+
+
+def encode(text_codes: np.ndarray, vocabulary: str) -> np.ndarray:
+    """Code points -> token ids; characters not in the vocabulary map to UNKNOWN."""
+    lookup = {ord(ch): i + 2 for i, ch in enumerate(vocabulary)}
+    return np.array([lookup.get(int(c), UNKNOWN) for c in text_codes], dtype=np.int64)
