@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 TASKS = {
     "forecasting": "tasks.forecasting",
     "classification": "tasks.classification",
+    "charlm": "tasks.charlm",
 }
 
 

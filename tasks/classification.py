@@ -338,11 +338,10 @@ def predict(
     """sequence_id, label, probability (or one p_<class> column per class with proba)."""
     data = read_sequences(data_args)
     hp = model.hparams
-    if data.text != bool(hp.vocabulary) or (not data.text and data.n_features != hp.n_features):
-        raise DataError(
-            f"{data.path}: the model reads {'texts' if hp.vocabulary else f'{hp.n_features} features per step'}; "
-            f"this file holds {'texts' if data.text else f'{data.n_features} features'}"
-        )
+    wanted = "texts" if hp.vocabulary else f"{hp.n_features} features per step"
+    found = "texts" if data.text else f"{data.n_features} features per step"
+    if wanted != found:
+        raise DataError(f"{data.path}: the model reads {wanted}; this file holds {found}")
     x, lengths = pad(prepare_inputs(data, hp), data.text)
     model.eval()
     with torch.no_grad():

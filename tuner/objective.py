@@ -202,7 +202,8 @@ def _fit_and_test(
     baselines = dict(getattr(datamodule, "baseline_metrics", {}))
     trial.set_user_attr("baseline_keys", sorted(baselines))
     final = dict(baselines)
-    test_batches = datamodule.test_dataloader() if hasattr(datamodule, "test_dataloader") else []
+    has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
+    test_batches = datamodule.test_dataloader() if has_test else []
     if len(test_batches):
         tested = trainer.test(model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
