@@ -25,9 +25,20 @@ from tasks.base import LSTMBackbone, Task
 from tuner.errors import DataError, UsageError
 
 DEFAULTS: dict[str, Any] = {
-    "embed_size": 64, "hidden_size": 256, "num_layers": 2, "dropout": 0.1, "lr": 2e-3,
-    "weight_decay": 0.0, "batch_size": 32, "bptt": 100, "val_fraction": 0.1, "max_chars": 0,
-    "batches_per_epoch": 200, "max_epochs": 10, "patience": 0, "grad_clip": 1.0,
+    "embed_size": 64,
+    "hidden_size": 256,
+    "num_layers": 2,
+    "dropout": 0.1,
+    "lr": 2e-3,
+    "weight_decay": 0.0,
+    "batch_size": 32,
+    "bptt": 100,
+    "val_fraction": 0.1,
+    "max_chars": 0,
+    "batches_per_epoch": 200,
+    "max_epochs": 10,
+    "patience": 0,
+    "grad_clip": 1.0,
 }
 
 
@@ -45,11 +56,15 @@ def read_text(args: Mapping[str, Any]) -> Text:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: byte {exc.start} is not UTF-8 ({raw[exc.start:exc.start + 1]!r});"
-                        f" expected a UTF-8 text file") from None
+        raise DataError(
+            f"{path}: byte {exc.start} is not UTF-8 ({raw[exc.start : exc.start + 1]!r});"
+            f" expected a UTF-8 text file"
+        ) from None
     if len(set(text)) < 2:
-        raise DataError(f"{path}: holds {len(text)} characters of {len(set(text))} kinds; "
-                        f"expected a text to model")
+        raise DataError(
+            f"{path}: holds {len(text)} characters of {len(set(text))} kinds; "
+            f"expected a text to model"
+        )
     return Text(str(path), text)
 
 
@@ -72,8 +87,10 @@ class Streams:
     def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, limit: int = 0) -> None:
         columns = (len(ids) - 1) // batch_size
         if columns < 2:
-            raise DataError(f"the text part has {len(ids)} characters; too short for "
-                            f"{batch_size} streams (lower batch_size)")
+            raise DataError(
+                f"the text part has {len(ids)} characters; too short for "
+                f"{batch_size} streams (lower batch_size)"
+            )
         self.inputs = ids[: batch_size * columns].view(batch_size, columns)
         self.targets = ids[1 : batch_size * columns + 1].view(batch_size, columns)
         self.bptt, self.limit, self.position = bptt, limit, 0
@@ -127,8 +144,16 @@ def unigram_bpc(train: torch.Tensor, val: torch.Tensor) -> float:
 
 
 class CharLSTM(pl.LightningModule):
-    def __init__(self, vocabulary: str, embed_size: int, hidden_size: int, num_layers: int,
-                 dropout: float, lr: float, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self,
+        vocabulary: str,
+        embed_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float = 0.0,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.embedding = nn.Embedding(len(vocabulary), embed_size)
@@ -173,16 +198,18 @@ class CharLSTM(pl.LightningModule):
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.parameters(), lr=self.hparams.lr,
-                                weight_decay=self.hparams.weight_decay)
+        return torch.optim.Adam(
+            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
+        )
 
     def generate(self, prompt: str, length: int, temperature: float, seed: int) -> str:
         """Sample `length` characters after `prompt`."""
         lookup = {ch: i for i, ch in enumerate(self.hparams.vocabulary)}
         unknown = sorted({ch for ch in prompt if ch not in lookup})
         if unknown:
-            raise UsageError(f"--prompt: characters {''.join(unknown)!r} are not in the model's "
-                             f"vocabulary")
+            raise UsageError(
+                f"--prompt: characters {''.join(unknown)!r} are not in the model's vocabulary"
+            )
         generator = torch.Generator().manual_seed(seed)
         ids = [lookup[ch] for ch in prompt] or [0]
         self.eval()
@@ -221,11 +248,19 @@ def build_datamodule(data: Text, settings: Mapping[str, Any]) -> TextData:
     return TextData(data, settings)
 
 
-def predict(model: CharLSTM, data_args: Mapping[str, Any], settings: Mapping[str, Any],
-            options: Mapping[str, Any]) -> pd.DataFrame:
+def predict(
+    model: CharLSTM,
+    data_args: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> pd.DataFrame:
     """Generated text: `--prompt`, `--length`, `--temperature`, `--seed`."""
-    text = model.generate(options.get("prompt") or "\n", int(options.get("length") or 300),
-                          float(options.get("temperature") or 1.0), int(options.get("seed") or 0))
+    text = model.generate(
+        options.get("prompt") or "\n",
+        int(options.get("length") or 300),
+        float(options.get("temperature") or 1.0),
+        int(options.get("seed") or 0),
+    )
     return pd.DataFrame({"text": [text]})
 
 
@@ -242,6 +277,14 @@ TASK = Task(
     model_class=CharLSTM,
     predict=predict,
     default_data="tinyshakespeare.txt",
-    smoke={"hidden_size": 16, "embed_size": 8, "num_layers": 1, "max_epochs": 2,
-           "batch_size": 4, "bptt": 20, "max_chars": 4000, "batches_per_epoch": 5},
+    smoke={
+        "hidden_size": 16,
+        "embed_size": 8,
+        "num_layers": 1,
+        "max_epochs": 2,
+        "batch_size": 4,
+        "bptt": 20,
+        "max_chars": 4000,
+        "batches_per_epoch": 5,
+    },
 )

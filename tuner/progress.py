@@ -65,8 +65,9 @@ class StudyProgress:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if not self.quiet:
-            self.console.print(trial_line(trial, study, self.metric), highlight=False,
-                               soft_wrap=True)
+            self.console.print(
+                trial_line(trial, study, self.metric), highlight=False, soft_wrap=True
+            )
         if self.progress and trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             best = _best(study)
             label = f"trials (best {self.metric}={best.value:.4g})" if best else "trials"
