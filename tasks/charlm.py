@@ -175,7 +175,7 @@ class CharLSTM(pl.LightningModule):
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=y.numel())
         if stage == "val":
-            self.nats += float(loss) * y.numel()
+            self.nats += loss.detach().item() * y.numel()
             self.count += y.numel()
         return loss
 
