@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 import tuner
 from tests.conftest import REPO
 from tuner.errors import UsageError
-from tuner.study import default_tracking_uri, load_study
+from tuner.stores import default_tracking_uri, load_study
 
 FAULT_SPACE = """
 metric: val_mae

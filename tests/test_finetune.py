@@ -11,7 +11,7 @@ import tuner
 from tests.conftest import make_long_csv
 from tuner.cli import main
 from tuner.sources import resolve_source
-from tuner.study import default_tracking_uri, resolve_storage
+from tuner.stores import default_tracking_uri, resolve_storage
 
 
 def _shifted_csv(path):

@@ -11,7 +11,7 @@ import tuner
 from tasks.forecasting import TASK
 from tests.conftest import search_cli
 from tuner.checkpoints import load_checkpoint, restore_model
-from tuner.study import default_tracking_uri, load_study, resolve_storage
+from tuner.stores import default_tracking_uri, load_study, resolve_storage
 
 STUDY = "forecasting-air_passengers"
 

@@ -14,7 +14,8 @@ import tuner
 from tasks import TASKS, get_task
 from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.sources import resolve_source
-from tuner.study import default_data_path, default_tracking_uri, resolve_storage
+from tuner.stores import default_tracking_uri, resolve_storage
+from tuner.study import default_data_path
 
 PREDICT_OPTIONS = {"proba": True, "prompt": "A", "length": 20, "temperature": 1.0, "seed": 3}
 

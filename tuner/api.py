@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from tuner import stores
 from tuner import study as studies
 from tuner.errors import UsageError
 from tuner.finetuning import FinetuneConfig, FinetuneResult
@@ -31,15 +32,15 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
 
 def best(study: str, storage: str | None = None) -> SearchResult:
     """The best trial of a study: value, params, MLflow run, checkpoint URI."""
-    loaded = studies.load_study(study, storage)
+    loaded = stores.load_study(study, storage)
     return studies.summarize(
-        loaded, studies.resolve_tracking(None)[0], studies.resolve_storage(storage)
+        loaded, stores.resolve_tracking(None)[0], stores.resolve_storage(storage)
     )
 
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:
     """Every trial of a study as a table."""
-    return trials_table(studies.load_study(study, storage))
+    return trials_table(stores.load_study(study, storage))
 
 
 def finetune(source: str, **options: Any) -> FinetuneResult:
@@ -64,7 +65,7 @@ def predict(
 
 def lineage(ref: str, tracking_uri: str | None = None) -> list[Hop]:
     """The chain of runs from a model back to the study that first trained it."""
-    return follow_lineage(ref, studies.resolve_tracking(tracking_uri)[0])
+    return follow_lineage(ref, stores.resolve_tracking(tracking_uri)[0])
 
 
 def data_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -127,6 +128,9 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         overrides=overrides,
         devices=args.devices,
+        workers=args.workers,
+        trials_per_device=args.trials_per_device,
+        heartbeat=args.heartbeat,
         quiet=args.quiet,
     )
 

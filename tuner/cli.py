@@ -36,7 +36,27 @@ def add_search_args(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="fix a setting or param, e.g. --set horizon=6 (repeatable)",
     )
-    parser.add_argument("--devices", default="auto", help="auto | cpu | gpu")
+    parser.add_argument(
+        "--devices",
+        default="auto",
+        help="auto | cpu | gpu | GPU indices like 0,1,2 (one per worker)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="worker processes on this host sharing the study"
+    )
+    parser.add_argument(
+        "--trials-per-device",
+        type=int,
+        default=1,
+        help="workers that share one GPU (small trials)",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=30,
+        help="seconds between a running trial's heartbeats; one silent for "
+        "4x this is failed and retried (its worker died)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no per-trial lines")
     _add_store_args(parser)
 

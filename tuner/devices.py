@@ -1,6 +1,10 @@
-"""Which device a worker trains on: a GPU when asked for and present, else CPU threads."""
+"""Which device each worker trains on: one GPU per worker (or K workers per GPU), or an
+equal share of the CPU cores, never more threads than cores."""
 
 from __future__ import annotations
+
+import os
+from dataclasses import dataclass
 
 import torch
 
@@ -9,23 +13,89 @@ from tuner.errors import UsageError
 CHOICES = ("auto", "cpu", "gpu")
 
 
-def pick_accelerator(devices: str = "auto") -> str:
-    """Lightning accelerator name for `--devices` (auto: the GPU when one is visible)."""
-    if devices not in CHOICES:
-        raise UsageError(f"--devices {devices!r}: expected one of {', '.join(CHOICES)}")
-    if devices == "gpu" and not torch.cuda.is_available():
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one worker process sees: its GPU (CUDA_VISIBLE_DEVICES) or none, and threads."""
+
+    index: int
+    gpu: str | None
+    threads: int
+
+    def environment(self) -> dict[str, str]:
+        # an empty CUDA_VISIBLE_DEVICES hides every GPU from a CPU worker
+        return {
+            "CUDA_VISIBLE_DEVICES": self.gpu if self.gpu is not None else "",
+            "OMP_NUM_THREADS": str(self.threads),
+            "MKL_NUM_THREADS": str(self.threads),
+        }
+
+    @property
+    def accelerator(self) -> str:
+        return "gpu" if self.gpu is not None else "cpu"
+
+
+def plan_workers(
+    workers: int,
+    devices: str,
+    trials_per_device: int = 1,
+    cpu_count: int | None = None,
+    gpu_count: int | None = None,
+) -> list[WorkerPlan]:
+    """Assign devices to `workers` processes.
+
+    Args:
+        devices: auto (GPUs when present, else CPU), cpu, gpu, or GPU indices "0,1,2".
+        trials_per_device: how many workers share one GPU (small trials fit together).
+    """
+    if workers < 1:
+        raise UsageError(f"--workers {workers}: expected 1 or more")
+    if trials_per_device < 1:
+        raise UsageError(f"--trials-per-device {trials_per_device}: expected 1 or more")
+    cpu_count = cpu_count or os.cpu_count() or 1
+    gpus = _gpu_list(devices, torch.cuda.device_count() if gpu_count is None else gpu_count)
+    if gpus:
+        slots = len(gpus) * trials_per_device
+        if workers > slots:
+            raise UsageError(
+                f"--workers {workers}: only {len(gpus)} GPU(s) x "
+                f"--trials-per-device {trials_per_device} = {slots} slots"
+            )
+        threads = max(1, cpu_count // workers)
+        return [WorkerPlan(i, gpus[i // trials_per_device], threads) for i in range(workers)]
+    threads = max(1, cpu_count // workers)
+    return [WorkerPlan(i, None, threads) for i in range(workers)]
+
+
+def _gpu_list(devices: str, gpu_count: int) -> list[str]:
+    if devices == "cpu":
+        return []
+    if devices in ("auto", "gpu"):
+        if devices == "gpu" and gpu_count == 0:
+            raise UsageError(
+                "--devices gpu: no CUDA device is visible to torch on this machine;"
+                " use --devices cpu or auto"
+            )
+        return [str(i) for i in range(gpu_count)]
+    indices = [part.strip() for part in devices.split(",")]
+    bad = [i for i in indices if not i.isdigit() or int(i) >= gpu_count]
+    if bad:
         raise UsageError(
-            "--devices gpu: no CUDA device is visible to torch on this machine; "
-            "use --devices cpu or auto"
+            f"--devices {devices!r}: GPU {bad[0]} does not exist here "
+            f"({gpu_count} visible); expected auto, cpu, gpu or indices like 0,1"
         )
-    if devices == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return devices
+    return indices
+
+
+def pick_accelerator(devices: str = "auto") -> str:
+    """Lightning accelerator for a single-process search."""
+    plan = plan_workers(1, devices)[0]
+    return plan.accelerator
 
 
 def describe(accelerator: str) -> str:
     """What a trial's MLflow run records as its device."""
     if accelerator == "gpu":
         index = torch.cuda.current_device()
-        return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", str(index))
+        return f"cuda:{index} (visible {visible}, {torch.cuda.get_device_name(index)})"
     return f"cpu ({torch.get_num_threads()} threads)"

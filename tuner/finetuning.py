@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from torch import nn
 
 from tasks.base import Task
+from tuner import stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
@@ -62,8 +63,8 @@ class FinetuneResult:
 
 def finetune(config: FinetuneConfig) -> FinetuneResult:
     studies.quiet_libraries()
-    storage = studies.resolve_storage(config.storage)
-    tracking_uri, artifact_root = studies.resolve_tracking(config.tracking_uri)
+    storage = stores.resolve_storage(config.storage)
+    tracking_uri, artifact_root = stores.resolve_tracking(config.tracking_uri)
     loaded = load_source(config.source, tracking_uri, storage, config.task)
     source, payload, task = loaded.source, loaded.payload, loaded.task
     data_args = {**payload["meta"].get("data_args", {}), **_given(config.data)}

@@ -8,7 +8,9 @@ from __future__ import annotations
 import copy
 import gc
 import math
+import os
 import signal
+import socket
 import threading
 import time
 import traceback
@@ -26,6 +28,7 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from tasks.base import Task
 from tuner.checkpoints import save_checkpoint
+from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.space import SearchSpace
 from tuner.tracking import StudyTracker
@@ -132,7 +135,8 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     params = space.suggest(trial)
     settings = {**task.defaults, **space.fixed, **params}  # what the model is built from
     trial.set_user_attr("settings", settings)
-    run_id = context.tracker.start_trial(trial.number, settings, context.accelerator)
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    run_id = context.tracker.start_trial(trial.number, settings, describe(context.accelerator))
     trial.set_user_attr("mlflow_run_id", run_id)
     started = time.perf_counter()
     recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from tuner import stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.sources import load_source
@@ -26,8 +27,8 @@ def predict(
 ) -> pd.DataFrame:
     """Predict with the model SRC names on `data` (default: the data it was trained on)."""
     studies.quiet_libraries()
-    storage = studies.resolve_storage(storage)
-    tracking_uri, _ = studies.resolve_tracking(tracking_uri)
+    storage = stores.resolve_storage(storage)
+    tracking_uri, _ = stores.resolve_tracking(tracking_uri)
     loaded = load_source(source, tracking_uri, storage, task)
     payload, found = loaded.payload, loaded.task
     given = {k: v for k, v in (data or {}).items() if v is not None}

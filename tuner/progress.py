@@ -38,12 +38,15 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
 class StudyProgress:
     """Optuna callback printing trial lines; a rich bar (finished / target, best) on a TTY."""
 
-    def __init__(self, metric: str, target: int, done: int, quiet: bool = False) -> None:
+    def __init__(
+        self, metric: str, target: int, done: int, quiet: bool = False, label: str = ""
+    ) -> None:
         self.metric, self.target, self.quiet = metric, target, quiet
+        self.prefix = f"[{label}] " if label else ""
         self.console = Console(stderr=False)
         self.started = time.perf_counter()
         self.progress: Progress | None = None
-        if sys.stdout.isatty() and not quiet:
+        if sys.stdout.isatty() and not quiet and not label:
             self.progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),

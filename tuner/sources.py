@@ -123,7 +123,7 @@ def model_version_tags(client: MlflowClient, source: str) -> dict[str, str]:
 
 
 def _study_best(name: str, storage: str) -> dict[str, str]:
-    from tuner.study import load_study
+    from tuner.stores import load_study
 
     try:
         study = load_study(name, storage)

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
+import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
@@ -25,12 +23,19 @@ from tuner.errors import UsageError
 from tuner.objective import TrialContext, run_trial
 from tuner.progress import StudyProgress
 from tuner.space import SearchSpace, load_space
+from tuner.stores import (
+    HOME,
+    check_tracking,
+    load_study,
+    open_storage,
+    resolve_storage,
+    resolve_tracking,
+    store_lock,
+)
 from tuner.tracking import StudyTracker
 
-HOME = Path("mlruns")
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("hyperband", "median", "none")
-STORAGE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -53,6 +58,10 @@ class SearchConfig:
     devices: str = "auto"
     quiet: bool = False
     max_failures: int = 5
+    workers: int = 1
+    trials_per_device: int = 1
+    heartbeat: int = 30  # seconds; a trial silent for 4x this is failed and retried
+    worker_index: int | None = None  # set inside a worker process of `--workers N`
 
 
 @dataclass(frozen=True)
@@ -76,49 +85,6 @@ class SearchResult:
 
 
 # ------------------------------------------------------------ locations
-
-
-def default_storage() -> str:
-    """SQLite under ./mlruns, as an absolute path: MLflow caches stores by URI, and a
-    relative one would point at another folder once the process changes directory."""
-    return f"sqlite:///{(HOME / 'optuna.db').absolute()}"
-
-
-def default_tracking_uri() -> str:
-    return f"sqlite:///{(HOME / 'mlflow.db').absolute()}"
-
-
-def resolve_storage(url: str | None) -> str:
-    url = url or default_storage()
-    scheme = url.split(":", 1)[0]
-    if scheme not in STORAGE_SCHEMES:
-        raise UsageError(
-            f"--storage {url!r}: unknown scheme {scheme!r}; expected "
-            f"sqlite:///PATH or postgresql://USER@HOST/DB"
-        )
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    return url
-
-
-def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
-    """(tracking URI, artifact root or None): --tracking-uri, MLFLOW_TRACKING_URI, default."""
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
-    if uri == default_tracking_uri():
-        (HOME / "artifacts").mkdir(parents=True, exist_ok=True)
-        return uri, (HOME / "artifacts").resolve().as_uri()
-    return uri, None
-
-
-def open_storage(url: str) -> RDBStorage:
-    """RDB storage with heartbeats: a trial whose process died is failed after the grace
-    period and re-queued with the same params, instead of staying RUNNING forever."""
-    return RDBStorage(
-        url,
-        heartbeat_interval=30,
-        grace_period=120,
-        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
-    )
 
 
 def default_data_path(task: Task) -> str | None:
@@ -248,46 +214,68 @@ def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace
             )
 
 
-@contextmanager
-def store_lock(*urls: str) -> Iterator[None]:
-    """Serialise first-time table creation and parent-run lookup between processes sharing
-    local SQLite stores (two terminals, several workers): both would create the same tables
-    or the same parent run otherwise. Remote stores need no file lock here."""
-    if not any(url.startswith("sqlite:") for url in urls):
-        yield
-        return
-    HOME.mkdir(parents=True, exist_ok=True)
-    with open(HOME / ".init.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def check_tracking(uri: str) -> None:
-    """The MLflow store answers before any trial runs (not after an hour of training)."""
-    from mlflow import MlflowClient
-
-    try:
-        MlflowClient(uri).search_experiments(max_results=1)
-    except Exception as exc:  # bad scheme, unreachable server, not a database
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"--tracking-uri {uri!r}: cannot reach the MLflow store ({reason})"
-        ) from None
-
-
 def run_search(config: SearchConfig) -> SearchResult:
     """Run (or resume) a study until it holds `config.trials` finished trials."""
     quiet_libraries()
-    return execute(prepare(config), config)
+    prepared = prepare(config)
+    if config.workers > 1 or "," in config.devices or config.devices.isdigit():
+        return _run_with_workers(prepared, config)
+    return execute(prepared, config)
+
+
+def _run_with_workers(prepared: Prepared, config: SearchConfig) -> SearchResult:
+    from tuner.workers import run_workers
+
+    def close(study: optuna.Study, tracker: StudyTracker, status: str) -> None:
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.name, status)
+
+    failed = run_workers(config, prepared, lambda: open_record(prepared, config), close)
+    study = load_study(prepared.name, prepared.storage)
+    if failed and count_finished(study) < config.trials:
+        raise UsageError(
+            f"{failed} of {config.workers} workers failed (see their messages "
+            f"above); rerun the same command to resume"
+        )
+    if failed:
+        print(f"note: {failed} worker(s) stopped early; the others finished the study")
+    return summarize(study, prepared.tracking_uri, prepared.storage)
 
 
 def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     """Create or load the study and its MLflow record, then run trials up to the target."""
-    for note in prepared.notes:
-        print(f"note: {note}")
+    if config.worker_index is None:
+        for note in prepared.notes:
+            print(f"note: {note}")
+    study, tracker = open_record(prepared, config)
+    context = TrialContext(
+        task=prepared.task,
+        data=prepared.data,
+        data_args=prepared.data_args,
+        space=prepared.space,
+        tracker=tracker,
+        seed=config.seed,
+        checkpoint_dir=HOME / "checkpoints" / prepared.name,
+        accelerator=devices.pick_accelerator(config.devices),
+        make_model=prepared.make_model or prepared.task.build_model,
+        target=config.trials,
+    )
+    if config.worker_index is not None:  # the launching process closes the study's record
+        _optimize(study, context, config)
+        return summarize(study, prepared.tracking_uri, prepared.storage)
+    status = "KILLED"  # unless the loop below ends normally or with a clear error
+    try:
+        _optimize(study, context, config)
+        status = "FINISHED"
+    except UsageError:
+        status = "FAILED"
+        raise
+    finally:
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.name, status)
+    return summarize(study, prepared.tracking_uri, prepared.storage)
+
+
+def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study, StudyTracker]:
+    """Create or load the study and find or create its one parent run."""
     space = prepared.space
     max_epochs = int({**prepared.task.defaults, **space.fixed}["max_epochs"])
     tracker = StudyTracker(
@@ -300,10 +288,13 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     with store_lock(prepared.storage, prepared.tracking_uri):
         study = optuna.create_study(
             study_name=prepared.name,
-            storage=open_storage(prepared.storage),
+            storage=open_storage(prepared.storage, config.heartbeat, prepared.tracking_uri),
             direction=space.direction,
             load_if_exists=True,
-            sampler=make_sampler(config.sampler, config.seed, config.trials),
+            # each worker samples its own sequence: the same seed would repeat the same params
+            sampler=make_sampler(
+                config.sampler, config.seed + 1000 * (config.worker_index or 0), config.trials
+            ),
             pruner=_pruner(config.pruner, max_epochs),
         )
         _record_study_attrs(study, prepared, config)
@@ -312,28 +303,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
             {"tuner.task": prepared.task.name, "tuner.metric": space.metric},
         )
         study.set_user_attr("mlflow_parent_run_id", parent_run_id)
-    context = TrialContext(
-        task=prepared.task,
-        data=prepared.data,
-        data_args=prepared.data_args,
-        space=space,
-        tracker=tracker,
-        seed=config.seed,
-        checkpoint_dir=HOME / "checkpoints" / prepared.name,
-        accelerator=devices.pick_accelerator(config.devices),
-        make_model=prepared.make_model or prepared.task.build_model,
-        target=config.trials,
-    )
-    status = "KILLED"  # unless the loop below ends normally or with a clear error
-    try:
-        _optimize(study, context, config)
-        status = "FINISHED"
-    except UsageError:
-        status = "FAILED"
-        raise
-    finally:
-        report.close_study_record(study, tracker, HOME / "reports" / prepared.name, status)
-    return summarize(study, prepared.tracking_uri, prepared.storage)
+    return study, tracker
 
 
 def _pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -353,14 +323,23 @@ def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) 
         f"(metric {context.space.metric}, {context.space.direction})"
     )
     guard = FailureGuard(config.max_failures)
-    with StudyProgress(context.space.metric, config.trials, done, config.quiet) as progress:
-        study.optimize(
-            lambda trial: run_trial(context, trial),
-            timeout=config.timeout,
-            catch=(Exception,),
-            gc_after_trial=True,
-            callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
-        )
+    started = time.monotonic()
+    label = "" if config.worker_index is None else f"w{config.worker_index}"
+    with StudyProgress(context.space.metric, config.trials, done, config.quiet, label) as progress:
+        while count_finished(study) < config.trials and not guard.tripped:
+            if config.timeout and time.monotonic() - started > config.timeout:
+                break
+            if count_finished(study) + count_running(study) >= config.trials:
+                _wait_for_others(study, config.heartbeat)  # they may finish, or have died
+                continue
+            left = config.timeout - (time.monotonic() - started) if config.timeout else None
+            study.optimize(
+                lambda trial: run_trial(context, trial),
+                timeout=left,
+                catch=(Exception,),
+                gc_after_trial=True,
+                callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
+            )
     if guard.tripped:
         raise UsageError(
             f"the last {config.max_failures} trials all failed ("
@@ -390,6 +369,17 @@ class FailureGuard:
 
 def count_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def count_running(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def _wait_for_others(study: optuna.Study, heartbeat: int) -> None:
+    """The last trials run in other processes: wait, and fail (then retry) those whose
+    process stopped sending heartbeats."""
+    time.sleep(min(heartbeat, 5))
+    optuna.storages.fail_stale_trials(study)
 
 
 def count_finished_by_name(name: str, storage: str) -> int:
@@ -452,15 +442,6 @@ def quiet_libraries() -> None:
 
 
 # ------------------------------------------------------------ reading a study back
-
-
-def load_study(name: str, storage: str | None = None) -> optuna.Study:
-    storage = resolve_storage(storage)
-    names = optuna.get_all_study_names(storage)
-    if name not in names:
-        known = ", ".join(names) or "none yet"
-        raise UsageError(f"--study {name!r}: no such study in {storage} (studies: {known})")
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchResult:

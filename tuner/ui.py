@@ -9,7 +9,7 @@ import sys
 from mlflow import MlflowClient
 
 from tuner.errors import UsageError
-from tuner.study import resolve_tracking
+from tuner.stores import resolve_tracking
 
 
 def free_port(preferred: int) -> int:

@@ -1,0 +1,168 @@
+"""Several workers on one study: local SQLite, and the real PostgreSQL server when present."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import REPO, postgres_available
+from tuner.devices import plan_workers
+from tuner.errors import UsageError
+
+SPACE = """
+metric: val_mae
+params:
+  hidden_size: {type: int, low: 4, high: 16}
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+fixed: {input_len: 12, horizon: 6, max_epochs: 3}
+"""
+
+
+def test_gpu_assignment_one_per_worker_or_packed():
+    plans = plan_workers(4, "auto", cpu_count=16, gpu_count=4)
+    assert [p.gpu for p in plans] == ["0", "1", "2", "3"]
+    assert plans[2].environment()["CUDA_VISIBLE_DEVICES"] == "2" and plans[0].threads == 4
+    packed = plan_workers(4, "0,1", trials_per_device=2, cpu_count=8, gpu_count=4)
+    assert [p.gpu for p in packed] == ["0", "0", "1", "1"]
+    with pytest.raises(UsageError, match="only 2 GPU"):
+        plan_workers(3, "0,1", cpu_count=8, gpu_count=4)
+    with pytest.raises(UsageError, match="GPU 7 does not exist"):
+        plan_workers(1, "7", gpu_count=2)
+    with pytest.raises(UsageError, match="no CUDA device"):
+        plan_workers(1, "gpu", gpu_count=0)
+
+
+def test_cpu_workers_split_the_cores_instead_of_oversubscribing():
+    plans = plan_workers(3, "auto", cpu_count=12, gpu_count=0)
+    assert [p.threads for p in plans] == [4, 4, 4]
+    assert all(p.gpu is None and p.environment()["CUDA_VISIBLE_DEVICES"] == "" for p in plans)
+    assert [p.threads for p in plan_workers(4, "cpu", cpu_count=2, gpu_count=2)] == [1] * 4
+
+
+def _search(workdir, trials, *extra):
+    (workdir / "space.yaml").write_text(SPACE)
+    command = [
+        sys.executable,
+        "-m",
+        "tuner.cli",
+        "search",
+        "--task",
+        "forecasting",
+        "--space",
+        "space.yaml",
+        "--trials",
+        str(trials),
+        "--pruner",
+        "none",
+        "--study",
+        "par",
+        *extra,
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _check_record(storage, tracking, target):
+    study = optuna.load_study(study_name="par", storage=storage)
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") + states.count("PRUNED") == target
+    assert "RUNNING" not in states
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name("par")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("tuner.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("tuner.role") == "trial"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    finished = [c for c in children if c.data.tags["tuner.state"] in ("COMPLETE", "PRUNED")]
+    assert len(finished) == target
+    assert all(c.info.status != "RUNNING" for c in children)
+    for child in finished:  # no metric lost under concurrent writes
+        assert len(client.get_metric_history(child.info.run_id, "val_mae")) == 3
+    return study, children
+
+
+def test_three_workers_on_the_default_local_storage(workdir):
+    process = _search(workdir, 9, "--workers", "3")
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    assert "locked" not in output.lower()
+    storage = f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}"
+    _check_record(storage, f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}", 9)
+
+
+@pytest.fixture
+def postgres_urls():
+    if not postgres_available():
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (CI starts one where installed)")
+    import psycopg
+
+    names = [f"tuner_test_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("optuna", "mlflow")]
+    admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"CREATE DATABASE {name}")
+    yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
+    storage, tracking = postgres_urls
+    process = _search(
+        workdir,
+        6,
+        "--workers",
+        "3",
+        "--storage",
+        storage,
+        "--tracking-uri",
+        tracking,
+        "--heartbeat",
+        "1",
+    )
+    victim = None
+    deadline = time.monotonic() + 120
+    while victim is None and time.monotonic() < deadline:
+        victim = _a_worker_in_a_trial(process.pid, storage)
+        time.sleep(0.2)
+    assert victim, "no worker started a trial"
+    os.kill(victim, signal.SIGKILL)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    assert "1 worker(s) stopped early" in output
+    study, children = _check_record(storage, tracking, 6)
+    killed = [
+        t
+        for t in study.trials
+        if t.state.name == "FAIL" and not t.user_attrs.get("fail_reason", "").startswith("not run")
+    ]
+    assert len(killed) == 1  # the killed one; its params were retried
+    lost = [c for c in children if c.data.tags["tuner.state"] == "LOST"]
+    assert len(lost) == 1 and lost[0].info.status == "KILLED"
+
+
+def _a_worker_in_a_trial(parent_pid, storage):
+    """The pid of the worker running a trial that already has its MLflow run."""
+    try:
+        study = optuna.load_study(study_name="par", storage=storage)
+    except KeyError:
+        return None
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for trial in running:
+        if "mlflow_run_id" in trial.user_attrs:
+            return int(trial.user_attrs["worker"].rsplit(":", 1)[1])
+    return None
