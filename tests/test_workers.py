@@ -132,7 +132,7 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
         "--tracking-uri",
         tracking,
         "--heartbeat",
-        "1",
+        "3",  # grace 12 s: a live worker on a busy 2-core machine is never taken for dead
     )
     victim = None
     deadline = time.monotonic() + 120
