@@ -1,0 +1,1 @@
+"""Measured comparisons; results go to benchmarks/RESULTS.md (see README)."""

@@ -1,0 +1,43 @@
+"""Shared helpers of the benchmarks: run the real CLI in a scratch project, read the study."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="tuner-bench-"))
+
+
+def run_cli(folder: Path, *args: str, timeout: int = 1800) -> tuple[float, str]:
+    """(wall seconds, output) of `tuner ARGS` run in `folder` (its own mlruns/)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "tuner.cli", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"tuner {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return time.perf_counter() - started, done.stdout
+
+
+def load(folder: Path, study: str) -> optuna.Study:
+    return optuna.load_study(study_name=study, storage=f"sqlite:///{folder}/mlruns/optuna.db")
+
+
+def machine() -> str:
+    import lightning
+    import torch
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, torch {torch.__version__}, "
+            f"lightning {lightning.__version__}, optuna {optuna.__version__}")
