@@ -60,6 +60,9 @@ def test_child_runs_carry_params_epoch_metrics_state_and_device(tiny_space):
         assert {"hidden_size", "lr", "transform", "max_epochs"} <= set(child.data.params)
         history = client.get_metric_history(child.info.run_id, "val_mae")
         assert [m.step for m in history] == [0, 1]
+        # train_loss of epoch e is logged at step e (not the previous epoch's value)
+        train = client.get_metric_history(child.info.run_id, "train_loss")
+        assert sorted(m.step for m in train) == [0, 1]
         assert {"train_loss", "val_loss", "val_rmse", "test_mae", "test_snaive_mae"} <= set(
             child.data.metrics
         )

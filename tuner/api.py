@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,9 +14,10 @@ from tuner.errors import UsageError
 from tuner.finetuning import FinetuneConfig, FinetuneResult
 from tuner.finetuning import finetune as run_finetune
 from tuner.prediction import predict as run_predict
+from tuner.prediction import write_csv_atomically
 from tuner.provenance import Hop
 from tuner.provenance import lineage as follow_lineage
-from tuner.report import trials_table
+from tuner.report import compare_studies, trials_table
 from tuner.space import parse_overrides
 from tuner.study import SearchConfig, SearchResult
 
@@ -165,3 +167,29 @@ def _print_test_metrics(result: SearchResult) -> None:
         }
         if shown:
             print(f"{label}: " + ", ".join(f"{k} = {v:.3f}" for k, v in shown.items()))
+
+
+def report(
+    study: str, out: str | None = None, storage: str | None = None, tracking_uri: str | None = None
+) -> Path:
+    """Write the study's report (PNGs + report.html) and log it on the study's parent run."""
+    from mlflow import MlflowClient
+
+    from tuner.plots import write_report
+
+    loaded = stores.load_study(study, storage)
+    uri = stores.resolve_tracking(tracking_uri)[0]
+    folder = Path(out) if out else stores.HOME / "reports" / study
+    page = write_report(loaded, folder, uri)
+    parent = loaded.user_attrs.get("mlflow_parent_run_id")
+    if parent:
+        MlflowClient(uri).log_artifacts(parent, str(folder), "report")
+    return page
+
+
+def compare(names: list[str], out: str | None = None, storage: str | None = None) -> pd.DataFrame:
+    """Side-by-side table of studies (also written as CSV to `out`)."""
+    table = compare_studies([stores.load_study(name, storage) for name in names])
+    if out:
+        write_csv_atomically(table, Path(out))
+    return table

@@ -179,6 +179,37 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_report_args(parser: argparse.ArgumentParser) -> None:
+    add_study_args(parser)
+    parser.add_argument("--out", help="folder (default mlruns/reports/<study>)")
+    parser.add_argument("--tracking-uri")
+
+
+def add_compare_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("studies", nargs="+", metavar="STUDY")
+    parser.add_argument("--out", default="compare.csv", help="CSV file (default compare.csv)")
+    parser.add_argument(
+        "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    page = api.report(args.study, args.out, args.storage, args.tracking_uri)
+    print(f"report: {page} (also on the study's MLflow parent run, under report/)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from tuner import api
+
+    table = api.compare(args.studies, args.out, args.storage)
+    print(table.to_string(index=False))
+    print(f"written to {args.out}")
+    return 0
+
+
 def cmd_best(args: argparse.Namespace) -> int:
     from tuner import api
 
@@ -230,6 +261,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "finetune": ("fine-tune a trained model on new data", add_finetune_args, cmd_finetune),
     "predict": ("predict with a trained model", add_predict_args, cmd_predict),
     "lineage": ("where a model came from", add_lineage_args, cmd_lineage),
+    "report": ("plots and top trials of a study (HTML + PNG)", add_report_args, cmd_report),
+    "compare": ("studies side by side", add_compare_args, cmd_compare),
     "tasks": ("the registered tasks", lambda parser: None, cmd_tasks),
     "ui": ("the MLflow UI on this project's store", _add_ui_args, cmd_ui),
 }

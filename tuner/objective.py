@@ -83,16 +83,15 @@ class TrialRecorder(Callback):
             )
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Validation metrics of this epoch (train_* are final only at the epoch's end)."""
         if trainer.sanity_checking:
             return
         epoch = trainer.current_epoch
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        metrics = _scalars(trainer, lambda key: not key.startswith("train_"))
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         self.epochs_run = epoch + 1
         bad = [
-            k
-            for k in ("train_loss", "val_loss", self.metric)
-            if k in metrics and not math.isfinite(metrics[k])
+            k for k in ("val_loss", self.metric) if k in metrics and not math.isfinite(metrics[k])
         ]
         if bad:
             raise TrialFailed(f"{bad[0]} became {metrics[bad[0]]} at epoch {epoch}")
@@ -100,6 +99,14 @@ class TrialRecorder(Callback):
         if value is not None and self.sign * value < self.sign * self.best_value:
             self.best_value, self.best_epoch = value, epoch
             self.best_state = copy.deepcopy(pl_module.state_dict())
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = _scalars(trainer, lambda key: key.startswith("train_"))
+        self.tracker.log_metrics(self.run_id, metrics, step=trainer.current_epoch)
+
+
+def _scalars(trainer: pl.Trainer, keep: Callable[[str], bool]) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and keep(k)}
 
 
 def make_trainer(

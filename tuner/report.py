@@ -59,6 +59,55 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
     return summary
 
 
+def describe_study(study: optuna.Study) -> str:
+    """The parent run's description in the MLflow UI: best value, params, next steps."""
+    best = best_trial(study)
+    counts = study_summary(study)
+    lines = [
+        f"**Study {study.study_name}** ({study.user_attrs.get('task', '?')}): "
+        f"{counts['n_complete']} complete, {counts['n_pruned']} pruned, "
+        f"{counts['n_fail']} failed trials."
+    ]
+    if best is not None:
+        metric = study.user_attrs.get("metric", "value")
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
+        )
+        lines += [
+            f"Best {metric} = {best.value:.4g} (trial {best.number}): {params}.",
+            f"Fine-tune it: `tuner finetune --from study:{study.study_name} --data NEW.csv`;"
+            f" report: `tuner report --study {study.study_name}`.",
+        ]
+    return "\n\n".join(lines)
+
+
+def compare_studies(studies: list[optuna.Study]) -> pd.DataFrame:
+    """One row per study: best value, trial counts, wall time, best params."""
+    rows = []
+    for study in studies:
+        summary = study_summary(study)
+        started = [t for t in study.get_trials(deepcopy=False) if t.datetime_start]
+        ends = [t.datetime_complete for t in started if t.datetime_complete]
+        wall = (max(ends) - min(t.datetime_start for t in started)).total_seconds() if ends else 0
+        best = best_trial(study)
+        rows.append(
+            {
+                "study": study.study_name,
+                "task": study.user_attrs.get("task"),
+                "metric": study.user_attrs.get("metric"),
+                "direction": study.direction.name.lower(),
+                "best_value": best.value if best else None,
+                "best_trial": best.number if best else None,
+                "complete": summary["n_complete"],
+                "pruned": summary["n_pruned"],
+                "failed": summary["n_fail"],
+                "wall_s": round(wall, 1),
+                "best_params": best.params if best else {},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def close_study_record(
     study: optuna.Study, tracker: StudyTracker, out_dir: Path, status: str = "FINISHED"
 ) -> Path:
@@ -66,5 +115,6 @@ def close_study_record(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "trials.csv"
     trials_table(study).to_csv(path, index=False)
+    tracker.client.set_tag(tracker.parent_run_id, "mlflow.note.content", describe_study(study))
     tracker.close_study(study_summary(study), [path], status=status)
     return path

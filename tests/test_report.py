@@ -1,0 +1,56 @@
+"""`tuner report` and `tuner compare` on real finished studies."""
+
+from __future__ import annotations
+
+import pandas as pd
+from mlflow import MlflowClient
+
+import tuner
+from tuner.cli import main
+from tuner.stores import default_tracking_uri
+
+
+def test_report_writes_plots_and_table_and_logs_them_on_the_parent_run(tiny_space, capsys):
+    result = tuner.search(
+        "forecasting", trials=3, space=str(tiny_space), study="r", pruner="none", quiet=True
+    )
+    assert main(["report", "--study", "r", "--out", "report"]) == 0
+    names = {
+        "history.png",
+        "importances.png",
+        "parallel.png",
+        "intermediate.png",
+        "learning_curves.png",
+        "report.html",
+    }
+    from pathlib import Path
+
+    folder = Path("report")
+    assert names <= {p.name for p in folder.iterdir()}
+    assert all((folder / n).stat().st_size > 5000 for n in names if n.endswith(".png"))
+    page = (folder / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5  # self-contained
+    assert f"best val_mae = {result.best_value:.4g} (trial {result.best_trial})" in page
+    client = MlflowClient(default_tracking_uri())
+    logged = {a.path for a in client.list_artifacts(result.parent_run_id, "report")}
+    assert {f"report/{n}" for n in names} <= logged
+    note = client.get_run(result.parent_run_id).data.tags["mlflow.note.content"]
+    assert "tuner finetune --from study:r" in note and "3 complete" in note
+
+
+def test_compare_prints_and_writes_one_row_per_study(tiny_space, capsys):
+    for name, trials in (("a", 1), ("b", 2)):
+        tuner.search(
+            "forecasting",
+            trials=trials,
+            space=str(tiny_space),
+            study=name,
+            pruner="none",
+            quiet=True,
+        )
+    capsys.readouterr()
+    assert main(["compare", "a", "b", "--out", "cmp.csv"]) == 0
+    table = pd.read_csv("cmp.csv")
+    assert table.study.tolist() == ["a", "b"] and table.complete.tolist() == [1, 2]
+    assert (table.wall_s > 0).all() and table.best_params.str.contains("hidden_size").all()
+    assert "written to cmp.csv" in capsys.readouterr().out

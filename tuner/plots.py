@@ -1,0 +1,121 @@
+"""`tuner report`: the study's plots (Optuna's matplotlib visualisations) and a top-trials
+table, as PNGs and one self-contained HTML page, also logged on the study's parent run."""
+
+from __future__ import annotations
+
+import base64
+import html
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+import optuna.visualization.matplotlib as ovm  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
+
+from tuner.report import best_trial, trials_table  # noqa: E402
+
+PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
+    "history": (
+        "Optimisation history: value per trial, best so far",
+        ovm.plot_optimization_history,
+    ),
+    # PED-ANOVA needs no scikit-learn, unlike Optuna's default fANOVA
+    "importances": (
+        "Hyperparameter importances (PED-ANOVA)",
+        lambda s: ovm.plot_param_importances(s, evaluator=PedAnovaImportanceEvaluator()),
+    ),
+    "parallel": ("Parallel coordinates: params against the metric", ovm.plot_parallel_coordinate),
+    "intermediate": (
+        "Metric per epoch of every trial (where pruning cut)",
+        ovm.plot_intermediate_values,
+    ),
+}
+
+
+def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 10) -> Path:
+    """PNGs + report.html in `out`; returns the HTML path."""
+    out.mkdir(parents=True, exist_ok=True)
+    figures: list[tuple[str, Path]] = []
+    for name, (title, plot) in PLOTS.items():
+        path = _save(lambda plot=plot: plot(study), out / f"{name}.png")
+        if path:
+            figures.append((title, path))
+    best = best_trial(study)
+    if best and best.user_attrs.get("mlflow_run_id"):
+        curves = _save(
+            lambda: plot_learning_curves(tracking_uri, best), out / "learning_curves.png"
+        )
+        if curves:
+            figures.append((f"Learning curves of the best trial ({best.number})", curves))
+    table = trials_table(study)
+    if "value" in table:
+        ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
+        table = table.sort_values("value", ascending=ascending, na_position="last").head(top)
+    page = out / "report.html"
+    page.write_text(_html(study, figures, table), encoding="utf-8")
+    return page
+
+
+def _save(draw: Callable[[], Any], path: Path) -> Path | None:
+    """Draw one figure to PNG; a plot that does not apply (no params, one trial) is skipped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            draw()
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            plt.close("all")
+            return None
+    figure = plt.gcf()
+    figure.set_size_inches(9, 5)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close("all")
+    return path
+
+
+def plot_learning_curves(tracking_uri: str, trial: optuna.trial.FrozenTrial) -> None:
+    client = MlflowClient(tracking_uri)
+    run_id = trial.user_attrs["mlflow_run_id"]
+    _, axis = plt.subplots()
+    for key in ("train_loss", "val_loss"):
+        history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+        axis.plot([m.step for m in history], [m.value for m in history], marker=".", label=key)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    axis.legend()
+    axis.set_title(f"trial {trial.number}: train vs validation loss")
+
+
+def _html(study: optuna.Study, figures: list[tuple[str, Path]], table: Any) -> str:
+    images = "\n".join(
+        f"<h2>{html.escape(title)}</h2>\n<img alt='{html.escape(title)}' "
+        f"src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'>"
+        for title, path in figures
+    )
+    best = best_trial(study)
+    headline = (
+        f"best {study.user_attrs.get('metric', 'value')} = {best.value:.4g} (trial {best.number})"
+        if best
+        else "no complete trial yet"
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Study {html.escape(study.study_name)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}img{{max-width:100%}}
+table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
+</style></head><body>
+<h1>Study {html.escape(study.study_name)}</h1>
+<p>Task {html.escape(str(study.user_attrs.get("task", "?")))}, {len(study.trials)} trials;
+{html.escape(headline)}.</p>
+<h2>Top trials</h2>
+{table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")}
+{images}
+</body></html>
+"""
