@@ -23,8 +23,14 @@ def run_cli(folder: Path, *args: str, timeout: int = 1800) -> tuple[float, str]:
     """(wall seconds, output) of `tuner ARGS` run in `folder` (its own mlruns/)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tuner.cli", *args], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "tuner.cli", *args],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"tuner {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return time.perf_counter() - started, done.stdout
@@ -38,6 +44,8 @@ def machine() -> str:
     import lightning
     import torch
 
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, "
-            f"lightning {lightning.__version__}, optuna {optuna.__version__}")
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, torch {torch.__version__}, "
+        f"lightning {lightning.__version__}, optuna {optuna.__version__}"
+    )

@@ -19,9 +19,19 @@ import torch
 from benchmarks.common import REPO, machine
 
 EPOCHS = 30
-SETTINGS = {"hidden_size": 64, "num_layers": 1, "dropout": 0.0, "lr": 3e-3, "batch_size": 16,
-            "input_len": 24, "horizon": 12, "max_epochs": EPOCHS, "scaling": "window",
-            "transform": "none", "grad_clip": 0.0}
+SETTINGS = {
+    "hidden_size": 64,
+    "num_layers": 1,
+    "dropout": 0.0,
+    "lr": 3e-3,
+    "batch_size": 16,
+    "input_len": 24,
+    "horizon": 12,
+    "max_epochs": EPOCHS,
+    "scaling": "window",
+    "transform": "none",
+    "grad_clip": 0.0,
+}
 
 
 def plain_loop(datamodule, model) -> float:
@@ -35,7 +45,7 @@ def plain_loop(datamodule, model) -> float:
         model.train()
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), SETTINGS["batch_size"]):
-            index = order[start:start + SETTINGS["batch_size"]]
+            index = order[start : start + SETTINGS["batch_size"]]
             loss = torch.nn.functional.mse_loss(model(x[index]), y[index])
             optimizer.zero_grad()
             loss.backward()
@@ -56,13 +66,16 @@ def tuner_trial(folder: str, number: int) -> float:
     task = get_task("forecasting")
     data = task.load_data({"data": str(REPO / "tasks" / "data" / "air_passengers.csv")})
     space = SearchSpace("val_mae", "minimize", (), SETTINGS)
-    tracker = StudyTracker(f"sqlite:///{folder}/mlflow.db", f"overhead-{number}",
-                           f"file://{folder}/artifacts")
+    tracker = StudyTracker(
+        f"sqlite:///{folder}/mlflow.db", f"overhead-{number}", f"file://{folder}/artifacts"
+    )
     tracker.open_study({}, {})
-    study = optuna.create_study(storage=f"sqlite:///{folder}/optuna.db",
-                                study_name=f"overhead-{number}")
-    context = TrialContext(task, data, {}, space, tracker, 0, Path(folder),
-                           "cpu", task.build_model, target=1)
+    study = optuna.create_study(
+        storage=f"sqlite:///{folder}/optuna.db", study_name=f"overhead-{number}"
+    )
+    context = TrialContext(
+        task, data, {}, space, tracker, 0, Path(folder), "cpu", task.build_model, target=1
+    )
     trial = study.ask()
     started = time.perf_counter()
     run_trial(context, trial)
@@ -87,22 +100,24 @@ def main(repeats: int = 5) -> str:
         plain.append(plain_loop(datamodule, TASK.build_model(settings, datamodule)))
         ours.append(tuner_trial(folder, number))
     ratio = statistics.median(ours) / statistics.median(plain)
-    return "\n".join([
-        "## Overhead: plain PyTorch loop vs one lstm-tuner trial (1 CPU thread)",
-        "",
-        f"Machine: {machine()}. Airline windows (85 train), hidden 64, batch 16, {EPOCHS} "
-        f"epochs, {repeats} alternating repeats.",
-        "",
-        "| path | min s/epoch | median s/epoch |",
-        "|---|---|---|",
-        f"| (a) plain loop | {min(plain):.4f} | {statistics.median(plain):.4f} |",
-        f"| (b) lstm-tuner trial (MLflow on) | {min(ours):.4f} | {statistics.median(ours):.4f} |",
-        "",
-        f"**Ratio b / a (medians): {ratio:.2f}** (target <= 1.10). (b) includes its fixed "
-        f"per-trial costs (MLflow child run, test pass, checkpoint log + registration) "
-        f"spread over {EPOCHS} epochs.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## Overhead: plain PyTorch loop vs one lstm-tuner trial (1 CPU thread)",
+            "",
+            f"Machine: {machine()}. Airline windows (85 train), hidden 64, batch 16, {EPOCHS} "
+            f"epochs, {repeats} alternating repeats.",
+            "",
+            "| path | min s/epoch | median s/epoch |",
+            "|---|---|---|",
+            f"| (a) plain loop | {min(plain):.4f} | {statistics.median(plain):.4f} |",
+            f"| (b) lstm-tuner trial (MLflow on) | {min(ours):.4f} | {statistics.median(ours):.4f} |",
+            "",
+            f"**Ratio b / a (medians): {ratio:.2f}** (target <= 1.10). (b) includes its fixed "
+            f"per-trial costs (MLflow child run, test pass, checkpoint log + registration) "
+            f"spread over {EPOCHS} epochs.",
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

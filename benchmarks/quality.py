@@ -18,9 +18,19 @@ SWEEPS = {
 def run(name: str) -> str:
     task, data = SWEEPS[name]
     folder = scratch()
-    wall, output = run_cli(folder, "search", "--task", task, "--data",
-                           str(REPO / "tasks" / "data" / data), "--trials", "200",
-                           "--timeout", "540", "--quiet")
+    wall, output = run_cli(
+        folder,
+        "search",
+        "--task",
+        task,
+        "--data",
+        str(REPO / "tasks" / "data" / data),
+        "--trials",
+        "200",
+        "--timeout",
+        "540",
+        "--quiet",
+    )
     return f"wall {wall:.0f} s\n{output}"
 
 

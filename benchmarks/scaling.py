@@ -23,14 +23,36 @@ fixed: {input_len: 24, horizon: 12, max_epochs: 30}
 def measure(workers: int, trials: int) -> dict[str, float]:
     folder = scratch()
     (folder / "space.yaml").write_text(SPACE)
-    wall, _ = run_cli(folder, "search", "--task", "forecasting", "--space", "space.yaml",
-                      "--trials", str(trials), "--workers", str(workers), "--pruner", "none",
-                      "--study", "scaling", "--seed", "0", "--quiet")
+    wall, _ = run_cli(
+        folder,
+        "search",
+        "--task",
+        "forecasting",
+        "--space",
+        "space.yaml",
+        "--trials",
+        str(trials),
+        "--workers",
+        str(workers),
+        "--pruner",
+        "none",
+        "--study",
+        "scaling",
+        "--seed",
+        "0",
+        "--quiet",
+    )
     finished = [t for t in load(folder, "scaling").trials if t.state.name == "COMPLETE"]
-    span = (max(t.datetime_complete for t in finished)
-            - min(t.datetime_start for t in finished)).total_seconds()
-    return {"workers": workers, "trials": len(finished), "span_s": span,
-            "per_minute": 60 * len(finished) / span, "wall_s": wall}
+    span = (
+        max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)
+    ).total_seconds()
+    return {
+        "workers": workers,
+        "trials": len(finished),
+        "span_s": span,
+        "per_minute": 60 * len(finished) / span,
+        "wall_s": wall,
+    }
 
 
 def main() -> str:
@@ -48,8 +70,10 @@ def main() -> str:
         "|---|---|---|---|---|",
     ]
     for row in (one, two):
-        lines.append(f"| {row['workers']} | {row['trials']} | {row['per_minute']:.1f} | "
-                     f"{row['span_s']:.1f} | {row['wall_s']:.1f} |")
+        lines.append(
+            f"| {row['workers']} | {row['trials']} | {row['per_minute']:.1f} | "
+            f"{row['span_s']:.1f} | {row['wall_s']:.1f} |"
+        )
     lines += ["", f"**Ratio 2 workers / 1 worker: {ratio:.2f}x** (target >= 1.7x).", ""]
     return "\n".join(lines)
 

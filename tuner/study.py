@@ -303,6 +303,7 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             {"tuner.task": prepared.task.name, "tuner.metric": space.metric},
         )
         study.set_user_attr("mlflow_parent_run_id", parent_run_id)
+        tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
     return study, tracker
 
 

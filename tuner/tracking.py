@@ -7,6 +7,7 @@ several trials or workers can record at once.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,8 @@ TRIAL_TAG = "tuner.trial"
 STATE_TAG = "tuner.state"
 BEST_ALIAS = "best"
 CHECKPOINT_DIR = "checkpoint"
+SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs table
+VIEW_KEY = "tuner"
 RUN_STATUS = {"FAIL": "FAILED", "INTERRUPTED": "KILLED"}  # trial state -> MLflow run status
 
 
@@ -76,6 +79,26 @@ class StudyTracker:
             self.parent_run_id, params=[Param(k, _param_text(v)) for k, v in params.items()]
         )
         return self.parent_run_id
+
+    def set_runs_view(self, metric: str, params: list[str]) -> None:
+        """A shared view of the runs table that shows what matters as columns (the metric,
+        its test counterpart, the searched params, the trial state): MLflow hides metric and
+        param columns by default. `tuner ui` opens it (?viewStateShareKey=tuner)."""
+        test_metric = "test_" + metric.removeprefix("val_")
+        columns = [
+            f"metrics.`{metric}`",
+            f"metrics.`{test_metric}`",
+            *(f"params.`{name}`" for name in params),
+            f"tags.`{STATE_TAG}`",
+        ]
+        view = {
+            "selectedColumns": columns,
+            "orderByKey": "attributes.start_time",
+            "orderByAsc": False,
+        }
+        self.client.set_experiment_tag(
+            self.experiment_id, f"{SHARED_VIEW_TAG}{VIEW_KEY}", json.dumps(view)
+        )
 
     def _experiment_id(self) -> str:
         experiment = self.client.get_experiment_by_name(self.study_name)

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from tuner.errors import UsageError
 from tuner.stores import resolve_tracking
+from tuner.tracking import SHARED_VIEW_TAG, VIEW_KEY
 
 
 def free_port(preferred: int) -> int:
@@ -39,7 +40,14 @@ def experiment_url(tracking_uri: str, port: int, study: str | None) -> str:
     base = f"http://127.0.0.1:{port}/"
     if experiment is None:
         return base
-    return f"{base}#/experiments/{experiment.experiment_id}?workflowType=machine_learning"
+    view = (
+        f"viewStateShareKey={VIEW_KEY}&"
+        if f"{SHARED_VIEW_TAG}{VIEW_KEY}" in experiment.tags
+        else ""
+    )
+    return (
+        f"{base}#/experiments/{experiment.experiment_id}/runs?{view}workflowType=machine_learning"
+    )
 
 
 def serve(tracking_uri: str | None, port: int, study: str | None) -> int:
