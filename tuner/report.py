@@ -56,6 +56,10 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         summary.update(
             {f"best_{k}": v for k, v in best.user_attrs.items() if k.startswith("test_")}
         )
+        # under the trials' own names too, so the parent row of the runs table shows the
+        # study's best in the same columns as its trials
+        summary[study.user_attrs.get("metric", "value")] = best.value
+        summary.update({k: v for k, v in best.user_attrs.items() if k.startswith("test_")})
     return summary
 
 
