@@ -134,6 +134,7 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         trials_per_device=args.trials_per_device,
         heartbeat=args.heartbeat,
         quiet=args.quiet,
+        verbose=args.verbose,
     )
 
 

@@ -58,6 +58,9 @@ def add_search_args(parser: argparse.ArgumentParser) -> None:
         "4x this is failed and retried (its worker died)",
     )
     parser.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    parser.add_argument(
+        "--verbose", action="store_true", help="a line per epoch too (when not on a terminal)"
+    )
     _add_store_args(parser)
 
 

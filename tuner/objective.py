@@ -48,6 +48,7 @@ class TrialContext:
     accelerator: str
     make_model: Callable[[Mapping[str, Any], Any], pl.LightningModule]
     target: int
+    on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
 
 
 class TrialRecorder(Callback):
@@ -61,6 +62,7 @@ class TrialRecorder(Callback):
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epochs_run = 0
         self.interrupted = False
+        self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -90,6 +92,8 @@ class TrialRecorder(Callback):
         metrics = _scalars(trainer, lambda key: not key.startswith("train_"))
         self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         self.epochs_run = epoch + 1
+        if self.on_epoch:
+            self.on_epoch(self.epochs_run, metrics)
         bad = [
             k for k in ("val_loss", self.metric) if k in metrics and not math.isfinite(metrics[k])
         ]
@@ -147,6 +151,10 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     trial.set_user_attr("mlflow_run_id", run_id)
     started = time.perf_counter()
     recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
+    if context.on_epoch:
+        recorder.on_epoch = lambda epoch, metrics: context.on_epoch(
+            trial.number, epoch, int(settings["max_epochs"]), metrics
+        )
     try:
         value, details = _fit_and_test(context, trial, settings, recorder)
     except KeyboardInterrupt:

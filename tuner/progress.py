@@ -1,14 +1,23 @@
-"""What a person sees during a sweep: a line per finished trial, and a bar on a TTY."""
+"""What a person sees during a sweep: a line per finished trial; on a TTY, a study bar
+(finished / target, best so far, elapsed, ETA) with the running trial's epoch bar under it;
+with --verbose and no TTY, a line per epoch."""
 
 from __future__ import annotations
 
 import sys
-import time
+from collections.abc import Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
@@ -36,22 +45,30 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
 
 
 class StudyProgress:
-    """Optuna callback printing trial lines; a rich bar (finished / target, best) on a TTY."""
+    """Optuna callback (trial lines, study bar) and per-epoch hook (epoch bars)."""
 
     def __init__(
-        self, metric: str, target: int, done: int, quiet: bool = False, label: str = ""
+        self,
+        metric: str,
+        target: int,
+        done: int,
+        quiet: bool = False,
+        label: str = "",
+        verbose: bool = False,
     ) -> None:
-        self.metric, self.target, self.quiet = metric, target, quiet
+        self.metric, self.quiet, self.verbose = metric, quiet, verbose
         self.prefix = f"[{label}] " if label else ""
         self.console = Console(stderr=False)
-        self.started = time.perf_counter()
         self.progress: Progress | None = None
+        self.epoch_bars: dict[int, int] = {}
         if sys.stdout.isatty() and not quiet and not label:
             self.progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
                 console=self.console,
                 transient=True,
             )
@@ -66,12 +83,37 @@ class StudyProgress:
         if self.progress:
             self.progress.stop()
 
+    def epoch(self, trial: int, epoch: int, total: int, metrics: Mapping[str, float]) -> None:
+        """Called after each validation of a running trial."""
+        value = metrics.get(self.metric)
+        shown = f"{self.metric}={value:.4g}" if value is not None else ""
+        if self.progress:
+            if trial not in self.epoch_bars:
+                self.epoch_bars[trial] = self.progress.add_task("", total=total)
+            self.progress.update(
+                self.epoch_bars[trial],
+                completed=epoch,
+                description=f"  trial {trial} epoch {epoch}/{total} {shown}",
+            )
+        elif self.verbose and not self.quiet:
+            self.console.print(
+                f"{self.prefix}  trial {trial} epoch {epoch}/{total} {shown}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if not self.quiet:
             self.console.print(
-                trial_line(trial, study, self.metric), highlight=False, soft_wrap=True
+                self.prefix + trial_line(trial, study, self.metric),
+                highlight=False,
+                soft_wrap=True,
             )
-        if self.progress and trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        if not self.progress:
+            return
+        if trial.number in self.epoch_bars:
+            self.progress.remove_task(self.epoch_bars.pop(trial.number))
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             best = _best(study)
             label = f"trials (best {self.metric}={best.value:.4g})" if best else "trials"
             self.progress.update(self.bar, advance=1, description=label)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -57,6 +58,7 @@ class SearchConfig:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     devices: str = "auto"
     quiet: bool = False
+    verbose: bool = False
     max_failures: int = 5
     workers: int = 1
     trials_per_device: int = 1
@@ -326,7 +328,11 @@ def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) 
     guard = FailureGuard(config.max_failures)
     started = time.monotonic()
     label = "" if config.worker_index is None else f"w{config.worker_index}"
-    with StudyProgress(context.space.metric, config.trials, done, config.quiet, label) as progress:
+    progress = StudyProgress(
+        context.space.metric, config.trials, done, config.quiet, label, config.verbose
+    )
+    context = dataclasses.replace(context, on_epoch=progress.epoch)
+    with progress:
         while count_finished(study) < config.trials and not guard.tripped:
             if config.timeout and time.monotonic() - started > config.timeout:
                 break
