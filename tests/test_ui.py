@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -74,5 +75,5 @@ def test_mlflow_ui_shows_study_trials_metric_and_report(tiny_space, workdir):
     finally:
         if browser:
             browser.close()
-        ui.terminate()
-        ui.wait(timeout=30)
+        os.killpg(ui.pid, signal.SIGTERM)  # tuner ui, the MLflow server and its workers
+        ui.wait(timeout=60)

@@ -51,8 +51,14 @@ class TrialContext:
     on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
 
 
+FLUSH_SECONDS = 5.0  # how stale a running trial's curves in MLflow may get
+
+
 class TrialRecorder(Callback):
-    """Each epoch: send metrics to MLflow, keep the best weights in memory, stop on NaN."""
+    """Each epoch: record metrics, keep the best weights in memory, stop on NaN.
+
+    Metrics reach MLflow in batches, at most FLUSH_SECONDS apart and at the trial's end: a
+    store write per epoch cost more than the epoch itself on small LSTMs (benchmarks/)."""
 
     def __init__(self, tracker: StudyTracker, run_id: str, metric: str, direction: str) -> None:
         self.tracker, self.run_id = tracker, run_id
@@ -63,6 +69,20 @@ class TrialRecorder(Callback):
         self.epochs_run = 0
         self.interrupted = False
         self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
+        self.unsent: list[tuple[dict[str, float], int]] = []
+        self.last_flush = time.monotonic()
+
+    def record(self, metrics: dict[str, float], step: int) -> None:
+        self.unsent.append((metrics, step))
+        if time.monotonic() - self.last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is not in MLflow yet (called at the end of every trial, however it ends)."""
+        if self.unsent:
+            self.tracker.log_history(self.run_id, self.unsent)
+            self.unsent = []
+        self.last_flush = time.monotonic()
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -90,7 +110,7 @@ class TrialRecorder(Callback):
             return
         epoch = trainer.current_epoch
         metrics = _scalars(trainer, lambda key: not key.startswith("train_"))
-        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
+        self.record(metrics, epoch)
         self.epochs_run = epoch + 1
         if self.on_epoch:
             self.on_epoch(self.epochs_run, metrics)
@@ -105,8 +125,7 @@ class TrialRecorder(Callback):
             self.best_state = copy.deepcopy(pl_module.state_dict())
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metrics = _scalars(trainer, lambda key: key.startswith("train_"))
-        self.tracker.log_metrics(self.run_id, metrics, step=trainer.current_epoch)
+        self.record(_scalars(trainer, lambda key: key.startswith("train_")), trainer.current_epoch)
 
 
 def _scalars(trainer: pl.Trainer, keep: Callable[[str], bool]) -> dict[str, float]:
@@ -156,7 +175,10 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
             trial.number, epoch, int(settings["max_epochs"]), metrics
         )
     try:
-        value, details = _fit_and_test(context, trial, settings, recorder)
+        try:
+            value, details = _fit_and_test(context, trial, settings, recorder)
+        finally:
+            recorder.flush()  # however the trial ends, its curves are complete in MLflow
     except KeyboardInterrupt:
         context.tracker.end_trial(
             run_id,
@@ -227,7 +249,7 @@ def _fit_and_test(
         tested = trainer.test(model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     final[f"best_{space.metric}"] = recorder.best_value
-    context.tracker.log_metrics(recorder.run_id, final, step=recorder.best_epoch)
+    recorder.record(final, recorder.best_epoch)
     for key, value in final.items():
         if key.startswith("test_"):
             trial.set_user_attr(key, value)

@@ -434,6 +434,7 @@ def _pruner_name(pruner: str | optuna.pruners.BasePruner) -> str:
 def quiet_libraries() -> None:
     """Keep Lightning's banners and Optuna's per-trial logs out of the user's way."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no usage reports from sweeps
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     for name in (
         "lightning.pytorch",

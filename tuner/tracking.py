@@ -149,10 +149,16 @@ class StudyTracker:
         return run.info.run_id
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
+        self.log_history(run_id, [(metrics, step)])
+
+    def log_history(self, run_id: str, rows: list[tuple[Mapping[str, float], int]]) -> None:
+        """Several steps of metrics in as few store writes as MLflow allows (1000 a batch)."""
         stamp = _now_ms()
-        self.client.log_batch(
-            run_id, metrics=[Metric(k, float(v), stamp, step) for k, v in metrics.items()]
-        )
+        metrics = [
+            Metric(k, float(v), stamp, step) for values, step in rows for k, v in values.items()
+        ]
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
     def end_trial(self, run_id: str, number: int, state: str, details: Mapping[str, Any]) -> None:
         """Close a trial's run with its final state (COMPLETE / PRUNED / FAIL) and why."""

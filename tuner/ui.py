@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -67,7 +69,27 @@ def serve(tracking_uri: str | None, port: int, study: str | None) -> int:
         str(port),
     ]
     print(f"MLflow UI: {url}\n(Ctrl-C to stop)", flush=True)
+    # MLflow's background job runner (GenAI evaluation jobs) is not needed to browse runs,
+    # and it outlives a stopped server: keep it off
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = subprocess.Popen(command, env=env, start_new_session=True)
     try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:
+        return server.wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into it by the CLI
         return 0
+    finally:
+        _stop(server)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """The MLflow server starts its own workers: stop it (and so them), never orphan it."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(server.pid, sig)  # the server's own process group: it and its workers
+        except ProcessLookupError:
+            return
+        try:
+            server.wait(timeout=30)
+            return
+        except subprocess.TimeoutExpired:
+            continue
