@@ -110,7 +110,8 @@ def main(repeats: int = 5) -> str:
             "| path | min s/epoch | median s/epoch |",
             "|---|---|---|",
             f"| (a) plain loop | {min(plain):.4f} | {statistics.median(plain):.4f} |",
-            f"| (b) lstm-tuner trial (MLflow on) | {min(ours):.4f} | {statistics.median(ours):.4f} |",
+            f"| (b) lstm-tuner trial (MLflow on) | {min(ours):.4f} | "
+            f"{statistics.median(ours):.4f} |",
             "",
             f"**Ratio b / a (medians): {ratio:.2f}** (target <= 1.10). (b) includes its fixed "
             f"per-trial costs (MLflow child run, test pass, checkpoint log + registration) "

@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import pandas as pd
 import torch
 from torch import nn
+
+from tuner.errors import DataError
 
 
 @dataclass(frozen=True)
@@ -142,3 +145,29 @@ class ErrorSums:
 
     def rmse(self) -> float:
         return (self.sq_sum / max(self.count, 1)) ** 0.5
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV with a header and at least one row, or a DataError that says what is wrong."""
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found; expected a CSV file (--data FILE)")
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; expected a CSV with a header row") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
+    if frame.empty:
+        raise DataError(
+            f"{path}: has a header but no rows; expected one row per time step or sequence step"
+        )
+    return frame
+
+
+def adam(module: pl.LightningModule) -> torch.optim.Optimizer:
+    """The optimizer every task uses, from the hparams the search sets (lr, weight_decay)."""
+    return torch.optim.Adam(
+        module.parameters(),
+        lr=module.hparams.lr,
+        weight_decay=module.hparams.get("weight_decay", 0.0),
+    )

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-from tasks.base import LSTMBackbone, Task
+from tasks.base import LSTMBackbone, Task, adam
 from tuner.errors import DataError, UsageError
 
 DEFAULTS: dict[str, Any] = {
@@ -198,9 +198,7 @@ class CharLSTM(pl.LightningModule):
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
+        return adam(self)
 
     def generate(self, prompt: str, length: int, temperature: float, seed: int) -> str:
         """Sample `length` characters after `prompt`."""

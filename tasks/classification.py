@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import override
 
-from tasks.base import LSTMBackbone, Task, TensorBatches
+from tasks.base import LSTMBackbone, Task, TensorBatches, adam
 from tasks.classification_data import (
     PAD,
     SequenceSet,
@@ -271,9 +271,7 @@ class SequenceClassifier(pl.LightningModule):
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
+        return adam(self)
 
 
 MODEL_ARGS = (

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.base import read_csv
 from tuner.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -38,22 +39,10 @@ def read_sequences(args: Mapping[str, Any]) -> SequenceSet:
         raise DataError(f"{path}: data file not found; expected a .csv or .npz file (--data)")
     if path.suffix == ".npz":
         return _read_npz(path)
-    frame = _read_csv(path)
+    frame = read_csv(path)
     if "text" in frame.columns:
         return _read_text_csv(path, frame)
     return _read_long_csv(path, frame)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; expected a CSV with a header row") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
-    if frame.empty:
-        raise DataError(f"{path}: has a header but no rows")
-    return frame
 
 
 def _split_column(path: Path, values: Any) -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-from tasks.base import ErrorSums, LSTMBackbone, Task, TensorBatches
+from tasks.base import ErrorSums, LSTMBackbone, Task, TensorBatches, adam
 from tasks.forecasting_data import SeriesSet, read_series
 from tuner.errors import DataError
 
@@ -255,9 +255,7 @@ class ForecastLSTM(pl.LightningModule):
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(
-            self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay
-        )
+        return adam(self)
 
 
 MODEL_ARGS = (

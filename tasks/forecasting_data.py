@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.base import read_csv
 from tuner.errors import DataError
 
 LONG_COLUMNS = ("unique_id", "ds", "y")
@@ -55,7 +56,7 @@ class SeriesSet:
 def read_series(args: Mapping[str, Any]) -> SeriesSet:
     """Read `args['data']` as long (unique_id, ds, y) or wide (time column + targets)."""
     path = Path(args["data"])
-    frame = _read_csv(path)
+    frame = read_csv(path)
     if set(LONG_COLUMNS) <= set(frame.columns):
         long = frame[list(LONG_COLUMNS)]
     else:
@@ -65,20 +66,6 @@ def read_series(args: Mapping[str, Any]) -> SeriesSet:
     )
     freqs = {pd.infer_freq(s.dates) if len(s.dates) >= 3 else None for s in series}
     return SeriesSet(str(path), series, freqs.pop() if len(freqs) == 1 else None)
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found; expected a CSV file (--data FILE)")
-    try:
-        frame = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; expected a CSV with a header row") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read as CSV ({str(exc).splitlines()[0]})") from None
-    if frame.empty:
-        raise DataError(f"{path}: has a header but no rows; expected one row per time step")
-    return frame
 
 
 def _wide_to_long(
