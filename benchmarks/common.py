@@ -21,7 +21,10 @@ def scratch() -> Path:
 
 def run_cli(folder: Path, *args: str, timeout: int = 1800) -> tuple[float, str]:
     """(wall seconds, output) of `tuner ARGS` run in `folder` (its own mlruns/)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "tuner.cli", *args],

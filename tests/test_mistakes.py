@@ -77,6 +77,12 @@ MISTAKES = [
         ["search", "--task", "forecasting", "--set", "max_epochs=many"],
         ["max_epochs", "expected int"],
     ),
+    (["search", "--task", "forecasting", "--precision", "fp8"], ["--precision 'fp8'", "32-true"]),
+    (
+        ["search", "--task", "forecasting", "--precision", "16-mixed", "--devices", "cpu"],
+        ["--precision 16-mixed needs a GPU"],
+    ),
+    (["search", "--task", "forecasting", "--workers", "0"], ["--workers 0", "1 or more"]),
     # search space
     (
         ["search", "--task", "forecasting", "--space", "notyaml.yaml"],

@@ -130,6 +130,7 @@ def search_kwargs(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         overrides=overrides,
         devices=args.devices,
+        precision=args.precision,
         workers=args.workers,
         trials_per_device=args.trials_per_device,
         heartbeat=args.heartbeat,

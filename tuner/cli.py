@@ -45,6 +45,11 @@ def add_search_args(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=1, help="worker processes on this host sharing the study"
     )
     parser.add_argument(
+        "--precision",
+        default="32-true",
+        help="32-true | 16-mixed (GPU) | bf16-mixed: mixed precision training",
+    )
+    parser.add_argument(
         "--trials-per-device",
         type=int,
         default=1,

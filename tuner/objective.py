@@ -48,6 +48,7 @@ class TrialContext:
     accelerator: str
     make_model: Callable[[Mapping[str, Any], Any], pl.LightningModule]
     target: int
+    precision: str = "32-true"
     on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
 
 
@@ -133,13 +134,17 @@ def _scalars(trainer: pl.Trainer, keep: Callable[[str], bool]) -> dict[str, floa
 
 
 def make_trainer(
-    settings: Mapping[str, Any], callbacks: list[Callback], accelerator: str
+    settings: Mapping[str, Any],
+    callbacks: list[Callback],
+    accelerator: str,
+    precision: str = "32-true",
 ) -> pl.Trainer:
     """A Trainer without what a trial does not need (logger, progress bar, summary, sanity
     check, per-epoch checkpoint files): each costs time on every epoch of a small LSTM."""
     return pl.Trainer(
         accelerator=accelerator,
         devices=1,
+        precision=precision,
         max_epochs=int(settings["max_epochs"]),
         logger=False,
         enable_checkpointing=False,
@@ -179,6 +184,7 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
             value, details = _fit_and_test(context, trial, settings, recorder)
         finally:
             recorder.flush()  # however the trial ends, its curves are complete in MLflow
+            free_memory()
     except KeyboardInterrupt:
         context.tracker.end_trial(
             run_id,
@@ -232,7 +238,9 @@ def _fit_and_test(
                 mode="min" if space.direction == "minimize" else "max",
             )
         )
-    trainer = make_trainer(settings, callbacks, context.accelerator)
+    if context.accelerator == "gpu":
+        torch.cuda.reset_peak_memory_stats()
+    trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
     fit(trainer, model, datamodule, recorder)
     if recorder.best_state is None:
         raise TrialFailed(
@@ -249,6 +257,9 @@ def _fit_and_test(
         tested = trainer.test(model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     final[f"best_{space.metric}"] = recorder.best_value
+    if context.accelerator == "gpu":
+        final["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        trial.set_user_attr("gpu_peak_mib", round(final["gpu_peak_mib"], 1))
     recorder.record(final, recorder.best_epoch)
     for key, value in final.items():
         if key.startswith("test_"):
@@ -320,7 +331,6 @@ def _record_failure(
     reason = (reason.splitlines() or [""])[0][:500]
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         reason = f"out of memory: {reason}"
-        free_memory()
     trial.set_user_attr("fail_reason", reason)
     context.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
     context.tracker.end_trial(
@@ -336,7 +346,7 @@ def _record_failure(
 
 
 def free_memory() -> None:
-    """Give back what a failed trial held before the next one starts."""
+    """Give back what a trial held (on a GPU: to the other trials sharing it)."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()

@@ -37,6 +37,7 @@ from tuner.tracking import StudyTracker
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("hyperband", "median", "none")
+PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -60,6 +61,7 @@ class SearchConfig:
     quiet: bool = False
     verbose: bool = False
     max_failures: int = 5
+    precision: str = "32-true"  # or 16-mixed / bf16-mixed (GPU), bf16-mixed (CPU)
     workers: int = 1
     trials_per_device: int = 1
     heartbeat: int = 30  # seconds; a trial silent for 4x this is failed and retried
@@ -162,6 +164,17 @@ def prepare(config: SearchConfig) -> Prepared:
         raise UsageError(f"--trials {config.trials}: expected a positive total number of trials")
     if config.sampler not in SAMPLERS:
         make_sampler(config.sampler, 0, 1)
+    if config.workers < 1:
+        raise UsageError(f"--workers {config.workers}: expected 1 or more worker processes")
+    if config.precision not in PRECISIONS:
+        raise UsageError(
+            f"--precision {config.precision!r}: expected one of {', '.join(PRECISIONS)}"
+        )
+    if config.precision == "16-mixed" and devices.pick_accelerator(config.devices) == "cpu":
+        raise UsageError(
+            "--precision 16-mixed needs a GPU (none is used here); on CPU use "
+            "bf16-mixed or 32-true"
+        )
     if isinstance(config.pruner, str) and config.pruner not in PRUNERS:
         make_pruner(config.pruner, 1)
     task = get_task(config.task)
@@ -260,6 +273,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         accelerator=devices.pick_accelerator(config.devices),
         make_model=prepared.make_model or prepared.task.build_model,
         target=config.trials,
+        precision=config.precision,
     )
     if config.worker_index is not None:  # the launching process closes the study's record
         _optimize(study, context, config)

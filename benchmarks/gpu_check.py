@@ -1,0 +1,64 @@
+"""GPU path check (run where a CUDA GPU is present): 2 workers share GPU 0
+(`--trials-per-device 2`), bf16 mixed precision, 4 trials; prints each trial's device and
+peak GPU memory as recorded in the study. `python -m benchmarks.gpu_check`."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from benchmarks.common import load, run_cli, scratch
+
+SPACE = """
+metric: val_mae
+params:
+  hidden_size: {type: int, low: 64, high: 256, log: true}
+fixed: {input_len: 24, horizon: 12, max_epochs: 20}
+"""
+
+
+def main() -> str:
+    if not torch.cuda.is_available():
+        sys.exit("no CUDA device visible: run this on a GPU machine")
+    folder = scratch()
+    (folder / "space.yaml").write_text(SPACE)
+    wall, _ = run_cli(
+        folder,
+        "search",
+        "--task",
+        "forecasting",
+        "--space",
+        "space.yaml",
+        "--trials",
+        "4",
+        "--workers",
+        "2",
+        "--devices",
+        "0",
+        "--trials-per-device",
+        "2",
+        "--precision",
+        "bf16-mixed",
+        "--pruner",
+        "none",
+        "--study",
+        "gpu",
+        "--quiet",
+    )
+    lines = [
+        f"GPU: {torch.cuda.get_device_name(0)}; 2 workers on GPU 0, bf16-mixed, wall {wall:.1f} s",
+        "| trial | state | worker | val_mae | peak GPU MiB |",
+        "|---|---|---|---|---|",
+    ]
+    for trial in load(folder, "gpu").trials:
+        attrs = trial.user_attrs
+        lines.append(
+            f"| {trial.number} | {trial.state.name} | {attrs.get('worker')} | "
+            f"{trial.value} | {attrs.get('gpu_peak_mib')} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(main())
