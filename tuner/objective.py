@@ -171,7 +171,9 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     settings = {**task.defaults, **space.fixed, **params}  # what the model is built from
     trial.set_user_attr("settings", settings)
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    run_id = context.tracker.start_trial(trial.number, settings, describe(context.accelerator))
+    device = describe(context.accelerator)
+    trial.set_user_attr("device", device)
+    run_id = context.tracker.start_trial(trial.number, settings, device)
     trial.set_user_attr("mlflow_run_id", run_id)
     started = time.perf_counter()
     recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
