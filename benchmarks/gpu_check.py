@@ -48,14 +48,14 @@ def main() -> str:
     )
     lines = [
         f"GPU: {torch.cuda.get_device_name(0)}; 2 workers on GPU 0, bf16-mixed, wall {wall:.1f} s",
-        "| trial | state | worker | val_mae | peak GPU MiB |",
-        "|---|---|---|---|---|",
+        "| trial | state | worker | device | val_mae | peak GPU MiB |",
+        "|---|---|---|---|---|---|",
     ]
     for trial in load(folder, "gpu").trials:
         attrs = trial.user_attrs
         lines.append(
             f"| {trial.number} | {trial.state.name} | {attrs.get('worker')} | "
-            f"{trial.value} | {attrs.get('gpu_peak_mib')} |"
+            f"{attrs.get('device')} | {trial.value:.2f} | {attrs.get('gpu_peak_mib')} |"
         )
     return "\n".join(lines)
 
