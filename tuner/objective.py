@@ -6,7 +6,6 @@ The objective knows no task: everything task-specific comes through the Task con
 from __future__ import annotations
 
 import copy
-import gc
 import math
 import os
 import signal
@@ -348,7 +347,7 @@ def _record_failure(
 
 
 def free_memory() -> None:
-    """Give back what a trial held (on a GPU: to the other trials sharing it)."""
-    gc.collect()
+    """Give the GPU memory a trial cached back to the other trials sharing the GPU (the
+    study's optimize(gc_after_trial=True) already collects the trial's Python objects)."""
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
