@@ -27,6 +27,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def _server_left(port: int) -> bool:
+    """Is anything still serving (or started to serve) the UI port?"""
+    found = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True)
+    return bool(found.stdout.strip())
+
+
 def _wait_for_text(browser, words, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -43,20 +49,20 @@ def test_mlflow_ui_shows_study_trials_metric_and_report(tiny_space, workdir):
     )
     assert main(["report", "--study", "ui-check"]) == 0
     port = webdriver.free_port()
+    log = open(workdir / "ui.log", "w")  # a file, not a pipe nobody drains
     ui = subprocess.Popen(
         [sys.executable, "-m", "tuner.cli", "ui", "--port", str(port), "--study", "ui-check"],
         cwd=workdir,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"},
     )
     browser = None
     try:
-        url = ui.stdout.readline().strip().removeprefix("MLflow UI: ")
+        webdriver.wait_for_http(f"http://127.0.0.1:{port}/", 180)
+        url = (workdir / "ui.log").read_text().splitlines()[0].removeprefix("MLflow UI: ")
         assert url.startswith(f"http://127.0.0.1:{port}/#/experiments/")
         assert "viewStateShareKey=tuner" in url and "workflowType=machine_learning" in url
-        webdriver.wait_for_http(f"http://127.0.0.1:{port}/", 180)
         browser = webdriver.Browser(workdir / "profile")
         browser.open(url)
         browser.click(browser.wait_for('button[data-component-id*="runnamecellrenderer"]'))
@@ -75,5 +81,7 @@ def test_mlflow_ui_shows_study_trials_metric_and_report(tiny_space, workdir):
     finally:
         if browser:
             browser.close()
-        os.killpg(ui.pid, signal.SIGTERM)  # tuner ui, the MLflow server and its workers
+        ui.send_signal(signal.SIGTERM)  # tuner ui stops the MLflow server's process group
         ui.wait(timeout=60)
+        log.close()
+        assert not _server_left(port), "the MLflow server outlived tuner ui"
