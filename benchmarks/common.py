@@ -39,6 +39,17 @@ def run_cli(folder: Path, *args: str, timeout: int = 1800) -> tuple[float, str]:
     return time.perf_counter() - started, done.stdout
 
 
+def search_in_scratch(space: str, *args: str) -> tuple[Path, float]:
+    """`tuner search --task forecasting --space <space> ARGS --quiet` in a new scratch
+    project; returns the folder (to read the study back) and the wall seconds."""
+    folder = scratch()
+    (folder / "space.yaml").write_text(space)
+    wall, _ = run_cli(
+        folder, "search", "--task", "forecasting", "--space", "space.yaml", *args, "--quiet"
+    )
+    return folder, wall
+
+
 def load(folder: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=f"sqlite:///{folder}/mlruns/optuna.db")
 

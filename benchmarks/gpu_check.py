@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from benchmarks.common import load, run_cli, scratch
+from benchmarks.common import load, search_in_scratch
 
 SPACE = """
 metric: val_mae
@@ -21,15 +21,8 @@ fixed: {input_len: 24, horizon: 12, max_epochs: 20}
 def main() -> str:
     if not torch.cuda.is_available():
         sys.exit("no CUDA device visible: run this on a GPU machine")
-    folder = scratch()
-    (folder / "space.yaml").write_text(SPACE)
-    wall, _ = run_cli(
-        folder,
-        "search",
-        "--task",
-        "forecasting",
-        "--space",
-        "space.yaml",
+    folder, wall = search_in_scratch(
+        SPACE,
         "--trials",
         "4",
         "--workers",
@@ -44,7 +37,6 @@ def main() -> str:
         "none",
         "--study",
         "gpu",
-        "--quiet",
     )
     lines = [
         f"GPU: {torch.cuda.get_device_name(0)}; 2 workers on GPU 0, bf16-mixed, wall {wall:.1f} s",

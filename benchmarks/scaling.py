@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.common import load, machine, run_cli, scratch
+from benchmarks.common import load, machine, search_in_scratch
 
 SPACE = """
 metric: val_mae
@@ -21,15 +21,8 @@ fixed: {input_len: 24, horizon: 12, max_epochs: 30}
 
 
 def measure(workers: int, trials: int) -> dict[str, float]:
-    folder = scratch()
-    (folder / "space.yaml").write_text(SPACE)
-    wall, _ = run_cli(
-        folder,
-        "search",
-        "--task",
-        "forecasting",
-        "--space",
-        "space.yaml",
+    folder, wall = search_in_scratch(
+        SPACE,
         "--trials",
         str(trials),
         "--workers",
@@ -40,7 +33,6 @@ def measure(workers: int, trials: int) -> dict[str, float]:
         "scaling",
         "--seed",
         "0",
-        "--quiet",
     )
     finished = [t for t in load(folder, "scaling").trials if t.state.name == "COMPLETE"]
     span = (

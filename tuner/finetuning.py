@@ -171,7 +171,7 @@ def _prepared(
     lineage = {**lineage, "tuner.root_study": root}
     stem = Path(str(data_args["data"])).stem
     name = config.study or f"{lineage.get('tuner.source_study') or root}-ft-{stem}"
-    studies.check_existing_study(storage, name, task, space)
+    studies.check_stores(storage, tracking_uri, name, task, space)
 
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
         return prepare_for_finetune(restore_model(payload, task.model_class), settings)

@@ -192,9 +192,7 @@ def prepare(config: SearchConfig) -> Prepared:
     name = config.study or study_name_for(task, data_args)
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri)
-    with store_lock(storage, tracking_uri):
-        check_existing_study(storage, name, task, space)
-        check_tracking(tracking_uri)
+    check_stores(storage, tracking_uri, name, task, space)
     return Prepared(
         task,
         data_args,
@@ -207,6 +205,16 @@ def prepare(config: SearchConfig) -> Prepared:
         notes,
         model_name=name,
     )
+
+
+def check_stores(
+    storage: str, tracking_uri: str, name: str, task: Task, space: SearchSpace
+) -> None:
+    """Both stores answer, and the study name is free for this task, metric and direction;
+    under the local init lock, since a first check creates the SQLite tables."""
+    with store_lock(storage, tracking_uri):
+        check_existing_study(storage, name, task, space)
+        check_tracking(tracking_uri)
 
 
 def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace) -> None:
