@@ -18,6 +18,7 @@ TASKS = {
     "forecasting": "tasks.forecasting",
     "classification": "tasks.classification",
     "charlm": "tasks.charlm",
+    "speech": "tasks.speech",
 }
 
 

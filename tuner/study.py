@@ -101,9 +101,14 @@ def default_space_path(task: Task) -> str:
     return str(resources.files("search_spaces") / f"{task.name}.yaml")
 
 
+GENERIC_STEMS = ("manifest", "data", "train", "metadata")
+
+
 def study_name_for(task: Task, data: Mapping[str, Any]) -> str:
-    """Derived from task + data file, so rerunning the same command finds the same study."""
-    stem = Path(str(data.get("data") or "data")).stem
+    """Derived from task + data file, so rerunning the same command finds the same study.
+    A file named like every other (manifest.csv, data.csv) is named by its folder."""
+    path = Path(str(data.get("data") or "data"))
+    stem = path.parent.name if path.stem in GENERIC_STEMS and path.parent.name else path.stem
     return f"{task.name}-{stem}"
 
 

@@ -1,0 +1,174 @@
+"""Reading speech input: a manifest CSV (path, transcript[, speaker][, split]), a folder of
+WAV files (transcripts from the file names), or one WAV file; and the log-mel features of
+a whole set, computed once per feature setting and kept with the set."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from tasks.base import read_csv
+from tasks.speech_audio import log_mel, read_wav, resample
+from tuner.errors import DataError
+
+SPLITS = ("train", "val", "test")
+FEATURE_KEYS = ("sample_rate", "n_mels", "window_ms", "hop_ms")
+
+
+@dataclass(frozen=True)
+class UtteranceSet:
+    """Audio files with what is known about them; audio is read once, at the rate it has."""
+
+    source: str  # the manifest, folder or file given as --data (for messages)
+    files: list[Path]
+    audio: list[tuple[np.ndarray, int]]  # (float samples, their rate) per file
+    transcripts: list[str] | None
+    speakers: list[str] | None = None
+    split: np.ndarray | None = None
+    _features: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def features(self, settings: Mapping[str, Any]) -> list[torch.Tensor]:
+        """(frames, n_mels) log-mel per file; computed on the first call for a feature
+        setting, then shared by every trial that uses it."""
+        key = tuple(settings[name] for name in FEATURE_KEYS)
+        if key not in self._features:
+            rate, n_mels, window_ms, hop_ms = key
+            self._features[key] = [
+                log_mel(
+                    resample(samples, source_rate, int(rate)),
+                    int(rate),
+                    int(n_mels),
+                    float(window_ms),
+                    float(hop_ms),
+                )
+                for samples, source_rate in self.audio
+            ]
+        return self._features[key]
+
+
+def read_utterances(args: Mapping[str, Any], need_transcripts: bool = True) -> UtteranceSet:
+    """--data as a manifest CSV, a folder of WAVs or a single WAV; with transcripts for
+    training (need_transcripts), without for prediction."""
+    path = Path(args["data"])
+    if path.is_dir():
+        utterances = _read_folder(path, args.get("transcript_from_name"))
+    elif path.suffix.lower() == ".wav" and path.is_file():
+        utterances = _with_audio(str(path), [path], None, None, None, lines=None)
+    elif path.is_file():
+        utterances = _read_manifest(path)
+    else:
+        raise DataError(
+            f"{path}: not found; expected a manifest CSV (path,transcript), a folder of "
+            f"WAV files or a WAV file (--data)"
+        )
+    if need_transcripts and utterances.transcripts is None:
+        raise DataError(
+            f"{path}: no transcripts; expected a manifest column 'transcript', or for a "
+            f"folder --transcript-from-name REGEX (e.g. '^(?P<transcript>\\d)_')"
+        )
+    return _hold_out_speakers(utterances, args.get("test_speaker"))
+
+
+def _read_manifest(path: Path) -> UtteranceSet:
+    frame = read_csv(path)
+    if "path" not in frame.columns:
+        raise DataError(
+            f"{path}: column 'path' not found; expected path,transcript[,speaker][,split] "
+            f"(found: {', '.join(map(str, frame.columns))})"
+        )
+    transcripts = None
+    if "transcript" in frame.columns:
+        transcripts = [_clean(path, i, value) for i, value in enumerate(frame["transcript"])]
+    speakers = [str(v) for v in frame["speaker"]] if "speaker" in frame.columns else None
+    split = None
+    if "split" in frame.columns:
+        split = frame["split"].astype(str).to_numpy()
+        bad = [i for i, value in enumerate(split) if value not in SPLITS]
+        if bad:
+            raise DataError(
+                f"{path}: line {bad[0] + 2}: split {split[bad[0]]!r}; expected train, val or test"
+            )
+    files = [path.parent / str(p) for p in frame["path"]]
+    return _with_audio(str(path), files, transcripts, speakers, split, lines=True)
+
+
+def _clean(path: Path, index: int, value: Any) -> str:
+    text = " ".join(str(value).split()) if not pd.isna(value) else ""
+    if not text:
+        raise DataError(f"{path}: line {index + 2}: empty transcript; expected some text")
+    return text
+
+
+def _read_folder(folder: Path, pattern: str | None) -> UtteranceSet:
+    files = sorted(folder.rglob("*.wav"))
+    if not files:
+        raise DataError(f"{folder}: no .wav files in this folder")
+    if not pattern:
+        return _with_audio(str(folder), files, None, None, None, lines=None)
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise DataError(f"--transcript-from-name {pattern!r}: not a valid regex ({exc})") from None
+    transcripts, speakers = [], []
+    for file in files:
+        match = regex.search(file.name)
+        if match is None:
+            raise DataError(
+                f"{file}: the name does not match --transcript-from-name {pattern!r}"
+            )
+        groups = match.groupdict()
+        text = groups.get("transcript") or (match.group(1) if regex.groups else match.group(0))
+        transcripts.append(" ".join(str(text).split()))
+        speakers.append(groups.get("speaker") or "")
+    has_speakers = "speaker" in regex.groupindex
+    return _with_audio(
+        str(folder), files, transcripts, speakers if has_speakers else None, None, lines=None
+    )
+
+
+def _with_audio(
+    source: str,
+    files: list[Path],
+    transcripts: list[str] | None,
+    speakers: list[str] | None,
+    split: np.ndarray | None,
+    lines: bool | None,
+) -> UtteranceSet:
+    """Read every file now, so a bad one stops the study before it starts."""
+    audio = []
+    for i, file in enumerate(files):
+        try:
+            audio.append(read_wav(file))
+        except DataError as exc:
+            where = f"{source}: line {i + 2}: " if lines else ""
+            raise DataError(f"{where}{exc}") from None
+    return UtteranceSet(source, files, audio, transcripts, speakers, split)
+
+
+def _hold_out_speakers(utterances: UtteranceSet, names: str | None) -> UtteranceSet:
+    """--test-speaker A,B: those speakers' utterances become the test split (the rest
+    train, val carved from it later), for a speaker-independent test figure."""
+    if not names:
+        return utterances
+    wanted = {name.strip() for name in str(names).split(",") if name.strip()}
+    if utterances.speakers is None:
+        raise DataError(
+            f"{utterances.source}: --test-speaker needs speakers; expected a manifest column "
+            f"'speaker' or a (?P<speaker>...) group in --transcript-from-name"
+        )
+    known = set(utterances.speakers)
+    missing = sorted(wanted - known)
+    if missing:
+        raise DataError(
+            f"{utterances.source}: --test-speaker {missing[0]!r} has no utterances; "
+            f"speakers here: {', '.join(sorted(known))}"
+        )
+    split = np.array(["test" if s in wanted else "train" for s in utterances.speakers])
+    return replace(utterances, split=split)
