@@ -26,7 +26,7 @@ from typing_extensions import override
 from tasks.base import LSTMBackbone, Task, TensorBatches, adam
 from tasks.speech_data import FEATURE_KEYS, UtteranceSet, read_utterances
 from tasks.speech_text import ErrorRates, build_vocabulary, encode, greedy_decode
-from tuner.errors import DataError
+from tuner.errors import DataError, UsageError
 from tuner.space import SearchSpace
 
 DEFAULTS: dict[str, Any] = {
@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "subsample": 2,
     "normalise": "utterance",
     "augment": "none",
+    "lr_schedule": "onecycle",
     "sample_rate": 8000,
     "n_mels": 40,
     "window_ms": 25.0,
@@ -49,6 +50,11 @@ DEFAULTS: dict[str, Any] = {
     "max_epochs": 30,
     "patience": 0,
     "grad_clip": 5.0,
+}
+CHOICES = {
+    "normalise": ("utterance", "global"),
+    "augment": ("none", "mask"),
+    "lr_schedule": ("none", "onecycle"),
 }
 UNKNOWN_MARK = "\ufffd"  # stands for a character the model never saw, in references
 
@@ -116,6 +122,11 @@ class SpeechData(pl.LightningDataModule):
         features = data.features(settings)
         split = assign_splits(data, settings)
         train = np.flatnonzero(split == "train")
+        if not len(train) or not (split == "val").any():
+            raise DataError(
+                f"{data.source}: no {'training' if not len(train) else 'validation'} "
+                f"utterances; expected some of each (split column or --test-speaker)"
+            )
         transcripts = data.transcripts or []
         self.vocabulary = build_vocabulary([transcripts[i] for i in train])
         mean, std = global_stats([features[i] for i in train])
@@ -202,6 +213,7 @@ class SpeechRecognizer(pl.LightningModule):
         subsample: int = 1,
         normalise: str = "utterance",
         augment: str = "none",
+        lr_schedule: str = "none",
         sample_rate: int = 8000,
         n_mels: int = 40,
         window_ms: float = 25.0,
@@ -211,8 +223,7 @@ class SpeechRecognizer(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if normalise not in ("utterance", "global"):
-            raise DataError(f"normalise {normalise!r}: expected 'utterance' or 'global'")
+        check_choices({"normalise": normalise, "augment": augment, "lr_schedule": lr_schedule})
         self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_mels))
         self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_mels))
         self.backbone = LSTMBackbone(
@@ -225,7 +236,7 @@ class SpeechRecognizer(pl.LightningModule):
         self.rates = ErrorRates()
 
     def _normalise(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        valid = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None])
+        valid = torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]
         valid = valid.unsqueeze(-1).to(x.dtype)
         if self.hparams.normalise == "global":
             return (x - self.mean) / self.std * valid
@@ -235,9 +246,7 @@ class SpeechRecognizer(pl.LightningModule):
         return (x - mean) / (var.sqrt() + 1e-5) * valid
 
     @override
-    def forward(
-        self, x: torch.Tensor, lengths: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(log-probabilities (batch, steps, labels), steps per utterance)."""
         x = self._normalise(x[:, : int(lengths.max())], lengths)
         if self.training and self.hparams.augment == "mask":
@@ -293,8 +302,19 @@ class SpeechRecognizer(pl.LightningModule):
         self._log_rates("test")
 
     @override
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self)
+    def configure_optimizers(self) -> Any:
+        """Adam; with lr_schedule onecycle the lr warms up to `lr` and anneals to near zero
+        over the trial's epochs, which CTC training converges much faster with."""
+        optimizer = adam(self)
+        if self.hparams.lr_schedule == "none":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=self.hparams.lr,
+            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
+        )
+        schedule = {"scheduler": scheduler, "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     def transcribe(self, features: list[torch.Tensor]) -> list[str]:
         """Greedy transcripts of (frames, n_mels) log-mel features, in batches."""
@@ -318,13 +338,12 @@ MODEL_ARGS = (
     "subsample",
     "normalise",
     "augment",
+    "lr_schedule",
 )
 
 
 def build_model(settings: Mapping[str, Any], datamodule: SpeechData) -> SpeechRecognizer:
-    return SpeechRecognizer(
-        **datamodule.inputs, **{name: settings[name] for name in MODEL_ARGS}
-    )
+    return SpeechRecognizer(**datamodule.inputs, **{name: settings[name] for name in MODEL_ARGS})
 
 
 # ---------------------------------------------------------------- contract glue
@@ -359,13 +378,19 @@ def fit_space(space: SearchSpace, data: UtteranceSet) -> tuple[SearchSpace, list
     """CTC needs an LSTM step per label (two for a doubled letter): frame stacking
     (subsample) is capped by the utterance with the fewest frames per label."""
     settings = {**DEFAULTS, **space.fixed}
+    check_choices(settings)
+    for spec in space.params:
+        for choice in spec.choices:
+            check_choices({spec.name: choice})
     frames = np.array([len(s) / rate * 1000 / settings["hop_ms"] for s, rate in data.audio])
     needed = np.array([ctc_steps(t) for t in data.transcripts or []])
     worst = int(np.argmin(frames / needed))
     limit = int(frames[worst] // needed[worst])
     spec = space.param("subsample")
-    lowest = min(spec.choices) if spec and spec.kind == "categorical" else (
-        spec.low if spec else settings["subsample"]
+    lowest = (
+        min(spec.choices)
+        if spec and spec.kind == "categorical"
+        else (spec.low if spec else settings["subsample"])
     )
     if limit < int(lowest):
         raise DataError(
@@ -386,10 +411,17 @@ def fit_space(space: SearchSpace, data: UtteranceSet) -> tuple[SearchSpace, list
     return space.with_param(capped), [note]
 
 
+def check_choices(settings: Mapping[str, Any]) -> None:
+    """Settings with a fixed set of values hold one of them (checked before any trial)."""
+    for name, allowed in CHOICES.items():
+        if name in settings and settings[name] not in allowed:
+            raise UsageError(f"{name} {settings[name]!r}: expected one of {', '.join(allowed)}")
+
+
 def ctc_steps(text: str) -> int:
     """Fewest output steps CTC needs for `text`: one per character, plus a blank between
     each doubled character."""
-    return max(1, len(text) + sum(a == b for a, b in zip(text, text[1:])))
+    return max(1, len(text) + sum(a == b for a, b in zip(text, text[1:], strict=False)))
 
 
 def build_datamodule(data: UtteranceSet, settings: Mapping[str, Any]) -> SpeechData:

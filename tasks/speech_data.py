@@ -120,9 +120,7 @@ def _read_folder(folder: Path, pattern: str | None) -> UtteranceSet:
     for file in files:
         match = regex.search(file.name)
         if match is None:
-            raise DataError(
-                f"{file}: the name does not match --transcript-from-name {pattern!r}"
-            )
+            raise DataError(f"{file}: the name does not match --transcript-from-name {pattern!r}")
         groups = match.groupdict()
         text = groups.get("transcript") or (match.group(1) if regex.groups else match.group(0))
         transcripts.append(" ".join(str(text).split()))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import tuner
 from tests.conftest import TINY_SPACE
+from tests.test_speech import write_wav
 from tuner.checkpoints import save_checkpoint
 from tuner.cli import main
 
@@ -141,6 +144,50 @@ MISTAKES = [
     (["finetune", "--from", "models:/nope/1"], ["registered model 'nope'", "version '1'"]),
     (["finetune", "--from", "models:/seen/99"], ["registered model 'seen'", "version '99'"]),
     (["predict", "--from", "study:nope"], ["study:nope", "no such study"]),
+    # speech audio and manifests
+    (
+        ["search", "--task", "speech", "--data", "m_missing.csv"],
+        ["line 2", "gone.wav", "not found"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "m_text.csv"],
+        ["line 3", "text.wav", "not a PCM WAV"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "m_float.csv"],
+        ["float.wav", "not a PCM WAV", "format: 3"],
+    ),
+    (["search", "--task", "speech", "--data", "m_empty.csv"], ["empty.wav", "empty (0 samples)"]),
+    (["search", "--task", "speech", "--data", "m_short.csv"], ["short.wav", "10 ms", "too short"]),
+    (
+        ["search", "--task", "speech", "--data", "m_columns.csv"],
+        ["column 'path' not found", "file, text"],
+    ),
+    (["search", "--task", "speech", "--data", "m_blank.csv"], ["line 3", "empty transcript"]),
+    (
+        ["search", "--task", "speech", "--data", "m_split.csv"],
+        ["line 2", "'dev'", "train, val or test"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "audio"],
+        ["no transcripts", "--transcript-from-name"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "audio", "--transcript-from-name", "^x(\\d)"],
+        ["good.wav", "does not match"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "audio", "--transcript-from-name", "(unclosed"],
+        ["not a valid regex"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "m_good.csv", "--test-speaker", "zed"],
+        ["'zed'", "no utterances", "ann, bob"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "m_good.csv", "--set", "augment=louder"],
+        ["augment 'louder'", "none, mask"],
+    ),
     (
         ["finetune", "--from", "study:seen", "--freeze-layers", "5"],
         ["--freeze-layers 5", "expected 0 to"],
@@ -172,6 +219,7 @@ def template(tmp_path_factory):
     for name, text in FILES.items():
         (root / name).write_text(text)
     (root / "unreadable.csv").write_bytes(b"\xff\xfe\x00bad\x00")
+    _write_audio_mistakes(root)
     from tasks.forecasting import DEFAULTS, TASK
 
     model = TASK.build_model(DEFAULTS, None)
@@ -180,6 +228,49 @@ def template(tmp_path_factory):
     save_checkpoint(root / "other_task.ckpt", model, "tests.other", DEFAULTS, {})
     torch.save({"format": "lstm-tuner/1", "x": Evil()}, root / "evil.ckpt")
     return root
+
+
+def _write_audio_mistakes(root: Path) -> None:
+    """WAV files good and bad, and one manifest per mistake (the first row is good)."""
+    audio = root / "audio"
+    audio.mkdir()
+    tone = np.sin(np.arange(4000) / 3.0) * 0.3
+    write_wav(audio / "good.wav", tone, 8000)
+    write_wav(root / "short.wav", tone[:80], 8000)
+    write_wav(root / "empty.wav", tone[:0], 8000)
+    (root / "text.wav").write_text("not audio at all")
+    header = struct.pack(
+        "<4sI4s4sIHHIIHH4sI",
+        b"RIFF",
+        36 + 8,
+        b"WAVE",
+        b"fmt ",
+        16,
+        3,
+        1,
+        8000,
+        32000,
+        4,
+        32,
+        b"data",
+        8,
+    )
+    (root / "float.wav").write_bytes(header + np.zeros(2, "<f4").tobytes())
+    good = "audio/good.wav,one two,ann,train\naudio/good.wav,two,bob,train\n"
+    head, first = "path,transcript,speaker,split\n", good.splitlines(keepends=True)[0]
+    manifests = {
+        "m_good.csv": head + good,
+        "m_missing.csv": head + "gone.wav,one,ann,train\n",
+        "m_text.csv": head + first + "text.wav,one,ann,train\n",
+        "m_float.csv": head + "float.wav,one,ann,train\n",
+        "m_empty.csv": head + "empty.wav,one,ann,train\n",
+        "m_short.csv": head + "short.wav,one,ann,train\n",
+        "m_columns.csv": "file,text\naudio/good.wav,one\n",
+        "m_blank.csv": head + first + "audio/good.wav, ,ann,train\n",
+        "m_split.csv": head + "audio/good.wav,one,ann,dev\n",
+    }
+    for name, text in manifests.items():
+        (root / name).write_text(text)
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:

@@ -22,7 +22,7 @@ from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
 from tuner.objective import make_trainer
-from tuner.sources import load_source
+from tuner.sources import data_args_for, load_source
 from tuner.space import ParamSpec, SearchSpace, load_space
 
 # Why a fraction: the source weights already sit near a good minimum; the source's own lr
@@ -67,7 +67,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     tracking_uri, artifact_root = stores.resolve_tracking(config.tracking_uri)
     loaded = load_source(config.source, tracking_uri, storage, config.task)
     source, payload, task = loaded.source, loaded.payload, loaded.task
-    data_args = {**payload["meta"].get("data_args", {}), **_given(config.data)}
+    data_args = data_args_for(payload, config.data)
     if not data_args.get("data"):
         raise UsageError(
             f"--from {config.source!r}: the checkpoint does not say which data it "

@@ -13,7 +13,7 @@ import pandas as pd
 from tuner import stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
-from tuner.sources import load_source
+from tuner.sources import data_args_for, load_source
 
 
 def predict(
@@ -31,8 +31,7 @@ def predict(
     tracking_uri, _ = stores.resolve_tracking(tracking_uri)
     loaded = load_source(source, tracking_uri, storage, task)
     payload, found = loaded.payload, loaded.task
-    given = {k: v for k, v in (data or {}).items() if v is not None}
-    data_args = {**payload["meta"].get("data_args", {}), **given}
+    data_args = data_args_for(payload, data or {})
     model = restore_model(payload, found.model_class)
     table = found.predict(model, data_args, payload["settings"], dict(options or {}))
     if out:

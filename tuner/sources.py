@@ -4,6 +4,7 @@ and the lineage facts that say where it came from."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,16 @@ def load_source(
             f"be loaded here ({exc})"
         ) from None
     return LoadedSource(resolved, payload, found)
+
+
+def data_args_for(payload: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """The data options for a loaded model: the ones it was trained with, unless --data
+    names new data, whose options (columns, speakers...) are its own; flags given now
+    win either way."""
+    given = {key: value for key, value in given.items() if value is not None}
+    if given.get("data"):
+        return given
+    return {**payload["meta"].get("data_args", {}), **given}
 
 
 def resolve_source(source: str, tracking_uri: str, storage: str) -> Source:

@@ -7,8 +7,8 @@ maintainer, not at install time (the output is committed, so the demo needs no e
   0-4 of every digit and speaker (FSDD's official test set) and takes 5-11 (training);
   manifest.csv: path, transcript (the digit as a word), speaker, split.
 - connected/: connected digit strings (2-4 digits) spoken by espeak-ng with 12 voice
-  variants at varied speeds, resampled to 8 kHz int16, trailing silence trimmed to 0.1 s; voices m7 and f5 are the test
-  split (speaker-held-out), the rest train; manifest.csv as above.
+  variants at varied speeds, resampled to 8 kHz int16, trailing silence trimmed to 0.1 s;
+  voices m7 and f5 are the test split (speaker-held-out), the rest train; manifest as above.
 """
 
 from __future__ import annotations
