@@ -25,7 +25,13 @@ from typing_extensions import override
 
 from tasks.base import LSTMBackbone, Task, TensorBatches, adam
 from tasks.speech_data import FEATURE_KEYS, UtteranceSet, read_utterances
-from tasks.speech_text import ErrorRates, build_vocabulary, encode, greedy_decode
+from tasks.speech_text import (
+    ErrorRates,
+    beam_decode,
+    build_vocabulary,
+    encode,
+    greedy_decode,
+)
 from tuner.errors import DataError, UsageError
 from tuner.space import SearchSpace
 
@@ -41,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "normalise": "utterance",
     "augment": "none",
     "lr_schedule": "onecycle",
+    "decoder": "greedy",
+    "beam_width": 8,
     "sample_rate": 8000,
     "n_mels": 40,
     "window_ms": 25.0,
@@ -55,6 +63,7 @@ CHOICES = {
     "normalise": ("utterance", "global"),
     "augment": ("none", "mask"),
     "lr_schedule": ("none", "onecycle"),
+    "decoder": ("greedy", "beam", "lexicon"),
 }
 UNKNOWN_MARK = "\ufffd"  # stands for a character the model never saw, in references
 
@@ -132,6 +141,7 @@ class SpeechData(pl.LightningDataModule):
         mean, std = global_stats([features[i] for i in train])
         self.inputs = {
             "vocabulary": self.vocabulary,
+            "lexicon": " ".join(sorted({w for i in train for w in transcripts[i].split()})),
             "feature_mean": mean,
             "feature_std": std,
             **{key: settings[key] for key in FEATURE_KEYS},
@@ -214,6 +224,9 @@ class SpeechRecognizer(pl.LightningModule):
         normalise: str = "utterance",
         augment: str = "none",
         lr_schedule: str = "none",
+        decoder: str = "greedy",
+        beam_width: int = 8,
+        lexicon: str = "",
         sample_rate: int = 8000,
         n_mels: int = 40,
         window_ms: float = 25.0,
@@ -223,7 +236,14 @@ class SpeechRecognizer(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        check_choices({"normalise": normalise, "augment": augment, "lr_schedule": lr_schedule})
+        check_choices(
+            {
+                "normalise": normalise,
+                "augment": augment,
+                "lr_schedule": lr_schedule,
+                "decoder": decoder,
+            }
+        )
         self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_mels))
         self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_mels))
         self.backbone = LSTMBackbone(
@@ -270,11 +290,8 @@ class SpeechRecognizer(pl.LightningModule):
         )
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
         if stage != "train":
-            vocabulary = self.hparams.vocabulary
-            self.rates.add(
-                decode_labels(labels, label_lengths, vocabulary),
-                greedy_decode(log_probs, steps, vocabulary),
-            )
+            references = decode_labels(labels, label_lengths, self.hparams.vocabulary)
+            self.rates.add(references, self.decode(log_probs, steps))
         return loss
 
     @override
@@ -316,6 +333,15 @@ class SpeechRecognizer(pl.LightningModule):
         schedule = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": schedule}
 
+    def decode(self, log_probs: torch.Tensor, steps: torch.Tensor) -> list[str]:
+        """Texts by the model's decoder: greedy, prefix beam search, or beam search whose
+        words must come from the training transcripts' words (lexicon)."""
+        hp = self.hparams
+        if hp.decoder == "greedy":
+            return greedy_decode(log_probs, steps, hp.vocabulary)
+        lexicon = hp.lexicon if hp.decoder == "lexicon" else ""
+        return beam_decode(log_probs, steps, hp.vocabulary, int(hp.beam_width), lexicon)
+
     def transcribe(self, features: list[torch.Tensor]) -> list[str]:
         """Greedy transcripts of (frames, n_mels) log-mel features, in batches."""
         self.eval()
@@ -324,7 +350,7 @@ class SpeechRecognizer(pl.LightningModule):
             for start in range(0, len(features), 256):
                 x, lengths = pad_frames(features[start : start + 256])
                 log_probs, steps = self(x.to(self.device), lengths)
-                texts.extend(greedy_decode(log_probs, steps, self.hparams.vocabulary))
+                texts.extend(self.decode(log_probs, steps))
         return texts
 
 
@@ -339,6 +365,8 @@ MODEL_ARGS = (
     "normalise",
     "augment",
     "lr_schedule",
+    "decoder",
+    "beam_width",
 )
 
 

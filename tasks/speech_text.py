@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 BLANK = 0  # CTC blank; characters are ids 1..len(vocabulary)
@@ -26,7 +27,7 @@ def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocabulary: st
     texts = []
     for row, length in zip(best, lengths.tolist(), strict=True):
         labels = torch.unique_consecutive(row[:length]).tolist()
-        texts.append("".join(vocabulary[i - 1] for i in labels if i != BLANK))
+        texts.append("".join(vocabulary[i - 1] for i in labels if 0 < i <= len(vocabulary)))
     return texts
 
 
@@ -62,3 +63,56 @@ class ErrorRates:
 
     def wer(self) -> float:
         return self.word_edits / max(self.words, 1)
+
+
+def beam_decode(
+    log_probs: torch.Tensor,
+    lengths: torch.Tensor,
+    vocabulary: str,
+    width: int = 8,
+    lexicon: str = "",
+) -> list[str]:
+    """CTC prefix beam search; with a lexicon (space-separated words) every word of a
+    transcript must be one of them, which turns near misses ("fve") into words."""
+    words = set(lexicon.split())
+    prefixes = {word[:i] for word in words for i in range(len(word) + 1)}
+    rows = log_probs.float().cpu().numpy()
+    return [
+        _beam_search(row[:n], vocabulary, width, words, prefixes)
+        for row, n in zip(rows, lengths.tolist(), strict=True)
+    ]
+
+
+def _beam_search(
+    row: np.ndarray, vocabulary: str, width: int, words: set[str], prefixes: set[str]
+) -> str:
+    def allowed(text: str) -> bool:
+        if text.endswith(" "):  # a space closes a word: it must be a whole one
+            return text[:-1].rpartition(" ")[2] in words
+        return text.rpartition(" ")[2] in prefixes
+
+    beams: dict[str, tuple[float, float]] = {"": (0.0, -np.inf)}  # (ends in blank, not)
+    for frame in row:
+        candidates = [int(c) for c in np.argsort(frame)[-width:] if 0 < c <= len(vocabulary)]
+        grown: dict[str, list[float]] = {}
+        for text, (blank, label) in beams.items():
+            total = np.logaddexp(blank, label)
+            _add(grown, text, 0, total + frame[BLANK])
+            for c in candidates:
+                char, score = vocabulary[c - 1], frame[c]
+                if text and text[-1] == char:
+                    _add(grown, text, 1, label + score)  # the same label, not yet separated
+                    extended, base = text + char, blank + score
+                else:
+                    extended, base = text + char, total + score
+                if not words or allowed(extended):
+                    _add(grown, extended, 1, base)
+        ranked = sorted(grown.items(), key=lambda item: -np.logaddexp(*item[1]))
+        beams = {text: (scores[0], scores[1]) for text, scores in ranked[:width]}
+    finished = [t for t in beams if not words or t.rpartition(" ")[2] in words]
+    return max(finished or beams, key=lambda t: np.logaddexp(*beams[t]))
+
+
+def _add(beams: dict[str, list[float]], text: str, slot: int, value: float) -> None:
+    scores = beams.setdefault(text, [-np.inf, -np.inf])
+    scores[slot] = np.logaddexp(scores[slot], value)

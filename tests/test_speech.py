@@ -15,7 +15,7 @@ import tuner
 from tasks.speech import TASK, ctc_steps, fit_space, mask_spectrum, stack_frames
 from tasks.speech_audio import frame_count, log_mel, read_wav, resample
 from tasks.speech_data import read_utterances
-from tasks.speech_text import ErrorRates, edit_distance, greedy_decode
+from tasks.speech_text import ErrorRates, beam_decode, edit_distance, greedy_decode
 from tuner.errors import DataError
 from tuner.space import parse_space
 from tuner.study import default_data_path
@@ -110,6 +110,22 @@ def test_greedy_ctc_decoding_on_hand_made_logits():
     assert greedy_decode(logits.log_softmax(-1), torch.tensor([10]), vocabulary) == ["aabc"]
     # frames past an utterance's length are ignored
     assert greedy_decode(logits.log_softmax(-1), torch.tensor([3]), vocabulary) == ["a"]
+
+
+def test_beam_search_agrees_with_greedy_and_a_lexicon_mends_near_misses():
+    vocabulary = " efinv"  # ids 1..6: space e f i n v
+    # f, then blank just above 'i', then v just above n, then e: greedy reads "fve"
+    frames = [{3: 0.9}, {0: 0.5, 4: 0.45}, {6: 0.5, 5: 0.45}, {2: 0.9}]
+    probs = torch.full((1, len(frames), 8), 1e-3)
+    for t, row in enumerate(frames):
+        for label, p in row.items():
+            probs[0, t, label] = p
+    log_probs = (probs / probs.sum(-1, keepdim=True)).log()
+    steps = torch.tensor([len(frames)])
+    assert greedy_decode(log_probs, steps, vocabulary) == ["fve"]
+    assert beam_decode(log_probs, steps, vocabulary) == ["fve"]
+    assert beam_decode(log_probs, steps, vocabulary, lexicon="five nine") == ["five"]
+    assert beam_decode(log_probs, steps, vocabulary, lexicon="nine") == ["nine"]
 
 
 def test_edit_distance_and_error_rates_on_known_pairs():
