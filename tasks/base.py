@@ -38,6 +38,8 @@ class Task:
             -> a table a person can read; the task reads the data itself (it may need none).
         default_data: shipped demo data used when --data is not given.
         smoke: tiny settings for tests.
+        choices: settings that take one of a few words, with those words; a space or
+            --set naming another word is refused before anything runs.
     """
 
     name: str
@@ -56,6 +58,7 @@ class Task:
     ]
     default_data: str | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class TensorBatches:

@@ -370,5 +370,6 @@ TASK = Task(
     model_class=SequenceClassifier,
     predict=predict,
     default_data="japanese_vowels.npz",
+    choices={"pooling": ("last", "mean"), "class_weights": ("auto", "none")},
     smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},
 )

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "test_size": 0,
     "scaling": "window",
     "transform": "none",
+    "loss": "mse",
     "season_length": 0,
     "max_epochs": 50,
     "patience": 0,
@@ -187,6 +188,13 @@ def baseline_metrics(data: SeriesSet, settings: Mapping[str, Any]) -> dict[str, 
 # ---------------------------------------------------------------- model
 
 
+LOSSES = {  # on the normalised scale; mae trains for the median, as val_mae scores
+    "mse": nn.functional.mse_loss,
+    "mae": nn.functional.l1_loss,
+    "huber": nn.functional.smooth_l1_loss,
+}
+
+
 class ForecastLSTM(pl.LightningModule):
     """LSTM encoder over the normalised input window, linear head to all horizon steps."""
 
@@ -201,6 +209,7 @@ class ForecastLSTM(pl.LightningModule):
         weight_decay: float = 0.0,
         transform: str = "none",
         scaling: str = "window",
+        loss: str = "mse",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -223,7 +232,7 @@ class ForecastLSTM(pl.LightningModule):
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, y, loc, scale, y_raw = batch
         prediction = self(x)
-        loss = nn.functional.mse_loss(prediction, y)
+        loss = LOSSES[self.hparams.loss](prediction, y)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
         if stage != "train":
             self.errors.add(self.to_original_units(prediction, loc, scale), y_raw)
@@ -268,6 +277,7 @@ MODEL_ARGS = (
     "weight_decay",
     "transform",
     "scaling",
+    "loss",
 )
 
 
@@ -371,5 +381,10 @@ TASK = Task(
     model_class=ForecastLSTM,
     predict=predict,
     default_data="air_passengers.csv",
+    choices={
+        "scaling": ("window", "global"),
+        "transform": ("none", "log"),
+        "loss": tuple(LOSSES),
+    },
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
 )

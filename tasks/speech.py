@@ -32,7 +32,7 @@ from tasks.speech_text import (
     encode,
     greedy_decode,
 )
-from tuner.errors import DataError, UsageError
+from tuner.errors import DataError
 from tuner.space import SearchSpace
 
 DEFAULTS: dict[str, Any] = {
@@ -49,6 +49,8 @@ DEFAULTS: dict[str, Any] = {
     "lr_schedule": "onecycle",
     "decoder": "greedy",
     "beam_width": 8,
+    "vocabulary": "",  # characters the model emits; "": those of the training transcripts
+    "lexicon": "",  # words the lexicon decoder allows; "": those of the training transcripts
     "sample_rate": 8000,
     "n_mels": 40,
     "window_ms": 25.0,
@@ -94,11 +96,7 @@ def pad_frames(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor
 def pad_labels(texts: list[str], vocabulary: str) -> tuple[torch.Tensor, torch.Tensor]:
     """CTC targets: label ids padded with blanks (unseen characters get the id after the
     vocabulary, which the model can never emit, so they count as errors)."""
-    unknown = len(vocabulary) + 1
-    encoded = [
-        [encode(ch, vocabulary)[0] if ch in vocabulary else unknown for ch in text]
-        for text in texts
-    ]
+    encoded = [encode(text, vocabulary) for text in texts]
     lengths = torch.tensor([len(e) for e in encoded], dtype=torch.int64)
     out = torch.zeros(len(encoded), max(int(lengths.max()), 1), dtype=torch.int64)
     for i, ids in enumerate(encoded):
@@ -137,11 +135,12 @@ class SpeechData(pl.LightningDataModule):
                 f"utterances; expected some of each (split column or --test-speaker)"
             )
         transcripts = data.transcripts or []
-        self.vocabulary = build_vocabulary([transcripts[i] for i in train])
+        chosen = [transcripts[i] for i in train]
+        self.vocabulary = settings.get("vocabulary") or build_vocabulary(chosen)
         mean, std = global_stats([features[i] for i in train])
         self.inputs = {
             "vocabulary": self.vocabulary,
-            "lexicon": " ".join(sorted({w for i in train for w in transcripts[i].split()})),
+            "lexicon": settings.get("lexicon") or " ".join(sorted(set(" ".join(chosen).split()))),
             "feature_mean": mean,
             "feature_std": std,
             **{key: settings[key] for key in FEATURE_KEYS},
@@ -236,14 +235,6 @@ class SpeechRecognizer(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        check_choices(
-            {
-                "normalise": normalise,
-                "augment": augment,
-                "lr_schedule": lr_schedule,
-                "decoder": decoder,
-            }
-        )
         self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_mels))
         self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_mels))
         self.backbone = LSTMBackbone(
@@ -406,10 +397,6 @@ def fit_space(space: SearchSpace, data: UtteranceSet) -> tuple[SearchSpace, list
     """CTC needs an LSTM step per label (two for a doubled letter): frame stacking
     (subsample) is capped by the utterance with the fewest frames per label."""
     settings = {**DEFAULTS, **space.fixed}
-    check_choices(settings)
-    for spec in space.params:
-        for choice in spec.choices:
-            check_choices({spec.name: choice})
     frames = np.array([len(s) / rate * 1000 / settings["hop_ms"] for s, rate in data.audio])
     needed = np.array([ctc_steps(t) for t in data.transcripts or []])
     worst = int(np.argmin(frames / needed))
@@ -437,13 +424,6 @@ def fit_space(space: SearchSpace, data: UtteranceSet) -> tuple[SearchSpace, list
         return space, []
     note = f"subsample: capped at {limit}, the most {data.files[worst].name} allows"
     return space.with_param(capped), [note]
-
-
-def check_choices(settings: Mapping[str, Any]) -> None:
-    """Settings with a fixed set of values hold one of them (checked before any trial)."""
-    for name, allowed in CHOICES.items():
-        if name in settings and settings[name] not in allowed:
-            raise UsageError(f"{name} {settings[name]!r}: expected one of {', '.join(allowed)}")
 
 
 def ctc_steps(text: str) -> int:
@@ -489,4 +469,5 @@ TASK = Task(
     predict=predict,
     default_data="speech/fsdd/manifest.csv",
     smoke={"hidden_size": 8, "num_layers": 1, "max_epochs": 2, "batch_size": 64},
+    choices=CHOICES,
 )

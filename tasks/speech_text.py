@@ -16,9 +16,10 @@ def build_vocabulary(transcripts: Sequence[str]) -> str:
 
 
 def encode(text: str, vocabulary: str) -> list[int]:
-    """Label ids of `text`; characters the model never saw are left out."""
+    """Label ids of `text`; a character outside the vocabulary gets the id after it (one
+    the model can never emit, so it counts as an error)."""
     lookup = {ch: i + 1 for i, ch in enumerate(vocabulary)}
-    return [lookup[ch] for ch in text if ch in lookup]
+    return [lookup.get(ch, len(vocabulary) + 1) for ch in text]
 
 
 def greedy_decode(log_probs: torch.Tensor, lengths: torch.Tensor, vocabulary: str) -> list[str]:

@@ -76,9 +76,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     data = task.load_data(data_args)
     space = finetune_space(config, payload, task)
     metric = space.metric
-    before = evaluate(
-        restore_model(payload, task.model_class), task, data, payload["settings"], metric
-    )
+    before = evaluate(restore_model(payload, task.model_class), task, data, space.fixed, metric)
     print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
     prepared = _prepared(
         config,
@@ -111,9 +109,13 @@ def _given(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) -> SearchSpace:
-    """Fixed: the source's settings (architecture, windows). Searched with --trials: lr,
-    epochs, frozen layers and dropout, around the source's own values."""
+    """Fixed: the source's settings (architecture, windows) and whatever the source model
+    learnt from its data that is also a task setting (a speech model's vocabulary: the new
+    data's labels must be encoded the way the model emits them). Searched with --trials:
+    lr, epochs, frozen layers and dropout, around the source's own values."""
     meta, settings = payload["meta"], payload["settings"]
+    learnt = payload.get("hyper_parameters", {})
+    settings = {**settings, **{k: learnt[k] for k in task.defaults if learnt.get(k)}}
     metric = meta.get("metric", task.metric)
     direction = meta.get("direction", task.direction)
     source_lr = float(settings["lr"])

@@ -76,6 +76,18 @@ class SearchSpace:
         params = tuple(spec if old.name == spec.name else old for old in self.params)
         return dataclasses.replace(self, params=params)
 
+    def check_choices(self, choices: Mapping[str, tuple[str, ...]]) -> None:
+        """Every fixed value and categorical choice of a word-valued setting is one of
+        the task's words (a typo would otherwise train something else, silently)."""
+        values = [(name, value) for name, value in self.fixed.items()]
+        values += [(spec.name, choice) for spec in self.params for choice in spec.choices]
+        for name, value in values:
+            if name in choices and value not in choices[name]:
+                raise UsageError(
+                    f"{name} {value!r} (from {self.source} or --set): expected one of "
+                    f"{', '.join(choices[name])}"
+                )
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML form, for the record (MLflow artifact, study attrs)."""
         params = {}

@@ -192,6 +192,7 @@ def prepare(config: SearchConfig) -> Prepared:
         )
     space = load_space(space_path, task.defaults)
     space = space.with_fixed(config.overrides)
+    space.check_choices(task.choices)
     data = task.load_data(data_args)
     space, notes = task.fit_space(space, data)
     name = config.study or study_name_for(task, data_args)
