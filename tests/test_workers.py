@@ -159,8 +159,8 @@ def _a_worker_in_a_trial(parent_pid, storage):
     """The pid of the worker running a trial that already has its MLflow run."""
     try:
         study = optuna.load_study(study_name="par", storage=storage)
-    except KeyError:
-        return None
+    except (KeyError, optuna.exceptions.StorageInternalError):
+        return None  # not created yet, or its tables are being created right now
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in running:
         if "mlflow_run_id" in trial.user_attrs:
