@@ -16,6 +16,7 @@ import lightning.pytorch as pl
 import pandas as pd
 import torch
 from torch import nn
+from typing_extensions import override
 
 from tuner.errors import DataError
 
@@ -92,6 +93,35 @@ class TensorBatches:
             else:
                 index = order[start : start + self.batch_size]
                 yield tuple(t[index] for t in self.tensors)
+
+
+class TensorData(pl.LightningDataModule):
+    """A data module whose splits are tensors in memory (`self.tensors['train' | 'val' |
+    'test']`, test optional): shuffled training batches of `batch_size`, evaluation in
+    slices of `eval_batch_size`. Subclasses fill `self.tensors` in their __init__."""
+
+    eval_batch_size = 1024
+
+    def __init__(self, settings: Mapping[str, Any], seed: int = 0) -> None:
+        super().__init__()
+        self.settings, self.seed = dict(settings), seed
+        self.tensors: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
+        size = int(self.settings["batch_size"]) if shuffle else self.eval_batch_size
+        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=self.seed)
+
+    @override
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    @override
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("val")
+
+    @override
+    def test_dataloader(self) -> TensorBatches | list:
+        return self._batches("test") if "test" in self.tensors else []
 
 
 class LSTMBackbone(nn.Module):

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import override
 
-from tasks.base import LSTMBackbone, Task, TensorBatches, adam
+from tasks.base import LSTMBackbone, Task, TensorData, adam
 from tasks.classification_data import (
     PAD,
     SequenceSet,
@@ -104,7 +104,7 @@ def prepare_inputs(data: SequenceSet, inputs: Mapping[str, Any]) -> list[np.ndar
 # ---------------------------------------------------------------- data module
 
 
-class SequenceData(pl.LightningDataModule):
+class SequenceData(TensorData):
     """Padded sequences, lengths and label ids per split, in memory."""
 
     def __init__(self, data: SequenceSet, settings: Mapping[str, Any], seed: int = 0) -> None:
@@ -126,22 +126,6 @@ class SequenceData(pl.LightningDataModule):
         counts = np.bincount(y[split == "train"], minlength=len(self.classes))
         self.class_counts = counts.tolist()
         self.baseline_metrics = majority_baseline(int(counts.argmax()), self.tensors, len(counts))
-
-    def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
-        size = int(self.settings["batch_size"]) if shuffle else 1024
-        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=self.seed)
-
-    @override
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", shuffle=True)
-
-    @override
-    def val_dataloader(self) -> TensorBatches:
-        return self._batches("val")
-
-    @override
-    def test_dataloader(self) -> TensorBatches | list:
-        return self._batches("test") if "test" in self.tensors else []
 
 
 class ClassCounts:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-from tasks.base import ErrorSums, LSTMBackbone, Task, TensorBatches, adam
+from tasks.base import ErrorSums, LSTMBackbone, Task, TensorData, adam
 from tasks.forecasting_data import SeriesSet, read_series
 from tuner.errors import DataError
 
@@ -127,13 +127,13 @@ def seasonal_naive(values: np.ndarray, span: tuple[int, int], season: int) -> np
 # ---------------------------------------------------------------- data module
 
 
-class ForecastData(pl.LightningDataModule):
+class ForecastData(TensorData):
     """Train / val / test windows of every series, as in-memory tensors."""
 
+    eval_batch_size = 4096
+
     def __init__(self, data: SeriesSet, settings: Mapping[str, Any], seed: int = 0) -> None:
-        super().__init__()
-        self.settings = dict(settings)
-        self.seed = seed
+        super().__init__(settings, seed)
         parts: dict[str, list] = {"train": [], "val": [], "test": []}
         for series in data.series:
             split = split_points(len(series.values), settings)
@@ -146,22 +146,6 @@ class ForecastData(pl.LightningDataModule):
                 parts[stage].append(make_tensors(series.values, split.val_start, span, settings))
         self.tensors = {stage: _concat(chunks) for stage, chunks in parts.items()}
         self.baseline_metrics = baseline_metrics(data, settings)
-
-    def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
-        size = int(self.settings["batch_size"]) if shuffle else 4096
-        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=self.seed)
-
-    @override
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", shuffle=True)
-
-    @override
-    def val_dataloader(self) -> TensorBatches:
-        return self._batches("val")
-
-    @override
-    def test_dataloader(self) -> TensorBatches:
-        return self._batches("test")
 
 
 def baseline_metrics(data: SeriesSet, settings: Mapping[str, Any]) -> dict[str, float]:

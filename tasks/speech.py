@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import override
 
-from tasks.base import LSTMBackbone, Task, TensorBatches, adam
+from tasks.base import LSTMBackbone, Task, TensorData, adam
 from tasks.speech_data import FEATURE_KEYS, UtteranceSet, read_utterances
 from tasks.speech_text import (
     ErrorRates,
@@ -120,12 +120,13 @@ def global_stats(features: list[torch.Tensor]) -> tuple[list[float], list[float]
 # ---------------------------------------------------------------- data module
 
 
-class SpeechData(pl.LightningDataModule):
+class SpeechData(TensorData):
     """Padded log-mel frames, frame counts, CTC targets and target lengths per split."""
 
+    eval_batch_size = 256
+
     def __init__(self, data: UtteranceSet, settings: Mapping[str, Any], seed: int = 0) -> None:
-        super().__init__()
-        self.settings, self.seed = dict(settings), seed
+        super().__init__(settings, seed)
         features = data.features(settings)
         split = assign_splits(data, settings)
         train = np.flatnonzero(split == "train")
@@ -154,22 +155,6 @@ class SpeechData(pl.LightningDataModule):
                     [transcripts[i] for i in chosen], self.vocabulary
                 )
                 self.tensors[stage] = (frames, frame_lengths, labels, label_lengths)
-
-    def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
-        size = int(self.settings["batch_size"]) if shuffle else 256
-        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=self.seed)
-
-    @override
-    def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", shuffle=True)
-
-    @override
-    def val_dataloader(self) -> TensorBatches:
-        return self._batches("val")
-
-    @override
-    def test_dataloader(self) -> TensorBatches | list:
-        return self._batches("test") if "test" in self.tensors else []
 
 
 # ---------------------------------------------------------------- model
