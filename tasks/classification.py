@@ -108,16 +108,14 @@ class SequenceData(TensorData):
     """Padded sequences, lengths and label ids per split, in memory."""
 
     def __init__(self, data: SequenceSet, settings: Mapping[str, Any], seed: int = 0) -> None:
-        super().__init__()
+        super().__init__(settings, seed)
         if not data.labels:
             raise DataError(f"{data.path}: no labels; expected a 'label' column or array 'y'")
-        self.settings, self.seed = dict(settings), seed
         self.classes = sorted(set(data.labels))
         split = assign_splits(data, settings)
         self.inputs = fit_inputs(data, split == "train")
         sequences = prepare_inputs(data, self.inputs)
         y = np.array([self.classes.index(label) for label in data.labels])
-        self.tensors = {}
         for stage in ("train", "val", "test"):
             chosen = np.flatnonzero(split == stage)
             if len(chosen):

@@ -146,7 +146,6 @@ class SpeechData(TensorData):
             "feature_std": std,
             **{key: settings[key] for key in FEATURE_KEYS},
         }
-        self.tensors = {}
         for stage in ("train", "val", "test"):
             chosen = np.flatnonzero(split == stage)
             if len(chosen):
