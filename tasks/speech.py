@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "subsample": 2,
     "normalise": "utterance",
     "augment": "none",
+    "speed_perturb": 0.0,  # > 0: training also on copies at 1 - p and 1 + p speed
     "lr_schedule": "onecycle",
     "decoder": "greedy",
     "beam_width": 8,
@@ -149,11 +150,30 @@ class SpeechData(TensorData):
         for stage in ("train", "val", "test"):
             chosen = np.flatnonzero(split == stage)
             if len(chosen):
-                frames, frame_lengths = pad_frames([features[i] for i in chosen])
-                labels, label_lengths = pad_labels(
-                    [transcripts[i] for i in chosen], self.vocabulary
+                frames = [features[i] for i in chosen]
+                texts = [transcripts[i] for i in chosen]
+                if stage == "train" and float(settings["speed_perturb"]) > 0:
+                    frames, texts = speed_perturbed(data, settings, chosen, frames, texts)
+                self.tensors[stage] = (
+                    *pad_frames(frames),
+                    *pad_labels(texts, self.vocabulary),
                 )
-                self.tensors[stage] = (frames, frame_lengths, labels, label_lengths)
+
+
+def speed_perturbed(
+    data: UtteranceSet,
+    settings: Mapping[str, Any],
+    chosen: np.ndarray,
+    frames: list[torch.Tensor],
+    texts: list[str],
+) -> tuple[list[torch.Tensor], list[str]]:
+    """The training utterances, plus copies played 1 - p and 1 + p times as fast (p =
+    speed_perturb): more speaking rates and voice pitches for the same transcripts."""
+    rate = float(settings["speed_perturb"])
+    for speed in (1.0 - rate, 1.0 + rate):
+        perturbed = data.features(settings, speed)
+        frames = frames + [perturbed[i] for i in chosen]
+    return frames, texts * 3
 
 
 # ---------------------------------------------------------------- model
@@ -381,7 +401,12 @@ def fit_space(space: SearchSpace, data: UtteranceSet) -> tuple[SearchSpace, list
     """CTC needs an LSTM step per label (two for a doubled letter): frame stacking
     (subsample) is capped by the utterance with the fewest frames per label."""
     settings = {**DEFAULTS, **space.fixed}
-    frames = np.array([len(s) / rate * 1000 / settings["hop_ms"] for s, rate in data.audio])
+    perturb = space.param("speed_perturb")
+    fastest = 1 + float(
+        max(perturb.choices or [perturb.high]) if perturb else settings["speed_perturb"]
+    )
+    seconds = np.array([len(s) / rate for s, rate in data.audio]) / fastest
+    frames = seconds * 1000 / settings["hop_ms"]
     needed = np.array([ctc_steps(t) for t in data.transcripts or []])
     worst = int(np.argmin(frames / needed))
     limit = int(frames[worst] // needed[worst])

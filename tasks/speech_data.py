@@ -34,15 +34,16 @@ class UtteranceSet:
     split: np.ndarray | None = None
     _features: dict = field(default_factory=dict, repr=False, compare=False)
 
-    def features(self, settings: Mapping[str, Any]) -> list[torch.Tensor]:
+    def features(self, settings: Mapping[str, Any], speed: float = 1.0) -> list[torch.Tensor]:
         """(frames, n_mels) log-mel per file; computed on the first call for a feature
-        setting, then shared by every trial that uses it."""
-        key = tuple(settings[name] for name in FEATURE_KEYS)
+        setting, then shared by every trial that uses it. `speed` != 1 plays the audio
+        that much faster (and higher), as speed perturbation does."""
+        key = (*(settings[name] for name in FEATURE_KEYS), speed)
         if key not in self._features:
-            rate, n_mels, window_ms, hop_ms = key
+            rate, n_mels, window_ms, hop_ms, _ = key
             self._features[key] = [
                 log_mel(
-                    resample(samples, source_rate, int(rate)),
+                    resample(samples, source_rate, round(int(rate) / speed)),
                     int(rate),
                     int(n_mels),
                     float(window_ms),

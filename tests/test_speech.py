@@ -173,6 +173,21 @@ def test_features_are_computed_once_per_setting():
     assert len(first) == len(data.files) == 720
 
 
+def test_speed_perturbation_adds_faster_and_slower_copies_of_training_audio():
+    data = TASK.load_data({"data": default_data_path(TASK)})
+    settings = {**TASK.defaults, "speed_perturb": 0.1}
+    plain = TASK.build_datamodule(data, TASK.defaults).tensors
+    perturbed = TASK.build_datamodule(data, settings).tensors
+    train = len(plain["train"][0])
+    assert len(perturbed["train"][0]) == 3 * train
+    assert torch.equal(perturbed["val"][1], plain["val"][1])  # evaluation is untouched
+    lengths = perturbed["train"][1].double()
+    slow, fast = lengths[train : 2 * train], lengths[2 * train :]
+    assert (slow / lengths[:train]).mean() == pytest.approx(1 / 0.9, rel=0.03)
+    assert (fast / lengths[:train]).mean() == pytest.approx(1 / 1.1, rel=0.03)
+    assert torch.equal(perturbed["train"][2][train : 2 * train], perturbed["train"][2][:train])
+
+
 def test_subsample_is_capped_by_the_shortest_utterance(tmp_path):
     write_wav(tmp_path / "a.wav", tone(440, 0.1, 8000), 8000)  # 10 frames
     (tmp_path / "m.csv").write_text("path,transcript\na.wav,abcd\n")  # 4 steps
