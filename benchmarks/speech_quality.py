@@ -91,7 +91,7 @@ def speaker_finetune(recordings: Path) -> str:
     others = fsdd_manifest(
         folder, recordings, lambda s, _: "test" if s == HELD_OUT_SPEAKER else "train"
     )
-    wall, output = sweep(folder, others, 600, *LEXICON, "--study", "five")
+    wall, output = sweep(folder, others, 300, *LEXICON, "--study", "five")
     new = folder / "speaker"
     new.mkdir()
 
