@@ -127,3 +127,21 @@ def test_predict_continues_dates_in_original_units(tmp_path):
     assert first.ds.iloc[-1] == pd.Timestamp("2004-06-01")
     last_level = data.series[0].values[-12:].mean()
     assert np.all(np.abs(first.y_hat - last_level) < 5 * data.series[0].values.std())
+
+
+@pytest.mark.parametrize(
+    "loss, expected",
+    [
+        ("mse", torch.nn.functional.mse_loss),
+        ("mae", torch.nn.functional.l1_loss),
+        ("huber", torch.nn.functional.smooth_l1_loss),
+    ],
+)
+def test_training_loss_follows_the_loss_setting(loss, expected):
+    settings = {**DEFAULTS, "loss": loss}
+    datamodule = TASK.build_datamodule(read_series({"data": AIR}), settings)
+    model = TASK.build_model(settings, datamodule)
+    batch = next(iter(datamodule.train_dataloader()))
+    with torch.no_grad():
+        value = model._step(batch, "train")
+        assert value.item() == pytest.approx(expected(model(batch[0]), batch[1]).item())
