@@ -134,7 +134,7 @@ def main(repeats: int = 5) -> str:
     folder = tempfile.mkdtemp(prefix="tuner-overhead-")
     workloads = [
         ("airline", str(REPO / "tasks" / "data" / "air_passengers.csv"), EPOCHS, 16, repeats),
-        ("4 long series", long_series_csv(folder), 5, 64, 3),
+        ("4 long series", long_series_csv(folder), 15, 64, 3),
     ]
     rows, ratios = [], {}
     for name, path, epochs, batch, runs in workloads:
@@ -157,11 +157,12 @@ def main(repeats: int = 5) -> str:
             "|---|---|---|---|---|",
             *rows,
             "",
-            f"**Ratio b / a on the airline: {ratios['airline']:.2f}** (target <= 1.10); on "
-            f"epochs with real work: {ratios['4 long series']:.2f}. (b) adds a fixed cost per "
-            f"epoch (Lightning's loop, the pruning report to Optuna's storage) and per trial "
-            f"(MLflow child run, test pass, checkpoint log + registration): it dominates the "
-            f"airline's 85-window epochs and fades on larger ones.",
+            f"**Ratio b / a on the airline: {ratios['airline']:.2f}** (target <= 1.10, not "
+            f"met); on epochs with more work: {ratios['4 long series']:.2f}. (b) adds a fixed "
+            f"cost per epoch (Lightning's loop and hooks, the pruning report to Optuna's "
+            f"storage: about 10-20 ms) and per trial (MLflow child run, test pass, checkpoint "
+            f"log + registration: about 0.5 s). On the airline's 85-window epochs of 8-13 ms "
+            f"those costs are most of the time; they shrink relative to epochs with real work.",
             "",
         ]
     )

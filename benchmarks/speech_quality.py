@@ -105,9 +105,7 @@ def speaker_finetune(recordings: Path) -> str:
     table = pd.read_csv(own)
     table[table.split == "test"].to_csv(test, index=False)
     before = word_error_rate(folder, "study:five", test)
-    _, tuned = run_cli(
-        folder, "finetune", "--from", "study:five", "--data", str(own), "--quiet"
-    )
+    _, tuned = run_cli(folder, "finetune", "--from", "study:five", "--data", str(own), "--quiet")
     after = word_error_rate(folder, "models:/five-finetuned@best", test)
     return (
         f"speaker-held-out ({HELD_OUT_SPEAKER}): sweep on five speakers, wall {wall:.0f} s\n"
