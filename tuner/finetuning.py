@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -171,7 +170,7 @@ def _prepared(
 ) -> studies.Prepared:
     root = lineage.get("tuner.root_study") or payload["meta"].get("study") or task.name
     lineage = {**lineage, "tuner.root_study": root}
-    stem = Path(str(data_args["data"])).stem
+    stem = studies.data_stem(data_args)
     name = config.study or f"{lineage.get('tuner.source_study') or root}-ft-{stem}"
     studies.check_stores(storage, tracking_uri, name, task, space)
 

@@ -105,11 +105,15 @@ GENERIC_STEMS = ("manifest", "data", "train", "metadata")
 
 
 def study_name_for(task: Task, data: Mapping[str, Any]) -> str:
-    """Derived from task + data file, so rerunning the same command finds the same study.
-    A file named like every other (manifest.csv, data.csv) is named by its folder."""
+    """Derived from task + data file, so rerunning the same command finds the same study."""
+    return f"{task.name}-{data_stem(data)}"
+
+
+def data_stem(data: Mapping[str, Any]) -> str:
+    """The data file's stem; a file named like every other (manifest.csv, data.csv) is
+    named by its folder."""
     path = Path(str(data.get("data") or "data"))
-    stem = path.parent.name if path.stem in GENERIC_STEMS and path.parent.name else path.stem
-    return f"{task.name}-{stem}"
+    return path.parent.name if path.stem in GENERIC_STEMS and path.parent.name else path.stem
 
 
 # ------------------------------------------------------------ sampler and pruner
