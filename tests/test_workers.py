@@ -138,7 +138,7 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
         victim = _a_worker_in_a_trial(process.pid, storage)
-        time.sleep(0.2)
+        time.sleep(0.05)
     assert victim, "no worker started a trial"
     os.kill(victim, signal.SIGKILL)
     output, _ = process.communicate(timeout=600)
@@ -163,6 +163,7 @@ def _a_worker_in_a_trial(parent_pid, storage):
         return None  # not created yet, or its tables are being created right now
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in running:
-        if "mlflow_run_id" in trial.user_attrs:
+        # still in its first epoch: a trial near its end could finish before the kill lands
+        if "mlflow_run_id" in trial.user_attrs and not trial.intermediate_values:
             return int(trial.user_attrs["worker"].rsplit(":", 1)[1])
     return None
