@@ -134,11 +134,17 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
         "--heartbeat",
         "3",  # grace 12 s: a live worker on a busy 2-core machine is never taken for dead
     )
-    victim = None
+    victim, polled = None, None
     deadline = time.monotonic() + 120
     while victim is None and time.monotonic() < deadline:
-        victim = _a_worker_in_a_trial(process.pid, storage)
+        try:  # one storage (one connection pool) for the whole poll
+            polled = polled or optuna.storages.RDBStorage(storage)
+            victim = _a_worker_in_a_trial(polled)
+        except (KeyError, optuna.exceptions.StorageInternalError):
+            pass  # not created yet, or its tables are being created right now
         time.sleep(0.05)
+    if polled is not None:
+        polled.engine.dispose()
     assert victim, "no worker started a trial"
     os.kill(victim, signal.SIGKILL)
     output, _ = process.communicate(timeout=600)
@@ -155,12 +161,9 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
     assert len(lost) == 1 and lost[0].info.status == "KILLED"
 
 
-def _a_worker_in_a_trial(parent_pid, storage):
+def _a_worker_in_a_trial(storage):
     """The pid of the worker running a trial that already has its MLflow run."""
-    try:
-        study = optuna.load_study(study_name="par", storage=storage)
-    except (KeyError, optuna.exceptions.StorageInternalError):
-        return None  # not created yet, or its tables are being created right now
+    study = optuna.load_study(study_name="par", storage=storage)
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in running:
         # still in its first epoch: a trial near its end could finish before the kill lands
