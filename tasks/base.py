@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -195,6 +196,20 @@ def read_csv(path: Path) -> pd.DataFrame:
             f"{path}: has a header but no rows; expected one row per time step or sequence step"
         )
     return frame
+
+
+SPLITS = ("train", "val", "test")
+
+
+def split_column(path: Path | str, values: Any, lines: bool = False) -> np.ndarray:
+    """A split value per row or sequence, each train, val or test; `lines`: the values are
+    a CSV column's rows, so the error can name the file line."""
+    split = np.asarray(values).astype(str)
+    bad = np.flatnonzero(~np.isin(split, SPLITS))
+    if len(bad):
+        where = f"line {bad[0] + 2}: " if lines else ""
+        raise DataError(f"{path}: {where}split {split[bad[0]]!r}; expected train, val or test")
+    return split
 
 
 def adam(module: pl.LightningModule) -> torch.optim.Optimizer:

@@ -10,10 +10,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.base import read_csv
+from tasks.base import read_csv, split_column
 from tuner.errors import DataError
 
-SPLITS = ("train", "val", "test")
 PAD, UNKNOWN = 0, 1  # token ids reserved in every character vocabulary
 
 
@@ -45,14 +44,6 @@ def read_sequences(args: Mapping[str, Any]) -> SequenceSet:
     return _read_long_csv(path, frame)
 
 
-def _split_column(path: Path, values: Any) -> np.ndarray:
-    split = np.asarray(values).astype(str)
-    bad = sorted(set(split) - set(SPLITS))
-    if bad:
-        raise DataError(f"{path}: split value {bad[0]!r}; expected train, val or test")
-    return split
-
-
 def _read_npz(path: Path) -> SequenceSet:
     try:
         arrays = np.load(path, allow_pickle=False)
@@ -70,7 +61,7 @@ def _read_npz(path: Path) -> SequenceSet:
         row = int(np.argwhere(~np.isfinite(X))[0][0])
         raise DataError(f"{path}: X[{row}] holds NaN or inf; expected finite numbers")
     labels = [str(v) for v in arrays["y"]] if "y" in arrays else None
-    split = _split_column(path, arrays["split"]) if "split" in arrays else None
+    split = split_column(path, arrays["split"]) if "split" in arrays else None
     sequences = [X[i, : int(n)] for i, n in enumerate(lengths)]
     return SequenceSet(str(path), [str(i) for i in range(len(X))], sequences, labels, split)
 
@@ -108,7 +99,7 @@ def _read_long_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
             _check_constant(path, part, "split", sequence_id)
             split.append(part["split"].iloc[0])
     return SequenceSet(
-        str(path), ids, sequences, labels or None, _split_column(path, split) if split else None
+        str(path), ids, sequences, labels or None, split_column(path, split) if split else None
     )
 
 
@@ -125,7 +116,7 @@ def _read_text_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
     if texts.isna().any():
         raise DataError(f"{path}: line {int(np.argmax(texts.isna())) + 2}: empty text")
     labels = [str(v) for v in frame["label"]] if "label" in frame else None
-    split = _split_column(path, frame["split"]) if "split" in frame else None
+    split = split_column(path, frame["split"], lines=True) if "split" in frame else None
     ids = [str(i) for i in frame["id"]] if "id" in frame else [str(i) for i in range(len(frame))]
     sequences = [np.frombuffer(str(t).encode("utf-32-le"), dtype=np.uint32) for t in texts]
     return SequenceSet(str(path), ids, sequences, labels, split, text=True)

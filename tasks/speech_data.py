@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tasks.base import read_csv
+from tasks.base import read_csv, split_column
 from tasks.speech_audio import log_mel, read_wav, resample
 from tuner.errors import DataError
 
-SPLITS = ("train", "val", "test")
 FEATURE_KEYS = ("sample_rate", "n_mels", "window_ms", "hop_ms")
 
 
@@ -61,7 +60,7 @@ def read_utterances(args: Mapping[str, Any], need_transcripts: bool = True) -> U
     if path.is_dir():
         utterances = _read_folder(path, args.get("transcript_from_name"))
     elif path.suffix.lower() == ".wav" and path.is_file():
-        utterances = _with_audio(str(path), [path], None, None, None, lines=None)
+        utterances = _with_audio(str(path), [path], None, None, None)
     elif path.is_file():
         utterances = _read_manifest(path)
     else:
@@ -88,14 +87,7 @@ def _read_manifest(path: Path) -> UtteranceSet:
     if "transcript" in frame.columns:
         transcripts = [_clean(path, i, value) for i, value in enumerate(frame["transcript"])]
     speakers = [str(v) for v in frame["speaker"]] if "speaker" in frame.columns else None
-    split = None
-    if "split" in frame.columns:
-        split = frame["split"].astype(str).to_numpy()
-        bad = [i for i, value in enumerate(split) if value not in SPLITS]
-        if bad:
-            raise DataError(
-                f"{path}: line {bad[0] + 2}: split {split[bad[0]]!r}; expected train, val or test"
-            )
+    split = split_column(path, frame["split"], lines=True) if "split" in frame.columns else None
     files = [path.parent / str(p) for p in frame["path"]]
     return _with_audio(str(path), files, transcripts, speakers, split, lines=True)
 
@@ -112,7 +104,7 @@ def _read_folder(folder: Path, pattern: str | None) -> UtteranceSet:
     if not files:
         raise DataError(f"{folder}: no .wav files in this folder")
     if not pattern:
-        return _with_audio(str(folder), files, None, None, None, lines=None)
+        return _with_audio(str(folder), files, None, None, None)
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -127,9 +119,7 @@ def _read_folder(folder: Path, pattern: str | None) -> UtteranceSet:
         transcripts.append(" ".join(str(text).split()))
         speakers.append(groups.get("speaker") or "")
     has_speakers = "speaker" in regex.groupindex
-    return _with_audio(
-        str(folder), files, transcripts, speakers if has_speakers else None, None, lines=None
-    )
+    return _with_audio(str(folder), files, transcripts, speakers if has_speakers else None, None)
 
 
 def _with_audio(
@@ -138,7 +128,7 @@ def _with_audio(
     transcripts: list[str] | None,
     speakers: list[str] | None,
     split: np.ndarray | None,
-    lines: bool | None,
+    lines: bool = False,
 ) -> UtteranceSet:
     """Read every file now, so a bad one stops the study before it starts."""
     audio = []
