@@ -79,7 +79,7 @@ class SearchSpace:
     def check_choices(self, choices: Mapping[str, tuple[str, ...]]) -> None:
         """Every fixed value and categorical choice of a word-valued setting is one of
         the task's words (a typo would otherwise train something else, silently)."""
-        values = [(name, value) for name, value in self.fixed.items()]
+        values = list(self.fixed.items())
         values += [(spec.name, choice) for spec in self.params for choice in spec.choices]
         for name, value in values:
             if name in choices and value not in choices[name]:
