@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "scaling": "window",
     "transform": "none",
     "loss": "mse",
+    "head": "last",
     "season_length": 0,
     "max_epochs": 50,
     "patience": 0,
@@ -179,8 +180,32 @@ LOSSES = {  # on the normalised scale; mae trains for the median, as val_mae sco
 }
 
 
+class AlignedHead(nn.Module):
+    """Reads step k of the forecast from the hidden state `horizon` steps before it, through
+    one small MLP shared by all steps (NeuralForecast's LSTM decoder). On seasonal data with
+    horizon = season, each step sees the same season a cycle earlier."""
+
+    def __init__(self, input_len: int, horizon: int, hidden_size: int, dropout: float) -> None:
+        super().__init__()
+        self.horizon = horizon
+        # windows shorter than the horizon are stretched to it along time, as NeuralForecast does
+        self.stretch = nn.Linear(input_len, horizon) if horizon > input_len else None
+        self.mlp = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size, hidden_size),
+            nn.ReLU(),
+            nn.Linear(hidden_size, 1),
+        )
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor:
+        """LSTM output (batch, input_len, hidden) -> forecast (batch, horizon)."""
+        if self.stretch is not None:
+            output = self.stretch(output.transpose(1, 2)).transpose(1, 2)
+        return self.mlp(output[:, -self.horizon :]).squeeze(-1)
+
+
 class ForecastLSTM(pl.LightningModule):
-    """LSTM encoder over the normalised input window, linear head to all horizon steps."""
+    """LSTM encoder over the normalised input window, then a head to all horizon steps."""
 
     def __init__(
         self,
@@ -194,18 +219,23 @@ class ForecastLSTM(pl.LightningModule):
         transform: str = "none",
         scaling: str = "window",
         loss: str = "mse",
+        head: str = "last",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.backbone = LSTMBackbone(1, hidden_size, num_layers, dropout)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+        self.head = (
+            AlignedHead(input_len, horizon, hidden_size, dropout)
+            if head == "aligned"  # "last": all steps from the last hidden state, one linear layer
+            else nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+        )
         self.errors = ErrorSums()
 
     @override
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised window (batch, input_len) -> normalised forecast (batch, horizon)."""
         output, _ = self.backbone(x.unsqueeze(-1))
-        return self.head(output[:, -1])
+        return self.head(output if self.hparams.head == "aligned" else output[:, -1])
 
     def to_original_units(
         self, y_norm: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
@@ -262,6 +292,7 @@ MODEL_ARGS = (
     "transform",
     "scaling",
     "loss",
+    "head",
 )
 
 
@@ -369,6 +400,7 @@ TASK = Task(
         "scaling": ("window", "global"),
         "transform": ("none", "log"),
         "loss": tuple(LOSSES),
+        "head": ("last", "aligned"),
     },
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
 )

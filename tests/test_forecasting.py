@@ -145,3 +145,21 @@ def test_training_loss_follows_the_loss_setting(loss, expected):
     with torch.no_grad():
         value = model._step(batch, "train")
         assert value.item() == pytest.approx(expected(model(batch[0]), batch[1]).item())
+
+
+def test_aligned_head_reads_each_step_from_the_state_one_horizon_before_it():
+    settings = {**DEFAULTS, "input_len": 24, "horizon": 12, "head": "aligned"}
+    model = TASK.build_model(settings, None).eval()
+    x = torch.randn(2, 24)
+    changed = x.clone()
+    changed[:, 20] += 5.0  # seen by the hidden states at positions 20..23: steps 8..11
+    with torch.no_grad():
+        before, after = model(x), model(changed)
+    moved = (before - after).abs().amax(dim=0) > 1e-6
+    assert moved.tolist() == [False] * 8 + [True] * 4
+
+
+def test_aligned_head_stretches_windows_shorter_than_the_horizon():
+    settings = {**DEFAULTS, "input_len": 6, "horizon": 12, "head": "aligned"}
+    model = TASK.build_model(settings, None)
+    assert model(torch.randn(3, 6)).shape == (3, 12)
