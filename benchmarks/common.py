@@ -63,3 +63,8 @@ def machine() -> str:
         f"Python {platform.python_version()}, torch {torch.__version__}, "
         f"lightning {lightning.__version__}, optuna {optuna.__version__}"
     )
+
+
+def verdict(met: bool) -> str:
+    """How RESULTS.md says whether a target was reached."""
+    return "met" if met else "not met"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import REPO, load, machine, scratch
+from benchmarks.common import REPO, load, machine, scratch, verdict
 
 SPACE = """
 metric: val_mae
@@ -81,7 +81,7 @@ def main(trials: int = 50) -> str:
             f"| 1 | {readings[1]:.0f} |",
             f"| {trials} | {readings[trials]:.0f} |",
             "",
-            f"**Growth: {100 * growth:+.1f}%** (target <= 5%).",
+            f"**Growth: {100 * growth:+.1f}%** (target <= 5%, {verdict(growth <= 0.05)}).",
             "",
         ]
     )

@@ -16,7 +16,7 @@ import sys
 
 import optuna
 
-from benchmarks.common import REPO, load, machine, scratch
+from benchmarks.common import REPO, load, machine, scratch, verdict
 
 AIR = str(REPO / "tasks" / "data" / "air_passengers.csv")
 SEEDS = (0, 1, 2)
@@ -129,9 +129,28 @@ def main() -> str:
         f"lstm-tuner starts TPE (multivariate) after 3 (a third of the budget, 3 to 10), "
         f"which the random-sampler row shows the effect of.",
     ]
-    if not nf_python:
+    if nf_python:
+        lines += ["", *targets(ours_runs, results["NeuralForecast AutoLSTM (optuna)"])]
+    else:
         lines.append("AutoLSTM not run: set NF_PYTHON to an interpreter with neuralforecast.")
     return "\n".join(lines) + "\n"
+
+
+def targets(ours: list[dict[str, float]], autolstm: list[dict[str, float]]) -> list[str]:
+    """The issue's three targets against AutoLSTM, on medians over the seeds."""
+
+    def median(runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    wall = median(ours, "wall") / median(autolstm, "wall")
+    rss = median(ours, "rss") / median(autolstm, "rss")
+    mae, their_mae = median(ours, "test_mae"), median(autolstm, "test_mae")
+    return [
+        f"**Against AutoLSTM (medians):** wall {wall:.2f}x (target <= 0.5x, "
+        f"{verdict(wall <= 0.5)}); test MAE {mae:.1f} vs {their_mae:.1f} (target <=, "
+        f"{verdict(mae <= their_mae)}); peak RSS {rss:.2f}x (target <= 0.5x, "
+        f"{verdict(rss <= 0.5)}).",
+    ]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks.common import load, machine, search_in_scratch
+from benchmarks.common import load, machine, search_in_scratch, verdict
 
 SPACE = """
 metric: val_mae
@@ -66,7 +66,11 @@ def main() -> str:
             f"| {row['workers']} | {row['trials']} | {row['per_minute']:.1f} | "
             f"{row['span_s']:.1f} | {row['wall_s']:.1f} |"
         )
-    lines += ["", f"**Ratio 2 workers / 1 worker: {ratio:.2f}x** (target >= 1.7x).", ""]
+    lines += [
+        "",
+        f"**Ratio 2 workers / 1 worker: {ratio:.2f}x** (target >= 1.7x, {verdict(ratio >= 1.7)}).",
+        "",
+    ]
     return "\n".join(lines)
 
 
