@@ -144,7 +144,10 @@ MISTAKES = [
     (["finetune", "--from", "models:/nope/1"], ["registered model 'nope'", "version '1'"]),
     (["finetune", "--from", "models:/seen/99"], ["registered model 'seen'", "version '99'"]),
     (["predict", "--from", "study:nope"], ["study:nope", "no such study"]),
-    (["search", "--task", "forecasting", "--set", "transform=lg"], ["transform 'lg'", "none, log"]),
+    (
+        ["search", "--task", "forecasting", "--set", "transform=lg"],
+        ["transform 'lg'", "none, log"],
+    ),
     # speech audio and manifests
     (
         ["search", "--task", "speech", "--data", "m_missing.csv"],
