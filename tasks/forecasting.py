@@ -1,10 +1,11 @@
-"""Time-series forecasting: CSV series -> windows of input_len -> horizon -> LSTM + linear head.
+"""Time-series forecasting: CSV series -> windows of input_len -> horizon -> LSTM + head.
 
 Splits are chronological per series: the last `test_size` steps are the test part, the
 `val_size` before them validation, the rest training. Values are optionally put on a
 symmetric log scale, then normalised either per input window (the window's own mean and
 std: robust to trends, as NeuralForecast does) or per series with statistics of the
-training part only. Metrics are computed in original units.
+training part only. The head reads every step from the last hidden state (`last`) or each
+step from the state one horizon before it (`aligned`). Metrics are in original units.
 """
 
 from __future__ import annotations
