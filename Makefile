@@ -22,13 +22,15 @@ test: $(VENV)/.installed
 
 # NeuralForecast (the AutoLSTM comparison) lives in its own venv: it pulls ray and pins
 # its own versions. Without it the comparison row is left out and RESULTS.md says so.
+# AUTOLSTM=no leaves it out on purpose: its seeds can take 25 minutes each (RESULTS.md).
 NF_VENV ?= .venv-bench
+AUTOLSTM ?= yes
 bench: $(VENV)/.installed
-	test -x $(NF_VENV)/bin/python || ($(PYTHON) -m venv $(NF_VENV) && \
+	test "$(AUTOLSTM)" != yes || test -x $(NF_VENV)/bin/python || ($(PYTHON) -m venv $(NF_VENV) && \
 	  $(NF_VENV)/bin/pip install -q "$(TORCH_SPEC)" && $(NF_VENV)/bin/pip install -q neuralforecast) \
 	  || echo "no NeuralForecast venv: the AutoLSTM row is skipped"
-	NF_PYTHON=$$(test -x $(NF_VENV)/bin/python && echo $(abspath $(NF_VENV))/bin/python) \
-	  $(PY) -m benchmarks.run_all
+	NF_PYTHON=$$(test "$(AUTOLSTM)" = yes && test -x $(NF_VENV)/bin/python && \
+	  echo $(abspath $(NF_VENV))/bin/python) $(PY) -m benchmarks.run_all
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check tuner tasks tests benchmarks

@@ -132,7 +132,10 @@ def main() -> str:
     if nf_python:
         lines += ["", *targets(ours_runs, results["NeuralForecast AutoLSTM (optuna)"])]
     else:
-        lines.append("AutoLSTM not run: set NF_PYTHON to an interpreter with neuralforecast.")
+        lines.append(
+            "AutoLSTM not run (`make bench AUTOLSTM=no`, or no interpreter with "
+            "neuralforecast in NF_PYTHON)."
+        )
     return "\n".join(lines) + "\n"
 
 
