@@ -150,8 +150,8 @@ def targets(ours: list[dict[str, float]], autolstm: list[dict[str, float]]) -> l
     mae, their_mae = median(ours, "test_mae"), median(autolstm, "test_mae")
     return [
         f"**Against AutoLSTM (medians):** wall {wall:.2f}x (target <= 0.5x, "
-        f"{verdict(wall <= 0.5)}); test MAE {mae:.1f} vs {their_mae:.1f} (target <=, "
-        f"{verdict(mae <= their_mae)}); peak RSS {rss:.2f}x (target <= 0.5x, "
+        f"{verdict(wall <= 0.5)}); test MAE {mae:.1f} vs {their_mae:.1f} (target: at most "
+        f"AutoLSTM's, {verdict(mae <= their_mae)}); peak RSS {rss:.2f}x (target <= 0.5x, "
         f"{verdict(rss <= 0.5)}).",
     ]
 
