@@ -62,6 +62,10 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
 
 
 def _worker_main(config: Any, plan: WorkerPlan) -> None:
+    # the launcher stops workers with SIGINT; one started with SIGINT ignored (nohup, a
+    # script's `cmd &`) would hand that on, and its workers would die at the 60 s kill
+    # without recording their trials
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.update(plan.environment())
     import torch
 
