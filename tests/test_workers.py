@@ -12,6 +12,8 @@ import uuid
 import optuna
 import pytest
 from mlflow import MlflowClient
+from optuna.exceptions import StorageInternalError
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import REPO, postgres_available
 from tuner.devices import plan_workers
@@ -126,7 +128,7 @@ def test_sigterm_stops_workers_of_a_launcher_that_ignores_sigint(workdir):
             return 0
         try:
             trials = optuna.load_study(study_name="par", storage=storage).trials
-        except (KeyError, optuna.exceptions.StorageInternalError):
+        except (KeyError, StorageInternalError, OperationalError):  # being created
             return 0
         return sum(t.state.name == "RUNNING" for t in trials)
 
