@@ -12,8 +12,6 @@ import uuid
 import optuna
 import pytest
 from mlflow import MlflowClient
-from optuna.exceptions import StorageInternalError
-from sqlalchemy.exc import OperationalError
 
 from tests.conftest import REPO, postgres_available
 from tuner.devices import plan_workers
@@ -49,8 +47,8 @@ def test_cpu_workers_split_the_cores_instead_of_oversubscribing():
     assert [p.threads for p in plan_workers(4, "cpu", cpu_count=2, gpu_count=2)] == [1] * 4
 
 
-def _search(workdir, trials, *extra, space=SPACE, preexec_fn=None):
-    (workdir / "space.yaml").write_text(space)
+def _search(workdir, trials, *extra):
+    (workdir / "space.yaml").write_text(SPACE)
     command = [
         sys.executable,
         "-m",
@@ -70,13 +68,7 @@ def _search(workdir, trials, *extra, space=SPACE, preexec_fn=None):
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        command,
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=preexec_fn,
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
 
 
@@ -108,38 +100,6 @@ def test_three_workers_on_the_default_local_storage(workdir):
     assert "locked" not in output.lower()
     storage = f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}"
     _check_record(storage, f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}", 9)
-
-
-def test_sigterm_stops_workers_of_a_launcher_that_ignores_sigint(workdir):
-    """`nohup tuner search --workers 2 &`, then `kill`: every running trial is recorded."""
-    process = _search(
-        workdir,
-        4,
-        "--workers",
-        "2",
-        space=SPACE.replace("max_epochs: 3", "max_epochs: 500"),
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
-    database = workdir / "mlruns" / "optuna.db"
-    storage = f"sqlite:///{database}"
-
-    def running() -> int:
-        if not database.exists():
-            return 0
-        try:
-            trials = optuna.load_study(study_name="par", storage=storage).trials
-        except (KeyError, StorageInternalError, OperationalError):  # being created
-            return 0
-        return sum(t.state.name == "RUNNING" for t in trials)
-
-    deadline = time.monotonic() + 120
-    while running() < 2 and time.monotonic() < deadline:
-        time.sleep(0.3)
-    process.send_signal(signal.SIGTERM)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output
-    states = [t.state.name for t in optuna.load_study(study_name="par", storage=storage).trials]
-    assert states.count("FAIL") == 2 and "RUNNING" not in states, states
 
 
 @pytest.fixture
