@@ -205,6 +205,18 @@ class AlignedHead(nn.Module):
         return self.mlp(output[:, -self.horizon :]).squeeze(-1)
 
 
+class LastStateHead(nn.Sequential):
+    """Every step from the last hidden state, by one linear layer (the original head: its
+    weights keep their checkpoint keys, head.1.*)."""
+
+    def __init__(self, horizon: int, hidden_size: int, dropout: float) -> None:
+        super().__init__(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor:
+        """LSTM output (batch, input_len, hidden) -> forecast (batch, horizon)."""
+        return super().forward(output[:, -1])
+
+
 class ForecastLSTM(pl.LightningModule):
     """LSTM encoder over the normalised input window, then a head to all horizon steps."""
 
@@ -227,8 +239,8 @@ class ForecastLSTM(pl.LightningModule):
         self.backbone = LSTMBackbone(1, hidden_size, num_layers, dropout)
         self.head = (
             AlignedHead(input_len, horizon, hidden_size, dropout)
-            if head == "aligned"  # "last": all steps from the last hidden state, one linear layer
-            else nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+            if head == "aligned"
+            else LastStateHead(horizon, hidden_size, dropout)
         )
         self.errors = ErrorSums()
 
@@ -236,7 +248,7 @@ class ForecastLSTM(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised window (batch, input_len) -> normalised forecast (batch, horizon)."""
         output, _ = self.backbone(x.unsqueeze(-1))
-        return self.head(output if self.hparams.head == "aligned" else output[:, -1])
+        return self.head(output)
 
     def to_original_units(
         self, y_norm: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
