@@ -22,24 +22,10 @@ from torch import nn
 from typing_extensions import override
 
 from tasks.base import LSTMBackbone, Task, adam
+from tasks.charlm_spec import SPEC
 from tuner.errors import DataError, UsageError
 
-DEFAULTS: dict[str, Any] = {
-    "embed_size": 64,
-    "hidden_size": 256,
-    "num_layers": 2,
-    "dropout": 0.1,
-    "lr": 2e-3,
-    "weight_decay": 0.0,
-    "batch_size": 32,
-    "bptt": 100,
-    "val_fraction": 0.1,
-    "max_chars": 0,
-    "batches_per_epoch": 200,
-    "max_epochs": 10,
-    "patience": 0,
-    "grad_clip": 1.0,
-}
+DEFAULTS: dict[str, Any] = SPEC.defaults
 
 
 @dataclass(frozen=True)
@@ -216,18 +202,15 @@ class CharLSTM(pl.LightningModule):
             x = torch.tensor([ids])
             for _ in range(length):
                 logits, state = self(x, state)
-                probs = torch.softmax(logits[0, -1] / max(temperature, 1e-3), dim=0)
+                probs = torch.softmax(logits[0, -1] / max(temperature, 1e-6), dim=0)  # no overflow
                 next_id = int(torch.multinomial(probs, 1, generator=generator))
                 out.append(self.hparams.vocabulary[next_id])
                 x = torch.tensor([[next_id]])
         return prompt + "".join(out)
 
 
-MODEL_ARGS = ("embed_size", "hidden_size", "num_layers", "dropout", "lr", "weight_decay")
-
-
 def build_model(settings: Mapping[str, Any], datamodule: TextData) -> CharLSTM:
-    return CharLSTM(datamodule.vocabulary, **{name: settings[name] for name in MODEL_ARGS})
+    return CharLSTM(datamodule.vocabulary, **SPEC.model_args(settings))
 
 
 # ---------------------------------------------------------------- contract glue
@@ -252,21 +235,18 @@ def predict(
     settings: Mapping[str, Any],
     options: Mapping[str, Any],
 ) -> pd.DataFrame:
-    """Generated text: `--prompt`, `--length`, `--temperature`, `--seed`."""
+    """Generated text: `--prompt`, `--length`, `--temperature`, `--seed` (checked against
+    SPEC.predict_options before they get here; a missing one takes its default)."""
+    given = {**{s.name: s.default for s in SPEC.predict_options}, **options}
+    prompt = "\n" if given["prompt"] is None else given["prompt"]
     text = model.generate(
-        options.get("prompt") or "\n",
-        int(options.get("length") or 300),
-        float(options.get("temperature") or 1.0),
-        int(options.get("seed") or 0),
+        prompt, int(given["length"]), float(given["temperature"]), int(given["seed"])
     )
     return pd.DataFrame({"text": [text]})
 
 
 TASK = Task(
-    name="charlm",
-    metric="val_bpc",
-    direction="minimize",
-    defaults=DEFAULTS,
+    spec=SPEC,
     add_data_args=add_data_args,
     load_data=read_text,
     fit_space=fit_space,

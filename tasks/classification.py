@@ -28,25 +28,10 @@ from tasks.classification_data import (
     encode,
     read_sequences,
 )
+from tasks.classification_spec import SPEC
 from tuner.errors import DataError
 
-DEFAULTS: dict[str, Any] = {
-    "hidden_size": 64,
-    "num_layers": 1,
-    "dropout": 0.0,
-    "lr": 3e-3,
-    "weight_decay": 0.0,
-    "batch_size": 32,
-    "bidirectional": False,
-    "pooling": "last",
-    "embed_size": 32,
-    "class_weights": "auto",
-    "val_fraction": 0.15,
-    "test_fraction": 0.2,
-    "max_epochs": 30,
-    "patience": 0,
-    "grad_clip": 1.0,
-}
+DEFAULTS: dict[str, Any] = SPEC.defaults
 
 
 # ---------------------------------------------------------------- splits and tensors
@@ -256,18 +241,6 @@ class SequenceClassifier(pl.LightningModule):
         return adam(self)
 
 
-MODEL_ARGS = (
-    "hidden_size",
-    "num_layers",
-    "dropout",
-    "lr",
-    "weight_decay",
-    "bidirectional",
-    "pooling",
-    "embed_size",
-)
-
-
 def build_model(settings: Mapping[str, Any], datamodule: SequenceData) -> SequenceClassifier:
     counts = np.asarray(datamodule.class_counts, dtype=np.float64)
     weights = None
@@ -279,7 +252,7 @@ def build_model(settings: Mapping[str, Any], datamodule: SequenceData) -> Sequen
         classes=datamodule.classes,
         class_weights=weights,
         **datamodule.inputs,
-        **{name: settings[name] for name in MODEL_ARGS},
+        **SPEC.model_args(settings),
     )
 
 
@@ -340,10 +313,7 @@ def predict(
 
 
 TASK = Task(
-    name="classification",
-    metric="val_acc",
-    direction="maximize",
-    defaults=DEFAULTS,
+    spec=SPEC,
     add_data_args=add_data_args,
     load_data=read_sequences,
     fit_space=fit_space,
@@ -352,6 +322,5 @@ TASK = Task(
     model_class=SequenceClassifier,
     predict=predict,
     default_data="japanese_vowels.npz",
-    choices={"pooling": ("last", "mean"), "class_weights": ("auto", "none")},
     smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},
 )

@@ -25,28 +25,10 @@ from typing_extensions import override
 
 from tasks.base import ErrorSums, LSTMBackbone, Task, TensorData, adam
 from tasks.forecasting_data import SeriesSet, read_series
+from tasks.forecasting_spec import SPEC
 from tuner.errors import DataError
 
-DEFAULTS: dict[str, Any] = {
-    "hidden_size": 64,
-    "num_layers": 1,
-    "dropout": 0.0,
-    "lr": 3e-3,
-    "weight_decay": 0.0,
-    "batch_size": 32,
-    "input_len": 24,
-    "horizon": 12,
-    "val_size": 0,
-    "test_size": 0,
-    "scaling": "window",
-    "transform": "none",
-    "loss": "mse",
-    "head": "last",
-    "season_length": 0,
-    "max_epochs": 50,
-    "patience": 0,
-    "grad_clip": 1.0,
-}
+DEFAULTS: dict[str, Any] = SPEC.defaults
 
 
 # ---------------------------------------------------------------- windows and scaling
@@ -294,23 +276,8 @@ class ForecastLSTM(pl.LightningModule):
         return adam(self)
 
 
-MODEL_ARGS = (
-    "input_len",
-    "horizon",
-    "hidden_size",
-    "num_layers",
-    "dropout",
-    "lr",
-    "weight_decay",
-    "transform",
-    "scaling",
-    "loss",
-    "head",
-)
-
-
 def build_model(settings: Mapping[str, Any], datamodule: pl.LightningDataModule) -> ForecastLSTM:
-    return ForecastLSTM(**{name: settings[name] for name in MODEL_ARGS})
+    return ForecastLSTM(**SPEC.model_args(settings))
 
 
 # ---------------------------------------------------------------- contract glue
@@ -397,10 +364,7 @@ def _future_dates(dates: pd.DatetimeIndex, freq: str | None, horizon: int) -> pd
 
 
 TASK = Task(
-    name="forecasting",
-    metric="val_mae",
-    direction="minimize",
-    defaults=DEFAULTS,
+    spec=SPEC,
     add_data_args=add_data_args,
     load_data=read_series,
     fit_space=fit_space,
@@ -409,11 +373,5 @@ TASK = Task(
     model_class=ForecastLSTM,
     predict=predict,
     default_data="air_passengers.csv",
-    choices={
-        "scaling": ("window", "global"),
-        "transform": ("none", "log"),
-        "loss": tuple(LOSSES),
-        "head": ("last", "aligned"),
-    },
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
 )

@@ -25,6 +25,7 @@ from typing_extensions import override
 
 from tasks.base import LSTMBackbone, Task, TensorData, adam
 from tasks.speech_data import FEATURE_KEYS, UtteranceSet, read_utterances
+from tasks.speech_spec import SPEC
 from tasks.speech_text import (
     ErrorRates,
     beam_decode,
@@ -36,39 +37,7 @@ from tasks.speech_text import (
 from tuner.errors import DataError
 from tuner.space import SearchSpace
 
-DEFAULTS: dict[str, Any] = {
-    "hidden_size": 128,
-    "num_layers": 2,
-    "dropout": 0.1,
-    "lr": 2e-3,
-    "weight_decay": 0.0,
-    "batch_size": 32,
-    "bidirectional": True,
-    "subsample": 2,
-    "normalise": "utterance",
-    "augment": "none",
-    "speed_perturb": 0.0,  # > 0: training also on copies at 1 - p and 1 + p speed
-    "lr_schedule": "onecycle",
-    "decoder": "greedy",
-    "beam_width": 8,
-    "vocabulary": "",  # characters the model emits; "": those of the training transcripts
-    "lexicon": "",  # words the lexicon decoder allows; "": those of the training transcripts
-    "sample_rate": 8000,
-    "n_mels": 40,
-    "window_ms": 25.0,
-    "hop_ms": 10.0,
-    "val_fraction": 0.15,
-    "test_fraction": 0.15,
-    "max_epochs": 30,
-    "patience": 0,
-    "grad_clip": 5.0,
-}
-CHOICES = {
-    "normalise": ("utterance", "global"),
-    "augment": ("none", "mask"),
-    "lr_schedule": ("none", "onecycle"),
-    "decoder": ("greedy", "beam", "lexicon"),
-}
+DEFAULTS: dict[str, Any] = SPEC.defaults
 UNKNOWN_MARK = "\ufffd"  # stands for a character the model never saw, in references
 
 
@@ -350,24 +319,8 @@ class SpeechRecognizer(pl.LightningModule):
         return texts
 
 
-MODEL_ARGS = (
-    "hidden_size",
-    "num_layers",
-    "dropout",
-    "lr",
-    "weight_decay",
-    "bidirectional",
-    "subsample",
-    "normalise",
-    "augment",
-    "lr_schedule",
-    "decoder",
-    "beam_width",
-)
-
-
 def build_model(settings: Mapping[str, Any], datamodule: SpeechData) -> SpeechRecognizer:
-    return SpeechRecognizer(**datamodule.inputs, **{name: settings[name] for name in MODEL_ARGS})
+    return SpeechRecognizer(**datamodule.inputs, **SPEC.model_args(settings))
 
 
 # ---------------------------------------------------------------- contract glue
@@ -466,10 +419,7 @@ def predict(
 
 
 TASK = Task(
-    name="speech",
-    metric="val_cer",
-    direction="minimize",
-    defaults=DEFAULTS,
+    spec=SPEC,
     add_data_args=add_data_args,
     load_data=load_data,
     fit_space=fit_space,
@@ -479,5 +429,4 @@ TASK = Task(
     predict=predict,
     default_data="speech/fsdd/manifest.csv",
     smoke={"hidden_size": 8, "num_layers": 1, "max_epochs": 2, "batch_size": 64},
-    choices=CHOICES,
 )

@@ -10,8 +10,20 @@ from typing import Any
 
 import torch
 
-from tasks.forecasting import DEFAULTS, MODEL_ARGS, ForecastLSTM
 from tasks.forecasting import TASK as FORECASTING
+from tasks.forecasting import ForecastLSTM
+from tasks.forecasting_spec import SPEC as FORECASTING_SPEC
+from tuner.settings import Setting
+
+SPEC = dataclasses.replace(
+    FORECASTING_SPEC,
+    name="tests.faulty_task",
+    settings=(
+        *FORECASTING_SPEC.settings,
+        Setting("fault", "none", "what goes wrong", choices=("none", "nan", "oom", "error")),
+        Setting("fault_epoch", 0, "from which epoch", low=0),
+    ),
+)
 
 
 class FaultyLSTM(ForecastLSTM):
@@ -31,15 +43,7 @@ class FaultyLSTM(ForecastLSTM):
 
 
 def build_model(settings: Mapping[str, Any], datamodule: Any) -> FaultyLSTM:
-    return FaultyLSTM(
-        settings["fault"], settings["fault_epoch"], **{name: settings[name] for name in MODEL_ARGS}
-    )
+    return FaultyLSTM(settings["fault"], settings["fault_epoch"], **SPEC.model_args(settings))
 
 
-TASK = dataclasses.replace(
-    FORECASTING,
-    name="tests.faulty_task",
-    defaults={**DEFAULTS, "fault": "none", "fault_epoch": 0},
-    build_model=build_model,
-    model_class=FaultyLSTM,
-)
+TASK = dataclasses.replace(FORECASTING, spec=SPEC, build_model=build_model, model_class=FaultyLSTM)

@@ -77,8 +77,8 @@ def test_a_faulty_trial_is_recorded_and_the_study_goes_on(fault_space, fault, re
     assert [m.step for m in history] == [0]
     artifacts = [a.path for a in client.list_artifacts(runs[0].info.run_id)]
     assert "traceback.txt" in artifacts
-    # the same study then goes on once the fault is gone
-    result = _search(fault_space, 2, {"fault": "none"})
+    # the same study then goes on once the fault is gone (a change of setting, allowed)
+    result = _search(fault_space, 2, {"fault": "none"}, allow_changes=True)
     assert result.counts == {"complete": 2, "pruned": 0, "fail": 2}
     client, runs = _child_runs()
     parent = client.get_run(result.parent_run_id)
@@ -151,7 +151,7 @@ def test_interrupt_marks_the_running_trial_closes_runs_and_resumes(workdir, faul
     assert parent.info.status == "KILLED"
     fast = fault_space.read_text().replace("max_epochs: 400", "max_epochs: 2")
     fault_space.write_text(fast)
-    result = _search(fault_space, 2)
+    result = _search(fault_space, 2, allow_changes=True)
     assert result.counts["complete"] == 2 and _states() == ["FAIL", "COMPLETE", "COMPLETE"]
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tasks.forecasting import DEFAULTS
+from tasks.forecasting_spec import SPEC
 from tuner.errors import SpaceError, UsageError
 from tuner.space import load_space, parse_overrides, parse_space
 
@@ -34,7 +34,7 @@ def _with(**changes):
 
 
 def test_good_space_parses_and_suggests_every_kind():
-    space = parse_space(GOOD, DEFAULTS, "good.yaml")
+    space = parse_space(GOOD, SPEC, "good.yaml")
     assert [p.name for p in space.params] == ["hidden_size", "dropout", "input_len", "transform"]
     assert space.fixed == {"max_epochs": 3, "horizon": 6}
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
@@ -47,7 +47,7 @@ def test_good_space_parses_and_suggests_every_kind():
 
 
 def test_shipped_space_is_valid():
-    space = load_space(Path(__file__).parents[1] / "search_spaces" / "forecasting.yaml", DEFAULTS)
+    space = load_space(Path(__file__).parents[1] / "search_spaces" / "forecasting.yaml", SPEC)
     assert space.metric == "val_mae" and space.direction == "minimize"
     assert {"hidden_size", "num_layers", "dropout", "lr", "batch_size"} <= {
         p.name for p in space.params
@@ -85,7 +85,7 @@ def test_shipped_space_is_valid():
             _with(params__dropout={"type": "float", "low": 0, "high": 1, "lo": 2}),
             r"params.dropout: unknown key 'lo' for a float param \(did you mean 'low'\?\)",
         ),
-        (_with(fixed__max_epochs="ten"), r"fixed.max_epochs: expected int"),
+        (_with(fixed__max_epochs="ten"), r"fixed.max_epochs: expected an integer >= 1, found .ten."),
         (_with(fixed__epochs=3), r"fixed.epochs: unknown setting"),
         (_with(direction="down"), r"direction: expected minimize or maximize"),
         (_with(metrc="x"), r"metrc: unknown key \(did you mean 'metric'\?\)"),
@@ -93,14 +93,14 @@ def test_shipped_space_is_valid():
 )
 def test_bad_space_names_file_key_and_reason(raw, match):
     with pytest.raises(SpaceError, match=match) as caught:
-        parse_space(raw, DEFAULTS, "bad.yaml")
+        parse_space(raw, SPEC, "bad.yaml")
     assert str(caught.value).startswith("bad.yaml: ")
 
 
 def test_every_problem_is_reported_at_once():
     raw = _with(fixed__max_epochs="ten", direction="down")
     with pytest.raises(SpaceError) as caught:
-        parse_space(raw, DEFAULTS, "bad.yaml")
+        parse_space(raw, SPEC, "bad.yaml")
     assert "fixed.max_epochs" in str(caught.value) and "direction" in str(caught.value)
 
 
@@ -108,19 +108,19 @@ def test_not_yaml_and_missing_file(tmp_path):
     bad = tmp_path / "space.yaml"
     bad.write_text("params: [unclosed\n  - x: {")
     with pytest.raises(SpaceError, match="not valid YAML"):
-        load_space(bad, DEFAULTS)
+        load_space(bad, SPEC)
     with pytest.raises(SpaceError, match="not found"):
-        load_space(tmp_path / "nope.yaml", DEFAULTS)
+        load_space(tmp_path / "nope.yaml", SPEC)
 
 
 def test_overrides_pin_a_param_and_type_check():
-    space = parse_space(GOOD, DEFAULTS, "good.yaml")
-    overrides = parse_overrides(["hidden_size=32", "max_epochs=7", "transform=log"], DEFAULTS)
+    space = parse_space(GOOD, SPEC, "good.yaml")
+    overrides = parse_overrides(["hidden_size=32", "max_epochs=7", "transform=log"], SPEC)
     assert overrides == {"hidden_size": 32, "max_epochs": 7, "transform": "log"}
     pinned = space.with_fixed(overrides)
     assert pinned.param("hidden_size") is None
     assert pinned.fixed["hidden_size"] == 32 and pinned.fixed["max_epochs"] == 7
     with pytest.raises(UsageError, match="expected key=value"):
-        parse_overrides(["max_epochs"], DEFAULTS)
+        parse_overrides(["max_epochs"], SPEC)
     with pytest.raises(UsageError, match="unknown setting"):
-        parse_overrides(["max_epoch=3"], DEFAULTS)
+        parse_overrides(["max_epoch=3"], SPEC)

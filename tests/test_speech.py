@@ -196,12 +196,12 @@ def test_subsample_is_capped_by_the_shortest_utterance(tmp_path):
         "metric": "val_cer",
         "params": {"subsample": {"type": "categorical", "choices": [1, 2, 3]}},
     }
-    space, notes = fit_space(parse_space(raw, TASK.defaults, "s.yaml"), data)
+    space, notes = fit_space(parse_space(raw, TASK.spec, "s.yaml"), data)
     assert space.param("subsample").choices == (1, 2) and "capped at 2" in notes[0]
     (tmp_path / "m.csv").write_text("path,transcript\na.wav,abcdefghijklmn\n")
     with pytest.raises(DataError, match="too short"):
         fit_space(
-            parse_space(raw, TASK.defaults, "s.yaml"),
+            parse_space(raw, TASK.spec, "s.yaml"),
             read_utterances({"data": str(tmp_path / "m.csv")}),
         )
 

@@ -11,7 +11,7 @@ import tuner
 from tasks.forecasting import TASK
 from tests.conftest import search_cli
 from tuner.checkpoints import load_checkpoint, restore_model
-from tuner.stores import default_tracking_uri, load_study, resolve_storage
+from tuner.stores import HOME, default_tracking_uri, load_study, resolve_storage
 
 STUDY = "forecasting-air_passengers"
 
@@ -112,6 +112,7 @@ def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space):
 
 def test_same_seed_and_params_give_the_same_metric(tiny_space):
     values = []
+    HOME.mkdir()
     for name in ("a", "b"):
         study = optuna.create_study(study_name=name, storage=resolve_storage(None))
         study.enqueue_trial({"hidden_size": 8, "lr": 0.005, "transform": "log"})

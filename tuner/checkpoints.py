@@ -22,6 +22,14 @@ from tuner.errors import CheckpointError
 
 FORMAT = "lstm-tuner/1"
 REQUIRED = ("format", "task", "hyper_parameters", "state_dict", "settings")
+SHAPES = {
+    "format": str,
+    "task": str,
+    "hyper_parameters": dict,
+    "state_dict": dict,
+    "settings": dict,
+    "meta": dict,
+}
 
 
 def save_checkpoint(
@@ -81,6 +89,13 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
         raise CheckpointError(
             f"{path}: not an lstm-tuner checkpoint (expected keys {', '.join(REQUIRED)})"
+        )
+    payload.setdefault("meta", {})
+    wrong = [key for key, kind in SHAPES.items() if not isinstance(payload[key], kind)]
+    if wrong:
+        raise CheckpointError(
+            f"{path}: not an lstm-tuner checkpoint ({wrong[0]} is a "
+            f"{type(payload[wrong[0]]).__name__}, expected a {SHAPES[wrong[0]].__name__})"
         )
     if task is not None and payload["task"] != task:
         raise CheckpointError(

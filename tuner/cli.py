@@ -1,75 +1,52 @@
-"""Command line: argument parsing only; each subcommand calls one function."""
+"""Command line: argument parsing and printing only; each subcommand calls one function of
+the Python API (tuner/api.py). Flags are built from the declarations in tuner/options.py
+and the tasks' specs, so the CLI and the API check the same values the same way."""
 
 from __future__ import annotations
 
 import argparse
-import signal
+import os
+import shlex
 import sys
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-from tuner.errors import TunerError, UsageError
+from tuner import options, signals
+from tuner.errors import TunerError, UsageError, mask_secrets
+from tuner.settings import Setting
 
 Handler = Callable[[argparse.Namespace], int]
-PREDICT_OPTIONS = ("proba", "prompt", "length", "temperature", "seed")
+SEARCH_EPILOG = (
+    "Each task has its own data flags (--data, columns, speakers...): "
+    "`tuner search --task NAME --help` lists them, `tuner tasks` lists the tasks and settings."
+)
 
 
-def add_search_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="registered task name or dotted path")
-    parser.add_argument("--space", help="search-space YAML (default: search_spaces/<task>.yaml)")
-    parser.add_argument(
-        "--trials",
-        type=int,
-        default=20,
-        help="total finished trials the study should hold (default 20)",
-    )
-    parser.add_argument("--timeout", type=float, help="stop starting trials after S seconds")
-    parser.add_argument("--study", help="study name (default: <task>-<data file stem>)")
-    parser.add_argument("--sampler", default="tpe", help="tpe | random | cmaes | gp")
-    parser.add_argument("--pruner", default="hyperband", help="hyperband | median | none")
-    parser.add_argument("--max-epochs", type=int, help="shortcut for --set max_epochs=E")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="fix a setting or param, e.g. --set horizon=6 (repeatable)",
-    )
-    parser.add_argument(
-        "--devices",
-        default="auto",
-        help="auto | cpu | gpu | GPU indices like 0,1,2 (one per worker)",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=1, help="worker processes on this host sharing the study"
-    )
-    parser.add_argument(
-        "--precision",
-        default="32-true",
-        help="32-true | 16-mixed (GPU) | bf16-mixed: mixed precision training",
-    )
-    parser.add_argument(
-        "--trials-per-device",
-        type=int,
-        default=1,
-        help="workers that share one GPU (small trials)",
-    )
-    parser.add_argument(
-        "--heartbeat",
-        type=int,
-        default=30,
-        help="seconds between a running trial's heartbeats; one silent for "
-        "4x this is failed and retried (its worker died)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no per-trial lines")
-    parser.add_argument(
-        "--verbose", action="store_true", help="a line per epoch too (when not on a terminal)"
-    )
-    _add_store_args(parser)
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one `error:` line (exit 2), like every other mistake."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
 
 
-def _add_store_args(parser: argparse.ArgumentParser) -> None:
+def add_flag(parser: Any, setting: Setting, suppress: bool = False) -> None:
+    """A flag from its declaration: its type and range are checked as it is read."""
+    flag = "--" + setting.name.replace("_", "-")
+    default = argparse.SUPPRESS if suppress else setting.default
+    if setting.type is bool:
+        parser.add_argument(flag, action="store_true", default=default, help=setting.help)
+        return
+    shown = f"; default {setting.default}" if setting.default is not None else ""
+    parser.add_argument(
+        flag,
+        type=setting.parse,
+        default=default,
+        metavar=setting.name.upper() if not setting.choices else None,
+        help=f"{setting.help} ({setting.expected()}{shown})",
+    )
+
+
+def add_store_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
     )
@@ -79,19 +56,33 @@ def _add_store_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_study_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--study", required=True)
+def add_search_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help="registered task name or dotted path")
+    parser.add_argument("--space", help="search-space YAML (default: search_spaces/<task>.yaml)")
+    parser.add_argument("--study", help="study name (default: <task>-<data file stem>)")
+    for setting in options.SEARCH:
+        add_flag(parser, setting)
     parser.add_argument(
-        "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix a setting or param, e.g. --set horizon=6 (repeatable)",
+    )
+    _add_run_args(parser)
+    parser.add_argument(
+        "--verbose", action="store_true", help="a line per epoch too (when not on a terminal)"
     )
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from tuner import api
-
-    result = api.search(**api.search_kwargs(args))
-    api.print_result(result)
-    return 0
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    parser.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="resume a study with other settings or data than it was run with",
+    )
+    add_store_args(parser)
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
@@ -104,57 +95,166 @@ def add_source_args(parser: argparse.ArgumentParser) -> None:
         "models:/<name>@<alias> or study:<name>",
     )
     parser.add_argument("--task", help="refuse a checkpoint of any other task")
-    parser.add_argument("--data", help="input file (default: the data the model was trained on)")
-    parser.add_argument(
-        "--data-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a task data option, e.g. --data-arg target=sales",
-    )
-    _add_store_args(parser)
 
 
 def add_finetune_args(parser: argparse.ArgumentParser) -> None:
     add_source_args(parser)
-    parser.add_argument("--lr", type=float, help="default: a tenth of the source trial's lr")
-    parser.add_argument("--max-epochs", type=int, help="default: the source's max_epochs")
-    parser.add_argument("--freeze-layers", type=int, help="freeze the first K LSTM layers")
-    parser.add_argument(
-        "--patience", type=int, default=5, help="early stopping on the validation metric (0 = off)"
-    )
-    parser.add_argument("--trials", type=int, help="tune the fine-tuning with N trials")
+    for setting in options.FINETUNE:
+        add_flag(parser, setting)
     parser.add_argument("--space", help="search-space YAML for --trials")
     parser.add_argument("--study", help="study name (default: <source study>-ft-<data>)")
     parser.add_argument("--model-name", help="registered model (default: <root study>-finetuned)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quiet", action="store_true")
+    _add_run_args(parser)
 
 
 def add_predict_args(parser: argparse.ArgumentParser) -> None:
     add_source_args(parser)
     parser.add_argument("--out", help="write CSV here (default: print)")
-    group = parser.add_argument_group("task options (used by the tasks that know them)")
-    group.add_argument("--proba", action="store_true", help="classification: every class")
-    group.add_argument("--prompt", help="charlm: text to continue")
-    group.add_argument("--length", type=int, default=300, help="charlm: characters to generate")
-    group.add_argument("--temperature", type=float, default=1.0, help="charlm: sampling")
-    group.add_argument("--seed", type=int, default=0, help="charlm: sampling seed")
+    add_store_args(parser)
 
 
 def add_lineage_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "ref",
         metavar="MODEL_OR_RUN",
-        help="models:/<name>/<version>, models:/<name>@<alias>, runs:/<id>",
+        help="models:/<name>/<version>, models:/<name>@<alias>, runs:/<id> or study:<name>",
     )
-    parser.add_argument("--tracking-uri")
+    add_store_args(parser)
+
+
+def add_study_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", required=True)
+    add_store_args(parser)
+
+
+def add_trials_args(parser: argparse.ArgumentParser) -> None:
+    add_study_args(parser)
+    parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+
+
+def add_report_args(parser: argparse.ArgumentParser) -> None:
+    add_study_args(parser)
+    parser.add_argument("--out", help="folder (default mlruns/reports/<study>)")
+
+
+def add_compare_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("studies", nargs="+", metavar="STUDY")
+    parser.add_argument("--out", default="compare.csv", help="CSV file (default compare.csv)")
+    add_store_args(parser)
+
+
+def add_ui_args(parser: argparse.ArgumentParser) -> None:
+    add_flag(parser, options.PORT)
+    parser.add_argument("--study", help="study whose runs to link (default: the latest)")
+    add_store_args(parser)
+
+
+# ------------------------------------------------------------ task flags, read from argv
+
+
+def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence[str]) -> None:
+    """Data flags (and predict options) belong to a task. `search` takes those of its
+    --task; `predict` and `finetune` learn the task from the model, so they take those of
+    --task when given, else of every registered task, and pass on only what was typed."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--task")
+    task, _ = peek.parse_known_args(argv)
+    from tasks import TASKS, get_spec, get_task
+
+    names = [task.task] if task.task else ([] if command == "search" else list(TASKS))
+    typed_only = command != "search"
+    dests = _copy_flags(parser, [get_task(name).add_data_args for name in names], typed_only)
+    parser.set_defaults(data_keys=dests)
+    if command == "predict":
+        group = parser.add_argument_group("model options (used by the tasks that take them)")
+        seen: set[str] = set()
+        for name in names:
+            for setting in get_spec(name).predict_options:
+                if setting.name not in seen:
+                    seen.add(setting.name)
+                    add_flag(group, setting, suppress=True)
+        parser.set_defaults(option_keys=sorted(seen))
+
+
+def _copy_flags(
+    parser: argparse.ArgumentParser,
+    adders: Iterable[Callable[[argparse.ArgumentParser], None]],
+    typed_only: bool,
+) -> list[str]:
+    """Each task's data flags once (tasks share --data); with `typed_only`, a flag that was
+    not typed is left out of the arguments instead of taking a default."""
+    before = {action.dest for action in parser._actions}
+    dests: list[str] = []
+    for add in adders:
+        scratch = argparse.ArgumentParser(add_help=False)
+        add(scratch)
+        for action in scratch._actions:
+            if action.dest in before or action.dest in dests:
+                continue
+            dests.append(action.dest)
+            parser.add_argument(
+                *action.option_strings,
+                dest=action.dest,
+                type=action.type,
+                metavar=action.metavar,
+                help=action.help,
+                default=argparse.SUPPRESS if typed_only else action.default,
+            )
+    return dests
+
+
+def _typed(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
+    return {key: getattr(args, key) for key in keys if hasattr(args, key)}
+
+
+# ------------------------------------------------------------ commands
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from tasks import get_spec
+    from tuner import api
+    from tuner.space import parse_overrides
+
+    overrides = parse_overrides(args.set, get_spec(args.task))
+    if args.max_epochs is not None:
+        overrides["max_epochs"] = args.max_epochs
+    keys = [s.name for s in options.SEARCH if s.name != "max_epochs"]
+    result = api.search(
+        args.task,
+        data=_typed(args, args.data_keys),
+        space=args.space,
+        study=args.study,
+        overrides=overrides,
+        quiet=args.quiet,
+        verbose=args.verbose,
+        allow_changes=args.allow_changes,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        **_typed(args, keys),
+    )
+    print_result(result)
+    return 0
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from tuner import api
 
-    api.print_finetune(api.finetune(**api.finetune_kwargs(args)))
+    result = api.finetune(
+        args.source,
+        task=args.task,
+        data=_typed(args, args.data_keys),
+        space=args.space,
+        study=args.study,
+        model_name=args.model_name,
+        quiet=args.quiet,
+        allow_changes=args.allow_changes,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+        **_typed(args, [s.name for s in options.FINETUNE]),
+    )
+    print_result(result.search)
+    after = "n/a" if result.after is None else f"{result.after:.4f}"
+    print(f"{result.metric} before -> after fine-tuning: {result.before:.4f} -> {after}")
     return 0
 
 
@@ -163,12 +263,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     table = api.predict(
         args.source,
-        data=api.data_kwargs(args),
+        data=_typed(args, args.data_keys),
         out=args.out,
         storage=args.storage,
         tracking_uri=args.tracking_uri,
         task=args.task,
-        options={key: getattr(args, key) for key in PREDICT_OPTIONS},
+        options=_typed(args, args.option_keys),
     )
     if args.out:
         print(f"wrote {len(table)} rows to {args.out}")
@@ -183,22 +283,8 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     from tuner import api
     from tuner.provenance import format_lineage
 
-    print(format_lineage(api.lineage(args.ref, args.tracking_uri)))
+    print(format_lineage(api.lineage(args.ref, args.tracking_uri, args.storage)))
     return 0
-
-
-def add_report_args(parser: argparse.ArgumentParser) -> None:
-    add_study_args(parser)
-    parser.add_argument("--out", help="folder (default mlruns/reports/<study>)")
-    parser.add_argument("--tracking-uri")
-
-
-def add_compare_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("studies", nargs="+", metavar="STUDY")
-    parser.add_argument("--out", default="compare.csv", help="CSV file (default compare.csv)")
-    parser.add_argument(
-        "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
-    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -221,7 +307,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from tuner import api
 
-    api.print_result(api.best(args.study, args.storage))
+    print_result(api.best(args.study, args.storage, args.tracking_uri))
     return 0
 
 
@@ -234,13 +320,13 @@ def cmd_trials(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from tasks import TASKS, get_task
+    from tasks import TASKS, get_spec
 
     for name in TASKS:
-        task = get_task(name)
+        spec = get_spec(name)
         print(
-            f"{name:<14s} metric {task.metric} ({task.direction}); settings: "
-            f"{', '.join(task.defaults)}"
+            f"{name:<14s} metric {spec.metric} ({spec.direction}); settings: "
+            f"{', '.join(spec.defaults)}"
         )
     return 0
 
@@ -248,96 +334,107 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from tuner import ui
 
-    return ui.serve(args.tracking_uri, args.port, args.study)
+    return ui.serve(args.tracking_uri, args.port, args.study, args.storage)
 
 
-def _add_trials_args(parser: argparse.ArgumentParser) -> None:
-    add_study_args(parser)
-    parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+def print_result(result: Any) -> None:
+    """A study's counts, best trial, its test metrics and where its records are."""
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
+    print(f"\nstudy {result.study}: {counts}")
+    if result.best_trial is None:
+        print("no trial has completed yet")
+        return
+    print(f"best trial {result.best_trial}: {result.metric} = {result.best_value:.4f}")
+    for name, value in result.best_params.items():
+        print(f"  {name} = {value}")
+    _print_test_metrics(result)
+    print(mask_secrets(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})"))
+    print(f"checkpoint     {result.checkpoint_uri}")
+    if result.model_version:
+        print(
+            f"model          models:/{result.model_name}/{result.model_version} "
+            f"(alias models:/{result.model_name}@best)"
+        )
 
 
-def _add_ui_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=5000)
-    parser.add_argument("--study", help="study whose runs to link (default: the latest)")
-    parser.add_argument("--tracking-uri")
+def _print_test_metrics(result: Any) -> None:
+    # test_loss is in the model's training units: only metrics a person can read are printed
+    baselines = set(result.baseline_keys)
+    for label, is_baseline in (("test (held out)", False), ("baseline (same)", True)):
+        shown = {
+            k: v
+            for k, v in result.test_metrics.items()
+            if (k in baselines) == is_baseline and k != "test_loss"
+        }
+        if shown:
+            print(f"{label}: " + ", ".join(f"{k} = {v:.3f}" for k, v in shown.items()))
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "search": ("run or resume a hyperparameter search", add_search_args, cmd_search),
     "best": ("the best trial of a study", add_study_args, cmd_best),
-    "trials": ("every trial of a study", _add_trials_args, cmd_trials),
+    "trials": ("every trial of a study", add_trials_args, cmd_trials),
     "finetune": ("fine-tune a trained model on new data", add_finetune_args, cmd_finetune),
     "predict": ("predict with a trained model", add_predict_args, cmd_predict),
     "lineage": ("where a model came from", add_lineage_args, cmd_lineage),
     "report": ("plots and top trials of a study (HTML + PNG)", add_report_args, cmd_report),
     "compare": ("studies side by side", add_compare_args, cmd_compare),
     "tasks": ("the registered tasks", lambda parser: None, cmd_tasks),
-    "ui": ("the MLflow UI on this project's store", _add_ui_args, cmd_ui),
+    "ui": ("the MLflow UI on this project's store", add_ui_args, cmd_ui),
 }
+TASK_FLAGS = ("search", "finetune", "predict")  # commands that take a task's flags
 
 
-def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tuner", description="Tune and fine-tune LSTM models.")
+def build_parser(argv: Sequence[str]) -> Parser:
+    parser = Parser(prog="tuner", description="Tune and fine-tune LSTM models.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((word for word in argv if word in COMMANDS), None)
     for name, (help_text, add_args, handler) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
+        epilog = SEARCH_EPILOG if name == "search" else None
+        command = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog)
         add_args(command)
         command.set_defaults(handler=handler)
-        if name == "search":
-            _add_task_data_args(command, argv)
+        if name == chosen and name in TASK_FLAGS:
+            add_task_flags(command, name, argv)
     return parser
-
-
-def _add_task_data_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
-    """The data flags depend on --task, so it is read first."""
-    peek = argparse.ArgumentParser(add_help=False)
-    peek.add_argument("--task")
-    known, _ = peek.parse_known_args(argv)
-    if known.task:
-        from tasks import get_task
-
-        before = {action.dest for action in parser._actions}
-        get_task(known.task).add_data_args(parser)
-        added = [action.dest for action in parser._actions if action.dest not in before]
-        parser.set_defaults(data_keys=added)
-
-
-def _interrupt_on_sigterm() -> None:
-    """SIGTERM (a scheduler, `kill`) takes the same clean path as Ctrl-C."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    _interrupt_on_sigterm()
+    signals.install()
     try:
         args = build_parser(argv).parse_args(argv)
         return args.handler(args)
     except UsageError as exc:
-        if debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc, 2, debug)
     except TunerError as exc:
-        if debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(exc, 1, debug)
     except KeyboardInterrupt:
-        command = " ".join(["tuner", *argv])
-        print(
-            f"\ninterrupted: the running trial is recorded as failed (MLflow: KILLED) and "
-            f"finished trials are kept; resume with: {command}",
-            file=sys.stderr,
-        )
+        print(f"\n{_interrupted(argv)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tuner ... | head` closed the pipe: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        signals.uninstall()
+
+
+def _fail(exc: TunerError, code: int, debug: bool) -> int:
+    if debug:
+        raise exc
+    print(f"error: {exc}", file=sys.stderr)
+    return code
+
+
+def _interrupted(argv: list[str]) -> str:
+    if not any(word in ("search", "finetune") for word in argv):
+        return "interrupted"
+    return mask_secrets(
+        "interrupted: the running trial is recorded as interrupted (MLflow: KILLED) and "
+        f"finished trials are kept; resume with: tuner {shlex.join(argv)}"
+    )
 
 
 if __name__ == "__main__":

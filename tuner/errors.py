@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
+
+# scheme://user:password@host -> scheme://user:***@host, wherever a URL appears in a text
+_PASSWORD_IN_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*):([^\s/'\"]+)@")
+
+
+def mask_secrets(text: str) -> str:
+    """The text with every password inside a URL replaced by ***: nothing tuner prints or
+    logs shows one (a storage URL appears in summaries, errors and the resume hint)."""
+    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
 
 
 class TunerError(Exception):
-    """Anything lstm-tuner raises on purpose."""
+    """Anything lstm-tuner raises on purpose; its message never shows a password."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(mask_secrets(str(message)))
 
 
 class UsageError(TunerError):

@@ -7,27 +7,30 @@ trials start from the source weights instead of a fresh model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import lightning.pytorch as pl
-from mlflow import MlflowClient
 from torch import nn
 
 from tasks.base import Task
-from tuner import stores
+from tuner import options, stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
+from tuner.names import check_name, clean_name
 from tuner.objective import make_trainer
+from tuner.resume import study_setup
+from tuner.settings import Setting, check_values
 from tuner.sources import data_args_for, load_source
 from tuner.space import ParamSpec, SearchSpace, load_space
 
 # Why a fraction: the source weights already sit near a good minimum; the source's own lr
 # would take steps big enough to undo what they learnt before the new data can refine them.
 LR_FRACTION = 0.1
-FINETUNE_SETTINGS = {"freeze_layers": 0}
+FREEZE_LAYERS = Setting("freeze_layers", 0, "LSTM layers kept as the source had them", low=0)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class FinetuneConfig:
     storage: str | None = None
     tracking_uri: str | None = None
     quiet: bool = False
+    allow_changes: bool = False  # add to a fine-tune study run with other settings before
 
 
 @dataclass(frozen=True)
@@ -61,22 +65,22 @@ class FinetuneResult:
 
 
 def finetune(config: FinetuneConfig) -> FinetuneResult:
+    """Check everything (flags, source, data, stores), report the source's metric on the
+    new data, then run the fine-tune as a study."""
     studies.quiet_libraries()
+    check_config(config)
     storage = stores.resolve_storage(config.storage)
     tracking_uri, artifact_root = stores.resolve_tracking(config.tracking_uri)
     loaded = load_source(config.source, tracking_uri, storage, config.task)
     source, payload, task = loaded.source, loaded.payload, loaded.task
-    data_args = data_args_for(payload, config.data)
+    data_args = data_args_for(payload, config.data, task)
     if not data_args.get("data"):
         raise UsageError(
             f"--from {config.source!r}: the checkpoint does not say which data it "
             f"was trained on; pass --data FILE"
         )
     data = task.load_data(data_args)
-    space = finetune_space(config, payload, task)
-    metric = space.metric
-    before = evaluate(restore_model(payload, task.model_class), task, data, space.fixed, metric)
-    print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
+    space, _ = task.fit_space(finetune_space(config, payload, task), data)
     prepared = _prepared(
         config,
         payload,
@@ -89,6 +93,10 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         tracking_uri,
         artifact_root,
     )
+    metric = space.metric
+    model = restore_model(payload, task.model_class)
+    before = evaluate(model, task, data, space.fixed, metric)
+    print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
     finished = studies.count_finished_by_name(prepared.name, storage)
     trials = config.trials or finished + 1  # a plain fine-tune adds one run each time
     search_config = studies.SearchConfig(
@@ -97,10 +105,21 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         seed=config.seed,
         quiet=config.quiet,
         pruner="hyperband" if config.trials else "none",
+        allow_changes=config.allow_changes,
     )
     result = studies.execute(prepared, search_config)
     _record_before_after(tracking_uri, result, metric, before)
     return FinetuneResult(metric, before, result.best_value, result, source.lineage)
+
+
+def check_config(config: FinetuneConfig) -> None:
+    """The fine-tune's own options, declared in tuner.options (CLI and API alike)."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    check_values(values, options.FINETUNE)
+    if config.study is not None:
+        check_name(config.study)
+    if config.model_name is not None:
+        check_name(config.model_name, "--model-name")
 
 
 def _given(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,12 +139,12 @@ def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) 
     source_lr = float(settings["lr"])
     fixed = {
         **settings,
-        "lr": config.lr or source_lr * LR_FRACTION,
+        "lr": config.lr if config.lr is not None else source_lr * LR_FRACTION,
         "max_epochs": config.max_epochs or int(settings["max_epochs"]),
         "freeze_layers": config.freeze_layers or 0,
         "patience": config.patience,
     }
-    known = {**task.defaults, **FINETUNE_SETTINGS}
+    known = dataclasses.replace(task.spec, settings=(*task.spec.settings, FREEZE_LAYERS))
     layers = int(settings.get("num_layers", 1))
     if not 0 <= fixed["freeze_layers"] <= layers:
         raise UsageError(
@@ -168,11 +187,18 @@ def _prepared(
     tracking_uri: str,
     artifact_root: str | None,
 ) -> studies.Prepared:
-    root = lineage.get("tuner.root_study") or payload["meta"].get("study") or task.name
+    root = clean_name(
+        lineage.get("tuner.root_study") or str(payload["meta"].get("study") or task.name)
+    )
     lineage = {**lineage, "tuner.root_study": root}
     stem = studies.data_stem(data_args)
-    name = config.study or f"{lineage.get('tuner.source_study') or root}-ft-{stem}"
-    studies.check_stores(storage, tracking_uri, name, task, space)
+    name = config.study or clean_name(f"{lineage.get('tuner.source_study') or root}-ft-{stem}")
+    setup = study_setup(space.to_dict(), data_args, "32-true")
+    existing = stores.read_studies(storage)
+    studies.check_existing_study(
+        existing.get(name), name, task, space, setup, config.allow_changes
+    )
+    stores.check_tracking(tracking_uri)
 
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
         return prepare_for_finetune(restore_model(payload, task.model_class), settings)
@@ -187,9 +213,10 @@ def _prepared(
         tracking_uri,
         artifact_root,
         [],
-        model_name=config.model_name or f"{root}-finetuned",
+        model_name=config.model_name or clean_name(f"{root}-finetuned"),
         lineage=lineage,
         make_model=make_model,
+        setup=setup,
     )
 
 
@@ -229,6 +256,8 @@ def evaluate(
 def _record_before_after(
     tracking_uri: str, result: studies.SearchResult, metric: str, before: float
 ) -> None:
+    from mlflow import MlflowClient
+
     client = MlflowClient(tracking_uri)
     for run_id in filter(None, (result.parent_run_id, result.best_run_id)):
         client.log_metric(run_id, f"before_{metric}", before)

@@ -8,9 +8,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-import signal
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -26,9 +24,11 @@ from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
 from tasks.base import Task
+from tuner import signals
 from tuner.checkpoints import save_checkpoint
 from tuner.devices import describe
 from tuner.errors import TrialFailed
+from tuner.report import SKIPPED
 from tuner.space import SearchSpace
 from tuner.tracking import StudyTracker
 
@@ -97,6 +97,7 @@ class TrialRecorder(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
+        signals.raise_if_stopped()
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).item():
             raise TrialFailed(
@@ -162,7 +163,9 @@ class TargetReached(Exception):
 def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     """Optuna objective: the best epoch's metric (its weights are what gets checkpointed)."""
     space, task = context.space, context.task
+    signals.raise_if_stopped()
     if _target_reached(trial, context.target):
+        trial.set_user_attr(SKIPPED, True)
         trial.set_user_attr("fail_reason", "not run: the study reached its target meanwhile")
         trial.study.stop()
         raise TargetReached("the study reached its target in another process")
@@ -187,6 +190,7 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
             recorder.flush()  # however the trial ends, its curves are complete in MLflow
             free_memory()
     except KeyboardInterrupt:
+        trial.set_user_attr("fail_reason", "interrupted")
         context.tracker.end_trial(
             run_id,
             trial.number,
@@ -280,8 +284,7 @@ def fit(
     except SystemExit:
         if not recorder.interrupted:
             raise
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        signals.restore()
         raise KeyboardInterrupt from None
 
 

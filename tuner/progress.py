@@ -19,6 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from tuner.report import SKIPPED
+
 
 def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
     """`trial 3  COMPLETE  val_mae=12.31  best=11.02 (trial 1)  4.2s`."""
@@ -103,6 +105,8 @@ class StudyProgress:
             )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.user_attrs.get(SKIPPED):
+            return  # not run: another process finished the study meanwhile
         if not self.quiet:
             self.console.print(
                 self.prefix + trial_line(trial, study, self.metric),

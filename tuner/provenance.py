@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from tuner.errors import UsageError
-from tuner.sources import model_version_tags
+from tuner.sources import model_version_tags, study_best_run
 from tuner.tracking import STUDY_TAG, TRIAL_TAG
 
 
@@ -21,11 +21,14 @@ class Hop:
     source_sha256: str
 
 
-def lineage(ref: str, tracking_uri: str) -> list[Hop]:
-    """Hops from `ref` (models:/..., runs:/<id> or a run id) back to the original study."""
+def lineage(ref: str, tracking_uri: str, storage: str) -> list[Hop]:
+    """Hops from `ref` (models:/..., runs:/<id>, study:<name> or a run id) back to the
+    original study."""
     client = MlflowClient(tracking_uri)
     if ref.startswith("models:/"):
         run_id = model_version_tags(client, ref)["source_run_id"]
+    elif ref.startswith("study:"):
+        run_id = study_best_run(ref[len("study:") :], storage)["source_run_id"]
     else:
         run_id = ref[len("runs:/") :].strip("/") if ref.startswith("runs:/") else ref
     hops: list[Hop] = []

@@ -7,20 +7,38 @@ from typing import Any
 
 import optuna
 import pandas as pd
-from optuna.trial import TrialState
 
 from tuner.tracking import StudyTracker
 
+SKIPPED = "skipped"  # trial attribute: asked for after the study reached its target, not run
+
+
+def trial_state(trial: optuna.trial.FrozenTrial) -> str:
+    """COMPLETE, PRUNED, FAIL, RUNNING, WAITING, or SKIPPED: a trial that another process's
+    finish made unnecessary is recorded as failed in Optuna, but nothing failed."""
+    return "SKIPPED" if trial.user_attrs.get(SKIPPED) else trial.state.name
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """complete / pruned / fail counts (skipped trials are no failures)."""
+    counts = {"complete": 0, "pruned": 0, "fail": 0}
+    for trial in study.get_trials(deepcopy=False):
+        state = trial_state(trial).lower()
+        if state in counts:
+            counts[state] += 1
+    return counts
+
 
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration, params, run id, test metrics."""
+    """One row per trial: number, state, value, duration, params, run id, test metrics;
+    integer params stay integers where a trial has none (failed before sampling)."""
     rows = []
     for trial in study.get_trials(deepcopy=False):
         duration = trial.duration.total_seconds() if trial.duration else None
         attrs = trial.user_attrs
         row: dict[str, Any] = {
             "number": trial.number,
-            "state": trial.state.name,
+            "state": trial_state(trial),
             "value": trial.value,
             "duration_s": duration,
         }
@@ -30,7 +48,19 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         row["fail_reason"] = attrs.get("fail_reason")
         row["run_id"] = attrs.get("mlflow_run_id")
         rows.append(row)
-    return pd.DataFrame(rows)
+    return _integer_params(pd.DataFrame(rows), study)
+
+
+def _integer_params(table: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
+    """pandas turns an int column with a gap into floats (64 -> 64.0): keep them integers."""
+    values: dict[str, list[Any]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, value in trial.params.items():
+            values.setdefault(name, []).append(value)
+    for name, seen in values.items():
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in seen):
+            table[name] = table[name].astype("Int64")
+    return table
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
@@ -42,10 +72,7 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 def study_summary(study: optuna.Study) -> dict[str, Any]:
     """Best value / trial / run and trial counts, as the parent run's tags and metrics."""
-    summary: dict[str, Any] = {
-        f"n_{state.name.lower()}": len(study.get_trials(deepcopy=False, states=(state,)))
-        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    }
+    summary: dict[str, Any] = {f"n_{state}": n for state, n in state_counts(study).items()}
     best = best_trial(study)
     if best is not None:
         summary.update(

@@ -16,6 +16,7 @@ from tasks import get_task
 from tasks.base import Task
 from tuner.checkpoints import load_checkpoint, sha256_of
 from tuner.errors import CheckpointError, UsageError
+from tuner.stores import check_tracking_exists, load_study
 from tuner.tracking import CHECKPOINT_DIR, STUDY_TAG
 
 
@@ -35,11 +36,17 @@ class LoadedSource:
 def load_source(
     source: str, tracking_uri: str, storage: str, task: str | None = None
 ) -> LoadedSource:
-    """Resolve SRC, load its checkpoint safely and find its task (or refuse another task)."""
+    """Resolve SRC, load its checkpoint safely and find its task (or refuse another task).
+
+    The checkpoint's task must be a registered one: a module path is only taken from the
+    user's own --task flag, never from a file (a file must not choose which code runs)."""
+    asked = get_task(task) if task else None
     resolved = resolve_source(source, tracking_uri, storage)
-    payload = load_checkpoint(resolved.path, task=get_task(task).name if task else None)
+    payload = load_checkpoint(resolved.path, task=asked.name if asked else None)
+    if asked is not None:
+        return LoadedSource(resolved, payload, asked)
     try:
-        found = get_task(payload["task"])
+        found = get_task(payload["task"], allow_module=False)
     except UsageError as exc:
         raise CheckpointError(
             f"{source}: checkpoint of task {payload['task']!r}, which cannot "
@@ -48,18 +55,37 @@ def load_source(
     return LoadedSource(resolved, payload, found)
 
 
-def data_args_for(payload: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+def data_args_for(payload: dict[str, Any], given: Mapping[str, Any], task: Task) -> dict[str, Any]:
     """The data options for a loaded model: the ones it was trained with, unless --data
     names new data, whose options (columns, speakers...) are its own; flags given now
-    win either way."""
+    win either way. An option the model's task does not take is refused."""
     given = {key: value for key, value in given.items() if value is not None}
+    known = task.data_keys()
+    for key in given:
+        if key not in known:
+            raise UsageError(
+                f"--{key.replace('_', '-')}: task {task.name!r} takes no such data option; "
+                f"it takes {', '.join('--' + k.replace('_', '-') for k in known)}"
+            )
     if given.get("data"):
         return given
-    return {**payload["meta"].get("data_args", {}), **given}
+    stored = payload["meta"].get("data_args", {})
+    stored = {k: v for k, v in stored.items() if k in known and isinstance(v, str)}
+    return {**stored, **given}
 
 
 def resolve_source(source: str, tracking_uri: str, storage: str) -> Source:
     """A local checkpoint path for SRC, plus tags recording it (sha256, run, model, study)."""
+    if not source.startswith(("runs:/", "models:/", "study:")):
+        path = Path(source)
+        if not path.is_file():
+            raise CheckpointError(
+                f"--from {source!r}: no such checkpoint file (expected a "
+                f"path, runs:/<id>, models:/<name>/<version>, "
+                f"models:/<name>@<alias> or study:<name>)"
+            )
+        return Source(path, {"tuner.source": source, "tuner.source_sha256": sha256_of(path)})
+    check_tracking_exists(tracking_uri)
     client = MlflowClient(tracking_uri)
     if source.startswith("runs:/"):
         lineage = {"source_run_id": source[len("runs:/") :].strip("/")}
@@ -67,17 +93,9 @@ def resolve_source(source: str, tracking_uri: str, storage: str) -> Source:
     elif source.startswith("models:/"):
         lineage = model_version_tags(client, source)
         path = _download_run_checkpoint(client, lineage["source_run_id"], source)
-    elif source.startswith("study:"):
-        lineage = _study_best(source[len("study:") :], storage)
-        path = _download_run_checkpoint(client, lineage["source_run_id"], source)
     else:
-        path, lineage = Path(source), {}
-        if not path.is_file():
-            raise CheckpointError(
-                f"--from {source!r}: no such checkpoint file (expected a "
-                f"path, runs:/<id>, models:/<name>/<version>, "
-                f"models:/<name>@<alias> or study:<name>)"
-            )
+        lineage = study_best_run(source[len("study:") :], storage)
+        path = _download_run_checkpoint(client, lineage["source_run_id"], source)
     lineage = {"source": source, "source_sha256": sha256_of(path), **lineage}
     if "source_run_id" in lineage:
         tags = client.get_run(lineage["source_run_id"]).data.tags
@@ -133,9 +151,8 @@ def model_version_tags(client: MlflowClient, source: str) -> dict[str, str]:
     }
 
 
-def _study_best(name: str, storage: str) -> dict[str, str]:
-    from tuner.stores import load_study
-
+def study_best_run(name: str, storage: str) -> dict[str, str]:
+    """The study's best trial and its MLflow run (`study:NAME` sources and lineage)."""
     try:
         study = load_study(name, storage)
     except UsageError as exc:

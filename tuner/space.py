@@ -17,6 +17,7 @@ import optuna
 import yaml
 
 from tuner.errors import SpaceError, UsageError, did_you_mean
+from tuner.settings import MINIMIZE, Setting, TaskSpec, read_scalar
 
 TOP_KEYS = ("metric", "direction", "params", "fixed")
 PARAM_KEYS = {
@@ -24,7 +25,7 @@ PARAM_KEYS = {
     "float": ("type", "low", "high", "log", "step"),
     "categorical": ("type", "choices"),
 }
-DIRECTIONS = ("minimize", "maximize")
+DIRECTIONS = (MINIMIZE, "maximize")
 
 
 @dataclass(frozen=True)
@@ -76,18 +77,6 @@ class SearchSpace:
         params = tuple(spec if old.name == spec.name else old for old in self.params)
         return dataclasses.replace(self, params=params)
 
-    def check_choices(self, choices: Mapping[str, tuple[str, ...]]) -> None:
-        """Every fixed value and categorical choice of a word-valued setting is one of
-        the task's words (a typo would otherwise train something else, silently)."""
-        values = list(self.fixed.items())
-        values += [(spec.name, choice) for spec in self.params for choice in spec.choices]
-        for name, value in values:
-            if name in choices and value not in choices[name]:
-                raise UsageError(
-                    f"{name} {value!r} (from {self.source} or --set): expected one of "
-                    f"{', '.join(choices[name])}"
-                )
-
     def to_dict(self) -> dict[str, Any]:
         """The YAML form, for the record (MLflow artifact, study attrs)."""
         params = {}
@@ -108,8 +97,9 @@ class SearchSpace:
         }
 
 
-def load_space(path: str | Path, settings: Mapping[str, Any]) -> SearchSpace:
-    """Read and validate a space file against a task's settings (name -> default value).
+def load_space(path: str | Path, spec: TaskSpec | Mapping[str, Any]) -> SearchSpace:
+    """Read and validate a space file against a task's declaration (or, for older
+    callers, its defaults: name -> default value).
 
     Raises:
         SpaceError: listing every problem found, each as `file: key: reason`.
@@ -128,12 +118,21 @@ def load_space(path: str | Path, settings: Mapping[str, Any]) -> SearchSpace:
             f"{path}: not valid YAML{line}; expected a mapping with "
             f"metric, direction, params, fixed"
         ) from None
-    return parse_space(raw, settings, source=str(path))
+    return parse_space(raw, spec, source=str(path))
 
 
-def parse_space(raw: Any, settings: Mapping[str, Any], source: str) -> SearchSpace:
+def as_spec(spec: TaskSpec | Mapping[str, Any]) -> TaskSpec:
+    if isinstance(spec, TaskSpec):
+        return spec
+    return TaskSpec.from_defaults("task", "", MINIMIZE, spec)
+
+
+def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> SearchSpace:
     """Validate an already-parsed mapping; see `load_space`."""
+    spec = as_spec(spec)
     problems: list[str] = []
+    if raw is None:
+        raw = {}
     if not isinstance(raw, dict):
         raise SpaceError(
             f"{source}: expected a YAML mapping with keys {', '.join(TOP_KEYS)}, "
@@ -145,36 +144,70 @@ def parse_space(raw: Any, settings: Mapping[str, Any], source: str) -> SearchSpa
                 f"{key}: unknown key{did_you_mean(str(key), TOP_KEYS)}; "
                 f"expected one of {', '.join(TOP_KEYS)}"
             )
-    metric = raw.get("metric")
-    if not isinstance(metric, str) or not metric:
-        problems.append(f"metric: expected a metric name such as val_loss, found {metric!r}")
-    direction = raw.get("direction", "minimize")
-    if direction not in DIRECTIONS:
-        problems.append(f"direction: expected minimize or maximize, found {direction!r}")
-    params = _parse_params(raw.get("params") or {}, settings, problems)
-    fixed = _parse_fixed(raw.get("fixed") or {}, settings, problems)
+    metric, direction = _parse_objective(raw, spec, problems)
+    params = _parse_params(raw.get("params") or {}, spec, problems)
+    fixed = _parse_fixed(raw.get("fixed") or {}, spec, problems)
     if problems:
         raise SpaceError("; ".join(f"{source}: {problem}" for problem in problems))
     return SearchSpace(metric, direction, tuple(params), fixed, source)
 
 
-def _parse_params(raw: Any, settings: Mapping[str, Any], problems: list[str]) -> list[ParamSpec]:
+def _parse_objective(raw: dict, spec: TaskSpec, problems: list[str]) -> tuple[str, str]:
+    """The metric (default: the task's) must be one the task logs each epoch; the direction
+    (default: the way that metric improves) must not contradict the task's."""
+    metric = raw.get("metric", spec.metric)
+    if not isinstance(metric, str) or not metric:
+        problems.append(f"metric: expected a metric name such as val_loss, found {metric!r}")
+        return "", MINIMIZE
+    if spec.metrics is not None and metric not in spec.metrics:
+        problems.append(
+            f"metric: task {spec.name!r} does not log {metric!r}"
+            f"{did_you_mean(metric, spec.metrics)}; expected one of {', '.join(spec.metrics)}"
+        )
+    known = spec.direction_of(metric)
+    direction = raw.get("direction", known)
+    if direction not in DIRECTIONS:
+        found = "nothing" if direction is None else repr(direction)
+        problems.append(f"direction: expected minimize or maximize, found {found}")
+    elif known and direction != known:
+        problems.append(f"direction: {metric} is a metric to {known}, found {direction}")
+    return metric, direction or MINIMIZE
+
+
+def _parse_params(raw: Any, spec: TaskSpec, problems: list[str]) -> list[ParamSpec]:
     if not isinstance(raw, dict):
         problems.append(f"params: expected a mapping of name -> spec, found {type(raw).__name__}")
         return []
     specs = []
     for name, entry in raw.items():
         where = f"params.{name}"
-        if name not in settings:
-            problems.append(
-                f"{where}: unknown setting{did_you_mean(str(name), settings)}; "
-                f"this task knows {', '.join(sorted(settings))}"
-            )
+        setting = spec.table.get(str(name))
+        if setting is None:
+            problems.append(f"params.{spec.check(str(name), None)}")
             continue
-        spec = _parse_param(str(name), entry, where, problems)
-        if spec is not None:
-            specs.append(spec)
+        param = _parse_param(str(name), entry, where, problems)
+        if param is not None and _fits_setting(param, setting, where, problems):
+            specs.append(param)
     return specs
+
+
+def _fits_setting(param: ParamSpec, setting: Setting, where: str, problems: list[str]) -> bool:
+    """Every value the param can take is a valid value of the setting it searches."""
+    before = len(problems)
+    if param.kind == "categorical":
+        values = list(param.choices)
+    elif setting.type not in (int, float) or (param.kind == "float" and setting.type is int):
+        kind = "int" if setting.type is int else "categorical"
+        problems.append(f"{where}.type: {param.name} takes {setting.expected()}; use type {kind}")
+        return False
+    else:
+        values = [param.low, param.high]
+    for value in values:
+        problem = setting.problem(value)
+        if problem:
+            problems.append(f"{where}: {problem}, found {value!r}")
+            break
+    return len(problems) == before
 
 
 def _parse_param(name: str, entry: Any, where: str, problems: list[str]) -> ParamSpec | None:
@@ -232,7 +265,7 @@ def _parse_range(
     return ParamSpec(name, kind, low=low, high=high, log=log, step=step)
 
 
-def _parse_fixed(raw: Any, settings: Mapping[str, Any], problems: list[str]) -> dict[str, Any]:
+def _parse_fixed(raw: Any, spec: TaskSpec, problems: list[str]) -> dict[str, Any]:
     if not isinstance(raw, dict):
         problems.append(
             f"fixed: expected a mapping of setting -> value, found {type(raw).__name__}"
@@ -240,48 +273,32 @@ def _parse_fixed(raw: Any, settings: Mapping[str, Any], problems: list[str]) -> 
         return {}
     fixed = {}
     for name, value in raw.items():
-        problem = check_setting(str(name), value, settings)
+        problem = spec.check(str(name), value)
         if problem:
             problems.append(f"fixed.{problem}")
         else:
-            fixed[str(name)] = value
+            fixed[str(name)] = spec.table[str(name)].coerce(value)
     return fixed
 
 
-def check_setting(name: str, value: Any, settings: Mapping[str, Any]) -> str | None:
-    """None when `value` fits the type of the task's default for `name`, else the reason."""
-    if name not in settings:
-        return (
-            f"{name}: unknown setting{did_you_mean(name, settings)}; "
-            f"this task knows {', '.join(sorted(settings))}"
-        )
-    default = settings[name]
-    if default is None or value is None:
-        return None
-    expected: tuple[type, ...] = (type(default),)
-    if isinstance(default, float):
-        expected = (int, float)
-    if isinstance(value, bool) != isinstance(default, bool) or not isinstance(value, expected):
-        return (
-            f"{name}: expected {type(default).__name__} (like the default {default!r}), "
-            f"found {value!r}"
-        )
-    return None
+def check_overrides(overrides: Mapping[str, Any], spec: TaskSpec) -> dict[str, Any]:
+    """Settings fixed from the command line or the API (`--set`, `overrides=`), checked and
+    with numbers written as text made numbers."""
+    checked = {}
+    for name, value in overrides.items():
+        problem = spec.check(name, value)
+        if problem:
+            raise UsageError(f"--set {problem}")
+        checked[name] = spec.table[name].coerce(value)
+    return checked
 
 
-def parse_overrides(pairs: list[str], settings: Mapping[str, Any]) -> dict[str, Any]:
+def parse_overrides(pairs: list[str], spec: TaskSpec | Mapping[str, Any]) -> dict[str, Any]:
     """`--set key=value` pairs; values are read as YAML scalars (3, 0.1, true, text)."""
     overrides: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise UsageError(f"--set {pair!r}: expected key=value, e.g. --set max_epochs=20")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        problem = check_setting(key.strip(), value, settings)
-        if problem:
-            raise UsageError(f"--set {problem}")
-        overrides[key.strip()] = value
-    return overrides
+        overrides[key.strip()] = read_scalar(text)
+    return check_overrides(overrides, as_spec(spec))

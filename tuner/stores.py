@@ -1,5 +1,11 @@
 """Where a project's records live and how they are opened: Optuna storage, MLflow tracking
-store, their defaults under ./mlruns, reachability checks and the local init lock."""
+store, their defaults under ./mlruns, reachability checks and the local init lock.
+
+Checking and reading never create anything: a SQLite file that does not exist yet means
+"no studies yet", a server that does not answer is reported within seconds
+(CONNECT_TIMEOUT_S), and folders and databases are only made by `prepare_local_folders`
+once every input has been checked.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -23,6 +30,8 @@ STORAGE_SCHEMES = (
     "mysql",
     "mysql+pymysql",
 )
+DATABASE_PREFIXES = ("postgresql", "mysql", "mssql")
+CONNECT_TIMEOUT_S = 10  # the up-front check only; a running sweep keeps the usual retries
 
 
 def default_storage() -> str:
@@ -38,13 +47,11 @@ def default_tracking_uri() -> str:
 def resolve_storage(url: str | None) -> str:
     url = url or default_storage()
     scheme = url.split(":", 1)[0]
-    if scheme not in STORAGE_SCHEMES:
+    if scheme not in STORAGE_SCHEMES or "://" not in url:
         raise UsageError(
             f"--storage {url!r}: unknown scheme {scheme!r}; expected "
             f"sqlite:///PATH or postgresql://USER@HOST/DB"
         )
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     return url
 
 
@@ -52,9 +59,150 @@ def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
     """(tracking URI, artifact root or None): --tracking-uri, MLFLOW_TRACKING_URI, default."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
     if uri == default_tracking_uri():
-        (HOME / "artifacts").mkdir(parents=True, exist_ok=True)
-        return uri, (HOME / "artifacts").resolve().as_uri()
+        return uri, (HOME / "artifacts").absolute().as_uri()
     return uri, None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a sqlite:/// URL, None for any other URL."""
+    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
+
+
+def _absent(url: str) -> bool:
+    """A SQLite store that does not exist yet (no file, or an empty one): nothing in it."""
+    path = sqlite_path(url)
+    return path is not None and (not path.is_file() or path.stat().st_size == 0)
+
+
+def prepare_local_folders(storage: str, tracking_uri: str, artifact_root: str | None) -> None:
+    """Make the folders the local stores need; called once every input has been checked."""
+    for url in (storage, tracking_uri):
+        path = sqlite_path(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+    if artifact_root and artifact_root.startswith("file://"):
+        Path(artifact_root[len("file://") :]).mkdir(parents=True, exist_ok=True)
+
+
+# ------------------------------------------------------------ checks that create nothing
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if url.startswith(("postgresql", "mysql")):
+        return {"connect_timeout": CONNECT_TIMEOUT_S}
+    return {}
+
+
+def _has_table(url: str, table: str, flag: str) -> bool:
+    """Whether the database holds `table`, asked within CONNECT_TIMEOUT_S."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=_connect_args(url))
+    except Exception as exc:  # no driver, malformed URL
+        raise UsageError(f"{flag} {url!r}: cannot open ({_first_line(exc)})") from None
+    try:
+        return sqlalchemy.inspect(engine).has_table(table)
+    except Exception as exc:  # unreachable server, bad credentials, not a database
+        raise UsageError(f"{flag} {url!r}: cannot open ({_first_line(exc)})") from None
+    finally:
+        engine.dispose()
+
+
+def _check_creatable(path: Path, flag: str, url: str) -> None:
+    """The first folder of `path` that exists is a folder we may write in."""
+    parent = path.parent.absolute()
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UsageError(f"{flag} {url!r}: cannot create {path} ({parent} is not writable)")
+
+
+def read_studies(url: str) -> dict[str, optuna.study.StudySummary]:
+    """The studies of an Optuna storage by name; creates nothing (no file, no tables)."""
+    path = sqlite_path(url)
+    if _absent(url):
+        if path is not None:
+            _check_creatable(path, "--storage", url)
+        return {}
+    if not _has_table(url, "studies", "--storage"):
+        return {}
+    try:
+        storage = RDBStorage(url, engine_kwargs={"connect_args": _connect_args(url)})
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    except Exception as exc:
+        raise UsageError(
+            f"--storage {url!r}: cannot read the Optuna store ({_first_line(exc)})"
+        ) from None
+    return {summary.study_name: summary for summary in summaries}
+
+
+def check_tracking(uri: str) -> None:
+    """The MLflow store answers before any trial runs (not after an hour of training), within
+    seconds; a local SQLite file that does not exist yet is made later, not now."""
+    path = sqlite_path(uri)
+    if path is not None and _absent(uri):
+        _check_creatable(path, "--tracking-uri", uri)
+        return
+    if uri.startswith(DATABASE_PREFIXES) and not _has_table(uri, "experiments", "--tracking-uri"):
+        return  # reachable, and MLflow makes its tables on first use
+    try:
+        with bounded_http():
+            from mlflow import MlflowClient
+
+            MlflowClient(uri).search_experiments(max_results=1)
+    except Exception as exc:  # bad scheme, unreachable server, not a database
+        raise UsageError(
+            f"--tracking-uri {uri!r}: cannot reach the MLflow store ({_first_line(exc)})"
+        ) from None
+
+
+def check_tracking_exists(uri: str) -> None:
+    """For commands that only read: a local store that does not exist yet is an error."""
+    if _absent(uri):
+        raise UsageError(
+            f"--tracking-uri {uri!r}: no MLflow store there yet (run `tuner search` first, "
+            f"or point --tracking-uri at the project's store)"
+        )
+    check_tracking(uri)
+
+
+@contextmanager
+def bounded_http() -> Iterator[None]:
+    """MLflow's HTTP client without retries and with a short timeout, for one check: by
+    default it retries for minutes before saying a server is down."""
+    names = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(zip(names, ("0", str(CONNECT_TIMEOUT_S)), strict=True))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def load_study(name: str, storage: str | None = None) -> optuna.Study:
+    """A stored study, for reading; a missing study or unreadable store is one line."""
+    storage = resolve_storage(storage)
+    studies = read_studies(storage)
+    if name not in studies:
+        known = ", ".join(studies) or "none yet"
+        raise UsageError(f"--study {name!r}: no such study in {storage} (studies: {known})")
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except Exception as exc:
+        raise UsageError(f"--storage {storage!r}: cannot read ({_first_line(exc)})") from None
+
+
+# ------------------------------------------------------------ opening for a sweep
 
 
 def open_storage(url: str, heartbeat: int = 30, tracking_uri: str | None = None) -> RDBStorage:
@@ -88,28 +236,6 @@ def close_lost_run(tracking_uri: str, run_id: str, number: int) -> None:
     client.set_tag(run_id, "tuner.fail_reason", "its worker stopped sending heartbeats")
     client.update_run(run_id, name=f"trial-{number} lost")
     client.set_terminated(run_id, status="KILLED")
-
-
-def check_tracking(uri: str) -> None:
-    """The MLflow store answers before any trial runs (not after an hour of training)."""
-    from mlflow import MlflowClient
-
-    try:
-        MlflowClient(uri).search_experiments(max_results=1)
-    except Exception as exc:  # bad scheme, unreachable server, not a database
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"--tracking-uri {uri!r}: cannot reach the MLflow store ({reason})"
-        ) from None
-
-
-def load_study(name: str, storage: str | None = None) -> optuna.Study:
-    storage = resolve_storage(storage)
-    names = optuna.get_all_study_names(storage)
-    if name not in names:
-        known = ", ".join(names) or "none yet"
-        raise UsageError(f"--study {name!r}: no such study in {storage} (studies: {known})")
-    return optuna.load_study(study_name=name, storage=storage)
 
 
 @contextmanager

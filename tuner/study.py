@@ -19,25 +19,35 @@ from optuna.trial import TrialState
 
 from tasks import get_task
 from tasks.base import Task
-from tuner import devices, report
+from tuner import devices, options, report, signals
 from tuner.errors import UsageError
+from tuner.names import check_name, clean_name, path_part
 from tuner.objective import TrialContext, run_trial
 from tuner.progress import StudyProgress
-from tuner.space import SearchSpace, load_space
+from tuner.resume import SETUP_ATTR, check_unchanged, study_setup
+from tuner.samplers import (
+    CREATED_BY,
+    check_sampler,
+    make_pruner,
+    make_sampler,
+    sampler_seed,
+    this_process,
+)
+from tuner.settings import check_values
+from tuner.space import SearchSpace, check_overrides, load_space
 from tuner.stores import (
     HOME,
     check_tracking,
     load_study,
     open_storage,
+    prepare_local_folders,
+    read_studies,
     resolve_storage,
     resolve_tracking,
     store_lock,
 )
 from tuner.tracking import StudyTracker
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp")
-PRUNERS = ("hyperband", "median", "none")
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -66,6 +76,7 @@ class SearchConfig:
     trials_per_device: int = 1
     heartbeat: int = 30  # seconds; a trial silent for 4x this is failed and retried
     worker_index: int | None = None  # set inside a worker process of `--workers N`
+    allow_changes: bool = False  # resume a study with other settings or data than before
 
 
 @dataclass(frozen=True)
@@ -104,9 +115,11 @@ def default_space_path(task: Task) -> str:
 GENERIC_STEMS = ("manifest", "data", "train", "metadata")
 
 
-def study_name_for(task: Task, data: Mapping[str, Any]) -> str:
-    """Derived from task + data file, so rerunning the same command finds the same study."""
-    return f"{task.name}-{data_stem(data)}"
+def study_name_for(task: Task, data: Mapping[str, Any], existing: Mapping[str, Any]) -> str:
+    """Derived from task + data file, so rerunning the same command finds the same study;
+    cleaned into the name rule (a study stored under the raw form before is kept)."""
+    raw = f"{task.name}-{data_stem(data)}"
+    return raw if raw in existing else clean_name(raw)
 
 
 def data_stem(data: Mapping[str, Any]) -> str:
@@ -114,36 +127,6 @@ def data_stem(data: Mapping[str, Any]) -> str:
     named by its folder."""
     path = Path(str(data.get("data") or "data"))
     return path.parent.name if path.stem in GENERIC_STEMS and path.parent.name else path.stem
-
-
-# ------------------------------------------------------------ sampler and pruner
-
-
-def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
-    """TPE's random start-up phase is cut to a third of the budget (3 to 10 trials): with
-    Optuna's default of 10, a 10-trial study never leaves random search."""
-    if name == "tpe":
-        startup = max(3, min(10, trials // 3))
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, multivariate=True)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "cmaes":
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    if name == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    raise UsageError(f"--sampler {name!r}: unknown sampler; expected one of {', '.join(SAMPLERS)}")
-
-
-def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=max_epochs, reduction_factor=3
-        )
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max_epochs // 5)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise UsageError(f"--pruner {name!r}: unknown pruner; expected one of {', '.join(PRUNERS)}")
 
 
 # ------------------------------------------------------------ the study
@@ -165,27 +148,17 @@ class Prepared:
     model_name: str = ""
     lineage: Mapping[str, str] = field(default_factory=dict)
     make_model: Callable[[Mapping[str, Any], Any], Any] | None = None
+    setup: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder_name(self) -> str:
+        """The study's folder under mlruns/ (checkpoints, reports)."""
+        return path_part(self.name)
 
 
 def prepare(config: SearchConfig) -> Prepared:
     """Check every input before anything is created (study, experiment, run, file)."""
-    if config.trials < 1:
-        raise UsageError(f"--trials {config.trials}: expected a positive total number of trials")
-    if config.sampler not in SAMPLERS:
-        make_sampler(config.sampler, 0, 1)
-    if config.workers < 1:
-        raise UsageError(f"--workers {config.workers}: expected 1 or more worker processes")
-    if config.precision not in PRECISIONS:
-        raise UsageError(
-            f"--precision {config.precision!r}: expected one of {', '.join(PRECISIONS)}"
-        )
-    if config.precision == "16-mixed" and devices.pick_accelerator(config.devices) == "cpu":
-        raise UsageError(
-            "--precision 16-mixed needs a GPU (none is used here); on CPU use "
-            "bf16-mixed or 32-true"
-        )
-    if isinstance(config.pruner, str) and config.pruner not in PRUNERS:
-        make_pruner(config.pruner, 1)
+    check_config(config)
     task = get_task(config.task)
     data_args = {**config.data, "data": config.data.get("data") or default_data_path(task)}
     space_path = config.space or default_space_path(task)
@@ -194,15 +167,17 @@ def prepare(config: SearchConfig) -> Prepared:
             f"--task {task.name!r} has no default search space "
             f"(search_spaces/{task.name}.yaml); pass --space FILE"
         )
-    space = load_space(space_path, task.defaults)
-    space = space.with_fixed(config.overrides)
-    space.check_choices(task.choices)
+    space = load_space(space_path, task.spec)
+    space = space.with_fixed(check_overrides(config.overrides, task.spec))
     data = task.load_data(data_args)
     space, notes = task.fit_space(space, data)
-    name = config.study or study_name_for(task, data_args)
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri)
-    check_stores(storage, tracking_uri, name, task, space)
+    existing = read_studies(storage)
+    name = config.study or study_name_for(task, data_args, existing)
+    setup = study_setup(space.to_dict(), data_args, config.precision)
+    check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
+    check_tracking(tracking_uri)
     return Prepared(
         task,
         data_args,
@@ -214,27 +189,38 @@ def prepare(config: SearchConfig) -> Prepared:
         artifact_root,
         notes,
         model_name=name,
+        setup=setup,
     )
 
 
-def check_stores(
-    storage: str, tracking_uri: str, name: str, task: Task, space: SearchSpace
+def check_config(config: SearchConfig) -> None:
+    """The search's own options: declared once in tuner.options, checked for the CLI and
+    the Python API alike."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    if not isinstance(config.pruner, str):
+        values.pop("pruner")  # an Optuna pruner object, from the Python API
+    check_values(values, options.SEARCH)
+    check_sampler(config.sampler)
+    if config.study is not None:
+        check_name(config.study)
+    if config.precision == "16-mixed" and devices.pick_accelerator(config.devices) == "cpu":
+        raise UsageError(
+            "--precision 16-mixed needs a GPU (none is used here); on CPU use "
+            "bf16-mixed or 32-true"
+        )
+    devices.plan_workers(config.workers, config.devices, config.trials_per_device)
+
+
+def check_existing_study(
+    summary: optuna.study.StudySummary | None,
+    name: str,
+    task: Task,
+    space: SearchSpace,
+    setup: Mapping[str, Any],
+    allow_changes: bool = False,
 ) -> None:
-    """Both stores answer, and the study name is free for this task, metric and direction;
-    under the local init lock, since a first check creates the SQLite tables."""
-    with store_lock(storage, tracking_uri):
-        check_existing_study(storage, name, task, space)
-        check_tracking(tracking_uri)
-
-
-def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace) -> None:
-    """A study name reused for another task, metric or direction would mix results."""
-    try:
-        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
-    except Exception as exc:  # unreachable server, bad credentials, not a database
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"--storage {storage!r}: cannot open ({reason})") from None
-    summary = next((s for s in summaries if s.study_name == name), None)
+    """A study name reused for another task, metric or direction would mix results, and
+    one resumed with other settings or data would rank two setups as one search."""
     if summary is None:
         return
     attrs = summary.user_attrs
@@ -245,6 +231,8 @@ def check_existing_study(storage: str, name: str, task: Task, space: SearchSpace
                 f"--study {name!r}: this study was made with {key} {attrs[key]!r}, "
                 f"not {value!r}; choose another --study name"
             )
+    if not allow_changes:
+        check_unchanged(name, attrs.get(SETUP_ATTR), setup)
 
 
 def run_search(config: SearchConfig) -> SearchResult:
@@ -260,7 +248,7 @@ def _run_with_workers(prepared: Prepared, config: SearchConfig) -> SearchResult:
     from tuner.workers import run_workers
 
     def close(study: optuna.Study, tracker: StudyTracker, status: str) -> None:
-        report.close_study_record(study, tracker, HOME / "reports" / prepared.name, status)
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
 
     failed = run_workers(config, prepared, lambda: open_record(prepared, config), close)
     study = load_study(prepared.name, prepared.storage)
@@ -287,7 +275,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         space=prepared.space,
         tracker=tracker,
         seed=config.seed,
-        checkpoint_dir=HOME / "checkpoints" / prepared.name,
+        checkpoint_dir=HOME / "checkpoints" / prepared.folder_name,
         accelerator=devices.pick_accelerator(config.devices),
         make_model=prepared.make_model or prepared.task.build_model,
         target=config.trials,
@@ -304,33 +292,36 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         status = "FAILED"
         raise
     finally:
-        report.close_study_record(study, tracker, HOME / "reports" / prepared.name, status)
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
     return summarize(study, prepared.tracking_uri, prepared.storage)
 
 
 def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study, StudyTracker]:
-    """Create or load the study and find or create its one parent run."""
+    """Create or load the study and find or create its one parent run: the first thing
+    a search creates, once every input has been checked."""
     space = prepared.space
     max_epochs = int({**prepared.task.defaults, **space.fixed}["max_epochs"])
-    tracker = StudyTracker(
-        prepared.tracking_uri,
-        prepared.name,
-        prepared.artifact_root,
-        model_name=prepared.model_name,
-        tags=prepared.lineage,
-    )
+    prepare_local_folders(prepared.storage, prepared.tracking_uri, prepared.artifact_root)
     with store_lock(prepared.storage, prepared.tracking_uri):
+        tracker = StudyTracker(  # its client makes a local MLflow database on first use
+            prepared.tracking_uri,
+            prepared.name,
+            prepared.artifact_root,
+            model_name=prepared.model_name,
+            tags=prepared.lineage,
+        )
+        existed = prepared.name in read_studies(prepared.storage)
         study = optuna.create_study(
             study_name=prepared.name,
             storage=open_storage(prepared.storage, config.heartbeat, prepared.tracking_uri),
             direction=space.direction,
             load_if_exists=True,
-            # each worker samples its own sequence: the same seed would repeat the same params
-            sampler=make_sampler(
-                config.sampler, config.seed + 1000 * (config.worker_index or 0), config.trials
-            ),
             pruner=_pruner(config.pruner, max_epochs),
         )
+        if not existed:
+            study.set_user_attr(CREATED_BY, this_process())
+        seed = sampler_seed(study, config.seed, config.worker_index)
+        study.sampler = make_sampler(config.sampler, seed, config.trials)
         _record_study_attrs(study, prepared, config)
         parent_run_id = tracker.open_study(
             _parent_params(prepared, config),
@@ -366,6 +357,7 @@ def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) 
     context = dataclasses.replace(context, on_epoch=progress.epoch)
     with progress:
         while count_finished(study) < config.trials and not guard.tripped:
+            signals.raise_if_stopped()
             if config.timeout and time.monotonic() - started > config.timeout:
                 break
             if count_finished(study) + count_running(study) >= config.trials:
@@ -394,7 +386,7 @@ class FailureGuard:
         self.limit, self.streak, self.tripped, self.last_reason = limit, 0, False, ""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if str(trial.user_attrs.get("fail_reason", "")).startswith("not run"):
+        if trial.user_attrs.get(report.SKIPPED):
             return
         if trial.state != TrialState.FAIL:
             self.streak = 0
@@ -423,9 +415,9 @@ def _wait_for_others(study: optuna.Study, heartbeat: int) -> None:
 
 def count_finished_by_name(name: str, storage: str) -> int:
     """Finished trials of a study, 0 when it does not exist yet."""
-    if name not in optuna.get_all_study_names(storage):
+    if name not in read_studies(storage):
         return 0
-    return count_finished(optuna.load_study(study_name=name, storage=storage))
+    return count_finished(load_study(name, storage))
 
 
 def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:
@@ -439,6 +431,7 @@ def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchC
         "pruner": _pruner_name(config.pruner),
         "seed": config.seed,
         "model_name": prepared.model_name,
+        SETUP_ATTR: dict(prepared.setup),
         **prepared.lineage,
     }
     for key, value in attrs.items():
@@ -485,10 +478,7 @@ def quiet_libraries() -> None:
 
 
 def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchResult:
-    counts = {
-        state.name.lower(): len(study.get_trials(deepcopy=False, states=(state,)))
-        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-    }
+    counts = report.state_counts(study)
     best = None
     try:
         best = study.best_trial

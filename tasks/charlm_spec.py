@@ -1,0 +1,41 @@
+"""What the character language model declares without importing torch."""
+
+from __future__ import annotations
+
+from tuner.settings import MINIMIZE, Setting, TaskSpec
+
+SPEC = TaskSpec(
+    name="charlm",
+    metric="val_bpc",
+    direction=MINIMIZE,
+    metrics={"val_bpc": MINIMIZE, "val_loss": MINIMIZE},
+    settings=(
+        Setting("embed_size", 64, "character embedding width", low=1, model=True),
+        Setting("hidden_size", 256, "LSTM units per layer", low=1, model=True),
+        Setting("num_layers", 2, "stacked LSTM layers", low=1, model=True),
+        Setting(
+            "dropout", 0.1, "dropout between layers and before the head", low=0, high=1, model=True
+        ),
+        Setting("lr", 2e-3, "Adam learning rate", low=0, above=True, model=True),
+        Setting("weight_decay", 0.0, "Adam weight decay", low=0, model=True),
+        Setting("batch_size", 32, "parallel streams of the text", low=1),
+        Setting("bptt", 100, "characters per truncated back-propagation step", low=1),
+        Setting(
+            "val_fraction",
+            0.1,
+            "last share of the text for validation",
+            low=0,
+            above=True,
+            high=0.9,
+        ),
+        Setting("max_chars", 0, "train on the first N characters only (0 = all)", low=0),
+        Setting("batches_per_epoch", 200, "batches an epoch holds (0 = a whole pass)", low=0),
+    ),
+    framework={"max_epochs": 10, "grad_clip": 1.0},
+    predict_options=(
+        Setting("prompt", None, "text to continue (default: a new line)", kind=str, optional=True),
+        Setting("length", 300, "characters to generate", low=1),
+        Setting("temperature", 1.0, "sampling temperature", low=0, above=True),
+        Setting("seed", 0, "sampling seed", low=0, high=2**32 - 1),
+    ),
+)

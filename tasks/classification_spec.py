@@ -1,0 +1,50 @@
+"""What the classification task declares without importing torch: settings, metrics."""
+
+from __future__ import annotations
+
+from tuner.settings import MAXIMIZE, MINIMIZE, Setting, TaskSpec
+
+SPEC = TaskSpec(
+    name="classification",
+    metric="val_acc",
+    direction=MAXIMIZE,
+    metrics={"val_acc": MAXIMIZE, "val_f1": MAXIMIZE, "val_loss": MINIMIZE},
+    settings=(
+        Setting("hidden_size", 64, "LSTM units per layer (and direction)", low=1, model=True),
+        Setting("num_layers", 1, "stacked LSTM layers", low=1, model=True),
+        Setting(
+            "dropout", 0.0, "dropout between layers and before the head", low=0, high=1, model=True
+        ),
+        Setting("lr", 3e-3, "Adam learning rate", low=0, above=True, model=True),
+        Setting("weight_decay", 0.0, "Adam weight decay", low=0, model=True),
+        Setting("batch_size", 32, "training sequences per batch", low=1),
+        Setting("bidirectional", False, "read each sequence both ways", model=True),
+        Setting(
+            "pooling",
+            "last",
+            "last state or mean over the real steps",
+            choices=("last", "mean"),
+            model=True,
+        ),
+        Setting("embed_size", 32, "character embedding width (text input)", low=1, model=True),
+        Setting(
+            "class_weights",
+            "auto",
+            "weight classes when training labels are imbalanced",
+            choices=("auto", "none"),
+        ),
+        Setting(
+            "val_fraction",
+            0.15,
+            "share of each class for validation (no split column)",
+            low=0,
+            above=True,
+            high=0.9,
+        ),
+        Setting(
+            "test_fraction", 0.2, "share of each class for test (no split column)", low=0, high=0.9
+        ),
+    ),
+    framework={"max_epochs": 30, "grad_clip": 1.0},
+    predict_options=(Setting("proba", False, "one p_<class> column per class"),),
+)

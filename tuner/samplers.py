@@ -1,0 +1,77 @@
+"""Sampler and pruner of a study, by the names `--sampler` and `--pruner` take
+(tuner.options.SAMPLERS / PRUNERS), and the seed each process samples with."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import socket
+
+import optuna
+
+from tuner.errors import UsageError
+from tuner.options import PRUNERS, SAMPLERS
+
+NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy",)}  # packages a sampler imports when it runs
+CREATED_BY = "created_by"  # study attribute: host:pid of the process that made the study
+
+
+def check_sampler(name: str) -> None:
+    """A sampler Optuna can run here: its optional packages are installed."""
+    if name not in SAMPLERS:
+        raise UsageError(f"--sampler {name!r}: expected one of {', '.join(SAMPLERS)}")
+    missing = [pkg for pkg in NEEDS.get(name, ()) if importlib.util.find_spec(pkg) is None]
+    if missing:
+        raise UsageError(
+            f"--sampler {name}: needs the {missing[0]} package, which is not installed; "
+            f"pip install {missing[0]}, or use --sampler tpe"
+        )
+
+
+def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    """TPE's random start-up phase is cut to a third of the budget (3 to 10 trials): with
+    Optuna's default of 10, a 10-trial study never leaves random search. constant_liar
+    keeps parallel workers from proposing what a running trial already tries (Optuna 5
+    turns it on by default, the 4.x versions we allow do not)."""
+    check_sampler(name)
+    if name == "tpe":
+        startup = max(3, min(10, trials // 3))
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=startup, multivariate=True, constant_liar=True
+        )
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cmaes":
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def make_pruner(name: str, max_epochs: int) -> optuna.pruners.BasePruner:
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max_epochs, reduction_factor=3
+        )
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max_epochs // 5)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UsageError(f"--pruner {name!r}: expected one of {', '.join(PRUNERS)}")
+
+
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def sampler_seed(study: optuna.Study, seed: int, worker_index: int | None) -> int:
+    """The seed this process samples with. A fresh study (made by this process or by the
+    launcher of these workers) samples from `seed` itself, so the same command gives the
+    same sweep; a study that existed already samples from the seed mixed with its trial
+    count and this process, so a resumed, extended or second-terminal run never repeats
+    the params of the first (the same seed would draw the same sequence again)."""
+    host = socket.gethostname()
+    creator = study.user_attrs.get(CREATED_BY)
+    if creator in (f"{host}:{os.getpid()}", f"{host}:{os.getppid()}"):
+        return seed + 1000 * (worker_index or 0)
+    mixed = f"{seed}:{worker_index}:{len(study.trials)}:{this_process()}"
+    return int.from_bytes(hashlib.sha256(mixed.encode()).digest()[:4], "big")

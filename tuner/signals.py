@@ -1,0 +1,72 @@
+"""One rule for stop signals. Ctrl-C (SIGINT) and SIGTERM ask a sweep to stop: the running
+trial is recorded as interrupted, the study's runs are closed, and the same command
+resumes. The request is also kept as a flag that training checks after every batch and
+the study before every trial, so a stop that lands in a finalizer (where Python swallows
+the KeyboardInterrupt) still stops the process. In the launching process a second signal
+ends it at once; the next run of the same command records what was left open.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType
+
+_stop = threading.Event()
+_state: dict = {"installed": False, "second_exits": True, "previous": None}
+AGAIN = (
+    b"\nstopped again: exiting without recording the running trial; rerun the same "
+    b"command to record it and resume\n"
+)
+
+
+def install(second_exits: bool = True) -> None:
+    """Handle SIGINT and SIGTERM in this process (a worker passes second_exits=False: its
+    launcher may pass the same stop on, and it must still record its trial)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    _stop.clear()
+    previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    _state.update(installed=True, second_exits=second_exits, previous=previous)
+    restore()
+
+
+def uninstall() -> None:
+    """The handlers this process had before `install` (the CLI called in-process)."""
+    if threading.current_thread() is not threading.main_thread() or not _state["installed"]:
+        return
+    sigint, sigterm = _state["previous"]
+    signal.signal(signal.SIGINT, sigint)
+    signal.signal(signal.SIGTERM, sigterm)
+    _state["installed"] = False
+
+
+def restore() -> None:
+    """Put our handler back (Lightning ignores SIGINT after it caught one)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    handler = _on_signal if _state["installed"] else signal.default_int_handler
+    signal.signal(signal.SIGINT, handler)
+    if _state["installed"]:
+        signal.signal(signal.SIGTERM, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if _stop.is_set():
+        if _state["second_exits"]:
+            os.write(2, AGAIN)
+            os._exit(130)
+        return
+    _stop.set()
+    raise KeyboardInterrupt
+
+
+def stop_requested() -> bool:
+    return _stop.is_set()
+
+
+def raise_if_stopped() -> None:
+    """Raise KeyboardInterrupt when a stop was asked for (and perhaps swallowed)."""
+    if _stop.is_set():
+        raise KeyboardInterrupt
