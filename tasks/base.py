@@ -234,6 +234,28 @@ def split_column(path: Path | str, values: Any, lines: bool = False) -> np.ndarr
     return split
 
 
+def worst_split_settings(space: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a space allows that leave the fewest validation and training items:
+    the smallest val_fraction and the largest test_fraction it can draw."""
+    return {
+        **defaults,
+        **space.fixed,
+        "val_fraction": space.value_range("val_fraction", defaults)[0],
+        "test_fraction": space.value_range("test_fraction", defaults)[1],
+    }
+
+
+def require_splits(source: str, split: np.ndarray, items: str) -> None:
+    """Data that leave no training or no validation items cannot make one trial."""
+    for stage, word in (("train", "training"), ("val", "validation")):
+        if not (split == stage).any():
+            raise DataError(
+                f"{source}: {len(split)} {items} leave no {word} {items}; expected enough "
+                f"{items} (per class) for training and validation, or a split column with "
+                f"train and val rows"
+            )
+
+
 def adam(module: pl.LightningModule) -> torch.optim.Optimizer:
     """The optimizer every task uses, from the hparams the search sets (lr, weight_decay)."""
     return torch.optim.Adam(

@@ -24,6 +24,7 @@ from typing_extensions import override
 from tasks.base import LSTMBackbone, Task, adam
 from tasks.charlm_spec import SPEC
 from tuner.errors import DataError, UsageError
+from tuner.space import SearchSpace
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 
@@ -221,7 +222,23 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--data", help="UTF-8 text file; default: the shipped tiny-shakespeare")
 
 
-def fit_space(space: Any, data: Text) -> tuple[Any, list[str]]:
+def fit_space(space: SearchSpace, data: Text) -> tuple[SearchSpace, list[str]]:
+    """Refuse a text too short for every trial of the space: each of the `batch_size`
+    training streams needs one `bptt` window and the validation part one window too."""
+    bptt = int(space.value_range("bptt", DEFAULTS)[1])
+    batch = int(space.value_range("batch_size", DEFAULTS)[1])
+    low, high = (float(v) for v in space.value_range("val_fraction", DEFAULTS))
+    max_chars = int(space.value_range("max_chars", DEFAULTS)[0])
+    chars = min(len(data.text), max_chars) if max_chars else len(data.text)
+    train, val = int(chars * (1 - high)), chars - int(chars * (1 - low))
+    need_train, need_val = batch * (bptt + 1) + 1, bptt + 1
+    if train < need_train or val < need_val:
+        raise DataError(
+            f"{data.path}: {chars} characters ({train} for training, {val} for validation) "
+            f"are too short for bptt {bptt} with batch_size {batch}; expected at least "
+            f"{need_train} for training and {need_val} for validation (a longer text, or a "
+            f"smaller bptt / batch_size)"
+        )
     return space, []
 
 

@@ -20,7 +20,14 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import override
 
-from tasks.base import LSTMBackbone, Task, TensorData, adam
+from tasks.base import (
+    LSTMBackbone,
+    Task,
+    TensorData,
+    adam,
+    require_splits,
+    worst_split_settings,
+)
 from tasks.classification_data import (
     PAD,
     SequenceSet,
@@ -30,6 +37,7 @@ from tasks.classification_data import (
 )
 from tasks.classification_spec import SPEC
 from tuner.errors import DataError
+from tuner.space import SearchSpace
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 
@@ -269,12 +277,15 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
-    """Labels must exist, with at least two classes."""
+def fit_space(space: SearchSpace, data: SequenceSet) -> tuple[SearchSpace, list[str]]:
+    """Labels of at least two classes, and splits that leave training and validation
+    sequences for every trial of the space (the smallest validation share it allows)."""
     if not data.labels or len(set(data.labels)) < 2:
         raise DataError(
             f"{data.path}: expected labels of at least two classes (column 'label' or array 'y')"
         )
+    split = assign_splits(data, worst_split_settings(space, DEFAULTS))
+    require_splits(data.path, split, "sequences")
     return space, []
 
 

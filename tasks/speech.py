@@ -23,7 +23,14 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import override
 
-from tasks.base import LSTMBackbone, Task, TensorData, adam
+from tasks.base import (
+    LSTMBackbone,
+    Task,
+    TensorData,
+    adam,
+    require_splits,
+    worst_split_settings,
+)
 from tasks.speech_data import FEATURE_KEYS, UtteranceSet, read_utterances
 from tasks.speech_spec import SPEC
 from tasks.speech_text import (
@@ -352,9 +359,13 @@ def load_data(args: Mapping[str, Any]) -> UtteranceSet:
 
 
 def fit_space(space: SearchSpace, data: UtteranceSet) -> tuple[SearchSpace, list[str]]:
-    """CTC needs an LSTM step per label (two for a doubled letter): frame stacking
-    (subsample) is capped by the utterance with the fewest frames per label."""
+    """Training and validation utterances must exist for every trial, and CTC needs an LSTM
+    step per label (two for a doubled letter): frame stacking (subsample) is capped by the
+    utterance with the fewest frames per label."""
     settings = {**DEFAULTS, **space.fixed}
+    require_splits(
+        data.source, assign_splits(data, worst_split_settings(space, DEFAULTS)), "utterances"
+    )
     perturb = space.param("speed_perturb")
     fastest = 1 + float(
         max(perturb.choices or [perturb.high]) if perturb else settings["speed_perturb"]

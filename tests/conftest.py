@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -75,4 +76,40 @@ def search_cli(space: Path, trials: int | str, *extra: str) -> int:
 
     return main(
         ["search", "--task", "forecasting", "--space", str(space), "--trials", str(trials), *extra]
+    )
+
+
+@pytest.fixture
+def postgres_urls():
+    """Two fresh databases (Optuna, MLflow) on the local PostgreSQL server, dropped after."""
+    if not postgres_available():
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (CI starts one where installed)")
+    import psycopg
+
+    names = [f"tuner_test_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("optuna", "mlflow")]
+    admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"CREATE DATABASE {name}")
+    yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
+    with admin.cursor() as cursor:
+        for name in names:
+            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    admin.close()
+
+
+def run_cli(workdir: Path, *argv: str, env: dict | None = None, timeout: int = 300):
+    """`python -m tuner.cli ARGV` in `workdir`, as a user's shell would run it."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "tuner.cli", *argv],
+        cwd=workdir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

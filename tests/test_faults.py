@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from mlflow import MlflowClient
 
 import tuner
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tuner.errors import UsageError
 from tuner.stores import default_tracking_uri, load_study
 
@@ -85,7 +88,7 @@ def test_a_faulty_trial_is_recorded_and_the_study_goes_on(fault_space, fault, re
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_fail"] == 2
 
 
-def _start(workdir, space, trials, study="faults", extra=()):
+def _start(workdir, space, trials, study="faults", extra=(), env=None):
     command = [
         sys.executable,
         "-m",
@@ -103,7 +106,11 @@ def _start(workdir, space, trials, study="faults", extra=()):
         "none",
         *extra,
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        **(env or {}),
+    }
     return subprocess.Popen(  # SIGINT as a terminal gives it, even if pytest ignores it
         command,
         cwd=workdir,
@@ -167,3 +174,198 @@ def test_two_terminals_never_exceed_the_target(workdir, fault_space):
     assert len(numbers) == len(set(numbers))
     _, runs = _child_runs()
     assert sum(r.data.tags["tuner.state"] == "COMPLETE" for r in runs.values()) == 4
+
+
+def test_interrupted_trial_records_its_reason(workdir, fault_space):
+    slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
+    fault_space.write_text(slow)
+    process = _start(workdir, fault_space, 2)
+    assert _wait_for(lambda: "RUNNING" in _states()), process.communicate()
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=120)
+    assert load_study("faults").trials[0].user_attrs["fail_reason"] == "interrupted"
+
+
+def test_ctrl_c_twice_ends_at_once_and_the_rerun_records_what_was_left(workdir, fault_space):
+    slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
+    fault_space.write_text(slow)
+    process = _start(workdir, fault_space, 2)
+    assert _wait_for(lambda: _running_with_run()), process.communicate()
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    fast = ["--set", "max_epochs=2", "--allow-changes"]
+    rerun = _start(workdir, fault_space, 2, extra=fast)
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    _assert_settled()
+
+
+def _running_with_run() -> bool:
+    try:
+        trials = load_study("faults").trials
+    except UsageError:
+        return False
+    return any(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials)
+
+
+def _assert_settled(target=2):
+    """Exactly the target finished, no trial RUNNING, every MLflow run closed."""
+    states = _states()
+    assert "RUNNING" not in states and states.count("COMPLETE") == target, states
+    client, runs = _child_runs()
+    assert all(run.info.status != "RUNNING" for run in runs.values())
+    parents = client.search_runs(
+        [client.get_experiment_by_name("faults").experiment_id],
+        filter_string="tags.`tuner.role` = 'study'",
+    )
+    assert [p.info.status for p in parents] == ["FINISHED"]
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP port that accepts connections and never answers (a hung server)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+@pytest.mark.parametrize(
+    "flag, url, words",
+    [
+        ("--tracking-uri", "http://127.0.0.1:{port}", "cannot reach the MLflow store"),
+        ("--storage", "postgresql://me:pw@127.0.0.1:{port}/db", "cannot open"),
+    ],
+)
+def test_a_store_that_does_not_answer_is_reported_within_seconds(
+    workdir, silent_server, flag, url, words
+):
+    """Without the bound, MLflow's retries took 259 s and a database connect 116 s; the
+    check waits CONNECT_TIMEOUT_S (10 s). The subprocess timeout is a hang guard."""
+    address = url.format(port=silent_server)
+    done = run_cli(workdir, "search", "--task", "forecasting", flag, address, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and words in done.stderr
+    assert done.stderr.count("\n") == 1 and "me:pw@" not in done.stderr
+    assert not (workdir / "mlruns").exists()
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` that a test may stop and start again on the same port."""
+    folder = tmp_path / "server"
+    folder.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--workers", "1",
+        "--artifacts-destination", str(folder / "artifacts"),
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    server = {"process": None, "url": f"http://127.0.0.1:{port}"}
+
+    def start():
+        server["process"] = subprocess.Popen(
+            command, cwd=folder, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert _wait_for(lambda: _answers(server["url"]), timeout=120), "mlflow server down"
+
+    def stop():
+        os.killpg(server["process"].pid, signal.SIGKILL)
+        server["process"].wait()
+
+    server.update(start=start, stop=stop)
+    start()
+    yield server
+    stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def test_a_lost_mlflow_server_stops_the_sweep_and_the_rerun_settles_it(
+    workdir, fault_space, mlflow_server
+):
+    slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
+    fault_space.write_text(slow)
+    remote = ["--tracking-uri", mlflow_server["url"]]
+    fast_failing = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}  # no minutes of retries here
+    process = _start(workdir, fault_space, 2, extra=remote, env=fast_failing)
+    assert _wait_for(_running_with_run), process.communicate()
+    mlflow_server["stop"]()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    assert err.startswith("error: the sweep stopped: the MLflow server stopped answering"), err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    trial = load_study("faults").trials[0]
+    assert trial.state.name == "FAIL" and "stopped answering" in trial.user_attrs["fail_reason"]
+    mlflow_server["start"]()
+    rerun = _start(
+        workdir, fault_space, 2, extra=[*remote, "--set", "max_epochs=2", "--allow-changes"]
+    )
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    _assert_settled_on(mlflow_server["url"])
+
+
+def _assert_settled_on(tracking_uri):
+    states = _states()
+    assert "RUNNING" not in states and states.count("COMPLETE") == 2, states
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name("faults")
+    runs = client.search_runs([experiment.experiment_id])
+    assert runs and all(run.info.status != "RUNNING" for run in runs)
+    first = [r for r in runs if r.data.tags.get("tuner.trial") == "0"]
+    assert first[0].info.status == "FAILED"
+
+
+@pytest.fixture
+def small_disk(workdir):
+    """The project folder on a 4 MB file system of its own (tmpfs; needs root)."""
+    folder = workdir / "disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)])
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs the tests as root)")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_stops_the_sweep_and_the_rerun_settles_it(small_disk, fault_space):
+    shutil.copy(fault_space, small_disk / "fault.yaml")
+    space = small_disk / "fault.yaml"
+    big = ["--set", "hidden_size=8"]
+    first = _start(small_disk, space, 1, extra=big)
+    assert first.wait(timeout=300) == 0, first.communicate()
+    filler = small_disk / "filler"
+    with open(filler, "wb") as stream:  # fill the disk to the last byte
+        try:
+            while True:
+                stream.write(b"\0" * 65536)
+                stream.flush()
+        except OSError:
+            pass
+    process = _start(small_disk, space, 2, extra=big)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 1, err
+    assert err.startswith("error: ") and "Traceback" not in err and err.count("\n") == 1, err
+    assert "full" in err
+    filler.unlink()
+    rerun = _start(small_disk, space, 2, extra=big)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    os.chdir(small_disk)
+    _assert_settled()

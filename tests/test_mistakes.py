@@ -1,9 +1,11 @@
 """The matrix of user mistakes: each ends with exit code 2, ONE line naming the thing, what
-was found and what was expected, and leaves the Optuna storage and MLflow store unchanged."""
+was found and what was expected, and leaves the project folder exactly as it was: no store,
+no mlruns/ folder, no file created in an empty project, nothing changed beside a study."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -28,11 +30,28 @@ FILES = {
     "unsorted.csv": "month,passengers\n2000-02-01,1\n2000-01-01,2\n",
     "baddate.csv": "month,passengers\nsoon,1\n",
     "short.csv": "month,passengers\n" + "".join(f"20{y:02d}-01-01,{y}\n" for y in range(20)),
+    "veryshort.csv": "month,passengers\n" + "".join(f"20{y:02d}-01-01,{y}\n" for y in range(5)),
+    "other.csv": "month,passengers\n"
+    + "".join(
+        f"{1990 + m // 12}-{m % 12 + 1:02d}-01,{100 + m + 9 * (m % 12 > 5)}\n" for m in range(72)
+    ),
     "notyaml.yaml": "params: [unclosed\n  - x: {",
     "lowhigh.yaml": "metric: val_mae\nparams:\n  lr: {type: float, low: 0.1, high: 0.01}\n",
     "nochoices.yaml": "metric: val_mae\nparams:\n  transform: {type: categorical, choices: []}\n",
     "badtype.yaml": "metric: val_mae\nparams:\n  lr: {type: uniform, low: 0.1, high: 1}\n",
+    "list.yaml": "- metric\n- val_mae\n",
+    "metric.yaml": "metric: val_accuracy\n",
+    "direction.yaml": "metric: val_acc\ndirection: minimize\n",
+    "range.yaml": "params:\n  hidden_size: {type: int, low: 0, high: 8}\n",
+    "floatint.yaml": "params:\n  hidden_size: {type: float, low: 4, high: 8}\n",
+    "badchoice.yaml": "params:\n  batch_size: {type: categorical, choices: [16, 0]}\n",
+    "wordrange.yaml": "params:\n  transform: {type: int, low: 0, high: 2}\n",
+    "dropout.yaml": "fixed:\n  dropout: 1.5\n",
+    "nanfixed.yaml": "fixed:\n  lr: .nan\n",
     "notes.ckpt": "just text",
+    "tiny.txt": "hello world, a text far shorter than one bptt window.\n",
+    "two_seq.csv": "sequence_id,step,x,label\na,0,1.0,yes\na,1,2.0,yes\nb,0,3.0,no\nb,1,1.0,no\n",
+    "corrupt.db": "this is not a database, whatever its name says " * 20,
 }
 
 MISTAKES = [
@@ -62,12 +81,78 @@ MISTAKES = [
         ["search", "--task", "forecasting", "--data", "short.csv"],
         ["short.csv", "too short", "input_len"],
     ),
+    (["search", "--task", "forecasting", "--data", "audio"], ["audio", "not found"]),
+    (["search", "--task", "charlm", "--data", "tiny.txt"], ["tiny.txt", "too short", "bptt"]),
+    (["search", "--task", "charlm", "--data", "unreadable.csv"], ["unreadable.csv", "not UTF-8"]),
+    (
+        ["search", "--task", "classification", "--data", "two_seq.csv"],
+        ["two_seq.csv", "validation"],
+    ),
+    (["search", "--task", "classification", "--data", "notes.ckpt"], ["notes.ckpt", "no rows"]),
+    (
+        ["search", "--task", "classification", "--data", "fake.npz"],
+        ["fake.npz", "cannot read as .npz"],
+    ),
+    (
+        ["search", "--task", "classification", "--data", "one_class.npz"],
+        ["one_class.npz", "two classes"],
+    ),
     # task, flags
     (["search", "--task", "forcasting"], ["--task 'forcasting'", "did you mean 'forecasting'"]),
     (["search", "--task", "forecasting", "--sampler", "grid"], ["--sampler 'grid'", "tpe"]),
     (["search", "--task", "forecasting", "--pruner", "often"], ["--pruner 'often'", "hyperband"]),
-    (["search", "--task", "forecasting", "--trials", "0"], ["--trials 0", "positive"]),
-    (["search", "--task", "forecasting", "--trials", "-2"], ["--trials -2", "positive"]),
+    (["search", "--task", "forecasting", "--trials", "0"], ["--trials 0", "integer >= 1"]),
+    (["search", "--task", "forecasting", "--trials", "-2"], ["--trials -2", "integer >= 1"]),
+    (["search", "--task", "forecasting", "--trials", "many"], ["--trials 'many'", "integer"]),
+    (["search", "--task", "forecasting", "--timeout", "-1"], ["--timeout -1", "number > 0"]),
+    (["search", "--task", "forecasting", "--timeout", "0"], ["--timeout 0", "number > 0"]),
+    (["search", "--task", "forecasting", "--timeout", "nan"], ["--timeout nan", "number > 0"]),
+    (["search", "--task", "forecasting", "--heartbeat", "0"], ["--heartbeat 0", "integer >= 1"]),
+    (["search", "--task", "forecasting", "--seed", "-1"], ["--seed -1", ">= 0"]),
+    (
+        ["search", "--task", "forecasting", "--seed", "99999999999"],
+        ["--seed 99999999999", "<= 4294967295"],
+    ),
+    (["search", "--task", "forecasting", "--max-epochs", "0"], ["--max-epochs 0", "integer >= 1"]),
+    (["search", "--task", "forecasting", "--workers", "0"], ["--workers 0", "integer >= 1"]),
+    (
+        ["search", "--task", "forecasting", "--trials-per-device", "0"],
+        ["--trials-per-device 0", ">= 1"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--devices", "7"],
+        ["--devices '7'", "GPU 7 does not exist"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--devices", "banana"],
+        ["--devices 'banana'", "auto, cpu, gpu"],
+    ),
+    (["search", "--task", "forecasting", "--precision", "fp8"], ["--precision 'fp8'", "32-true"]),
+    (
+        ["search", "--task", "forecasting", "--precision", "16-mixed", "--devices", "cpu"],
+        ["--precision 16-mixed needs a GPU"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--frobnicate"],
+        ["unrecognized arguments: --frobnicate"],
+    ),
+    (["search", "--task", "forecasting", "--trials"], ["--trials", "expected one argument"]),
+    (["search"], ["required", "--task"]),
+    (["serch"], ["invalid choice", "'serch'"]),
+    ([], ["required", "COMMAND"]),
+    # names
+    (
+        ["search", "--task", "forecasting", "--study", "../../x"],
+        ["--study '../../x'", "not a valid name"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--study", "o'brien"],
+        ['--study "o\'brien"', "not a valid name"],
+    ),
+    (["search", "--task", "forecasting", "--study", "a/b"], ["--study 'a/b'", "letters, digits"]),
+    (["search", "--task", "forecasting", "--study", ""], ["--study ''", "not a valid name"]),
+    (["search", "--task", "forecasting", "--study", "tab\there"], ["not a valid name"]),
+    # --set
     (
         ["search", "--task", "forecasting", "--set", "max_epochs"],
         ["--set 'max_epochs'", "key=value"],
@@ -78,18 +163,49 @@ MISTAKES = [
     ),
     (
         ["search", "--task", "forecasting", "--set", "max_epochs=many"],
-        ["max_epochs", "expected int"],
+        ["max_epochs", "expected an integer"],
     ),
-    (["search", "--task", "forecasting", "--precision", "fp8"], ["--precision 'fp8'", "32-true"]),
     (
-        ["search", "--task", "forecasting", "--precision", "16-mixed", "--devices", "cpu"],
-        ["--precision 16-mixed needs a GPU"],
+        ["search", "--task", "forecasting", "--set", "max_epochs=0"],
+        ["--set max_epochs", "integer >= 1", "found 0"],
     ),
-    (["search", "--task", "forecasting", "--workers", "0"], ["--workers 0", "1 or more"]),
+    (["search", "--task", "forecasting", "--set", "lr=-1"], ["--set lr", "number > 0"]),
+    (["search", "--task", "forecasting", "--set", "lr=nan"], ["--set lr", "number > 0"]),
+    (["search", "--task", "forecasting", "--set", "dropout=2"], ["--set dropout", "<= 1"]),
+    (["search", "--task", "forecasting", "--set", "horizon=0"], ["--set horizon", ">= 1"]),
+    (
+        ["search", "--task", "forecasting", "--set", "input_len=1.5"],
+        ["--set input_len", "integer"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--set", "batch_size=true"],
+        ["--set batch_size", "integer"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--set", "transform=lg"],
+        ["transform", "one of none, log"],
+    ),
+    (
+        ["search", "--task", "speech", "--data", "m_good.csv", "--set", "augment=louder"],
+        ["augment", "one of none, mask"],
+    ),
     # search space
     (
         ["search", "--task", "forecasting", "--space", "notyaml.yaml"],
         ["notyaml.yaml", "not valid YAML"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "missing.yaml"],
+        ["missing.yaml", "not found"],
+    ),
+    (["search", "--task", "forecasting", "--space", "audio"], ["audio", "cannot read"]),
+    (
+        ["search", "--task", "forecasting", "--space", "unreadable.csv"],
+        ["unreadable.csv", "cannot read"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "list.yaml"],
+        ["list.yaml", "expected a YAML mapping"],
     ),
     (["search", "--task", "forecasting", "--space", "lowhigh.yaml"], ["params.lr", "low (0.1)"]),
     (
@@ -100,9 +216,42 @@ MISTAKES = [
         ["search", "--task", "forecasting", "--space", "badtype.yaml"],
         ["params.lr.type", "'uniform'"],
     ),
+    (
+        ["search", "--task", "forecasting", "--space", "metric.yaml"],
+        ["metric.yaml", "does not log 'val_accuracy'", "val_mae"],
+    ),
+    (
+        ["search", "--task", "classification", "--space", "direction.yaml"],
+        ["direction", "val_acc", "maximize"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "range.yaml"],
+        ["params.hidden_size", "integer >= 1", "found 0"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "floatint.yaml"],
+        ["params.hidden_size.type", "type int"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "badchoice.yaml"],
+        ["params.batch_size", "found 0"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "wordrange.yaml"],
+        ["params.transform.type", "categorical"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "dropout.yaml"],
+        ["fixed.dropout", "<= 1", "found 1.5"],
+    ),
+    (["search", "--task", "forecasting", "--space", "nanfixed.yaml"], ["fixed.lr", "number > 0"]),
     # stores
     (
         ["search", "--task", "forecasting", "--storage", "redis://127.0.0.1/0"],
+        ["--storage", "unknown scheme"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--storage", "mlruns/optuna.db"],
         ["--storage", "unknown scheme"],
     ),
     (
@@ -110,23 +259,46 @@ MISTAKES = [
         ["--storage 'postgresql://nobody@127.0.0.1:1/none'", "cannot open"],
     ),
     (
+        ["search", "--task", "forecasting", "--storage", "postgresql://me:hunter2@127.0.0.1:1/x"],
+        ["postgresql://me:***@127.0.0.1:1/x", "cannot open"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--storage", "sqlite:///corrupt.db"],
+        ["corrupt.db", "cannot open"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--storage", "sqlite:////proc/version/x.db"],
+        ["cannot create", "/proc/version"],
+    ),
+    (
         ["search", "--task", "forecasting", "--tracking-uri", "postgresql://nobody@127.0.0.1:1/x"],
+        ["--tracking-uri", "cannot open"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--tracking-uri", "http://127.0.0.1:1"],
         ["--tracking-uri", "cannot reach the MLflow store"],
     ),
     (
-        [
-            "search",
-            "--task",
-            "forecasting",
-            "--study",
-            "seen",
-            "--set",
-            "horizon=6",
-            "--space",
-            "rmse.yaml",
-        ],
-        ["--study 'seen'", "metric 'val_mae', not 'val_rmse'"],
+        ["search", "--task", "forecasting", "--tracking-uri", "sqlite:///corrupt.db"],
+        ["--tracking-uri", "corrupt.db"],
     ),
+    (
+        ["best", "--study", "seen", "--storage", "sqlite:///corrupt.db"],
+        ["corrupt.db", "cannot open"],
+    ),
+    (
+        ["trials", "--study", "seen", "--storage", "sqlite:///corrupt.db"],
+        ["corrupt.db", "cannot open"],
+    ),
+    # reading commands in a folder with no records
+    (["best", "--study", "nope"], ["--study 'nope'", "no such study"]),
+    (["trials", "--study", "nope"], ["--study 'nope'", "no such study"]),
+    (["report", "--study", "nope"], ["--study 'nope'", "no such study"]),
+    (["compare", "nope", "other"], ["'nope'", "no such study"]),
+    (["lineage", "runs:/0123"], ["no MLflow store there yet"]),
+    (["predict", "--from", "study:nope"], ["no MLflow store there yet"]),
+    (["ui", "--port", "0"], ["--port 0", "integer >= 1"]),
+    (["ui", "--port", "70000"], ["--port 70000", "<= 65535"]),
     # checkpoint sources
     (["finetune", "--from", "missing.ckpt"], ["missing.ckpt", "no such checkpoint file"]),
     (["finetune", "--from", "notes.ckpt"], ["notes.ckpt", "not a readable checkpoint"]),
@@ -139,15 +311,16 @@ MISTAKES = [
         ["finetune", "--from", "good.ckpt", "--task", "tests.faulty_task"],
         ["good.ckpt", "task 'forecasting', but task 'tests.faulty_task' was asked for"],
     ),
-    (["predict", "--from", "evil.ckpt"], ["evil.ckpt", "refused"]),
-    (["finetune", "--from", "runs:/00000000000000000000000000000000"], ["no MLflow run"]),
-    (["finetune", "--from", "models:/nope/1"], ["registered model 'nope'", "version '1'"]),
-    (["finetune", "--from", "models:/seen/99"], ["registered model 'seen'", "version '99'"]),
-    (["predict", "--from", "study:nope"], ["study:nope", "no such study"]),
     (
-        ["search", "--task", "forecasting", "--set", "transform=lg"],
-        ["transform 'lg'", "none, log"],
+        ["finetune", "--from", "wrong_shape.ckpt"],
+        ["wrong_shape.ckpt", "not an lstm-tuner checkpoint"],
     ),
+    (["predict", "--from", "evil.ckpt"], ["evil.ckpt", "refused"]),
+    (
+        ["predict", "--from", "good.ckpt", "--data", "veryshort.csv"],
+        ["veryshort.csv", "needs the last"],
+    ),
+    (["finetune", "--from", "good.ckpt", "--data", "short.csv"], ["short.csv", "too short"]),
     # speech audio and manifests
     (
         ["search", "--task", "speech", "--data", "m_missing.csv"],
@@ -172,6 +345,7 @@ MISTAKES = [
         ["search", "--task", "speech", "--data", "m_split.csv"],
         ["line 2", "'dev'", "train, val or test"],
     ),
+    (["search", "--task", "speech", "--data", "m_one.csv"], ["m_one.csv", "validation"]),
     (
         ["search", "--task", "speech", "--data", "audio"],
         ["no transcripts", "--transcript-from-name"],
@@ -188,13 +362,103 @@ MISTAKES = [
         ["search", "--task", "speech", "--data", "m_good.csv", "--test-speaker", "zed"],
         ["'zed'", "no utterances", "ann, bob"],
     ),
+]
+
+# mistakes made in a project that already holds one finished study, 'seen'
+MISTAKES_WITH_A_STUDY = [
     (
-        ["search", "--task", "speech", "--data", "m_good.csv", "--set", "augment=louder"],
-        ["augment 'louder'", "none, mask"],
+        [
+            "search",
+            "--task",
+            "forecasting",
+            "--study",
+            "seen",
+            "--set",
+            "horizon=6",
+            "--space",
+            "rmse.yaml",
+        ],
+        ["--study 'seen'", "metric 'val_mae', not 'val_rmse'"],
     ),
+    (
+        [
+            "search",
+            "--task",
+            "forecasting",
+            "--study",
+            "seen",
+            "--space",
+            "tiny.yaml",
+            "--set",
+            "max_epochs=3",
+        ],
+        ["--study 'seen'", "other settings", "max_epochs: 2 -> 3", "--allow-changes"],
+    ),
+    (
+        [
+            "search",
+            "--task",
+            "forecasting",
+            "--study",
+            "seen",
+            "--space",
+            "tiny.yaml",
+            "--data",
+            "other.csv",
+        ],
+        ["--study 'seen'", "other settings", "content differs"],
+    ),
+    (["finetune", "--from", "runs:/00000000000000000000000000000000"], ["no MLflow run"]),
+    (["finetune", "--from", "models:/nope/1"], ["registered model 'nope'", "version '1'"]),
+    (["finetune", "--from", "models:/seen/99"], ["registered model 'seen'", "version '99'"]),
+    (["predict", "--from", "study:nope"], ["study:nope", "no such study"]),
+    (["lineage", "study:nope"], ["study:nope", "no such study"]),
     (
         ["finetune", "--from", "study:seen", "--freeze-layers", "5"],
         ["--freeze-layers 5", "expected 0 to"],
+    ),
+    (
+        ["finetune", "--from", "study:seen", "--freeze-layers", "-1"],
+        ["--freeze-layers -1", ">= 0"],
+    ),
+    (["finetune", "--from", "study:seen", "--lr", "0"], ["--lr 0", "number > 0"]),
+    (["finetune", "--from", "study:seen", "--max-epochs", "0"], ["--max-epochs 0", ">= 1"]),
+    (["finetune", "--from", "study:seen", "--patience", "-1"], ["--patience -1", ">= 0"]),
+    (["finetune", "--from", "study:seen", "--trials", "0"], ["--trials 0", ">= 1"]),
+    (
+        ["finetune", "--from", "study:seen", "--study", "../up"],
+        ["--study '../up'", "not a valid name"],
+    ),
+    (
+        ["finetune", "--from", "study:seen", "--model-name", "a:b"],
+        ["--model-name 'a:b'", "not a valid name"],
+    ),
+    (
+        ["finetune", "--from", "study:seen", "--data", "short.csv"],
+        ["short.csv", "too short", "input_len 12"],
+    ),
+    (
+        ["finetune", "--from", "study:seen", "--test-speaker", "ann"],
+        ["--test-speaker", "forecasting", "no such data option"],
+    ),
+    (["predict", "--from", "study:seen", "--length", "0"], ["--length 0", "integer >= 1"]),
+    (["predict", "--from", "study:seen", "--temperature", "0"], ["--temperature 0", "number > 0"]),
+    (
+        ["predict", "--from", "study:seen", "--proba"],
+        ["--proba", "task 'forecasting' takes no such option"],
+    ),
+    (
+        ["predict", "--from", "study:seen", "--data", "veryshort.csv"],
+        ["veryshort.csv", "needs the last 12"],
+    ),
+    (
+        ["predict", "--from", "study:seen", "--storage", "redis://x"],
+        ["--storage", "unknown scheme"],
+    ),
+    (["best", "--study", "nope"], ["--study 'nope'", "no such study", "seen"]),
+    (
+        ["report", "--study", "seen", "--tracking-uri", "sqlite:///elsewhere.db"],
+        ["no MLflow store there yet"],
     ),
 ]
 
@@ -205,32 +469,51 @@ class Evil:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """A project folder holding one finished study ('seen') and the mistake files."""
-    root = tmp_path_factory.mktemp("template")
+def inputs(tmp_path_factory):
+    """A project folder holding only the mistake files: no store, no mlruns/."""
+    root = tmp_path_factory.mktemp("inputs")
+    for name, text in FILES.items():
+        (root / name).write_text(text)
+    (root / "tiny.yaml").write_text(TINY_SPACE)
+    (root / "rmse.yaml").write_text(TINY_SPACE.replace("metric: val_mae", "metric: val_rmse"))
+    (root / "unreadable.csv").write_bytes(b"\xff\xfe\x00bad\x00")
+    (root / "fake.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    np.savez(root / "one_class.npz", X=np.zeros((6, 3, 1)), y=np.array(["a"] * 6))
+    _write_audio_mistakes(root)
+    from tasks.forecasting import DEFAULTS, TASK
+
+    settings = {**DEFAULTS, "input_len": 12, "horizon": 6}
+    model = TASK.build_model(settings, None)
+    good = save_checkpoint(root / "good.ckpt", model, "forecasting", settings, {})
+    (root / "truncated.ckpt").write_bytes(good.read_bytes()[:2000])
+    save_checkpoint(root / "other_task.ckpt", model, "tests.other", settings, {})
+    torch.save({"format": "lstm-tuner/1", "x": Evil()}, root / "evil.ckpt")
+    torch.save(
+        {
+            "format": "lstm-tuner/1",
+            "task": "forecasting",
+            "hyper_parameters": [],
+            "state_dict": {},
+            "settings": {},
+        },
+        root / "wrong_shape.ckpt",
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def seen(inputs, tmp_path_factory):
+    """The same folder, plus one finished study ('seen') in the default local stores."""
+    root = tmp_path_factory.mktemp("seen") / "project"
+    shutil.copytree(inputs, root)
     cwd = Path.cwd()
     try:
-        import os
-
         os.chdir(root)
-        (root / "tiny.yaml").write_text(TINY_SPACE)
-        (root / "rmse.yaml").write_text(TINY_SPACE.replace("metric: val_mae", "metric: val_rmse"))
         tuner.search(
             "forecasting", trials=1, space="tiny.yaml", study="seen", quiet=True, pruner="none"
         )
     finally:
         os.chdir(cwd)
-    for name, text in FILES.items():
-        (root / name).write_text(text)
-    (root / "unreadable.csv").write_bytes(b"\xff\xfe\x00bad\x00")
-    _write_audio_mistakes(root)
-    from tasks.forecasting import DEFAULTS, TASK
-
-    model = TASK.build_model(DEFAULTS, None)
-    good = save_checkpoint(root / "good.ckpt", model, "forecasting", DEFAULTS, {})
-    (root / "truncated.ckpt").write_bytes(good.read_bytes()[:2000])
-    save_checkpoint(root / "other_task.ckpt", model, "tests.other", DEFAULTS, {})
-    torch.save({"format": "lstm-tuner/1", "x": Evil()}, root / "evil.ckpt")
     return root
 
 
@@ -272,35 +555,51 @@ def _write_audio_mistakes(root: Path) -> None:
         "m_columns.csv": "file,text\naudio/good.wav,one\n",
         "m_blank.csv": head + first + "audio/good.wav, ,ann,train\n",
         "m_split.csv": head + "audio/good.wav,one,ann,dev\n",
+        "m_one.csv": "path,transcript\naudio/good.wav,one\n",
     }
     for name, text in manifests.items():
         (root / name).write_text(text)
 
 
-def _fingerprint(folder: Path) -> dict[str, str]:
+def fingerprint(folder: Path) -> dict[str, str]:
+    """Every path under the folder (folders too: an empty mlruns/ counts) and its content."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted((folder / "mlruns").rglob("*"))
         if p.is_file()
+        else "folder"
+        for p in sorted(folder.rglob("*"))
     }
 
 
-@pytest.mark.parametrize("argv, words", MISTAKES, ids=[" ".join(m[0][:4]) for m in MISTAKES])
-def test_mistake(template, tmp_path, monkeypatch, capsys, argv, words):
+def make_mistake(template, tmp_path, monkeypatch, capsys, argv, words):
     project = tmp_path / "project"
     shutil.copytree(template, project)
     monkeypatch.chdir(project)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    before = _fingerprint(project)
+    before = fingerprint(project)
     code = main(argv)
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     for word in words:
         assert word in err, err
-    assert "Traceback" not in err
-    assert _fingerprint(project) == before
+    assert "Traceback" not in err and "this should never run" not in out
+    assert fingerprint(project) == before
 
 
-def test_matrix_covers_at_least_25_mistakes():
-    assert len(MISTAKES) >= 25
+def _ids(cases):
+    return [" ".join(argv[:5])[:70] for argv, _ in cases]
+
+
+@pytest.mark.parametrize("argv, words", MISTAKES, ids=_ids(MISTAKES))
+def test_mistake_in_an_empty_project(inputs, tmp_path, monkeypatch, capsys, argv, words):
+    make_mistake(inputs, tmp_path, monkeypatch, capsys, argv, words)
+
+
+@pytest.mark.parametrize("argv, words", MISTAKES_WITH_A_STUDY, ids=_ids(MISTAKES_WITH_A_STUDY))
+def test_mistake_beside_a_study(seen, tmp_path, monkeypatch, capsys, argv, words):
+    make_mistake(seen, tmp_path, monkeypatch, capsys, argv, words)
+
+
+def test_the_matrix_holds_every_kind_of_mistake():
+    assert len(MISTAKES) + len(MISTAKES_WITH_A_STUDY) >= 140

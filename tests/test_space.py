@@ -85,7 +85,10 @@ def test_shipped_space_is_valid():
             _with(params__dropout={"type": "float", "low": 0, "high": 1, "lo": 2}),
             r"params.dropout: unknown key 'lo' for a float param \(did you mean 'low'\?\)",
         ),
-        (_with(fixed__max_epochs="ten"), r"fixed.max_epochs: expected an integer >= 1, found .ten."),
+        (
+            _with(fixed__max_epochs="ten"),
+            r"fixed.max_epochs: expected an integer >= 1, found .ten.",
+        ),
         (_with(fixed__epochs=3), r"fixed.epochs: unknown setting"),
         (_with(direction="down"), r"direction: expected minimize or maximize"),
         (_with(metrc="x"), r"metrc: unknown key \(did you mean 'metric'\?\)"),

@@ -190,7 +190,8 @@ def test_speed_perturbation_adds_faster_and_slower_copies_of_training_audio():
 
 def test_subsample_is_capped_by_the_shortest_utterance(tmp_path):
     write_wav(tmp_path / "a.wav", tone(440, 0.1, 8000), 8000)  # 10 frames
-    (tmp_path / "m.csv").write_text("path,transcript\na.wav,abcd\n")  # 4 steps
+    rows = "path,transcript,split\na.wav,{0},train\na.wav,{0},val\n"
+    (tmp_path / "m.csv").write_text(rows.format("abcd"))  # 4 steps
     data = read_utterances({"data": str(tmp_path / "m.csv")})
     raw = {
         "metric": "val_cer",
@@ -198,7 +199,7 @@ def test_subsample_is_capped_by_the_shortest_utterance(tmp_path):
     }
     space, notes = fit_space(parse_space(raw, TASK.spec, "s.yaml"), data)
     assert space.param("subsample").choices == (1, 2) and "capped at 2" in notes[0]
-    (tmp_path / "m.csv").write_text("path,transcript\na.wav,abcdefghijklmn\n")
+    (tmp_path / "m.csv").write_text(rows.format("abcdefghijklmn"))
     with pytest.raises(DataError, match="too short"):
         fit_space(
             parse_space(raw, TASK.spec, "s.yaml"),

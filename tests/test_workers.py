@@ -7,13 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import REPO, postgres_available
+from tests.conftest import REPO
 from tuner.devices import plan_workers
 from tuner.errors import UsageError
 
@@ -47,8 +46,8 @@ def test_cpu_workers_split_the_cores_instead_of_oversubscribing():
     assert [p.threads for p in plan_workers(4, "cpu", cpu_count=2, gpu_count=2)] == [1] * 4
 
 
-def _search(workdir, trials, *extra):
-    (workdir / "space.yaml").write_text(SPACE)
+def _search(workdir, trials, *extra, space=SPACE, preexec_fn=None):
+    (workdir / "space.yaml").write_text(space)
     command = [
         sys.executable,
         "-m",
@@ -68,7 +67,13 @@ def _search(workdir, trials, *extra):
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -102,22 +107,36 @@ def test_three_workers_on_the_default_local_storage(workdir):
     _check_record(storage, f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}", 9)
 
 
-@pytest.fixture
-def postgres_urls():
-    if not postgres_available():
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (CI starts one where installed)")
-    import psycopg
+def test_sigterm_stops_workers_of_a_launcher_that_ignores_sigint(workdir):
+    """`nohup tuner search --workers 2 &`, then `kill`: every running trial is recorded,
+    even when a worker's stop lands in a finalizer (the stop is also a flag that training
+    checks after every batch, so a swallowed KeyboardInterrupt cannot let a worker run on)."""
+    process = _search(
+        workdir,
+        4,
+        "--workers",
+        "2",
+        space=SPACE.replace("max_epochs: 3", "max_epochs: 500"),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    storage = f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}"
 
-    names = [f"tuner_test_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("optuna", "mlflow")]
-    admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f"CREATE DATABASE {name}")
-    yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+    def running() -> int:
+        try:
+            trials = optuna.load_study(study_name="par", storage=storage).trials
+        except Exception:  # not created yet, or its tables are being created
+            return 0
+        return sum(t.state.name == "RUNNING" for t in trials)
+
+    deadline = time.monotonic() + 120
+    while running() < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    trials = optuna.load_study(study_name="par", storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL"], output
+    assert {t.user_attrs["fail_reason"] for t in trials} == {"interrupted"}
 
 
 def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):

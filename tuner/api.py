@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from tuner import stores
 from tuner import study as studies
+from tuner.errors import UsageError, did_you_mean
 from tuner.finetuning import FinetuneConfig, FinetuneResult
 from tuner.finetuning import finetune as run_finetune
 from tuner.names import path_part
@@ -27,7 +29,19 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
     tracking_uri, sampler, pruner, seed, overrides, timeout, devices, quiet); `pruner` may
     also be an Optuna pruner object.
     """
-    return studies.run_search(SearchConfig(task=task, trials=trials, **options))
+    return studies.run_search(_config(SearchConfig, task=task, trials=trials, **options))
+
+
+def _config(kind: type, **options: Any) -> Any:
+    """The config dataclass, or one clear line for an argument it does not take."""
+    known = [field.name for field in dataclasses.fields(kind)]
+    for name in options:
+        if name not in known:
+            raise UsageError(
+                f"{name}: unknown option{did_you_mean(name, known)}; expected one of "
+                f"{', '.join(known)}"
+            )
+    return kind(**options)
 
 
 def best(study: str, storage: str | None = None, tracking_uri: str | None = None) -> SearchResult:
@@ -45,7 +59,7 @@ def trials(study: str, storage: str | None = None) -> pd.DataFrame:
 
 def finetune(source: str, **options: Any) -> FinetuneResult:
     """Fine-tune SRC (path, runs:/, models:/, study:); options: fields of FinetuneConfig."""
-    return run_finetune(FinetuneConfig(source=source, **options))
+    return run_finetune(_config(FinetuneConfig, source=source, **options))
 
 
 def predict(

@@ -8,6 +8,7 @@ any pickled code, and Lightning's `load_from_checkpoint` reads it too.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import tempfile
@@ -51,10 +52,12 @@ def save_checkpoint(
         "meta": dict(meta),
         "pytorch-lightning_version": lightning.__version__,
     }
+    buffer = io.BytesIO()  # torch's writer reports a full disk as a RuntimeError: write here
+    torch.save(payload, buffer)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
+            stream.write(buffer.getbuffer())
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temp, path)

@@ -417,6 +417,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `tuner ... | head` closed the pipe: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a full disk or a store that failed, wherever it happened
+        from tuner.recovery import environment_failure
+
+        reason = environment_failure(exc)
+        if reason is None or debug:
+            raise
+        return _fail(TunerError(f"{reason}; rerun the same command once this is fixed"), 1, debug)
     finally:
         signals.uninstall()
 

@@ -28,6 +28,7 @@ from tuner import signals
 from tuner.checkpoints import save_checkpoint
 from tuner.devices import describe
 from tuner.errors import TrialFailed
+from tuner.recovery import FATAL, environment_failure
 from tuner.report import SKIPPED
 from tuner.space import SearchSpace
 from tuner.tracking import StudyTracker
@@ -161,7 +162,24 @@ class TargetReached(Exception):
 
 
 def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
-    """Optuna objective: the best epoch's metric (its weights are what gets checkpointed)."""
+    """Optuna objective: the best epoch's metric (its weights are what gets checkpointed).
+    A failure of the machine rather than the params (full disk, a store that stopped
+    answering) marks the trial FATAL: the study stops instead of failing trial after trial."""
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        return _run_trial(context, trial)
+    except KeyboardInterrupt:  # also when the stop came before training started
+        trial.set_user_attr("fail_reason", "interrupted")
+        raise
+    except Exception as exc:
+        reason = environment_failure(exc)
+        if reason:
+            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(FATAL, reason)
+        raise
+
+
+def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     space, task = context.space, context.task
     signals.raise_if_stopped()
     if _target_reached(trial, context.target):
@@ -172,7 +190,6 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     params = space.suggest(trial)
     settings = {**task.defaults, **space.fixed, **params}  # what the model is built from
     trial.set_user_attr("settings", settings)
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     device = describe(context.accelerator)
     trial.set_user_attr("device", device)
     run_id = context.tracker.start_trial(trial.number, settings, device)
@@ -190,7 +207,6 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
             recorder.flush()  # however the trial ends, its curves are complete in MLflow
             free_memory()
     except KeyboardInterrupt:
-        trial.set_user_attr("fail_reason", "interrupted")
         context.tracker.end_trial(
             run_id,
             trial.number,
@@ -331,6 +347,8 @@ def _record_failure(
     recorder: TrialRecorder,
     started: float,
 ) -> None:
+    if environment_failure(exc):
+        return  # the stores may be what failed: run_trial records it, the next run closes the run
     reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
     reason = (reason.splitlines() or [""])[0][:500]
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):

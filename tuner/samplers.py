@@ -64,14 +64,16 @@ def this_process() -> str:
 
 
 def sampler_seed(study: optuna.Study, seed: int, worker_index: int | None) -> int:
-    """The seed this process samples with. A fresh study (made by this process or by the
-    launcher of these workers) samples from `seed` itself, so the same command gives the
-    same sweep; a study that existed already samples from the seed mixed with its trial
-    count and this process, so a resumed, extended or second-terminal run never repeats
-    the params of the first (the same seed would draw the same sequence again)."""
+    """The seed this process samples with. A fresh study (no trial yet, made by this process
+    or by the launcher of these workers) samples from `seed` itself, so the same command
+    gives the same sweep; a study that holds trials, or that another process made, samples
+    from the seed mixed with its trial count and this process, so a resumed, extended or
+    second-terminal run never repeats the params of the first (the same seed would draw
+    the same sequence again)."""
     host = socket.gethostname()
     creator = study.user_attrs.get(CREATED_BY)
-    if creator in (f"{host}:{os.getpid()}", f"{host}:{os.getppid()}"):
+    mine = creator in (f"{host}:{os.getpid()}", f"{host}:{os.getppid()}")
+    if mine and not study.trials:
         return seed + 1000 * (worker_index or 0)
     mixed = f"{seed}:{worker_index}:{len(study.trials)}:{this_process()}"
     return int.from_bytes(hashlib.sha256(mixed.encode()).digest()[:4], "big")

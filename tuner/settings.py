@@ -50,9 +50,9 @@ class Setting:
         words = TYPE_WORDS.get(self.type, self.type.__name__)
         bounds = []
         if self.low is not None:
-            bounds.append(f"{'>' if self.above else '>='} {self.low:g}")
+            bounds.append(f"{'>' if self.above else '>='} {_number(self.low)}")
         if self.high is not None:
-            bounds.append(f"<= {self.high:g}")
+            bounds.append(f"<= {_number(self.high)}")
         return " ".join([words, " and ".join(bounds)]).strip()
 
     def problem(self, value: Any) -> str | None:
@@ -99,6 +99,10 @@ class Setting:
         if problem:
             raise UsageError(f"--{self.name.replace('_', '-')} {value!r}: {problem}")
         return value
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def read_scalar(text: str) -> Any:

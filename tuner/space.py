@@ -68,6 +68,17 @@ class SearchSpace:
     def param(self, name: str) -> ParamSpec | None:
         return next((spec for spec in self.params if spec.name == name), None)
 
+    def value_range(self, name: str, defaults: Mapping[str, Any]) -> tuple[Any, Any]:
+        """The smallest and largest value a trial can give `name` (searched, fixed or the
+        task's default): what a data check must hold for, for every trial."""
+        spec = self.param(name)
+        if spec is None:
+            value = self.fixed.get(name, defaults.get(name))
+            return value, value
+        if spec.kind == "categorical":
+            return min(spec.choices), max(spec.choices)
+        return spec.low, spec.high
+
     def with_fixed(self, overrides: Mapping[str, Any]) -> SearchSpace:
         """Pin settings: a searched param named here stops being searched."""
         params = tuple(spec for spec in self.params if spec.name not in overrides)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -209,6 +209,21 @@ def open_storage(url: str, heartbeat: int = 30, tracking_uri: str | None = None)
     """RDB storage with heartbeats: a trial whose process died (SIGKILL, power loss) is
     failed after the grace period, its MLflow run closed as KILLED, and its params re-queued,
     instead of staying RUNNING forever. SQLite waits for a busy lock instead of failing."""
+    engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
+    return RDBStorage(
+        url,
+        engine_kwargs=engine,
+        heartbeat_interval=heartbeat,
+        grace_period=4 * heartbeat,
+        heartbeat_stale_trial_callback=stale_trial_handler(tracking_uri),
+    )
+
+
+def stale_trial_handler(
+    tracking_uri: str | None,
+) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """What happens to a trial whose worker died: its MLflow run is closed as KILLED and
+    its params are queued again (up to twice)."""
     retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
 
     def on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -217,14 +232,7 @@ def open_storage(url: str, heartbeat: int = 30, tracking_uri: str | None = None)
             close_lost_run(tracking_uri, run_id, trial.number)
         retry(study, trial)
 
-    engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
-    return RDBStorage(
-        url,
-        engine_kwargs=engine,
-        heartbeat_interval=heartbeat,
-        grace_period=4 * heartbeat,
-        heartbeat_stale_trial_callback=on_stale,
-    )
+    return on_stale
 
 
 def close_lost_run(tracking_uri: str, run_id: str, number: int) -> None:

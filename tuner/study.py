@@ -20,10 +20,11 @@ from optuna.trial import TrialState
 from tasks import get_task
 from tasks.base import Task
 from tuner import devices, options, report, signals
-from tuner.errors import UsageError
+from tuner.errors import TunerError, UsageError
 from tuner.names import check_name, clean_name, path_part
 from tuner.objective import TrialContext, run_trial
 from tuner.progress import StudyProgress
+from tuner.recovery import FATAL, environment_failure, fail_dead_local_trials
 from tuner.resume import SETUP_ATTR, check_unchanged, study_setup
 from tuner.samplers import (
     CREATED_BY,
@@ -44,6 +45,7 @@ from tuner.stores import (
     read_studies,
     resolve_storage,
     resolve_tracking,
+    stale_trial_handler,
     store_lock,
 )
 from tuner.tracking import StudyTracker
@@ -282,18 +284,47 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         precision=config.precision,
     )
     if config.worker_index is not None:  # the launching process closes the study's record
-        _optimize(study, context, config)
+        _optimize_or_stop(study, context, config)
         return summarize(study, prepared.tracking_uri, prepared.storage)
-    status = "KILLED"  # unless the loop below ends normally or with a clear error
+    status: str | None = "KILLED"  # unless the loop below ends normally or with a clear error
     try:
-        _optimize(study, context, config)
+        _optimize_or_stop(study, context, config)
         status = "FINISHED"
+    except SweepStopped:
+        status = None  # the stores may be down: the next run closes the record
+        raise
     except UsageError:
         status = "FAILED"
         raise
     finally:
-        report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
+        if status:
+            report.close_study_record(
+                study, tracker, HOME / "reports" / prepared.folder_name, status
+            )
     return summarize(study, prepared.tracking_uri, prepared.storage)
+
+
+class SweepStopped(TunerError):
+    """The machine, not the params, stopped the sweep (a full disk, a lost store)."""
+
+
+def _optimize_or_stop(study: optuna.Study, context: TrialContext, config: SearchConfig) -> None:
+    try:
+        _optimize(study, context, config)
+    except (TunerError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        reason = environment_failure(exc)
+        if reason is None:
+            raise
+        raise SweepStopped(stopped_because(reason)) from None
+
+
+def stopped_because(reason: str) -> str:
+    return (
+        f"the sweep stopped: {reason}; finished trials are kept, the running one is "
+        f"recorded as failed; rerun the same command once this is fixed"
+    )
 
 
 def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study, StudyTracker]:
@@ -329,7 +360,26 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         )
         study.set_user_attr("mlflow_parent_run_id", parent_run_id)
         tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
+    settle_leftovers(study, tracker)
     return study, tracker
+
+
+def settle_leftovers(study: optuna.Study, tracker: StudyTracker) -> None:
+    """Record what an earlier process left open: trials of a process of this host that no
+    longer runs are failed (and re-queued), trial runs of finished trials are closed."""
+    lost = fail_dead_local_trials(study, stale_trial_handler(tracker.tracking_uri))
+    states = {t.number: _run_state(t) for t in study.get_trials(deepcopy=False)}
+    closed = tracker.close_orphan_runs(states)
+    if lost or closed:
+        print(
+            f"note: recorded what an earlier run left open: {len(lost)} trial(s) of a process "
+            f"that ended failed and re-queued, {closed} MLflow run(s) closed"
+        )
+
+
+def _run_state(trial: optuna.trial.FrozenTrial) -> str:
+    interrupted = trial.user_attrs.get("fail_reason") == "interrupted"
+    return "INTERRUPTED" if interrupted else report.trial_state(trial)
 
 
 def _pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -371,6 +421,8 @@ def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) 
                 gc_after_trial=True,
                 callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
             )
+    if guard.fatal:
+        raise SweepStopped(stopped_because(guard.fatal))
     if guard.tripped:
         raise UsageError(
             f"the last {config.max_failures} trials all failed ("
@@ -384,9 +436,14 @@ class FailureGuard:
 
     def __init__(self, limit: int) -> None:
         self.limit, self.streak, self.tripped, self.last_reason = limit, 0, False, ""
+        self.fatal = ""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.user_attrs.get(report.SKIPPED):
+            return
+        if trial.user_attrs.get(FATAL):
+            self.fatal, self.tripped = str(trial.user_attrs[FATAL]), True
+            study.stop()
             return
         if trial.state != TrialState.FAIL:
             self.streak = 0
@@ -466,10 +523,12 @@ def quiet_libraries() -> None:
         "lightning.fabric",
         "lightning",
         "pytorch_lightning",
-        "mlflow",
         "alembic",
     ):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # MLflow logs a store's failure with a traceback before raising it; tuner reports it
+    # on one line (and records it), so its log would only repeat it at length
+    logging.getLogger("mlflow").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 

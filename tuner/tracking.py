@@ -17,6 +17,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from tuner.names import path_part
+
 ROLE_TAG = "tuner.role"
 STUDY_TAG = "tuner.study"
 TRIAL_TAG = "tuner.trial"
@@ -25,7 +27,11 @@ BEST_ALIAS = "best"
 CHECKPOINT_DIR = "checkpoint"
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs table
 VIEW_KEY = "tuner"
-RUN_STATUS = {"FAIL": "FAILED", "INTERRUPTED": "KILLED"}  # trial state -> MLflow run status
+RUN_STATUS = {
+    "FAIL": "FAILED",
+    "INTERRUPTED": "KILLED",
+    "LOST": "KILLED",
+}  # trial state -> MLflow run status
 
 
 def _now_ms() -> int:
@@ -63,8 +69,10 @@ class StudyTracker:
     def open_study(self, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Find or create the experiment and the study's ONE parent run (reused on resume)."""
         self.experiment_id = self._experiment_id()
-        wanted = f"tags.`{ROLE_TAG}` = 'study' and tags.`{STUDY_TAG}` = '{self.study_name}'"
-        runs = self.client.search_runs([self.experiment_id], filter_string=wanted, max_results=1)
+        # the study name is compared here, not in the filter: no name ever enters a query
+        wanted = f"tags.`{ROLE_TAG}` = 'study'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=wanted)
+        runs = [run for run in runs if run.data.tags.get(STUDY_TAG) == self.study_name]
         if runs:
             self.parent_run_id = runs[0].info.run_id
             self.client.update_run(self.parent_run_id, status="RUNNING")
@@ -106,7 +114,8 @@ class StudyTracker:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment.experiment_id)
             return experiment.experiment_id
-        location = f"{self.artifact_root}/{self.study_name}" if self.artifact_root else None
+        folder = path_part(self.study_name)
+        location = f"{self.artifact_root}/{folder}" if self.artifact_root else None
         try:
             return self.client.create_experiment(self.study_name, artifact_location=location)
         except MlflowException:  # created by another worker meanwhile
@@ -168,6 +177,25 @@ class StudyTracker:
         self.client.log_batch(run_id, tags=tags)
         self.client.update_run(run_id, name=f"trial-{number} {state.lower()}")
         self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
+
+    def close_orphan_runs(self, states: Mapping[int, str]) -> int:
+        """Trial runs left RUNNING by a process that stopped before closing them (a second
+        Ctrl-C, a store that was down) are closed with the state Optuna recorded for their
+        trial; runs of trials still running are left alone. Returns how many."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000
+        )
+        closed = 0
+        for run in runs:
+            tags = run.data.tags
+            number = int(tags.get(TRIAL_TAG, -1)) if tags.get(ROLE_TAG) == "trial" else -1
+            state = states.get(number)
+            if state in (None, "RUNNING", "WAITING"):
+                continue
+            note = {"closed_by": "a later run: its process stopped before closing it"}
+            self.end_trial(run.info.run_id, number, state, note)
+            closed += 1
+        return closed
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self.client.log_text(run_id, text, name)

@@ -11,7 +11,7 @@ import sys
 from mlflow import MlflowClient
 
 from tuner.errors import UsageError
-from tuner.stores import resolve_tracking
+from tuner.stores import check_tracking_exists, resolve_storage, resolve_tracking
 from tuner.tracking import SHARED_VIEW_TAG, VIEW_KEY
 
 
@@ -52,26 +52,26 @@ def experiment_url(tracking_uri: str, port: int, study: str | None) -> str:
     )
 
 
-def serve(tracking_uri: str | None, port: int, study: str | None) -> int:
+def serve(
+    tracking_uri: str | None, port: int, study: str | None, storage: str | None = None
+) -> int:
+    """Start the MLflow UI over the project's tracking store (which must exist: browsing
+    never creates one). `storage` is accepted like every command's, and checked."""
+    resolve_storage(storage)
     uri, _ = resolve_tracking(tracking_uri)
+    check_tracking_exists(uri)
     port = free_port(port)
     url = experiment_url(uri, port, study)
-    command = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
+    command = [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port)]
     print(f"MLflow UI: {url}\n(Ctrl-C to stop)", flush=True)
     # MLflow's background job runner (GenAI evaluation jobs) is not needed to browse runs,
-    # and it outlives a stopped server: keep it off
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    # and it outlives a stopped server: keep it off. The store's URI goes through the
+    # environment, not the command line, where `ps` would show a password in it.
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_BACKEND_STORE_URI": uri,
+    }
     server = subprocess.Popen(command, env=env, start_new_session=True)
     try:
         return server.wait()

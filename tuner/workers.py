@@ -15,8 +15,9 @@ import signal
 import sys
 from typing import Any
 
+from tuner import signals
 from tuner.devices import WorkerPlan, plan_workers
-from tuner.errors import UsageError
+from tuner.errors import TunerError, UsageError
 
 
 def run_workers(config: Any, prepared: Any, open_record: Any, close_record: Any) -> int:
@@ -64,8 +65,9 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
 def _worker_main(config: Any, plan: WorkerPlan) -> None:
     # the launcher stops workers with SIGINT; one started with SIGINT ignored (nohup, a
     # script's `cmd &`) would hand that on, and its workers would die at the 60 s kill
-    # without recording their trials
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # without recording their trials. A second stop (the terminal's, then the launcher's)
+    # must not cut short the recording of the first.
+    signals.install(second_exits=False)
     os.environ.update(plan.environment())
     import torch
 
@@ -82,3 +84,6 @@ def _worker_main(config: Any, plan: WorkerPlan) -> None:
     except UsageError as exc:
         print(f"w{plan.index}: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except TunerError as exc:
+        print(f"w{plan.index}: error: {exc}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,149 @@
+"""The three security lines: a file never chooses which code runs, a name never becomes a
+path outside the project or breaks a query, and a password is never printed or recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+import tuner
+from tasks.forecasting import DEFAULTS, TASK
+from tests.conftest import REPO, TINY_SPACE, make_long_csv, run_cli
+from tuner.checkpoints import save_checkpoint
+
+ZEN = "Beautiful is better than ugly"
+SETTINGS = {**DEFAULTS, "input_len": 12, "horizon": 6, "hidden_size": 4, "max_epochs": 1}
+
+
+def _checkpoint(path: Path, task: str, meta: dict | None = None) -> Path:
+    model = TASK.build_model(SETTINGS, None)
+    return save_checkpoint(path, model, task, SETTINGS, meta or {})
+
+
+def _tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("command", ["predict", "finetune"])
+def test_a_checkpoint_never_chooses_the_code_that_runs(workdir, command):
+    """A checkpoint naming a module (Python's own `this`, or a package planted beside it)
+    is refused before that module is imported; the user's --task is the only way."""
+    package = workdir / "plantedpkg"
+    package.mkdir()
+    marker = workdir / "planted-code-ran"
+    (package / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    for task in ("this.x", "plantedpkg.task"):
+        _checkpoint(workdir / "crafted.ckpt", task)
+        done = run_cli(workdir, command, "--from", "crafted.ckpt", "--data", str(REPO / "x.csv"))
+        assert done.returncode == 2, done.stderr
+        assert f"task {task!r}" in done.stderr and "not a registered task" in done.stderr
+        assert "--task" in done.stderr  # says how to opt in, on purpose
+        assert ZEN not in done.stdout + done.stderr
+        assert not marker.exists()
+    assert not (workdir / "mlruns").exists()
+
+
+def test_a_name_from_a_checkpoint_stays_inside_the_project(workdir):
+    """A fine-tune names its study and model after the source; a crafted source study name
+    full of '../' is cleaned into the name rule, and every file lands under mlruns/."""
+    project = workdir / "project"
+    project.mkdir()
+    outside = _tree(workdir)
+    make_long_csv(project / "a.csv", n_series=1, length=60)
+    meta = {"study": "../../escape", "data_args": {"data": "a.csv"}}
+    _checkpoint(project / "crafted.ckpt", "forecasting", meta)
+    done = run_cli(project, "finetune", "--from", "crafted.ckpt", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert _tree(workdir) - outside <= {f"project/{p}" for p in _tree(project)}
+    created = {p.split("/")[0] for p in _tree(project)}
+    assert created == {"a.csv", "crafted.ckpt", "mlruns"}
+    client = MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
+    assert client.get_experiment_by_name("escape-ft-a") is not None
+    assert [m.name for m in client.search_registered_models()] == ["escape-finetuned"]
+
+
+def test_a_study_stored_under_an_older_name_stays_readable(tiny_space, monkeypatch, capsys):
+    """A study made before the name rule, with a quote and a slash in its name: reading it
+    works, its MLflow queries do not break, and its report folder is the cleaned name."""
+    old = "o'brien v1"
+    with monkeypatch.context() as before_the_rule:
+        before_the_rule.setattr("tuner.study.check_name", lambda name, flag="--study": name)
+        tuner.search("forecasting", trials=1, space=str(tiny_space), study=old, quiet=True)
+    from tuner.cli import main
+
+    for argv in (["best", "--study", old], ["trials", "--study", old]):
+        assert main(argv) == 0
+    assert main(["report", "--study", old]) == 0
+    out = capsys.readouterr().out
+    assert "mlruns/reports/o_brien_v1/report.html" in out
+    assert Path("mlruns/reports/o_brien_v1/report.html").is_file()
+    assert not Path("mlruns/reports/o'brien").exists()
+
+
+PASSWORD = "s3cret-pw"
+
+
+def _with_password(url: str) -> str:
+    return url.replace("postgres@", f"postgres:{PASSWORD}@")
+
+
+def test_passwords_in_store_urls_are_never_printed_or_recorded(workdir, postgres_urls):
+    """PostgreSQL here trusts local connections, so any password works: what matters is
+    that it shows up nowhere, in the summary, the resume hint, errors or the records."""
+    storage, tracking = (_with_password(url) for url in postgres_urls)
+    (workdir / "tiny.yaml").write_text(TINY_SPACE)
+    stores = ["--storage", storage, "--tracking-uri", tracking]
+    search = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", "pw"]
+    done = run_cli(workdir, *search, "--trials", "1", "--quiet", *stores)
+    assert done.returncode == 0, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr and "postgres:***@" in done.stdout
+    for argv in (["best", "--study", "pw"], ["trials", "--study", "pw"], ["best", "--study", "x"]):
+        shown = run_cli(workdir, *argv, *stores)
+        assert PASSWORD not in shown.stdout + shown.stderr
+    slow = [*search[:-1], "pw-stop", "--trials", "2", "--set", "max_epochs=400", *stores]
+    interrupted = _interrupt(workdir, slow)
+    assert "resume with: tuner search" in interrupted and "postgres:***@" in interrupted
+    assert PASSWORD not in interrupted
+    client = MlflowClient(tracking)
+    for run in client.search_runs([client.get_experiment_by_name("pw").experiment_id]):
+        recorded = {**run.data.params, **run.data.tags}
+        assert not [key for key, value in recorded.items() if PASSWORD in str(value)]
+    study = optuna.load_study(study_name="pw", storage=storage)
+    assert PASSWORD not in str(study.user_attrs)
+
+
+def _interrupt(workdir: Path, argv: list[str]) -> str:
+    """Start the CLI, wait until a trial runs, send Ctrl-C; returns what it printed."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", *argv],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    storage = argv[argv.index("--storage") + 1]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not _running(storage):
+        time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    return output
+
+
+def _running(storage: str) -> bool:
+    try:
+        trials = optuna.load_study(study_name="pw-stop", storage=storage).trials
+    except Exception:  # not created yet
+        return False
+    return any(t.state.name == "RUNNING" for t in trials)
