@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuner.settings import MINIMIZE, Setting, TaskSpec
+from tuner.settings import MINIMIZE, Setting, TaskSpec, lstm_settings
 
 SPEC = TaskSpec(
     name="charlm",
@@ -10,14 +10,8 @@ SPEC = TaskSpec(
     direction=MINIMIZE,
     metrics={"val_bpc": MINIMIZE, "val_loss": MINIMIZE},
     settings=(
+        *lstm_settings(hidden_size=256, num_layers=2, dropout=0.1, lr=2e-3),
         Setting("embed_size", 64, "character embedding width", low=1, model=True),
-        Setting("hidden_size", 256, "LSTM units per layer", low=1, model=True),
-        Setting("num_layers", 2, "stacked LSTM layers", low=1, model=True),
-        Setting(
-            "dropout", 0.1, "dropout between layers and before the head", low=0, high=1, model=True
-        ),
-        Setting("lr", 2e-3, "Adam learning rate", low=0, above=True, model=True),
-        Setting("weight_decay", 0.0, "Adam weight decay", low=0, model=True),
         Setting("batch_size", 32, "parallel streams of the text", low=1),
         Setting("bptt", 100, "characters per truncated back-propagation step", low=1),
         Setting(

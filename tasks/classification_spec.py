@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuner.settings import MAXIMIZE, MINIMIZE, Setting, TaskSpec
+from tuner.settings import MAXIMIZE, MINIMIZE, Setting, TaskSpec, lstm_settings
 
 SPEC = TaskSpec(
     name="classification",
@@ -10,13 +10,7 @@ SPEC = TaskSpec(
     direction=MAXIMIZE,
     metrics={"val_acc": MAXIMIZE, "val_f1": MAXIMIZE, "val_loss": MINIMIZE},
     settings=(
-        Setting("hidden_size", 64, "LSTM units per layer (and direction)", low=1, model=True),
-        Setting("num_layers", 1, "stacked LSTM layers", low=1, model=True),
-        Setting(
-            "dropout", 0.0, "dropout between layers and before the head", low=0, high=1, model=True
-        ),
-        Setting("lr", 3e-3, "Adam learning rate", low=0, above=True, model=True),
-        Setting("weight_decay", 0.0, "Adam weight decay", low=0, model=True),
+        *lstm_settings(hidden_size=64, num_layers=1, dropout=0.0, lr=3e-3),
         Setting("batch_size", 32, "training sequences per batch", low=1),
         Setting("bidirectional", False, "read each sequence both ways", model=True),
         Setting(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuner.settings import MINIMIZE, Setting, TaskSpec
+from tuner.settings import MINIMIZE, Setting, TaskSpec, lstm_settings
 
 SPEC = TaskSpec(
     name="speech",
@@ -10,13 +10,7 @@ SPEC = TaskSpec(
     direction=MINIMIZE,
     metrics={"val_cer": MINIMIZE, "val_wer": MINIMIZE, "val_loss": MINIMIZE},
     settings=(
-        Setting("hidden_size", 128, "LSTM units per layer (and direction)", low=1, model=True),
-        Setting("num_layers", 2, "stacked LSTM layers", low=1, model=True),
-        Setting(
-            "dropout", 0.1, "dropout between layers and before the head", low=0, high=1, model=True
-        ),
-        Setting("lr", 2e-3, "Adam (peak) learning rate", low=0, above=True, model=True),
-        Setting("weight_decay", 0.0, "Adam weight decay", low=0, model=True),
+        *lstm_settings(hidden_size=128, num_layers=2, dropout=0.1, lr=2e-3),
         Setting("batch_size", 32, "utterances per batch", low=1),
         Setting("bidirectional", True, "read each utterance both ways", model=True),
         Setting("subsample", 2, "frames stacked into one LSTM step", low=1, model=True),

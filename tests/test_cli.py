@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import search_cli
+import pytest
+
+from tests.conftest import REPO, search_cli
 from tuner.cli import main
 
 
@@ -72,3 +74,77 @@ def test_console_script_exit_code_and_no_traceback(workdir):
     )
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "unknown task" in done.stderr
+
+
+def test_every_command_takes_the_store_flags_and_names_the_store_it_read(tiny_space, capsys):
+    """Records kept somewhere else than the default: every command finds them with the
+    same two flags, and `tuner best` prints the tracking store it was given."""
+    stores = [
+        "--storage",
+        "sqlite:///elsewhere/o.db",
+        "--tracking-uri",
+        "sqlite:///elsewhere/m.db",
+    ]
+    assert search_cli(tiny_space, 1, "--pruner", "none", "--quiet", "--study", "s", *stores) == 0
+    capsys.readouterr()
+    code, out, err = _run(["best", "--study", "s", *stores], capsys)
+    assert code == 0 and "(sqlite:///elsewhere/m.db)" in out, err
+    for argv in (
+        ["trials", "--study", "s"],
+        ["lineage", "study:s"],
+        ["report", "--study", "s", "--out", "r"],
+        ["compare", "s", "--out", "c.csv"],
+        ["predict", "--from", "study:s"],
+    ):
+        code, out, err = _run([*argv, *stores], capsys)
+        assert code == 0, (argv, err)
+    code, out, _ = _run(["lineage", "study:s", *stores], capsys)
+    assert "trial 0 of study 's'" in out and "original search: study 's'" in out
+    assert not Path("mlruns/optuna.db").exists() and not Path("mlruns/mlflow.db").exists()
+
+
+def test_predict_takes_the_data_flags_of_the_model_task(tiny_space, capsys):
+    """A wide CSV with two series and a time column named otherwise: predict reads it with
+    the same --time-col / --target flags a search takes."""
+    assert search_cli(tiny_space, 1, "--pruner", "none", "--quiet", "--study", "w") == 0
+    rows = ["when,a,b"] + [f"2000-{m:02d}-01,{m},{2 * m}" for m in range(1, 13)]
+    Path("wide.csv").write_text("\n".join(rows) + "\n")
+    capsys.readouterr()
+    argv = ["predict", "--from", "study:w", "--data", "wide.csv", "--time-col", "when"]
+    code, out, err = _run([*argv, "--target", "b"], capsys)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].split() == ["unique_id", "ds", "y_hat"] and len(lines) == 1 + 6
+    assert all(line.split()[0] == "b" for line in lines[1:])
+
+
+def test_search_help_says_where_the_data_flags_are(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["search", "--help"])
+    assert done.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "tuner search --task NAME --help" in out and "(an integer >= 1; default 20)" in out
+    with pytest.raises(SystemExit):
+        main(["search", "--task", "forecasting", "--help"])
+    assert "--time-col" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_quietly(workdir):
+    """`tuner trials ... | head -1`: more rows than the pipe holds, and no traceback."""
+    import optuna
+
+    Path("mlruns").mkdir()
+    study = optuna.create_study(study_name="big", storage="sqlite:///mlruns/optuna.db")
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-1)
+    study.add_trials(
+        [
+            optuna.trial.create_trial(
+                params={"lr": 1e-3 + i * 1e-6}, distributions={"lr": lr}, value=i
+            )
+            for i in range(3000)
+        ]
+    )
+    command = f"{sys.executable} -m tuner.cli trials --study big | head -1"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, env=env)
+    assert done.stdout.strip().startswith("number") and done.stderr == ""

@@ -571,8 +571,8 @@ def fingerprint(folder: Path) -> dict[str, str]:
     }
 
 
-def make_mistake(template, tmp_path, monkeypatch, capsys, argv, words):
-    project = tmp_path / "project"
+def make_mistake(template, tmp_path, monkeypatch, capsys, argv, words, name="project"):
+    project = tmp_path / name
     shutil.copytree(template, project)
     monkeypatch.chdir(project)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
@@ -603,3 +603,37 @@ def test_mistake_beside_a_study(seen, tmp_path, monkeypatch, capsys, argv, words
 
 def test_the_matrix_holds_every_kind_of_mistake():
     assert len(MISTAKES) + len(MISTAKES_WITH_A_STUDY) >= 140
+
+
+REMOTE_MISTAKES = [
+    (["search", "--task", "forecasting", "--timeout", "-1"], ["--timeout"]),
+    (["search", "--task", "forecasting", "--space", "metric.yaml"], ["does not log"]),
+    (["search", "--task", "forecasting", "--data", "short.csv"], ["too short"]),
+    (["search", "--task", "forecasting", "--study", "../x"], ["not a valid name"]),
+    (["best", "--study", "nope"], ["no such study"]),
+    (["trials", "--study", "nope"], ["no such study"]),
+    (["lineage", "study:nope"], ["no MLflow store there yet"]),
+    (["predict", "--from", "study:nope"], ["no MLflow store there yet"]),
+    (["ui"], ["no MLflow store there yet"]),
+]
+
+
+def test_mistakes_leave_remote_stores_untouched(
+    inputs, tmp_path, monkeypatch, capsys, postgres_urls
+):
+    """Against fresh PostgreSQL databases: checking never creates a table in either."""
+    storage, tracking = postgres_urls
+    for index, (argv, words) in enumerate(REMOTE_MISTAKES):
+        stores = ["--storage", storage, "--tracking-uri", tracking]
+        make_mistake(inputs, tmp_path, monkeypatch, capsys, [*argv, *stores], words, str(index))
+    assert _tables(storage) == [] and _tables(tracking) == []
+
+
+def _tables(url: str) -> list[str]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sqlalchemy.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

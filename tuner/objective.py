@@ -176,6 +176,8 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
         if reason:
             trial.set_user_attr("fail_reason", reason)
             trial.set_user_attr(FATAL, reason)
+        elif "fail_reason" not in trial.user_attrs:  # failed before training started
+            trial.set_user_attr("fail_reason", failure_reason(exc))
         raise
 
 
@@ -349,10 +351,7 @@ def _record_failure(
 ) -> None:
     if environment_failure(exc):
         return  # the stores may be what failed: run_trial records it, the next run closes the run
-    reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
-    reason = (reason.splitlines() or [""])[0][:500]
-    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
-        reason = f"out of memory: {reason}"
+    reason = failure_reason(exc)
     trial.set_user_attr("fail_reason", reason)
     context.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
     context.tracker.end_trial(
@@ -365,6 +364,15 @@ def _record_failure(
             "duration_s": round(time.perf_counter() - started, 3),
         },
     )
+
+
+def failure_reason(exc: Exception) -> str:
+    """One line a person can act on: the exception's type and first line."""
+    reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
+    reason = (reason.splitlines() or [""])[0][:500]
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        reason = f"out of memory: {reason}"
+    return reason
 
 
 def free_memory() -> None:

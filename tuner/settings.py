@@ -123,6 +123,21 @@ FRAMEWORK_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def lstm_settings(
+    hidden_size: int, num_layers: int, dropout: float, lr: float
+) -> tuple[Setting, ...]:
+    """The settings of every task's LSTM and optimiser, with the task's defaults."""
+    return (
+        Setting("hidden_size", hidden_size, "LSTM units per layer (and direction)", low=1,
+                model=True),
+        Setting("num_layers", num_layers, "stacked LSTM layers", low=1, model=True),
+        Setting("dropout", dropout, "dropout between layers and before the head", low=0,
+                high=1, model=True),
+        Setting("lr", lr, "Adam (peak) learning rate", low=0, above=True, model=True),
+        Setting("weight_decay", 0.0, "Adam weight decay", low=0, model=True),
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What a task declares without importing torch: its name, the metric it optimises by

@@ -142,14 +142,17 @@ def read_studies(url: str) -> dict[str, optuna.study.StudySummary]:
     return {summary.study_name: summary for summary in summaries}
 
 
-def check_tracking(uri: str) -> None:
+def check_tracking(uri: str, must_exist: bool = False) -> None:
     """The MLflow store answers before any trial runs (not after an hour of training), within
-    seconds; a local SQLite file that does not exist yet is made later, not now."""
+    seconds; one that does not exist yet (a SQLite file, or a database without MLflow's
+    tables) is made later by a search, and refused with `must_exist` (reading commands)."""
     path = sqlite_path(uri)
     if path is not None and _absent(uri):
         _check_creatable(path, "--tracking-uri", uri)
+        _refuse_if(must_exist, uri)
         return
     if uri.startswith(DATABASE_PREFIXES) and not _has_table(uri, "experiments", "--tracking-uri"):
+        _refuse_if(must_exist, uri)
         return  # reachable, and MLflow makes its tables on first use
     try:
         with bounded_http():
@@ -162,14 +165,17 @@ def check_tracking(uri: str) -> None:
         ) from None
 
 
-def check_tracking_exists(uri: str) -> None:
-    """For commands that only read: a local store that does not exist yet is an error."""
-    if _absent(uri):
+def _refuse_if(must_exist: bool, uri: str) -> None:
+    if must_exist:
         raise UsageError(
             f"--tracking-uri {uri!r}: no MLflow store there yet (run `tuner search` first, "
             f"or point --tracking-uri at the project's store)"
         )
-    check_tracking(uri)
+
+
+def check_tracking_exists(uri: str) -> None:
+    """For commands that only read: a store that does not exist yet is an error."""
+    check_tracking(uri, must_exist=True)
 
 
 @contextmanager
