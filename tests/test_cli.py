@@ -141,7 +141,7 @@ def test_a_closed_pipe_ends_quietly(workdir):
             optuna.trial.create_trial(
                 params={"lr": 1e-3 + i * 1e-6}, distributions={"lr": lr}, value=i
             )
-            for i in range(3000)
+            for i in range(1000)
         ]
     )
     command = f"{sys.executable} -m tuner.cli trials --study big | head -1"

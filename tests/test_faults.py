@@ -23,6 +23,7 @@ FAULT_SPACE = """
 metric: val_mae
 params:
   hidden_size: {type: int, low: 4, high: 8}
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
 fixed: {input_len: 12, horizon: 6, max_epochs: 3, fault_epoch: 1}
 """
 
@@ -172,6 +173,8 @@ def test_two_terminals_never_exceed_the_target(workdir, fault_space):
     assert len(finished) == 4
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
+    tried = [tuple(sorted(t.params.items())) for t in finished]
+    assert len(set(tried)) == len(tried)  # the second terminal samples its own params
     _, runs = _child_runs()
     assert sum(r.data.tags["tuner.state"] == "COMPLETE" for r in runs.values()) == 4
 
@@ -369,3 +372,22 @@ def test_a_full_disk_stops_the_sweep_and_the_rerun_settles_it(small_disk, fault_
     assert rerun.returncode == 0, err
     os.chdir(small_disk)
     _assert_settled()
+
+
+def test_a_corrupt_default_store_is_one_line_and_stays_as_it_was(workdir, capsys):
+    from tuner.cli import main
+
+    database = workdir / "mlruns" / "optuna.db"
+    database.parent.mkdir()
+    database.write_bytes(b"not a database at all " * 100)
+    for argv in (
+        ["best", "--study", "x"],
+        ["trials", "--study", "x"],
+        ["search", "--task", "forecasting", "--max-epochs", "1"],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --storage") and "cannot open" in err, err
+        assert err.count("\n") == 1
+    assert database.read_bytes() == b"not a database at all " * 100
+    assert sorted(p.name for p in database.parent.iterdir()) == ["optuna.db"]

@@ -16,6 +16,7 @@ from tuner.errors import TunerError, UsageError, mask_secrets
 from tuner.settings import Setting
 
 Handler = Callable[[argparse.Namespace], int]
+DATA_HELP = "the input, as the model's task reads it (default: the data it was trained on)"
 SEARCH_EPILOG = (
     "Each task has its own data flags (--data, columns, speakers...): "
     "`tuner search --task NAME --help` lists them, `tuner tasks` lists the tasks and settings."
@@ -36,13 +37,14 @@ def add_flag(parser: Any, setting: Setting, suppress: bool = False) -> None:
     if setting.type is bool:
         parser.add_argument(flag, action="store_true", default=default, help=setting.help)
         return
-    shown = f"; default {setting.default}" if setting.default is not None else ""
+    shown = [] if setting.type is str and not setting.choices else [setting.expected()]
+    shown += [] if setting.default is None else [f"default {setting.default}"]
     parser.add_argument(
         flag,
         type=setting.parse,
         default=default,
-        metavar=setting.name.upper() if not setting.choices else None,
-        help=f"{setting.help} ({setting.expected()}{shown})",
+        metavar=setting.name.upper(),
+        help=f"{setting.help} ({'; '.join(shown)})" if shown else setting.help,
     )
 
 
@@ -162,8 +164,13 @@ def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence
     from tasks import TASKS, get_spec, get_task
 
     names = [task.task] if task.task else ([] if command == "search" else list(TASKS))
-    typed_only = command != "search"
-    dests = _copy_flags(parser, [get_task(name).add_data_args for name in names], typed_only)
+    if command == "search":
+        before = {action.dest for action in parser._actions}
+        for name in names:
+            get_task(name).add_data_args(parser)
+        dests = [action.dest for action in parser._actions if action.dest not in before]
+    else:
+        dests = _copy_flags(parser, [get_task(name).add_data_args for name in names])
     parser.set_defaults(data_keys=dests)
     if command == "predict":
         group = parser.add_argument_group("model options (used by the tasks that take them)")
@@ -177,13 +184,12 @@ def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence
 
 
 def _copy_flags(
-    parser: argparse.ArgumentParser,
-    adders: Iterable[Callable[[argparse.ArgumentParser], None]],
-    typed_only: bool,
+    parser: argparse.ArgumentParser, adders: Iterable[Callable[[argparse.ArgumentParser], None]]
 ) -> list[str]:
-    """Each task's data flags once (tasks share --data); with `typed_only`, a flag that was
-    not typed is left out of the arguments instead of taking a default."""
+    """Each task's data flags once (tasks share --data), in one group; a flag that was not
+    typed is left out of the arguments instead of taking a default."""
     before = {action.dest for action in parser._actions}
+    group = parser.add_argument_group("data (the flags of the model's task)")
     dests: list[str] = []
     for add in adders:
         scratch = argparse.ArgumentParser(add_help=False)
@@ -192,13 +198,13 @@ def _copy_flags(
             if action.dest in before or action.dest in dests:
                 continue
             dests.append(action.dest)
-            parser.add_argument(
+            group.add_argument(
                 *action.option_strings,
                 dest=action.dest,
                 type=action.type,
                 metavar=action.metavar,
-                help=action.help,
-                default=argparse.SUPPRESS if typed_only else action.default,
+                help=DATA_HELP if action.dest == "data" else action.help,
+                default=argparse.SUPPRESS,
             )
     return dests
 

@@ -203,11 +203,14 @@ class TaskSpec:
         """For tasks written before settings were declared: each default's type is the
         setting's type, its choices the words it takes; no ranges, metrics not checked."""
         choices = choices or {}
+        framework = {setting.name for setting in FRAMEWORK_SETTINGS}
         settings = tuple(
             Setting(key, value, choices=tuple(choices.get(key, ())), optional=value is None)
             for key, value in defaults.items()
+            if key not in framework
         )
-        return cls(name, metric, direction, settings)
+        own = {key: value for key, value in defaults.items() if key in framework}
+        return cls(name, metric, direction, settings, framework=own)
 
 
 def check_values(values: Mapping[str, Any], table: Iterable[Setting], prefix: str = "--") -> None:
