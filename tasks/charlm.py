@@ -21,12 +21,14 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-from tasks.base import LSTMBackbone, Task, adam
 from tasks.charlm_spec import SPEC
 from tuner.errors import DataError, UsageError
+from tuner.lstm import LSTMBackbone, adam
 from tuner.space import SearchSpace
+from tuner.task import Task
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
+DATA = Path(__file__).parent / "data"  # the shipped demo data
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ TASK = Task(
     build_model=build_model,
     model_class=CharLSTM,
     predict=predict,
-    default_data="tinyshakespeare.txt",
+    default_data=str(DATA / "tinyshakespeare.txt"),
     smoke={
         "hidden_size": 16,
         "embed_size": 8,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -20,14 +21,6 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import override
 
-from tasks.base import (
-    LSTMBackbone,
-    Task,
-    TensorData,
-    adam,
-    require_splits,
-    worst_split_settings,
-)
 from tasks.classification_data import (
     PAD,
     SequenceSet,
@@ -36,10 +29,15 @@ from tasks.classification_data import (
     read_sequences,
 )
 from tasks.classification_spec import SPEC
+from tuner.datafiles import require_splits, worst_split_settings
 from tuner.errors import DataError
+from tuner.lstm import LSTMBackbone, adam
 from tuner.space import SearchSpace
+from tuner.task import Task
+from tuner.tensors import TensorData
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
+DATA = Path(__file__).parent / "data"  # the shipped demo data
 
 
 # ---------------------------------------------------------------- splits and tensors
@@ -332,6 +330,6 @@ TASK = Task(
     build_model=build_model,
     model_class=SequenceClassifier,
     predict=predict,
-    default_data="japanese_vowels.npz",
+    default_data=str(DATA / "japanese_vowels.npz"),
     smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},
 )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.base import read_csv, split_column
+from tuner.datafiles import read_csv, split_column
 from tuner.errors import DataError
 
 PAD, UNKNOWN = 0, 1  # token ids reserved in every character vocabulary

@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -23,12 +24,15 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-from tasks.base import ErrorSums, LSTMBackbone, Task, TensorData, adam
 from tasks.forecasting_data import SeriesSet, read_series
 from tasks.forecasting_spec import SPEC
 from tuner.errors import DataError
+from tuner.lstm import ErrorSums, LSTMBackbone, adam
+from tuner.task import Task
+from tuner.tensors import TensorData
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
+DATA = Path(__file__).parent / "data"  # the shipped demo data
 
 
 # ---------------------------------------------------------------- windows and scaling
@@ -372,6 +376,6 @@ TASK = Task(
     build_model=build_model,
     model_class=ForecastLSTM,
     predict=predict,
-    default_data="air_passengers.csv",
+    default_data=str(DATA / "air_passengers.csv"),
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
 )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.base import read_csv
+from tuner.datafiles import read_csv
 from tuner.errors import DataError
 
 LONG_COLUMNS = ("unique_id", "ds", "y")

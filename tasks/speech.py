@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -23,14 +24,6 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from typing_extensions import override
 
-from tasks.base import (
-    LSTMBackbone,
-    Task,
-    TensorData,
-    adam,
-    require_splits,
-    worst_split_settings,
-)
 from tasks.speech_data import FEATURE_KEYS, UtteranceSet, read_utterances
 from tasks.speech_spec import SPEC
 from tasks.speech_text import (
@@ -41,10 +34,15 @@ from tasks.speech_text import (
     encode,
     greedy_decode,
 )
+from tuner.datafiles import require_splits, worst_split_settings
 from tuner.errors import DataError
+from tuner.lstm import LSTMBackbone, adam
 from tuner.space import SearchSpace
+from tuner.task import Task
+from tuner.tensors import TensorData
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
+DATA = Path(__file__).parent / "data"  # the shipped demo data
 UNKNOWN_MARK = "\ufffd"  # stands for a character the model never saw, in references
 
 
@@ -438,6 +436,6 @@ TASK = Task(
     build_model=build_model,
     model_class=SpeechRecognizer,
     predict=predict,
-    default_data="speech/fsdd/manifest.csv",
+    default_data=str(DATA / "speech/fsdd/manifest.csv"),
     smoke={"hidden_size": 8, "num_layers": 1, "max_epochs": 2, "batch_size": 64},
 )

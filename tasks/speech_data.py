@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tasks.base import read_csv, split_column
 from tasks.speech_audio import log_mel, read_wav, resample
+from tuner.datafiles import read_csv, split_column
 from tuner.errors import DataError
 
 FEATURE_KEYS = ("sample_rate", "n_mels", "window_ms", "hop_ms")

@@ -9,7 +9,8 @@ import pytest
 import tuner
 from tests.conftest import search_cli
 from tuner.errors import UsageError
-from tuner.report import SKIPPED, state_counts, trials_table
+from tuner.keys import SKIPPED
+from tuner.report import state_counts, trials_table
 from tuner.stores import load_study
 
 STUDY = "forecasting-air_passengers"

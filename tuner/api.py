@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from tuner import stores
+from tuner import keys, stores
 from tuner import study as studies
 from tuner.errors import UsageError, did_you_mean
 from tuner.finetuning import FinetuneConfig, FinetuneResult
@@ -20,6 +20,7 @@ from tuner.provenance import Hop
 from tuner.provenance import lineage as follow_lineage
 from tuner.report import compare_studies, trials_table
 from tuner.study import SearchConfig, SearchResult
+from tuner.tracking import TrackingStore
 
 
 def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
@@ -89,8 +90,6 @@ def report(
     study: str, out: str | None = None, storage: str | None = None, tracking_uri: str | None = None
 ) -> Path:
     """Write the study's report (PNGs + report.html) and log it on the study's parent run."""
-    from mlflow import MlflowClient
-
     from tuner.plots import write_report
 
     loaded = stores.load_study(study, storage)
@@ -98,9 +97,9 @@ def report(
     stores.check_tracking_exists(uri)
     folder = Path(out) if out else stores.HOME / "reports" / path_part(study)
     page = write_report(loaded, folder, uri)
-    parent = loaded.user_attrs.get("mlflow_parent_run_id")
+    parent = loaded.user_attrs.get(keys.PARENT_RUN_ID)
     if parent:
-        MlflowClient(uri).log_artifacts(parent, str(folder), "report")
+        TrackingStore(uri).log_artifacts(parent, folder, "report")
     return page
 
 

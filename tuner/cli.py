@@ -161,7 +161,7 @@ def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--task")
     task, _ = peek.parse_known_args(argv)
-    from tasks import TASKS, get_spec, get_task
+    from tuner.registry import TASKS, get_spec, get_task
 
     names = [task.task] if task.task else ([] if command == "search" else list(TASKS))
     if command == "search":
@@ -217,8 +217,8 @@ def _typed(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from tasks import get_spec
     from tuner import api
+    from tuner.registry import get_spec
     from tuner.space import parse_overrides
 
     overrides = parse_overrides(args.set, get_spec(args.task))
@@ -326,7 +326,7 @@ def cmd_trials(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from tasks import TASKS, get_spec
+    from tuner.registry import TASKS, get_spec
 
     for name in TASKS:
         spec = get_spec(name)

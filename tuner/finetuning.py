@@ -15,8 +15,7 @@ from typing import Any
 import lightning.pytorch as pl
 from torch import nn
 
-from tasks.base import Task
-from tuner import options, stores
+from tuner import keys, options, stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
@@ -26,6 +25,8 @@ from tuner.resume import study_setup
 from tuner.settings import Setting, check_values
 from tuner.sources import data_args_for, load_source
 from tuner.space import ParamSpec, SearchSpace, load_space
+from tuner.task import Task
+from tuner.tracking import TrackingStore
 
 # Why a fraction: the source weights already sit near a good minimum; the source's own lr
 # would take steps big enough to undo what they learnt before the new data can refine them.
@@ -188,9 +189,9 @@ def _prepared(
     artifact_root: str | None,
 ) -> studies.Prepared:
     root = clean_name(
-        lineage.get("tuner.root_study") or str(payload["meta"].get("study") or task.name)
+        lineage.get(keys.ROOT_STUDY_TAG) or str(payload["meta"].get("study") or task.name)
     )
-    lineage = {**lineage, "tuner.root_study": root}
+    lineage = {**lineage, keys.ROOT_STUDY_TAG: root}
     stem = studies.data_stem(data_args)
     name = config.study or clean_name(f"{lineage.get('tuner.source_study') or root}-ft-{stem}")
     setup = study_setup(space.to_dict(), data_args, "32-true")
@@ -256,10 +257,9 @@ def evaluate(
 def _record_before_after(
     tracking_uri: str, result: studies.SearchResult, metric: str, before: float
 ) -> None:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri)
+    store = TrackingStore(tracking_uri)
+    metrics = {f"before_{metric}": before}
+    if result.best_value is not None:
+        metrics[f"after_{metric}"] = result.best_value
     for run_id in filter(None, (result.parent_run_id, result.best_run_id)):
-        client.log_metric(run_id, f"before_{metric}", before)
-        if result.best_value is not None:
-            client.log_metric(run_id, f"after_{metric}", result.best_value)
+        store.log_metrics(run_id, metrics)

@@ -23,14 +23,13 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping
 from optuna.trial import TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from tasks.base import Task
-from tuner import signals
+from tuner import keys, signals
 from tuner.checkpoints import save_checkpoint
 from tuner.devices import describe
 from tuner.errors import TrialFailed
-from tuner.recovery import FATAL, environment_failure
-from tuner.report import SKIPPED
+from tuner.recovery import environment_failure
 from tuner.space import SearchSpace
+from tuner.task import Task
 from tuner.tracking import StudyTracker
 
 
@@ -165,19 +164,19 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     """Optuna objective: the best epoch's metric (its weights are what gets checkpointed).
     A failure of the machine rather than the params (full disk, a store that stopped
     answering) marks the trial FATAL: the study stops instead of failing trial after trial."""
-    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
     try:
         return _run_trial(context, trial)
     except KeyboardInterrupt:  # also when the stop came before training started
-        trial.set_user_attr("fail_reason", "interrupted")
+        trial.set_user_attr(keys.FAIL_REASON, keys.INTERRUPTED)
         raise
     except Exception as exc:
         reason = environment_failure(exc)
         if reason:
-            trial.set_user_attr("fail_reason", reason)
-            trial.set_user_attr(FATAL, reason)
-        elif "fail_reason" not in trial.user_attrs:  # failed before training started
-            trial.set_user_attr("fail_reason", failure_reason(exc))
+            trial.set_user_attr(keys.FAIL_REASON, reason)
+            trial.set_user_attr(keys.FATAL, reason)
+        elif keys.FAIL_REASON not in trial.user_attrs:  # failed before training started
+            trial.set_user_attr(keys.FAIL_REASON, failure_reason(exc))
         raise
 
 
@@ -185,17 +184,17 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     space, task = context.space, context.task
     signals.raise_if_stopped()
     if _target_reached(trial, context.target):
-        trial.set_user_attr(SKIPPED, True)
-        trial.set_user_attr("fail_reason", "not run: the study reached its target meanwhile")
+        trial.set_user_attr(keys.SKIPPED, True)
+        trial.set_user_attr(keys.FAIL_REASON, "not run: the study reached its target meanwhile")
         trial.study.stop()
         raise TargetReached("the study reached its target in another process")
     params = space.suggest(trial)
     settings = {**task.defaults, **space.fixed, **params}  # what the model is built from
-    trial.set_user_attr("settings", settings)
+    trial.set_user_attr(keys.SETTINGS, settings)
     device = describe(context.accelerator)
-    trial.set_user_attr("device", device)
+    trial.set_user_attr(keys.DEVICE, device)
     run_id = context.tracker.start_trial(trial.number, settings, device)
-    trial.set_user_attr("mlflow_run_id", run_id)
+    trial.set_user_attr(keys.RUN_ID, run_id)
     started = time.perf_counter()
     recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
     if context.on_epoch:
@@ -222,7 +221,7 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
             "epochs": recorder.epochs_run,
             "duration_s": round(time.perf_counter() - started, 3),
         }
-        trial.set_user_attr("pruned_at_epoch", recorder.epochs_run - 1)
+        trial.set_user_attr(keys.PRUNED_AT, recorder.epochs_run - 1)
         context.tracker.end_trial(run_id, trial.number, "PRUNED", details)
         raise
     except Exception as exc:
@@ -272,7 +271,7 @@ def _fit_and_test(
         )
     model.load_state_dict(recorder.best_state)
     baselines = dict(getattr(datamodule, "baseline_metrics", {}))
-    trial.set_user_attr("baseline_keys", sorted(baselines))
+    trial.set_user_attr(keys.BASELINE_KEYS, sorted(baselines))
     final = dict(baselines)
     has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
     test_batches = datamodule.test_dataloader() if has_test else []
@@ -282,7 +281,7 @@ def _fit_and_test(
     final[f"best_{space.metric}"] = recorder.best_value
     if context.accelerator == "gpu":
         final["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
-        trial.set_user_attr("gpu_peak_mib", round(final["gpu_peak_mib"], 1))
+        trial.set_user_attr(keys.GPU_PEAK, round(final["gpu_peak_mib"], 1))
     recorder.record(final, recorder.best_epoch)
     for key, value in final.items():
         if key.startswith("test_"):
@@ -337,8 +336,8 @@ def _keep_if_best(
     source = context.tracker.log_checkpoint(recorder.run_id, path)
     version = context.tracker.register_best(recorder.run_id, source, {"trial": str(trial.number)})
     path.unlink(missing_ok=True)
-    trial.set_user_attr("checkpoint_uri", source)
-    trial.set_user_attr("model_version", version)
+    trial.set_user_attr(keys.CHECKPOINT_URI, source)
+    trial.set_user_attr(keys.MODEL_VERSION, version)
 
 
 def _record_failure(
@@ -352,14 +351,14 @@ def _record_failure(
     if environment_failure(exc):
         return  # the stores may be what failed: run_trial records it, the next run closes the run
     reason = failure_reason(exc)
-    trial.set_user_attr("fail_reason", reason)
+    trial.set_user_attr(keys.FAIL_REASON, reason)
     context.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
     context.tracker.end_trial(
         run_id,
         trial.number,
         "FAIL",
         {
-            "fail_reason": reason,
+            keys.FAIL_REASON: reason,
             "epochs": recorder.epochs_run,
             "duration_s": round(time.perf_counter() - started, 3),
         },

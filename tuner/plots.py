@@ -17,10 +17,11 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 import optuna.visualization.matplotlib as ovm  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
 from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
 
+from tuner import keys  # noqa: E402
 from tuner.report import best_trial, trials_table  # noqa: E402
+from tuner.tracking import TrackingStore  # noqa: E402
 
 PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
     "history": (
@@ -49,7 +50,7 @@ def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 1
         if path:
             figures.append((title, path))
     best = best_trial(study)
-    if best and best.user_attrs.get("mlflow_run_id"):
+    if best and best.user_attrs.get(keys.RUN_ID):
         curves = _save(
             lambda: plot_learning_curves(tracking_uri, best), out / "learning_curves.png"
         )
@@ -82,12 +83,12 @@ def _save(draw: Callable[[], Any], path: Path) -> Path | None:
 
 
 def plot_learning_curves(tracking_uri: str, trial: optuna.trial.FrozenTrial) -> None:
-    client = MlflowClient(tracking_uri)
-    run_id = trial.user_attrs["mlflow_run_id"]
+    store = TrackingStore(tracking_uri)
+    run_id = trial.user_attrs[keys.RUN_ID]
     _, axis = plt.subplots()
     for key in ("train_loss", "val_loss"):
-        history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
-        axis.plot([m.step for m in history], [m.value for m in history], marker=".", label=key)
+        history = store.metric_history(run_id, key)
+        axis.plot([step for step, _ in history], [v for _, v in history], marker=".", label=key)
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss")
     axis.legend()

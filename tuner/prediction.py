@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.base import Task
 from tuner import stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
 from tuner.settings import check_values
 from tuner.sources import data_args_for, load_source
+from tuner.task import Task
 
 
 def predict(

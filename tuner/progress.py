@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tuner.report import SKIPPED
+from tuner import keys
 
 
 def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
@@ -31,7 +31,7 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
     elif trial.state == TrialState.PRUNED:
         parts.append(f"pruned at epoch {trial.user_attrs.get('pruned_at_epoch', '?')}")
     elif trial.state == TrialState.FAIL:
-        parts.append(str(trial.user_attrs.get("fail_reason", "failed"))[:120])
+        parts.append(str(trial.user_attrs.get(keys.FAIL_REASON, "failed"))[:120])
     best = _best(study)
     if best is not None:
         parts.append(f"best={best.value:.4g} (trial {best.number})")
@@ -105,7 +105,7 @@ class StudyProgress:
             )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get(SKIPPED):
+        if trial.user_attrs.get(keys.SKIPPED):
             return  # not run: another process finished the study meanwhile
         if not self.quiet:
             self.console.print(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
+from tuner import keys
 from tuner.errors import UsageError
 from tuner.sources import model_version_tags, study_best_run
-from tuner.tracking import STUDY_TAG, TRIAL_TAG
+from tuner.tracking import TrackingStore
 
 
 @dataclass(frozen=True)
@@ -24,29 +22,28 @@ class Hop:
 def lineage(ref: str, tracking_uri: str, storage: str) -> list[Hop]:
     """Hops from `ref` (models:/..., runs:/<id>, study:<name> or a run id) back to the
     original study."""
-    client = MlflowClient(tracking_uri)
+    store = TrackingStore(tracking_uri)
     if ref.startswith("models:/"):
-        run_id = model_version_tags(client, ref)["source_run_id"]
+        run_id = model_version_tags(store, ref)["source_run_id"]
     elif ref.startswith("study:"):
         run_id = study_best_run(ref[len("study:") :], storage)["source_run_id"]
     else:
         run_id = ref[len("runs:/") :].strip("/") if ref.startswith("runs:/") else ref
     hops: list[Hop] = []
     while run_id and len(hops) < 100:
-        try:
-            tags = client.get_run(run_id).data.tags
-        except MlflowException:
-            raise UsageError(f"{ref!r}: no MLflow run {run_id!r} in {tracking_uri}") from None
+        tags = store.run_tags(run_id)
+        if tags is None:
+            raise UsageError(f"{ref!r}: no MLflow run {run_id!r} in {tracking_uri}")
         hops.append(
             Hop(
                 run_id,
-                tags.get(STUDY_TAG, "?"),
-                tags.get(TRIAL_TAG, "?"),
-                tags.get("tuner.source", ""),
-                tags.get("tuner.source_sha256", ""),
+                tags.get(keys.STUDY_TAG, "?"),
+                tags.get(keys.TRIAL_TAG, "?"),
+                tags.get(keys.SOURCE_TAG, ""),
+                tags.get(keys.SOURCE_SHA_TAG, ""),
             )
         )
-        run_id = tags.get("tuner.source_run_id", "")
+        run_id = tags.get(keys.SOURCE_RUN_TAG, "")
     return hops
 
 

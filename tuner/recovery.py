@@ -12,7 +12,8 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-FATAL = "fatal"  # trial attribute: the trial failed for a reason no other params would fix
+from tuner import keys
+
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
@@ -67,13 +68,13 @@ def fail_dead_local_trials(
     MLflow runs and re-queues their params, as for a worker that stopped its heartbeats."""
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = this_host_pid(str(trial.user_attrs.get("worker", "")))
+        pid = this_host_pid(str(trial.user_attrs.get(keys.WORKER, "")))
         if pid is None or pid == os.getpid() or _alive(pid):
             continue
         storage = study._storage
         try:
             storage.set_trial_user_attr(
-                trial._trial_id, "fail_reason", "its process ended without recording it"
+                trial._trial_id, keys.FAIL_REASON, "its process ended without recording it"
             )
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:

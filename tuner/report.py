@@ -8,15 +8,14 @@ from typing import Any
 import optuna
 import pandas as pd
 
+from tuner import keys
 from tuner.tracking import StudyTracker
-
-SKIPPED = "skipped"  # trial attribute: asked for after the study reached its target, not run
 
 
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     """COMPLETE, PRUNED, FAIL, RUNNING, WAITING, or SKIPPED: a trial that another process's
     finish made unnecessary is recorded as failed in Optuna, but nothing failed."""
-    return "SKIPPED" if trial.user_attrs.get(SKIPPED) else trial.state.name
+    return "SKIPPED" if trial.user_attrs.get(keys.SKIPPED) else trial.state.name
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
@@ -44,9 +43,9 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         }
         row.update(trial.params)
         row.update({k: v for k, v in attrs.items() if k.startswith("test_")})
-        row["pruned_at_epoch"] = attrs.get("pruned_at_epoch")
-        row["fail_reason"] = attrs.get("fail_reason")
-        row["run_id"] = attrs.get("mlflow_run_id")
+        row["pruned_at_epoch"] = attrs.get(keys.PRUNED_AT)
+        row["fail_reason"] = attrs.get(keys.FAIL_REASON)
+        row["run_id"] = attrs.get(keys.RUN_ID)
         rows.append(row)
     return _integer_params(pd.DataFrame(rows), study)
 
@@ -78,7 +77,7 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         summary.update(
             best_value=best.value,
             best_trial=best.number,
-            best_run_id=best.user_attrs.get("mlflow_run_id", ""),
+            best_run_id=best.user_attrs.get(keys.RUN_ID, ""),
         )
         summary.update(
             {f"best_{k}": v for k, v in best.user_attrs.items() if k.startswith("test_")}
@@ -146,6 +145,6 @@ def close_study_record(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "trials.csv"
     trials_table(study).to_csv(path, index=False)
-    tracker.client.set_tag(tracker.parent_run_id, "mlflow.note.content", describe_study(study))
+    tracker.describe(describe_study(study))
     tracker.close_study(study_summary(study), [path], status=status)
     return path

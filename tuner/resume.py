@@ -12,8 +12,6 @@ from typing import Any
 
 from tuner.errors import UsageError
 
-SETUP_ATTR = "setup"  # study attribute holding the setup of its first run
-
 
 def data_fingerprint(path: str | None) -> str:
     """sha256 of a data file (of the names and sizes in a folder): the same data read from

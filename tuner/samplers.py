@@ -10,11 +10,11 @@ import socket
 
 import optuna
 
+from tuner import keys
 from tuner.errors import UsageError
 from tuner.options import PRUNERS, SAMPLERS
 
 NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy",)}  # packages a sampler imports when it runs
-CREATED_BY = "created_by"  # study attribute: host:pid of the process that made the study
 
 
 def check_sampler(name: str) -> None:
@@ -71,7 +71,7 @@ def sampler_seed(study: optuna.Study, seed: int, worker_index: int | None) -> in
     second-terminal run never repeats the params of the first (the same seed would draw
     the same sequence again)."""
     host = socket.gethostname()
-    creator = study.user_attrs.get(CREATED_BY)
+    creator = study.user_attrs.get(keys.CREATED_BY)
     mine = creator in (f"{host}:{os.getpid()}", f"{host}:{os.getppid()}")
     if mine and not study.trials:
         return seed + 1000 * (worker_index or 0)

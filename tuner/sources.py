@@ -3,21 +3,18 @@ and the lineage facts that say where it came from."""
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-
-from tasks import get_task
-from tasks.base import Task
+from tuner import keys
 from tuner.checkpoints import load_checkpoint, sha256_of
 from tuner.errors import CheckpointError, UsageError
+from tuner.registry import get_task
 from tuner.stores import check_tracking_exists, load_study
-from tuner.tracking import CHECKPOINT_DIR, STUDY_TAG
+from tuner.task import Task
+from tuner.tracking import CHECKPOINT_DIR, TrackingStore
 
 
 @dataclass(frozen=True)
@@ -84,46 +81,38 @@ def resolve_source(source: str, tracking_uri: str, storage: str) -> Source:
                 f"path, runs:/<id>, models:/<name>/<version>, "
                 f"models:/<name>@<alias> or study:<name>)"
             )
-        return Source(path, {"tuner.source": source, "tuner.source_sha256": sha256_of(path)})
+        return Source(path, {keys.SOURCE_TAG: source, keys.SOURCE_SHA_TAG: sha256_of(path)})
     check_tracking_exists(tracking_uri)
-    client = MlflowClient(tracking_uri)
+    store = TrackingStore(tracking_uri)
     if source.startswith("runs:/"):
         lineage = {"source_run_id": source[len("runs:/") :].strip("/")}
-        path = _download_run_checkpoint(client, lineage["source_run_id"], source)
     elif source.startswith("models:/"):
-        lineage = model_version_tags(client, source)
-        path = _download_run_checkpoint(client, lineage["source_run_id"], source)
+        lineage = model_version_tags(store, source)
     else:
         lineage = study_best_run(source[len("study:") :], storage)
-        path = _download_run_checkpoint(client, lineage["source_run_id"], source)
-    lineage = {"source": source, "source_sha256": sha256_of(path), **lineage}
-    if "source_run_id" in lineage:
-        tags = client.get_run(lineage["source_run_id"]).data.tags
-        lineage.setdefault("source_study", tags.get(STUDY_TAG, ""))
-        lineage["root_study"] = tags.get("tuner.root_study") or lineage["source_study"]
-    return Source(path, {f"tuner.{k}": v for k, v in lineage.items() if v})
-
-
-def _download_run_checkpoint(client: MlflowClient, run_id: str, source: str) -> Path:
-    try:
-        client.get_run(run_id)
-        files = [f.path for f in client.list_artifacts(run_id, CHECKPOINT_DIR)]
-    except MlflowException:
+    tags = store.run_tags(lineage["source_run_id"])
+    if tags is None:
         raise CheckpointError(
-            f"--from {source!r}: no MLflow run {run_id!r} in this tracking store"
-        ) from None
-    checkpoints = [name for name in files if name.endswith(".ckpt")]
-    if not checkpoints:
+            f"--from {source!r}: no MLflow run {lineage['source_run_id']!r} in this tracking store"
+        )
+    path = _download_checkpoint(store, lineage["source_run_id"], source)
+    lineage = {"source": source, "source_sha256": sha256_of(path), **lineage}
+    lineage.setdefault("source_study", tags.get(keys.STUDY_TAG, ""))
+    lineage["root_study"] = tags.get(keys.ROOT_STUDY_TAG) or lineage["source_study"]
+    return Source(path, {f"{keys.TAG}{k}": v for k, v in lineage.items() if v})
+
+
+def _download_checkpoint(store: TrackingStore, run_id: str, source: str) -> Path:
+    path = store.download_checkpoint(run_id)
+    if path is None:
         raise CheckpointError(
             f"--from {source!r}: run {run_id} has no checkpoint under "
             f"{CHECKPOINT_DIR}/ (only the best trials of a study log one)"
         )
-    folder = tempfile.mkdtemp(prefix="tuner-src-")
-    local = client.download_artifacts(run_id, checkpoints[0], folder)
-    return Path(local)
+    return path
 
 
-def model_version_tags(client: MlflowClient, source: str) -> dict[str, str]:
+def model_version_tags(store: TrackingStore, source: str) -> dict[str, str]:
     """models:/<name>/<version> or models:/<name>@<alias>."""
     ref = source[len("models:/") :]
     name, _, version = ref.partition("/")
@@ -133,22 +122,14 @@ def model_version_tags(client: MlflowClient, source: str) -> dict[str, str]:
             f"--from {source!r}: expected models:/<name>/<version> or models:/<name>@<alias>"
         )
     try:
-        found = (
-            client.get_model_version_by_alias(name, alias)
-            if alias
-            else client.get_model_version(name, version)
-        )
-    except MlflowException:
+        found, run_id = store.model_version(name, version, alias)
+    except KeyError:
         what = f"alias {alias!r}" if alias else f"version {version!r}"
         raise CheckpointError(
             f"--from {source!r}: registered model {name!r} has no "
             f"{what} (or no such model) in this tracking store"
         ) from None
-    return {
-        "source_model": name,
-        "source_version": str(found.version),
-        "source_run_id": found.run_id,
-    }
+    return {"source_model": name, "source_version": found, "source_run_id": run_id}
 
 
 def study_best_run(name: str, storage: str) -> dict[str, str]:
@@ -163,7 +144,7 @@ def study_best_run(name: str, storage: str) -> dict[str, str]:
         raise CheckpointError(
             f"--from study:{name}: the study has no complete trial yet"
         ) from None
-    run_id = best.user_attrs.get("mlflow_run_id")
+    run_id = best.user_attrs.get(keys.RUN_ID)
     if not run_id:
         raise CheckpointError(f"--from study:{name}: best trial {best.number} has no MLflow run")
     return {"source_study": name, "source_trial": str(best.number), "source_run_id": run_id}

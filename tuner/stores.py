@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
+from tuner import keys
 from tuner.errors import UsageError
 
 HOME = Path("mlruns")
@@ -156,9 +157,9 @@ def check_tracking(uri: str, must_exist: bool = False) -> None:
         return  # reachable, and MLflow makes its tables on first use
     try:
         with bounded_http():
-            from mlflow import MlflowClient
+            from tuner.tracking import TrackingStore
 
-            MlflowClient(uri).search_experiments(max_results=1)
+            TrackingStore(uri).answers()
     except Exception as exc:  # bad scheme, unreachable server, not a database
         raise UsageError(
             f"--tracking-uri {uri!r}: cannot reach the MLflow store ({_first_line(exc)})"
@@ -233,23 +234,14 @@ def stale_trial_handler(
     retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
 
     def on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(keys.RUN_ID)
         if run_id and tracking_uri:
-            close_lost_run(tracking_uri, run_id, trial.number)
+            from tuner.tracking import TrackingStore
+
+            TrackingStore(tracking_uri).close_lost_run(run_id, trial.number)
         retry(study, trial)
 
     return on_stale
-
-
-def close_lost_run(tracking_uri: str, run_id: str, number: int) -> None:
-    """The run of a trial whose worker died: closed as KILLED by whoever noticed."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri)
-    client.set_tag(run_id, "tuner.state", "LOST")
-    client.set_tag(run_id, "tuner.fail_reason", "its worker stopped sending heartbeats")
-    client.update_run(run_id, name=f"trial-{number} lost")
-    client.set_terminated(run_id, status="KILLED")
 
 
 @contextmanager

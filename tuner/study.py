@@ -17,17 +17,15 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from tasks import get_task
-from tasks.base import Task
-from tuner import devices, options, report, signals
+from tuner import devices, keys, options, report, signals
 from tuner.errors import TunerError, UsageError
 from tuner.names import check_name, clean_name, path_part
 from tuner.objective import TrialContext, run_trial
 from tuner.progress import StudyProgress
-from tuner.recovery import FATAL, environment_failure, fail_dead_local_trials
-from tuner.resume import SETUP_ATTR, check_unchanged, study_setup
+from tuner.recovery import environment_failure, fail_dead_local_trials
+from tuner.registry import get_task
+from tuner.resume import check_unchanged, study_setup
 from tuner.samplers import (
-    CREATED_BY,
     check_sampler,
     make_pruner,
     make_sampler,
@@ -48,6 +46,7 @@ from tuner.stores import (
     stale_trial_handler,
     store_lock,
 )
+from tuner.task import Task
 from tuner.tracking import StudyTracker
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -105,9 +104,8 @@ class SearchResult:
 
 
 def default_data_path(task: Task) -> str | None:
-    if not task.default_data:
-        return None
-    return str(resources.files("tasks") / "data" / task.default_data)
+    """The task's shipped demo data (a path the task gives), used when --data is not."""
+    return str(task.default_data) if task.default_data else None
 
 
 def default_space_path(task: Task) -> str:
@@ -234,7 +232,7 @@ def check_existing_study(
                 f"not {value!r}; choose another --study name"
             )
     if not allow_changes:
-        check_unchanged(name, attrs.get(SETUP_ATTR), setup)
+        check_unchanged(name, attrs.get(keys.SETUP), setup)
 
 
 def run_search(config: SearchConfig) -> SearchResult:
@@ -350,15 +348,15 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             pruner=_pruner(config.pruner, max_epochs),
         )
         if not existed:
-            study.set_user_attr(CREATED_BY, this_process())
+            study.set_user_attr(keys.CREATED_BY, this_process())
         seed = sampler_seed(study, config.seed, config.worker_index)
         study.sampler = make_sampler(config.sampler, seed, config.trials)
         _record_study_attrs(study, prepared, config)
         parent_run_id = tracker.open_study(
             _parent_params(prepared, config),
-            {"tuner.task": prepared.task.name, "tuner.metric": space.metric},
+            {keys.TASK_TAG: prepared.task.name, keys.METRIC_TAG: space.metric},
         )
-        study.set_user_attr("mlflow_parent_run_id", parent_run_id)
+        study.set_user_attr(keys.PARENT_RUN_ID, parent_run_id)
         tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
     settle_leftovers(study, tracker)
     return study, tracker
@@ -378,7 +376,7 @@ def settle_leftovers(study: optuna.Study, tracker: StudyTracker) -> None:
 
 
 def _run_state(trial: optuna.trial.FrozenTrial) -> str:
-    interrupted = trial.user_attrs.get("fail_reason") == "interrupted"
+    interrupted = trial.user_attrs.get(keys.FAIL_REASON) == keys.INTERRUPTED
     return "INTERRUPTED" if interrupted else report.trial_state(trial)
 
 
@@ -439,17 +437,17 @@ class FailureGuard:
         self.fatal = ""
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.user_attrs.get(report.SKIPPED):
+        if trial.user_attrs.get(keys.SKIPPED):
             return
-        if trial.user_attrs.get(FATAL):
-            self.fatal, self.tripped = str(trial.user_attrs[FATAL]), True
+        if trial.user_attrs.get(keys.FATAL):
+            self.fatal, self.tripped = str(trial.user_attrs[keys.FATAL]), True
             study.stop()
             return
         if trial.state != TrialState.FAIL:
             self.streak = 0
             return
         self.streak += 1
-        self.last_reason = str(trial.user_attrs.get("fail_reason", "unknown reason"))
+        self.last_reason = str(trial.user_attrs.get(keys.FAIL_REASON, "unknown reason"))
         if self.streak >= self.limit:
             self.tripped = True
             study.stop()
@@ -487,8 +485,8 @@ def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchC
         "sampler": config.sampler,
         "pruner": _pruner_name(config.pruner),
         "seed": config.seed,
-        "model_name": prepared.model_name,
-        SETUP_ATTR: dict(prepared.setup),
+        keys.MODEL_NAME: prepared.model_name,
+        keys.SETUP: dict(prepared.setup),
         **prepared.lineage,
     }
     for key, value in attrs.items():
@@ -551,14 +549,14 @@ def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchRes
         best_value=best.value if best else None,
         best_trial=best.number if best else None,
         best_params=dict(best.params) if best else {},
-        best_run_id=attrs.get("mlflow_run_id"),
-        checkpoint_uri=attrs.get("checkpoint_uri"),
-        parent_run_id=study.user_attrs.get("mlflow_parent_run_id"),
-        model_name=study.user_attrs.get("model_name", study.study_name),
-        model_version=attrs.get("model_version"),
+        best_run_id=attrs.get(keys.RUN_ID),
+        checkpoint_uri=attrs.get(keys.CHECKPOINT_URI),
+        parent_run_id=study.user_attrs.get(keys.PARENT_RUN_ID),
+        model_name=study.user_attrs.get(keys.MODEL_NAME, study.study_name),
+        model_version=attrs.get(keys.MODEL_VERSION),
         counts=counts,
         test_metrics={k: v for k, v in attrs.items() if k.startswith("test_")},
-        baseline_keys=list(attrs.get("baseline_keys", [])),
+        baseline_keys=list(attrs.get(keys.BASELINE_KEYS, [])),
         tracking_uri=tracking_uri,
         storage=storage,
     )

@@ -8,11 +8,9 @@ import socket
 import subprocess
 import sys
 
-from mlflow import MlflowClient
-
 from tuner.errors import UsageError
 from tuner.stores import check_tracking_exists, resolve_storage, resolve_tracking
-from tuner.tracking import SHARED_VIEW_TAG, VIEW_KEY
+from tuner.tracking import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
 
 def free_port(preferred: int) -> int:
@@ -29,27 +27,15 @@ def free_port(preferred: int) -> int:
 
 def experiment_url(tracking_uri: str, port: int, study: str | None) -> str:
     """The runs-table ("Model training") view of the study, or of the latest experiment."""
-    client = MlflowClient(tracking_uri)
-    if study:
-        experiment = client.get_experiment_by_name(study)
-        if experiment is None:
-            raise UsageError(
-                f"--study {study!r}: no MLflow experiment of that name in {tracking_uri}"
-            )
-    else:
-        found = client.search_experiments(order_by=["creation_time DESC"], max_results=1)
-        experiment = found[0] if found else None
+    found = TrackingStore(tracking_uri).experiment(study)
+    if found is None and study:
+        raise UsageError(f"--study {study!r}: no MLflow experiment of that name in {tracking_uri}")
     base = f"http://127.0.0.1:{port}/"
-    if experiment is None:
+    if found is None:
         return base
-    view = (
-        f"viewStateShareKey={VIEW_KEY}&"
-        if f"{SHARED_VIEW_TAG}{VIEW_KEY}" in experiment.tags
-        else ""
-    )
-    return (
-        f"{base}#/experiments/{experiment.experiment_id}/runs?{view}workflowType=machine_learning"
-    )
+    experiment_id, tags = found
+    view = f"viewStateShareKey={VIEW_KEY}&" if f"{SHARED_VIEW_TAG}{VIEW_KEY}" in tags else ""
+    return f"{base}#/experiments/{experiment_id}/runs?{view}workflowType=machine_learning"
 
 
 def serve(

@@ -1,5 +1,5 @@
-"""Everything MLflow: one experiment and one parent run per study, a nested run per trial,
-the best checkpoint as an artifact and a registered model version.
+"""The MLflow record of a running study: one experiment and one parent run per study, a
+nested run per trial, the best checkpoint as an artifact and a registered model version.
 
 Calls go through an explicit `MlflowClient` (no fluent global state, no autolog), so
 several trials or workers can record at once.
@@ -17,16 +17,12 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
+from tuner.keys import DEVICE_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TAG, TRIAL_TAG
 from tuner.names import path_part
+from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
-ROLE_TAG = "tuner.role"
-STUDY_TAG = "tuner.study"
-TRIAL_TAG = "tuner.trial"
-STATE_TAG = "tuner.state"
 BEST_ALIAS = "best"
-CHECKPOINT_DIR = "checkpoint"
-SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs table
-VIEW_KEY = "tuner"
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 RUN_STATUS = {
     "FAIL": "FAILED",
     "INTERRUPTED": "KILLED",
@@ -55,7 +51,8 @@ class StudyTracker:
     ) -> None:
         """`tags` (e.g. a fine-tune's lineage) go on the parent run, every trial run and
         every registered version; `model_name` defaults to the study name."""
-        self.client = MlflowClient(tracking_uri)
+        self.store = TrackingStore(tracking_uri)
+        self.client: MlflowClient = self.store.client
         self.tracking_uri = tracking_uri
         self.study_name = study_name
         self.artifact_root = artifact_root
@@ -121,6 +118,10 @@ class StudyTracker:
         except MlflowException:  # created by another worker meanwhile
             return self.client.get_experiment_by_name(self.study_name).experiment_id
 
+    def describe(self, text: str) -> None:
+        """The parent run's description (markdown) in the MLflow UI."""
+        self.client.set_tag(self.parent_run_id, NOTE_TAG, text)
+
     def close_study(
         self, summary: Mapping[str, Any], files: list[Path], status: str = "FINISHED"
     ) -> None:
@@ -130,7 +131,7 @@ class StudyTracker:
             for k, v in summary.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
-        tags = [RunTag(f"tuner.{k}", str(v)) for k, v in summary.items()]
+        tags = [RunTag(f"{TAG}{k}", str(v)) for k, v in summary.items()]
         self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
         for path in files:
             self.client.log_artifact(self.parent_run_id, str(path))
@@ -148,7 +149,7 @@ class StudyTracker:
                 STUDY_TAG: self.study_name,
                 TRIAL_TAG: str(number),
                 STATE_TAG: "RUNNING",
-                "tuner.device": device,
+                DEVICE_TAG: device,
                 **self.tags,
             },
         )
@@ -172,7 +173,7 @@ class StudyTracker:
     def end_trial(self, run_id: str, number: int, state: str, details: Mapping[str, Any]) -> None:
         """Close a trial's run with its final state (COMPLETE / PRUNED / FAIL) and why."""
         tags = [RunTag(STATE_TAG, state)] + [
-            RunTag(f"tuner.{k}", str(v)[:5000]) for k, v in details.items()
+            RunTag(f"{TAG}{k}", str(v)[:5000]) for k, v in details.items()
         ]
         self.client.log_batch(run_id, tags=tags)
         self.client.update_run(run_id, name=f"trial-{number} {state.lower()}")

@@ -1,0 +1,40 @@
+"""The names under which lstm-tuner records things, in one place: Optuna trial and study
+attributes, and MLflow tags. A key typed twice can drift; these cannot."""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- Optuna trial attributes
+RUN_ID = "mlflow_run_id"  # the trial's MLflow run
+FAIL_REASON = "fail_reason"  # why it failed, one line
+WORKER = "worker"  # host:pid of the process that ran it
+SETTINGS = "settings"  # every setting the model was built from
+DEVICE = "device"
+CHECKPOINT_URI = "checkpoint_uri"  # set on a trial that became the study's best
+MODEL_VERSION = "model_version"
+BASELINE_KEYS = "baseline_keys"  # which test_* metrics are the task's baselines
+PRUNED_AT = "pruned_at_epoch"
+GPU_PEAK = "gpu_peak_mib"
+SKIPPED = "skipped"  # asked for after the study reached its target, not run
+FATAL = "fatal"  # failed for a reason no other params would fix (full disk, lost store)
+INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C / SIGTERM
+
+# ---------------------------------------------------------------- Optuna study attributes
+PARENT_RUN_ID = "mlflow_parent_run_id"
+SETUP = "setup"  # the settings and data of its first run (tuner.resume)
+CREATED_BY = "created_by"  # host:pid of the process that made it
+MODEL_NAME = "model_name"
+
+# ---------------------------------------------------------------- MLflow tags
+TAG = "tuner."  # every tag of ours starts with it
+ROLE_TAG = "tuner.role"  # study (the parent run) or trial
+STUDY_TAG = "tuner.study"
+TRIAL_TAG = "tuner.trial"
+STATE_TAG = "tuner.state"
+DEVICE_TAG = "tuner.device"
+TASK_TAG = "tuner.task"
+METRIC_TAG = "tuner.metric"
+SOURCE_TAG = "tuner.source"  # how a fine-tune's starting weights were named
+SOURCE_SHA_TAG = "tuner.source_sha256"
+SOURCE_RUN_TAG = "tuner.source_run_id"
+SOURCE_STUDY_TAG = "tuner.source_study"
+ROOT_STUDY_TAG = "tuner.root_study"  # the search a chain of fine-tunes started from

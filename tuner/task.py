@@ -1,0 +1,80 @@
+"""The Task contract: what a task provides to the framework, and all the framework knows of
+it. A task is one module (`tasks/<name>.py`, or any module named by `--task mypkg.mytask`)
+exposing `TASK = Task(...)`; `tasks.base.Task` is kept as an alias for tasks written
+against it. Nothing here imports torch: the contract's types are annotations only.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tuner.settings import TaskSpec
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task provides to the framework.
+
+    Fields:
+        spec: its declaration (name, metric and direction, the metrics it logs, every
+            setting with its type, range and default, its predict options); see
+            `tuner.settings.TaskSpec`. Tasks written before it give name, metric,
+            direction, defaults and choices instead, and a spec is made from those.
+        add_data_args: adds the task's data flags (--data, columns...) to a parser.
+        load_data: reads and validates the input once per study (dict of the data flags).
+        fit_space: adapts a space to the data (e.g. clips window lengths) and refuses data
+            that cannot make one trial of it (DataError); returns the space and notes.
+        build_datamodule: in-memory tensors for one trial's settings.
+        build_model: a LightningModule for one trial's settings and data.
+        model_class: rebuilds a model from a checkpoint's hyperparameters.
+        predict: model + data options + settings + predict options (`spec.predict_options`)
+            -> a table a person can read; the task reads the data itself (it may need none).
+        default_data: the path of shipped demo data, used when --data is not given.
+        smoke: tiny settings for tests.
+    """
+
+    add_data_args: Callable[[argparse.ArgumentParser], None]
+    load_data: Callable[[Mapping[str, Any]], Any]
+    fit_space: Callable[[Any, Any], tuple[Any, list[str]]]
+    build_datamodule: Callable[[Any, Mapping[str, Any]], pl.LightningDataModule]
+    build_model: Callable[[Mapping[str, Any], pl.LightningDataModule], pl.LightningModule]
+    model_class: type[pl.LightningModule]
+    predict: Callable[
+        [pl.LightningModule, Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]],
+        pd.DataFrame,
+    ]
+    spec: TaskSpec | None = None
+    default_data: str | None = None
+    smoke: Mapping[str, Any] = field(default_factory=dict)
+    name: str = ""
+    metric: str = ""
+    direction: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        spec = self.spec or TaskSpec.from_defaults(
+            self.name, self.metric, self.direction, self.defaults, self.choices
+        )
+        for key, value in (
+            ("spec", spec),
+            ("name", spec.name),
+            ("metric", spec.metric),
+            ("direction", spec.direction),
+            ("defaults", spec.defaults),
+            ("choices", spec.choices),
+        ):
+            object.__setattr__(self, key, value)
+
+    def data_keys(self) -> list[str]:
+        """The names of the task's data options (the dests of its data flags)."""
+        scratch = argparse.ArgumentParser(add_help=False)
+        self.add_data_args(scratch)
+        return [action.dest for action in scratch._actions]

@@ -1,0 +1,15 @@
+"""Everything MLflow, and nothing else imports mlflow: the record of a running study
+(study_runs.StudyTracker) and the reading of a tracking store (store.TrackingStore)."""
+
+from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
+from tuner.tracking.study_runs import BEST_ALIAS, RUN_STATUS, StudyTracker
+
+__all__ = [
+    "BEST_ALIAS",
+    "CHECKPOINT_DIR",
+    "RUN_STATUS",
+    "SHARED_VIEW_TAG",
+    "VIEW_KEY",
+    "StudyTracker",
+    "TrackingStore",
+]

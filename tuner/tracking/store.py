@@ -1,0 +1,96 @@
+"""Reading an MLflow tracking store, and the few writes made outside a running study
+(closing a lost trial's run, before / after metrics, a report): the one place outside
+StudyTracker that talks to MLflow. The client is made on first use, since making it makes
+a local SQLite store: only once every input has been checked."""
+
+from __future__ import annotations
+
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from tuner import keys
+
+CHECKPOINT_DIR = "checkpoint"  # where a best trial's run keeps its checkpoint file
+SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs table
+VIEW_KEY = "tuner"
+
+
+class TrackingStore:
+    """One MLflow tracking store, by URI."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    @cached_property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.uri)
+
+    def answers(self) -> None:
+        """Raise whatever MLflow raises when the store cannot be read."""
+        self.client.search_experiments(max_results=1)
+
+    # ------------------------------------------------------------ runs
+
+    def run_tags(self, run_id: str) -> dict[str, str] | None:
+        """The run's tags, or None when the store holds no such run."""
+        try:
+            return dict(self.client.get_run(run_id).data.tags)
+        except MlflowException:
+            return None
+
+    def download_checkpoint(self, run_id: str) -> Path | None:
+        """The run's logged checkpoint, downloaded to a fresh folder; None if it has none."""
+        files = [f.path for f in self.client.list_artifacts(run_id, CHECKPOINT_DIR)]
+        checkpoints = [name for name in files if name.endswith(".ckpt")]
+        if not checkpoints:
+            return None
+        folder = tempfile.mkdtemp(prefix="tuner-src-")
+        return Path(self.client.download_artifacts(run_id, checkpoints[0], folder))
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """(step, value) of one metric of a run, in step order."""
+        history = self.client.get_metric_history(run_id, key)
+        return sorted((m.step, m.value) for m in history)
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.client.log_metric(run_id, key, value)
+
+    def log_artifacts(self, run_id: str, folder: Path, path: str) -> None:
+        self.client.log_artifacts(run_id, str(folder), path)
+
+    def close_lost_run(self, run_id: str, number: int) -> None:
+        """The run of a trial whose worker died: closed as KILLED by whoever noticed."""
+        self.client.set_tag(run_id, keys.STATE_TAG, "LOST")
+        self.client.set_tag(
+            run_id, f"{keys.TAG}{keys.FAIL_REASON}", "its worker stopped sending heartbeats"
+        )
+        self.client.update_run(run_id, name=f"trial-{number} lost")
+        self.client.set_terminated(run_id, status="KILLED")
+
+    # ------------------------------------------------------------ registry, experiments
+
+    def model_version(self, name: str, version: str = "", alias: str = "") -> tuple[str, str]:
+        """(version, run id) of a registered model's version or alias; KeyError if none."""
+        try:
+            if alias:
+                found = self.client.get_model_version_by_alias(name, alias)
+            else:
+                found = self.client.get_model_version(name, version)
+        except MlflowException:
+            raise KeyError(name) from None
+        return str(found.version), found.run_id
+
+    def experiment(self, name: str | None) -> tuple[str, dict[str, Any]] | None:
+        """(id, tags) of the experiment of that name, or of the latest one; None if none."""
+        if name:
+            found = self.client.get_experiment_by_name(name)
+        else:
+            latest = self.client.search_experiments(order_by=["creation_time DESC"], max_results=1)
+            found = latest[0] if latest else None
+        return (found.experiment_id, dict(found.tags)) if found else None
