@@ -61,8 +61,8 @@ def tuner_trial(folder: str, name: str, data_path: str, settings: dict) -> float
     """One real trial through tuner.objective.run_trial, recorded in MLflow."""
     from tasks import get_task
     from tuner.objective import TrialContext, run_trial
+    from tuner.samplers import make_pruner
     from tuner.space import SearchSpace
-    from tuner.study import make_pruner
     from tuner.tracking import StudyTracker
 
     task = get_task("forecasting")
@@ -131,7 +131,7 @@ def measure(
 def main(repeats: int = 5) -> str:
     torch.set_num_threads(1)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from tuner.study import quiet_libraries
+    from tuner.logs import quiet_libraries
 
     quiet_libraries()
     folder = tempfile.mkdtemp(prefix="tuner-overhead-")

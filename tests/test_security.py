@@ -75,7 +75,9 @@ def test_a_study_stored_under_an_older_name_stays_readable(tiny_space, monkeypat
     works, its MLflow queries do not break, and its report folder is the cleaned name."""
     old = "o'brien v1"
     with monkeypatch.context() as before_the_rule:
-        before_the_rule.setattr("tuner.study.check_name", lambda name, flag="--study": name)
+        before_the_rule.setattr(
+            "tuner.study._prepare.check_name", lambda name, flag="--study": name
+        )
         tuner.search("forecasting", trials=1, space=str(tiny_space), study=old, quiet=True)
     from tuner.cli import main
 

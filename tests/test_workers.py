@@ -77,7 +77,7 @@ def _search(workdir, trials, *extra, space=SPACE, preexec_fn=None):
     )
 
 
-def _check_record(storage, tracking, target):
+def _check_record(storage, tracking, target, epochs=3):
     study = optuna.load_study(study_name="par", storage=storage)
     states = [t.state.name for t in study.trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == target
@@ -94,7 +94,7 @@ def _check_record(storage, tracking, target):
     assert len(finished) == target
     assert all(c.info.status != "RUNNING" for c in children)
     for child in finished:  # no metric lost under concurrent writes
-        assert len(client.get_metric_history(child.info.run_id, "val_mae")) == 3
+        assert len(client.get_metric_history(child.info.run_id, "val_mae")) == epochs
     return study, children
 
 
@@ -150,6 +150,8 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
         storage,
         "--tracking-uri",
         tracking,
+        "--set",
+        "max_epochs=20",  # a trial outlasts the poll -> kill delay, even on a busy machine
         "--heartbeat",
         "3",  # grace 12 s: a live worker on a busy 2-core machine is never taken for dead
     )
@@ -169,7 +171,7 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
     assert "1 worker(s) stopped early" in output
-    study, children = _check_record(storage, tracking, 6)
+    study, children = _check_record(storage, tracking, 6, epochs=20)
     killed = [
         t
         for t in study.trials

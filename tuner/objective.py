@@ -97,13 +97,16 @@ class TrialRecorder(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        signals.raise_if_stopped()
+        signals.raise_if_stopped()  # a stop asked for while trials run lands here, safely
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).item():
             raise TrialFailed(
                 f"train_loss became {loss.item()} at epoch "
                 f"{trainer.current_epoch}, batch {batch_idx}"
             )
+
+    def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
+        signals.raise_if_stopped()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Validation metrics of this epoch (train_* are final only at the epoch's end)."""

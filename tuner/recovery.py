@@ -30,7 +30,8 @@ def environment_failure(exc: BaseException) -> str | None:
             detail = _line(getattr(seen, "orig", None) or seen)  # the database's own words
             if "disk is full" in detail or "No space left" in detail:
                 return f"the disk is full ({detail})"
-            return f"a store failed ({detail})"
+            if "locked" not in detail:  # a busy SQLite file is contention, not a failure
+                return f"a store failed ({detail})"
         if module in ("requests", "urllib3") and "Connection" in kind.__name__:
             return f"the MLflow server stopped answering ({_line(seen)})"
         if kind.__name__ == "MlflowException" and "API request to" in str(seen):

@@ -1,9 +1,13 @@
 """One rule for stop signals. Ctrl-C (SIGINT) and SIGTERM ask a sweep to stop: the running
 trial is recorded as interrupted, the study's runs are closed, and the same command
-resumes. The request is also kept as a flag that training checks after every batch and
-the study before every trial, so a stop that lands in a finalizer (where Python swallows
-the KeyboardInterrupt) still stops the process. In the launching process a second signal
-ends it at once; the next run of the same command records what was left open.
+resumes. In the launching process a second signal ends it at once; the next run of the
+same command records what was left open.
+
+While trials run (`deferred()`), a signal only sets a flag that training checks after every
+batch and the study before every trial: a KeyboardInterrupt raised at an arbitrary point
+could land inside a store's transaction (leaving SQLite locked for the other workers) or in
+a finalizer (where Python swallows it and the worker ran on). Elsewhere (reading data,
+checking inputs) it raises at once.
 """
 
 from __future__ import annotations
@@ -11,10 +15,13 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 _stop = threading.Event()
-_state: dict = {"installed": False, "second_exits": True, "previous": None}
+_state: dict = {"installed": False, "second_exits": True, "previous": None, "deferred": False}
 AGAIN = (
     b"\nstopped again: exiting without recording the running trial; rerun the same "
     b"command to record it and resume\n"
@@ -59,7 +66,28 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
             os._exit(130)
         return
     _stop.set()
-    raise KeyboardInterrupt
+    if not _state["deferred"]:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Stop requests become a flag checked at safe points (see the module's docstring)."""
+    before = _state["deferred"]
+    _state["deferred"] = True
+    try:
+        yield
+    finally:
+        _state["deferred"] = before
+
+
+def sleep(seconds: float) -> None:
+    """time.sleep that ends early, with KeyboardInterrupt, when a stop is asked for."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        raise_if_stopped()
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+    raise_if_stopped()
 
 
 def stop_requested() -> bool:

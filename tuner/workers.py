@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from tuner import signals
@@ -20,8 +21,14 @@ from tuner.devices import WorkerPlan, plan_workers
 from tuner.errors import TunerError, UsageError
 
 
-def run_workers(config: Any, prepared: Any, open_record: Any, close_record: Any) -> int:
-    """Start one process per worker plan; returns the number of workers that failed."""
+def run_workers(
+    config: Any,
+    run: Callable[[Any], Any],
+    open_record: Callable[[], tuple[Any, Any]],
+    close_record: Callable[[Any, Any, str], Any],
+) -> int:
+    """Start one process per worker plan, each calling `run` (a module-level function, so
+    the spawned process can import it) with its own config; returns how many failed."""
     plans = plan_workers(config.workers, config.devices, config.trials_per_device)
     study, tracker = open_record()
     print(
@@ -33,7 +40,8 @@ def run_workers(config: Any, prepared: Any, open_record: Any, close_record: Any)
     )
     context = multiprocessing.get_context("spawn")  # no forked torch / sqlite state
     processes = [
-        context.Process(target=_worker_main, args=(config, plan), daemon=False) for plan in plans
+        context.Process(target=_worker_main, args=(config, plan, run), daemon=False)
+        for plan in plans
     ]
     status = "FINISHED"
     try:
@@ -62,7 +70,7 @@ def _stop(processes: list[multiprocessing.process.BaseProcess]) -> None:
             process.kill()
 
 
-def _worker_main(config: Any, plan: WorkerPlan) -> None:
+def _worker_main(config: Any, plan: WorkerPlan, run: Callable[[Any], Any]) -> None:
     # the launcher stops workers with SIGINT; one started with SIGINT ignored (nohup, a
     # script's `cmd &`) would hand that on, and its workers would die at the 60 s kill
     # without recording their trials. A second stop (the terminal's, then the launcher's)
@@ -72,13 +80,11 @@ def _worker_main(config: Any, plan: WorkerPlan) -> None:
     import torch
 
     torch.set_num_threads(plan.threads)
-    from tuner import study as studies
-
     worker = dataclasses.replace(
         config, workers=1, devices=plan.accelerator, worker_index=plan.index
     )
     try:
-        studies.run_search(worker)
+        run(worker)
     except KeyboardInterrupt:
         sys.exit(130)
     except UsageError as exc:

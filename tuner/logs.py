@@ -1,0 +1,30 @@
+"""What the libraries a sweep uses may print: their banners and per-trial logs kept out of
+the user's way."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+import optuna
+
+
+def quiet_libraries() -> None:
+    """Keep Lightning's banners and Optuna's per-trial logs out of the user's way."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no usage reports from sweeps
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    for name in (
+        "lightning.pytorch",
+        "lightning.fabric",
+        "lightning",
+        "pytorch_lightning",
+        "alembic",
+    ):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    # MLflow logs a store's failure with a traceback before raising it; tuner reports it
+    # on one line (and records it), so its log would only repeat it at length
+    logging.getLogger("mlflow").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module="lightning")
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

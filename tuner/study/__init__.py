@@ -1,0 +1,69 @@
+"""Create / resume / run a study: `--trials` as a total target, on one process or several.
+
+Split by verb, as Optuna splits its own study package: config (what a search takes and
+returns), prepare (check everything, create nothing), record (the study and its parent run),
+optimize (the trial loop and the closing record), summary (a study read back)."""
+
+from __future__ import annotations
+
+import optuna
+
+from tuner import report
+from tuner.errors import UsageError
+from tuner.logs import quiet_libraries
+from tuner.stores import HOME, load_study
+from tuner.study._config import Prepared, SearchConfig, SearchResult
+from tuner.study._optimize import SweepStopped, execute
+from tuner.study._prepare import (
+    check_existing_study,
+    data_stem,
+    default_data_path,
+    default_space_path,
+    prepare,
+)
+from tuner.study._record import open_record
+from tuner.study._summary import count_finished, count_finished_by_name, summarize
+from tuner.tracking import StudyTracker
+from tuner.workers import run_workers
+
+__all__ = [
+    "Prepared",
+    "SearchConfig",
+    "SearchResult",
+    "SweepStopped",
+    "check_existing_study",
+    "count_finished_by_name",
+    "data_stem",
+    "default_data_path",
+    "default_space_path",
+    "execute",
+    "prepare",
+    "quiet_libraries",
+    "run_search",
+    "summarize",
+]
+
+
+def run_search(config: SearchConfig) -> SearchResult:
+    """Run (or resume) a study until it holds `config.trials` finished trials."""
+    quiet_libraries()
+    prepared = prepare(config)
+    if config.workers > 1 or "," in config.devices or config.devices.isdigit():
+        return _run_with_workers(prepared, config)
+    return execute(prepared, config)
+
+
+def _run_with_workers(prepared: Prepared, config: SearchConfig) -> SearchResult:
+    def close(study: optuna.Study, tracker: StudyTracker, status: str) -> None:
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
+
+    failed = run_workers(config, run_search, lambda: open_record(prepared, config), close)
+    study = load_study(prepared.name, prepared.storage)
+    if failed and count_finished(study) < config.trials:
+        raise UsageError(
+            f"{failed} of {config.workers} workers failed (see their messages "
+            f"above); rerun the same command to resume"
+        )
+    if failed:
+        print(f"note: {failed} worker(s) stopped early; the others finished the study")
+    return summarize(study, prepared.tracking_uri, prepared.storage)

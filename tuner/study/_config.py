@@ -1,0 +1,89 @@
+"""What a search takes (SearchConfig), what it has checked (Prepared) and what it returns
+(SearchResult): plain records, shared by the verbs of the study package."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from tuner.names import path_part
+from tuner.space import SearchSpace
+from tuner.task import Task
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything `tuner search` takes; the CLI and the Python API both build one."""
+
+    task: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    space: str | None = None
+    trials: int = 20
+    timeout: float | None = None
+    study: str | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    sampler: str = "tpe"
+    pruner: str | optuna.pruners.BasePruner = "hyperband"
+    seed: int = 0
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    devices: str = "auto"
+    quiet: bool = False
+    verbose: bool = False
+    max_failures: int = 5
+    precision: str = "32-true"  # or 16-mixed / bf16-mixed (GPU), bf16-mixed (CPU)
+    workers: int = 1
+    trials_per_device: int = 1
+    heartbeat: int = 30  # seconds; a trial silent for 4x this is failed and retried
+    worker_index: int | None = None  # set inside a worker process of `--workers N`
+    allow_changes: bool = False  # resume a study with other settings or data than before
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study: str
+    metric: str
+    direction: str
+    best_value: float | None
+    best_trial: int | None
+    best_params: dict[str, Any]
+    best_run_id: str | None
+    checkpoint_uri: str | None
+    parent_run_id: str | None
+    model_name: str
+    model_version: str | None
+    counts: dict[str, int]
+    test_metrics: dict[str, float]
+    baseline_keys: list[str]
+    tracking_uri: str
+    storage: str
+
+
+# ------------------------------------------------------------ locations
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A checked search: nothing has been created yet when this exists."""
+
+    task: Task
+    data_args: dict[str, Any]
+    data: Any
+    space: SearchSpace
+    name: str
+    storage: str
+    tracking_uri: str
+    artifact_root: str | None
+    notes: list[str]
+    model_name: str = ""
+    lineage: Mapping[str, str] = field(default_factory=dict)
+    make_model: Callable[[Mapping[str, Any], Any], Any] | None = None
+    setup: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def folder_name(self) -> str:
+        """The study's folder under mlruns/ (checkpoints, reports)."""
+        return path_part(self.name)

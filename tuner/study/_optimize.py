@@ -1,0 +1,164 @@
+"""Run a study's trials up to its total target: the loop, what stops it (the target, a
+timeout, a streak of failures, a failure of the machine) and the study's closing record."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import TrialState
+
+from tuner import devices, keys, report, signals
+from tuner.errors import TunerError, UsageError
+from tuner.objective import TrialContext, run_trial
+from tuner.progress import StudyProgress
+from tuner.recovery import environment_failure
+from tuner.stores import HOME
+from tuner.study._config import Prepared, SearchConfig, SearchResult
+from tuner.study._record import open_record
+from tuner.study._summary import FINISHED, count_finished, summarize
+
+
+def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
+    """Create or load the study and its MLflow record, then run trials up to the target."""
+    if config.worker_index is None:
+        for note in prepared.notes:
+            print(f"note: {note}")
+    study, tracker = open_record(prepared, config)
+    context = TrialContext(
+        task=prepared.task,
+        data=prepared.data,
+        data_args=prepared.data_args,
+        space=prepared.space,
+        tracker=tracker,
+        seed=config.seed,
+        checkpoint_dir=HOME / "checkpoints" / prepared.folder_name,
+        accelerator=devices.pick_accelerator(config.devices),
+        make_model=prepared.make_model or prepared.task.build_model,
+        target=config.trials,
+        precision=config.precision,
+    )
+    if config.worker_index is not None:  # the launching process closes the study's record
+        _optimize_or_stop(study, context, config)
+        return summarize(study, prepared.tracking_uri, prepared.storage)
+    status: str | None = "KILLED"  # unless the loop below ends normally or with a clear error
+    try:
+        _optimize_or_stop(study, context, config)
+        status = "FINISHED"
+    except SweepStopped:
+        status = None  # the stores may be down: the next run closes the record
+        raise
+    except UsageError:
+        status = "FAILED"
+        raise
+    finally:
+        if status:
+            report.close_study_record(
+                study, tracker, HOME / "reports" / prepared.folder_name, status
+            )
+    return summarize(study, prepared.tracking_uri, prepared.storage)
+
+
+class SweepStopped(TunerError):
+    """The machine, not the params, stopped the sweep (a full disk, a lost store)."""
+
+
+def _optimize_or_stop(study: optuna.Study, context: TrialContext, config: SearchConfig) -> None:
+    try:
+        _optimize(study, context, config)
+    except (TunerError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        reason = environment_failure(exc)
+        if reason is None:
+            raise
+        raise SweepStopped(stopped_because(reason)) from None
+
+
+def stopped_because(reason: str) -> str:
+    return (
+        f"the sweep stopped: {reason}; finished trials are kept, the running one is "
+        f"recorded as failed; rerun the same command once this is fixed"
+    )
+
+
+def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) -> None:
+    done = count_finished(study)
+    if done >= config.trials:
+        print(
+            f"study {study.study_name!r} already holds {done} finished trials "
+            f"(target {config.trials}); nothing to run"
+        )
+        return
+    print(
+        f"study {study.study_name!r}: {done} finished, running until {config.trials} "
+        f"(metric {context.space.metric}, {context.space.direction})"
+    )
+    guard = FailureGuard(config.max_failures)
+    started = time.monotonic()
+    label = "" if config.worker_index is None else f"w{config.worker_index}"
+    progress = StudyProgress(
+        context.space.metric, config.trials, done, config.quiet, label, config.verbose
+    )
+    context = dataclasses.replace(context, on_epoch=progress.epoch)
+    with progress, signals.deferred():
+        while count_finished(study) < config.trials and not guard.tripped:
+            signals.raise_if_stopped()
+            if config.timeout and time.monotonic() - started > config.timeout:
+                break
+            if count_finished(study) + count_running(study) >= config.trials:
+                _wait_for_others(study, config.heartbeat)  # they may finish, or have died
+                continue
+            left = config.timeout - (time.monotonic() - started) if config.timeout else None
+            study.optimize(
+                lambda trial: run_trial(context, trial),
+                timeout=left,
+                catch=(Exception,),
+                gc_after_trial=True,
+                callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
+            )
+    if guard.fatal:
+        raise SweepStopped(stopped_because(guard.fatal))
+    if guard.tripped:
+        raise UsageError(
+            f"the last {config.max_failures} trials all failed ("
+            f"{guard.last_reason}); the setup is wrong, not the params: see "
+            f"`tuner trials --study {study.study_name}`"
+        )
+
+
+class FailureGuard:
+    """Stops a study whose last K trials all failed: the setup is broken, not the params."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.streak, self.tripped, self.last_reason = limit, 0, False, ""
+        self.fatal = ""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.user_attrs.get(keys.SKIPPED):
+            return
+        if trial.user_attrs.get(keys.FATAL):
+            self.fatal, self.tripped = str(trial.user_attrs[keys.FATAL]), True
+            study.stop()
+            return
+        if trial.state != TrialState.FAIL:
+            self.streak = 0
+            return
+        self.streak += 1
+        self.last_reason = str(trial.user_attrs.get(keys.FAIL_REASON, "unknown reason"))
+        if self.streak >= self.limit:
+            self.tripped = True
+            study.stop()
+
+
+def count_running(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def _wait_for_others(study: optuna.Study, heartbeat: int) -> None:
+    """The last trials run in other processes: wait, and fail (then retry) those whose
+    process stopped sending heartbeats."""
+    signals.sleep(min(heartbeat, 5))
+    optuna.storages.fail_stale_trials(study)

@@ -1,0 +1,129 @@
+"""Check every input of a search before anything is created: its options, the task, the
+space, the data and the stores; name the study."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from tuner import devices, keys, options
+from tuner.errors import UsageError
+from tuner.names import check_name, clean_name
+from tuner.registry import get_task
+from tuner.resume import check_unchanged, study_setup
+from tuner.samplers import check_sampler
+from tuner.settings import check_values
+from tuner.space import SearchSpace, check_overrides, load_space
+from tuner.stores import check_tracking, read_studies, resolve_storage, resolve_tracking
+from tuner.study._config import Prepared, SearchConfig
+from tuner.task import Task
+
+
+def default_data_path(task: Task) -> str | None:
+    """The task's shipped demo data (a path the task gives), used when --data is not."""
+    return str(task.default_data) if task.default_data else None
+
+
+def default_space_path(task: Task) -> str:
+    return str(resources.files("search_spaces") / f"{task.name}.yaml")
+
+
+GENERIC_STEMS = ("manifest", "data", "train", "metadata")
+
+
+def study_name_for(task: Task, data: Mapping[str, Any], existing: Mapping[str, Any]) -> str:
+    """Derived from task + data file, so rerunning the same command finds the same study;
+    cleaned into the name rule (a study stored under the raw form before is kept)."""
+    raw = f"{task.name}-{data_stem(data)}"
+    return raw if raw in existing else clean_name(raw)
+
+
+def data_stem(data: Mapping[str, Any]) -> str:
+    """The data file's stem; a file named like every other (manifest.csv, data.csv) is
+    named by its folder."""
+    path = Path(str(data.get("data") or "data"))
+    return path.parent.name if path.stem in GENERIC_STEMS and path.parent.name else path.stem
+
+
+def prepare(config: SearchConfig) -> Prepared:
+    """Check every input before anything is created (study, experiment, run, file)."""
+    check_config(config)
+    task = get_task(config.task)
+    data_args = {**config.data, "data": config.data.get("data") or default_data_path(task)}
+    space_path = config.space or default_space_path(task)
+    if not config.space and not Path(space_path).is_file():
+        raise UsageError(
+            f"--task {task.name!r} has no default search space "
+            f"(search_spaces/{task.name}.yaml); pass --space FILE"
+        )
+    space = load_space(space_path, task.spec)
+    space = space.with_fixed(check_overrides(config.overrides, task.spec))
+    data = task.load_data(data_args)
+    space, notes = task.fit_space(space, data)
+    storage = resolve_storage(config.storage)
+    tracking_uri, artifact_root = resolve_tracking(config.tracking_uri)
+    existing = read_studies(storage)
+    name = config.study or study_name_for(task, data_args, existing)
+    setup = study_setup(space.to_dict(), data_args, config.precision)
+    check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
+    check_tracking(tracking_uri)
+    return Prepared(
+        task,
+        data_args,
+        data,
+        space,
+        name,
+        storage,
+        tracking_uri,
+        artifact_root,
+        notes,
+        model_name=name,
+        setup=setup,
+    )
+
+
+def check_config(config: SearchConfig) -> None:
+    """The search's own options: declared once in tuner.options, checked for the CLI and
+    the Python API alike."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    if not isinstance(config.pruner, str):
+        values.pop("pruner")  # an Optuna pruner object, from the Python API
+    check_values(values, options.SEARCH)
+    check_sampler(config.sampler)
+    if config.study is not None:
+        check_name(config.study)
+    if config.precision == "16-mixed" and devices.pick_accelerator(config.devices) == "cpu":
+        raise UsageError(
+            "--precision 16-mixed needs a GPU (none is used here); on CPU use "
+            "bf16-mixed or 32-true"
+        )
+    devices.plan_workers(config.workers, config.devices, config.trials_per_device)
+
+
+def check_existing_study(
+    summary: optuna.study.StudySummary | None,
+    name: str,
+    task: Task,
+    space: SearchSpace,
+    setup: Mapping[str, Any],
+    allow_changes: bool = False,
+) -> None:
+    """A study name reused for another task, metric or direction would mix results, and
+    one resumed with other settings or data would rank two setups as one search."""
+    if summary is None:
+        return
+    attrs = summary.user_attrs
+    wanted = {"task": task.name, "metric": space.metric, "direction": space.direction}
+    for key, value in wanted.items():
+        if key in attrs and attrs[key] != value:
+            raise UsageError(
+                f"--study {name!r}: this study was made with {key} {attrs[key]!r}, "
+                f"not {value!r}; choose another --study name"
+            )
+    if not allow_changes:
+        check_unchanged(name, attrs.get(keys.SETUP), setup)

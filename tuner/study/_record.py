@@ -1,0 +1,116 @@
+"""A study's records: create or load the Optuna study and its one MLflow parent run, settle
+what an earlier process left open, and the attributes a study carries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from tuner import keys, report
+from tuner.recovery import fail_dead_local_trials
+from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
+from tuner.stores import (
+    open_storage,
+    prepare_local_folders,
+    read_studies,
+    stale_trial_handler,
+    store_lock,
+)
+from tuner.study._config import Prepared, SearchConfig
+from tuner.tracking import StudyTracker
+
+
+def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study, StudyTracker]:
+    """Create or load the study and find or create its one parent run: the first thing
+    a search creates, once every input has been checked."""
+    space = prepared.space
+    max_epochs = int({**prepared.task.defaults, **space.fixed}["max_epochs"])
+    prepare_local_folders(prepared.storage, prepared.tracking_uri, prepared.artifact_root)
+    with store_lock(prepared.storage, prepared.tracking_uri):
+        tracker = StudyTracker(  # its client makes a local MLflow database on first use
+            prepared.tracking_uri,
+            prepared.name,
+            prepared.artifact_root,
+            model_name=prepared.model_name,
+            tags=prepared.lineage,
+        )
+        existed = prepared.name in read_studies(prepared.storage)
+        study = optuna.create_study(
+            study_name=prepared.name,
+            storage=open_storage(prepared.storage, config.heartbeat, prepared.tracking_uri),
+            direction=space.direction,
+            load_if_exists=True,
+            pruner=_pruner(config.pruner, max_epochs),
+        )
+        if not existed:
+            study.set_user_attr(keys.CREATED_BY, this_process())
+        seed = sampler_seed(study, config.seed, config.worker_index)
+        study.sampler = make_sampler(config.sampler, seed, config.trials)
+        _record_study_attrs(study, prepared, config)
+        parent_run_id = tracker.open_study(
+            _parent_params(prepared, config),
+            {keys.TASK_TAG: prepared.task.name, keys.METRIC_TAG: space.metric},
+        )
+        study.set_user_attr(keys.PARENT_RUN_ID, parent_run_id)
+        tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
+    settle_leftovers(study, tracker)
+    return study, tracker
+
+
+def settle_leftovers(study: optuna.Study, tracker: StudyTracker) -> None:
+    """Record what an earlier process left open: trials of a process of this host that no
+    longer runs are failed (and re-queued), trial runs of finished trials are closed."""
+    lost = fail_dead_local_trials(study, stale_trial_handler(tracker.tracking_uri))
+    states = {t.number: _run_state(t) for t in study.get_trials(deepcopy=False)}
+    closed = tracker.close_orphan_runs(states)
+    if lost or closed:
+        print(
+            f"note: recorded what an earlier run left open: {len(lost)} trial(s) of a process "
+            f"that ended failed and re-queued, {closed} MLflow run(s) closed"
+        )
+
+
+def _run_state(trial: optuna.trial.FrozenTrial) -> str:
+    interrupted = trial.user_attrs.get(keys.FAIL_REASON) == keys.INTERRUPTED
+    return "INTERRUPTED" if interrupted else report.trial_state(trial)
+
+
+def _pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int) -> optuna.pruners.BasePruner:
+    return make_pruner(pruner, max_epochs) if isinstance(pruner, str) else pruner
+
+
+def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:
+    attrs = {
+        "task": prepared.task.name,
+        "metric": prepared.space.metric,
+        "direction": prepared.space.direction,
+        "data": prepared.data_args,
+        "space": prepared.space.to_dict(),
+        "sampler": config.sampler,
+        "pruner": _pruner_name(config.pruner),
+        "seed": config.seed,
+        keys.MODEL_NAME: prepared.model_name,
+        keys.SETUP: dict(prepared.setup),
+        **prepared.lineage,
+    }
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+
+
+def _parent_params(prepared: Prepared, config: SearchConfig) -> dict[str, Any]:
+    return {
+        "task": prepared.task.name,
+        "metric": prepared.space.metric,
+        "direction": prepared.space.direction,
+        "sampler": config.sampler,
+        "pruner": _pruner_name(config.pruner),
+        "seed": config.seed,
+        "space_file": prepared.space.source,
+        **{f"data.{k}": v for k, v in prepared.data_args.items() if v is not None},
+        **{f"fixed.{k}": v for k, v in prepared.space.fixed.items()},
+    }
+
+
+def _pruner_name(pruner: str | optuna.pruners.BasePruner) -> str:
+    return pruner if isinstance(pruner, str) else type(pruner).__name__
