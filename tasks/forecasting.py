@@ -49,6 +49,14 @@ def symexp(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.expm1(x.abs())
 
 
+def to_original_units(
+    y_norm: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, transform: str
+) -> torch.Tensor:
+    """A forecast on the normalised scale back in the series' own units."""
+    y = y_norm * scale + loc
+    return symexp(y) if transform == "log" else y
+
+
 @dataclass(frozen=True)
 class Split:
     """Where a series' validation and test parts start."""
@@ -236,19 +244,15 @@ class ForecastLSTM(pl.LightningModule):
         output, _ = self.backbone(x.unsqueeze(-1))
         return self.head(output)
 
-    def to_original_units(
-        self, y_norm: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor
-    ) -> torch.Tensor:
-        y = y_norm * scale + loc
-        return symexp(y) if self.hparams.transform == "log" else y
-
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, y, loc, scale, y_raw = batch
         prediction = self(x)
         loss = LOSSES[self.hparams.loss](prediction, y)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
         if stage != "train":
-            self.errors.add(self.to_original_units(prediction, loc, scale), y_raw)
+            self.errors.add(
+                to_original_units(prediction, loc, scale, self.hparams.transform), y_raw
+            )
         return loss
 
     @override
@@ -352,10 +356,11 @@ def predict(
         loc, scale = normalise(x, transformed, hp.scaling)
         with torch.no_grad():
             y_norm = model(torch.as_tensor((x - loc) / scale, dtype=torch.float32))
-            y = model.to_original_units(
+            y = to_original_units(
                 y_norm,
                 torch.as_tensor(loc, dtype=torch.float32),
                 torch.as_tensor(scale, dtype=torch.float32),
+                hp.transform,
             )
         future = _future_dates(series.dates, data.freq, hp.horizon)
         rows.append(pd.DataFrame({"unique_id": series.uid, "ds": future, "y_hat": y[0].numpy()}))

@@ -15,35 +15,26 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from typing_extensions import override
 
 from tasks.speech_data import FEATURE_KEYS, UtteranceSet, read_utterances
+from tasks.speech_model import SpeechRecognizer, pad_frames, transcribe, upgrade
 from tasks.speech_spec import SPEC
 from tasks.speech_text import (
-    ErrorRates,
-    beam_decode,
     build_vocabulary,
     edit_distance,
     encode,
-    greedy_decode,
 )
 from tuner.datafiles import require_splits, worst_split_settings
 from tuner.errors import DataError
-from tuner.lstm import LSTMBackbone, adam
 from tuner.space import SearchSpace
 from tuner.task import Task
 from tuner.tensors import TensorData
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 DATA = Path(__file__).parent / "data"  # the shipped demo data
-UNKNOWN_MARK = "\ufffd"  # stands for a character the model never saw, in references
 
 
 # ---------------------------------------------------------------- splits and tensors
@@ -63,12 +54,6 @@ def assign_splits(data: UtteranceSet, settings: Mapping[str, Any]) -> np.ndarray
     return split
 
 
-def pad_frames(features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(batch, frames, n_mels) zero-padded, and each utterance's frame count."""
-    lengths = torch.tensor([len(f) for f in features], dtype=torch.int64)
-    return nn.utils.rnn.pad_sequence(features, batch_first=True), lengths
-
-
 def pad_labels(texts: list[str], vocabulary: str) -> tuple[torch.Tensor, torch.Tensor]:
     """CTC targets: label ids padded with blanks (unseen characters get the id after the
     vocabulary, which the model can never emit, so they count as errors)."""
@@ -78,14 +63,6 @@ def pad_labels(texts: list[str], vocabulary: str) -> tuple[torch.Tensor, torch.T
     for i, ids in enumerate(encoded):
         out[i, : len(ids)] = torch.tensor(ids, dtype=torch.int64)
     return out, lengths
-
-
-def decode_labels(targets: torch.Tensor, lengths: torch.Tensor, vocabulary: str) -> list[str]:
-    alphabet = vocabulary + UNKNOWN_MARK
-    return [
-        "".join(alphabet[i - 1] for i in row[:n].tolist())
-        for row, n in zip(targets, lengths.tolist(), strict=True)
-    ]
 
 
 def global_stats(features: list[torch.Tensor]) -> tuple[list[float], list[float]]:
@@ -118,9 +95,7 @@ class SpeechData(TensorData):
         self.inputs = {
             "vocabulary": self.vocabulary,
             "lexicon": settings.get("lexicon") or " ".join(sorted(set(" ".join(chosen).split()))),
-            "feature_mean": mean,
-            "feature_std": std,
-            **{key: settings[key] for key in FEATURE_KEYS},
+            "features": {**{key: settings[key] for key in FEATURE_KEYS}, "mean": mean, "std": std},
         }
         for stage in ("train", "val", "test"):
             chosen = np.flatnonzero(split == stage)
@@ -152,176 +127,6 @@ def speed_perturbed(
 
 
 # ---------------------------------------------------------------- model
-
-
-def stack_frames(x: torch.Tensor, lengths: torch.Tensor, stride: int) -> tuple[torch.Tensor, ...]:
-    """Concatenate every `stride` consecutive frames into one: fewer, wider steps (the LSTM
-    runs `stride` times fewer steps; CTC needs at least one step per label)."""
-    if stride == 1:
-        return x, lengths
-    batch, frames, width = x.shape
-    extra = -frames % stride
-    x = F.pad(x, (0, 0, 0, extra))
-    return x.reshape(batch, -1, width * stride), (lengths + stride - 1) // stride
-
-
-def mask_spectrum(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """SpecAugment-style: one band of up to n_mels/8 mels and one span of up to 10% of each
-    utterance's frames set to the mean (zero after normalisation)."""
-    batch, frames, n_mels = x.shape
-    device = x.device
-
-    def span(limit: torch.Tensor, size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        width = (torch.rand(batch, device=device) * (limit + 1)).long()
-        start = (torch.rand(batch, device=device) * (size - width + 1).clamp_min(1)).long()
-        return start[:, None], (start + width)[:, None]
-
-    low, high = span(torch.full((batch,), n_mels // 8, device=device), torch.tensor(n_mels))
-    mels = torch.arange(n_mels, device=device)[None]
-    keep = ~((mels >= low) & (mels < high))[:, None, :]
-    lengths = lengths.to(device)
-    low, high = span((lengths // 10), lengths)
-    steps = torch.arange(frames, device=device)[None]
-    keep = keep & ~((steps >= low) & (steps < high))[:, :, None]
-    return x * keep
-
-
-class SpeechRecognizer(pl.LightningModule):
-    """Normalised log-mel -> optional frame stacking -> (bi)LSTM -> characters + blank."""
-
-    def __init__(
-        self,
-        vocabulary: str,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        lr: float,
-        weight_decay: float = 0.0,
-        bidirectional: bool = True,
-        subsample: int = 1,
-        normalise: str = "utterance",
-        augment: str = "none",
-        lr_schedule: str = "none",
-        decoder: str = "greedy",
-        beam_width: int = 8,
-        lexicon: str = "",
-        sample_rate: int = 8000,
-        n_mels: int = 40,
-        window_ms: float = 25.0,
-        hop_ms: float = 10.0,
-        feature_mean: list[float] | None = None,
-        feature_std: list[float] | None = None,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_mels))
-        self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_mels))
-        self.backbone = LSTMBackbone(
-            n_mels * subsample, hidden_size, num_layers, dropout, bidirectional
-        )
-        # blank, the vocabulary, and one id for characters never seen in training
-        self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(self.backbone.output_size, len(vocabulary) + 2)
-        )
-        self.rates = ErrorRates()
-
-    def _normalise(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        valid = torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None]
-        valid = valid.unsqueeze(-1).to(x.dtype)
-        if self.hparams.normalise == "global":
-            return (x - self.mean) / self.std * valid
-        count = lengths.to(x.device).clamp_min(1)[:, None, None].to(x.dtype)
-        mean = (x * valid).sum(1, keepdim=True) / count
-        var = ((x - mean) ** 2 * valid).sum(1, keepdim=True) / count
-        return (x - mean) / (var.sqrt() + 1e-5) * valid
-
-    @override
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(log-probabilities (batch, steps, labels), steps per utterance)."""
-        x = self._normalise(x[:, : int(lengths.max())], lengths)
-        if self.training and self.hparams.augment == "mask":
-            x = mask_spectrum(x, lengths)
-        x, steps = stack_frames(x, lengths, int(self.hparams.subsample))
-        packed = pack_padded_sequence(x, steps.cpu(), batch_first=True, enforce_sorted=False)
-        output, _ = self.backbone(packed)
-        output, _ = pad_packed_sequence(output, batch_first=True)
-        return self.head(output).log_softmax(-1), steps
-
-    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
-        x, lengths, labels, label_lengths = batch
-        log_probs, steps = self(x, lengths)
-        loss = F.ctc_loss(
-            log_probs.transpose(0, 1).float(),
-            labels,
-            steps,
-            label_lengths,
-            blank=0,
-            zero_infinity=True,
-        )
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
-        if stage != "train":
-            references = decode_labels(labels, label_lengths, self.hparams.vocabulary)
-            self.rates.add(references, self.decode(log_probs, steps))
-        return loss
-
-    @override
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    @override
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    @override
-    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def _log_rates(self, stage: str) -> None:
-        self.log_dict({f"{stage}_cer": self.rates.cer(), f"{stage}_wer": self.rates.wer()})
-        self.rates = ErrorRates()
-
-    @override
-    def on_validation_epoch_end(self) -> None:
-        self._log_rates("val")
-
-    @override
-    def on_test_epoch_end(self) -> None:
-        self._log_rates("test")
-
-    @override
-    def configure_optimizers(self) -> Any:
-        """Adam; with lr_schedule onecycle the lr warms up to `lr` and anneals to near zero
-        over the trial's epochs, which CTC training converges much faster with."""
-        optimizer = adam(self)
-        if self.hparams.lr_schedule == "none":
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=self.hparams.lr,
-            total_steps=max(1, int(self.trainer.estimated_stepping_batches)),
-        )
-        schedule = {"scheduler": scheduler, "interval": "step"}
-        return {"optimizer": optimizer, "lr_scheduler": schedule}
-
-    def decode(self, log_probs: torch.Tensor, steps: torch.Tensor) -> list[str]:
-        """Texts by the model's decoder: greedy, prefix beam search, or beam search whose
-        words must come from the training transcripts' words (lexicon)."""
-        hp = self.hparams
-        if hp.decoder == "greedy":
-            return greedy_decode(log_probs, steps, hp.vocabulary)
-        lexicon = hp.lexicon if hp.decoder == "lexicon" else ""
-        return beam_decode(log_probs, steps, hp.vocabulary, int(hp.beam_width), lexicon)
-
-    def transcribe(self, features: list[torch.Tensor]) -> list[str]:
-        """Greedy transcripts of (frames, n_mels) log-mel features, in batches."""
-        self.eval()
-        texts: list[str] = []
-        with torch.no_grad():
-            for start in range(0, len(features), 256):
-                x, lengths = pad_frames(features[start : start + 256])
-                log_probs, steps = self(x.to(self.device), lengths)
-                texts.extend(self.decode(log_probs, steps))
-        return texts
 
 
 def build_model(settings: Mapping[str, Any], datamodule: SpeechData) -> SpeechRecognizer:
@@ -416,7 +221,7 @@ def predict(
 ) -> pd.DataFrame:
     """path, transcript (and reference + per-file CER where the input has transcripts)."""
     data = read_utterances(data_args, need_transcripts=False)
-    texts = model.transcribe(data.features(model.hparams))
+    texts = transcribe(model, data.features(model.hparams.features))
     table = pd.DataFrame({"path": [str(f) for f in data.files], "transcript": texts})
     if data.transcripts is not None:
         table["reference"] = data.transcripts
@@ -435,6 +240,7 @@ TASK = Task(
     build_datamodule=build_datamodule,
     build_model=build_model,
     model_class=SpeechRecognizer,
+    upgrade=upgrade,
     predict=predict,
     default_data=str(DATA / "speech/fsdd/manifest.csv"),
     smoke={"hidden_size": 8, "num_layers": 1, "max_epochs": 2, "batch_size": 64},

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tasks.forecasting import DEFAULTS, TASK
+from tests.conftest import REPO
 from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint, sha256_of
 from tuner.errors import CheckpointError
 
@@ -75,3 +76,29 @@ def test_sha256_changes_with_content(checkpoint, tmp_path):
     other = tmp_path / "other.ckpt"
     other.write_bytes(path.read_bytes() + b"x")
     assert len(sha256_of(path)) == 64 and sha256_of(path) != sha256_of(other)
+
+
+STORED = REPO / "tests" / "data"  # written by lstm-tuner at commit 7e3bbbc, tiny models
+SHIPPED = REPO / "tasks" / "data"
+OLD_INPUTS = {
+    "forecasting": ["--data", str(SHIPPED / "air_passengers.csv")],
+    "classification": ["--data", str(SHIPPED / "japanese_vowels.npz")],
+    "charlm": ["--prompt", "ROMEO:", "--length", "20"],
+    "speech": ["--data", str(SHIPPED / "speech" / "fsdd" / "7_theo_3.wav")],
+}
+
+
+@pytest.mark.parametrize("task", sorted(OLD_INPUTS))
+def test_checkpoints_of_an_older_version_still_load_and_predict(task, workdir, capsys):
+    """Written before the Task contract moved to tuner/ and settings were declared: every
+    task's old checkpoint restores and predicts through today's CLI."""
+    from tuner.cli import main
+
+    path = STORED / f"{task}-7e3bbbc.ckpt"
+    payload = load_checkpoint(path, task=task)
+    assert payload["pytorch-lightning_version"] and payload["meta"]["study"] == f"old-{task}"
+    code = main(["predict", "--from", str(path), *OLD_INPUTS[task]])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(out.strip().splitlines()) >= 1 + (task != "charlm")
+    assert not (workdir / "mlruns").exists()

@@ -110,7 +110,7 @@ def test_freeze_layers_keeps_the_first_layers_fixed(source_study, workdir):
     from tuner.finetuning import prepare_for_finetune
 
     model = TASK.build_model({**DEFAULTS, "num_layers": 2}, None)
-    prepare_for_finetune(model, {"lr": 0.001, "dropout": 0.2, "freeze_layers": 1})
+    prepare_for_finetune(model, {"lr": 0.001, "dropout": 0.2, "freeze_layers": 1}, TASK)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "backbone.lstm.weight_ih_l0" not in trainable
     assert "backbone.lstm.weight_ih_l1" in trainable and "head.1.weight" in trainable

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import tuner
-from tasks.speech import TASK, ctc_steps, fit_space, mask_spectrum, stack_frames
+from tasks.speech import TASK, ctc_steps, fit_space
 from tasks.speech_audio import frame_count, log_mel, read_wav, resample
 from tasks.speech_data import read_utterances
+from tasks.speech_model import mask_spectrum, stack_frames
 from tasks.speech_text import ErrorRates, beam_decode, edit_distance, greedy_decode
 from tuner.checkpoints import load_checkpoint
 from tuner.errors import DataError

@@ -8,7 +8,7 @@ import torch
 from mlflow import MlflowClient
 
 import tuner
-from tasks.forecasting import TASK
+from tasks.forecasting import TASK, to_original_units
 from tests.conftest import search_cli
 from tuner.checkpoints import load_checkpoint, restore_model
 from tuner.stores import HOME, default_tracking_uri, load_study, resolve_storage
@@ -106,7 +106,9 @@ def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space):
     with torch.no_grad():
         for batch in datamodule.val_dataloader():
             x, _, loc, scale, y_raw = batch
-            model.errors.add(model.to_original_units(model(x), loc, scale), y_raw)
+            model.errors.add(
+                to_original_units(model(x), loc, scale, model.hparams.transform), y_raw
+            )
     assert model.errors.mae() == pytest.approx(result.best_value, rel=1e-5)
 
 

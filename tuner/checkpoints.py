@@ -13,6 +13,7 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,18 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
     return payload
 
 
-def restore_model(payload: dict[str, Any], model_class: type[torch.nn.Module]) -> Any:
-    """Rebuild the architecture from the checkpoint's hyperparameters and load its weights."""
+def restore_model(
+    payload: dict[str, Any],
+    model_class: type[torch.nn.Module],
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Any:
+    """Rebuild the architecture from the checkpoint's hyperparameters (made current by the
+    task's `upgrade` for checkpoints of an older version) and load its weights."""
+    arguments = (
+        upgrade(dict(payload["hyper_parameters"])) if upgrade else payload["hyper_parameters"]
+    )
     try:
-        model = model_class(**payload["hyper_parameters"])
+        model = model_class(**arguments)
         model.load_state_dict(payload["state_dict"])
     except (TypeError, RuntimeError) as exc:
         raise CheckpointError(

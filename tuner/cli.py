@@ -1,6 +1,7 @@
-"""Command line: argument parsing and printing only; each subcommand calls one function of
-the Python API (tuner/api.py). Flags are built from the declarations in tuner/options.py
-and the tasks' specs, so the CLI and the API check the same values the same way."""
+"""The command line: each subcommand's flags and the one function of the Python API
+(tuner/api.py) it calls. Flags are built (tuner/flags.py) from the declarations in
+tuner/options.py and the tasks' specs, so the CLI and the API check the same values the
+same way; what a study looks like on screen is tuner/printing.py."""
 
 from __future__ import annotations
 
@@ -13,49 +14,14 @@ from typing import Any
 
 from tuner import options, signals
 from tuner.errors import TunerError, UsageError, mask_secrets
-from tuner.settings import Setting
+from tuner.flags import Parser, add_flag, add_store_args, add_task_flags
+from tuner.printing import print_result
 
 Handler = Callable[[argparse.Namespace], int]
-DATA_HELP = "the input, as the model's task reads it (default: the data it was trained on)"
 SEARCH_EPILOG = (
     "Each task has its own data flags (--data, columns, speakers...): "
     "`tuner search --task NAME --help` lists them, `tuner tasks` lists the tasks and settings."
 )
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one `error:` line (exit 2), like every other mistake."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def add_flag(parser: Any, setting: Setting, suppress: bool = False) -> None:
-    """A flag from its declaration: its type and range are checked as it is read."""
-    flag = "--" + setting.name.replace("_", "-")
-    default = argparse.SUPPRESS if suppress else setting.default
-    if setting.type is bool:
-        parser.add_argument(flag, action="store_true", default=default, help=setting.help)
-        return
-    shown = [] if setting.type is str and not setting.choices else [setting.expected()]
-    shown += [] if setting.default is None else [f"default {setting.default}"]
-    parser.add_argument(
-        flag,
-        type=setting.parse,
-        default=default,
-        metavar=setting.name.upper(),
-        help=f"{setting.help} ({'; '.join(shown)})" if shown else setting.help,
-    )
-
-
-def add_store_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
-    )
-    parser.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)",
-    )
 
 
 def add_search_args(parser: argparse.ArgumentParser) -> None:
@@ -152,61 +118,6 @@ def add_ui_args(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------ task flags, read from argv
-
-
-def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence[str]) -> None:
-    """Data flags (and predict options) belong to a task. `search` takes those of its
-    --task; `predict` and `finetune` learn the task from the model, so they take those of
-    --task when given, else of every registered task, and pass on only what was typed."""
-    peek = argparse.ArgumentParser(add_help=False)
-    peek.add_argument("--task")
-    task, _ = peek.parse_known_args(argv)
-    from tuner.registry import TASKS, get_spec, get_task
-
-    names = [task.task] if task.task else ([] if command == "search" else list(TASKS))
-    if command == "search":
-        before = {action.dest for action in parser._actions}
-        for name in names:
-            get_task(name).add_data_args(parser)
-        dests = [action.dest for action in parser._actions if action.dest not in before]
-    else:
-        dests = _copy_flags(parser, [get_task(name).add_data_args for name in names])
-    parser.set_defaults(data_keys=dests)
-    if command == "predict":
-        group = parser.add_argument_group("model options (used by the tasks that take them)")
-        seen: set[str] = set()
-        for name in names:
-            for setting in get_spec(name).predict_options:
-                if setting.name not in seen:
-                    seen.add(setting.name)
-                    add_flag(group, setting, suppress=True)
-        parser.set_defaults(option_keys=sorted(seen))
-
-
-def _copy_flags(
-    parser: argparse.ArgumentParser, adders: Iterable[Callable[[argparse.ArgumentParser], None]]
-) -> list[str]:
-    """Each task's data flags once (tasks share --data), in one group; a flag that was not
-    typed is left out of the arguments instead of taking a default."""
-    before = {action.dest for action in parser._actions}
-    group = parser.add_argument_group("data (the flags of the model's task)")
-    dests: list[str] = []
-    for add in adders:
-        scratch = argparse.ArgumentParser(add_help=False)
-        add(scratch)
-        for action in scratch._actions:
-            if action.dest in before or action.dest in dests:
-                continue
-            dests.append(action.dest)
-            group.add_argument(
-                *action.option_strings,
-                dest=action.dest,
-                type=action.type,
-                metavar=action.metavar,
-                help=DATA_HELP if action.dest == "data" else action.help,
-                default=argparse.SUPPRESS,
-            )
-    return dests
 
 
 def _typed(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
@@ -341,39 +252,6 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from tuner import ui
 
     return ui.serve(args.tracking_uri, args.port, args.study, args.storage)
-
-
-def print_result(result: Any) -> None:
-    """A study's counts, best trial, its test metrics and where its records are."""
-    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
-    print(f"\nstudy {result.study}: {counts}")
-    if result.best_trial is None:
-        print("no trial has completed yet")
-        return
-    print(f"best trial {result.best_trial}: {result.metric} = {result.best_value:.4f}")
-    for name, value in result.best_params.items():
-        print(f"  {name} = {value}")
-    _print_test_metrics(result)
-    print(mask_secrets(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})"))
-    print(f"checkpoint     {result.checkpoint_uri}")
-    if result.model_version:
-        print(
-            f"model          models:/{result.model_name}/{result.model_version} "
-            f"(alias models:/{result.model_name}@best)"
-        )
-
-
-def _print_test_metrics(result: Any) -> None:
-    # test_loss is in the model's training units: only metrics a person can read are printed
-    baselines = set(result.baseline_keys)
-    for label, is_baseline in (("test (held out)", False), ("baseline (same)", True)):
-        shown = {
-            k: v
-            for k, v in result.test_metrics.items()
-            if (k in baselines) == is_baseline and k != "test_loss"
-        }
-        if shown:
-            print(f"{label}: " + ", ".join(f"{k} = {v:.3f}" for k, v in shown.items()))
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {

@@ -95,7 +95,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         artifact_root,
     )
     metric = space.metric
-    model = restore_model(payload, task.model_class)
+    model = restore_model(payload, task.model_class, task.upgrade)
     before = evaluate(model, task, data, space.fixed, metric)
     print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
     finished = studies.count_finished_by_name(prepared.name, storage)
@@ -202,7 +202,8 @@ def _prepared(
     stores.check_tracking(tracking_uri)
 
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
-        return prepare_for_finetune(restore_model(payload, task.model_class), settings)
+        model = restore_model(payload, task.model_class, task.upgrade)
+        return prepare_for_finetune(model, settings, task)
 
     return studies.Prepared(
         task,
@@ -222,7 +223,7 @@ def _prepared(
 
 
 def prepare_for_finetune(
-    model: pl.LightningModule, settings: Mapping[str, Any]
+    model: pl.LightningModule, settings: Mapping[str, Any], task: Task
 ) -> pl.LightningModule:
     """New lr and dropout, the first `freeze_layers` LSTM layers frozen."""
     model.hparams["lr"] = float(settings["lr"])
@@ -235,7 +236,7 @@ def prepare_for_finetune(
             module.dropout = dropout
     frozen = int(settings.get("freeze_layers") or 0)
     if frozen:
-        backbone = getattr(model, "backbone", None)
+        backbone = task.backbone(model)
         if backbone is None:
             raise UsageError(f"--freeze-layers: {type(model).__name__} has no LSTM backbone")
         backbone.freeze_layers(frozen)

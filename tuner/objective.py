@@ -28,6 +28,7 @@ from tuner.checkpoints import save_checkpoint
 from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.recovery import environment_failure
+from tuner.report import best_trial
 from tuner.space import SearchSpace
 from tuner.task import Task
 from tuner.tracking import StudyTracker
@@ -273,7 +274,7 @@ def _fit_and_test(
             f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
         )
     model.load_state_dict(recorder.best_state)
-    baselines = dict(getattr(datamodule, "baseline_metrics", {}))
+    baselines = dict(task.baselines(datamodule))
     trial.set_user_attr(keys.BASELINE_KEYS, sorted(baselines))
     final = dict(baselines)
     has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
@@ -316,12 +317,9 @@ def _keep_if_best(
     recorder: TrialRecorder,
 ) -> None:
     """Checkpoint, log and register the weights only when this trial beats the study's best."""
-    try:
-        best = trial.study.best_value
-    except ValueError:  # no complete trial yet
-        best = None
+    best = best_trial(trial.study)
     sign = recorder.sign
-    if best is not None and sign * recorder.best_value >= sign * best:
+    if best is not None and sign * recorder.best_value >= sign * best.value:
         return
     meta = {
         "study": context.tracker.study_name,

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from tuner import keys
+from tuner.report import best_trial
 
 
 def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
@@ -32,18 +33,11 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
         parts.append(f"pruned at epoch {trial.user_attrs.get('pruned_at_epoch', '?')}")
     elif trial.state == TrialState.FAIL:
         parts.append(str(trial.user_attrs.get(keys.FAIL_REASON, "failed"))[:120])
-    best = _best(study)
+    best = best_trial(study)
     if best is not None:
         parts.append(f"best={best.value:.4g} (trial {best.number})")
     parts.append(f"{duration:.1f}s")
     return "  ".join(parts)
-
-
-def _best(study: optuna.Study) -> FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
 
 
 class StudyProgress:
@@ -118,6 +112,6 @@ class StudyProgress:
         if trial.number in self.epoch_bars:
             self.progress.remove_task(self.epoch_bars.pop(trial.number))
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-            best = _best(study)
+            best = best_trial(study)
             label = f"trials (best {self.metric}={best.value:.4g})" if best else "trials"
             self.progress.update(self.bar, advance=1, description=label)

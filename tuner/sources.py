@@ -12,6 +12,7 @@ from tuner import keys
 from tuner.checkpoints import load_checkpoint, sha256_of
 from tuner.errors import CheckpointError, UsageError
 from tuner.registry import get_task
+from tuner.report import best_trial
 from tuner.stores import check_tracking_exists, load_study
 from tuner.task import Task
 from tuner.tracking import CHECKPOINT_DIR, TrackingStore
@@ -138,12 +139,9 @@ def study_best_run(name: str, storage: str) -> dict[str, str]:
         study = load_study(name, storage)
     except UsageError as exc:
         raise CheckpointError(f"--from study:{name}: {exc}") from None
-    try:
-        best = study.best_trial
-    except ValueError:
-        raise CheckpointError(
-            f"--from study:{name}: the study has no complete trial yet"
-        ) from None
+    best = best_trial(study)
+    if best is None:
+        raise CheckpointError(f"--from study:{name}: the study has no complete trial yet")
     run_id = best.user_attrs.get(keys.RUN_ID)
     if not run_id:
         raise CheckpointError(f"--from study:{name}: best trial {best.number} has no MLflow run")

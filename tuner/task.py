@@ -36,6 +36,12 @@ class Task:
         model_class: rebuilds a model from a checkpoint's hyperparameters.
         predict: model + data options + settings + predict options (`spec.predict_options`)
             -> a table a person can read; the task reads the data itself (it may need none).
+        baselines: the data module's baseline metrics (seasonal naive, majority class...),
+            logged beside the model's test metrics; default: its `baseline_metrics`.
+        backbone: the model's LSTMBackbone, whose first layers a fine-tune may freeze;
+            default: its `backbone` attribute.
+        upgrade: turns a checkpoint's hyperparameters written by an older version of the
+            task into today's constructor arguments (default: unchanged).
         default_data: the path of shipped demo data, used when --data is not given.
         smoke: tiny settings for tests.
     """
@@ -51,6 +57,13 @@ class Task:
         pd.DataFrame,
     ]
     spec: TaskSpec | None = None
+    baselines: Callable[[Any], Mapping[str, float]] = lambda datamodule: dict(
+        getattr(datamodule, "baseline_metrics", {})
+    )
+    backbone: Callable[[Any], Any] = lambda model: getattr(model, "backbone", None)
+    upgrade: Callable[[dict[str, Any]], dict[str, Any]] = lambda hyper_parameters: dict(
+        hyper_parameters
+    )
     default_data: str | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""

@@ -14,11 +14,7 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchResult:
     counts = report.state_counts(study)
-    best = None
-    try:
-        best = study.best_trial
-    except ValueError:
-        pass
+    best = report.best_trial(study)
     attrs = best.user_attrs if best else {}
     return SearchResult(
         study=study.study_name,

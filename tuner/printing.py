@@ -1,0 +1,41 @@
+"""What the CLI prints of a study: counts, best trial, test metrics, where the records are
+(a password in a store URL shown as ***)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuner.errors import mask_secrets
+
+
+def print_result(result: Any) -> None:
+    """A study's counts, best trial, its test metrics and where its records are."""
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
+    print(f"\nstudy {result.study}: {counts}")
+    if result.best_trial is None:
+        print("no trial has completed yet")
+        return
+    print(f"best trial {result.best_trial}: {result.metric} = {result.best_value:.4f}")
+    for name, value in result.best_params.items():
+        print(f"  {name} = {value}")
+    _print_test_metrics(result)
+    print(mask_secrets(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})"))
+    print(f"checkpoint     {result.checkpoint_uri}")
+    if result.model_version:
+        print(
+            f"model          models:/{result.model_name}/{result.model_version} "
+            f"(alias models:/{result.model_name}@best)"
+        )
+
+
+def _print_test_metrics(result: Any) -> None:
+    # test_loss is in the model's training units: only metrics a person can read are printed
+    baselines = set(result.baseline_keys)
+    for label, is_baseline in (("test (held out)", False), ("baseline (same)", True)):
+        shown = {
+            k: v
+            for k, v in result.test_metrics.items()
+            if (k in baselines) == is_baseline and k != "test_loss"
+        }
+        if shown:
+            print(f"{label}: " + ", ".join(f"{k} = {v:.3f}" for k, v in shown.items()))
