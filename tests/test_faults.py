@@ -185,8 +185,13 @@ def test_interrupted_trial_records_its_reason(workdir, fault_space):
     process = _start(workdir, fault_space, 2)
     assert _wait_for(lambda: "RUNNING" in _states()), process.communicate()
     process.send_signal(signal.SIGINT)
-    process.communicate(timeout=120)
-    assert load_study("faults").trials[0].user_attrs["fail_reason"] == "interrupted"
+    _, err = process.communicate(timeout=120)
+    trial = load_study("faults").trials[0]
+    assert trial.user_attrs.get("fail_reason") == "interrupted", (
+        trial.state,
+        trial.user_attrs,
+        err,
+    )
 
 
 def test_ctrl_c_twice_ends_at_once_and_the_rerun_records_what_was_left(workdir, fault_space):

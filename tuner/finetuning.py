@@ -20,10 +20,10 @@ from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.errors import UsageError
 from tuner.names import check_name, clean_name
-from tuner.objective import make_trainer
+from tuner.recorder import make_trainer
 from tuner.resume import study_setup
 from tuner.settings import Setting, check_values
-from tuner.sources import data_args_for, load_source
+from tuner.sources import LoadedSource, data_args_for, load_source
 from tuner.space import ParamSpec, SearchSpace, load_space
 from tuner.task import Task
 from tuner.tracking import TrackingStore
@@ -73,36 +73,15 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     storage = stores.resolve_storage(config.storage)
     tracking_uri, artifact_root = stores.resolve_tracking(config.tracking_uri)
     loaded = load_source(config.source, tracking_uri, storage, config.task)
-    source, payload, task = loaded.source, loaded.payload, loaded.task
-    data_args = data_args_for(payload, config.data, task)
-    if not data_args.get("data"):
-        raise UsageError(
-            f"--from {config.source!r}: the checkpoint does not say which data it "
-            f"was trained on; pass --data FILE"
-        )
-    data = task.load_data(data_args)
-    space, _ = task.fit_space(finetune_space(config, payload, task), data)
-    prepared = _prepared(
-        config,
-        payload,
-        task,
-        data,
-        data_args,
-        space,
-        source.lineage,
-        storage,
-        tracking_uri,
-        artifact_root,
-    )
-    metric = space.metric
-    model = restore_model(payload, task.model_class, task.upgrade)
-    before = evaluate(model, task, data, space.fixed, metric)
+    prepared = _prepare(config, loaded, storage, tracking_uri, artifact_root)
+    metric, task = prepared.space.metric, loaded.task
+    model = restore_model(loaded.payload, task.model_class, task.upgrade)
+    before = evaluate(model, task, prepared.data, prepared.space.fixed, metric)
     print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
     finished = studies.count_finished_by_name(prepared.name, storage)
-    trials = config.trials or finished + 1  # a plain fine-tune adds one run each time
     search_config = studies.SearchConfig(
         task=task.name,
-        trials=trials,
+        trials=config.trials or finished + 1,  # a plain fine-tune adds one run each time
         seed=config.seed,
         quiet=config.quiet,
         pruner="hyperband" if config.trials else "none",
@@ -110,7 +89,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     )
     result = studies.execute(prepared, search_config)
     _record_before_after(tracking_uri, result, metric, before)
-    return FinetuneResult(metric, before, result.best_value, result, source.lineage)
+    return FinetuneResult(metric, before, result.best_value, result, loaded.source.lineage)
 
 
 def check_config(config: FinetuneConfig) -> None:
@@ -123,20 +102,41 @@ def check_config(config: FinetuneConfig) -> None:
         check_name(config.model_name, "--model-name")
 
 
-def _given(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if v is not None}
-
-
 def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) -> SearchSpace:
     """Fixed: the source's settings (architecture, windows) and whatever the source model
     learnt from its data that is also a task setting (a speech model's vocabulary: the new
     data's labels must be encoded the way the model emits them). Searched with --trials:
     lr, epochs, frozen layers and dropout, around the source's own values."""
-    meta, settings = payload["meta"], payload["settings"]
+    fixed = _fixed_settings(config, payload, task)
+    metric = payload["meta"].get("metric", task.metric)
+    direction = payload["meta"].get("direction", task.direction)
+    if config.space:
+        known = dataclasses.replace(task.spec, settings=(*task.spec.settings, FREEZE_LAYERS))
+        user = load_space(config.space, known)
+        return SearchSpace(
+            user.metric, user.direction, user.params, {**fixed, **user.fixed}, user.source
+        )
+    if not config.trials:
+        return SearchSpace(metric, direction, (), fixed, "<finetune>")
+    source_lr, layers = float(payload["settings"]["lr"]), int(fixed.get("num_layers", 1))
+    params = (
+        ParamSpec("lr", "float", low=source_lr / 100, high=source_lr, log=True),
+        ParamSpec("freeze_layers", "int", low=0, high=layers),
+        ParamSpec("dropout", "float", low=0.0, high=0.5),
+        ParamSpec("max_epochs", "int", low=5, high=max(6, fixed["max_epochs"])),
+    )
+    given = {
+        "lr": config.lr,
+        "max_epochs": config.max_epochs,
+        "freeze_layers": config.freeze_layers,
+    }
+    space = SearchSpace(metric, direction, params, fixed, "<finetune>")
+    return space.with_fixed({k: v for k, v in given.items() if v is not None})
+
+
+def _fixed_settings(config: FinetuneConfig, payload: dict[str, Any], task: Task) -> dict[str, Any]:
     learnt = payload.get("hyper_parameters", {})
-    settings = {**settings, **{k: learnt[k] for k in task.defaults if learnt.get(k)}}
-    metric = meta.get("metric", task.metric)
-    direction = meta.get("direction", task.direction)
+    settings = {**payload["settings"], **{k: learnt[k] for k in task.defaults if learnt.get(k)}}
     source_lr = float(settings["lr"])
     fixed = {
         **settings,
@@ -145,55 +145,33 @@ def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) 
         "freeze_layers": config.freeze_layers or 0,
         "patience": config.patience,
     }
-    known = dataclasses.replace(task.spec, settings=(*task.spec.settings, FREEZE_LAYERS))
     layers = int(settings.get("num_layers", 1))
     if not 0 <= fixed["freeze_layers"] <= layers:
         raise UsageError(
             f"--freeze-layers {fixed['freeze_layers']}: the source model has "
             f"{layers} LSTM layer(s); expected 0 to {layers}"
         )
-    if config.space:
-        user = load_space(config.space, known)
-        return SearchSpace(
-            user.metric, user.direction, user.params, {**fixed, **user.fixed}, user.source
-        )
-    if not config.trials:
-        return SearchSpace(metric, direction, (), fixed, "<finetune>")
-    params = (
-        ParamSpec("lr", "float", low=source_lr / 100, high=source_lr, log=True),
-        ParamSpec("freeze_layers", "int", low=0, high=layers),
-        ParamSpec("dropout", "float", low=0.0, high=0.5),
-        ParamSpec("max_epochs", "int", low=5, high=max(6, fixed["max_epochs"])),
-    )
-    return SearchSpace(metric, direction, params, fixed, "<finetune>").with_fixed(
-        _given(
-            {
-                "lr": config.lr,
-                "max_epochs": config.max_epochs,
-                "freeze_layers": config.freeze_layers,
-            }
-        )
-    )
+    return fixed
 
 
-def _prepared(
+def _prepare(
     config: FinetuneConfig,
-    payload: dict[str, Any],
-    task: Task,
-    data: Any,
-    data_args: dict[str, Any],
-    space: SearchSpace,
-    lineage: dict[str, str],
+    loaded: LoadedSource,
     storage: str,
     tracking_uri: str,
     artifact_root: str | None,
 ) -> studies.Prepared:
-    root = clean_name(
-        lineage.get(keys.ROOT_STUDY_TAG) or str(payload["meta"].get("study") or task.name)
-    )
-    lineage = {**lineage, keys.ROOT_STUDY_TAG: root}
-    stem = studies.data_stem(data_args)
-    name = config.study or clean_name(f"{lineage.get('tuner.source_study') or root}-ft-{stem}")
+    """The new data, the fine-tune's space and names, checked against the stores."""
+    payload, task = loaded.payload, loaded.task
+    data_args = data_args_for(payload, config.data, task)
+    if not data_args.get("data"):
+        raise UsageError(
+            f"--from {config.source!r}: the checkpoint does not say which data it "
+            f"was trained on; pass --data FILE"
+        )
+    data = task.load_data(data_args)
+    space, _ = task.fit_space(finetune_space(config, payload, task), data)
+    lineage, name, model_name = _names(config, loaded, data_args)
     setup = study_setup(space.to_dict(), data_args, "32-true")
     existing = stores.read_studies(storage)
     studies.check_existing_study(
@@ -206,20 +184,23 @@ def _prepared(
         return prepare_for_finetune(model, settings, task)
 
     return studies.Prepared(
-        task,
-        data_args,
-        data,
-        space,
-        name,
-        storage,
-        tracking_uri,
-        artifact_root,
-        [],
-        model_name=config.model_name or clean_name(f"{root}-finetuned"),
-        lineage=lineage,
-        make_model=make_model,
-        setup=setup,
-    )
+        task, data_args, data, space, name, storage, tracking_uri, artifact_root, [],
+        model_name=model_name, lineage=lineage, make_model=make_model, setup=setup,
+    )  # fmt: skip
+
+
+def _names(
+    config: FinetuneConfig, loaded: LoadedSource, data_args: Mapping[str, Any]
+) -> tuple[dict[str, str], str, str]:
+    """(lineage tags, study name, model name): named after the source, cleaned into the
+    name rule (the source's study name comes from a file or a store, not from the user)."""
+    lineage = loaded.source.lineage
+    meta_study = str(loaded.payload["meta"].get("study") or loaded.task.name)
+    root = clean_name(lineage.get(keys.ROOT_STUDY_TAG) or meta_study)
+    parent = lineage.get(keys.SOURCE_STUDY_TAG) or root
+    name = config.study or clean_name(f"{parent}-ft-{studies.data_stem(data_args)}")
+    model_name = config.model_name or clean_name(f"{root}-finetuned")
+    return {**lineage, keys.ROOT_STUDY_TAG: root}, name, model_name
 
 
 def prepare_for_finetune(

@@ -5,11 +5,8 @@ The objective knows no task: everything task-specific comes through the Task con
 
 from __future__ import annotations
 
-import copy
-import math
 import os
 import socket
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +24,7 @@ from tuner import keys, signals
 from tuner.checkpoints import save_checkpoint
 from tuner.devices import describe
 from tuner.errors import TrialFailed
+from tuner.recorder import TrialRecorder, make_trainer
 from tuner.recovery import environment_failure
 from tuner.report import best_trial
 from tuner.space import SearchSpace
@@ -50,114 +48,6 @@ class TrialContext:
     target: int
     precision: str = "32-true"
     on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
-
-
-FLUSH_SECONDS = 5.0  # how stale a running trial's curves in MLflow may get
-
-
-class TrialRecorder(Callback):
-    """Each epoch: record metrics, keep the best weights in memory, stop on NaN.
-
-    Metrics reach MLflow in batches, at most FLUSH_SECONDS apart and at the trial's end: a
-    store write per epoch cost more than the epoch itself on small LSTMs (benchmarks/)."""
-
-    def __init__(self, tracker: StudyTracker, run_id: str, metric: str, direction: str) -> None:
-        self.tracker, self.run_id = tracker, run_id
-        self.metric, self.sign = metric, (1.0 if direction == "minimize" else -1.0)
-        self.best_value = self.sign * math.inf
-        self.best_epoch = -1
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.epochs_run = 0
-        self.interrupted = False
-        self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
-        self.unsent: list[tuple[dict[str, float], int]] = []
-        self.last_flush = time.monotonic()
-
-    def record(self, metrics: dict[str, float], step: int) -> None:
-        self.unsent.append((metrics, step))
-        if time.monotonic() - self.last_flush > FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        """Send what is not in MLflow yet (called at the end of every trial, however it ends)."""
-        if self.unsent:
-            self.tracker.log_history(self.run_id, self.unsent)
-            self.unsent = []
-        self.last_flush = time.monotonic()
-
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
-    ) -> None:
-        self.interrupted = isinstance(exception, KeyboardInterrupt)
-
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        signals.raise_if_stopped()  # a stop asked for while trials run lands here, safely
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).item():
-            raise TrialFailed(
-                f"train_loss became {loss.item()} at epoch "
-                f"{trainer.current_epoch}, batch {batch_idx}"
-            )
-
-    def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
-        signals.raise_if_stopped()
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Validation metrics of this epoch (train_* are final only at the epoch's end)."""
-        if trainer.sanity_checking:
-            return
-        epoch = trainer.current_epoch
-        metrics = _scalars(trainer, lambda key: not key.startswith("train_"))
-        self.record(metrics, epoch)
-        self.epochs_run = epoch + 1
-        if self.on_epoch:
-            self.on_epoch(self.epochs_run, metrics)
-        bad = [
-            k for k in ("val_loss", self.metric) if k in metrics and not math.isfinite(metrics[k])
-        ]
-        if bad:
-            raise TrialFailed(f"{bad[0]} became {metrics[bad[0]]} at epoch {epoch}")
-        value = metrics.get(self.metric)
-        if value is not None and self.sign * value < self.sign * self.best_value:
-            self.best_value, self.best_epoch = value, epoch
-            self.best_state = copy.deepcopy(pl_module.state_dict())
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.record(_scalars(trainer, lambda key: key.startswith("train_")), trainer.current_epoch)
-
-
-def _scalars(trainer: pl.Trainer, keep: Callable[[str], bool]) -> dict[str, float]:
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and keep(k)}
-
-
-def make_trainer(
-    settings: Mapping[str, Any],
-    callbacks: list[Callback],
-    accelerator: str,
-    precision: str = "32-true",
-) -> pl.Trainer:
-    """A Trainer without what a trial does not need (logger, progress bar, summary, sanity
-    check, per-epoch checkpoint files): each costs time on every epoch of a small LSTM."""
-    return pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision,
-        max_epochs=int(settings["max_epochs"]),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        gradient_clip_val=settings.get("grad_clip") or None,
-        callbacks=callbacks,
-    )
 
 
 class TargetReached(Exception):
@@ -185,26 +75,10 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
 
 
 def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
-    space, task = context.space, context.task
     signals.raise_if_stopped()
-    if _target_reached(trial, context.target):
-        trial.set_user_attr(keys.SKIPPED, True)
-        trial.set_user_attr(keys.FAIL_REASON, "not run: the study reached its target meanwhile")
-        trial.study.stop()
-        raise TargetReached("the study reached its target in another process")
-    params = space.suggest(trial)
-    settings = {**task.defaults, **space.fixed, **params}  # what the model is built from
-    trial.set_user_attr(keys.SETTINGS, settings)
-    device = describe(context.accelerator)
-    trial.set_user_attr(keys.DEVICE, device)
-    run_id = context.tracker.start_trial(trial.number, settings, device)
-    trial.set_user_attr(keys.RUN_ID, run_id)
-    started = time.perf_counter()
-    recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
-    if context.on_epoch:
-        recorder.on_epoch = lambda epoch, metrics: context.on_epoch(
-            trial.number, epoch, int(settings["max_epochs"]), metrics
-        )
+    _skip_if_target_reached(trial, context.target)
+    settings, recorder = _start(context, trial)
+    run_id, number = recorder.run_id, trial.number
     try:
         try:
             value, details = _fit_and_test(context, trial, settings, recorder)
@@ -212,28 +86,43 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
             recorder.flush()  # however the trial ends, its curves are complete in MLflow
             free_memory()
     except KeyboardInterrupt:
-        context.tracker.end_trial(
-            run_id,
-            trial.number,
-            "INTERRUPTED",
-            {"epochs": recorder.epochs_run, "duration_s": round(time.perf_counter() - started, 3)},
-        )
+        context.tracker.end_trial(run_id, number, "INTERRUPTED", recorder.details())
         raise
     except optuna.TrialPruned:
-        details = {
-            "pruned_at_epoch": recorder.epochs_run - 1,
-            "epochs": recorder.epochs_run,
-            "duration_s": round(time.perf_counter() - started, 3),
-        }
         trial.set_user_attr(keys.PRUNED_AT, recorder.epochs_run - 1)
-        context.tracker.end_trial(run_id, trial.number, "PRUNED", details)
+        pruned = recorder.details(pruned_at_epoch=recorder.epochs_run - 1)
+        context.tracker.end_trial(run_id, number, "PRUNED", pruned)
         raise
     except Exception as exc:
-        _record_failure(context, trial, run_id, exc, recorder, started)
+        _record_failure(context, trial, exc, recorder)
         raise
-    details["duration_s"] = round(time.perf_counter() - started, 3)
-    context.tracker.end_trial(run_id, trial.number, "COMPLETE", details)
+    context.tracker.end_trial(run_id, number, "COMPLETE", recorder.details(**details))
     return value
+
+
+def _skip_if_target_reached(trial: optuna.Trial, target: int) -> None:
+    if _target_reached(trial, target):
+        trial.set_user_attr(keys.SKIPPED, True)
+        trial.set_user_attr(keys.FAIL_REASON, "not run: the study reached its target meanwhile")
+        trial.study.stop()
+        raise TargetReached("the study reached its target in another process")
+
+
+def _start(context: TrialContext, trial: optuna.Trial) -> tuple[dict[str, Any], TrialRecorder]:
+    """The trial's params and settings, its MLflow run, and the recorder that follows it."""
+    params = context.space.suggest(trial)
+    settings = {**context.task.defaults, **context.space.fixed, **params}  # the model's
+    trial.set_user_attr(keys.SETTINGS, settings)
+    device = describe(context.accelerator)
+    trial.set_user_attr(keys.DEVICE, device)
+    run_id = context.tracker.start_trial(trial.number, settings, device)
+    trial.set_user_attr(keys.RUN_ID, run_id)
+    space = context.space
+    recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
+    if context.on_epoch:
+        on_epoch, total = context.on_epoch, int(settings["max_epochs"])
+        recorder.on_epoch = lambda epoch, metrics: on_epoch(trial.number, epoch, total, metrics)
+    return settings, recorder
 
 
 def _target_reached(trial: optuna.Trial, target: int) -> bool:
@@ -251,30 +140,49 @@ def _target_reached(trial: optuna.Trial, target: int) -> bool:
 def _fit_and_test(
     context: TrialContext, trial: optuna.Trial, settings: dict[str, Any], recorder: TrialRecorder
 ) -> tuple[float, dict[str, Any]]:
-    task, space = context.task, context.space
     pl.seed_everything(context.seed, verbose=False)
-    datamodule = task.build_datamodule(context.data, {**settings, "seed": context.seed})
+    datamodule = context.task.build_datamodule(context.data, {**settings, "seed": context.seed})
     model = context.make_model(settings, datamodule)
-    callbacks: list[Callback] = [recorder, PyTorchLightningPruningCallback(trial, space.metric)]
-    if int(settings.get("patience") or 0) > 0:
-        callbacks.append(
-            EarlyStopping(
-                space.metric,
-                patience=int(settings["patience"]),
-                mode="min" if space.direction == "minimize" else "max",
-            )
-        )
     if context.accelerator == "gpu":
         torch.cuda.reset_peak_memory_stats()
+    callbacks = _callbacks(context, trial, settings, recorder)
     trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
     fit(trainer, model, datamodule, recorder)
     if recorder.best_state is None:
         raise TrialFailed(
-            f"metric {space.metric!r} was never logged; the task logs "
+            f"metric {context.space.metric!r} was never logged; the task logs "
             f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
         )
     model.load_state_dict(recorder.best_state)
-    baselines = dict(task.baselines(datamodule))
+    _test(context, trial, trainer, model, datamodule, recorder)
+    _keep_if_best(context, trial, model, settings, recorder)
+    return recorder.best_value, {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
+
+
+def _callbacks(
+    context: TrialContext, trial: optuna.Trial, settings: dict[str, Any], recorder: TrialRecorder
+) -> list[Callback]:
+    """The recorder, Optuna's pruning callback and, with a patience, early stopping."""
+    space = context.space
+    callbacks: list[Callback] = [recorder, PyTorchLightningPruningCallback(trial, space.metric)]
+    if int(settings.get("patience") or 0) > 0:
+        mode = "min" if space.direction == "minimize" else "max"
+        callbacks.append(
+            EarlyStopping(space.metric, patience=int(settings["patience"]), mode=mode)
+        )
+    return callbacks
+
+
+def _test(
+    context: TrialContext,
+    trial: optuna.Trial,
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    datamodule: Any,
+    recorder: TrialRecorder,
+) -> None:
+    """The best epoch's weights on the test split, beside the task's baselines."""
+    baselines = dict(context.task.baselines(datamodule))
     trial.set_user_attr(keys.BASELINE_KEYS, sorted(baselines))
     final = dict(baselines)
     has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
@@ -282,28 +190,27 @@ def _fit_and_test(
     if len(test_batches):
         tested = trainer.test(model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
-    final[f"best_{space.metric}"] = recorder.best_value
+    final[f"best_{context.space.metric}"] = recorder.best_value
     if context.accelerator == "gpu":
-        final["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
-        trial.set_user_attr(keys.GPU_PEAK, round(final["gpu_peak_mib"], 1))
+        final[keys.GPU_PEAK] = torch.cuda.max_memory_allocated() / 2**20
+        trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
     recorder.record(final, recorder.best_epoch)
     for key, value in final.items():
         if key.startswith("test_"):
             trial.set_user_attr(key, value)
-    _keep_if_best(context, trial, model, settings, recorder)
-    return recorder.best_value, {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
 
 
 def fit(
     trainer: pl.Trainer, model: pl.LightningModule, datamodule: Any, recorder: TrialRecorder
 ) -> None:
-    """trainer.fit, but Ctrl-C / SIGTERM stay a KeyboardInterrupt: Lightning turns them
-    into sys.exit(1) and ignores SIGINT from then on, which would end the whole study
-    without recording the trial or closing its runs."""
+    """trainer.fit, but Ctrl-C / SIGTERM stay a KeyboardInterrupt: Lightning turns the
+    first into sys.exit(1) (and ignores SIGINT from then on), and on SIGTERM raises its own
+    SIGTERMException (a SystemExit with code 0) at a batch's end; either would end the whole
+    study, exit code 0 included, without recording the trial or closing its runs."""
     try:
         trainer.fit(model, datamodule=datamodule)
     except SystemExit:
-        if not recorder.interrupted:
+        if not (recorder.interrupted or signals.stop_requested()):
             raise
         signals.restore()
         raise KeyboardInterrupt from None
@@ -342,27 +249,15 @@ def _keep_if_best(
 
 
 def _record_failure(
-    context: TrialContext,
-    trial: optuna.Trial,
-    run_id: str,
-    exc: Exception,
-    recorder: TrialRecorder,
-    started: float,
+    context: TrialContext, trial: optuna.Trial, exc: Exception, recorder: TrialRecorder
 ) -> None:
     if environment_failure(exc):
         return  # the stores may be what failed: run_trial records it, the next run closes the run
     reason = failure_reason(exc)
     trial.set_user_attr(keys.FAIL_REASON, reason)
-    context.tracker.log_text(run_id, traceback.format_exc(), "traceback.txt")
+    context.tracker.log_text(recorder.run_id, traceback.format_exc(), "traceback.txt")
     context.tracker.end_trial(
-        run_id,
-        trial.number,
-        "FAIL",
-        {
-            keys.FAIL_REASON: reason,
-            "epochs": recorder.epochs_run,
-            "duration_s": round(time.perf_counter() - started, 3),
-        },
+        recorder.run_id, trial.number, "FAIL", recorder.details(fail_reason=reason)
     )
 
 

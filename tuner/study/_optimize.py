@@ -97,35 +97,40 @@ def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) 
         f"(metric {context.space.metric}, {context.space.direction})"
     )
     guard = FailureGuard(config.max_failures)
-    started = time.monotonic()
     label = "" if config.worker_index is None else f"w{config.worker_index}"
     progress = StudyProgress(
         context.space.metric, config.trials, done, config.quiet, label, config.verbose
     )
     context = dataclasses.replace(context, on_epoch=progress.epoch)
     with progress, signals.deferred():
-        while count_finished(study) < config.trials and not guard.tripped:
-            signals.raise_if_stopped()
-            if config.timeout and time.monotonic() - started > config.timeout:
-                break
-            if count_finished(study) + count_running(study) >= config.trials:
-                _wait_for_others(study, config.heartbeat)  # they may finish, or have died
-                continue
-            left = config.timeout - (time.monotonic() - started) if config.timeout else None
-            study.optimize(
-                lambda trial: run_trial(context, trial),
-                timeout=left,
-                catch=(Exception,),
-                gc_after_trial=True,
-                callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
-            )
-    if guard.fatal:
-        raise SweepStopped(stopped_because(guard.fatal))
-    if guard.tripped:
-        raise UsageError(
-            f"the last {config.max_failures} trials all failed ("
-            f"{guard.last_reason}); the setup is wrong, not the params: see "
-            f"`tuner trials --study {study.study_name}`"
+        _run_until_target(study, context, config, progress, guard)
+    guard.raise_if_tripped(study.study_name)
+
+
+def _run_until_target(
+    study: optuna.Study,
+    context: TrialContext,
+    config: SearchConfig,
+    progress: StudyProgress,
+    guard: FailureGuard,
+) -> None:
+    """Trials until finished ones make the target (or the timeout, or a guard, stops it);
+    when the last ones run elsewhere, wait for them (their workers may have died)."""
+    started = time.monotonic()
+    while count_finished(study) < config.trials and not guard.tripped:
+        signals.raise_if_stopped()
+        if config.timeout and time.monotonic() - started > config.timeout:
+            break
+        if count_finished(study) + count_running(study) >= config.trials:
+            _wait_for_others(study, config.heartbeat)
+            continue
+        left = config.timeout - (time.monotonic() - started) if config.timeout else None
+        study.optimize(
+            lambda trial: run_trial(context, trial),
+            timeout=left,
+            catch=(Exception,),
+            gc_after_trial=True,
+            callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
         )
 
 
@@ -135,6 +140,16 @@ class FailureGuard:
     def __init__(self, limit: int) -> None:
         self.limit, self.streak, self.tripped, self.last_reason = limit, 0, False, ""
         self.fatal = ""
+
+    def raise_if_tripped(self, study_name: str) -> None:
+        """One line for why the study stopped: the machine, or a broken setup."""
+        if self.fatal:
+            raise SweepStopped(stopped_because(self.fatal))
+        if self.tripped:
+            raise UsageError(
+                f"the last {self.limit} trials all failed ({self.last_reason}); the setup is "
+                f"wrong, not the params: see `tuner trials --study {study_name}`"
+            )
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.user_attrs.get(keys.SKIPPED):

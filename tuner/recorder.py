@@ -1,0 +1,132 @@
+"""What a trial records while it trains (a Lightning callback): its metrics per epoch to
+MLflow in batches, its best weights in memory, a NaN loss or a stop request as the end of
+the trial; and the Trainer a trial runs in."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+
+from tuner import signals
+from tuner.errors import TrialFailed
+from tuner.tracking import StudyTracker
+
+FLUSH_SECONDS = 5.0  # how stale a running trial's curves in MLflow may get
+
+
+class TrialRecorder(Callback):
+    """Each epoch: record metrics, keep the best weights in memory, stop on NaN.
+
+    Metrics reach MLflow in batches, at most FLUSH_SECONDS apart and at the trial's end: a
+    store write per epoch cost more than the epoch itself on small LSTMs (benchmarks/)."""
+
+    def __init__(self, tracker: StudyTracker, run_id: str, metric: str, direction: str) -> None:
+        self.tracker, self.run_id = tracker, run_id
+        self.metric, self.sign = metric, (1.0 if direction == "minimize" else -1.0)
+        self.best_value = self.sign * math.inf
+        self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.epochs_run = 0
+        self.interrupted = False
+        self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
+        self.unsent: list[tuple[dict[str, float], int]] = []
+        self.last_flush = time.monotonic()
+        self.started = time.perf_counter()
+
+    def details(self, **extra: Any) -> dict[str, Any]:
+        """What a trial's run closes with: `extra`, its epochs and its duration."""
+        elapsed = round(time.perf_counter() - self.started, 3)
+        return {**extra, "epochs": self.epochs_run, "duration_s": elapsed}
+
+    def record(self, metrics: dict[str, float], step: int) -> None:
+        self.unsent.append((metrics, step))
+        if time.monotonic() - self.last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send what is not in MLflow yet (called at the end of every trial, however it ends)."""
+        if self.unsent:
+            self.tracker.log_history(self.run_id, self.unsent)
+            self.unsent = []
+        self.last_flush = time.monotonic()
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        self.interrupted = isinstance(exception, KeyboardInterrupt)
+
+    def on_train_batch_end(
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        signals.raise_if_stopped()  # a stop asked for while trials run lands here, safely
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).item():
+            raise TrialFailed(
+                f"train_loss became {loss.item()} at epoch "
+                f"{trainer.current_epoch}, batch {batch_idx}"
+            )
+
+    def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
+        signals.raise_if_stopped()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Validation metrics of this epoch (train_* are final only at the epoch's end)."""
+        if trainer.sanity_checking:
+            return
+        epoch = trainer.current_epoch
+        metrics = _scalars(trainer, lambda key: not key.startswith("train_"))
+        self.record(metrics, epoch)
+        self.epochs_run = epoch + 1
+        if self.on_epoch:
+            self.on_epoch(self.epochs_run, metrics)
+        bad = [
+            k for k in ("val_loss", self.metric) if k in metrics and not math.isfinite(metrics[k])
+        ]
+        if bad:
+            raise TrialFailed(f"{bad[0]} became {metrics[bad[0]]} at epoch {epoch}")
+        value = metrics.get(self.metric)
+        if value is not None and self.sign * value < self.sign * self.best_value:
+            self.best_value, self.best_epoch = value, epoch
+            self.best_state = copy.deepcopy(pl_module.state_dict())
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.record(_scalars(trainer, lambda key: key.startswith("train_")), trainer.current_epoch)
+
+
+def _scalars(trainer: pl.Trainer, keep: Callable[[str], bool]) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and keep(k)}
+
+
+def make_trainer(
+    settings: Mapping[str, Any],
+    callbacks: list[Callback],
+    accelerator: str,
+    precision: str = "32-true",
+) -> pl.Trainer:
+    """A Trainer without what a trial does not need (logger, progress bar, summary, sanity
+    check, per-epoch checkpoint files): each costs time on every epoch of a small LSTM."""
+    return pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        max_epochs=int(settings["max_epochs"]),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        gradient_clip_val=settings.get("grad_clip") or None,
+        callbacks=callbacks,
+    )
