@@ -237,9 +237,9 @@ def cmd_trials(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
-    from tuner.registry import TASKS, get_spec
+    from tuner.registry import get_spec, registered
 
-    for name in TASKS:
+    for name in registered():
         spec = get_spec(name)
         print(
             f"{name:<14s} metric {spec.metric} ({spec.direction}); settings: "

@@ -56,9 +56,9 @@ def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence
     peek = argparse.ArgumentParser(add_help=False)
     peek.add_argument("--task")
     task, _ = peek.parse_known_args(argv)
-    from tuner.registry import TASKS, get_spec, get_task
+    from tuner.registry import get_spec, get_task, registered
 
-    names = [task.task] if task.task else ([] if command == "search" else list(TASKS))
+    names = [task.task] if task.task else ([] if command == "search" else list(registered()))
     if command == "search":
         before = {action.dest for action in parser._actions}
         for name in names:

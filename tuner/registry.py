@@ -1,5 +1,5 @@
-"""Task registry: the framework reaches a task only here, by name -> module path, and
-imports it only when asked for.
+"""Task lookup: the framework reaches a task only here, by name -> module path (the table is
+`tasks.TASKS`, read by name), and imports it only when asked for.
 
 Each registered task has two modules: `tasks.<name>_spec` declares its settings and metrics
 without importing torch (read-only commands and every check use it), `tasks.<name>` holds
@@ -7,7 +7,7 @@ its data, model and predict. A task outside this repo is named by its dotted mod
 (`--task mypkg.mytask`); that module exposes `TASK`, a `tuner.task.Task`. Only the user's
 own `--task` flag may name a module: a name read from a file (a checkpoint) must be a
 registered task, so a file never chooses which code runs. Adding a task is one module (and
-its spec) in tasks/ plus one line in TASKS.
+its spec) in tasks/ plus one line in tasks/__init__.py's TASKS; tuner/ is not touched.
 """
 
 from __future__ import annotations
@@ -21,18 +21,19 @@ if TYPE_CHECKING:
     from tuner.settings import TaskSpec
     from tuner.task import Task
 
-TASKS = {
-    "forecasting": "tasks.forecasting",
-    "classification": "tasks.classification",
-    "charlm": "tasks.charlm",
-    "speech": "tasks.speech",
-}
+REGISTRY = "tasks"  # the package whose TASKS table names the registered tasks
+
+
+def registered() -> dict[str, str]:
+    """The registered tasks (name -> module path), read from the tasks package by name: the
+    framework never imports a task statically, and adding a task does not touch tuner/."""
+    return dict(importlib.import_module(REGISTRY).TASKS)
 
 
 def get_task(name: str, allow_module: bool = True) -> Task:
     """The `TASK` of a registered name, or (with `allow_module`, for the user's own
     --task flag only) of a dotted module path."""
-    module = _import(TASKS.get(name) or _module_path(name, allow_module), name)
+    module = _import(registered().get(name) or _module_path(name, allow_module), name)
     task = getattr(module, "TASK", None)
     from tuner.task import Task
 
@@ -45,8 +46,9 @@ def get_task(name: str, allow_module: bool = True) -> Task:
 
 def get_spec(name: str) -> TaskSpec:
     """The settings declaration of a task: for a registered one without importing torch."""
-    if name in TASKS:
-        return _import(f"{TASKS[name]}_spec", name).SPEC
+    tasks = registered()
+    if name in tasks:
+        return _import(f"{tasks[name]}_spec", name).SPEC
     return get_task(name).spec
 
 
@@ -55,12 +57,12 @@ def _module_path(name: str, allow_module: bool) -> str:
         return name
     if "." in name:
         raise UsageError(
-            f"task {name!r} is not a registered task ({', '.join(TASKS)}); a module path is "
-            f"only taken from your own --task flag: pass --task {name} if you trust it"
+            f"task {name!r} is not a registered task ({', '.join(registered())}); a module "
+            f"path is only taken from your own --task flag: pass --task {name} if you trust it"
         )
     raise UsageError(
-        f"--task {name!r}: unknown task{did_you_mean(name, TASKS)}; "
-        f"known tasks: {', '.join(TASKS)} (or a dotted module path, "
+        f"--task {name!r}: unknown task{did_you_mean(name, registered())}; "
+        f"known tasks: {', '.join(registered())} (or a dotted module path, "
         f"e.g. mypkg.mytask, whose module defines TASK)"
     )
 
