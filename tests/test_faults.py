@@ -396,3 +396,20 @@ def test_a_corrupt_default_store_is_one_line_and_stays_as_it_was(workdir, capsys
         assert err.count("\n") == 1
     assert database.read_bytes() == b"not a database at all " * 100
     assert sorted(p.name for p in database.parent.iterdir()) == ["optuna.db"]
+
+
+def test_reading_a_store_while_a_first_sweep_creates_it_breaks_nothing(workdir, fault_space):
+    """`tuner trials` in a second terminal while the first sweep makes its database: the
+    reader must not write Optuna's version stamp too (the sweep's own then failed with a
+    UNIQUE constraint: 7 of 10 starts with the old check)."""
+    for attempt in range(3):
+        study = f"race{attempt}"
+        process = _start(workdir, fault_space, 1, study=study, extra=["--set", "max_epochs=1"])
+        while process.poll() is None:
+            try:
+                load_study(study)
+            except UsageError:
+                pass  # not made yet
+            time.sleep(0.005)
+        _, err = process.communicate()
+        assert process.returncode == 0 and "Traceback" not in err, err

@@ -101,6 +101,12 @@ def _connect_args(url: str) -> dict[str, Any]:
 
 def _has_table(url: str, table: str, flag: str) -> bool:
     """Whether the database holds `table`, asked within CONNECT_TIMEOUT_S."""
+    return table in _tables(url, flag)
+
+
+def _tables(url: str, flag: str, counted: tuple[str, ...] = ()) -> dict[str, int]:
+    """The database's tables, with the row count of those in `counted`; read only, within
+    CONNECT_TIMEOUT_S."""
     import sqlalchemy
 
     try:
@@ -108,11 +114,29 @@ def _has_table(url: str, table: str, flag: str) -> bool:
     except Exception as exc:  # no driver, malformed URL
         raise UsageError(f"{flag} {url!r}: cannot open ({_first_line(exc)})") from None
     try:
-        return sqlalchemy.inspect(engine).has_table(table)
+        names = sqlalchemy.inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            return {
+                name: connection.execute(
+                    sqlalchemy.text(f"SELECT COUNT(*) FROM {name}")  # a name of our own list
+                ).scalar_one()
+                if name in counted
+                else -1
+                for name in names
+            }
     except Exception as exc:  # unreachable server, bad credentials, not a database
         raise UsageError(f"{flag} {url!r}: cannot open ({_first_line(exc)})") from None
     finally:
         engine.dispose()
+
+
+def _optuna_ready(url: str) -> bool:
+    """Optuna's tables exist and are stamped: opening the storage then writes nothing
+    (while a first sweep is still making them, a reader's RDBStorage would stamp them too,
+    and the sweep's own stamp would fail)."""
+    stamps = ("version_info", "alembic_version")
+    tables = _tables(url, "--storage", stamps)
+    return "studies" in tables and all(tables.get(name, 0) > 0 for name in stamps)
 
 
 def _check_creatable(path: Path, flag: str, url: str) -> None:
@@ -131,7 +155,7 @@ def read_studies(url: str) -> dict[str, optuna.study.StudySummary]:
         if path is not None:
             _check_creatable(path, "--storage", url)
         return {}
-    if not _has_table(url, "studies", "--storage"):
+    if not _optuna_ready(url):
         return {}
     try:
         storage = RDBStorage(url, engine_kwargs={"connect_args": _connect_args(url)})
