@@ -403,11 +403,13 @@ def test_reading_a_store_while_a_first_sweep_creates_it_breaks_nothing(workdir, 
     reader must not write Optuna's version stamp too (the sweep's own then failed with a
     UNIQUE constraint: 7 of 10 starts with the old check)."""
     for attempt in range(3):
-        study = f"race{attempt}"
-        process = _start(workdir, fault_space, 1, study=study, extra=["--set", "max_epochs=1"])
+        project = workdir / f"project{attempt}"  # a fresh store each time
+        project.mkdir()
+        os.chdir(project)
+        process = _start(project, fault_space, 1, extra=["--set", "max_epochs=1"])
         while process.poll() is None:
             try:
-                load_study(study)
+                load_study("faults")
             except UsageError:
                 pass  # not made yet
             time.sleep(0.005)
