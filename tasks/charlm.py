@@ -22,6 +22,7 @@ from torch import nn
 from typing_extensions import override
 
 from tasks.charlm_spec import SPEC
+from tuner.datafiles import FRAME, is_frame
 from tuner.errors import DataError, UsageError
 from tuner.lstm import LSTMBackbone, adam
 from tuner.space import SearchSpace
@@ -38,6 +39,13 @@ class Text:
 
 
 def read_text(args: Mapping[str, Any]) -> Text:
+    """A UTF-8 text file, or a DataFrame whose `text` column holds the text (rows joined by
+    new lines)."""
+    if is_frame(args["data"]):
+        frame = args["data"]
+        if "text" not in frame.columns:
+            raise DataError(f"{FRAME}: no column 'text'; expected the text to model in it")
+        return _checked(FRAME, "\n".join(frame["text"].astype(str)))
     path = Path(args["data"])
     if not path.is_file():
         raise DataError(f"{path}: text file not found; expected a UTF-8 text file (--data)")
@@ -49,12 +57,16 @@ def read_text(args: Mapping[str, Any]) -> Text:
             f"{path}: byte {exc.start} is not UTF-8 ({raw[exc.start : exc.start + 1]!r});"
             f" expected a UTF-8 text file"
         ) from None
+    return _checked(str(path), text)
+
+
+def _checked(name: str, text: str) -> Text:
     if len(set(text)) < 2:
         raise DataError(
-            f"{path}: holds {len(text)} characters of {len(set(text))} kinds; "
+            f"{name}: holds {len(text)} characters of {len(set(text))} kinds; "
             f"expected a text to model"
         )
-    return Text(str(path), text)
+    return Text(name, text)
 
 
 def bits_per_char(nats_sum: float, count: int) -> float:
@@ -255,13 +267,24 @@ def predict(
     options: Mapping[str, Any],
 ) -> pd.DataFrame:
     """Generated text: `--prompt`, `--length`, `--temperature`, `--seed` (checked against
-    SPEC.predict_options before they get here; a missing one takes its default)."""
+    SPEC.predict_options before they get here; a missing one takes its default). Given a
+    DataFrame with a `prompt` column (MLflow's pyfunc, the Python API), one text per row."""
     given = {**{s.name: s.default for s in SPEC.predict_options}, **options}
-    prompt = "\n" if given["prompt"] is None else given["prompt"]
-    text = model.generate(
-        prompt, int(given["length"]), float(given["temperature"]), int(given["seed"])
-    )
-    return pd.DataFrame({"text": [text]})
+    prompts = [given["prompt"]]
+    if is_frame(data_args.get("data")):
+        if "prompt" not in data_args["data"].columns:
+            raise DataError(f"{FRAME}: no column 'prompt'; expected the texts to continue")
+        prompts = [str(p) for p in data_args["data"]["prompt"]]
+    texts = [
+        model.generate(
+            "\n" if prompt is None else prompt,
+            int(given["length"]),
+            float(given["temperature"]),
+            int(given["seed"]),
+        )
+        for prompt in prompts
+    ]
+    return pd.DataFrame({"text": texts})
 
 
 TASK = Task(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuner.datafiles import read_csv, split_column
+from tuner.datafiles import Table, is_frame, read_table, split_column
 from tuner.errors import DataError
 
 PAD, UNKNOWN = 0, 1  # token ids reserved in every character vocabulary
@@ -33,25 +33,40 @@ class SequenceSet:
 
 
 def read_sequences(args: Mapping[str, Any]) -> SequenceSet:
-    path = Path(args["data"])
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found; expected a .csv or .npz file (--data)")
-    if path.suffix == ".npz":
-        return _read_npz(path)
-    frame = read_csv(path)
-    if "text" in frame.columns:
-        return _read_text_csv(path, frame)
-    return _read_long_csv(path, frame)
+    """`args['data']`: a .npz or CSV path, a DataFrame (long or text), or numpy arrays
+    `(X, y)` / `X` as a .npz holds them."""
+    source = args["data"]
+    if isinstance(source, (tuple, np.ndarray)):
+        X, y = source if isinstance(source, tuple) else (source, None)
+        arrays = {"X": np.asarray(X)} | ({"y": np.asarray(y)} if y is not None else {})
+        return _from_arrays("the arrays", arrays)
+    if not is_frame(source):
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"{path}: data file not found; expected a .csv or .npz file (--data)")
+        if path.suffix == ".npz":
+            return _read_npz(path)
+    table = read_table(source)
+    if "text" in table.frame.columns:
+        return _read_text_csv(table)
+    return _read_long_csv(table)
 
 
 def _read_npz(path: Path) -> SequenceSet:
     try:
-        arrays = np.load(path, allow_pickle=False)
+        arrays = dict(np.load(path, allow_pickle=False))
     except Exception as exc:  # not a zip, or object arrays that would need pickle
         raise DataError(f"{path}: cannot read as .npz ({exc})") from None
+    return _from_arrays(str(path), arrays)
+
+
+def _from_arrays(path: str, arrays: Mapping[str, np.ndarray]) -> SequenceSet:
     if "X" not in arrays:
         raise DataError(f"{path}: no array 'X'; expected X (N, T, F), optional lengths, y, split")
-    X = arrays["X"].astype(np.float32)
+    try:
+        X = np.asarray(arrays["X"], dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{path}: X is not numeric ({exc})") from None
     if X.ndim != 3:
         raise DataError(f"{path}: X has shape {X.shape}; expected (sequences, steps, features)")
     lengths = arrays["lengths"] if "lengths" in arrays else np.full(len(X), X.shape[1])
@@ -63,10 +78,11 @@ def _read_npz(path: Path) -> SequenceSet:
     labels = [str(v) for v in arrays["y"]] if "y" in arrays else None
     split = split_column(path, arrays["split"]) if "split" in arrays else None
     sequences = [X[i, : int(n)] for i, n in enumerate(lengths)]
-    return SequenceSet(str(path), [str(i) for i in range(len(X))], sequences, labels, split)
+    return SequenceSet(path, [str(i) for i in range(len(X))], sequences, labels, split)
 
 
-def _read_long_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
+def _read_long_csv(table: Table) -> SequenceSet:
+    path, frame = table.name, table.frame
     for column in ("sequence_id", "step"):
         if column not in frame.columns:
             raise DataError(
@@ -82,7 +98,7 @@ def _read_long_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise DataError(
-            f"{path}: line {row + 2}: column {features[col]!r} has "
+            f"{path}: {table.where(int(row))}: column {features[col]!r} has "
             f"{frame.iloc[row][features[col]]!r}; expected a finite number"
         )
     frame = frame.assign(**{c: values[c] for c in features}).sort_values(
@@ -99,11 +115,11 @@ def _read_long_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
             _check_constant(path, part, "split", sequence_id)
             split.append(part["split"].iloc[0])
     return SequenceSet(
-        str(path), ids, sequences, labels or None, split_column(path, split) if split else None
+        path, ids, sequences, labels or None, split_column(path, split) if split else None
     )
 
 
-def _check_constant(path: Path, part: pd.DataFrame, column: str, sequence_id: Any) -> None:
+def _check_constant(path: str, part: pd.DataFrame, column: str, sequence_id: Any) -> None:
     if part[column].nunique() > 1:
         raise DataError(
             f"{path}: sequence {sequence_id!r} has several values in column "
@@ -111,12 +127,13 @@ def _check_constant(path: Path, part: pd.DataFrame, column: str, sequence_id: An
         )
 
 
-def _read_text_csv(path: Path, frame: pd.DataFrame) -> SequenceSet:
+def _read_text_csv(table: Table) -> SequenceSet:
+    path, frame = table.name, table.frame
     texts = frame["text"]
     if texts.isna().any():
-        raise DataError(f"{path}: line {int(np.argmax(texts.isna())) + 2}: empty text")
+        raise DataError(f"{path}: {table.where(int(np.argmax(texts.isna())))}: empty text")
     labels = [str(v) for v in frame["label"]] if "label" in frame else None
-    split = split_column(path, frame["split"], lines=True) if "split" in frame else None
+    split = split_column(path, frame["split"], table) if "split" in frame else None
     ids = [str(i) for i in frame["id"]] if "id" in frame else [str(i) for i in range(len(frame))]
     sequences = [np.frombuffer(str(t).encode("utf-32-le"), dtype=np.uint32) for t in texts]
     return SequenceSet(str(path), ids, sequences, labels, split, text=True)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tuner.datafiles import read_csv
+from tuner.datafiles import Table, read_table
 from tuner.errors import DataError
 
 LONG_COLUMNS = ("unique_id", "ds", "y")
@@ -54,22 +53,23 @@ class SeriesSet:
 
 
 def read_series(args: Mapping[str, Any]) -> SeriesSet:
-    """Read `args['data']` as long (unique_id, ds, y) or wide (time column + targets)."""
-    path = Path(args["data"])
-    frame = read_csv(path)
+    """Read `args['data']` (a CSV path or a DataFrame) as long (unique_id, ds, y) or wide
+    (time column + targets)."""
+    table = read_table(args["data"])
+    frame = table.frame
     if set(LONG_COLUMNS) <= set(frame.columns):
-        long = frame[list(LONG_COLUMNS)]
+        long = frame[list(LONG_COLUMNS)].assign(_row=frame.index)
     else:
-        long = _wide_to_long(frame, path, args.get("time_col"), args.get("target"))
+        long = _wide_to_long(frame, table.name, args.get("time_col"), args.get("target"))
     series = tuple(
-        _one_series(path, uid, part) for uid, part in long.groupby("unique_id", sort=False)
+        _one_series(table, uid, part) for uid, part in long.groupby("unique_id", sort=False)
     )
     freqs = {pd.infer_freq(s.dates) if len(s.dates) >= 3 else None for s in series}
-    return SeriesSet(str(path), series, freqs.pop() if len(freqs) == 1 else None)
+    return SeriesSet(table.name, series, freqs.pop() if len(freqs) == 1 else None)
 
 
 def _wide_to_long(
-    frame: pd.DataFrame, path: Path, time_col: str | None, target: str | None
+    frame: pd.DataFrame, path: str, time_col: str | None, target: str | None
 ) -> pd.DataFrame:
     time_col = time_col or str(frame.columns[0])
     if time_col not in frame.columns:
@@ -87,28 +87,28 @@ def _wide_to_long(
         )
     parts = [
         pd.DataFrame(
-            {"unique_id": name, "ds": frame[time_col], "y": frame[name], "_line": frame.index + 2}
+            {"unique_id": name, "ds": frame[time_col], "y": frame[name], "_row": frame.index}
         )
         for name in targets
     ]
     return pd.concat(parts, ignore_index=True)
 
 
-def _one_series(path: Path, uid: Any, part: pd.DataFrame) -> Series:
-    lines = part["_line"] if "_line" in part else part.index.to_series() + 2
+def _one_series(table: Table, uid: Any, part: pd.DataFrame) -> Series:
+    path, rows = table.name, part["_row"]
     values = pd.to_numeric(part["y"], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
     if bad.any():
         first = int(np.argmax(bad))
         raise DataError(
-            f"{path}: line {int(lines.iloc[first])}: series {uid!r} has value "
+            f"{path}: {table.where(int(rows.iloc[first]))}: series {uid!r} has value "
             f"{part['y'].iloc[first]!r}; expected a finite number"
         )
     dates = pd.to_datetime(part["ds"], errors="coerce")
     if dates.isna().any():
         first = int(np.argmax(dates.isna().to_numpy()))
         raise DataError(
-            f"{path}: line {int(lines.iloc[first])}: time value "
+            f"{path}: {table.where(int(rows.iloc[first]))}: time value "
             f"{part['ds'].iloc[first]!r} is not a date; expected e.g. 1960-01-01"
         )
     steps = np.diff(dates.to_numpy().astype("datetime64[ns]").astype(np.int64))
@@ -116,7 +116,7 @@ def _one_series(path: Path, uid: Any, part: pd.DataFrame) -> Series:
         first = int(np.argmax(steps <= 0)) + 1
         what = "repeats" if steps[first - 1] == 0 else "goes back in time after"
         raise DataError(
-            f"{path}: line {int(lines.iloc[first])}: series {uid!r} time "
+            f"{path}: {table.where(int(rows.iloc[first]))}: series {uid!r} time "
             f"{part['ds'].iloc[first]!r} {what} the previous row; expected "
             f"strictly increasing timestamps"
         )

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from tasks.speech_audio import log_mel, read_wav, resample
-from tuner.datafiles import read_csv, split_column
+from tuner.datafiles import Table, is_frame, read_table, split_column
 from tuner.errors import DataError
 
 FEATURE_KEYS = ("sample_rate", "n_mels", "window_ms", "hop_ms")
@@ -55,29 +55,39 @@ class UtteranceSet:
 
 def read_utterances(args: Mapping[str, Any], need_transcripts: bool = True) -> UtteranceSet:
     """--data as a manifest CSV, a folder of WAVs or a single WAV; with transcripts for
-    training (need_transcripts), without for prediction."""
+    training (need_transcripts), without for prediction; or a DataFrame with the columns of
+    a manifest (paths relative to the working folder)."""
+    if is_frame(args["data"]):
+        return _finish(_read_manifest(read_table(args["data"]), Path()), args, need_transcripts)
     path = Path(args["data"])
     if path.is_dir():
         utterances = _read_folder(path, args.get("transcript_from_name"))
     elif path.suffix.lower() == ".wav" and path.is_file():
         utterances = _with_audio(str(path), [path], None, None, None)
     elif path.is_file():
-        utterances = _read_manifest(path)
+        utterances = _read_manifest(read_table(path), path.parent)
     else:
         raise DataError(
             f"{path}: not found; expected a manifest CSV (path,transcript), a folder of "
             f"WAV files or a WAV file (--data)"
         )
+    return _finish(utterances, args, need_transcripts)
+
+
+def _finish(
+    utterances: UtteranceSet, args: Mapping[str, Any], need_transcripts: bool
+) -> UtteranceSet:
     if need_transcripts and utterances.transcripts is None:
         raise DataError(
-            f"{path}: no transcripts; expected a manifest column 'transcript', or for a "
-            f"folder --transcript-from-name REGEX (e.g. '^(?P<transcript>\\d)_')"
+            f"{utterances.source}: no transcripts; expected a manifest column 'transcript', "
+            f"or for a folder --transcript-from-name REGEX (e.g. '^(?P<transcript>\\d)_')"
         )
     return _hold_out_speakers(utterances, args.get("test_speaker"))
 
 
-def _read_manifest(path: Path) -> UtteranceSet:
-    frame = read_csv(path)
+def _read_manifest(table: Table, folder: Path) -> UtteranceSet:
+    """Rows of path,transcript[,speaker][,split]; paths relative to `folder`."""
+    path, frame = table.name, table.frame
     if "path" not in frame.columns:
         raise DataError(
             f"{path}: column 'path' not found; expected path,transcript[,speaker][,split] "
@@ -85,17 +95,17 @@ def _read_manifest(path: Path) -> UtteranceSet:
         )
     transcripts = None
     if "transcript" in frame.columns:
-        transcripts = [_clean(path, i, value) for i, value in enumerate(frame["transcript"])]
+        transcripts = [_clean(table, i, value) for i, value in enumerate(frame["transcript"])]
     speakers = [str(v) for v in frame["speaker"]] if "speaker" in frame.columns else None
-    split = split_column(path, frame["split"], lines=True) if "split" in frame.columns else None
-    files = [path.parent / str(p) for p in frame["path"]]
-    return _with_audio(str(path), files, transcripts, speakers, split, lines=True)
+    split = split_column(path, frame["split"], table) if "split" in frame.columns else None
+    files = [folder / str(p) for p in frame["path"]]
+    return _with_audio(path, files, transcripts, speakers, split, table)
 
 
-def _clean(path: Path, index: int, value: Any) -> str:
+def _clean(table: Table, index: int, value: Any) -> str:
     text = " ".join(str(value).split()) if not pd.isna(value) else ""
     if not text:
-        raise DataError(f"{path}: line {index + 2}: empty transcript; expected some text")
+        raise DataError(f"{table.name}: {table.where(index)}: empty transcript; expected text")
     return text
 
 
@@ -128,7 +138,7 @@ def _with_audio(
     transcripts: list[str] | None,
     speakers: list[str] | None,
     split: np.ndarray | None,
-    lines: bool = False,
+    table: Table | None = None,
 ) -> UtteranceSet:
     """Read every file now, so a bad one stops the study before it starts."""
     audio = []
@@ -136,7 +146,7 @@ def _with_audio(
         try:
             audio.append(read_wav(file))
         except DataError as exc:
-            where = f"{source}: line {i + 2}: " if lines else ""
+            where = f"{source}: {table.where(i)}: " if table else ""
             raise DataError(f"{where}{exc}") from None
     return UtteranceSet(source, files, audio, transcripts, speakers, split)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,20 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
 
     Options are the fields of `tuner.study.SearchConfig` (data, space, study, storage,
     tracking_uri, sampler, pruner, seed, overrides, timeout, devices, quiet); `pruner` may
-    also be an Optuna pruner object.
+    also be an Optuna pruner object. `data` is the task's data options ({"data": "my.csv",
+    "target": "a"}) or the data itself: a DataFrame (classification: also arrays (X, y)),
+    with `study=` naming the study.
     """
+    options = _with_data(options)
     return studies.run_search(_config(SearchConfig, task=task, trials=trials, **options))
+
+
+def _with_data(options: dict[str, Any]) -> dict[str, Any]:
+    """`data=frame` as shorthand for `data={"data": frame}`."""
+    data = options.get("data")
+    if data is not None and not isinstance(data, Mapping):
+        options = {**options, "data": {"data": data}}
+    return options
 
 
 def _config(kind: type, **options: Any) -> Any:
@@ -60,21 +72,22 @@ def trials(study: str, storage: str | None = None) -> pd.DataFrame:
 
 def finetune(source: str, **options: Any) -> FinetuneResult:
     """Fine-tune SRC (path, runs:/, models:/, study:); options: fields of FinetuneConfig."""
-    return run_finetune(_config(FinetuneConfig, source=source, **options))
+    return run_finetune(_config(FinetuneConfig, source=source, **_with_data(options)))
 
 
 def predict(
     source: str,
-    data: dict[str, Any] | None = None,
+    data: Any = None,
     out: str | None = None,
     storage: str | None = None,
     tracking_uri: str | None = None,
     task: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """Predictions of SRC on `data` (default: its training data) as a table. `options` are
-    the task's predict options (proba for classification; prompt, length, temperature,
-    seed for charlm)."""
+    """Predictions of SRC on `data` (default: its training data) as a table: the task's data
+    options, or the data itself (a DataFrame). `options` are the task's predict options
+    (proba for classification; prompt, length, temperature, seed for charlm)."""
+    data = _with_data({"data": data})["data"]
     return run_predict(source, data, out, storage, tracking_uri, task, options)
 
 

@@ -1,9 +1,12 @@
-"""Reading users' data files the same way in every task: a CSV that must hold rows, a split
-column of train / val / test, and the splits every trial of a space needs."""
+"""Reading users' data the same way in every task: a CSV file or a pandas DataFrame (the
+Python API and MLflow's pyfunc hand frames), a split column of train / val / test, and the
+splits every trial of a space needs."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,98 @@ import numpy as np
 import pandas as pd
 
 from tuner.errors import DataError
+
+FRAME = "the data frame"  # how messages name data given as a DataFrame
+
+
+@dataclass(frozen=True)
+class Table:
+    """A user's table and how to name its rows in a message: a CSV's lines (its header is
+    line 1) or a data frame's rows (counted from 0)."""
+
+    frame: pd.DataFrame
+    name: str
+    first: int = 2
+    unit: str = "line"
+
+    def where(self, position: int) -> str:
+        return f"{self.unit} {position + self.first}"
+
+
+def read_table(source: Any) -> Table:
+    """A CSV path or a DataFrame as a Table with at least one row."""
+    if source is None:
+        raise DataError("no data given; expected --data FILE (in Python: data=...)")
+    if isinstance(source, pd.DataFrame):
+        if source.empty:
+            raise DataError(f"{FRAME}: has no rows; expected one row per step or sequence")
+        return Table(source.reset_index(drop=True), FRAME, 0, "row")
+    path = Path(source)
+    return Table(read_csv(path), str(path))
+
+
+def is_frame(source: Any) -> bool:
+    return isinstance(source, pd.DataFrame)
+
+
+def in_memory(source: Any) -> bool:
+    """Data handed in Python (a DataFrame, numpy arrays) rather than named by a path."""
+    return source is not None and not isinstance(source, (str, Path))
+
+
+def recordable(data_args: Mapping[str, Any]) -> dict[str, Any]:
+    """The data options as a record can hold them (study attributes, MLflow params, a
+    checkpoint): data given in memory becomes None, since no file names it."""
+    return {k: (None if in_memory(v) else v) for k, v in data_args.items() if v is not None}
+
+
+def fingerprint(source: Any) -> str:
+    """sha256 of the data: a file's bytes (a folder's names and sizes), a frame's or arrays'
+    values; the same data from another path or host gives the same fingerprint."""
+    digest = hashlib.sha256()
+    if is_frame(source):
+        digest.update(",".join(map(str, source.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(source, index=False).to_numpy().tobytes())
+    elif isinstance(source, (tuple, np.ndarray)):
+        for array in source if isinstance(source, tuple) else (source,):
+            digest.update(np.ascontiguousarray(np.asarray(array)).tobytes())
+    elif source and Path(source).is_dir():
+        folder = Path(source)
+        for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+            digest.update(f"{file.relative_to(folder)}:{file.stat().st_size}\n".encode())
+    elif source and Path(source).is_file():
+        with open(source, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    else:
+        return ""
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """In-memory data a launcher wrote to a file for its worker processes (a parquet frame
+    or an .npz of arrays), so workers never unpickle the caller's objects."""
+
+    path: str
+
+    @classmethod
+    def write(cls, source: Any, folder: Path) -> DataFile:
+        if is_frame(source):
+            path = folder / "data.parquet"
+            source.to_parquet(path)
+        else:
+            arrays = source if isinstance(source, tuple) else (source,)
+            path = folder / "data.npz"
+            np.savez(path, *arrays)
+        return cls(str(path))
+
+    def load(self) -> Any:
+        if self.path.endswith(".parquet"):
+            return pd.read_parquet(self.path)
+        with np.load(self.path, allow_pickle=False) as arrays:
+            loaded = tuple(arrays[f"arr_{i}"] for i in range(len(arrays.files)))
+        return loaded if len(loaded) > 1 else loaded[0]
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -33,13 +128,13 @@ def read_csv(path: Path) -> pd.DataFrame:
 SPLITS = ("train", "val", "test")
 
 
-def split_column(path: Path | str, values: Any, lines: bool = False) -> np.ndarray:
-    """A split value per row or sequence, each train, val or test; `lines`: the values are
-    a CSV column's rows, so the error can name the file line."""
+def split_column(path: Path | str, values: Any, table: Table | None = None) -> np.ndarray:
+    """A split value per row or sequence, each train, val or test; with `table`, the values
+    are its column's rows, so the error can name the line (or row)."""
     split = np.asarray(values).astype(str)
     bad = np.flatnonzero(~np.isin(split, SPLITS))
     if len(bad):
-        where = f"line {bad[0] + 2}: " if lines else ""
+        where = f"{table.where(int(bad[0]))}: " if table else ""
         raise DataError(f"{path}: {where}split {split[bad[0]]!r}; expected train, val or test")
     return split
 

@@ -18,6 +18,7 @@ from torch import nn
 from tuner import keys, options, stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
+from tuner.datafiles import in_memory
 from tuner.errors import UsageError
 from tuner.names import check_name, clean_name
 from tuner.recorder import make_trainer
@@ -164,11 +165,13 @@ def _prepare(
     """The new data, the fine-tune's space and names, checked against the stores."""
     payload, task = loaded.payload, loaded.task
     data_args = data_args_for(payload, config.data, task)
-    if not data_args.get("data"):
+    if data_args.get("data") is None:
         raise UsageError(
-            f"--from {config.source!r}: the checkpoint does not say which data it "
-            f"was trained on; pass --data FILE"
+            f"--from {config.source!r}: the checkpoint names no data file (its data was given in "
+            f"memory, or it does not say); pass --data FILE (in Python: data=...)"
         )
+    if in_memory(data_args["data"]) and config.study is None:
+        raise UsageError("data given in memory has no file name to name the study; pass study=")
     data = task.load_data(data_args)
     space, _ = task.fit_space(finetune_space(config, payload, task), data)
     lineage, name, model_name = _names(config, loaded, data_args)

@@ -22,6 +22,7 @@ from optuna_integration import PyTorchLightningPruningCallback
 
 from tuner import keys, signals
 from tuner.checkpoints import save_checkpoint
+from tuner.datafiles import recordable
 from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.recorder import TrialRecorder, make_trainer
@@ -236,7 +237,7 @@ def _keep_if_best(
         "value": recorder.best_value,
         "best_epoch": recorder.best_epoch,
         "run_id": recorder.run_id,
-        "data_args": dict(context.data_args),
+        "data_args": recordable(context.data_args),
         **context.tracker.tags,
     }
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"

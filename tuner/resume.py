@@ -5,42 +5,24 @@ trial totals, timeouts, workers, devices and stores may differ between runs and 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from tuner.datafiles import fingerprint, recordable
 from tuner.errors import UsageError
-
-
-def data_fingerprint(path: str | None) -> str:
-    """sha256 of a data file (of the names and sizes in a folder): the same data read from
-    another path or host gives the same fingerprint."""
-    if not path:
-        return ""
-    target = Path(path)
-    digest = hashlib.sha256()
-    if target.is_dir():
-        for file in sorted(p for p in target.rglob("*") if p.is_file()):
-            digest.update(f"{file.relative_to(target)}:{file.stat().st_size}\n".encode())
-    elif target.is_file():
-        with open(target, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def study_setup(
     space: Mapping[str, Any], data_args: Mapping[str, Any], precision: str
 ) -> dict[str, Any]:
     """The settings that decide what a trial trains, in a form the study can store."""
-    options = {k: v for k, v in data_args.items() if k != "data" and v is not None}
+    options = {k: v for k, v in recordable(data_args).items() if k != "data"}
     return {
         "params": space.get("params", {}),
         "fixed": space.get("fixed", {}),
         "precision": precision,
         "data_options": options,
-        "data_sha256": data_fingerprint(data_args.get("data")),
+        "data_sha256": fingerprint(data_args.get("data")),
     }
 
 

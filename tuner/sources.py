@@ -65,7 +65,7 @@ def data_args_for(payload: dict[str, Any], given: Mapping[str, Any], task: Task)
                 f"--{key.replace('_', '-')}: task {task.name!r} takes no such data option; "
                 f"it takes {', '.join('--' + k.replace('_', '-') for k in known)}"
             )
-    if given.get("data"):
+    if given.get("data") is not None:
         return given
     stored = payload["meta"].get("data_args", {})
     stored = {k: v for k, v in stored.items() if k in known and isinstance(v, str)}

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tuner import signals
+from tuner.datafiles import DataFile
 from tuner.devices import WorkerPlan, plan_workers
 from tuner.errors import TunerError, UsageError
 
@@ -80,8 +81,11 @@ def _worker_main(config: Any, plan: WorkerPlan, run: Callable[[Any], Any]) -> No
     import torch
 
     torch.set_num_threads(plan.threads)
+    data = dict(config.data)
+    if isinstance(data.get("data"), DataFile):
+        data["data"] = data["data"].load()
     worker = dataclasses.replace(
-        config, workers=1, devices=plan.accelerator, worker_index=plan.index
+        config, data=data, workers=1, devices=plan.accelerator, worker_index=plan.index
     )
     try:
         run(worker)

@@ -6,9 +6,14 @@ optimize (the trial loop and the closing record), summary (a study read back).""
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
+from pathlib import Path
+
 import optuna
 
 from tuner import report
+from tuner.datafiles import DataFile, in_memory
 from tuner.errors import UsageError
 from tuner.logs import quiet_libraries
 from tuner.stores import HOME, load_study
@@ -53,11 +58,24 @@ def run_search(config: SearchConfig) -> SearchResult:
     return execute(prepared, config)
 
 
+def handed_to_workers(config: SearchConfig, folder: Path) -> SearchConfig:
+    """In-memory data goes to the workers as a file the launcher writes, not as a pickle of
+    the caller's objects."""
+    source = config.data.get("data")
+    if not in_memory(source) or isinstance(source, DataFile):
+        return config
+    return dataclasses.replace(
+        config, data={**config.data, "data": DataFile.write(source, folder)}
+    )
+
+
 def _run_with_workers(prepared: Prepared, config: SearchConfig) -> SearchResult:
     def close(study: optuna.Study, tracker: StudyTracker, status: str) -> None:
         report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
 
-    failed = run_workers(config, run_search, lambda: open_record(prepared, config), close)
+    with tempfile.TemporaryDirectory(prefix="tuner-data-") as folder:
+        config = handed_to_workers(config, Path(folder))
+        failed = run_workers(config, run_search, lambda: open_record(prepared, config), close)
     study = load_study(prepared.name, prepared.storage)
     if failed and count_finished(study) < config.trials:
         raise UsageError(

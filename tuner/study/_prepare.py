@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 
 from tuner import devices, keys, options
+from tuner.datafiles import in_memory
 from tuner.errors import UsageError
 from tuner.names import check_name, clean_name
 from tuner.registry import get_task
@@ -46,7 +47,8 @@ def study_name_for(task: Task, data: Mapping[str, Any], existing: Mapping[str, A
 def data_stem(data: Mapping[str, Any]) -> str:
     """The data file's stem; a file named like every other (manifest.csv, data.csv) is
     named by its folder."""
-    path = Path(str(data.get("data") or "data"))
+    source = data.get("data")
+    path = Path(str(source if source is not None and not in_memory(source) else "data"))
     return path.parent.name if path.stem in GENERIC_STEMS and path.parent.name else path.stem
 
 
@@ -54,7 +56,13 @@ def prepare(config: SearchConfig) -> Prepared:
     """Check every input before anything is created (study, experiment, run, file)."""
     check_config(config)
     task = get_task(config.task)
-    data_args = {**config.data, "data": config.data.get("data") or default_data_path(task)}
+    given = config.data.get("data")
+    data_args = {**config.data, "data": default_data_path(task) if given is None else given}
+    if in_memory(given) and config.study is None:
+        raise UsageError(
+            "data given in memory (a DataFrame or arrays) has no file name to name the study "
+            "after; pass study='NAME'"
+        )
     space_path = config.space or default_space_path(task)
     if not config.space and not Path(space_path).is_file():
         raise UsageError(

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 
 from tuner import keys, report
+from tuner.datafiles import recordable
 from tuner.recovery import fail_dead_local_trials
 from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
 from tuner.stores import (
@@ -85,7 +86,7 @@ def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchC
         "task": prepared.task.name,
         "metric": prepared.space.metric,
         "direction": prepared.space.direction,
-        "data": prepared.data_args,
+        "data": recordable(prepared.data_args),
         "space": prepared.space.to_dict(),
         "sampler": config.sampler,
         "pruner": _pruner_name(config.pruner),
@@ -107,7 +108,7 @@ def _parent_params(prepared: Prepared, config: SearchConfig) -> dict[str, Any]:
         "pruner": _pruner_name(config.pruner),
         "seed": config.seed,
         "space_file": prepared.space.source,
-        **{f"data.{k}": v for k, v in prepared.data_args.items() if v is not None},
+        **{f"data.{k}": v for k, v in recordable(prepared.data_args).items()},
         **{f"fixed.{k}": v for k, v in prepared.space.fixed.items()},
     }
 
