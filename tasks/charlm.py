@@ -287,6 +287,11 @@ def predict(
     return pd.DataFrame({"text": texts})
 
 
+def example(data: Text, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """A prompt: the text's first line (at most 40 characters)."""
+    return pd.DataFrame({"prompt": [data.text.lstrip().split("\n")[0][:40] or data.text[:1]]})
+
+
 TASK = Task(
     spec=SPEC,
     add_data_args=add_data_args,
@@ -295,6 +300,7 @@ TASK = Task(
     build_datamodule=build_datamodule,
     build_model=build_model,
     model_class=CharLSTM,
+    example=example,
     predict=predict,
     default_data=str(DATA / "tinyshakespeare.txt"),
     smoke={

@@ -321,6 +321,20 @@ def predict(
     return table
 
 
+def example(data: SequenceSet, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Two sequences without their labels: as texts, or long (one row per step)."""
+    chosen = list(zip(data.ids[:2], data.sequences[:2], strict=True))
+    if data.text:
+        texts = ["".join(map(chr, codes)) for _, codes in chosen]
+        return pd.DataFrame({"text": texts})
+    rows = [
+        {"sequence_id": sid, "step": step, **{f"x{i}": float(v) for i, v in enumerate(values)}}
+        for sid, sequence in chosen
+        for step, values in enumerate(sequence)
+    ]
+    return pd.DataFrame(rows)
+
+
 TASK = Task(
     spec=SPEC,
     add_data_args=add_data_args,
@@ -329,6 +343,7 @@ TASK = Task(
     build_datamodule=build_datamodule,
     build_model=build_model,
     model_class=SequenceClassifier,
+    example=example,
     predict=predict,
     default_data=str(DATA / "japanese_vowels.npz"),
     smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},

@@ -367,6 +367,18 @@ def predict(
     return pd.concat(rows, ignore_index=True)
 
 
+def example(data: SeriesSet, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """The first series' last `input_len` values, long: what `predict` needs to forecast."""
+    series, length = data.series[0], int(settings["input_len"])
+    return pd.DataFrame(
+        {
+            "unique_id": series.uid,
+            "ds": series.dates[-length:].astype(str),
+            "y": series.values[-length:],
+        }
+    )
+
+
 def _future_dates(dates: pd.DatetimeIndex, freq: str | None, horizon: int) -> pd.DatetimeIndex:
     freq = freq or pd.infer_freq(dates) or (dates[-1] - dates[-2])
     return pd.date_range(dates[-1], periods=horizon + 1, freq=freq)[1:]
@@ -380,6 +392,7 @@ TASK = Task(
     build_datamodule=build_datamodule,
     build_model=build_model,
     model_class=ForecastLSTM,
+    example=example,
     predict=predict,
     default_data=str(DATA / "air_passengers.csv"),
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},

@@ -232,6 +232,11 @@ def predict(
     return table
 
 
+def example(data: UtteranceSet, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """One recording, by its absolute path."""
+    return pd.DataFrame({"path": [str(Path(data.files[0]).resolve())]})
+
+
 TASK = Task(
     spec=SPEC,
     add_data_args=add_data_args,
@@ -240,6 +245,7 @@ TASK = Task(
     build_datamodule=build_datamodule,
     build_model=build_model,
     model_class=SpeechRecognizer,
+    example=example,
     upgrade=upgrade,
     predict=predict,
     default_data=str(DATA / "speech/fsdd/manifest.csv"),

@@ -242,11 +242,22 @@ def _keep_if_best(
     }
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
     save_checkpoint(path, model, context.task.name, settings, meta)
-    source = context.tracker.log_checkpoint(recorder.run_id, path)
-    version = context.tracker.register_best(recorder.run_id, source, {"trial": str(trial.number)})
-    path.unlink(missing_ok=True)
-    trial.set_user_attr(keys.CHECKPOINT_URI, source)
-    trial.set_user_attr(keys.MODEL_VERSION, version)
+    try:
+        task = context.task
+        example = task.example(context.data, settings) if task.example else None
+        logged = context.tracker.log_best_model(
+            recorder.run_id, trial.number, path, example, _model_params(task)
+        )
+    finally:
+        path.unlink(missing_ok=True)
+    trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
+    trial.set_user_attr(keys.MODEL_ID, logged.model_id)
+    trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+
+
+def _model_params(task: Any) -> dict[str, Any]:
+    """The predict options MLflow clients may pass as `params` (those with a default)."""
+    return {s.name: s.default for s in task.spec.predict_options if s.default is not None}
 
 
 def _record_failure(

@@ -13,10 +13,7 @@ import pandas as pd
 from tuner import stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
-from tuner.errors import UsageError
-from tuner.settings import check_values
 from tuner.sources import data_args_for, load_source
-from tuner.task import Task
 
 
 def predict(
@@ -35,26 +32,12 @@ def predict(
     loaded = load_source(source, tracking_uri, storage, task)
     payload, found = loaded.payload, loaded.task
     data_args = data_args_for(payload, data or {}, found)
-    chosen = predict_options(found, options or {})
+    chosen = found.checked_options(options or {})
     model = restore_model(payload, found.model_class, found.upgrade)
     table = found.predict(model, data_args, payload["settings"], chosen)
     if out:
         write_csv_atomically(table, Path(out))
     return table
-
-
-def predict_options(task: Task, given: Mapping[str, Any]) -> dict[str, Any]:
-    """The task's predict options (declared in its spec) with the given values checked,
-    the others at their defaults; an option the task does not take is refused."""
-    declared = {setting.name: setting for setting in task.spec.predict_options}
-    for key in given:
-        if key not in declared:
-            takes = ", ".join(f"--{name}" for name in declared) or "none"
-            raise UsageError(
-                f"--{key}: task {task.name!r} takes no such option (it takes {takes})"
-            )
-    check_values(given, declared.values())
-    return {**{name: s.default for name, s in declared.items()}, **given}
 
 
 def write_csv_atomically(table: pd.DataFrame, path: Path) -> None:

@@ -15,7 +15,7 @@ from tuner.registry import get_task
 from tuner.report import best_trial
 from tuner.stores import check_tracking_exists, load_study
 from tuner.task import Task
-from tuner.tracking import CHECKPOINT_DIR, TrackingStore
+from tuner.tracking import TrackingStore, pyfunc_model
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,13 @@ def data_args_for(payload: dict[str, Any], given: Mapping[str, Any], task: Task)
 
 
 def resolve_source(source: str, tracking_uri: str, storage: str) -> Source:
-    """A local checkpoint path for SRC, plus tags recording it (sha256, run, model, study)."""
+    """A local checkpoint path for SRC, plus tags recording it (sha256, run, model, study).
+
+    A study's best model is an MLflow Model with the checkpoint inside; a run or version
+    logged before that keeps its checkpoint under the run's checkpoint/ folder, and a local
+    `.ckpt` file or a downloaded model folder works too."""
     if not source.startswith(("runs:/", "models:/", "study:")):
-        path = Path(source)
-        if not path.is_file():
-            raise CheckpointError(
-                f"--from {source!r}: no such checkpoint file (expected a "
-                f"path, runs:/<id>, models:/<name>/<version>, "
-                f"models:/<name>@<alias> or study:<name>)"
-            )
+        path = _local_checkpoint(source)
         return Source(path, {keys.SOURCE_TAG: source, keys.SOURCE_SHA_TAG: sha256_of(path)})
     check_tracking_exists(tracking_uri)
     store = TrackingStore(tracking_uri)
@@ -96,19 +94,38 @@ def resolve_source(source: str, tracking_uri: str, storage: str) -> Source:
         raise CheckpointError(
             f"--from {source!r}: no MLflow run {lineage['source_run_id']!r} in this tracking store"
         )
-    path = _download_checkpoint(store, lineage["source_run_id"], source)
+    path = _download_checkpoint(store, lineage, source)
     lineage = {"source": source, "source_sha256": sha256_of(path), **lineage}
     lineage.setdefault("source_study", tags.get(keys.STUDY_TAG, ""))
     lineage["root_study"] = tags.get(keys.ROOT_STUDY_TAG) or lineage["source_study"]
     return Source(path, {f"{keys.TAG}{k}": v for k, v in lineage.items() if v})
 
 
-def _download_checkpoint(store: TrackingStore, run_id: str, source: str) -> Path:
-    path = store.download_checkpoint(run_id)
+def _local_checkpoint(source: str) -> Path:
+    """A checkpoint file, or the checkpoint inside a downloaded MLflow Model folder."""
+    path = Path(source)
+    if path.is_dir() and (path / pyfunc_model.MLMODEL).is_file():
+        return pyfunc_model.checkpoint_in(path, source)
+    if not path.is_file():
+        raise CheckpointError(
+            f"--from {source!r}: no such checkpoint file or model folder (expected a "
+            f"path, runs:/<id>, models:/<name>/<version>, "
+            f"models:/<name>@<alias> or study:<name>)"
+        )
+    return path
+
+
+def _download_checkpoint(store: TrackingStore, lineage: dict[str, str], source: str) -> Path:
+    run_id = lineage["source_run_id"]
+    model_id = lineage.get("source_model_id") or store.model_of_run(run_id)
+    if model_id:
+        lineage["source_model_id"] = model_id
+        return pyfunc_model.checkpoint_in(store.download_model(model_id), source)
+    path = store.download_checkpoint(run_id)  # logged before models were MLflow Models
     if path is None:
         raise CheckpointError(
-            f"--from {source!r}: run {run_id} has no checkpoint under "
-            f"{CHECKPOINT_DIR}/ (only the best trials of a study log one)"
+            f"--from {source!r}: run {run_id} has no model (only the best trials of a "
+            f"study log one)"
         )
     return path
 
@@ -123,14 +140,15 @@ def model_version_tags(store: TrackingStore, source: str) -> dict[str, str]:
             f"--from {source!r}: expected models:/<name>/<version> or models:/<name>@<alias>"
         )
     try:
-        found, run_id = store.model_version(name, version, alias)
+        found, run_id, model_id = store.model_version(name, version, alias)
     except KeyError:
         what = f"alias {alias!r}" if alias else f"version {version!r}"
         raise CheckpointError(
             f"--from {source!r}: registered model {name!r} has no "
             f"{what} (or no such model) in this tracking store"
         ) from None
-    return {"source_model": name, "source_version": found, "source_run_id": run_id}
+    found_ids = {"source_model_id": model_id} if model_id else {}
+    return {"source_model": name, "source_version": found, "source_run_id": run_id, **found_ids}
 
 
 def study_best_run(name: str, storage: str) -> dict[str, str]:
@@ -145,4 +163,6 @@ def study_best_run(name: str, storage: str) -> dict[str, str]:
     run_id = best.user_attrs.get(keys.RUN_ID)
     if not run_id:
         raise CheckpointError(f"--from study:{name}: best trial {best.number} has no MLflow run")
-    return {"source_study": name, "source_trial": str(best.number), "source_run_id": run_id}
+    found = {"source_study": name, "source_trial": str(best.number), "source_run_id": run_id}
+    model_id = best.user_attrs.get(keys.MODEL_ID)
+    return {**found, "source_model_id": model_id} if model_id else found

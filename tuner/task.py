@@ -42,6 +42,8 @@ class Task:
             default: its `backbone` attribute.
         upgrade: turns a checkpoint's hyperparameters written by an older version of the
             task into today's constructor arguments (default: unchanged).
+        example: a small input `predict` accepts, as a DataFrame, from the loaded data and a
+            trial's settings: the input example and signature of the MLflow Model.
         default_data: the path of shipped demo data, used when --data is not given.
         smoke: tiny settings for tests.
     """
@@ -64,6 +66,7 @@ class Task:
     upgrade: Callable[[dict[str, Any]], dict[str, Any]] = lambda hyper_parameters: dict(
         hyper_parameters
     )
+    example: Callable[[Any, Mapping[str, Any]], pd.DataFrame] | None = None
     default_data: str | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
@@ -85,6 +88,22 @@ class Task:
             ("choices", spec.choices),
         ):
             object.__setattr__(self, key, value)
+
+    def checked_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The task's predict options (spec.predict_options) with the given values checked
+        and the others at their defaults; an option the task does not take is refused."""
+        from tuner.errors import UsageError
+        from tuner.settings import check_values
+
+        declared = {setting.name: setting for setting in self.spec.predict_options}
+        for key in given:
+            if key not in declared:
+                takes = ", ".join(f"--{name}" for name in declared) or "none"
+                raise UsageError(
+                    f"--{key}: task {self.name!r} takes no such option (it takes {takes})"
+                )
+        check_values(given, declared.values())
+        return {**{name: s.default for name, s in declared.items()}, **given}
 
     def data_keys(self) -> list[str]:
         """The names of the task's data options (the dests of its data flags)."""

@@ -75,8 +75,11 @@ class TrackingStore:
 
     # ------------------------------------------------------------ registry, experiments
 
-    def model_version(self, name: str, version: str = "", alias: str = "") -> tuple[str, str]:
-        """(version, run id) of a registered model's version or alias; KeyError if none."""
+    def model_version(
+        self, name: str, version: str = "", alias: str = ""
+    ) -> tuple[str, str, str | None]:
+        """(version, run id, logged model id or None for a version registered before models
+        were MLflow Models) of a registered model's version or alias; KeyError if none."""
         try:
             if alias:
                 found = self.client.get_model_version_by_alias(name, alias)
@@ -84,7 +87,27 @@ class TrackingStore:
                 found = self.client.get_model_version(name, version)
         except MlflowException:
             raise KeyError(name) from None
-        return str(found.version), found.run_id
+        model_id = getattr(found, "model_id", None)
+        if not model_id and str(found.source).startswith("models:/m-"):
+            model_id = str(found.source)[len("models:/") :]
+        return str(found.version), found.run_id, model_id
+
+    def model_of_run(self, run_id: str) -> str | None:
+        """The logged model a run produced (a study's best trial), or None."""
+        run = self.client.get_run(run_id)
+        models = self.client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"source_run_id = '{run.info.run_id}'"
+        )
+        return models[0].model_id if models else None
+
+    def download_model(self, model_id: str) -> Path:
+        """A logged model's folder (MLmodel, data/), downloaded to a fresh folder."""
+        from mlflow.artifacts import download_artifacts
+
+        folder = tempfile.mkdtemp(prefix="tuner-model-")
+        return Path(
+            download_artifacts(f"models:/{model_id}", dst_path=folder, tracking_uri=self.uri)
+        )
 
     def experiment(self, name: str | None) -> tuple[str, dict[str, Any]] | None:
         """(id, tags) of the experiment of that name, or of the latest one; None if none."""

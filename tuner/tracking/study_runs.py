@@ -8,18 +8,23 @@ several trials or workers can record at once.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from tuner.keys import DEVICE_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TAG, TRIAL_TAG
 from tuner.names import path_part
-from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
+from tuner.tracking import pyfunc_model
+from tuner.tracking.store import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
 BEST_ALIAS = "best"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
@@ -203,24 +208,86 @@ class StudyTracker:
 
     # ------------------------------------------------------------ checkpoints and registry
 
-    def log_checkpoint(self, run_id: str, path: Path) -> str:
-        """Log the file under `checkpoint/` of the run; returns its artifact URI."""
-        self.client.log_artifact(run_id, str(path), CHECKPOINT_DIR)
-        artifact_uri = self.client.get_run(run_id).info.artifact_uri
-        return f"{artifact_uri}/{CHECKPOINT_DIR}/{path.name}"
+    def log_best_model(
+        self,
+        run_id: str,
+        number: int,
+        checkpoint: Path,
+        example: pd.DataFrame | None,
+        params: dict[str, Any],
+    ) -> LoggedBest:
+        """Log a trial's checkpoint as an MLflow Model (a logged model of its run, the run's
+        metrics linked to it), register it as a new version of the study's model and move
+        the `best` alias to it."""
+        logged = self.client.create_logged_model(
+            self.experiment_id,
+            name=f"trial-{number}",
+            source_run_id=run_id,
+            tags={STUDY_TAG: self.study_name, TRIAL_TAG: str(number)},
+            model_type="lstm-tuner",
+        )
+        folder = pyfunc_model.scratch_folder() / "model"
+        try:
+            pyfunc_model.save(
+                folder, checkpoint, example, params, logged.model_id, run_id, requirements()
+            )
+            self.client.log_model_artifacts(logged.model_id, str(folder))
+        except BaseException:
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            raise
+        finally:
+            shutil.rmtree(folder.parent, ignore_errors=True)
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        self._link_metrics(run_id, logged.model_id)
+        version = self._register(run_id, logged.model_id, number)
+        return LoggedBest(f"models:/{logged.model_id}", logged.model_id, version)
 
-    def register_best(self, run_id: str, source: str, tags: Mapping[str, str]) -> str:
+    def _link_metrics(self, run_id: str, model_id: str) -> None:
+        """The run's latest metrics, logged again against the model (MLflow 3's model page)."""
+        metrics = self.client.get_run(run_id).data.metrics
+        stamp = _now_ms()
+        linked = [Metric(k, float(v), stamp, 0, model_id=model_id) for k, v in metrics.items()]
+        for start in range(0, len(linked), 1000):
+            self.client.log_batch(run_id, metrics=linked[start : start + 1000])
+        self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
+
+    def _register(self, run_id: str, model_id: str, number: int) -> str:
         """A new version of the study's model, aliased `best`; returns the version."""
         try:
             self.client.create_registered_model(self.model_name)
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
-        version = self.client.create_model_version(
-            self.model_name,
-            source=source,
-            run_id=run_id,
-            tags={**tags, **self.tags, STUDY_TAG: self.study_name},
-        )
+        # MLflow's SQL registry resolves a models:/ source through the global tracking URI
+        # (a TODO in its sqlalchemy_store), not this client's: point it here for this call
+        with _use_tracking_uri(self.tracking_uri):
+            version = self.client.create_model_version(
+                self.model_name,
+                source=f"models:/{model_id}",
+                run_id=run_id,
+                model_id=model_id,
+                tags={"trial": str(number), **self.tags, STUDY_TAG: self.study_name},
+            )
         self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version.version)
         return str(version.version)
+
+
+@dataclass(frozen=True)
+class LoggedBest:
+    uri: str  # models:/<model id>
+    model_id: str
+    version: str  # of the study's registered model
+
+
+def requirements() -> list[str]:
+    """What the model needs installed: this package, and the torch it was trained with
+    (explicit: MLflow's inference would start a subprocess at every new best)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import torch
+
+    try:
+        own = f"lstm-tuner=={version('lstm-tuner')}"
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        own = "lstm-tuner"
+    return [own, f"torch=={torch.__version__.split('+')[0]}"]

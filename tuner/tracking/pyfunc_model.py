@@ -1,0 +1,98 @@
+"""A study's best model as an MLflow Model: the `python_function` flavor, whose loader is this
+module of the installed package (no code and no pickle in the model folder), around the
+checkpoint kept in the model's `data/` folder. MLflow's own clients load it
+(`mlflow.pyfunc.load_model`, `mlflow models serve`) and predict with the task's own
+`predict`: a DataFrame in, the table `tuner predict` writes out.
+
+tuner itself never loads a model folder through pyfunc (that runs the loader module the
+folder names): `checkpoint_in` reads the MLmodel file as data and returns the checkpoint,
+which the safe loader opens.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from tuner.errors import CheckpointError
+
+LOADER = __name__  # what the MLmodel file names as the flavor's loader_module
+MLMODEL = "MLmodel"
+
+
+class TunerModel:
+    """What `mlflow.pyfunc.load_model` returns inside: the restored model and its task."""
+
+    def __init__(self, checkpoint: str) -> None:
+        from tuner.checkpoints import load_checkpoint, restore_model
+        from tuner.registry import get_task
+
+        payload = load_checkpoint(checkpoint)
+        self.task = get_task(payload["task"], allow_module=False)
+        self.model = restore_model(payload, self.task.model_class, self.task.upgrade)
+        self.settings = payload["settings"]
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
+        options = self.task.checked_options({k: v for k, v in (params or {}).items()})
+        return self.task.predict(self.model, {"data": frame}, self.settings, options)
+
+
+def _load_pyfunc(data_path: str) -> TunerModel:
+    """MLflow's entry point for a loader_module flavor: `data_path` is the checkpoint."""
+    return TunerModel(data_path)
+
+
+def save(
+    folder: Path,
+    checkpoint: Path,
+    example: pd.DataFrame | None,
+    params: dict[str, Any],
+    model_id: str,
+    run_id: str,
+    requirements: list[str],
+) -> Path:
+    """Write the MLflow Model of a checkpoint into `folder` (with its signature, inferred
+    from a prediction on `example`, and that example)."""
+    import mlflow.pyfunc
+    from mlflow.models import Model, ModelSignature, infer_signature
+
+    signature = None
+    if example is not None:
+        output = TunerModel(str(checkpoint)).predict(example, params)
+        inferred = infer_signature(example, output, params=params or None)
+        # no input schema: MLflow would refuse integer values where the example had floats
+        # (`y` of a series), and the task checks its input itself, with clearer messages
+        signature = ModelSignature(inputs=None, outputs=inferred.outputs, params=inferred.params)
+    mlflow.pyfunc.save_model(
+        path=str(folder),
+        loader_module=LOADER,
+        data_path=str(checkpoint),
+        mlflow_model=Model(model_id=model_id, run_id=run_id),
+        signature=signature,
+        input_example=example,
+        pip_requirements=requirements,
+    )
+    return folder
+
+
+def checkpoint_in(folder: Path, source: str) -> Path:
+    """The checkpoint inside a model folder written by `save`, read from its MLmodel file
+    as data (nothing in the folder is run)."""
+    try:
+        spec = yaml.safe_load((folder / MLMODEL).read_text(encoding="utf-8"))
+        data = spec["flavors"]["python_function"]["data"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{source}: not an lstm-tuner MLflow Model ({exc})") from None
+    path = (folder / str(data)).resolve()
+    if folder.resolve() not in path.parents or not path.is_file():
+        raise CheckpointError(f"{source}: its MLmodel names no checkpoint inside the model")
+    return path
+
+
+def scratch_folder() -> Path:
+    return Path(tempfile.mkdtemp(prefix="tuner-model-"))
