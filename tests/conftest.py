@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -113,3 +117,72 @@ def run_cli(workdir: Path, *argv: str, env: dict | None = None, timeout: int = 3
         text=True,
         timeout=timeout,
     )
+
+
+def wait_for(predicate, timeout: float = 120) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` seconds pass (False)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def answers(url: str) -> bool:
+    """An MLflow server answers its health check."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+class MlflowServer:
+    """A real `mlflow server` (one worker, artifacts served from `folder/artifacts`) that a
+    test may stop and start again on the same port."""
+
+    def __init__(self, folder: Path, backend: str | None = None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.artifacts = folder / "artifacts"
+        self.command = [
+            sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+            "--port", str(self.port), "--workers", "1",
+            "--backend-store-uri", backend or f"sqlite:///{folder / 'mlflow.db'}",
+            "--artifacts-destination", str(self.artifacts),
+        ]  # fmt: skip
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        self.process = subprocess.Popen(
+            self.command, cwd=self.folder, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert wait_for(lambda: answers(self.url), timeout=120), "mlflow server down"
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    """A real `mlflow server` on a SQLite backend."""
+    server = MlflowServer(tmp_path / "server")
+    server.start()
+    yield server
+    server.stop()

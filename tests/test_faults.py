@@ -9,13 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 from mlflow import MlflowClient
 
 import tuner
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, wait_for
 from tuner.errors import UsageError
 from tuner.stores import default_tracking_uri, load_study
 
@@ -123,15 +122,6 @@ def _start(workdir, space, trials, study="faults", extra=(), env=None):
     )
 
 
-def _wait_for(predicate, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def _states():
     try:
         return [t.state.name for t in load_study("faults").trials]
@@ -144,7 +134,7 @@ def test_interrupt_marks_the_running_trial_closes_runs_and_resumes(workdir, faul
     slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
     fault_space.write_text(slow)
     process = _start(workdir, fault_space, 2, extra=["--set", "hidden_size=64"])
-    assert _wait_for(lambda: "RUNNING" in _states()), process.communicate()
+    assert wait_for(lambda: "RUNNING" in _states()), process.communicate()
     time.sleep(1.0)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
@@ -183,7 +173,7 @@ def test_interrupted_trial_records_its_reason(workdir, fault_space):
     slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
     fault_space.write_text(slow)
     process = _start(workdir, fault_space, 2)
-    assert _wait_for(lambda: "RUNNING" in _states()), process.communicate()
+    assert wait_for(lambda: "RUNNING" in _states()), process.communicate()
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     trial = load_study("faults").trials[0]
@@ -198,7 +188,7 @@ def test_ctrl_c_twice_ends_at_once_and_the_rerun_records_what_was_left(workdir, 
     slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
     fault_space.write_text(slow)
     process = _start(workdir, fault_space, 2)
-    assert _wait_for(lambda: _running_with_run()), process.communicate()
+    assert wait_for(lambda: _running_with_run()), process.communicate()
     process.send_signal(signal.SIGINT)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
@@ -263,70 +253,29 @@ def test_a_store_that_does_not_answer_is_reported_within_seconds(
     assert not (workdir / "mlruns").exists()
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` that a test may stop and start again on the same port."""
-    folder = tmp_path / "server"
-    folder.mkdir()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}", "--workers", "1",
-        "--artifacts-destination", str(folder / "artifacts"),
-    ]  # fmt: skip
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = {"process": None, "url": f"http://127.0.0.1:{port}"}
-
-    def start():
-        server["process"] = subprocess.Popen(
-            command, cwd=folder, env=env, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        assert _wait_for(lambda: _answers(server["url"]), timeout=120), "mlflow server down"
-
-    def stop():
-        os.killpg(server["process"].pid, signal.SIGKILL)
-        server["process"].wait()
-
-    server.update(start=start, stop=stop)
-    start()
-    yield server
-    stop()
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def test_a_lost_mlflow_server_stops_the_sweep_and_the_rerun_settles_it(
     workdir, fault_space, mlflow_server
 ):
     slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
     fault_space.write_text(slow)
-    remote = ["--tracking-uri", mlflow_server["url"]]
+    remote = ["--tracking-uri", mlflow_server.url]
     fast_failing = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}  # no minutes of retries here
     process = _start(workdir, fault_space, 2, extra=remote, env=fast_failing)
-    assert _wait_for(_running_with_run), process.communicate()
-    mlflow_server["stop"]()
+    assert wait_for(_running_with_run), process.communicate()
+    mlflow_server.stop()
     _, err = process.communicate(timeout=120)
     assert process.returncode == 1, err
     assert err.startswith("error: the sweep stopped: the MLflow server stopped answering"), err
     assert "Traceback" not in err and err.count("\n") == 1, err
     trial = load_study("faults").trials[0]
     assert trial.state.name == "FAIL" and "stopped answering" in trial.user_attrs["fail_reason"]
-    mlflow_server["start"]()
+    mlflow_server.start()
     rerun = _start(
         workdir, fault_space, 2, extra=[*remote, "--set", "max_epochs=2", "--allow-changes"]
     )
     _, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
-    _assert_settled_on(mlflow_server["url"])
+    _assert_settled_on(mlflow_server.url)
 
 
 def _assert_settled_on(tracking_uri):

@@ -615,6 +615,8 @@ REMOTE_MISTAKES = [
     (["lineage", "study:nope"], ["no MLflow store there yet"]),
     (["predict", "--from", "study:nope"], ["no MLflow store there yet"]),
     (["ui"], ["no MLflow store there yet"]),
+    # each host would keep its models on its own disk
+    (["search", "--task", "forecasting"], ["--artifact-root", "mlflow server"]),
 ]
 
 

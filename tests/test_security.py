@@ -103,14 +103,15 @@ def test_passwords_in_store_urls_are_never_printed_or_recorded(workdir, postgres
     storage, tracking = (_with_password(url) for url in postgres_urls)
     (workdir / "tiny.yaml").write_text(TINY_SPACE)
     stores = ["--storage", storage, "--tracking-uri", tracking]
+    shared = ["--artifact-root", str(workdir / "shared")]
     search = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", "pw"]
-    done = run_cli(workdir, *search, "--trials", "1", "--quiet", *stores)
+    done = run_cli(workdir, *search, "--trials", "1", "--quiet", *stores, *shared)
     assert done.returncode == 0, done.stderr
     assert PASSWORD not in done.stdout + done.stderr and "postgres:***@" in done.stdout
     for argv in (["best", "--study", "pw"], ["trials", "--study", "pw"], ["best", "--study", "x"]):
         shown = run_cli(workdir, *argv, *stores)
         assert PASSWORD not in shown.stdout + shown.stderr
-    slow = [*search[:-1], "pw-stop", "--trials", "2", "--set", "max_epochs=400", *stores]
+    slow = [*search[:-1], "pw-stop", "--trials", "2", "--set", "max_epochs=400", *stores, *shared]
     interrupted = _interrupt(workdir, slow)
     assert "resume with: tuner search" in interrupted and "postgres:***@" in interrupted
     assert PASSWORD not in interrupted

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow
 import optuna
 import pytest
 import torch
@@ -87,15 +90,17 @@ def test_a_pruned_trial_is_recorded_as_pruned_in_optuna_and_mlflow(tiny_space):
     assert {c.data.tags["tuner.pruned_at_epoch"] for c in children} == {"0"}
 
 
-def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space):
+def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space, monkeypatch):
     result = tuner.search(
         "forecasting", trials=3, space=str(tiny_space), pruner="none", quiet=True
     )
     client = MlflowClient(default_tracking_uri())
     version = client.get_model_version_by_alias(STUDY, "best")
     assert version.run_id == result.best_run_id
-    local = client.download_artifacts(version.run_id, "checkpoint")
-    path = next(__import__("pathlib").Path(local).glob("*.ckpt"))
+    # MLflow's own client resolves the alias to the logged model and downloads it
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", default_tracking_uri())
+    local = mlflow.artifacts.download_artifacts(f"models:/{STUDY}@best")
+    path = next(Path(local).glob("data/*.ckpt"))
     payload = load_checkpoint(path, task="forecasting")
     assert payload["meta"]["trial"] == result.best_trial
     model = restore_model(payload, TASK.model_class)

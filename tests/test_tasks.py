@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import math
 
+import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 import tuner
 from tasks import TASKS, get_task
+from tasks.forecasting import DATA
 from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.sources import resolve_source
 from tuner.stores import default_tracking_uri, resolve_storage
@@ -21,7 +24,7 @@ PREDICT_OPTIONS = {"proba": True, "prompt": "A", "length": 20, "temperature": 1.
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-def test_task_conformance(name, workdir):
+def test_task_conformance(name, workdir, monkeypatch):
     task = get_task(name)
     assert task.default_data and default_data_path(task)
     result = tuner.search(
@@ -46,6 +49,42 @@ def test_task_conformance(name, workdir):
     assert isinstance(one, pd.DataFrame) and len(one) > 0
     pd.testing.assert_frame_equal(one, two)
 
+    _pyfunc_predicts_as_tuner_does(name, monkeypatch)
+
     tuned = tuner.finetune(f"study:conf-{name}", max_epochs=1, quiet=True)
     assert math.isfinite(tuned.before) and math.isfinite(tuned.after)
     assert tuned.search.model_name == f"conf-{name}-finetuned"
+
+
+def _user_frame(name: str) -> tuple[pd.DataFrame, dict]:
+    """The input a user of MLflow would hand the model, made from the shipped data files
+    (not by the task's own code), with the params the task's predict takes."""
+    if name == "forecasting":
+        return pd.read_csv(DATA / "air_passengers.csv"), {}
+    if name == "classification":
+        arrays = np.load(DATA / "japanese_vowels.npz")
+        rows = [
+            {"sequence_id": f"q{i}", "step": t, **{f"x{f}": v for f, v in enumerate(step)}}
+            for i in range(3)
+            for t, step in enumerate(arrays["X"][i][: arrays["lengths"][i]])
+        ]
+        return pd.DataFrame(rows), {"proba": True}
+    if name == "speech":
+        folder = DATA / "speech" / "fsdd"
+        paths = pd.read_csv(folder / "manifest.csv")["path"].head(3)
+        return pd.DataFrame({"path": [str(folder / path) for path in paths]}), {}
+    return pd.DataFrame({"prompt": ["ROMEO:"]}), {"length": 20, "temperature": 1.0, "seed": 3}
+
+
+def _pyfunc_predicts_as_tuner_does(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow's own client, given only the registry alias, predicts what `tuner predict`
+    does from the same study."""
+    frame, params = _user_frame(name)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", default_tracking_uri())
+    model = mlflow.pyfunc.load_model(f"models:/conf-{name}@best")
+    by_mlflow = model.predict(frame, params=params or None)
+    by_tuner = tuner.predict(f"study:conf-{name}", data=frame, options=params)
+    assert len(by_mlflow) > 0
+    pd.testing.assert_frame_equal(
+        by_mlflow.reset_index(drop=True), by_tuner.reset_index(drop=True)
+    )

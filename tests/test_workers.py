@@ -150,6 +150,8 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
         storage,
         "--tracking-uri",
         tracking,
+        "--artifact-root",
+        str(workdir / "shared"),
         "--set",
         "max_epochs=20",  # a trial outlasts the poll -> kill delay, even on a busy machine
         "--heartbeat",

@@ -50,7 +50,7 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="resume a study with other settings or data than it was run with",
     )
-    add_store_args(parser)
+    add_store_args(parser, writes_models=True)
 
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +147,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         allow_changes=args.allow_changes,
         storage=args.storage,
         tracking_uri=args.tracking_uri,
+        artifact_root=args.artifact_root,
         **_typed(args, keys),
     )
     print_result(result)
@@ -167,6 +168,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         allow_changes=args.allow_changes,
         storage=args.storage,
         tracking_uri=args.tracking_uri,
+        artifact_root=args.artifact_root,
         **_typed(args, [s.name for s in options.FINETUNE]),
     )
     print_result(result.search)

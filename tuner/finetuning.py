@@ -53,6 +53,7 @@ class FinetuneConfig:
     seed: int = 0
     storage: str | None = None
     tracking_uri: str | None = None
+    artifact_root: str | None = None
     quiet: bool = False
     allow_changes: bool = False  # add to a fine-tune study run with other settings before
 
@@ -72,7 +73,9 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     studies.quiet_libraries()
     check_config(config)
     storage = stores.resolve_storage(config.storage)
-    tracking_uri, artifact_root = stores.resolve_tracking(config.tracking_uri)
+    tracking_uri, artifact_root = stores.resolve_tracking(
+        config.tracking_uri, config.artifact_root
+    )
     loaded = load_source(config.source, tracking_uri, storage, config.task)
     prepared = _prepare(config, loaded, storage, tracking_uri, artifact_root)
     metric, task = prepared.space.metric, loaded.task
@@ -181,6 +184,7 @@ def _prepare(
         existing.get(name), name, task, space, setup, config.allow_changes
     )
     stores.check_tracking(tracking_uri)
+    stores.check_artifact_home(tracking_uri, artifact_root, name)
 
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
         model = restore_model(payload, task.model_class, task.upgrade)

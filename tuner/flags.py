@@ -39,7 +39,7 @@ def add_flag(parser: Any, setting: Setting, suppress: bool = False) -> None:
     )
 
 
-def add_store_args(parser: argparse.ArgumentParser) -> None:
+def add_store_args(parser: argparse.ArgumentParser, writes_models: bool = False) -> None:
     parser.add_argument(
         "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
     )
@@ -47,6 +47,13 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
         "--tracking-uri",
         help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)",
     )
+    if writes_models:
+        parser.add_argument(
+            "--artifact-root",
+            metavar="URI",
+            help="where new experiments keep models: s3://..., or a folder every host mounts "
+            "(needed with a postgresql:// or mysql:// --tracking-uri; default mlruns/artifacts)",
+        )
 
 
 def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence[str]) -> None:

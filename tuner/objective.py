@@ -246,7 +246,7 @@ def _keep_if_best(
         task = context.task
         example = task.example(context.data, settings) if task.example else None
         logged = context.tracker.log_best_model(
-            recorder.run_id, trial.number, path, example, _model_params(task)
+            recorder.run_id, trial.number, task, path, example, _model_params(task)
         )
     finally:
         path.unlink(missing_ok=True)

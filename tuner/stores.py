@@ -12,7 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,12 +56,33 @@ def resolve_storage(url: str | None) -> str:
     return url
 
 
-def resolve_tracking(uri: str | None) -> tuple[str, str | None]:
-    """(tracking URI, artifact root or None): --tracking-uri, MLFLOW_TRACKING_URI, default."""
+def resolve_tracking(uri: str | None, artifact_root: str | None = None) -> tuple[str, str | None]:
+    """(tracking URI, artifact root or None): --tracking-uri, MLFLOW_TRACKING_URI, default;
+    --artifact-root, or mlruns/artifacts beside the default store."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    if artifact_root:
+        return uri, _as_uri(artifact_root)
     if uri == default_tracking_uri():
         return uri, (HOME / "artifacts").absolute().as_uri()
     return uri, None
+
+
+def _as_uri(root: str) -> str:
+    """A folder (a shared mount) as an absolute file:// URI; any URI as it is."""
+    if "://" in root or root.startswith("mlflow-artifacts:"):
+        return root.rstrip("/")
+    return Path(root).absolute().as_uri()
+
+
+def is_shared_tracking(uri: str) -> bool:
+    """A tracking store other hosts write to as well: a database server or an MLflow
+    server (a sqlite:/// file is one host's)."""
+    return uri.startswith((*DATABASE_PREFIXES, "http://", "https://"))
+
+
+def host_local(location: str) -> bool:
+    """An artifact location that names this host's disk (a path or file:// URI)."""
+    return location.startswith(("/", "file:")) or "://" not in location and ":" not in location
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -198,6 +219,42 @@ def _refuse_if(must_exist: bool, uri: str) -> None:
         )
 
 
+def check_artifact_home(uri: str, artifact_root: str | None, experiment: str) -> None:
+    """Models a host logs must reach every other host: a database tracking store keeps only
+    artifact *locations*, so it needs an --artifact-root every host reads; an experiment made
+    earlier with a host-local location would strand this sweep's models on this host."""
+    if uri.startswith(DATABASE_PREFIXES) and artifact_root is None:
+        raise UsageError(
+            f"--tracking-uri {uri!r}: a database keeps only where models are, and each "
+            f"host would keep them on its own disk; add --artifact-root URI that every host "
+            f"reads (s3://BUCKET/PATH, or a shared mount), or run one `mlflow server "
+            f"--backend-store-uri {uri} --artifacts-destination URI` and pass "
+            f"--tracking-uri http://HOST:5000"
+        )
+    if not is_shared_tracking(uri) or not _has_experiments(uri):
+        return
+    from tuner.tracking import TrackingStore
+
+    location = TrackingStore(uri).artifact_location(experiment)
+    if location is None or not host_local(location):
+        return
+    if artifact_root is not None and location.startswith(artifact_root + "/"):
+        return
+    raise UsageError(
+        f"--study {experiment!r}: its MLflow experiment keeps artifacts at {location}, on "
+        f"the disk of the host that made it, out of reach of the others; use a new --study "
+        f"name, or rename that experiment (`mlflow experiments rename --experiment-id ID "
+        f"--new-name OLD`) so this study makes a new one under the shared artifact root"
+    )
+
+
+def _has_experiments(uri: str) -> bool:
+    """The store holds MLflow's tables (asked without making them)."""
+    if uri.startswith(DATABASE_PREFIXES):
+        return _has_table(uri, "experiments", "--tracking-uri")
+    return True
+
+
 def check_tracking_exists(uri: str) -> None:
     """For commands that only read: a store that does not exist yet is an error."""
     check_tracking(uri, must_exist=True)
@@ -270,16 +327,56 @@ def stale_trial_handler(
 
 @contextmanager
 def store_lock(*urls: str) -> Iterator[None]:
-    """Serialise first-time table creation and parent-run lookup between processes sharing
-    local SQLite stores (two terminals, several workers): both would create the same tables
-    or the same parent run otherwise. Remote stores need no file lock here."""
-    if not any(url.startswith("sqlite:") for url in urls):
+    """Serialise first-time table creation, study creation and the parent-run lookup between
+    processes that start together (two terminals, several workers, N pods of a Kubernetes
+    Job): each would create the same tables (PostgreSQL then fails on its catalog's unique
+    index) or the same parent run otherwise. Local SQLite stores take a file lock, database
+    servers an advisory lock, taken in the order given (the same in every process)."""
+    with ExitStack() as stack:
+        if any(url.startswith("sqlite:") for url in urls):
+            stack.enter_context(_file_lock(HOME / ".init.lock"))
+        for url in dict.fromkeys(urls):
+            if url.startswith(("postgresql", "mysql")):
+                stack.enter_context(_database_lock(url))
         yield
-        return
-    HOME.mkdir(parents=True, exist_ok=True)
-    with open(HOME / ".init.lock", "w") as handle:
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# the advisory lock every tuner process takes to set a store up: (take, give back) per server
+ADVISORY_LOCK = {
+    "postgresql": ("SELECT pg_advisory_lock(1819571309)", "SELECT pg_advisory_unlock(1819571309)"),
+    "mysql": ("SELECT GET_LOCK('lstm-tuner-init', 600)", "SELECT RELEASE_LOCK('lstm-tuner-init')"),
+}
+
+
+@contextmanager
+def _database_lock(url: str) -> Iterator[None]:
+    """A session-level advisory lock on the database server: held while this connection is
+    open, released by the server if the process dies."""
+    import sqlalchemy
+
+    take, give = ADVISORY_LOCK["postgresql" if url.startswith("postgresql") else "mysql"]
+    engine = sqlalchemy.create_engine(
+        url, connect_args=_connect_args(url), poolclass=sqlalchemy.pool.NullPool
+    )
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text(take))
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text(give))
+                connection.commit()
+    finally:
+        engine.dispose()

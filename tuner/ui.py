@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from tuner.errors import UsageError
+from tuner.errors import UsageError, mask_secrets
 from tuner.stores import check_tracking_exists, resolve_storage, resolve_tracking
 from tuner.tracking import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
@@ -25,12 +25,13 @@ def free_port(preferred: int) -> int:
     raise UsageError("no free TCP port on 127.0.0.1 for the MLflow UI")
 
 
-def experiment_url(tracking_uri: str, port: int, study: str | None) -> str:
-    """The runs-table ("Model training") view of the study, or of the latest experiment."""
+def experiment_url(tracking_uri: str, base: str, study: str | None) -> str:
+    """The runs-table ("Model training") view of the study, or of the latest experiment, on
+    the UI at `base`."""
     found = TrackingStore(tracking_uri).experiment(study)
     if found is None and study:
         raise UsageError(f"--study {study!r}: no MLflow experiment of that name in {tracking_uri}")
-    base = f"http://127.0.0.1:{port}/"
+    base = base.rstrip("/") + "/"
     if found is None:
         return base
     experiment_id, tags = found
@@ -42,13 +43,19 @@ def serve(
     tracking_uri: str | None, port: int, study: str | None, storage: str | None = None
 ) -> int:
     """Start the MLflow UI over the project's tracking store (which must exist: browsing
-    never creates one). `storage` is accepted like every command's, and checked."""
+    never creates one); an MLflow server already is a UI, so only its URL is printed.
+    `storage` is accepted like every command's, and checked."""
     resolve_storage(storage)
     uri, _ = resolve_tracking(tracking_uri)
     check_tracking_exists(uri)
+    if uri.startswith(("http://", "https://")):
+        print(f"MLflow UI: {mask_secrets(experiment_url(uri, uri, study))}")
+        return 0
     port = free_port(port)
-    url = experiment_url(uri, port, study)
+    url = experiment_url(uri, f"http://127.0.0.1:{port}", study)
+    # one worker: enough for one person's browser, and it answers in seconds (4: 30-40 s)
     command = [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "1"]
     print(f"MLflow UI: {url}\n(Ctrl-C to stop)", flush=True)
     # MLflow's background job runner (GenAI evaluation jobs) is not needed to browse runs,
     # and it outlives a stopped server: keep it off. The store's URI goes through the

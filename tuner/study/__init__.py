@@ -12,11 +12,10 @@ from pathlib import Path
 
 import optuna
 
-from tuner import report
 from tuner.datafiles import DataFile, in_memory
 from tuner.errors import UsageError
 from tuner.logs import quiet_libraries
-from tuner.stores import HOME, load_study
+from tuner.stores import load_study
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._optimize import SweepStopped, execute
 from tuner.study._prepare import (
@@ -26,7 +25,7 @@ from tuner.study._prepare import (
     default_space_path,
     prepare,
 )
-from tuner.study._record import open_record
+from tuner.study._record import close_record, open_record
 from tuner.study._summary import count_finished, count_finished_by_name, summarize
 from tuner.tracking import StudyTracker
 from tuner.workers import run_workers
@@ -71,7 +70,7 @@ def handed_to_workers(config: SearchConfig, folder: Path) -> SearchConfig:
 
 def _run_with_workers(prepared: Prepared, config: SearchConfig) -> SearchResult:
     def close(study: optuna.Study, tracker: StudyTracker, status: str) -> None:
-        report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
+        close_record(prepared, study, tracker, status)
 
     with tempfile.TemporaryDirectory(prefix="tuner-data-") as folder:
         config = handed_to_workers(config, Path(folder))

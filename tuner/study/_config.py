@@ -26,6 +26,7 @@ class SearchConfig:
     study: str | None = None
     storage: str | None = None
     tracking_uri: str | None = None
+    artifact_root: str | None = None  # where models go; needed with a database tracking URI
     sampler: str = "tpe"
     pruner: str | optuna.pruners.BasePruner = "hyperband"
     seed: int = 0

@@ -10,14 +10,14 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from tuner import devices, keys, report, signals
+from tuner import devices, keys, signals
 from tuner.errors import TunerError, UsageError
 from tuner.objective import TrialContext, run_trial
 from tuner.progress import StudyProgress
 from tuner.recovery import environment_failure
 from tuner.stores import HOME
 from tuner.study._config import Prepared, SearchConfig, SearchResult
-from tuner.study._record import open_record
+from tuner.study._record import close_record, open_record
 from tuner.study._summary import FINISHED, count_finished, summarize
 
 
@@ -55,9 +55,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         raise
     finally:
         if status:
-            report.close_study_record(
-                study, tracker, HOME / "reports" / prepared.folder_name, status
-            )
+            close_record(prepared, study, tracker, status)
     return summarize(study, prepared.tracking_uri, prepared.storage)
 
 

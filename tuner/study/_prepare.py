@@ -20,7 +20,13 @@ from tuner.resume import check_unchanged, study_setup
 from tuner.samplers import check_sampler
 from tuner.settings import check_values
 from tuner.space import SearchSpace, check_overrides, load_space
-from tuner.stores import check_tracking, read_studies, resolve_storage, resolve_tracking
+from tuner.stores import (
+    check_artifact_home,
+    check_tracking,
+    read_studies,
+    resolve_storage,
+    resolve_tracking,
+)
 from tuner.study._config import Prepared, SearchConfig
 from tuner.task import Task
 
@@ -74,12 +80,13 @@ def prepare(config: SearchConfig) -> Prepared:
     data = task.load_data(data_args)
     space, notes = task.fit_space(space, data)
     storage = resolve_storage(config.storage)
-    tracking_uri, artifact_root = resolve_tracking(config.tracking_uri)
+    tracking_uri, artifact_root = resolve_tracking(config.tracking_uri, config.artifact_root)
     existing = read_studies(storage)
     name = config.study or study_name_for(task, data_args, existing)
     setup = study_setup(space.to_dict(), data_args, config.precision)
     check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
     check_tracking(tracking_uri)
+    check_artifact_home(tracking_uri, artifact_root, name)
     return Prepared(
         task,
         data_args,

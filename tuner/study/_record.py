@@ -12,6 +12,7 @@ from tuner.datafiles import recordable
 from tuner.recovery import fail_dead_local_trials
 from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
 from tuner.stores import (
+    HOME,
     open_storage,
     prepare_local_folders,
     read_studies,
@@ -57,6 +58,16 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
     settle_leftovers(study, tracker)
     return study, tracker
+
+
+def close_record(
+    prepared: Prepared, study: optuna.Study, tracker: StudyTracker, status: str
+) -> None:
+    """The trials table and summary on the parent run, which is closed. Two terminals that
+    finish together would both write the run's description tag (SQLite: UNIQUE constraint
+    failed on tags): one at a time."""
+    with store_lock(prepared.storage, prepared.tracking_uri):
+        report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
 
 
 def settle_leftovers(study: optuna.Study, tracker: StudyTracker) -> None:

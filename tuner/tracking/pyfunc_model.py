@@ -27,12 +27,14 @@ MLMODEL = "MLmodel"
 class TunerModel:
     """What `mlflow.pyfunc.load_model` returns inside: the restored model and its task."""
 
-    def __init__(self, checkpoint: str) -> None:
+    def __init__(self, checkpoint: str, task: Any = None) -> None:
+        """A model of a registered task (the checkpoint names it); `task` is given by the
+        process that trains it, the only one that may hold a task named by module path."""
         from tuner.checkpoints import load_checkpoint, restore_model
         from tuner.registry import get_task
 
         payload = load_checkpoint(checkpoint)
-        self.task = get_task(payload["task"], allow_module=False)
+        self.task = task or get_task(payload["task"], allow_module=False)
         self.model = restore_model(payload, self.task.model_class, self.task.upgrade)
         self.settings = payload["settings"]
 
@@ -49,6 +51,7 @@ def _load_pyfunc(data_path: str) -> TunerModel:
 
 def save(
     folder: Path,
+    task: Any,
     checkpoint: Path,
     example: pd.DataFrame | None,
     params: dict[str, Any],
@@ -63,7 +66,7 @@ def save(
 
     signature = None
     if example is not None:
-        output = TunerModel(str(checkpoint)).predict(example, params)
+        output = TunerModel(str(checkpoint), task).predict(example, params)
         inferred = infer_signature(example, output, params=params or None)
         # no input schema: MLflow would refuse integer values where the example had floats
         # (`y` of a series), and the task checks its input itself, with clearer messages

@@ -104,10 +104,16 @@ class TrackingStore:
         """A logged model's folder (MLmodel, data/), downloaded to a fresh folder."""
         from mlflow.artifacts import download_artifacts
 
+        # by its artifact location: MLflow resolves a models:/<id> URI through the global
+        # tracking URI, not the one given here
+        location = self.client.get_logged_model(model_id).artifact_location
         folder = tempfile.mkdtemp(prefix="tuner-model-")
-        return Path(
-            download_artifacts(f"models:/{model_id}", dst_path=folder, tracking_uri=self.uri)
-        )
+        return Path(download_artifacts(location, dst_path=folder, tracking_uri=self.uri))
+
+    def artifact_location(self, name: str) -> str | None:
+        """Where the experiment of that name keeps its artifacts; None if there is none."""
+        found = self.client.get_experiment_by_name(name)
+        return found.artifact_location if found else None
 
     def experiment(self, name: str | None) -> tuple[str, dict[str, Any]] | None:
         """(id, tags) of the experiment of that name, or of the latest one; None if none."""

@@ -212,6 +212,7 @@ class StudyTracker:
         self,
         run_id: str,
         number: int,
+        task: Any,
         checkpoint: Path,
         example: pd.DataFrame | None,
         params: dict[str, Any],
@@ -229,7 +230,7 @@ class StudyTracker:
         folder = pyfunc_model.scratch_folder() / "model"
         try:
             pyfunc_model.save(
-                folder, checkpoint, example, params, logged.model_id, run_id, requirements()
+                folder, task, checkpoint, example, params, logged.model_id, run_id, requirements()
             )
             self.client.log_model_artifacts(logged.model_id, str(folder))
         except BaseException:

@@ -1,0 +1,209 @@
+"""Hosts that share no disk: each simulated host runs in its own mount namespace with a
+private tmpfs over /tmp (its working folder), so whatever it writes locally no other host
+sees. They share only what a team shares: the PostgreSQL server and one `mlflow server`
+(PostgreSQL backend, artifacts served by it)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import REPO, TINY_SPACE, MlflowServer
+
+STUDY = "team"
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        return False
+    probe = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "none", "/mnt"],
+        capture_output=True,
+    )
+    return probe.returncode == 0
+
+
+needs_namespaces = pytest.mark.skipif(
+    not _can_unshare(),
+    reason="needs root and `unshare -m`: each simulated host gets its own disk (CI runs as root)",
+)
+
+
+def _host(*argv: str) -> subprocess.Popen:
+    """`tuner ARGV` on a host of its own: a fresh, private /tmp as its only disk."""
+    tuner = shlex.join([sys.executable, "-m", "tuner.cli", *argv])
+    script = (
+        "mount -t tmpfs none /tmp && mkdir /tmp/host && cd /tmp/host && "
+        f'printf %s "$TINY_SPACE" > tiny.yaml && exec {tuner}'
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TINY_SPACE": TINY_SPACE}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.Popen(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _on_a_host(*argv: str) -> str:
+    process = _host(*argv)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    return output
+
+
+@pytest.fixture
+def team_server(tmp_path, postgres_urls):
+    """The team's shared services: Optuna's database, and an MLflow server on PostgreSQL."""
+    storage, backend = postgres_urls
+    server = MlflowServer(tmp_path / "server", backend)
+    server.start()
+    yield storage, server
+    server.stop()
+
+
+@needs_namespaces
+def test_hosts_without_a_shared_disk_search_one_study_and_use_its_model(team_server):
+    storage, server = team_server
+    stores = ["--storage", storage, "--tracking-uri", server.url]
+    search = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY]
+    # three hosts started at the same moment on a fresh database (a Job's pods)
+    hosts = [_host(*search, "--trials", "6", "--pruner", "none", *stores) for _ in range(3)]
+    outputs = [host.communicate(timeout=600)[0] for host in hosts]
+    assert [host.returncode for host in hosts] == [0, 0, 0], "\n---\n".join(outputs)
+
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    finished = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(finished) >= 6
+    client = MlflowClient(server.url)
+    experiments = client.search_experiments(filter_string=f"name = '{STUDY}'")
+    assert len(experiments) == 1
+    runs = client.search_runs([experiments[0].experiment_id], max_results=1000)
+    assert len([r for r in runs if r.data.tags.get("tuner.role") == "study"]) == 1
+    # every model went to the server's artifact store, none to a host's disk
+    models = client.search_logged_models([experiments[0].experiment_id])
+    assert models and all(m.artifact_location.startswith("mlflow-artifacts:") for m in models)
+    assert list(server.artifacts.rglob("*.ckpt"))
+
+    # a fourth host that ran no trial predicts and fine-tunes from the study's best
+    by_study = _on_a_host("predict", "--from", f"study:{STUDY}", *stores)
+    by_alias = _on_a_host("predict", "--from", f"models:/{STUDY}@best", *stores)
+    assert _rows(by_study) == _rows(by_alias) and len(_rows(by_study)) == 6
+    tuned = _on_a_host(
+        "finetune", "--from", f"models:/{STUDY}@best", "--max-epochs", "1", "--quiet", *stores
+    )
+    assert "before -> after fine-tuning" in tuned
+    finetuned = client.get_model_version_by_alias(f"{STUDY}-finetuned", "best")
+    model_id = finetuned.source.removeprefix("models:/")
+    # the team's server is the UI already: `tuner ui` names the study's page there
+    shown = _on_a_host("ui", "--study", STUDY, *stores)
+    page = f"{server.url}/#/experiments/{experiments[0].experiment_id}/runs?"
+    assert shown.startswith(f"MLflow UI: {page}")
+    assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:")
+
+
+def _rows(printed: str) -> list[str]:
+    """The forecast rows `tuner predict` printed (a table of unique_id, ds, y_hat)."""
+    lines = [line.split() for line in printed.splitlines()]
+    return [" ".join(cells) for cells in lines if len(cells) == 3 and cells[0] != "unique_id"]
+
+
+def test_a_database_tracking_uri_needs_an_artifact_root_every_host_reads(workdir, postgres_urls):
+    """Without --artifact-root each host would log models to its own ./mlruns: refused before
+    anything is created, with the fix named; with one, the models land there."""
+    storage, tracking = postgres_urls
+    (workdir / "tiny.yaml").write_text(TINY_SPACE)
+    search = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--trials", "1"]
+    stores = ["--storage", storage, "--tracking-uri", tracking]
+    refused = subprocess.run(
+        [sys.executable, "-m", "tuner.cli", *search, *stores],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "--artifact-root" in refused.stderr and "mlflow server" in refused.stderr
+    assert not (workdir / "mlruns").exists()
+    assert _tables(storage) == [] and _tables(tracking) == []
+
+    shared = workdir / "shared"
+    from tuner.cli import main
+
+    assert main([*search, *stores, "--artifact-root", str(shared), "--quiet"]) == 0
+    assert list(shared.rglob("*.ckpt")) and not (workdir / "mlruns" / "artifacts").exists()
+
+
+def test_an_experiment_with_a_host_local_location_is_refused(workdir, postgres_urls, capsys):
+    """An experiment made by an older version (artifacts in the host's ./mlruns) would keep
+    stranding models: refused with the fix, nothing added to it."""
+    storage, tracking = postgres_urls
+    client = MlflowClient(tracking)
+    client.create_experiment("old", artifact_location=(workdir / "mlruns").as_uri())
+    (workdir / "tiny.yaml").write_text(TINY_SPACE)
+    from tuner.cli import main
+
+    argv = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", "old"]
+    code = main([*argv, "--trials", "1", "--storage", storage, "--tracking-uri", tracking,
+                 "--artifact-root", str(workdir / "shared")])  # fmt: skip
+    error = capsys.readouterr().err
+    assert code == 2 and "disk of the host that made it" in error and "rename" in error
+    experiment = client.get_experiment_by_name("old")
+    assert client.search_runs([experiment.experiment_id]) == []
+    assert _tables(storage) == []
+
+
+def _tables(url: str) -> list[str]:
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sqlalchemy.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def _set_up_together(storage: str, tracking: str, start: float) -> str:
+    """What each host does first, from one instant on: make the study and its parent run."""
+    import time
+
+    from tuner.stores import open_storage, store_lock
+    from tuner.tracking import StudyTracker
+
+    while time.time() < start:
+        pass
+    try:
+        with store_lock(storage, tracking):
+            optuna.create_study(
+                study_name=STUDY, storage=open_storage(storage), load_if_exists=True
+            )
+            StudyTracker(tracking, STUDY, "file:///unused").open_study({}, {})
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"[:200]
+
+
+def test_processes_setting_up_a_fresh_database_at_one_instant_all_succeed(postgres_urls):
+    """Without the advisory lock 10 of 15 such processes failed on PostgreSQL's
+    `pg_type_typname_nsp_index` (Optuna's tables); the CLI hosts above are staggered by
+    their checks, so this starts them at the same instant."""
+    import multiprocessing
+    import time
+
+    storage, tracking = postgres_urls
+    with multiprocessing.get_context("fork").Pool(3) as pool:
+        outcomes = pool.starmap(_set_up_together, [(storage, tracking, time.time() + 2)] * 3)
+    assert outcomes == ["ok", "ok", "ok"]
+    client = MlflowClient(tracking)
+    experiment = client.get_experiment_by_name(STUDY)
+    assert len(client.search_runs([experiment.experiment_id])) == 1
+    assert len(optuna.get_all_study_names(storage)) == 1
