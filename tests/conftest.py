@@ -149,7 +149,7 @@ class MlflowServer:
     def __init__(self, folder: Path, backend: str | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.artifacts = folder / "artifacts"
         self.command = [
@@ -173,7 +173,7 @@ class MlflowServer:
         self.process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -102,3 +102,31 @@ def test_checkpoints_of_an_older_version_still_load_and_predict(task, workdir, c
     assert code == 0, err
     assert len(out.strip().splitlines()) >= 1 + (task != "charlm")
     assert not (workdir / "mlruns").exists()
+
+
+def test_a_model_registered_by_an_older_version_still_predicts_and_fine_tunes(workdir, capsys):
+    """Before models were MLflow Models, the registry's source was the .ckpt file's artifact
+    URI under the run's checkpoint/ folder: recorded here as that code (7e3bbbc) did."""
+    from mlflow import MlflowClient
+
+    from tuner.cli import main
+    from tuner.stores import default_tracking_uri
+
+    (workdir / "mlruns").mkdir()
+    client = MlflowClient(default_tracking_uri())
+    experiment = client.create_experiment("old", (workdir / "mlruns" / "artifacts").as_uri())
+    run_id = client.create_run(experiment, tags={"tuner.role": "trial"}).info.run_id
+    client.log_artifact(run_id, str(STORED / "forecasting-7e3bbbc.ckpt"), "checkpoint")
+    source = f"{client.get_run(run_id).info.artifact_uri}/checkpoint/forecasting-7e3bbbc.ckpt"
+    client.create_registered_model("old")
+    version = client.create_model_version("old", source=source, run_id=run_id)
+    client.set_registered_model_alias("old", "best", version.version)
+    data = ["--data", str(SHIPPED / "air_passengers.csv")]
+
+    assert main(["predict", "--from", "models:/old@best", *data]) == 0
+    by_alias = capsys.readouterr().out
+    assert main(["predict", "--from", str(STORED / "forecasting-7e3bbbc.ckpt"), *data]) == 0
+    assert by_alias == capsys.readouterr().out and "y_hat" in by_alias
+    argv = ["finetune", "--from", "models:/old/1", *data, "--max-epochs", "1", "--quiet"]
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "before -> after fine-tuning" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 import tuner
 from tests import webdriver
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 from tuner.cli import main
 from tuner.stores import default_tracking_uri
 
@@ -48,7 +48,7 @@ def test_mlflow_ui_shows_study_trials_metric_and_report(tiny_space, workdir):
         "forecasting", trials=2, space=str(tiny_space), study="ui-check", pruner="none", quiet=True
     )
     assert main(["report", "--study", "ui-check"]) == 0
-    port = webdriver.free_port()
+    port = free_port()
     log = open(workdir / "ui.log", "w")  # a file, not a pipe nobody drains
     ui = subprocess.Popen(
         [sys.executable, "-m", "tuner.cli", "ui", "--port", str(port), "--study", "ui-check"],

@@ -12,6 +12,7 @@ which the safe loader opens.
 from __future__ import annotations
 
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,9 @@ def save(
     signature = None
     if example is not None:
         output = TunerModel(str(checkpoint), task).predict(example, params)
-        inferred = infer_signature(example, output, params=params or None)
+        with warnings.catch_warnings():  # a hint about integer columns, at every new best
+            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
+            inferred = infer_signature(example, output, params=params or None)
         # no input schema: MLflow would refuse integer values where the example had floats
         # (`y` of a series), and the task checks its input itself, with clearer messages
         signature = ModelSignature(inputs=None, outputs=inferred.outputs, params=inferred.params)
