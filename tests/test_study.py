@@ -134,3 +134,26 @@ def test_same_seed_and_params_give_the_same_metric(tiny_space):
         )
         values.append(result.best_value)
     assert values[0] == values[1]
+
+
+def test_the_best_alias_never_moves_to_a_worse_model(workdir):
+    """Hosts register their trials' models in any order: one that registers after a better
+    one has (its check against the study's best ran before that trial finished) leaves the
+    alias where it is."""
+    from tuner.keys import VALUE_TAG
+    from tuner.tracking import StudyTracker
+
+    tracker = StudyTracker(default_tracking_uri(), "race", model_name="race")
+    client = tracker.client
+    client.create_registered_model("race")
+    versions = {
+        value: client.create_model_version(
+            "race", source=(workdir / "model").as_uri(), tags={VALUE_TAG: repr(value)}
+        ).version
+        for value in (8.0, 5.0, 6.0)
+    }
+    for value in (8.0, 5.0, 6.0):  # minimize: 6.0 registers last but is worse than 5.0
+        tracker.move_best_alias(versions[value], value, sign=1)
+    assert client.get_model_version_by_alias("race", "best").version == versions[5.0]
+    tracker.move_best_alias(versions[6.0], 6.0, sign=-1)  # maximize: 6.0 beats 5.0
+    assert client.get_model_version_by_alias("race", "best").version == versions[6.0]

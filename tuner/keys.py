@@ -34,6 +34,7 @@ STATE_TAG = "tuner.state"
 DEVICE_TAG = "tuner.device"
 TASK_TAG = "tuner.task"
 METRIC_TAG = "tuner.metric"
+VALUE_TAG = "tuner.value"  # a registered version's metric value: the `best` alias compares it
 SOURCE_TAG = "tuner.source"  # how a fine-tune's starting weights were named
 SOURCE_SHA_TAG = "tuner.source_sha256"
 SOURCE_RUN_TAG = "tuner.source_run_id"

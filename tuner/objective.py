@@ -9,6 +9,7 @@ import os
 import socket
 import traceback
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,9 @@ class TrialContext:
     target: int
     precision: str = "32-true"
     on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
+    # held while the `best` alias moves: hosts finishing together must not point it at a
+    # model that is no longer the best
+    store_lock: Callable[[], AbstractContextManager[None]] = nullcontext
 
 
 class TargetReached(Exception):
@@ -246,10 +250,18 @@ def _keep_if_best(
         task = context.task
         example = task.example(context.data, settings) if task.example else None
         logged = context.tracker.log_best_model(
-            recorder.run_id, trial.number, task, path, example, _model_params(task)
+            recorder.run_id,
+            trial.number,
+            recorder.best_value,
+            task,
+            path,
+            example,
+            _model_params(task),
         )
     finally:
         path.unlink(missing_ok=True)
+    with context.store_lock():
+        context.tracker.move_best_alias(logged.version, recorder.best_value, sign)
     trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
     trial.set_user_attr(keys.MODEL_ID, logged.model_id)
     trial.set_user_attr(keys.MODEL_VERSION, logged.version)

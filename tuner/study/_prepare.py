@@ -64,11 +64,6 @@ def prepare(config: SearchConfig) -> Prepared:
     task = get_task(config.task)
     given = config.data.get("data")
     data_args = {**config.data, "data": default_data_path(task) if given is None else given}
-    if in_memory(given) and config.study is None:
-        raise UsageError(
-            "data given in memory (a DataFrame or arrays) has no file name to name the study "
-            "after; pass study='NAME'"
-        )
     space_path = config.space or default_space_path(task)
     if not config.space and not Path(space_path).is_file():
         raise UsageError(
@@ -112,6 +107,11 @@ def check_config(config: SearchConfig) -> None:
     check_sampler(config.sampler)
     if config.study is not None:
         check_name(config.study)
+    elif in_memory(config.data.get("data")):
+        raise UsageError(
+            "data given in memory (a DataFrame or arrays) has no file name to name the study "
+            "after; pass study='NAME'"
+        )
     if config.precision == "16-mixed" and devices.pick_accelerator(config.devices) == "cpu":
         raise UsageError(
             "--precision 16-mixed needs a GPU (none is used here); on CPU use "

@@ -21,7 +21,7 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param,
 from mlflow.exceptions import MlflowException
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-from tuner.keys import DEVICE_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TAG, TRIAL_TAG
+from tuner.keys import DEVICE_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TAG, TRIAL_TAG, VALUE_TAG
 from tuner.names import path_part
 from tuner.tracking import pyfunc_model
 from tuner.tracking.store import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
@@ -212,14 +212,15 @@ class StudyTracker:
         self,
         run_id: str,
         number: int,
+        value: float,
         task: Any,
         checkpoint: Path,
         example: pd.DataFrame | None,
         params: dict[str, Any],
     ) -> LoggedBest:
         """Log a trial's checkpoint as an MLflow Model (a logged model of its run, the run's
-        metrics linked to it), register it as a new version of the study's model and move
-        the `best` alias to it."""
+        metrics linked to it) and register it as a new version of the study's model (the
+        caller then moves the `best` alias, under the stores' lock)."""
         logged = self.client.create_logged_model(
             self.experiment_id,
             name=f"trial-{number}",
@@ -240,8 +241,19 @@ class StudyTracker:
             shutil.rmtree(folder.parent, ignore_errors=True)
         self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         self._link_metrics(run_id, logged.model_id)
-        version = self._register(run_id, logged.model_id, number)
+        version = self._register(run_id, logged.model_id, number, value)
         return LoggedBest(f"models:/{logged.model_id}", logged.model_id, version)
+
+    def move_best_alias(self, version: str, value: float, sign: int) -> None:
+        """Point `best` at this version unless the one it points at scored better: a host
+        may register its trial's model after another host registered a better one."""
+        try:
+            current = self.client.get_model_version_by_alias(self.model_name, BEST_ALIAS)
+            held = float(current.tags[VALUE_TAG])
+        except (MlflowException, KeyError, ValueError):  # no alias yet, or an older version
+            held = None
+        if held is None or sign * value < sign * held:
+            self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version)
 
     def _link_metrics(self, run_id: str, model_id: str) -> None:
         """The run's latest metrics, logged again against the model (MLflow 3's model page)."""
@@ -252,8 +264,8 @@ class StudyTracker:
             self.client.log_batch(run_id, metrics=linked[start : start + 1000])
         self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
 
-    def _register(self, run_id: str, model_id: str, number: int) -> str:
-        """A new version of the study's model, aliased `best`; returns the version."""
+    def _register(self, run_id: str, model_id: str, number: int, value: float) -> str:
+        """A new version of the study's model (its metric value as a tag); returns it."""
         try:
             self.client.create_registered_model(self.model_name)
         except MlflowException as exc:
@@ -267,9 +279,13 @@ class StudyTracker:
                 source=f"models:/{model_id}",
                 run_id=run_id,
                 model_id=model_id,
-                tags={"trial": str(number), **self.tags, STUDY_TAG: self.study_name},
+                tags={
+                    "trial": str(number),
+                    VALUE_TAG: repr(float(value)),
+                    **self.tags,
+                    STUDY_TAG: self.study_name,
+                },
             )
-        self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version.version)
         return str(version.version)
 
 
