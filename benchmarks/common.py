@@ -68,3 +68,18 @@ def machine() -> str:
 def verdict(met: bool) -> str:
     """How RESULTS.md says whether a target was reached."""
     return "met" if met else "not met"
+
+
+def write_section(section: str) -> None:
+    """Put one measured section (it starts with its `## ` heading) into RESULTS.md in place
+    of the earlier one, for a benchmark run on its own; `make bench` rewrites them all."""
+    results = Path(__file__).parent / "RESULTS.md"
+    heading = section.splitlines()[0]
+    text = results.read_text()
+    if heading in text:
+        start = text.index(heading)
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section.rstrip() + "\n" + (text[end:] if end != -1 else "")
+    else:
+        text = text.rstrip() + "\n\n" + section
+    results.write_text(text)

@@ -3,7 +3,7 @@ Model logged and registered, against the raw .ckpt artifact + registry entry of 
 on the same store in the same run), the `mlflow models serve` round trip, and how soon
 `tuner ui` answers with one server worker against MLflow's default of four.
 
-Run alone: `python -m benchmarks.mlflow_models`."""
+Run alone (updates its section of RESULTS.md): `python -m benchmarks.mlflow_models`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import REPO, scratch
+from benchmarks.common import REPO, scratch, write_section
 
 REPEATS = 5
 ROUND_TRIPS = 30
@@ -192,4 +192,6 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    print(main())
+    measured = main()
+    write_section(measured)
+    print(measured)
