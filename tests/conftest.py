@@ -131,12 +131,13 @@ def wait_for(predicate, timeout: float = 120) -> bool:
     return False
 
 
-def answers(url: str) -> bool:
-    """An MLflow server answers its health check."""
+def answers(url: str, path: str = "/health") -> bool:
+    """A server answers its health check (MLflow's tracking server: /health, its model
+    server: /ping)."""
     import urllib.request
 
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+        with urllib.request.urlopen(f"{url}{path}", timeout=2) as response:
             return response.status == 200
     except OSError:
         return False
@@ -186,3 +187,14 @@ def mlflow_server(tmp_path: Path):
     server.start()
     yield server
     server.stop()
+
+
+def tables(url: str) -> list[str]:
+    """The tables of a database, read with SQLAlchemy (nothing of ours)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        return sqlalchemy.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

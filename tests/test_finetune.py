@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -46,7 +49,7 @@ def _store_counts():
     return runs, len(client.search_registered_models())
 
 
-def test_every_source_form_resolves_to_the_same_checkpoint(source_study):
+def test_every_source_form_resolves_to_the_same_checkpoint(source_study, monkeypatch, capsys):
     uri, storage = default_tracking_uri(), resolve_storage(None)
     forms = [
         f"runs:/{source_study.best_run_id}",
@@ -62,6 +65,19 @@ def test_every_source_form_resolves_to_the_same_checkpoint(source_study):
     assert all(
         s.lineage.get("tuner.source_run_id") == source_study.best_run_id for s in sources[:4]
     )
+
+    # the model folder MLflow's own client downloads is a source too, and a hostile copy
+    # whose MLmodel points outside the folder is refused
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    folder = Path(mlflow.artifacts.download_artifacts("models:/src@best"))
+    downloaded = resolve_source(str(folder), uri, storage)
+    assert downloaded.lineage["tuner.source_sha256"] == sources[0].lineage["tuner.source_sha256"]
+    assert main(["predict", "--from", str(folder)]) == 0 and "y_hat" in capsys.readouterr().out
+    text = (folder / "MLmodel").read_text()
+    data = next(line.split(": ")[1] for line in text.splitlines() if "data: " in line)
+    (folder / "MLmodel").write_text(text.replace(f"data: {data}", "data: ../../../etc/passwd"))
+    assert main(["predict", "--from", str(folder)]) == 2
+    assert "names no checkpoint inside the model" in capsys.readouterr().err
 
 
 def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, workdir, capsys):

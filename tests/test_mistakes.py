@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import tuner
-from tests.conftest import TINY_SPACE
+from tests.conftest import TINY_SPACE, tables
 from tests.test_speech import write_wav
 from tuner.checkpoints import save_checkpoint
 from tuner.cli import main
@@ -628,14 +628,4 @@ def test_mistakes_leave_remote_stores_untouched(
     for index, (argv, words) in enumerate(REMOTE_MISTAKES):
         stores = ["--storage", storage, "--tracking-uri", tracking]
         make_mistake(inputs, tmp_path, monkeypatch, capsys, [*argv, *stores], words, str(index))
-    assert _tables(storage) == [] and _tables(tracking) == []
-
-
-def _tables(url: str) -> list[str]:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        return sqlalchemy.inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
+    assert tables(storage) == [] and tables(tracking) == []

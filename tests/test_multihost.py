@@ -15,7 +15,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import REPO, TINY_SPACE, MlflowServer
+from tests.conftest import REPO, TINY_SPACE, MlflowServer, tables
 
 STUDY = "team"
 
@@ -134,7 +134,7 @@ def test_a_database_tracking_uri_needs_an_artifact_root_every_host_reads(workdir
     assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
     assert "--artifact-root" in refused.stderr and "mlflow server" in refused.stderr
     assert not (workdir / "mlruns").exists()
-    assert _tables(storage) == [] and _tables(tracking) == []
+    assert tables(storage) == [] and tables(tracking) == []
 
     shared = workdir / "shared"
     from tuner.cli import main
@@ -159,17 +159,7 @@ def test_an_experiment_with_a_host_local_location_is_refused(workdir, postgres_u
     assert code == 2 and "disk of the host that made it" in error and "rename" in error
     experiment = client.get_experiment_by_name("old")
     assert client.search_runs([experiment.experiment_id]) == []
-    assert _tables(storage) == []
-
-
-def _tables(url: str) -> list[str]:
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(url)
-    try:
-        return sqlalchemy.inspect(engine).get_table_names()
-    finally:
-        engine.dispose()
+    assert tables(storage) == []
 
 
 def _set_up_together(storage: str, tracking: str, start: float) -> str:

@@ -15,16 +15,8 @@ import pandas as pd
 import pytest
 
 import tuner
-from tests.conftest import AIR, free_port, wait_for
+from tests.conftest import AIR, answers, free_port, wait_for
 from tuner.stores import default_tracking_uri
-
-
-def _ping(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -46,7 +38,7 @@ def served(tiny_space, workdir):
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_for(lambda: _ping(url) or server.poll() is not None, timeout=120)
+        assert wait_for(lambda: answers(url, "/ping") or server.poll() is not None, timeout=120)
         assert server.poll() is None, (workdir / "serve.log").read_text()
         yield url
     finally:
