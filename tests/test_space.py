@@ -127,3 +127,17 @@ def test_overrides_pin_a_param_and_type_check():
         parse_overrides(["max_epochs"], SPEC)
     with pytest.raises(UsageError, match="unknown setting"):
         parse_overrides(["max_epoch=3"], SPEC)
+
+
+def test_tie_break_defaults_to_val_loss_and_takes_a_logged_metric_or_none():
+    space = parse_space({"metric": "val_mae"}, SPEC, "s.yaml")
+    assert space.tie_break == "val_loss" and space.tie_breaker(SPEC) == ("val_loss", 1.0)
+    assert "tie_break" not in space.to_dict()  # studies stored before keep their setup
+    rmse = parse_space({"tie_break": "val_rmse"}, SPEC, "s.yaml")
+    assert (
+        rmse.tie_breaker(SPEC) == ("val_rmse", 1.0) and rmse.to_dict()["tie_break"] == "val_rmse"
+    )
+    assert parse_space({"tie_break": "none"}, SPEC, "s.yaml").tie_breaker(SPEC) is None
+    assert parse_space({"metric": "val_loss"}, SPEC, "s.yaml").tie_breaker(SPEC) is None
+    with pytest.raises(SpaceError, match="s.yaml: tie_break: expected one of .*found 'val_acc'"):
+        parse_space({"tie_break": "val_acc"}, SPEC, "s.yaml")

@@ -97,6 +97,11 @@ def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space, m
     client = MlflowClient(default_tracking_uri())
     version = client.get_model_version_by_alias(STUDY, "best")
     assert version.run_id == result.best_run_id
+    model = client.get_logged_model(version.source.removeprefix("models:/"))
+    linked = {m.key: m.value for m in model.metrics}
+    assert linked["best_val_mae"] == pytest.approx(result.best_value)  # the model page
+    history = client.get_metric_history(result.best_run_id, "val_mae")
+    assert [m.step for m in history] == sorted({m.step for m in history})  # no extra point
     # MLflow's own client resolves the alias to the logged model and downloads it
     monkeypatch.setenv("MLFLOW_TRACKING_URI", default_tracking_uri())
     local = mlflow.artifacts.download_artifacts(f"models:/{STUDY}@best")
@@ -139,21 +144,42 @@ def test_same_seed_and_params_give_the_same_metric(tiny_space):
 def test_the_best_alias_never_moves_to_a_worse_model(workdir):
     """Hosts register their trials' models in any order: one that registers after a better
     one has (its check against the study's best ran before that trial finished) leaves the
-    alias where it is."""
-    from tuner.keys import VALUE_TAG
+    alias where it is. Ranks are (sign * value, tie score), lower is better."""
+    from tuner.keys import RANK_TAG, TIE_TAG
     from tuner.tracking import StudyTracker
 
     tracker = StudyTracker(default_tracking_uri(), "race", model_name="race")
     client = tracker.client
     client.create_registered_model("race")
-    versions = {
-        value: client.create_model_version(
-            "race", source=(workdir / "model").as_uri(), tags={VALUE_TAG: repr(value)}
+    ranks = [(8.0, 0.1), (5.0, 0.4), (6.0, 0.0), (5.0, 0.2), (5.0, 0.3)]
+    versions = [
+        client.create_model_version(
+            "race",
+            source=(workdir / "model").as_uri(),
+            tags={RANK_TAG: repr(rank[0]), TIE_TAG: repr(rank[1])},
         ).version
-        for value in (8.0, 5.0, 6.0)
-    }
-    for value in (8.0, 5.0, 6.0):  # minimize: 6.0 registers last but is worse than 5.0
-        tracker.move_best_alias(versions[value], value, sign=1)
-    assert client.get_model_version_by_alias("race", "best").version == versions[5.0]
-    tracker.move_best_alias(versions[6.0], 6.0, sign=-1)  # maximize: 6.0 beats 5.0
-    assert client.get_model_version_by_alias("race", "best").version == versions[6.0]
+        for rank in ranks
+    ]
+    for version, rank in zip(versions, ranks, strict=True):
+        tracker.move_best_alias(version, rank)
+    # 6.0 came later but is worse; of the three 5.0, the one with the best tie score wins
+    assert client.get_model_version_by_alias("race", "best").version == versions[3]
+
+
+def test_ties_go_to_the_better_tie_break_metric_then_the_earlier_trial(workdir):
+    """Many trials reach val_acc 1.0 on a small validation part: the study's best is the
+    one with the lowest val_loss among them (report.best_trial, which every place that
+    picks a best trial asks), not the first."""
+    from optuna.trial import create_trial
+
+    from tuner.report import best_trial
+
+    HOME.mkdir()
+    study = optuna.create_study(
+        study_name="ties", storage=resolve_storage(None), direction="maximize"
+    )
+    for value, tie in [(0.9, 0.01), (1.0, 0.30), (1.0, 0.12), (1.0, 0.12), (1.0, None)]:
+        attrs = {} if tie is None else {"tie_score": tie}
+        study.add_trial(create_trial(value=value, user_attrs=attrs))
+    assert best_trial(study).number == 2
+    assert study.best_trial.number == 1  # what Optuna alone would keep

@@ -14,6 +14,7 @@ MODEL_ID = "model_id"  # the MLflow logged model of that trial (models:/<id>)
 MODEL_VERSION = "model_version"
 BASELINE_KEYS = "baseline_keys"  # which test_* metrics are the task's baselines
 PRUNED_AT = "pruned_at_epoch"
+TIE_SCORE = "tie_score"  # the tie-break metric at the best epoch, lower is better
 GPU_PEAK = "gpu_peak_mib"
 SKIPPED = "skipped"  # asked for after the study reached its target, not run
 FATAL = "fatal"  # failed for a reason no other params would fix (full disk, lost store)
@@ -34,7 +35,10 @@ STATE_TAG = "tuner.state"
 DEVICE_TAG = "tuner.device"
 TASK_TAG = "tuner.task"
 METRIC_TAG = "tuner.metric"
-VALUE_TAG = "tuner.value"  # a registered version's metric value: the `best` alias compares it
+# a registered version's rank, lower is better: sign * metric value, then the tie-break
+# score (report.best_trial's rule); the `best` alias compares them
+RANK_TAG = "tuner.rank"
+TIE_TAG = "tuner.tie_score"
 SOURCE_TAG = "tuner.source"  # how a fine-tune's starting weights were named
 SOURCE_SHA_TAG = "tuner.source_sha256"
 SOURCE_RUN_TAG = "tuner.source_run_id"

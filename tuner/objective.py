@@ -5,6 +5,7 @@ The objective knows no task: everything task-specific comes through the Task con
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import traceback
@@ -28,7 +29,7 @@ from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.recorder import TrialRecorder, make_trainer
 from tuner.recovery import environment_failure
-from tuner.report import best_trial
+from tuner.report import best_trial, tie_score
 from tuner.space import SearchSpace
 from tuner.task import Task
 from tuner.tracking import StudyTracker
@@ -123,7 +124,13 @@ def _start(context: TrialContext, trial: optuna.Trial) -> tuple[dict[str, Any], 
     run_id = context.tracker.start_trial(trial.number, settings, device)
     trial.set_user_attr(keys.RUN_ID, run_id)
     space = context.space
-    recorder = TrialRecorder(context.tracker, run_id, space.metric, space.direction)
+    recorder = TrialRecorder(
+        context.tracker,
+        run_id,
+        space.metric,
+        space.direction,
+        space.tie_breaker(context.task.spec),
+    )
     if context.on_epoch:
         on_epoch, total = context.on_epoch, int(settings["max_epochs"])
         recorder.on_epoch = lambda epoch, metrics: on_epoch(trial.number, epoch, total, metrics)
@@ -159,6 +166,8 @@ def _fit_and_test(
             f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
         )
     model.load_state_dict(recorder.best_state)
+    if math.isfinite(recorder.best_tie):
+        trial.set_user_attr(keys.TIE_SCORE, recorder.best_tie)
     _test(context, trial, trainer, model, datamodule, recorder)
     _keep_if_best(context, trial, model, settings, recorder)
     return recorder.best_value, {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
@@ -228,10 +237,12 @@ def _keep_if_best(
     settings: dict[str, Any],
     recorder: TrialRecorder,
 ) -> None:
-    """Checkpoint, log and register the weights only when this trial beats the study's best."""
+    """Checkpoint, log and register the weights only when this trial beats the study's best
+    (on the metric, then on the tie-break metric: `report.best_trial`'s rule)."""
     best = best_trial(trial.study)
     sign = recorder.sign
-    if best is not None and sign * recorder.best_value >= sign * best.value:
+    rank = (sign * recorder.best_value, recorder.best_tie)
+    if best is not None and rank >= (sign * best.value, tie_score(best)):
         return
     meta = {
         "study": context.tracker.study_name,
@@ -244,6 +255,7 @@ def _keep_if_best(
         "data_args": recordable(context.data_args),
         **context.tracker.tags,
     }
+    recorder.flush()  # the run's metrics, test ones included, are linked to the model
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
     save_checkpoint(path, model, context.task.name, settings, meta)
     try:
@@ -252,7 +264,7 @@ def _keep_if_best(
         logged = context.tracker.log_best_model(
             recorder.run_id,
             trial.number,
-            recorder.best_value,
+            rank,
             task,
             path,
             example,
@@ -261,7 +273,7 @@ def _keep_if_best(
     finally:
         path.unlink(missing_ok=True)
     with context.store_lock():
-        context.tracker.move_best_alias(logged.version, recorder.best_value, sign)
+        context.tracker.move_best_alias(logged.version, rank)
     trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
     trial.set_user_attr(keys.MODEL_ID, logged.model_id)
     trial.set_user_attr(keys.MODEL_VERSION, logged.version)

@@ -27,10 +27,19 @@ class TrialRecorder(Callback):
     Metrics reach MLflow in batches, at most FLUSH_SECONDS apart and at the trial's end: a
     store write per epoch cost more than the epoch itself on small LSTMs (benchmarks/)."""
 
-    def __init__(self, tracker: StudyTracker, run_id: str, metric: str, direction: str) -> None:
+    def __init__(
+        self,
+        tracker: StudyTracker,
+        run_id: str,
+        metric: str,
+        direction: str,
+        tie_breaker: tuple[str, float] | None = None,
+    ) -> None:
         self.tracker, self.run_id = tracker, run_id
         self.metric, self.sign = metric, (1.0 if direction == "minimize" else -1.0)
+        self.tie_breaker = tie_breaker
         self.best_value = self.sign * math.inf
+        self.best_tie = math.inf  # the secondary metric at the best epoch, lower is better
         self.best_epoch = -1
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epochs_run = 0
@@ -97,9 +106,20 @@ class TrialRecorder(Callback):
         if bad:
             raise TrialFailed(f"{bad[0]} became {metrics[bad[0]]} at epoch {epoch}")
         value = metrics.get(self.metric)
-        if value is not None and self.sign * value < self.sign * self.best_value:
-            self.best_value, self.best_epoch = value, epoch
+        if value is None:
+            return
+        tie = self._tie_score(metrics)
+        if (self.sign * value, tie) < (self.sign * self.best_value, self.best_tie):
+            self.best_value, self.best_tie, self.best_epoch = value, tie, epoch
             self.best_state = copy.deepcopy(pl_module.state_dict())
+
+    def _tie_score(self, metrics: dict[str, float]) -> float:
+        """The secondary metric, lower is better: between epochs of equal value (a small
+        validation part gives many equal accuracies) the one with the better loss wins."""
+        if self.tie_breaker is None or self.tie_breaker[0] not in metrics:
+            return math.inf
+        name, sign = self.tie_breaker
+        return sign * metrics[name]
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.record(_scalars(trainer, lambda key: key.startswith("train_")), trainer.current_epoch)

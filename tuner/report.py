@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pandas as pd
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
 
 from tuner import keys
 from tuner.tracking import StudyTracker
@@ -63,10 +66,20 @@ def _integer_params(table: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
 
 
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    try:
-        return study.best_trial
-    except ValueError:
+    """The study's best complete trial: the best value, then among equal values the best
+    tie-break metric (the space's `tie_break`, val_loss by default), then the earliest.
+    Every place that chooses a best trial asks here (Optuna's own `best_trial` would keep
+    the first of 18 trials tied at val_acc 1.0)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
         return None
+    sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
+    return min(complete, key=lambda t: (sign * t.value, tie_score(t), t.number))
+
+
+def tie_score(trial: optuna.trial.FrozenTrial) -> float:
+    """The trial's tie-break metric at its best epoch, lower is better (inf: none)."""
+    return float(trial.user_attrs.get(keys.TIE_SCORE, math.inf))
 
 
 def study_summary(study: optuna.Study) -> dict[str, Any]:

@@ -19,7 +19,8 @@ import yaml
 from tuner.errors import SpaceError, UsageError, did_you_mean
 from tuner.settings import MINIMIZE, Setting, TaskSpec, read_scalar
 
-TOP_KEYS = ("metric", "direction", "params", "fixed")
+TOP_KEYS = ("metric", "direction", "params", "fixed", "tie_break")
+TIE_BREAK = "val_loss"  # the default secondary metric: every task logs it
 PARAM_KEYS = {
     "int": ("type", "low", "high", "log", "step"),
     "float": ("type", "low", "high", "log", "step"),
@@ -60,6 +61,14 @@ class SearchSpace:
     params: tuple[ParamSpec, ...]
     fixed: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<space>"
+    tie_break: str = TIE_BREAK  # decides between equal values; "none": the earlier trial
+
+    def tie_breaker(self, spec: TaskSpec) -> tuple[str, float] | None:
+        """(secondary metric, +1 to minimise it or -1 to maximise it), or None."""
+        direction = spec.direction_of(self.tie_break)
+        if self.tie_break in ("none", self.metric) or direction is None:
+            return None
+        return self.tie_break, (1.0 if direction == MINIMIZE else -1.0)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """The trial's params, suggested in file order."""
@@ -105,6 +114,7 @@ class SearchSpace:
             "direction": self.direction,
             "params": params,
             "fixed": dict(self.fixed),
+            **({"tie_break": self.tie_break} if self.tie_break != TIE_BREAK else {}),
         }
 
 
@@ -158,9 +168,22 @@ def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> Se
     metric, direction = _parse_objective(raw, spec, problems)
     params = _parse_params(raw.get("params") or {}, spec, problems)
     fixed = _parse_fixed(raw.get("fixed") or {}, spec, problems)
+    tie_break = _parse_tie_break(raw, spec, problems)
     if problems:
         raise SpaceError("; ".join(f"{source}: {problem}" for problem in problems))
-    return SearchSpace(metric, direction, tuple(params), fixed, source)
+    return SearchSpace(metric, direction, tuple(params), fixed, source, tie_break)
+
+
+def _parse_tie_break(raw: dict, spec: TaskSpec, problems: list[str]) -> str:
+    """The metric that decides between trials (and epochs) of equal value: one the task
+    logs with a known direction, or none."""
+    name = raw.get("tie_break", TIE_BREAK)
+    if name == "none" or (isinstance(name, str) and spec.direction_of(name)):
+        return name
+    if "tie_break" in raw:
+        known = ", ".join(spec.metrics or ()) or "the task's metrics"
+        problems.append(f"tie_break: expected one of {known} or none, found {name!r}")
+    return "none"
 
 
 def _parse_objective(raw: dict, spec: TaskSpec, problems: list[str]) -> tuple[str, str]:

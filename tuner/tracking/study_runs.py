@@ -21,7 +21,16 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param,
 from mlflow.exceptions import MlflowException
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-from tuner.keys import DEVICE_TAG, ROLE_TAG, STATE_TAG, STUDY_TAG, TAG, TRIAL_TAG, VALUE_TAG
+from tuner.keys import (
+    DEVICE_TAG,
+    RANK_TAG,
+    ROLE_TAG,
+    STATE_TAG,
+    STUDY_TAG,
+    TAG,
+    TIE_TAG,
+    TRIAL_TAG,
+)
 from tuner.names import path_part
 from tuner.tracking import pyfunc_model
 from tuner.tracking.store import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
@@ -212,7 +221,7 @@ class StudyTracker:
         self,
         run_id: str,
         number: int,
-        value: float,
+        rank: tuple[float, float],
         task: Any,
         checkpoint: Path,
         example: pd.DataFrame | None,
@@ -241,31 +250,35 @@ class StudyTracker:
             shutil.rmtree(folder.parent, ignore_errors=True)
         self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         self._link_metrics(run_id, logged.model_id)
-        version = self._register(run_id, logged.model_id, number, value)
+        version = self._register(run_id, logged.model_id, number, rank)
         return LoggedBest(f"models:/{logged.model_id}", logged.model_id, version)
 
-    def move_best_alias(self, version: str, value: float, sign: int) -> None:
-        """Point `best` at this version unless the one it points at scored better: a host
-        may register its trial's model after another host registered a better one."""
+    def move_best_alias(self, version: str, rank: tuple[float, float]) -> None:
+        """Point `best` at this version unless the one it points at ranks better: a host
+        may register its trial's model after another host registered a better one. `rank`
+        is (sign * value, tie score), lower is better (report.best_trial's rule)."""
         try:
             current = self.client.get_model_version_by_alias(self.model_name, BEST_ALIAS)
-            held = float(current.tags[VALUE_TAG])
+            held = (float(current.tags[RANK_TAG]), float(current.tags[TIE_TAG]))
         except (MlflowException, KeyError, ValueError):  # no alias yet, or an older version
             held = None
-        if held is None or sign * value < sign * held:
+        if held is None or rank < held:
             self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version)
 
     def _link_metrics(self, run_id: str, model_id: str) -> None:
-        """The run's latest metrics, logged again against the model (MLflow 3's model page)."""
-        metrics = self.client.get_run(run_id).data.metrics
-        stamp = _now_ms()
-        linked = [Metric(k, float(v), stamp, 0, model_id=model_id) for k, v in metrics.items()]
+        """The run's latest metrics, logged again against the model (MLflow 3's model page).
+        Each keeps its own step and timestamp: the run's table already holds that entry and
+        skips it, so its per-epoch curves gain no point (a new one at step 0 would show the
+        final value as the first epoch's)."""
+        # RunData keeps the latest values' Metric objects (step, timestamp) only privately
+        latest = self.client.get_run(run_id).data._metric_objs
+        linked = [Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id) for m in latest]
         for start in range(0, len(linked), 1000):
             self.client.log_batch(run_id, metrics=linked[start : start + 1000])
         self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
 
-    def _register(self, run_id: str, model_id: str, number: int, value: float) -> str:
-        """A new version of the study's model (its metric value as a tag); returns it."""
+    def _register(self, run_id: str, model_id: str, number: int, rank: tuple[float, float]) -> str:
+        """A new version of the study's model (its rank as tags); returns it."""
         try:
             self.client.create_registered_model(self.model_name)
         except MlflowException as exc:
@@ -281,7 +294,8 @@ class StudyTracker:
                 model_id=model_id,
                 tags={
                     "trial": str(number),
-                    VALUE_TAG: repr(float(value)),
+                    RANK_TAG: repr(rank[0]),
+                    TIE_TAG: repr(rank[1]),
                     **self.tags,
                     STUDY_TAG: self.study_name,
                 },
