@@ -1,5 +1,6 @@
 """Hosts that share no disk: each simulated host runs in its own mount namespace with a
-private tmpfs over /tmp (its working folder), so whatever it writes locally no other host
+private tmpfs over the test's folder (where the server keeps the artifacts, and its own
+working folder), so whatever it writes locally no other host
 sees. They share only what a team shares: the PostgreSQL server and one `mlflow server`
 (PostgreSQL backend, artifacts served by it)."""
 
@@ -10,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -36,11 +38,12 @@ needs_namespaces = pytest.mark.skipif(
 )
 
 
-def _host(*argv: str) -> subprocess.Popen:
-    """`tuner ARGV` on a host of its own: a fresh, private /tmp as its only disk."""
+def _host(root: Path, *argv: str) -> subprocess.Popen:
+    """`tuner ARGV` on a host of its own: a fresh, private tmpfs over `root` (the test's
+    folder: the server's artifacts disappear from view) as its only disk."""
     tuner = shlex.join([sys.executable, "-m", "tuner.cli", *argv])
     script = (
-        "mount -t tmpfs none /tmp && mkdir /tmp/host && cd /tmp/host && "
+        f"mount -t tmpfs none {shlex.quote(str(root))} && cd {shlex.quote(str(root))} && "
         f'printf %s "$TINY_SPACE" > tiny.yaml && exec {tuner}'
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "TINY_SPACE": TINY_SPACE}
@@ -54,8 +57,8 @@ def _host(*argv: str) -> subprocess.Popen:
     )
 
 
-def _on_a_host(*argv: str) -> str:
-    process = _host(*argv)
+def _on_a_host(root: Path, *argv: str) -> str:
+    process = _host(root, *argv)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     return output
@@ -72,12 +75,13 @@ def team_server(tmp_path, postgres_urls):
 
 
 @needs_namespaces
-def test_hosts_without_a_shared_disk_search_one_study_and_use_its_model(team_server):
+def test_hosts_without_a_shared_disk_search_one_study_and_use_its_model(team_server, tmp_path):
     storage, server = team_server
     stores = ["--storage", storage, "--tracking-uri", server.url]
     search = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY]
     # three hosts started at the same moment on a fresh database (a Job's pods)
-    hosts = [_host(*search, "--trials", "6", "--pruner", "none", *stores) for _ in range(3)]
+    argv = [*search, "--trials", "6", "--pruner", "none", *stores]
+    hosts = [_host(tmp_path, *argv) for _ in range(3)]
     outputs = [host.communicate(timeout=600)[0] for host in hosts]
     assert [host.returncode for host in hosts] == [0, 0, 0], "\n---\n".join(outputs)
 
@@ -95,17 +99,24 @@ def test_hosts_without_a_shared_disk_search_one_study_and_use_its_model(team_ser
     assert list(server.artifacts.rglob("*.ckpt"))
 
     # a fourth host that ran no trial predicts and fine-tunes from the study's best
-    by_study = _on_a_host("predict", "--from", f"study:{STUDY}", *stores)
-    by_alias = _on_a_host("predict", "--from", f"models:/{STUDY}@best", *stores)
+    by_study = _on_a_host(tmp_path, "predict", "--from", f"study:{STUDY}", *stores)
+    by_alias = _on_a_host(tmp_path, "predict", "--from", f"models:/{STUDY}@best", *stores)
     assert _rows(by_study) == _rows(by_alias) and len(_rows(by_study)) == 6
     tuned = _on_a_host(
-        "finetune", "--from", f"models:/{STUDY}@best", "--max-epochs", "1", "--quiet", *stores
+        tmp_path,
+        "finetune",
+        "--from",
+        f"models:/{STUDY}@best",
+        "--max-epochs",
+        "1",
+        "--quiet",
+        *stores,
     )
     assert "before -> after fine-tuning" in tuned
     finetuned = client.get_model_version_by_alias(f"{STUDY}-finetuned", "best")
     model_id = finetuned.source.removeprefix("models:/")
     # the team's server is the UI already: `tuner ui` names the study's page there
-    shown = _on_a_host("ui", "--study", STUDY, *stores)
+    shown = _on_a_host(tmp_path, "ui", "--study", STUDY, *stores)
     page = f"{server.url}/#/experiments/{experiments[0].experiment_id}/runs?"
     assert shown.startswith(f"MLflow UI: {page}")
     assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:")
