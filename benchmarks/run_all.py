@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks import memory, mlflow_models, overhead, peers, scaling
+from benchmarks import demo_figures, memory, mlflow_models, overhead, peers, scaling
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 MARK = "<!-- measured by make bench: everything below is regenerated -->"
@@ -14,7 +14,14 @@ MARK = "<!-- measured by make bench: everything below is regenerated -->"
 
 def main() -> None:
     started = time.perf_counter()
-    sections = [overhead.main(), peers.main(), memory.main(), scaling.main(), mlflow_models.main()]
+    sections = [
+        demo_figures.main(),
+        overhead.main(),
+        peers.main(),
+        memory.main(),
+        scaling.main(),
+        mlflow_models.main(),
+    ]
     minutes = (time.perf_counter() - started) / 60
     sections.insert(0, f"_This `make bench` ran for {minutes:.1f} minutes (target < 30)._\n")
     kept = RESULTS.read_text().split(MARK)[0] if RESULTS.exists() else "# Benchmark results\n\n"
