@@ -240,11 +240,34 @@ def _keep_if_best(
     """Checkpoint, log and register the weights only when this trial beats the study's best
     (on the metric, then on the tie-break metric: `report.best_trial`'s rule)."""
     best = best_trial(trial.study)
-    sign = recorder.sign
-    rank = (sign * recorder.best_value, recorder.best_tie)
-    if best is not None and rank >= (sign * best.value, tie_score(best)):
+    rank = (recorder.sign * recorder.best_value, recorder.best_tie)
+    if best is not None and rank >= (recorder.sign * best.value, tie_score(best)):
         return
-    meta = {
+    recorder.flush()  # the run's metrics, test ones included, are linked to the model
+    path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
+    save_checkpoint(
+        path, model, context.task.name, settings, _checkpoint_meta(context, trial, recorder)
+    )
+    try:
+        task = context.task
+        example = task.example(context.data, settings) if task.example else None
+        logged = context.tracker.log_best_model(
+            recorder.run_id, trial.number, rank, task, path, example, _model_params(task)
+        )
+    finally:
+        path.unlink(missing_ok=True)
+    with context.store_lock():
+        context.tracker.move_best_alias(logged.version, rank)
+    trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
+    trial.set_user_attr(keys.MODEL_ID, logged.model_id)
+    trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+
+
+def _checkpoint_meta(
+    context: TrialContext, trial: optuna.Trial, recorder: TrialRecorder
+) -> dict[str, Any]:
+    """Where the weights come from: study, trial, metric, data and lineage."""
+    return {
         "study": context.tracker.study_name,
         "trial": trial.number,
         "metric": context.space.metric,
@@ -255,28 +278,6 @@ def _keep_if_best(
         "data_args": recordable(context.data_args),
         **context.tracker.tags,
     }
-    recorder.flush()  # the run's metrics, test ones included, are linked to the model
-    path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
-    save_checkpoint(path, model, context.task.name, settings, meta)
-    try:
-        task = context.task
-        example = task.example(context.data, settings) if task.example else None
-        logged = context.tracker.log_best_model(
-            recorder.run_id,
-            trial.number,
-            rank,
-            task,
-            path,
-            example,
-            _model_params(task),
-        )
-    finally:
-        path.unlink(missing_ok=True)
-    with context.store_lock():
-        context.tracker.move_best_alias(logged.version, rank)
-    trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
-    trial.set_user_attr(keys.MODEL_ID, logged.model_id)
-    trial.set_user_attr(keys.MODEL_VERSION, logged.version)
 
 
 def _model_params(task: Any) -> dict[str, Any]:
