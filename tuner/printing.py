@@ -20,7 +20,7 @@ def print_result(result: Any) -> None:
         print(f"  {name} = {value}")
     _print_test_metrics(result)
     print(mask_secrets(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})"))
-    print(f"checkpoint     {result.checkpoint_uri}")
+    print(f"logged model   {result.checkpoint_uri}")
     if result.model_version:
         print(
             f"model          models:/{result.model_name}/{result.model_version} "
