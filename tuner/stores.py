@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -69,7 +70,7 @@ def resolve_tracking(uri: str | None, artifact_root: str | None = None) -> tuple
 
 def _as_uri(root: str) -> str:
     """A folder (a shared mount) as an absolute file:// URI; any URI as it is."""
-    if "://" in root or root.startswith("mlflow-artifacts:"):
+    if urlparse(root).scheme:
         return root.rstrip("/")
     return Path(root).absolute().as_uri()
 
@@ -82,7 +83,7 @@ def is_shared_tracking(uri: str) -> bool:
 
 def host_local(location: str) -> bool:
     """An artifact location that names this host's disk (a path or file:// URI)."""
-    return location.startswith(("/", "file:")) or "://" not in location and ":" not in location
+    return urlparse(location).scheme in ("", "file")
 
 
 def sqlite_path(url: str) -> Path | None:

@@ -41,7 +41,7 @@ class TunerModel:
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        options = self.task.checked_options({k: v for k, v in (params or {}).items()})
+        options = self.task.checked_options(dict(params or {}))
         return self.task.predict(self.model, {"data": frame}, self.settings, options)
 
 

@@ -1,5 +1,6 @@
 """The MLflow record of a running study: one experiment and one parent run per study, a
-nested run per trial, the best checkpoint as an artifact and a registered model version.
+nested run per trial, and each new best trial's model as an MLflow Model (a logged model of
+its run) registered as a version of the study's model.
 
 Calls go through an explicit `MlflowClient` (no fluent global state, no autolog), so
 several trials or workers can record at once.
@@ -12,6 +13,7 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -172,15 +174,16 @@ class StudyTracker:
         )
         return run.info.run_id
 
-    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int) -> None:
-        self.log_history(run_id, [(metrics, step)])
-
     def log_history(self, run_id: str, rows: list[tuple[Mapping[str, float], int]]) -> None:
-        """Several steps of metrics in as few store writes as MLflow allows (1000 a batch)."""
+        """Several steps of metrics in as few store writes as MLflow allows."""
         stamp = _now_ms()
         metrics = [
             Metric(k, float(v), stamp, step) for values, step in rows for k, v in values.items()
         ]
+        self._log_metric_batches(run_id, metrics)
+
+    def _log_metric_batches(self, run_id: str, metrics: list[Metric]) -> None:
+        """MLflow takes at most 1000 metrics per log_batch."""
         for start in range(0, len(metrics), 1000):
             self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
@@ -273,8 +276,7 @@ class StudyTracker:
         # RunData keeps the latest values' Metric objects (step, timestamp) only privately
         latest = self.client.get_run(run_id).data._metric_objs
         linked = [Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id) for m in latest]
-        for start in range(0, len(linked), 1000):
-            self.client.log_batch(run_id, metrics=linked[start : start + 1000])
+        self._log_metric_batches(run_id, linked)
         self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
 
     def _register(self, run_id: str, model_id: str, number: int, rank: tuple[float, float]) -> str:
@@ -310,6 +312,7 @@ class LoggedBest:
     version: str  # of the study's registered model
 
 
+@cache
 def requirements() -> list[str]:
     """What the model needs installed: this package, and the torch it was trained with
     (explicit: MLflow's inference would start a subprocess at every new best)."""
