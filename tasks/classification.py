@@ -24,15 +24,16 @@ from typing_extensions import override
 from tasks.classification_data import (
     PAD,
     SequenceSet,
+    assign_splits,
     build_vocabulary,
     encode,
+    fit_space,
     read_sequences,
 )
 from tasks.classification_spec import SPEC
-from tuner.datafiles import require_splits, worst_split_settings
 from tuner.errors import DataError
+from tuner.folds import fold_count
 from tuner.lstm import LSTMBackbone, adam
-from tuner.space import SearchSpace
 from tuner.task import Task
 from tuner.tensors import TensorData
 
@@ -41,22 +42,6 @@ DATA = Path(__file__).parent / "data"  # the shipped demo data
 
 
 # ---------------------------------------------------------------- splits and tensors
-
-
-def assign_splits(data: SequenceSet, settings: Mapping[str, Any]) -> np.ndarray:
-    """The file's split column when given; val (and test) carved from train otherwise,
-    stratified by label with a fixed seed, so every trial sees the same split."""
-    split = data.split.copy() if data.split is not None else np.full(len(data.ids), "train")
-    rng = np.random.default_rng(0)
-    labels = np.asarray(data.labels)
-    carve = [("test", float(settings["test_fraction"]))] if data.split is None else []
-    if "val" not in split:
-        carve.append(("val", float(settings["val_fraction"])))
-    for name, fraction in carve:
-        for label in np.unique(labels):
-            pool = rng.permutation(np.flatnonzero((labels == label) & (split == "train")))
-            split[pool[: int(round(fraction * len(pool)))]] = name
-    return split
 
 
 def pad(sequences: list[np.ndarray], text: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,11 +57,17 @@ def pad(sequences: list[np.ndarray], text: bool) -> tuple[torch.Tensor, torch.Te
     return out, lengths
 
 
-def fit_inputs(data: SequenceSet, train: np.ndarray) -> dict[str, Any]:
-    """Vocabulary (texts) or per-feature mean / std (numbers), from training sequences only."""
+def fit_inputs(
+    data: SequenceSet, train: np.ndarray, texts_from: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Per-feature mean / std (numbers) from the training sequences, or the vocabulary
+    (texts) from `texts_from` (default: the training sequences too; with K folds every
+    non-test text, so that the K fold models kept as one read a text alike)."""
     chosen = [s for s, keep in zip(data.sequences, train, strict=True) if keep]
     if data.text:
-        return {"vocabulary": build_vocabulary(chosen), "feature_mean": [], "feature_std": []}
+        source = train if texts_from is None else texts_from
+        seen = [s for s, keep in zip(data.sequences, source, strict=True) if keep]
+        return {"vocabulary": build_vocabulary(seen), "feature_mean": [], "feature_std": []}
     steps = np.concatenate(chosen)
     std = steps.std(axis=0)
     return {
@@ -103,8 +94,9 @@ class SequenceData(TensorData):
         if not data.labels:
             raise DataError(f"{data.path}: no labels; expected a 'label' column or array 'y'")
         self.classes = sorted(set(data.labels))
-        split = assign_splits(data, settings)
-        self.inputs = fit_inputs(data, split == "train")
+        split = assign_splits(data, settings, settings.get("fold", 0))
+        texts_from = split != "test" if fold_count(settings) > 1 else None
+        self.inputs = fit_inputs(data, split == "train", texts_from)
         sequences = prepare_inputs(data, self.inputs)
         y = np.array([self.classes.index(label) for label in data.labels])
         for stage in ("train", "val", "test"):
@@ -247,6 +239,12 @@ class SequenceClassifier(pl.LightningModule):
         return adam(self)
 
 
+def average_probabilities(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """Several classifiers as one: the log of their mean class probabilities (a softmax of
+    it gives the mean probabilities back; the loss on it is the mixture's)."""
+    return torch.stack([o.softmax(-1) for o in outputs]).mean(0).log()
+
+
 def build_model(settings: Mapping[str, Any], datamodule: SequenceData) -> SequenceClassifier:
     counts = np.asarray(datamodule.class_counts, dtype=np.float64)
     weights = None
@@ -273,18 +271,6 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
         " .npz (X, lengths, y, split) or text CSV (text, label[, split]); "
         "default: the shipped JapaneseVowels set",
     )
-
-
-def fit_space(space: SearchSpace, data: SequenceSet) -> tuple[SearchSpace, list[str]]:
-    """Labels of at least two classes, and splits that leave training and validation
-    sequences for every trial of the space (the smallest validation share it allows)."""
-    if not data.labels or len(set(data.labels)) < 2:
-        raise DataError(
-            f"{data.path}: expected labels of at least two classes (column 'label' or array 'y')"
-        )
-    split = assign_splits(data, worst_split_settings(space, DEFAULTS))
-    require_splits(data.path, split, "sequences")
-    return space, []
 
 
 def build_datamodule(data: SequenceSet, settings: Mapping[str, Any]) -> SequenceData:
@@ -345,6 +331,7 @@ TASK = Task(
     model_class=SequenceClassifier,
     example=example,
     predict=predict,
+    combine=average_probabilities,
     default_data=str(DATA / "japanese_vowels.npz"),
     smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},
 )

@@ -1,4 +1,6 @@
-"""Reading and validating sequence-classification input: long CSV, .npz, or text CSV."""
+"""Sequence-classification data: long CSV, .npz or text CSV read and validated, each
+sequence's split (train / val / test, or its cross-validation fold), and the space fitted to
+the data (folds resolved, splits that leave every trial training and validation items)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuner.datafiles import Table, is_frame, read_table, split_column
+from tasks.classification_spec import CV_FOLDS, SPEC
+from tuner.datafiles import (
+    Table,
+    is_frame,
+    read_table,
+    require_splits,
+    split_column,
+    worst_split_settings,
+)
 from tuner.errors import DataError
+from tuner.folds import AUTO, auto_folds, fold_count, require_fixed, stratified_folds
 
 PAD, UNKNOWN = 0, 1  # token ids reserved in every character vocabulary
+DEFAULTS: dict[str, Any] = SPEC.defaults
 
 
 @dataclass(frozen=True)
@@ -149,3 +161,65 @@ def encode(text_codes: np.ndarray, vocabulary: str) -> np.ndarray:
     """Code points -> token ids; characters not in the vocabulary map to UNKNOWN."""
     lookup = {ord(ch): i + 2 for i, ch in enumerate(vocabulary)}
     return np.array([lookup.get(int(c), UNKNOWN) for c in text_codes], dtype=np.int64)
+
+
+# ---------------------------------------------------------------- splits and folds
+
+
+def assign_splits(
+    data: SequenceSet, settings: Mapping[str, Any], fold: int | None = 0
+) -> np.ndarray:
+    """The file's split column when given; val (and test) carved from train otherwise,
+    stratified by label with a fixed seed, so every trial sees the same split. With K > 1
+    folds, fold k validates on the k-th stratified fold of every non-test sequence (train
+    and val rows together) and trains on the others; fold None (the refit) trains on all."""
+    split = data.split.copy() if data.split is not None else np.full(len(data.ids), "train")
+    rng = np.random.default_rng(0)
+    labels = np.asarray(data.labels)
+    holdout = fold_count(settings) == 1 and fold is not None
+    carve = [("test", float(settings["test_fraction"]))] if data.split is None else []
+    if "val" not in split and holdout:
+        carve.append(("val", float(settings["val_fraction"])))
+    for name, fraction in carve:
+        for label in np.unique(labels):
+            pool = rng.permutation(np.flatnonzero((labels == label) & (split == "train")))
+            split[pool[: int(round(fraction * len(pool)))]] = name
+    if holdout:
+        return split
+    pool = np.flatnonzero(split != "test")
+    split[pool] = "train"
+    if fold is not None:
+        split[pool[stratified_folds(labels[pool], fold_count(settings)) == fold]] = "val"
+    return split
+
+
+def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
+    """Labels of at least two classes, `folds` resolved (0: CV_FOLDS stratified folds when
+    a hold-out would validate on few sequences), and splits that leave training and
+    validation sequences for every trial of the space."""
+    if not data.labels or len(set(data.labels)) < 2:
+        raise DataError(
+            f"{data.path}: expected labels of at least two classes (column 'label' or array 'y')"
+        )
+    require_fixed(space, ("folds",))
+    space, notes = _resolve_folds(space, data)
+    split = assign_splits(data, worst_split_settings(space, DEFAULTS))
+    require_splits(data.path, split, "sequences")
+    return space, notes
+
+
+def _resolve_folds(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
+    settings = worst_split_settings(space, DEFAULTS)
+    if int(settings["folds"]) != AUTO:
+        return space, []
+    holdout = assign_splits(data, {**settings, "folds": 1})
+    validated, pool = int((holdout == "val").sum()), int((holdout != "test").sum())
+    folds = auto_folds(validated, CV_FOLDS, pool)
+    space = space.with_fixed({"folds": folds})
+    if folds == 1:
+        return space, []
+    return space, [
+        f"folds: {folds} stratified folds over the {pool} non-test sequences (a hold-out "
+        f"would validate on {validated}, too few to choose on); --set folds=1 keeps one "
+        f"hold-out"
+    ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from tuner.folds import folds_setting
 from tuner.settings import MAXIMIZE, MINIMIZE, Setting, TaskSpec, lstm_settings
+
+CV_FOLDS = 5  # stratified folds `folds: 0` gives a data set with a small validation part
 
 SPEC = TaskSpec(
     name="classification",
@@ -38,6 +41,7 @@ SPEC = TaskSpec(
         Setting(
             "test_fraction", 0.2, "share of each class for test (no split column)", low=0, high=0.9
         ),
+        folds_setting(CV_FOLDS),
     ),
     framework={"max_epochs": 30, "grad_clip": 1.0},
     predict_options=(Setting("proba", False, "one p_<class> column per class"),),

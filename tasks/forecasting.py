@@ -11,9 +11,7 @@ step from the state one horizon before it (`aligned`). Metrics are in original u
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import torch
 from torch import nn
 from typing_extensions import override
 
-from tasks.forecasting_data import SeriesSet, read_series
+from tasks.forecasting_data import SeriesSet, fit_space, read_series, spans, split_points
 from tasks.forecasting_spec import SPEC
 from tuner.errors import DataError
 from tuner.lstm import ErrorSums, LSTMBackbone, adam
@@ -55,21 +53,6 @@ def to_original_units(
     """A forecast on the normalised scale back in the series' own units."""
     y = y_norm * scale + loc
     return symexp(y) if transform == "log" else y
-
-
-@dataclass(frozen=True)
-class Split:
-    """Where a series' validation and test parts start."""
-
-    val_start: int
-    test_start: int
-
-
-def split_points(length: int, settings: Mapping[str, Any]) -> Split:
-    horizon = int(settings["horizon"])
-    val = int(settings["val_size"]) or horizon
-    test = int(settings["test_size"]) or horizon
-    return Split(length - test - val, length - test)
 
 
 def _windows(
@@ -130,38 +113,32 @@ class ForecastData(TensorData):
 
     def __init__(self, data: SeriesSet, settings: Mapping[str, Any], seed: int = 0) -> None:
         super().__init__(settings, seed)
+        fold = settings.get("fold", 0)
         parts: dict[str, list] = {"train": [], "val": [], "test": []}
         for series in data.series:
-            split = split_points(len(series.values), settings)
-            spans = {
-                "train": (0, split.val_start),
-                "val": (split.val_start, split.test_start),
-                "test": (split.test_start, len(series.values)),
-            }
-            for stage, span in spans.items():
+            split = split_points(len(series.values), settings, fold)
+            for stage, span in spans(split, len(series.values)).items():
                 parts[stage].append(make_tensors(series.values, split.val_start, span, settings))
         self.tensors = {stage: _concat(chunks) for stage, chunks in parts.items()}
-        self.baseline_metrics = baseline_metrics(data, settings)
+        self.baseline_metrics = baseline_metrics(data, settings, fold)
 
 
-def baseline_metrics(data: SeriesSet, settings: Mapping[str, Any]) -> dict[str, float]:
+def baseline_metrics(
+    data: SeriesSet, settings: Mapping[str, Any], fold: int | None = 0
+) -> dict[str, float]:
     """Seasonal-naive MAE / RMSE on the same val and test parts as the model."""
     season = int(settings["season_length"]) or data.season_length()
     metrics = {}
     for stage in ("val", "test"):
         errors = []
         for series in data.series:
-            split = split_points(len(series.values), settings)
-            span = (
-                (split.val_start, split.test_start)
-                if stage == "val"
-                else (split.test_start, len(series.values))
-            )
-            truth = series.values[span[0] : span[1]]
-            errors.append(seasonal_naive(series.values, span, season) - truth)
+            values = series.values
+            start, end = spans(split_points(len(values), settings, fold), len(values))[stage]
+            errors.append(seasonal_naive(values, (start, end), season) - values[start:end])
         joined = np.concatenate(errors)
-        metrics[f"{stage}_snaive_mae"] = float(np.abs(joined).mean())
-        metrics[f"{stage}_snaive_rmse"] = float(np.sqrt((joined**2).mean()))
+        if len(joined):
+            metrics[f"{stage}_snaive_mae"] = float(np.abs(joined).mean())
+            metrics[f"{stage}_snaive_rmse"] = float(np.sqrt((joined**2).mean()))
     return metrics
 
 
@@ -302,31 +279,6 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--target", help="wide CSV: comma-separated target columns (default: every other column)"
     )
-
-
-def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
-    """Clip input_len to what the shortest series allows, and say so."""
-    settings = {**DEFAULTS, **space.fixed}
-    horizon = int(settings["horizon"])
-    split = split_points(data.min_length, settings)
-    longest = split.val_start - horizon
-    spec, notes = space.param("input_len"), []
-    low = spec.low if spec else settings["input_len"]
-    if longest < max(1, int(low)):
-        held_out = data.min_length - split.val_start
-        raise DataError(
-            f"{data.path}: the shortest series has {data.min_length} values, too short for "
-            f"input_len {int(low)} + horizon {horizon} (+ {held_out} validation and test "
-            f"steps); expected at least "
-            f"{data.min_length - longest + int(low)} values or a smaller input_len / horizon"
-        )
-    if spec and spec.high > longest:
-        space = space.with_param(dataclasses.replace(spec, high=longest))
-        notes.append(
-            f"input_len: high clipped from {spec.high} to {longest}, the longest "
-            f"window the shortest series' training part allows"
-        )
-    return space, notes
 
 
 def build_datamodule(data: SeriesSet, settings: Mapping[str, Any]) -> ForecastData:

@@ -1,7 +1,10 @@
-"""Reading and validating forecasting CSVs (wide or long) into in-memory series."""
+"""Forecasting data: CSVs (wide or long) read and validated into in-memory series, where
+each series' training, validation (per backtest fold) and test parts lie, and the space
+fitted to the data (folds resolved, window lengths clipped)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,9 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.forecasting_spec import BACKTESTS, SPEC
 from tuner.datafiles import Table, read_table
 from tuner.errors import DataError
+from tuner.folds import AUTO, auto_folds, fold_count, require_fixed
 
+DEFAULTS: dict[str, Any] = SPEC.defaults
 LONG_COLUMNS = ("unique_id", "ds", "y")
 SEASON_BY_FREQ = {
     "M": 12,
@@ -121,3 +127,94 @@ def _one_series(table: Table, uid: Any, part: pd.DataFrame) -> Series:
             f"strictly increasing timestamps"
         )
     return Series(str(uid), pd.DatetimeIndex(dates), values)
+
+
+# ---------------------------------------------------------------- splits and backtests
+
+
+@dataclass(frozen=True)
+class Split:
+    """Where a series' parts lie: training before `val_start`, validation in
+    [val_start, val_end), test from `test_start` on."""
+
+    val_start: int
+    val_end: int
+    test_start: int
+
+
+def split_points(length: int, settings: Mapping[str, Any], fold: int | None = 0) -> Split:
+    """Fold k is the backtest whose validation window ends k * `step` steps before the test
+    part (fold 0: the plain hold-out); fold None trains on everything before the test part
+    (the refit), with no validation."""
+    horizon = int(settings["horizon"])
+    val = int(settings["val_size"]) or horizon
+    test_start = length - (int(settings["test_size"]) or horizon)
+    if fold is None:
+        return Split(test_start, test_start, test_start)
+    val_end = test_start - fold * (int(settings.get("step") or 0) or horizon)
+    return Split(val_end - val, val_end, test_start)
+
+
+def spans(split: Split, length: int) -> dict[str, tuple[int, int]]:
+    """The steps whose values each part's windows forecast (training: everything before
+    the validation window, so a backtest never trains on its own future)."""
+    return {
+        "train": (0, split.val_start),
+        "val": (split.val_start, split.val_end),
+        "test": (split.test_start, length),
+    }
+
+
+def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
+    """Resolve `folds` (0: backtests when validation is a handful of windows), then clip
+    input_len to what the earliest backtest's training part allows, and say so."""
+    require_fixed(space, ("folds", "step"))
+    space, notes = _resolve_folds(space, data)
+    settings = {**DEFAULTS, **space.fixed}
+    horizon, folds = int(settings["horizon"]), fold_count(settings)
+    split = split_points(data.min_length, settings, folds - 1)
+    longest = split.val_start - horizon
+    spec = space.param("input_len")
+    low = int(spec.low if spec else settings["input_len"])
+    if longest < max(1, low):
+        backtests = f" and {folds} backtest windows" if folds > 1 else ""
+        raise DataError(
+            f"{data.path}: the shortest series has {data.min_length} values, too short for "
+            f"input_len {low} + horizon {horizon} (+ {data.min_length - split.val_start} "
+            f"validation and test steps{backtests}); expected at least "
+            f"{data.min_length - longest + low} values or a smaller input_len / horizon"
+            f"{' / folds' if folds > 1 else ''}"
+        )
+    if spec and spec.high > longest:
+        space = space.with_param(dataclasses.replace(spec, high=longest))
+        where = "the earliest backtest of " if folds > 1 else ""
+        notes.append(
+            f"input_len: high clipped from {spec.high} to {longest}, the longest "
+            f"window {where}the shortest series' training part allows"
+        )
+    return space, notes
+
+
+def _resolve_folds(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
+    """`folds: 0` becomes BACKTESTS windows (as many as the shortest series allows) when
+    the hold-out validates on fewer than AUTO_BELOW windows in all, else 1."""
+    settings = {**DEFAULTS, **space.fixed}
+    if int(settings["folds"]) != AUTO:
+        return space, []
+    horizon = int(settings["horizon"])
+    val = int(settings["val_size"]) or horizon
+    step = int(settings["step"]) or horizon
+    windows = len(data.series) * max(1, val - horizon + 1)
+    spec = space.param("input_len")
+    low = int(spec.low if spec else settings["input_len"])
+    room = split_points(data.min_length, settings).val_start - horizon - low
+    folds = auto_folds(windows, BACKTESTS, 1 + max(0, room) // step)
+    space = space.with_fixed({"folds": folds})
+    if folds == 1:
+        return space, []
+    ends = ", ".join(str(k * step) for k in range(folds))
+    return space, [
+        f"folds: {folds} backtests per series, validating on the {val} steps that end "
+        f"{ends} steps before the test part ({windows} hold-out window(s) would choose "
+        f"on noise); --set folds=1 keeps one hold-out"
+    ]

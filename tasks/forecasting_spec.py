@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from tuner.folds import folds_setting
 from tuner.settings import MINIMIZE, Setting, TaskSpec, lstm_settings
+
+BACKTESTS = 4  # backtest windows `folds: 0` gives series validated on a handful of windows
 
 SPEC = TaskSpec(
     name="forecasting",
@@ -16,6 +19,8 @@ SPEC = TaskSpec(
         Setting("horizon", 12, "steps forecast out", low=1, model=True),
         Setting("val_size", 0, "validation steps per series (0 = horizon)", low=0),
         Setting("test_size", 0, "test steps per series (0 = horizon)", low=0),
+        folds_setting(BACKTESTS),
+        Setting("step", 0, "backtest cutoffs step back by this many steps (0 = horizon)", low=0),
         Setting(
             "scaling",
             "window",

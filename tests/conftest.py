@@ -29,6 +29,7 @@ fixed:
   horizon: 6
   max_epochs: 2
   batch_size: 32
+  folds: 1
 """
 
 

@@ -105,12 +105,12 @@ def test_input_len_is_clipped_to_short_series_and_says_so(tmp_path):
     raw = {
         "metric": "val_mae",
         "params": {"input_len": {"type": "int", "low": 6, "high": 48}},
-        "fixed": {"horizon": 6},
+        "fixed": {"horizon": 6, "folds": 1},
     }
     space, notes = TASK.fit_space(parse_space(raw, TASK.spec, "s.yaml"), data)
     assert space.param("input_len").high == 60 - 12 - 6
     assert "clipped" in notes[0]
-    too_long = {**raw, "fixed": {"horizon": 6, "input_len": 100}, "params": {}}
+    too_long = {**raw, "fixed": {"horizon": 6, "input_len": 100, "folds": 1}, "params": {}}
     with pytest.raises(DataError, match="too short"):
         TASK.fit_space(parse_space(too_long, TASK.spec, "s.yaml"), data)
 

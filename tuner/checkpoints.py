@@ -20,9 +20,11 @@ from typing import Any
 import lightning
 import torch
 
+from tuner.ensemble import MEMBERS, Combine, carried, carry
 from tuner.errors import CheckpointError
 
 FORMAT = "lstm-tuner/1"
+MAX_MEMBERS = 100  # a checkpoint never makes us build more models than this
 REQUIRED = ("format", "task", "hyper_parameters", "state_dict", "settings")
 SHAPES = {
     "format": str,
@@ -31,6 +33,7 @@ SHAPES = {
     "state_dict": dict,
     "settings": dict,
     "meta": dict,
+    MEMBERS: int,
 }
 
 
@@ -53,6 +56,8 @@ def save_checkpoint(
         "meta": dict(meta),
         "pytorch-lightning_version": lightning.__version__,
     }
+    if carried(model):  # the fold models a K-fold trial keeps as one (tuner.ensemble)
+        payload[MEMBERS] = len(carried(model))
     buffer = io.BytesIO()  # torch's writer reports a full disk as a RuntimeError: write here
     torch.save(payload, buffer)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -95,6 +100,7 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
             f"{path}: not an lstm-tuner checkpoint (expected keys {', '.join(REQUIRED)})"
         )
     payload.setdefault("meta", {})
+    payload.setdefault(MEMBERS, 0)
     wrong = [key for key, kind in SHAPES.items() if not isinstance(payload[key], kind)]
     if wrong:
         raise CheckpointError(
@@ -112,14 +118,21 @@ def restore_model(
     payload: dict[str, Any],
     model_class: type[torch.nn.Module],
     upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    combine: Combine | None = None,
 ) -> Any:
     """Rebuild the architecture from the checkpoint's hyperparameters (made current by the
-    task's `upgrade` for checkpoints of an older version) and load its weights."""
+    task's `upgrade` for checkpoints of an older version) and load its weights; a checkpoint
+    of several models (`members`) comes back as one that combines them (`combine`)."""
     arguments = (
         upgrade(dict(payload["hyper_parameters"])) if upgrade else payload["hyper_parameters"]
     )
+    members = int(payload.get(MEMBERS) or 0)
+    if not 0 <= members <= MAX_MEMBERS:
+        raise CheckpointError(f"checkpoint names {members} members; expected 0 to {MAX_MEMBERS}")
     try:
         model = model_class(**arguments)
+        if members:
+            carry(model, [model_class(**arguments) for _ in range(members)], combine)
         model.load_state_dict(payload["state_dict"])
     except (TypeError, RuntimeError) as exc:
         raise CheckpointError(

@@ -19,6 +19,7 @@ from tuner import keys, options, stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.datafiles import in_memory
+from tuner.ensemble import carried
 from tuner.errors import UsageError
 from tuner.names import check_name, clean_name
 from tuner.recorder import make_trainer
@@ -79,7 +80,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     loaded = load_source(config.source, tracking_uri, storage, config.task)
     prepared = _prepare(config, loaded, storage, tracking_uri, artifact_root)
     metric, task = prepared.space.metric, loaded.task
-    model = restore_model(loaded.payload, task.model_class, task.upgrade)
+    model = restore_model(loaded.payload, task.model_class, task.upgrade, task.combine)
     before = evaluate(model, task, prepared.data, prepared.space.fixed, metric)
     print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
     finished = studies.count_finished_by_name(prepared.name, storage)
@@ -149,6 +150,8 @@ def _fixed_settings(config: FinetuneConfig, payload: dict[str, Any], task: Task)
         "freeze_layers": config.freeze_layers or 0,
         "patience": config.patience,
     }
+    if "folds" in task.defaults:  # before -> after compares the new data's one hold-out
+        fixed["folds"] = 1
     layers = int(settings.get("num_layers", 1))
     if not 0 <= fixed["freeze_layers"] <= layers:
         raise UsageError(
@@ -187,7 +190,7 @@ def _prepare(
     stores.check_artifact_home(tracking_uri, artifact_root, name)
 
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
-        model = restore_model(payload, task.model_class, task.upgrade)
+        model = restore_model(payload, task.model_class, task.upgrade, task.combine)
         return prepare_for_finetune(model, settings, task)
 
     return studies.Prepared(
@@ -223,8 +226,8 @@ def prepare_for_finetune(
         elif isinstance(module, nn.LSTM) and module.num_layers > 1:
             module.dropout = dropout
     frozen = int(settings.get("freeze_layers") or 0)
-    if frozen:
-        backbone = task.backbone(model)
+    for member in (model, *carried(model)) if frozen else ():
+        backbone = task.backbone(member)
         if backbone is None:
             raise UsageError(f"--freeze-layers: {type(model).__name__} has no LSTM backbone")
         backbone.freeze_layers(frozen)

@@ -1,4 +1,5 @@
-"""One trial: params -> task data + model -> Trainer (pruning, best weights) -> metric value.
+"""One trial: params -> settings -> trained folds (tuner.fitting) -> test -> the model kept
+if it is the study's best -> metric value.
 
 The objective knows no task: everything task-specific comes through the Task contract.
 """
@@ -9,51 +10,25 @@ import math
 import os
 import socket
 import traceback
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import optuna
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
 from optuna.trial import TrialState
-from optuna_integration import PyTorchLightningPruningCallback
 
 from tuner import keys, signals
 from tuner.checkpoints import save_checkpoint
 from tuner.datafiles import recordable
 from tuner.devices import describe
 from tuner.errors import TrialFailed
-from tuner.recorder import TrialRecorder, make_trainer
+from tuner.fitting import Fitted, TrialContext, fit_trial
+from tuner.folds import fold_count
+from tuner.recorder import TrialRecorder
 from tuner.recovery import environment_failure
 from tuner.report import best_trial, tie_score
-from tuner.space import SearchSpace
-from tuner.task import Task
-from tuner.tracking import StudyTracker
 
-
-@dataclass(frozen=True)
-class TrialContext:
-    """What every trial of a study shares (built once per study)."""
-
-    task: Task
-    data: Any
-    data_args: Mapping[str, Any]
-    space: SearchSpace
-    tracker: StudyTracker
-    seed: int
-    checkpoint_dir: Path
-    accelerator: str
-    make_model: Callable[[Mapping[str, Any], Any], pl.LightningModule]
-    target: int
-    precision: str = "32-true"
-    on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
-    # held while the `best` alias moves: hosts finishing together must not point it at a
-    # model that is no longer the best
-    store_lock: Callable[[], AbstractContextManager[None]] = nullcontext
+__all__ = ["TargetReached", "TrialContext", "run_trial"]
 
 
 class TargetReached(Exception):
@@ -95,9 +70,12 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
         context.tracker.end_trial(run_id, number, "INTERRUPTED", recorder.details())
         raise
     except optuna.TrialPruned:
-        trial.set_user_attr(keys.PRUNED_AT, recorder.epochs_run - 1)
-        pruned = recorder.details(pruned_at_epoch=recorder.epochs_run - 1)
-        context.tracker.end_trial(run_id, number, "PRUNED", pruned)
+        where = {keys.PRUNED_AT: recorder.fold_epochs - 1}
+        if fold_count(settings) > 1:
+            where[keys.PRUNED_FOLD] = recorder.fold
+        for key, at in where.items():
+            trial.set_user_attr(key, at)
+        context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(**where))
         raise
     except Exception as exc:
         _record_failure(context, trial, exc, recorder)
@@ -132,7 +110,7 @@ def _start(context: TrialContext, trial: optuna.Trial) -> tuple[dict[str, Any], 
         space.tie_breaker(context.task.spec),
     )
     if context.on_epoch:
-        on_epoch, total = context.on_epoch, int(settings["max_epochs"])
+        on_epoch, total = context.on_epoch, int(settings["max_epochs"]) * fold_count(settings)
         recorder.on_epoch = lambda epoch, metrics: on_epoch(trial.number, epoch, total, metrics)
     return settings, recorder
 
@@ -152,102 +130,54 @@ def _target_reached(trial: optuna.Trial, target: int) -> bool:
 def _fit_and_test(
     context: TrialContext, trial: optuna.Trial, settings: dict[str, Any], recorder: TrialRecorder
 ) -> tuple[float, dict[str, Any]]:
-    pl.seed_everything(context.seed, verbose=False)
-    datamodule = context.task.build_datamodule(context.data, {**settings, "seed": context.seed})
-    model = context.make_model(settings, datamodule)
-    if context.accelerator == "gpu":
-        torch.cuda.reset_peak_memory_stats()
-    callbacks = _callbacks(context, trial, settings, recorder)
-    trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
-    fit(trainer, model, datamodule, recorder)
-    if recorder.best_state is None:
-        raise TrialFailed(
-            f"metric {context.space.metric!r} was never logged; the task logs "
-            f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
-        )
-    model.load_state_dict(recorder.best_state)
-    if math.isfinite(recorder.best_tie):
-        trial.set_user_attr(keys.TIE_SCORE, recorder.best_tie)
-    _test(context, trial, trainer, model, datamodule, recorder)
-    _keep_if_best(context, trial, model, settings, recorder)
-    return recorder.best_value, {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
-
-
-def _callbacks(
-    context: TrialContext, trial: optuna.Trial, settings: dict[str, Any], recorder: TrialRecorder
-) -> list[Callback]:
-    """The recorder, Optuna's pruning callback and, with a patience, early stopping."""
-    space = context.space
-    callbacks: list[Callback] = [recorder, PyTorchLightningPruningCallback(trial, space.metric)]
-    if int(settings.get("patience") or 0) > 0:
-        mode = "min" if space.direction == "minimize" else "max"
-        callbacks.append(
-            EarlyStopping(space.metric, patience=int(settings["patience"]), mode=mode)
-        )
-    return callbacks
+    fitted = fit_trial(context, trial, settings, recorder)
+    if math.isfinite(fitted.tie):
+        trial.set_user_attr(keys.TIE_SCORE, fitted.tie)
+    _test(context, trial, fitted, recorder)
+    _keep_if_best(context, trial, fitted, settings, recorder)
+    return fitted.value, fitted.details
 
 
 def _test(
-    context: TrialContext,
-    trial: optuna.Trial,
-    trainer: pl.Trainer,
-    model: pl.LightningModule,
-    datamodule: Any,
-    recorder: TrialRecorder,
+    context: TrialContext, trial: optuna.Trial, fitted: Fitted, recorder: TrialRecorder
 ) -> None:
-    """The best epoch's weights on the test split, beside the task's baselines."""
+    """The kept model on the test split, beside the task's baselines."""
+    datamodule = fitted.datamodule
     baselines = dict(context.task.baselines(datamodule))
     trial.set_user_attr(keys.BASELINE_KEYS, sorted(baselines))
-    final = dict(baselines)
+    final = {**baselines, **fitted.metrics}
     has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
     test_batches = datamodule.test_dataloader() if has_test else []
     if len(test_batches):
-        tested = trainer.test(model, dataloaders=test_batches, verbose=False)
+        tested = fitted.trainer.test(fitted.model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
-    final[f"best_{context.space.metric}"] = recorder.best_value
+    final[f"best_{context.space.metric}"] = fitted.value
     if context.accelerator == "gpu":
         final[keys.GPU_PEAK] = torch.cuda.max_memory_allocated() / 2**20
         trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
-    recorder.record(final, recorder.best_epoch)
+    recorder.record(final, fitted.step)
     for key, value in final.items():
         if key.startswith("test_"):
             trial.set_user_attr(key, value)
 
 
-def fit(
-    trainer: pl.Trainer, model: pl.LightningModule, datamodule: Any, recorder: TrialRecorder
-) -> None:
-    """trainer.fit, but Ctrl-C / SIGTERM stay a KeyboardInterrupt: Lightning turns the
-    first into sys.exit(1) (and ignores SIGINT from then on), and on SIGTERM raises its own
-    SIGTERMException (a SystemExit with code 0) at a batch's end; either would end the whole
-    study, exit code 0 included, without recording the trial or closing its runs."""
-    try:
-        trainer.fit(model, datamodule=datamodule)
-    except SystemExit:
-        if not (recorder.interrupted or signals.stop_requested()):
-            raise
-        signals.restore()
-        raise KeyboardInterrupt from None
-
-
 def _keep_if_best(
     context: TrialContext,
     trial: optuna.Trial,
-    model: pl.LightningModule,
+    fitted: Fitted,
     settings: dict[str, Any],
     recorder: TrialRecorder,
 ) -> None:
     """Checkpoint, log and register the weights only when this trial beats the study's best
     (on the metric, then on the tie-break metric: `report.best_trial`'s rule)."""
     best = best_trial(trial.study)
-    rank = (recorder.sign * recorder.best_value, recorder.best_tie)
+    rank = (recorder.sign * fitted.value, fitted.tie)
     if best is not None and rank >= (recorder.sign * best.value, tie_score(best)):
         return
     recorder.flush()  # the run's metrics, test ones included, are linked to the model
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
-    save_checkpoint(
-        path, model, context.task.name, settings, _checkpoint_meta(context, trial, recorder)
-    )
+    meta = _checkpoint_meta(context, trial, fitted, recorder.run_id)
+    save_checkpoint(path, fitted.model, context.task.name, settings, meta)
     try:
         task = context.task
         example = task.example(context.data, settings) if task.example else None
@@ -264,7 +194,7 @@ def _keep_if_best(
 
 
 def _checkpoint_meta(
-    context: TrialContext, trial: optuna.Trial, recorder: TrialRecorder
+    context: TrialContext, trial: optuna.Trial, fitted: Fitted, run_id: str
 ) -> dict[str, Any]:
     """Where the weights come from: study, trial, metric, data and lineage."""
     return {
@@ -272,9 +202,9 @@ def _checkpoint_meta(
         "trial": trial.number,
         "metric": context.space.metric,
         "direction": context.space.direction,
-        "value": recorder.best_value,
-        "best_epoch": recorder.best_epoch,
-        "run_id": recorder.run_id,
+        "value": fitted.value,
+        **{k: v for k, v in fitted.details.items() if k in ("best_epoch", "folds")},
+        "run_id": run_id,
         "data_args": recordable(context.data_args),
         **context.tracker.tags,
     }

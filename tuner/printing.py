@@ -15,7 +15,9 @@ def print_result(result: Any) -> None:
     if result.best_trial is None:
         print("no trial has completed yet")
         return
-    print(f"best trial {result.best_trial}: {result.metric} = {result.best_value:.4f}")
+    folds = ", ".join(f"{value:.4g}" for value in result.fold_values)
+    over = f" (mean of {len(result.fold_values)} folds: {folds})" if folds else ""
+    print(f"best trial {result.best_trial}: {result.metric} = {result.best_value:.4f}{over}")
     for name, value in result.best_params.items():
         print(f"  {name} = {value}")
     _print_test_metrics(result)

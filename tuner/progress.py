@@ -30,7 +30,9 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
     if trial.state == TrialState.COMPLETE:
         parts.append(f"{metric}={trial.value:.4g}")
     elif trial.state == TrialState.PRUNED:
-        parts.append(f"pruned at epoch {trial.user_attrs.get('pruned_at_epoch', '?')}")
+        fold = trial.user_attrs.get(keys.PRUNED_FOLD)
+        where = f"fold {fold} " if fold is not None else ""
+        parts.append(f"pruned at {where}epoch {trial.user_attrs.get(keys.PRUNED_AT, '?')}")
     elif trial.state == TrialState.FAIL:
         parts.append(str(trial.user_attrs.get(keys.FAIL_REASON, "failed"))[:120])
     best = best_trial(study)

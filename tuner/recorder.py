@@ -38,16 +38,22 @@ class TrialRecorder(Callback):
         self.tracker, self.run_id = tracker, run_id
         self.metric, self.sign = metric, (1.0 if direction == "minimize" else -1.0)
         self.tie_breaker = tie_breaker
-        self.best_value = self.sign * math.inf
-        self.best_tie = math.inf  # the secondary metric at the best epoch, lower is better
-        self.best_epoch = -1
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self.epochs_run = 0
+        self.epochs_run = 0  # validated epochs, every fold together
+        self.begin_fold(0, 0)
         self.interrupted = False
         self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
         self.unsent: list[tuple[dict[str, float], int]] = []
         self.last_flush = time.monotonic()
         self.started = time.perf_counter()
+
+    def begin_fold(self, fold: int, first_step: int) -> None:
+        """Follow fold `fold` (fresh weights), whose epochs are recorded from `first_step`
+        on: a trial's folds lie one after another on its curves, as they do for the pruner."""
+        self.fold, self.first_step, self.fold_epochs = fold, first_step, 0
+        self.best_value = self.sign * math.inf
+        self.best_tie = math.inf  # the secondary metric at the best epoch, lower is better
+        self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
 
     def details(self, **extra: Any) -> dict[str, Any]:
         """What a trial's run closes with: `extra`, its epochs and its duration."""
@@ -96,8 +102,9 @@ class TrialRecorder(Callback):
             return
         epoch = trainer.current_epoch
         metrics = _scalars(trainer, lambda key: not key.startswith("train_"))
-        self.record(metrics, epoch)
-        self.epochs_run = epoch + 1
+        self.record(metrics, self.first_step + epoch)
+        self.epochs_run += 1
+        self.fold_epochs = epoch + 1
         if self.on_epoch:
             self.on_epoch(self.epochs_run, metrics)
         bad = [
@@ -122,7 +129,8 @@ class TrialRecorder(Callback):
         return sign * metrics[name]
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.record(_scalars(trainer, lambda key: key.startswith("train_")), trainer.current_epoch)
+        train = _scalars(trainer, lambda key: key.startswith("train_"))
+        self.record(train, self.first_step + trainer.current_epoch)
 
 
 def _scalars(trainer: pl.Trainer, keep: Callable[[str], bool]) -> dict[str, float]:

@@ -46,6 +46,10 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         }
         row.update(trial.params)
         row.update({k: v for k, v in attrs.items() if k.startswith("test_")})
+        if keys.FOLD_VALUES in attrs:  # the value is a mean over folds: how far they spread
+            row[keys.VALUE_STD] = attrs.get(keys.VALUE_STD)
+        if keys.PRUNED_FOLD in attrs:
+            row[keys.PRUNED_FOLD] = attrs[keys.PRUNED_FOLD]
         row["pruned_at_epoch"] = attrs.get(keys.PRUNED_AT)
         row["fail_reason"] = attrs.get(keys.FAIL_REASON)
         row["run_id"] = attrs.get(keys.RUN_ID)

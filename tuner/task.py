@@ -16,6 +16,7 @@ from tuner.settings import TaskSpec
 if TYPE_CHECKING:
     import lightning.pytorch as pl
     import pandas as pd
+    import torch
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Task:
             task into today's constructor arguments (default: unchanged).
         example: a small input `predict` accepts, as a DataFrame, from the loaded data and a
             trial's settings: the input example and signature of the MLflow Model.
+        combine: how the outputs of several models of the task become one (the fold models
+            a K-fold trial keeps, `tuner.ensemble`); default: their mean.
         default_data: the path of shipped demo data, used when --data is not given.
         smoke: tiny settings for tests.
     """
@@ -67,6 +70,7 @@ class Task:
         hyper_parameters
     )
     example: Callable[[Any, Mapping[str, Any]], pd.DataFrame] | None = None
+    combine: Callable[[list[torch.Tensor]], torch.Tensor] | None = None
     default_data: str | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""

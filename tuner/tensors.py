@@ -65,8 +65,8 @@ class TensorData(pl.LightningDataModule):
         return self._batches("train", shuffle=True)
 
     @override
-    def val_dataloader(self) -> TensorBatches:
-        return self._batches("val")
+    def val_dataloader(self) -> TensorBatches | list:
+        return self._batches("val") if "val" in self.tensors else []  # fold None has none
 
     @override
     def test_dataloader(self) -> TensorBatches | list:

@@ -61,6 +61,7 @@ class SearchResult:
     baseline_keys: list[str]
     tracking_uri: str
     storage: str
+    fold_values: list[float] = field(default_factory=list)  # the best trial's, with K > 1
 
 
 # ------------------------------------------------------------ locations

@@ -9,6 +9,7 @@ import optuna
 
 from tuner import keys, report
 from tuner.datafiles import recordable
+from tuner.folds import fold_count
 from tuner.recovery import fail_dead_local_trials
 from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
 from tuner.stores import (
@@ -27,7 +28,8 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
     """Create or load the study and find or create its one parent run: the first thing
     a search creates, once every input has been checked."""
     space = prepared.space
-    max_epochs = int({**prepared.task.defaults, **space.fixed}["max_epochs"])
+    settings = {**prepared.task.defaults, **space.fixed}
+    steps = int(settings["max_epochs"]) * fold_count(settings)  # a trial's folds in a row
     prepare_local_folders(prepared.storage, prepared.tracking_uri, prepared.artifact_root)
     with store_lock(prepared.storage, prepared.tracking_uri):
         tracker = StudyTracker(  # its client makes a local MLflow database on first use
@@ -43,7 +45,7 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             storage=open_storage(prepared.storage, config.heartbeat, prepared.tracking_uri),
             direction=space.direction,
             load_if_exists=True,
-            pruner=_pruner(config.pruner, max_epochs),
+            pruner=_pruner(config.pruner, steps),
         )
         if not existed:
             study.set_user_attr(keys.CREATED_BY, this_process())
@@ -88,8 +90,8 @@ def _run_state(trial: optuna.trial.FrozenTrial) -> str:
     return "INTERRUPTED" if interrupted else report.trial_state(trial)
 
 
-def _pruner(pruner: str | optuna.pruners.BasePruner, max_epochs: int) -> optuna.pruners.BasePruner:
-    return make_pruner(pruner, max_epochs) if isinstance(pruner, str) else pruner
+def _pruner(pruner: str | optuna.pruners.BasePruner, steps: int) -> optuna.pruners.BasePruner:
+    return make_pruner(pruner, steps) if isinstance(pruner, str) else pruner
 
 
 def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:

@@ -33,6 +33,7 @@ def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchRes
         baseline_keys=list(attrs.get(keys.BASELINE_KEYS, [])),
         tracking_uri=tracking_uri,
         storage=storage,
+        fold_values=list(attrs.get(keys.FOLD_VALUES, [])),
     )
 
 

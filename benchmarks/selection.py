@@ -1,0 +1,409 @@
+"""Model selection on small data (the selection sections of RESULTS.md):
+
+- airline: 10-trial sweeps, seeds 0-5, chosen by one hold-out window (`--set folds=1`) vs by
+  4 backtests (the default): test MAE, epochs trained, epochs pruning saved, wall;
+- classification: the default space on JapaneseVowels (10 minutes) and on UCR / UEA sets it
+  was not tuned on (5 minutes each), test accuracy beside 1-nearest-neighbour (Euclidean);
+- series: the default space on two univariate series it was not tuned on, test MAE beside
+  seasonal naive and naive;
+- kept: which model a K-fold trial should keep, measured on each sweep's chosen trial: the
+  refit on all non-test data (what the sweep recorded), fold 0's model, or the K fold models
+  with their outputs averaged (reproduced here with the trial's params and seeds).
+
+Run: python -m benchmarks.selection [airline|classification|series|threshold] (each updates its own
+sections of RESULTS.md). Not part of `make bench`: about an hour on 2 cores. The data sets
+come from benchmarks/data/make_sets.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from lightning.pytorch.callbacks import Callback
+
+from benchmarks.common import REPO, load, machine, run_cli, scratch, write_section
+
+DATA = Path(__file__).parent / "data"
+SEEDS = (0, 1, 2, 3, 4, 5)
+UCR = {  # file -> minutes of sweep
+    REPO / "tasks" / "data" / "japanese_vowels.npz": 10,
+    DATA / "arrowhead.npz": 5,
+    DATA / "basicmotions.npz": 5,
+    DATA / "gunpoint.npz": 5,
+    DATA / "osuleaf.npz": 5,
+}
+SERIES = (DATA / "co2.csv", DATA / "elnino.csv")
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def sweep(task: str, data: Path, *args: str) -> tuple[optuna.Study, float, str]:
+    """A real `tuner search` in a scratch project: the study, its wall and its output."""
+    folder = scratch()
+    study = f"{task}-{data.stem}"
+    wall, output = run_cli(
+        folder, "search", "--task", task, "--data", str(data), "--study", study, *args,
+        "--quiet", timeout=7200,
+    )  # fmt: skip
+    return load(folder, study), wall, output
+
+
+def best(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    from tuner.report import best_trial
+
+    chosen = best_trial(study)
+    if chosen is None:
+        raise RuntimeError(f"study {study.study_name} has no complete trial")
+    return chosen
+
+
+def epochs(study: optuna.Study) -> dict[str, int]:
+    """Epochs trained (validated epochs of every trial, plus refits) and epochs pruning
+    saved (what pruned trials would have trained to the end of their folds)."""
+    trained = saved = 0
+    for trial in study.trials:
+        settings = trial.user_attrs.get("settings", {})
+        budget = int(settings.get("max_epochs", 0)) * max(1, int(settings.get("folds") or 1))
+        ran = len(trial.intermediate_values)
+        trained += ran + int(trial.user_attrs.get("refit_epochs", 0))
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            saved += max(0, budget - ran)
+    return {"trained": trained, "saved": saved}
+
+
+# ---------------------------------------------------------------- kept model
+
+
+def fold_outputs(task_name: str, data_path: Path, trial: optuna.trial.FrozenTrial, seed: int):
+    """Each fold model's test outputs (original units, or class probabilities) and the
+    test targets, trained as the sweep trained them (seed + fold, best epoch kept)."""
+    import lightning.pytorch as pl
+
+    from tuner.folds import fold_count
+    from tuner.recorder import make_trainer
+    from tuner.registry import get_task
+
+    task = get_task(task_name)
+    data = task.load_data({"data": str(data_path)})
+    settings = trial.user_attrs["settings"]
+    outputs = []
+    for fold in range(fold_count(settings)):
+        pl.seed_everything(seed + fold, verbose=False)
+        datamodule = task.build_datamodule(data, {**settings, "seed": seed, "fold": fold})
+        model = task.build_model(settings, datamodule)
+        metric = study_metric(task_name)
+        keep = BestEpoch(metric, task.spec.direction_of(metric))
+        make_trainer(settings, [keep], "cpu").fit(model, datamodule=datamodule)
+        model.load_state_dict(keep.state)
+        predicted, target = TEST_OUTPUTS[task_name](model, datamodule)
+        outputs.append(predicted)
+    return outputs, target
+
+
+def study_metric(task_name: str) -> str:
+    return {"forecasting": "val_mae", "classification": "val_acc"}[task_name]
+
+
+class BestEpoch(Callback):
+    """The best validation epoch's weights (the metric, then val_loss), as the recorder."""
+
+    def __init__(self, metric: str, direction: str) -> None:
+        self.metric, self.sign = metric, 1.0 if direction == "minimize" else -1.0
+        self.rank, self.state = (math.inf, math.inf), None
+
+    def on_validation_end(self, trainer: Any, module: Any) -> None:
+        found = trainer.callback_metrics
+        rank = (self.sign * float(found[self.metric]), float(found["val_loss"]))
+        if rank < self.rank:
+            self.rank, self.state = rank, copy.deepcopy(module.state_dict())
+
+
+def _forecast_outputs(model, datamodule):
+    import torch
+
+    from tasks.forecasting import to_original_units
+
+    x, _, loc, scale, y_raw = datamodule.tensors["test"]
+    model.eval()
+    with torch.no_grad():
+        return to_original_units(model(x), loc, scale, model.hparams.transform), y_raw
+
+
+def _class_outputs(model, datamodule):
+    import torch
+
+    x, lengths, y = datamodule.tensors["test"]
+    model.eval()
+    with torch.no_grad():
+        return torch.softmax(model(x, lengths), 1), y
+
+
+TEST_OUTPUTS: dict[str, Callable] = {
+    "forecasting": _forecast_outputs,
+    "classification": _class_outputs,
+}
+SCORES: dict[str, Callable] = {
+    "forecasting": lambda out, y: float((out - y).abs().mean()),
+    "classification": lambda out, y: float((out.argmax(1) == y).float().mean()),
+}
+
+
+def kept_scores(task_name: str, data: Path, trial: optuna.trial.FrozenTrial, seed: int):
+    """(refit, fold 0, fold average) test metric of a chosen K-fold trial."""
+    import torch
+
+    outputs, target = fold_outputs(task_name, data, trial, seed)
+    score = SCORES[task_name]
+    metric = "test_mae" if task_name == "forecasting" else "test_acc"
+    return {
+        "refit": float(trial.user_attrs[metric]),
+        "fold 0": score(outputs[0], target),
+        "fold average": score(torch.stack(outputs).mean(0), target),
+    }
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def nearest_neighbour(path: Path) -> float:
+    """1-NN with Euclidean distance on the raw values, official train / test split."""
+    arrays = np.load(path)
+    X, y, split = arrays["X"], arrays["y"], arrays["split"]
+    train, test = split == "train", split == "test"
+    a, b = X[train].reshape(train.sum(), -1), X[test].reshape(test.sum(), -1)
+    distances = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None, :]
+    return float((y[train][distances.argmin(1)] == y[test]).mean())
+
+
+def naive_mae(path: Path, horizon: int = 12) -> float:
+    """The last training value repeated over the test horizon."""
+    values = np.loadtxt(path, delimiter=",", skiprows=1, usecols=1)
+    return float(np.abs(values[-horizon:] - values[-horizon - 1]).mean())
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def airline() -> str:
+    air = REPO / "tasks" / "data" / "air_passengers.csv"
+    rows, kept = [], []
+    for label, extra in (("one hold-out window (`folds: 1`)", ["--set", "folds=1"]),
+                         ("4 backtests (default)", [])):  # fmt: skip
+        runs = []
+        for seed in SEEDS:
+            study, wall, _ = sweep("forecasting", air, "--trials", "10", "--seed", str(seed),
+                                   *extra)  # fmt: skip
+            chosen = best(study)
+            runs.append({"mae": chosen.user_attrs["test_mae"], "wall": wall, **epochs(study)})
+            if not extra:
+                kept.append(kept_scores("forecasting", air, chosen, seed))
+        per_seed = ", ".join(f"{r['mae']:.1f}" for r in runs)
+        rows.append(
+            f"| {label} | {per_seed} | "
+            f"**{_median([r['mae'] for r in runs]):.1f}** | "
+            f"{sum(r['trained'] for r in runs)} | {sum(r['saved'] for r in runs)} | "
+            f"{_median([r['wall'] for r in runs]):.0f} |"
+        )
+    return "\n".join(
+        [
+            "## Selection on the airline: one hold-out window vs backtests",
+            "",
+            f"Machine: {machine()}. `tuner search --task forecasting --trials 10 --seed S`, "
+            f"seeds {SEEDS[0]}-{SEEDS[-1]}, test = 1960; SARIMA on log values scores 13.3.",
+            "",
+            "| chosen by | test MAE per seed | median | epochs trained (6 sweeps) | "
+            "epochs pruning saved | median wall (s) |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            *_kept_table("forecasting, test MAE (lower is better)", kept),
+        ]
+    )
+
+
+def classification() -> str:
+    """The default space on each set for its minutes (no trial starts after them), seed 0."""
+    rows, kept = [], []
+    for path, minutes in UCR.items():
+        study, wall, _ = sweep("classification", path, "--trials", "500",
+                               "--timeout", str(60 * minutes))  # fmt: skip
+        chosen, counts = best(study), _counts(study)
+        baseline = nearest_neighbour(path)
+        accuracy = float(chosen.user_attrs["test_acc"])
+        folds = int(chosen.user_attrs["settings"].get("folds") or 1)
+        rows.append(
+            f"| {path.stem} | {_shape(path)} | {folds} | **{accuracy:.3f}** | {baseline:.3f} | "
+            f"{'above' if accuracy > baseline else 'equal' if accuracy == baseline else 'BELOW'}"
+            f" | {counts} in {wall:.0f} s |"
+        )
+        if folds > 1:
+            kept.append(kept_scores("classification", path, chosen, 0))
+    lines = [
+        "## Classification on sets the defaults were not tuned on (UCR / UEA)",
+        "",
+        f"Machine: {machine()}. `tuner search --task classification --data SET --trials 500 "
+        f"--timeout T` with the default space, seed 0; official train / test splits; "
+        f"1-NN: Euclidean distance on the raw values, same split.",
+        "",
+        "| set | sequences x steps x features (train / test) | folds | test acc | 1-NN "
+        "Euclidean | | sweep |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    return "\n".join(
+        lines + (_kept_table("test accuracy, higher is better", kept) if kept else [])
+    )
+
+
+def series() -> str:
+    """The default space on each univariate series (last 12 months test), 5 minutes."""
+    rows = []
+    for path in SERIES:
+        study, wall, _ = sweep("forecasting", path, "--trials", "500", "--timeout", "300")
+        chosen = best(study)
+        attrs = chosen.user_attrs
+        rows.append(
+            f"| {path.stem} | {len(np.loadtxt(path, delimiter=',', skiprows=1, usecols=1))} | "
+            f"**{attrs['test_mae']:.3f}** | {attrs['test_snaive_mae']:.3f} | "
+            f"{naive_mae(path):.3f} | {_counts(study)} in {wall:.0f} s |"
+        )
+    return "\n".join(
+        [
+            "## Forecasting on series the defaults were not tuned on",
+            "",
+            f"Machine: {machine()}. `tuner search --task forecasting --data SERIES --trials 500 "
+            f"--timeout 300` with the default space (horizon 12, the last 12 months are the "
+            f"test part), seed 0.",
+            "",
+            "| series | months | test MAE | seasonal naive | naive | sweep |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def threshold(configs: int = 12, repeats: int = 2000) -> str:
+    """Why AUTO_BELOW is 200: train `configs` random configurations of the default space
+    once each, score every one on every test sequence, then choose the best configuration
+    on random validation sets of n of those sequences: how much test accuracy does a
+    choice on n items lose against the true best (regret), and how often is it tied?"""
+    from tuner.folds import AUTO_BELOW
+
+    sets = (
+        REPO / "tasks" / "data" / "japanese_vowels.npz",
+        REPO / "tasks" / "data" / "digits.npz",
+    )
+    sizes, rows = (25, 50, 100, 200, 400), []
+    for path in sets:
+        correct = _correct_per_sequence(path, configs)  # configs x test sequences
+        truth = correct.mean(1)
+        rng = np.random.default_rng(0)
+        cells = []
+        for n in sizes:
+            n = min(n, correct.shape[1])
+            regret, tied = [], 0
+            for _ in range(repeats):
+                chosen = rng.choice(correct.shape[1], n, replace=False)
+                scores = correct[:, chosen].mean(1)
+                tied += int((scores == scores.max()).sum() > 1)
+                regret.append(truth.max() - truth[int(scores.argmax())])
+            cells.append(f"{100 * np.mean(regret):.1f} ({tied / repeats:.0%})")
+        spread = f"{truth.min():.3f}-{truth.max():.3f}"
+        rows.append(f"| {path.stem} ({correct.shape[1]} test sequences) | {spread} | "
+                    + " | ".join(cells) + " |")  # fmt: skip
+    return "\n".join(
+        [
+            "## Why a validation part under 200 sequences gets folds",
+            "",
+            f"Machine: {machine()}. {configs} random configurations of the default "
+            f"classification space, 30 epochs each, scored on every test sequence; the best "
+            f"configuration is then chosen on {repeats} random validation sets of n of those "
+            f"sequences. Cells: mean test-accuracy points lost against the true best "
+            f"(regret), and how often two or more configurations tied at the top.",
+            "",
+            "| set | true accuracies | " + " | ".join(f"n = {n}" for n in sizes) + " |",
+            "|---|---|" + "---|" * len(sizes),
+            *rows,
+            "",
+            f"`folds: 0` (the default) uses K folds below AUTO_BELOW = {AUTO_BELOW} "
+            f"validation items.",
+            "",
+        ]
+    )
+
+
+def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
+    """configs x test sequences: 1 where a configuration classifies the sequence right."""
+    import lightning.pytorch as pl
+    import torch
+
+    from tuner.recorder import make_trainer
+    from tuner.registry import get_task
+    from tuner.space import load_space
+
+    task = get_task("classification")
+    data = task.load_data({"data": str(path)})
+    space = load_space(REPO / "search_spaces" / "classification.yaml", task.spec)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    rows = []
+    for _ in range(configs):
+        params = space.suggest(study.ask())
+        settings = {**task.defaults, **space.fixed, **params, "folds": 1, "max_epochs": 30}
+        pl.seed_everything(0, verbose=False)
+        datamodule = task.build_datamodule(data, settings)
+        model = task.build_model(settings, datamodule)
+        make_trainer(settings, [], "cpu").fit(model, datamodule=datamodule)
+        x, lengths, y = datamodule.tensors["test"]
+        model.eval()
+        with torch.no_grad():
+            rows.append((model(x, lengths).argmax(1) == y).numpy().astype(float))
+    return np.stack(rows)
+
+
+def _counts(study: optuna.Study) -> str:
+    from tuner.report import state_counts
+
+    counts = state_counts(study)
+    return f"{counts['complete']} complete + {counts['pruned']} pruned"
+
+
+def _shape(path: Path) -> str:
+    arrays = np.load(path)
+    train = int((arrays["split"] == "train").sum())
+    _, steps, features = arrays["X"].shape
+    return f"{train} / {len(arrays['X']) - train} x {steps} x {features}"
+
+
+def _kept_table(title: str, kept: list[dict[str, float]]) -> list[str]:
+    names = list(kept[0])
+    return [
+        f"Which model the chosen K-fold trial keeps ({title}); medians over the sweeps:",
+        "",
+        "| " + " | ".join(names) + " |",
+        "|" + "---|" * len(names),
+        "| " + " | ".join(f"{_median([k[n] for k in kept]):.3f}" for n in names) + " |",
+        "",
+    ]
+
+
+if __name__ == "__main__":
+    chosen = sys.argv[1:] or ["threshold", "airline", "classification", "series"]
+    for name in chosen:
+        section = globals()[name]()
+        write_section(section)
+        print(section)

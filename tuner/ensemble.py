@@ -1,0 +1,50 @@
+"""Several models of one architecture kept as one: the first carries the others, and its
+forward combines all their outputs (the task's `combine`: the mean by default, averaged
+probabilities for classes). A K-fold trial keeps its K fold models this way: on JapaneseVowels
+and the airline, the average of the fold models scored better on the test part than a refit
+on all non-test data (benchmarks/RESULTS.md).
+
+The carrier stays an instance of the task's own LightningModule, so everything that uses a
+model (its test step, `predict`, MLflow's pyfunc, a fine-tune) uses the combined outputs
+without knowing; a checkpoint says how many members it carries (`MEMBERS`) and
+`tuner.checkpoints.restore_model` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+MEMBERS = "members"  # the checkpoint key (and attribute) holding the carried models
+
+Combine = Callable[[list[torch.Tensor]], torch.Tensor]
+
+
+def mean_of(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """The default way to combine outputs (forecasts, scores): their mean."""
+    return torch.stack(outputs).mean(0)
+
+
+def carry(lead: nn.Module, others: Sequence[nn.Module], combine: Combine | None) -> nn.Module:
+    """`lead` answers for itself and `others` from now on: its forward combines their
+    outputs with its own. The others are registered submodules (saved with it, moved to its
+    device, switched to eval with it)."""
+    setattr(lead, MEMBERS, nn.ModuleList(others))
+    lead.combine_outputs = combine or mean_of
+    lead.forward = types.MethodType(_combined_forward, lead)
+    return lead
+
+
+def _combined_forward(self: nn.Module, *inputs: Any) -> torch.Tensor:
+    own = type(self).forward(self, *inputs)
+    return self.combine_outputs([own, *(member(*inputs) for member in getattr(self, MEMBERS))])
+
+
+def carried(model: nn.Module) -> list[nn.Module]:
+    """The models `model` carries besides itself (none for a single model)."""
+    members = getattr(model, MEMBERS, None)
+    return list(members) if isinstance(members, nn.ModuleList) else []
