@@ -84,8 +84,9 @@ def epochs(study: optuna.Study) -> dict[str, int]:
 
 
 def fold_outputs(task_name: str, data_path: Path, trial: optuna.trial.FrozenTrial, seed: int):
-    """Each fold model's test outputs (original units, or class probabilities) and the
-    test targets, trained as the sweep trained them (seed + fold, best epoch kept)."""
+    """Each fold model's test outputs (original units, or class probabilities), the test
+    targets and each fold's best epoch, trained as the sweep trained them (seed + fold,
+    the best epoch's weights kept)."""
     import lightning.pytorch as pl
 
     from tuner.folds import fold_count
@@ -95,18 +96,38 @@ def fold_outputs(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
     task = get_task(task_name)
     data = task.load_data({"data": str(data_path)})
     settings = trial.user_attrs["settings"]
-    outputs = []
+    metric = study_metric(task_name)
+    outputs, best_epochs = [], []
     for fold in range(fold_count(settings)):
         pl.seed_everything(seed + fold, verbose=False)
         datamodule = task.build_datamodule(data, {**settings, "seed": seed, "fold": fold})
         model = task.build_model(settings, datamodule)
-        metric = study_metric(task_name)
         keep = BestEpoch(metric, task.spec.direction_of(metric))
         make_trainer(settings, [keep], "cpu").fit(model, datamodule=datamodule)
         model.load_state_dict(keep.state)
         predicted, target = TEST_OUTPUTS[task_name](model, datamodule)
         outputs.append(predicted)
-    return outputs, target
+        best_epochs.append(keep.epoch)
+    return outputs, target, best_epochs
+
+
+def refit_output(task_name: str, data_path: Path, trial: optuna.trial.FrozenTrial,
+                 seed: int, epochs: int):  # fmt: skip
+    """The trial's params trained on every non-test item (fold None) for `epochs`, with no
+    validation to choose an epoch on: the test outputs of the refit."""
+    import lightning.pytorch as pl
+
+    from tuner.recorder import make_trainer
+    from tuner.registry import get_task
+
+    task = get_task(task_name)
+    data = task.load_data({"data": str(data_path)})
+    settings = trial.user_attrs["settings"]
+    pl.seed_everything(seed, verbose=False)
+    datamodule = task.build_datamodule(data, {**settings, "seed": seed, "fold": None})
+    model = task.build_model(settings, datamodule)
+    make_trainer({**settings, "max_epochs": epochs}, [], "cpu").fit(model, datamodule=datamodule)
+    return TEST_OUTPUTS[task_name](model, datamodule)[0]
 
 
 def study_metric(task_name: str) -> str:
@@ -118,13 +139,14 @@ class BestEpoch(Callback):
 
     def __init__(self, metric: str, direction: str) -> None:
         self.metric, self.sign = metric, 1.0 if direction == "minimize" else -1.0
-        self.rank, self.state = (math.inf, math.inf), None
+        self.rank, self.state, self.epoch = (math.inf, math.inf), None, -1
 
     def on_validation_end(self, trainer: Any, module: Any) -> None:
         found = trainer.callback_metrics
         rank = (self.sign * float(found[self.metric]), float(found["val_loss"]))
         if rank < self.rank:
             self.rank, self.state = rank, copy.deepcopy(module.state_dict())
+            self.epoch = trainer.current_epoch
 
 
 def _forecast_outputs(model, datamodule):
@@ -158,16 +180,21 @@ SCORES: dict[str, Callable] = {
 
 
 def kept_scores(task_name: str, data: Path, trial: optuna.trial.FrozenTrial, seed: int):
-    """(refit, fold 0, fold average) test metric of a chosen K-fold trial."""
+    """The test metric of the models a chosen K-fold trial could keep: its fold models
+    averaged (what the sweep kept and recorded, and as reproduced here), fold 0's model
+    alone, and a refit on all non-test data for the folds' median best epoch count."""
     import torch
 
-    outputs, target = fold_outputs(task_name, data, trial, seed)
-    score = SCORES[task_name]
+    outputs, target, best_epochs = fold_outputs(task_name, data, trial, seed)
+    epochs = int(statistics.median(e + 1 for e in best_epochs))
+    refit = refit_output(task_name, data, trial, seed, epochs)
+    score = SCORES[task_name]  # outputs are forecasts or probabilities: their mean
     metric = "test_mae" if task_name == "forecasting" else "test_acc"
     return {
-        "refit": float(trial.user_attrs[metric]),
-        "fold 0": score(outputs[0], target),
-        "fold average": score(torch.stack(outputs).mean(0), target),
+        "fold average (kept)": float(trial.user_attrs[metric]),
+        "fold average (reproduced)": score(torch.stack(outputs).mean(0), target),
+        "fold 0 alone": score(outputs[0], target),
+        "refit": score(refit, target),
     }
 
 

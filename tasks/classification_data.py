@@ -203,18 +203,24 @@ def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
         )
     require_fixed(space, ("folds",))
     space, notes = _resolve_folds(space, data)
-    split = assign_splits(data, worst_split_settings(space, DEFAULTS))
-    require_splits(data.path, split, "sequences")
+    settings = worst_split_settings(space, DEFAULTS)
+    for fold in range(fold_count(settings)):
+        require_splits(data.path, assign_splits(data, settings, fold), "sequences")
     return space, notes
 
 
 def _resolve_folds(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
+    """`folds: 0` becomes CV_FOLDS (at most the smallest class's count, so that every fold
+    validates on every class) when a hold-out would validate on fewer than AUTO_BELOW
+    sequences, else 1."""
     settings = worst_split_settings(space, DEFAULTS)
     if int(settings["folds"]) != AUTO:
         return space, []
     holdout = assign_splits(data, {**settings, "folds": 1})
     validated, pool = int((holdout == "val").sum()), int((holdout != "test").sum())
-    folds = auto_folds(validated, CV_FOLDS, pool)
+    _, class_sizes = np.unique(np.asarray(data.labels)[holdout != "test"], return_counts=True)
+    smallest = int(class_sizes.min())
+    folds = auto_folds(validated, CV_FOLDS, smallest if smallest >= 2 else 1)
     space = space.with_fixed({"folds": folds})
     if folds == 1:
         return space, []

@@ -22,7 +22,7 @@ def checkpoint(tmp_path):
 def test_round_trip_restores_architecture_and_weights(checkpoint):
     path, model = checkpoint
     payload = load_checkpoint(path, task="forecasting")
-    restored = restore_model(payload, TASK.model_class)
+    restored = restore_model(payload, TASK)
     assert restored.hparams.num_layers == 2 and restored.hparams.hidden_size == 8
     x = torch.randn(3, SETTINGS["input_len"])
     model.eval()

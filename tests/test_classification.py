@@ -101,7 +101,7 @@ def test_vocabulary_is_built_on_train_and_survives_a_checkpoint(tmp_path):
     assert datamodule.inputs["vocabulary"] == "abcdwxyz"
     model = TASK.build_model({**DEFAULTS, "hidden_size": 4}, datamodule)
     path = save_checkpoint(tmp_path / "m.ckpt", model, "classification", DEFAULTS, {})
-    restored = restore_model(load_checkpoint(path), TASK.model_class)
+    restored = restore_model(load_checkpoint(path), TASK)
     assert restored.hparams.vocabulary == "abcdwxyz"
     ids = encode(
         np.frombuffer("a?z".encode("utf-32-le"), dtype=np.uint32), restored.hparams.vocabulary

@@ -23,7 +23,7 @@ metric: val_mae
 params:
   hidden_size: {type: int, low: 4, high: 8}
   lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
-fixed: {input_len: 12, horizon: 6, max_epochs: 3, fault_epoch: 1}
+fixed: {input_len: 12, horizon: 6, max_epochs: 3, fault_epoch: 1, folds: 1}
 """
 
 

@@ -194,7 +194,7 @@ def test_a_k_fold_trial_records_each_fold_and_keeps_the_fold_models_as_one(workd
     # the kept model is both fold models: its forecast is the mean of theirs
     payload = load_source("study:kf", default_tracking_uri(), resolve_storage(None)).payload
     assert payload["members"] == 1
-    kept = restore_model(payload, FORECASTER.model_class)
+    kept = restore_model(payload, FORECASTER)
     x = torch.randn(3, 12)
     with torch.no_grad():
         alone = [type(kept).forward(kept, x), carried(kept)[0](x)]
@@ -268,10 +268,10 @@ def test_a_checkpoint_of_several_models_restores_them_and_refuses_absurd_counts(
     model = carry(build(), [build(), build()], mean_of)
     path = save_checkpoint(tmp_path / "k.ckpt", model, "forecasting", settings, {})
     payload = load_checkpoint(path)
-    restored = restore_model(payload, FORECASTER.model_class)
+    restored = restore_model(payload, FORECASTER)
     x = torch.randn(2, 12)
     with torch.no_grad():
         assert torch.allclose(restored.eval()(x), model.eval()(x))
     assert len(carried(restored)) == 2
     with pytest.raises(CheckpointError, match="members"):
-        restore_model({**payload, "members": 10**6}, FORECASTER.model_class)
+        restore_model({**payload, "members": 10**6}, FORECASTER)

@@ -108,7 +108,7 @@ def test_registered_best_checkpoint_reproduces_the_recorded_metric(tiny_space, m
     path = next(Path(local).glob("data/*.ckpt"))
     payload = load_checkpoint(path, task="forecasting")
     assert payload["meta"]["trial"] == result.best_trial
-    model = restore_model(payload, TASK.model_class)
+    model = restore_model(payload, TASK)
     study = load_study(STUDY)
     data = TASK.load_data(study.user_attrs["data"])
     datamodule = TASK.build_datamodule(data, payload["settings"])

@@ -13,15 +13,17 @@ import os
 import pickle
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning
 import torch
 
-from tuner.ensemble import MEMBERS, Combine, carried, carry
+from tuner.ensemble import MEMBERS, carried, carry
 from tuner.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from tuner.task import Task
 
 FORMAT = "lstm-tuner/1"
 MAX_MEMBERS = 100  # a checkpoint never makes us build more models than this
@@ -114,25 +116,20 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
     return payload
 
 
-def restore_model(
-    payload: dict[str, Any],
-    model_class: type[torch.nn.Module],
-    upgrade: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-    combine: Combine | None = None,
-) -> Any:
-    """Rebuild the architecture from the checkpoint's hyperparameters (made current by the
+def restore_model(payload: dict[str, Any], task: Task) -> Any:
+    """Rebuild the task's model from the checkpoint's hyperparameters (made current by the
     task's `upgrade` for checkpoints of an older version) and load its weights; a checkpoint
-    of several models (`members`) comes back as one that combines them (`combine`)."""
-    arguments = (
-        upgrade(dict(payload["hyper_parameters"])) if upgrade else payload["hyper_parameters"]
-    )
+    of several models (`members`) comes back as one that combines them (the task's
+    `combine`)."""
+    model_class = task.model_class
+    arguments = task.upgrade(dict(payload["hyper_parameters"]))
     members = int(payload.get(MEMBERS) or 0)
     if not 0 <= members <= MAX_MEMBERS:
         raise CheckpointError(f"checkpoint names {members} members; expected 0 to {MAX_MEMBERS}")
     try:
         model = model_class(**arguments)
         if members:
-            carry(model, [model_class(**arguments) for _ in range(members)], combine)
+            carry(model, [model_class(**arguments) for _ in range(members)], task.combine)
         model.load_state_dict(payload["state_dict"])
     except (TypeError, RuntimeError) as exc:
         raise CheckpointError(

@@ -80,7 +80,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     loaded = load_source(config.source, tracking_uri, storage, config.task)
     prepared = _prepare(config, loaded, storage, tracking_uri, artifact_root)
     metric, task = prepared.space.metric, loaded.task
-    model = restore_model(loaded.payload, task.model_class, task.upgrade, task.combine)
+    model = restore_model(loaded.payload, task)
     before = evaluate(model, task, prepared.data, prepared.space.fixed, metric)
     print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
     finished = studies.count_finished_by_name(prepared.name, storage)
@@ -190,7 +190,7 @@ def _prepare(
     stores.check_artifact_home(tracking_uri, artifact_root, name)
 
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
-        model = restore_model(payload, task.model_class, task.upgrade, task.combine)
+        model = restore_model(payload, task)
         return prepare_for_finetune(model, settings, task)
 
     return studies.Prepared(

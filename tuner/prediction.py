@@ -33,7 +33,7 @@ def predict(
     payload, found = loaded.payload, loaded.task
     data_args = data_args_for(payload, data or {}, found)
     chosen = found.checked_options(options or {})
-    model = restore_model(payload, found.model_class, found.upgrade, found.combine)
+    model = restore_model(payload, found)
     table = found.predict(model, data_args, payload["settings"], chosen)
     if out:
         write_csv_atomically(table, Path(out))

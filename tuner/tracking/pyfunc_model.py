@@ -36,9 +36,7 @@ class TunerModel:
 
         payload = load_checkpoint(checkpoint)
         self.task = task or get_task(payload["task"], allow_module=False)
-        self.model = restore_model(
-            payload, self.task.model_class, self.task.upgrade, self.task.combine
-        )
+        self.model = restore_model(payload, self.task)
         self.settings = payload["settings"]
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
