@@ -54,6 +54,12 @@ def load(folder: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=f"sqlite:///{folder}/mlruns/optuna.db")
 
 
+def epoch_budget(trial: optuna.trial.FrozenTrial) -> int:
+    """The epochs a trial trains when nothing prunes it: max_epochs in each of its folds."""
+    settings = trial.user_attrs.get("settings", {})
+    return int(settings.get("max_epochs", 0)) * max(1, int(settings.get("folds") or 1))
+
+
 def machine() -> str:
     import lightning
     import torch

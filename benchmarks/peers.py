@@ -16,7 +16,7 @@ import sys
 
 import optuna
 
-from benchmarks.common import REPO, load, machine, scratch, verdict
+from benchmarks.common import REPO, epoch_budget, load, machine, scratch, verdict
 
 AIR = str(REPO / "tasks" / "data" / "air_passengers.csv")
 SEEDS = (0, 1, 2)
@@ -63,15 +63,12 @@ def ours(seed: int, *extra: str) -> dict[str, float]:
 
 
 def pruning(folder) -> dict[str, int]:
-    """Pruned trials, and the epochs they did not run (of max_epochs each)."""
+    """Pruned trials, and the epochs they did not run (of max_epochs in each of its folds)."""
     study = load(folder, "forecasting-air_passengers")
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    saved = sum(
-        t.user_attrs["settings"]["max_epochs"] - 1 - t.user_attrs["pruned_at_epoch"]
-        for t in pruned
-    )
-    budget = sum(t.user_attrs["settings"]["max_epochs"] for t in study.trials)
-    return {"pruned": len(pruned), "epochs_saved": saved, "epoch_budget": budget}
+    budget = {t.number: epoch_budget(t) for t in study.trials}
+    saved = sum(budget[t.number] - len(t.intermediate_values) for t in pruned)
+    return {"pruned": len(pruned), "epochs_saved": saved, "epoch_budget": sum(budget.values())}
 
 
 def script(python: str, name: str, seed: int) -> dict[str, float]:

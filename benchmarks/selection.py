@@ -1,18 +1,23 @@
 """Model selection on small data (the selection sections of RESULTS.md):
 
+- threshold: why a hold-out under 200 items gets folds (how much a choice on n validation
+  items loses against the true best);
+- pruning: which pruning of a K-fold trial saves most epochs without losing the best trial;
 - airline: 10-trial sweeps, seeds 0-5, chosen by one hold-out window (`--set folds=1`) vs by
   4 backtests (the default): test MAE, epochs trained, epochs pruning saved, wall;
 - classification: the default space on JapaneseVowels (10 minutes) and on UCR / UEA sets it
   was not tuned on (5 minutes each), test accuracy beside 1-nearest-neighbour (Euclidean);
 - series: the default space on two univariate series it was not tuned on, test MAE beside
-  seasonal naive and naive;
-- kept: which model a K-fold trial should keep, measured on each sweep's chosen trial: the
-  refit on all non-test data (what the sweep recorded), fold 0's model, or the K fold models
-  with their outputs averaged (reproduced here with the trial's params and seeds).
+  seasonal naive and naive.
 
-Run: python -m benchmarks.selection [airline|classification|series|threshold] (each updates its own
-sections of RESULTS.md). Not part of `make bench`: about an hour on 2 cores. The data sets
-come from benchmarks/data/make_sets.py.
+With the airline and the classification sets it also measures which model a K-fold trial
+should keep, on each sweep's chosen trial: its fold models averaged (what the sweep kept and
+recorded), fold 0's model alone, or a refit on all non-test data for the folds' median best
+epoch count (both reproduced here with the trial's params and seeds).
+
+Run: python -m benchmarks.selection [threshold|pruning|airline|classification|series]
+(each updates its own section of RESULTS.md). Not part of `make bench`: about 90 minutes on
+2 cores. The data sets come from benchmarks/data/make_sets.py.
 """
 
 from __future__ import annotations
@@ -29,7 +34,15 @@ import numpy as np
 import optuna
 from lightning.pytorch.callbacks import Callback
 
-from benchmarks.common import REPO, load, machine, run_cli, scratch, write_section
+from benchmarks.common import (
+    REPO,
+    epoch_budget,
+    load,
+    machine,
+    run_cli,
+    scratch,
+    write_section,
+)
 
 DATA = Path(__file__).parent / "data"
 SEEDS = (0, 1, 2, 3, 4, 5)
@@ -67,16 +80,11 @@ def best(study: optuna.Study) -> optuna.trial.FrozenTrial:
 
 
 def epochs(study: optuna.Study) -> dict[str, int]:
-    """Epochs trained (validated epochs of every trial, plus refits) and epochs pruning
-    saved (what pruned trials would have trained to the end of their folds)."""
-    trained = saved = 0
-    for trial in study.trials:
-        settings = trial.user_attrs.get("settings", {})
-        budget = int(settings.get("max_epochs", 0)) * max(1, int(settings.get("folds") or 1))
-        ran = len(trial.intermediate_values)
-        trained += ran + int(trial.user_attrs.get("refit_epochs", 0))
-        if trial.state == optuna.trial.TrialState.PRUNED:
-            saved += max(0, budget - ran)
+    """Epochs trained (validated epochs of every trial) and epochs pruning saved (what
+    pruned trials would have trained to the end of their folds)."""
+    trained = sum(len(t.intermediate_values) for t in study.trials)
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    saved = sum(epoch_budget(t) - len(t.intermediate_values) for t in pruned)
     return {"trained": trained, "saved": saved}
 
 
@@ -402,6 +410,107 @@ def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
     return np.stack(rows)
 
 
+def pruning(seeds: Sequence[int] = SEEDS, trials: int = 20) -> str:
+    """Which pruning of a K-fold trial saves most epochs without losing the best trial:
+    airline sweeps with no pruning (random sampler, so pruning cannot change what is
+    sampled) record every trial's whole curve; each pruner is then replayed on those curves
+    in trial order, as it would have acted, and the sweep keeps the best survivor."""
+    air = REPO / "tasks" / "data" / "air_passengers.csv"
+    recorded = []
+    for seed in seeds:
+        study, _, _ = sweep("forecasting", air, "--trials", str(trials), "--seed", str(seed),
+                            "--pruner", "none", "--sampler", "random")  # fmt: skip
+        recorded.append([t for t in study.trials if t.state.name == "COMPLETE"])
+    settings = recorded[0][0].user_attrs["settings"]
+    epochs, folds = int(settings["max_epochs"]), int(settings["folds"])
+    every_epoch, per_fold = _epoch_curve, _fold_curve(epochs)
+    variants = {  # label: (pruner factory, curve, steps the pruner is asked at)
+        "Hyperband, every epoch of every fold (shipped)":
+            (lambda: _hyperband(epochs * folds), every_epoch, epochs * folds),
+        "Hyperband, fold 0's epochs only": (lambda: _hyperband(epochs), every_epoch, epochs),
+        "Hyperband, once per fold (running mean)":
+            (lambda: _hyperband(folds), per_fold, folds),
+        "median, every epoch of every fold":
+            (lambda: optuna.pruners.MedianPruner(5, epochs * folds // 5), every_epoch,
+             epochs * folds),
+        "median, once per fold (running mean)":
+            (lambda: optuna.pruners.MedianPruner(5, 0), per_fold, folds),
+        "none": (optuna.pruners.NopPruner, every_epoch, 0),
+    }  # fmt: skip
+    rows = []
+    for label, (make, curve, asked_until) in variants.items():
+        outcomes = [_replay(t, make(), curve, asked_until) for t in recorded]
+        ran, total = sum(o["ran"] for o in outcomes), sum(o["all"] for o in outcomes)
+        kept = sum(o["best kept"] for o in outcomes)
+        mae = _median([o["test_mae"] for o in outcomes])
+        rows.append(
+            f"| {label} | {ran} of {total} ({ran / total:.0%}) | {kept} of {len(seeds)} | "
+            f"{mae:.1f} |"
+        )
+    return "\n".join(
+        [
+            "## Pruning a K-fold trial: which way saves most",
+            "",
+            f"Machine: {machine()}. Airline, {folds} backtests x {epochs} epochs, {trials} "
+            f"trials per seed (seeds {seeds[0]}-{seeds[-1]}), random sampler, no pruning; "
+            f"each pruner replayed on the recorded curves: every epoch (step k x {epochs} + "
+            f"epoch), or once per fold (step k, the mean of the folds so far).",
+            "",
+            "| pruner | epochs trained | best trial kept | median test MAE of the chosen |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
+def _hyperband(steps: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=steps, reduction_factor=3)
+
+
+def _epoch_curve(trial: optuna.trial.FrozenTrial) -> list[tuple[int, float, int]]:
+    """(step, value, epochs trained by then) at every epoch of every fold."""
+    return [(step, value, i + 1) for i, (step, value) in
+            enumerate(sorted(trial.intermediate_values.items()))]  # fmt: skip
+
+
+def _fold_curve(epochs: int) -> Callable:
+    def curve(trial: optuna.trial.FrozenTrial) -> list[tuple[int, float, int]]:
+        """(fold, mean of the folds' values so far, epochs trained by then) once per fold."""
+        values = trial.user_attrs["fold_values"]
+        return [(k, statistics.fmean(values[: k + 1]), (k + 1) * epochs)
+                for k in range(len(values))]  # fmt: skip
+
+    return curve
+
+
+def _replay(
+    trials: list[optuna.trial.FrozenTrial], pruner, curve: Callable, asked_until: int
+) -> dict[str, float]:
+    """Run `pruner` over recorded curves in trial order; it is asked at steps below
+    `asked_until` only. Epochs run and in all, whether the best trial survived, and the
+    test MAE of the best survivor (the trial the sweep would have kept)."""
+    study = optuna.create_study(study_name="replay", pruner=pruner)
+    survivors, ran, total = [], 0, 0
+    for recorded in trials:
+        trial, points = study.ask(), curve(recorded)
+        total += len(recorded.intermediate_values)
+        for step, value, trained in points:
+            trial.report(value, step)
+            if step < asked_until and trial.should_prune():
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                ran += trained
+                break
+        else:
+            study.tell(trial, recorded.value)
+            ran += len(recorded.intermediate_values)
+            survivors.append(recorded)
+    best = min(trials, key=lambda t: t.value)
+    chosen = min(survivors, key=lambda t: t.value)
+    return {"ran": ran, "all": total, "best kept": int(chosen is best),
+            "test_mae": float(chosen.user_attrs["test_mae"])}  # fmt: skip
+
+
 def _counts(study: optuna.Study) -> str:
     from tuner.report import state_counts
 
@@ -429,7 +538,10 @@ def _kept_table(title: str, kept: list[dict[str, float]]) -> list[str]:
 
 
 if __name__ == "__main__":
-    chosen = sys.argv[1:] or ["threshold", "airline", "classification", "series"]
+    from tuner.logs import quiet_libraries
+
+    quiet_libraries()
+    chosen = sys.argv[1:] or ["threshold", "pruning", "airline", "classification", "series"]
     for name in chosen:
         section = globals()[name]()
         write_section(section)

@@ -147,6 +147,20 @@ def majority_baseline(majority: int, tensors: dict, n_classes: int) -> dict[str,
 # ---------------------------------------------------------------- model
 
 
+def patched(
+    inputs: torch.Tensor, lengths: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k consecutive steps read as one: (batch, steps, width) -> (batch, ceil(steps / k),
+    k * width), with the steps past each sequence's end zeroed first (a sequence's last
+    patch holds zeros where it has no steps)."""
+    batch, steps, width = inputs.shape
+    inside = (
+        torch.arange(steps, device=inputs.device)[None, :] < lengths.to(inputs.device)[:, None]
+    )
+    inputs = nn.functional.pad(inputs * inside.unsqueeze(-1), (0, 0, 0, (-steps) % k))
+    return inputs.reshape(batch, -1, k * width), (lengths + k - 1) // k
+
+
 class SequenceClassifier(pl.LightningModule):
     """Embedding (texts) or scaled features -> LSTM over packed sequences -> pooling -> head."""
 
@@ -166,6 +180,7 @@ class SequenceClassifier(pl.LightningModule):
         feature_mean: list[float] | None = None,
         feature_std: list[float] | None = None,
         class_weights: list[float] | None = None,
+        patch: int = 1,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -175,6 +190,7 @@ class SequenceClassifier(pl.LightningModule):
             width = embed_size
         self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_features))
         self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_features))
+        width *= max(1, patch)
         self.backbone = LSTMBackbone(width, hidden_size, num_layers, dropout, bidirectional)
         self.head = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(self.backbone.output_size, len(classes))
@@ -186,6 +202,8 @@ class SequenceClassifier(pl.LightningModule):
     @override
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         inputs = self.embedding(x) if self.hparams.vocabulary else (x - self.mean) / self.std
+        if self.hparams.get("patch", 1) > 1:
+            inputs, lengths = patched(inputs, lengths, self.hparams.patch)
         packed = pack_padded_sequence(
             inputs, lengths.cpu(), batch_first=True, enforce_sorted=False
         )

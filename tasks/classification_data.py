@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.classification_spec import CV_FOLDS, SPEC
+from tasks.classification_spec import CV_FOLDS, PATCH_STEPS, SPEC
 from tuner.datafiles import (
     Table,
     is_frame,
@@ -203,10 +203,28 @@ def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
         )
     require_fixed(space, ("folds",))
     space, notes = _resolve_folds(space, data)
+    space, patch_notes = _resolve_patch(space, data)
+    notes += patch_notes
     settings = worst_split_settings(space, DEFAULTS)
     for fold in range(fold_count(settings)):
         require_splits(data.path, assign_splits(data, settings, fold), "sequences")
     return space, notes
+
+
+def _resolve_patch(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
+    """`patch: 0` becomes the fewest steps per LSTM step that read the longest sequence in
+    at most PATCH_STEPS steps (1 for short sequences)."""
+    if space.param("patch") is not None or int({**DEFAULTS, **space.fixed}["patch"]) != AUTO:
+        return space, []
+    longest = max(len(sequence) for sequence in data.sequences)
+    patch = -(-longest // PATCH_STEPS)
+    space = space.with_fixed({"patch": patch})
+    if patch == 1:
+        return space, []
+    return space, [
+        f"patch: {patch} steps per LSTM step (the longest sequence has {longest} steps; "
+        f"read in at most {PATCH_STEPS}); --set patch=1 reads every step"
+    ]
 
 
 def _resolve_folds(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:

@@ -6,6 +6,9 @@ from tuner.folds import folds_setting
 from tuner.settings import MAXIMIZE, MINIMIZE, Setting, TaskSpec, lstm_settings
 
 CV_FOLDS = 5  # stratified folds `folds: 0` gives a data set with a small validation part
+# `patch: 0` reads the longest sequence in at most this many LSTM steps: on the UCR sets of
+# 150-427 steps, an LSTM reading every step stayed at chance (benchmarks/RESULTS.md)
+PATCH_STEPS = 64
 
 SPEC = TaskSpec(
     name="classification",
@@ -42,6 +45,13 @@ SPEC = TaskSpec(
             "test_fraction", 0.2, "share of each class for test (no split column)", low=0, high=0.9
         ),
         folds_setting(CV_FOLDS),
+        Setting(
+            "patch",
+            0,
+            f"steps read as one LSTM step (0 = auto: sequences of at most {PATCH_STEPS} steps)",
+            low=0,
+            model=True,
+        ),
     ),
     framework={"max_epochs": 30, "grad_clip": 1.0},
     predict_options=(Setting("proba", False, "one p_<class> column per class"),),

@@ -21,6 +21,7 @@ from tests.conftest import AIR, make_long_csv
 from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.ensemble import carried, carry, mean_of
 from tuner.errors import CheckpointError, SpaceError
+from tuner.finetuning import evaluate
 from tuner.folds import AUTO_BELOW, stratified_folds
 from tuner.sources import load_source
 from tuner.space import load_space, parse_space
@@ -172,7 +173,7 @@ def _trial_run(study: str, number: int):
     return client, next(r for r in runs if r.data.tags["tuner.trial"] == str(number))
 
 
-def test_a_k_fold_trial_records_each_fold_and_keeps_the_fold_models_as_one(workdir):
+def test_a_k_fold_trial_records_each_fold_and_keeps_its_latest_backtest(workdir):
     (workdir / "two.yaml").write_text(TWO_FOLDS)
     result = tuner.search(
         "forecasting", trials=1, space="two.yaml", pruner="none", quiet=True, study="kf"
@@ -191,14 +192,31 @@ def test_a_k_fold_trial_records_each_fold_and_keeps_the_fold_models_as_one(workd
     assert "val_snaive_mae" in metrics and "test_mae" in metrics
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_mae")]
     assert steps == [0, 1, 2, 3, 4, 5]
-    # the kept model is both fold models: its forecast is the mean of theirs
+    # backtests keep the latest one's model: on its own window it scores fold 0's value
     payload = load_source("study:kf", default_tracking_uri(), resolve_storage(None)).payload
-    assert payload["members"] == 1
-    kept = restore_model(payload, FORECASTER)
-    x = torch.randn(3, 12)
+    assert payload["members"] == 0
+    model = restore_model(payload, FORECASTER)
+    data = read_series({"data": str(AIR)})
+    again = evaluate(model, FORECASTER, data, payload["settings"], "val_mae")
+    assert again == pytest.approx(folds[0], rel=1e-5)
+
+
+def test_stratified_fold_models_are_kept_as_one_that_averages_them(workdir):
+    overrides = {**CLASSIFIER.smoke, "folds": 3, "hidden_size": 4, "max_epochs": 1}
+    tuner.search("classification", trials=1, overrides=overrides, pruner="none", quiet=True,
+                 study="cv")  # fmt: skip
+    trial = load_study("cv").trials[0]
+    assert len(trial.user_attrs["fold_values"]) == 3
+    payload = load_source("study:cv", default_tracking_uri(), resolve_storage(None)).payload
+    assert payload["members"] == 2
+    kept = restore_model(payload, CLASSIFIER)
+    x, lengths = torch.randn(5, 7, 12), torch.tensor([7, 5, 3, 7, 1])
     with torch.no_grad():
-        alone = [type(kept).forward(kept, x), carried(kept)[0](x)]
-        assert torch.allclose(kept(x), (alone[0] + alone[1]) / 2)
+        alone = [type(kept).forward(kept, x, lengths)] + [m(x, lengths) for m in carried(kept)]
+        mean = torch.stack([a.softmax(-1) for a in alone]).mean(0)
+        assert torch.allclose(kept(x, lengths).softmax(-1), mean, atol=1e-6)
+    table = tuner.predict("study:cv", options={"proba": True})
+    assert np.allclose(table.filter(like="p_").sum(axis=1), 1.0)
 
 
 def test_fold_zero_of_k_folds_is_the_hold_out_trial(workdir):

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import optuna
@@ -71,13 +71,14 @@ def fit_trial(
     recorder: TrialRecorder,
 ) -> Fitted:
     """Train every fold. With one, its best epoch's model is kept (the plain hold-out); with
-    K > 1 the value is the mean over folds and the K fold models are kept as one, their
-    outputs combined (tuner.ensemble): fold 0's data and Trainer serve its test pass."""
+    K > 1 the value is the mean over folds and the trial keeps the K fold models as one,
+    their outputs combined (tuner.ensemble), or fold 0's alone (the task's `fold_models`):
+    fold 0's data and Trainer serve its test pass."""
     runs, results, baselines = [], [], []
     for fold in range(fold_count(settings)):
         runs.append(fit_fold(context, trial, settings, recorder, fold))
         results.append(FoldResult(recorder.best_value, recorder.best_tie, recorder.best_epoch))
-        baselines.append(context.task.baselines(runs[-1][1]))
+        baselines.append(context.task.baselines(runs[-1].datamodule))
     step = recorder.first_step + recorder.best_epoch
     model, datamodule, trainer = runs[0]
     if len(runs) == 1:
@@ -91,7 +92,9 @@ def fit_trial(
     metrics = {f"{metric}_fold_{k}": r.value for k, r in enumerate(results)}
     metrics[f"{metric}_std"] = summary["std"]
     metrics.update(_mean_validation_baselines(baselines))
-    kept = carry(model, [other for other, _, _ in runs[1:]], context.task.combine)
+    kept = model
+    if context.task.fold_models == "average":
+        kept = carry(model, [run.model for run in runs[1:]], context.task.combine)
     details = {"folds": len(runs), "fold_best_epochs": [r.best_epoch for r in results],
                "epochs": recorder.epochs_run}  # fmt: skip
     return Fitted(kept, datamodule, trainer, summary["value"], summary["tie"], step, metrics,
@@ -107,13 +110,19 @@ def _mean_validation_baselines(per_fold: list[Mapping[str, float]]) -> dict[str,
     }
 
 
+class FoldRun(NamedTuple):
+    model: pl.LightningModule  # with its best epoch's weights
+    datamodule: Any
+    trainer: pl.Trainer
+
+
 def fit_fold(
     context: TrialContext,
     trial: optuna.Trial,
     settings: Mapping[str, Any],
     recorder: TrialRecorder,
     fold: int,
-) -> tuple[pl.LightningModule, Any, pl.Trainer]:
+) -> FoldRun:
     """One fold, fresh weights (seed + fold): trained with pruning, early stopping and the
     recorder, which keeps its best epoch's weights; the model comes back with them."""
     max_epochs = int(settings["max_epochs"])
@@ -134,7 +143,7 @@ def fit_fold(
             f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
         )
     model.load_state_dict(recorder.best_state)
-    return model, datamodule, trainer
+    return FoldRun(model, datamodule, trainer)
 
 
 class FoldSteps:

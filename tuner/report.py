@@ -101,7 +101,8 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         )
         # under the trials' own names too, so the parent row of the runs table shows the
         # study's best in the same columns as its trials
-        summary[study.user_attrs.get("metric", "value")] = best.value
+        metric = study.user_attrs.get("metric", "value")
+        summary[metric] = summary[f"best_{metric}"] = best.value
         summary.update({k: v for k, v in best.user_attrs.items() if k.startswith("test_")})
     return summary
 

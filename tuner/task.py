@@ -45,6 +45,10 @@ class Task:
             task into today's constructor arguments (default: unchanged).
         example: a small input `predict` accepts, as a DataFrame, from the loaded data and a
             trial's settings: the input example and signature of the MLflow Model.
+        fold_models: which models a K-fold trial keeps: "average" (all K as one model,
+            their outputs combined: right for exchangeable folds such as stratified ones) or
+            "latest" (fold 0's: for backtests, whose older folds trained on less and staler
+            data; on the airline their average scored worse on the test part).
         combine: how the outputs of several models of the task become one (the fold models
             a K-fold trial keeps, `tuner.ensemble`); default: their mean.
         default_data: the path of shipped demo data, used when --data is not given.
@@ -70,6 +74,7 @@ class Task:
         hyper_parameters
     )
     example: Callable[[Any, Mapping[str, Any]], pd.DataFrame] | None = None
+    fold_models: str = "average"
     combine: Callable[[list[torch.Tensor]], torch.Tensor] | None = None
     default_data: str | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)

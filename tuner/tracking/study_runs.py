@@ -102,12 +102,14 @@ class StudyTracker:
         return self.parent_run_id
 
     def set_runs_view(self, metric: str, params: list[str]) -> None:
-        """A shared view of the runs table that shows what matters as columns (the metric,
-        its test counterpart, the searched params, the trial state): MLflow hides metric and
-        param columns by default. `tuner ui` opens it (?viewStateShareKey=tuner)."""
+        """A shared view of the runs table that shows what matters as columns (the trial's
+        value `best_<metric>`: its best epoch's metric, or the mean over its folds, where
+        `<metric>` itself ends on the last epoch logged; its test counterpart, the searched
+        params, the trial state): MLflow hides metric and param columns by default. `tuner
+        ui` opens it (?viewStateShareKey=tuner)."""
         test_metric = "test_" + metric.removeprefix("val_")
         columns = [
-            f"metrics.`{metric}`",
+            f"metrics.`best_{metric}`",
             f"metrics.`{test_metric}`",
             *(f"params.`{name}`" for name in params),
             f"tags.`{STATE_TAG}`",
