@@ -75,7 +75,7 @@ def tuner_trial(folder: str, name: str, data_path: str, settings: dict) -> float
     study = optuna.create_study(  # the pruner a search uses by default
         storage=f"sqlite:///{folder}/optuna.db",
         study_name=f"overhead-{name}",
-        pruner=make_pruner("hyperband", settings["max_epochs"]),
+        pruner=make_pruner("median", settings["max_epochs"]),
     )
     context = TrialContext(
         task, data, {}, space, tracker, 0, Path(folder), "cpu", task.build_model, target=1

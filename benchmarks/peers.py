@@ -93,7 +93,7 @@ def _row(label: str, runs: list[dict[str, float]]) -> str:
 def main() -> str:
     nf_python = os.environ.get("NF_PYTHON")
     results = {
-        "lstm-tuner (default space, TPE, Hyperband)": [ours(s) for s in SEEDS],
+        "lstm-tuner (default space, TPE, median pruner)": [ours(s) for s in SEEDS],
         "lstm-tuner, random sampler (what Optuna's default TPE does in 10 trials)": [
             ours(s, "--sampler", "random") for s in SEEDS
         ],

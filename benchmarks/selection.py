@@ -43,6 +43,8 @@ from benchmarks.common import (
     scratch,
     write_section,
 )
+from tuner.logs import quiet_libraries
+from tuner.samplers import make_pruner
 
 DATA = Path(__file__).parent / "data"
 SEEDS = (0, 1, 2, 3, 4, 5)
@@ -188,9 +190,10 @@ SCORES: dict[str, Callable] = {
 
 
 def kept_scores(task_name: str, data: Path, trial: optuna.trial.FrozenTrial, seed: int):
-    """The test metric of the models a chosen K-fold trial could keep: its fold models
-    averaged (what the sweep kept and recorded, and as reproduced here), fold 0's model
-    alone, and a refit on all non-test data for the folds' median best epoch count."""
+    """The test metric of the models a chosen K-fold trial could keep: what the sweep kept
+    (recorded), and reproduced here: all its fold models averaged, the newest half of them
+    (folds 0 to ceil(K / 2) - 1) averaged, fold 0's model alone, and a refit on all non-test
+    data for the folds' median best epoch count."""
     import torch
 
     outputs, target, best_epochs = fold_outputs(task_name, data, trial, seed)
@@ -198,9 +201,11 @@ def kept_scores(task_name: str, data: Path, trial: optuna.trial.FrozenTrial, see
     refit = refit_output(task_name, data, trial, seed, epochs)
     score = SCORES[task_name]  # outputs are forecasts or probabilities: their mean
     metric = "test_mae" if task_name == "forecasting" else "test_acc"
+    newest = outputs[: -(-len(outputs) // 2)]
     return {
-        "fold average (kept)": float(trial.user_attrs[metric]),
-        "fold average (reproduced)": score(torch.stack(outputs).mean(0), target),
+        "kept (as the sweep recorded it)": float(trial.user_attrs[metric]),
+        "all folds averaged": score(torch.stack(outputs).mean(0), target),
+        "newest half averaged": score(torch.stack(newest).mean(0), target),
         "fold 0 alone": score(outputs[0], target),
         "refit": score(refit, target),
     }
@@ -332,7 +337,7 @@ def series() -> str:
     )
 
 
-def threshold(configs: int = 12, repeats: int = 2000) -> str:
+def threshold(configs: int = 8, repeats: int = 2000) -> str:
     """Why AUTO_BELOW is 200: train `configs` random configurations of the default space
     once each, score every one on every test sequence, then choose the best configuration
     on random validation sets of n of those sequences: how much test accuracy does a
@@ -366,7 +371,7 @@ def threshold(configs: int = 12, repeats: int = 2000) -> str:
             "## Why a validation part under 200 sequences gets folds",
             "",
             f"Machine: {machine()}. {configs} random configurations of the default "
-            f"classification space, 30 epochs each, scored on every test sequence; the best "
+            f"classification space, 20 epochs each, scored on every test sequence; the best "
             f"configuration is then chosen on {repeats} random validation sets of n of those "
             f"sequences. Cells: mean test-accuracy points lost against the true best "
             f"(regret), and how often two or more configurations tied at the top.",
@@ -398,7 +403,7 @@ def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
     rows = []
     for _ in range(configs):
         params = space.suggest(study.ask())
-        settings = {**task.defaults, **space.fixed, **params, "folds": 1, "max_epochs": 30}
+        settings = {**task.defaults, **space.fixed, **params, "folds": 1, "max_epochs": 20}
         pl.seed_everything(0, verbose=False)
         datamodule = task.build_datamodule(data, settings)
         model = task.build_model(settings, datamodule)
@@ -411,32 +416,56 @@ def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
 
 
 def pruning(seeds: Sequence[int] = SEEDS, trials: int = 20) -> str:
-    """Which pruning of a K-fold trial saves most epochs without losing the best trial:
-    airline sweeps with no pruning (random sampler, so pruning cannot change what is
-    sampled) record every trial's whole curve; each pruner is then replayed on those curves
-    in trial order, as it would have acted, and the sweep keeps the best survivor."""
+    """Which pruning saves most epochs without losing the best trial: airline sweeps with
+    no pruning (random sampler, so pruning cannot change what is sampled) record every
+    trial's whole curve, with 4 backtests and with one hold-out; each pruner is then
+    replayed on those curves in trial order, as it would have acted, and the sweep keeps
+    the best survivor."""
     air = REPO / "tasks" / "data" / "air_passengers.csv"
-    recorded = []
-    for seed in seeds:
-        study, _, _ = sweep("forecasting", air, "--trials", str(trials), "--seed", str(seed),
-                            "--pruner", "none", "--sampler", "random")  # fmt: skip
-        recorded.append([t for t in study.trials if t.state.name == "COMPLETE"])
+    lines = [
+        "## Pruning: which way saves most without losing the best trial",
+        "",
+        f"Machine: {machine()}. Airline, {trials} trials per seed (seeds {seeds[0]}-"
+        f"{seeds[-1]}), random sampler, no pruning; each pruner replayed on the recorded "
+        f"curves: every epoch (step k x max_epochs + epoch for backtest k), or once per fold "
+        f"(step k, the mean of the folds so far).",
+        "",
+        "| validation | pruner | epochs trained | best trial kept | median test MAE of the "
+        "chosen |",
+        "|---|---|---|---|---|",
+    ]
+    for label, extra in (("4 backtests", ()), ("one hold-out", ("--set", "folds=1"))):
+        recorded = []
+        for seed in seeds:
+            study, _, _ = sweep("forecasting", air, "--trials", str(trials), "--seed", str(seed),
+                                "--pruner", "none", "--sampler", "random", *extra)  # fmt: skip
+            recorded.append([t for t in study.trials if t.state.name == "COMPLETE"])
+        lines += [f"| {label} | {row}" for row in _replay_rows(recorded, len(seeds))]
+    return "\n".join(lines + [""])
+
+
+def _replay_rows(recorded: list[list[optuna.trial.FrozenTrial]], sweeps: int) -> list[str]:
     settings = recorded[0][0].user_attrs["settings"]
-    epochs, folds = int(settings["max_epochs"]), int(settings["folds"])
-    every_epoch, per_fold = _epoch_curve, _fold_curve(epochs)
+    epochs, folds = int(settings["max_epochs"]), int(settings.get("folds") or 1)
+    steps, every_epoch, per_fold = epochs * folds, _epoch_curve, _fold_curve(epochs)
     variants = {  # label: (pruner factory, curve, steps the pruner is asked at)
-        "Hyperband, every epoch of every fold (shipped)":
-            (lambda: _hyperband(epochs * folds), every_epoch, epochs * folds),
-        "Hyperband, fold 0's epochs only": (lambda: _hyperband(epochs), every_epoch, epochs),
-        "Hyperband, once per fold (running mean)":
-            (lambda: _hyperband(folds), per_fold, folds),
-        "median, every epoch of every fold":
-            (lambda: optuna.pruners.MedianPruner(5, epochs * folds // 5), every_epoch,
-             epochs * folds),
-        "median, once per fold (running mean)":
-            (lambda: optuna.pruners.MedianPruner(5, 0), per_fold, folds),
+        "median, 3 start-up trials, every epoch after 5 (shipped)":
+            (lambda: make_pruner("median", steps), every_epoch, steps),
+        f"median, 5 start-up trials, every epoch after {steps // 5}":
+            (lambda: optuna.pruners.MedianPruner(5, steps // 5), every_epoch, steps),
+        "Hyperband, every epoch (the earlier default)":
+            (lambda: _hyperband(steps), every_epoch, steps),
+        "Hyperband, min_resource 10": (lambda: _hyperband(steps, 10), every_epoch, steps),
         "none": (optuna.pruners.NopPruner, every_epoch, 0),
     }  # fmt: skip
+    if folds > 1:
+        variants.update({
+            "Hyperband, fold 0's epochs only": (lambda: _hyperband(epochs), every_epoch, epochs),
+            "Hyperband, once per fold (running mean)":
+                (lambda: _hyperband(folds), per_fold, folds),
+            "median, once per fold (running mean)":
+                (lambda: optuna.pruners.MedianPruner(5, 0), per_fold, folds),
+        })  # fmt: skip
     rows = []
     for label, (make, curve, asked_until) in variants.items():
         outcomes = [_replay(t, make(), curve, asked_until) for t in recorded]
@@ -444,28 +473,13 @@ def pruning(seeds: Sequence[int] = SEEDS, trials: int = 20) -> str:
         kept = sum(o["best kept"] for o in outcomes)
         mae = _median([o["test_mae"] for o in outcomes])
         rows.append(
-            f"| {label} | {ran} of {total} ({ran / total:.0%}) | {kept} of {len(seeds)} | "
-            f"{mae:.1f} |"
+            f"{label} | {ran} of {total} ({ran / total:.0%}) | {kept} of {sweeps} | {mae:.1f} |"
         )
-    return "\n".join(
-        [
-            "## Pruning a K-fold trial: which way saves most",
-            "",
-            f"Machine: {machine()}. Airline, {folds} backtests x {epochs} epochs, {trials} "
-            f"trials per seed (seeds {seeds[0]}-{seeds[-1]}), random sampler, no pruning; "
-            f"each pruner replayed on the recorded curves: every epoch (step k x {epochs} + "
-            f"epoch), or once per fold (step k, the mean of the folds so far).",
-            "",
-            "| pruner | epochs trained | best trial kept | median test MAE of the chosen |",
-            "|---|---|---|---|",
-            *rows,
-            "",
-        ]
-    )
+    return rows
 
 
-def _hyperband(steps: int) -> optuna.pruners.BasePruner:
-    return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=steps, reduction_factor=3)
+def _hyperband(steps: int, min_resource: int = 1) -> optuna.pruners.BasePruner:
+    return optuna.pruners.HyperbandPruner(min_resource, steps, reduction_factor=3)
 
 
 def _epoch_curve(trial: optuna.trial.FrozenTrial) -> list[tuple[int, float, int]]:
@@ -538,8 +552,6 @@ def _kept_table(title: str, kept: list[dict[str, float]]) -> list[str]:
 
 
 if __name__ == "__main__":
-    from tuner.logs import quiet_libraries
-
     quiet_libraries()
     chosen = sys.argv[1:] or ["threshold", "pruning", "airline", "classification", "series"]
     for name in chosen:

@@ -346,7 +346,7 @@ TASK = Task(
     model_class=ForecastLSTM,
     example=example,
     predict=predict,
-    fold_models="latest",  # the latest backtest's model: trained on the most, freshest data
+    fold_models="recent",  # the newest half of the backtests: trained on the most, freshest data
     default_data=str(DATA / "air_passengers.csv"),
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
 )

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +18,9 @@ from tasks.classification import (
 from tasks.classification_data import UNKNOWN, encode, read_sequences
 from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.errors import DataError
+from tuner.space import parse_space
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _model(pooling="last", bidirectional=False, **extra):
@@ -35,8 +40,9 @@ def _model(pooling="last", bidirectional=False, **extra):
 
 @pytest.mark.parametrize("pooling", ["last", "mean"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-def test_padding_never_changes_a_prediction(pooling, bidirectional):
-    model = _model(pooling, bidirectional)
+@pytest.mark.parametrize("patch", [1, 3])
+def test_padding_never_changes_a_prediction(pooling, bidirectional, patch):
+    model = _model(pooling, bidirectional, patch=patch)
     rng = np.random.default_rng(0)
     seq = rng.normal(size=(5, 3)).astype(np.float32)
     alone, lengths = pad([seq], text=False)
@@ -132,3 +138,21 @@ def test_macro_f1_on_known_counts():
     assert counts.accuracy() == 0.75
     # class 0: p=1/2 r=1 f1=2/3; class 1: p=1 r=2/3 f1=0.8
     assert counts.macro_f1() == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_long_sequences_are_read_in_patches_and_say_so(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "long.npz"
+    np.savez(path, X=rng.normal(size=(40, 300, 1)), y=np.repeat(["a", "b"], 20))
+    data = read_sequences({"data": str(path)})
+    space = TASK.fit_space(parse_space({}, TASK.spec, "s.yaml"), data)
+    assert space[0].fixed["patch"] == 5  # 300 steps in at most 64: 5 per LSTM step
+    assert any("patch: 5 steps per LSTM step" in note for note in space[1])
+    short = read_sequences({"data": str(REPO / "tasks" / "data" / "japanese_vowels.npz")})
+    assert TASK.fit_space(parse_space({}, TASK.spec, "s.yaml"), short)[0].fixed["patch"] == 1
+    pinned = parse_space({"fixed": {"patch": 1}}, TASK.spec, "s.yaml")
+    assert TASK.fit_space(pinned, data)[0].fixed["patch"] == 1
+    model = _model(patch=5, n_features=1)
+    assert model.backbone.lstm.input_size == 5
+    x, lengths = pad([s for s in data.sequences[:2]], text=False)
+    assert model(x, lengths).shape == (2, 2)

@@ -1,8 +1,8 @@
 """Several models of one architecture kept as one: the first carries the others, and its
 forward combines all their outputs (the task's `combine`: the mean by default, averaged
-probabilities for classes). A K-fold trial keeps its K fold models this way: on JapaneseVowels
-and the airline, the average of the fold models scored better on the test part than a refit
-on all non-test data (benchmarks/RESULTS.md).
+probabilities for classes). A K-fold trial keeps its fold models this way: on JapaneseVowels
+and the airline, averaged fold models scored better on the test part than a refit on all
+non-test data for the folds' median best epoch count (benchmarks/RESULTS.md).
 
 The carrier stays an instance of the task's own LightningModule, so everything that uses a
 model (its test step, `predict`, MLflow's pyfunc, a fine-tune) uses the combined outputs
@@ -32,7 +32,9 @@ def mean_of(outputs: list[torch.Tensor]) -> torch.Tensor:
 def carry(lead: nn.Module, others: Sequence[nn.Module], combine: Combine | None) -> nn.Module:
     """`lead` answers for itself and `others` from now on: its forward combines their
     outputs with its own. The others are registered submodules (saved with it, moved to its
-    device, switched to eval with it)."""
+    device, switched to eval with it). With no others, `lead` stays as it is."""
+    if not others:
+        return lead
     setattr(lead, MEMBERS, nn.ModuleList(others))
     lead.combine_outputs = combine or mean_of
     lead.forward = types.MethodType(_combined_forward, lead)

@@ -89,7 +89,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         trials=config.trials or finished + 1,  # a plain fine-tune adds one run each time
         seed=config.seed,
         quiet=config.quiet,
-        pruner="hyperband" if config.trials else "none",
+        pruner="median" if config.trials else "none",
         allow_changes=config.allow_changes,
     )
     result = studies.execute(prepared, search_config)

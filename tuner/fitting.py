@@ -71,9 +71,9 @@ def fit_trial(
     recorder: TrialRecorder,
 ) -> Fitted:
     """Train every fold. With one, its best epoch's model is kept (the plain hold-out); with
-    K > 1 the value is the mean over folds and the trial keeps the K fold models as one,
-    their outputs combined (tuner.ensemble), or fold 0's alone (the task's `fold_models`):
-    fold 0's data and Trainer serve its test pass."""
+    K > 1 the value is the mean over folds and the trial keeps its fold models (all, or the
+    newest half of a task's backtests: its `fold_models`) as one that combines their outputs
+    (tuner.ensemble); fold 0's data and Trainer serve its test pass."""
     runs, results, baselines = [], [], []
     for fold in range(fold_count(settings)):
         runs.append(fit_fold(context, trial, settings, recorder, fold))
@@ -92,9 +92,8 @@ def fit_trial(
     metrics = {f"{metric}_fold_{k}": r.value for k, r in enumerate(results)}
     metrics[f"{metric}_std"] = summary["std"]
     metrics.update(_mean_validation_baselines(baselines))
-    kept = model
-    if context.task.fold_models == "average":
-        kept = carry(model, [run.model for run in runs[1:]], context.task.combine)
+    kept_runs = runs if context.task.fold_models == "all" else runs[: -(-len(runs) // 2)]
+    kept = carry(model, [run.model for run in kept_runs[1:]], context.task.combine)
     details = {"folds": len(runs), "fold_best_epochs": [r.best_epoch for r in results],
                "epochs": recorder.epochs_run}  # fmt: skip
     return Fitted(kept, datamodule, trainer, summary["value"], summary["tie"], step, metrics,
@@ -149,7 +148,7 @@ def fit_fold(
 class FoldSteps:
     """The trial as the pruning callback sees it during fold k: its epochs are reported
     after the earlier folds' (step = k * max_epochs + epoch), so the pruner compares every
-    trial at the same fold and epoch, and Hyperband's rungs span all the folds."""
+    trial at the same fold and epoch, and a pruner's budget spans all the folds."""
 
     def __init__(self, trial: optuna.Trial, first_step: int) -> None:
         self.trial, self.first_step = trial, first_step

@@ -7,7 +7,7 @@ from __future__ import annotations
 from tuner.settings import Setting
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
-PRUNERS = ("hyperband", "median", "none")
+PRUNERS = ("median", "hyperband", "none")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 MAX_SEED = 2**32 - 1  # numpy and Lightning take seeds in [0, 2**32)
 
@@ -19,7 +19,7 @@ SEARCH: tuple[Setting, ...] = (
         "timeout", None, "stop starting trials after S seconds", kind=float, low=0, above=True
     ),
     Setting("sampler", "tpe", "Optuna sampler", choices=SAMPLERS),
-    Setting("pruner", "hyperband", "Optuna pruner", choices=PRUNERS),
+    Setting("pruner", "median", "Optuna pruner", choices=PRUNERS),
     Setting("max_epochs", None, "shortcut for --set max_epochs=E", kind=int, low=1),
     SEED,
     Setting("devices", "auto", "auto | cpu | gpu | GPU indices like 0,1,2 (one per worker)"),

@@ -28,7 +28,7 @@ class SearchConfig:
     tracking_uri: str | None = None
     artifact_root: str | None = None  # where models go; needed with a database tracking URI
     sampler: str = "tpe"
-    pruner: str | optuna.pruners.BasePruner = "hyperband"
+    pruner: str | optuna.pruners.BasePruner = "median"
     seed: int = 0
     overrides: Mapping[str, Any] = field(default_factory=dict)
     devices: str = "auto"
