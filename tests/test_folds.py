@@ -201,6 +201,19 @@ def test_a_k_fold_trial_records_each_fold_and_keeps_its_latest_backtest(workdir)
     assert again == pytest.approx(folds[0], rel=1e-5)
 
 
+def test_backtests_keep_their_newest_half_averaged(workdir):
+    (workdir / "two.yaml").write_text(TWO_FOLDS.replace("folds: 2", "folds: 3"))
+    tuner.search("forecasting", trials=1, space="two.yaml", pruner="none", quiet=True,
+                 study="three")  # fmt: skip
+    payload = load_source("study:three", default_tracking_uri(), resolve_storage(None)).payload
+    assert payload["members"] == 1  # folds 0 and 1 of 3: the two newest backtests
+    kept = restore_model(payload, FORECASTER)
+    x = torch.randn(2, 12)
+    with torch.no_grad():
+        pair = (type(kept).forward(kept, x) + carried(kept)[0](x)) / 2
+        assert torch.allclose(kept(x), pair)
+
+
 def test_stratified_fold_models_are_kept_as_one_that_averages_them(workdir):
     overrides = {**CLASSIFIER.smoke, "folds": 3, "hidden_size": 4, "max_epochs": 1}
     tuner.search("classification", trials=1, overrides=overrides, pruner="none", quiet=True,
