@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, search_cli
+from tests.conftest import REPO, run_cli, search_cli
 from tuner.cli import main
 
 
@@ -60,6 +60,28 @@ def test_best_trials_and_tasks_commands(tiny_space, capsys):
     assert code == 0 and out.startswith("forecasting")
     code, _, err = _run(["best", "--study", "nope"], capsys)
     assert code == 2 and "no such study" in err
+
+
+READING_COMMANDS = (
+    ["--help"],
+    ["best", "--study", "forecasting-air_passengers"],
+    ["trials", "--study", "forecasting-air_passengers"],
+    ["compare", "forecasting-air_passengers", "forecasting-air_passengers"],
+    ["lineage", "study:forecasting-air_passengers"],
+)
+
+
+def test_reading_commands_import_neither_torch_nor_lightning(tiny_space, capsys):
+    """`tuner best` and friends answer at once: they never load the training stack."""
+    assert search_cli(tiny_space, 1, "--pruner", "none", "--quiet") == 0
+    for argv in READING_COMMANDS:
+        done = run_cli(tiny_space.parent, *argv, env={"PYTHONPROFILEIMPORTTIME": "1"})
+        assert done.returncode == 0, (argv, done.stderr[-2000:])
+        imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+                    if line.startswith("import time:")}  # fmt: skip
+        assert "optuna" in imported or argv == ["--help"]  # the profile was read
+        assert not imported & {"torch", "lightning", "lightning.pytorch"}, argv
+    assert "forecasting-air_passengers" in done.stdout  # lineage found the study
 
 
 def test_console_script_exit_code_and_no_traceback(workdir):

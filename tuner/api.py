@@ -1,27 +1,28 @@
-"""Python API for notebooks and scripts; the CLI calls these same functions."""
+"""Python API for notebooks and scripts; the CLI calls these same functions.
+
+Fine-tuning and prediction load torch and Lightning, so they are imported inside the
+functions that need them: reading a study (`best`, `trials`, `compare`, `lineage`) does not
+wait for them."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tuner import keys, stores
 from tuner import study as studies
 from tuner.errors import UsageError, did_you_mean
-from tuner.finetuning import FinetuneConfig, FinetuneResult
-from tuner.finetuning import finetune as run_finetune
 from tuner.names import path_part
-from tuner.prediction import predict as run_predict
-from tuner.prediction import write_csv_atomically
-from tuner.provenance import Hop
-from tuner.provenance import lineage as follow_lineage
 from tuner.report import compare_studies, trials_table
 from tuner.study import SearchConfig, SearchResult
-from tuner.tracking import TrackingStore
+
+if TYPE_CHECKING:
+    from tuner.finetuning import FinetuneResult
+    from tuner.provenance import Hop
 
 
 def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
@@ -72,6 +73,9 @@ def trials(study: str, storage: str | None = None) -> pd.DataFrame:
 
 def finetune(source: str, **options: Any) -> FinetuneResult:
     """Fine-tune SRC (path, runs:/, models:/, study:); options: fields of FinetuneConfig."""
+    from tuner.finetuning import FinetuneConfig
+    from tuner.finetuning import finetune as run_finetune
+
     return run_finetune(_config(FinetuneConfig, source=source, **_with_data(options)))
 
 
@@ -87,6 +91,8 @@ def predict(
     """Predictions of SRC on `data` (default: its training data) as a table: the task's data
     options, or the data itself (a DataFrame). `options` are the task's predict options
     (proba for classification; prompt, length, temperature, seed for charlm)."""
+    from tuner.prediction import predict as run_predict
+
     data = _with_data({"data": data})["data"]
     return run_predict(source, data, out, storage, tracking_uri, task, options)
 
@@ -94,6 +100,8 @@ def predict(
 def lineage(ref: str, tracking_uri: str | None = None, storage: str | None = None) -> list[Hop]:
     """The chain of runs from a model (models:/, runs:/, study:) back to the study that
     first trained it."""
+    from tuner.provenance import lineage as follow_lineage
+
     uri = stores.resolve_tracking(tracking_uri)[0]
     stores.check_tracking_exists(uri)
     return follow_lineage(ref, uri, stores.resolve_storage(storage))
@@ -104,6 +112,7 @@ def report(
 ) -> Path:
     """Write the study's report (PNGs + report.html) and log it on the study's parent run."""
     from tuner.plots import write_report
+    from tuner.tracking import TrackingStore
 
     loaded = stores.load_study(study, storage)
     uri = stores.resolve_tracking(tracking_uri)[0]
@@ -120,5 +129,7 @@ def compare(names: list[str], out: str | None = None, storage: str | None = None
     """Side-by-side table of studies (also written as CSV to `out`)."""
     table = compare_studies([stores.load_study(name, storage) for name in names])
     if out:
+        from tuner.datafiles import write_csv_atomically
+
         write_csv_atomically(table, Path(out))
     return table

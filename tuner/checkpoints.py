@@ -7,7 +7,6 @@ any pickled code, and Lightning's `load_from_checkpoint` reads it too.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import lightning
 import torch
 
+from tuner.datafiles import sha256_of  # noqa: F401 - re-exported for callers of checkpoints
 from tuner.ensemble import MEMBERS, carried, carry
 from tuner.errors import CheckpointError
 
@@ -138,9 +138,3 @@ def restore_model(payload: dict[str, Any], task: Task) -> Any:
     return model.eval()
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -5,6 +5,8 @@ splits every trial of a space needs."""
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,3 +161,25 @@ def require_splits(source: str, split: np.ndarray, items: str) -> None:
                 f"{items} (per class) for training and validation, or a split column with "
                 f"train and val rows"
             )
+
+
+def sha256_of(path: str | Path) -> str:
+    """A file's digest, read in 1 MiB blocks (checkpoints and data files can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_csv_atomically(table: pd.DataFrame, path: Path) -> None:
+    """Never a half-written output file: write beside it, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        table.to_csv(temp, index=False)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

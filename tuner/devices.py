@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import torch
-
 from tuner.errors import UsageError
 
 CHOICES = ("auto", "cpu", "gpu")
@@ -52,7 +50,7 @@ def plan_workers(
     if trials_per_device < 1:
         raise UsageError(f"--trials-per-device {trials_per_device}: expected 1 or more")
     cpu_count = cpu_count or os.cpu_count() or 1
-    gpus = _gpu_list(devices, torch.cuda.device_count() if gpu_count is None else gpu_count)
+    gpus = _gpu_list(devices, gpu_count_here() if gpu_count is None else gpu_count)
     if gpus:
         slots = len(gpus) * trials_per_device
         if workers > slots:
@@ -86,6 +84,13 @@ def _gpu_list(devices: str, gpu_count: int) -> list[str]:
     return indices
 
 
+def gpu_count_here() -> int:
+    """CUDA devices torch sees (torch is imported here, when a command plans a search)."""
+    import torch
+
+    return torch.cuda.device_count()
+
+
 def pick_accelerator(devices: str = "auto") -> str:
     """Lightning accelerator for a single-process search."""
     plan = plan_workers(1, devices)[0]
@@ -94,6 +99,8 @@ def pick_accelerator(devices: str = "auto") -> str:
 
 def describe(accelerator: str) -> str:
     """What a trial's MLflow run records as its device."""
+    import torch
+
     if accelerator == "gpu":
         index = torch.cuda.current_device()
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", str(index))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pandas as pd
 from tuner import stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
+from tuner.datafiles import write_csv_atomically
 from tuner.sources import data_args_for, load_source
 
 
@@ -40,14 +39,3 @@ def predict(
     return table
 
 
-def write_csv_atomically(table: pd.DataFrame, path: Path) -> None:
-    """Never a half-written output file: write beside it, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        table.to_csv(temp, index=False)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner import keys
-from tuner.checkpoints import load_checkpoint, sha256_of
+from tuner.datafiles import sha256_of
 from tuner.errors import CheckpointError, UsageError
 from tuner.registry import get_task
 from tuner.report import best_trial
@@ -40,6 +40,8 @@ def load_source(
     user's own --task flag, never from a file (a file must not choose which code runs)."""
     asked = get_task(task) if task else None
     resolved = resolve_source(source, tracking_uri, storage)
+    from tuner.checkpoints import load_checkpoint  # torch: only when a model is loaded
+
     payload = load_checkpoint(resolved.path, task=asked.name if asked else None)
     if asked is not None:
         return LoadedSource(resolved, payload, asked)

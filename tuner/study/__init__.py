@@ -2,7 +2,10 @@
 
 Split by verb, as Optuna splits its own study package: config (what a search takes and
 returns), prepare (check everything, create nothing), record (the study and its parent run),
-optimize (the trial loop and the closing record), summary (a study read back)."""
+optimize (the trial loop and the closing record), summary (a study read back).
+
+The trial loop (`execute`, `SweepStopped`) loads Lightning and torch, so it is imported on
+first use: commands that only read a study (`tuner best`, `trials`) never load them."""
 
 from __future__ import annotations
 
@@ -17,7 +20,6 @@ from tuner.errors import UsageError
 from tuner.logs import quiet_libraries
 from tuner.stores import load_study
 from tuner.study._config import Prepared, SearchConfig, SearchResult
-from tuner.study._optimize import SweepStopped, execute
 from tuner.study._prepare import (
     check_existing_study,
     data_stem,
@@ -48,12 +50,22 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562: `execute` and `SweepStopped` on use
+    if name in ("execute", "SweepStopped"):
+        from tuner.study import _optimize
+
+        return getattr(_optimize, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def run_search(config: SearchConfig) -> SearchResult:
     """Run (or resume) a study until it holds `config.trials` finished trials."""
     quiet_libraries()
     prepared = prepare(config)
     if config.workers > 1 or "," in config.devices or config.devices.isdigit():
         return _run_with_workers(prepared, config)
+    from tuner.study._optimize import execute
+
     return execute(prepared, config)
 
 
