@@ -54,6 +54,12 @@ def load(folder: Path, study: str) -> optuna.Study:
     return optuna.load_study(study_name=study, storage=f"sqlite:///{folder}/mlruns/optuna.db")
 
 
+def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
+    """Epochs a finished trial trained, every fold together (Optuna holds only the steps its
+    pruner decided at; studies older than the `epochs` attribute reported every epoch)."""
+    return int(trial.user_attrs.get("epochs", len(trial.intermediate_values)))
+
+
 def epoch_budget(trial: optuna.trial.FrozenTrial) -> int:
     """The epochs a trial trains when nothing prunes it: max_epochs in each of its folds."""
     settings = trial.user_attrs.get("settings", {})

@@ -16,7 +16,7 @@ import sys
 
 import optuna
 
-from benchmarks.common import REPO, epoch_budget, load, machine, scratch, verdict
+from benchmarks.common import REPO, epoch_budget, epochs_of, load, machine, scratch, verdict
 
 AIR = str(REPO / "tasks" / "data" / "air_passengers.csv")
 SEEDS = (0, 1, 2)
@@ -67,7 +67,7 @@ def pruning(folder) -> dict[str, int]:
     study = load(folder, "forecasting-air_passengers")
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     budget = {t.number: epoch_budget(t) for t in study.trials}
-    saved = sum(budget[t.number] - len(t.intermediate_values) for t in pruned)
+    saved = sum(budget[t.number] - epochs_of(t) for t in pruned)
     return {"pruned": len(pruned), "epochs_saved": saved, "epoch_budget": sum(budget.values())}
 
 

@@ -28,7 +28,7 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -37,14 +37,16 @@ from lightning.pytorch.callbacks import Callback
 from benchmarks.common import (
     REPO,
     epoch_budget,
+    epochs_of,
     load,
     machine,
     run_cli,
     scratch,
     write_section,
 )
+from tuner import keys
 from tuner.logs import quiet_libraries
-from tuner.samplers import make_pruner
+from tuner.samplers import decides_at, make_pruner
 
 DATA = Path(__file__).parent / "data"
 SEEDS = (0, 1, 2, 3, 4, 5)
@@ -61,7 +63,14 @@ SERIES = (DATA / "co2.csv", DATA / "elnino.csv")
 # ---------------------------------------------------------------- sweeps
 
 
-def sweep(task: str, data: Path, *args: str) -> tuple[optuna.Study, float, str]:
+class Swept(NamedTuple):
+    study: optuna.Study
+    wall: float
+    output: str
+    folder: Path  # its scratch project (mlruns/ inside)
+
+
+def sweep(task: str, data: Path, *args: str) -> Swept:
     """A real `tuner search` in a scratch project: the study, its wall and its output."""
     folder = scratch()
     study = f"{task}-{data.stem}"
@@ -69,7 +78,7 @@ def sweep(task: str, data: Path, *args: str) -> tuple[optuna.Study, float, str]:
         folder, "search", "--task", task, "--data", str(data), "--study", study, *args,
         "--quiet", timeout=7200,
     )  # fmt: skip
-    return load(folder, study), wall, output
+    return Swept(load(folder, study), wall, output, folder)
 
 
 def best(study: optuna.Study) -> optuna.trial.FrozenTrial:
@@ -84,9 +93,9 @@ def best(study: optuna.Study) -> optuna.trial.FrozenTrial:
 def epochs(study: optuna.Study) -> dict[str, int]:
     """Epochs trained (validated epochs of every trial) and epochs pruning saved (what
     pruned trials would have trained to the end of their folds)."""
-    trained = sum(len(t.intermediate_values) for t in study.trials)
+    trained = sum(epochs_of(t) for t in study.trials)
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
-    saved = sum(epoch_budget(t) - len(t.intermediate_values) for t in pruned)
+    saved = sum(epoch_budget(t) - epochs_of(t) for t in pruned)
     return {"trained": trained, "saved": saved}
 
 
@@ -244,7 +253,7 @@ def airline() -> str:
                          ("4 backtests (default)", [])):  # fmt: skip
         runs = []
         for seed in SEEDS:
-            study, wall, _ = sweep("forecasting", air, "--trials", "10", "--seed", str(seed),
+            study, wall, *_ = sweep("forecasting", air, "--trials", "10", "--seed", str(seed),
                                    *extra)  # fmt: skip
             chosen = best(study)
             runs.append({"mae": chosen.user_attrs["test_mae"], "wall": wall, **epochs(study)})
@@ -278,7 +287,7 @@ def classification() -> str:
     """The default space on each set for its minutes (no trial starts after them), seed 0."""
     rows, kept = [], []
     for path, minutes in UCR.items():
-        study, wall, _ = sweep("classification", path, "--trials", "500",
+        study, wall, *_ = sweep("classification", path, "--trials", "500",
                                "--timeout", str(60 * minutes))  # fmt: skip
         chosen, counts = best(study), _counts(study)
         baseline = nearest_neighbour(path)
@@ -313,7 +322,7 @@ def series() -> str:
     """The default space on each univariate series (last 12 months test), 5 minutes."""
     rows = []
     for path in SERIES:
-        study, wall, _ = sweep("forecasting", path, "--trials", "500", "--timeout", "300")
+        study, wall, *_ = sweep("forecasting", path, "--trials", "500", "--timeout", "300")
         chosen = best(study)
         attrs = chosen.user_attrs
         rows.append(
@@ -437,38 +446,58 @@ def pruning(seeds: Sequence[int] = SEEDS, trials: int = 20) -> str:
     for label, extra in (("4 backtests", ()), ("one hold-out", ("--set", "folds=1"))):
         recorded = []
         for seed in seeds:
-            study, _, _ = sweep("forecasting", air, "--trials", str(trials), "--seed", str(seed),
-                                "--pruner", "none", "--sampler", "random", *extra)  # fmt: skip
-            recorded.append([t for t in study.trials if t.state.name == "COMPLETE"])
+            swept = sweep("forecasting", air, "--trials", str(trials), "--seed", str(seed),
+                          "--pruner", "none", "--sampler", "random", *extra)  # fmt: skip
+            recorded.append(_curves(swept))
         lines += [f"| {label} | {row}" for row in _replay_rows(recorded, len(seeds))]
     return "\n".join(lines + [""])
 
 
-def _replay_rows(recorded: list[list[optuna.trial.FrozenTrial]], sweeps: int) -> list[str]:
-    settings = recorded[0][0].user_attrs["settings"]
+class Recorded(NamedTuple):
+    trial: optuna.trial.FrozenTrial
+    curve: list[tuple[int, float]]  # (step, metric) at every epoch of every fold, from MLflow
+
+
+def _curves(swept: Swept) -> list[Recorded]:
+    """The complete trials with their whole curves: Optuna holds only the steps a pruner
+    decides at (none here), MLflow every epoch."""
+    from tuner.tracking import TrackingStore
+
+    store = TrackingStore(f"sqlite:///{swept.folder}/mlruns/mlflow.db")
+    metric = swept.study.user_attrs["metric"]
+    return [Recorded(t, store.metric_history(t.user_attrs[keys.RUN_ID], metric))
+            for t in swept.study.trials if t.state.name == "COMPLETE"]  # fmt: skip
+
+
+def _replay_rows(recorded: list[list[Recorded]], sweeps: int) -> list[str]:
+    settings = recorded[0][0].trial.user_attrs["settings"]
     epochs, folds = int(settings["max_epochs"]), int(settings.get("folds") or 1)
     steps, every_epoch, per_fold = epochs * folds, _epoch_curve, _fold_curve(epochs)
-    variants = {  # label: (pruner factory, curve, steps the pruner is asked at)
-        "median, 3 start-up trials, every epoch after 5 (shipped)":
-            (lambda: make_pruner("median", steps), every_epoch, steps),
+    always = lambda step: True  # noqa: E731
+    variants = {  # label: (pruner factory, curve, steps the trial reports at)
+        "median, 3 start-up trials, every 5th epoch after 5 (shipped)":
+            (lambda: make_pruner("median", steps), every_epoch, decides_at("median")),
+        "median, 3 start-up trials, every epoch after 5":
+            (lambda: optuna.pruners.MedianPruner(3, 5), every_epoch, always),
         f"median, 5 start-up trials, every epoch after {steps // 5}":
-            (lambda: optuna.pruners.MedianPruner(5, steps // 5), every_epoch, steps),
-        "Hyperband, every epoch (the earlier default)":
-            (lambda: _hyperband(steps), every_epoch, steps),
-        "Hyperband, min_resource 10": (lambda: _hyperband(steps, 10), every_epoch, steps),
-        "none": (optuna.pruners.NopPruner, every_epoch, 0),
+            (lambda: optuna.pruners.MedianPruner(5, steps // 5), every_epoch, always),
+        "Hyperband (the earlier default)":
+            (lambda: _hyperband(steps), every_epoch, decides_at("hyperband")),
+        "Hyperband, min_resource 10": (lambda: _hyperband(steps, 10), every_epoch, always),
+        "none": (optuna.pruners.NopPruner, every_epoch, decides_at("none")),
     }  # fmt: skip
     if folds > 1:
         variants.update({
-            "Hyperband, fold 0's epochs only": (lambda: _hyperband(epochs), every_epoch, epochs),
+            "Hyperband, fold 0's epochs only":
+                (lambda: _hyperband(epochs), every_epoch, lambda step: step < epochs),
             "Hyperband, once per fold (running mean)":
-                (lambda: _hyperband(folds), per_fold, folds),
+                (lambda: _hyperband(folds), per_fold, always),
             "median, once per fold (running mean)":
-                (lambda: optuna.pruners.MedianPruner(5, 0), per_fold, folds),
+                (lambda: optuna.pruners.MedianPruner(5, 0), per_fold, always),
         })  # fmt: skip
     rows = []
-    for label, (make, curve, asked_until) in variants.items():
-        outcomes = [_replay(t, make(), curve, asked_until) for t in recorded]
+    for label, (make, curve, reports) in variants.items():
+        outcomes = [_replay(r, make(), curve, reports) for r in recorded]
         ran, total = sum(o["ran"] for o in outcomes), sum(o["all"] for o in outcomes)
         kept = sum(o["best kept"] for o in outcomes)
         mae = _median([o["test_mae"] for o in outcomes])
@@ -482,16 +511,15 @@ def _hyperband(steps: int, min_resource: int = 1) -> optuna.pruners.BasePruner:
     return optuna.pruners.HyperbandPruner(min_resource, steps, reduction_factor=3)
 
 
-def _epoch_curve(trial: optuna.trial.FrozenTrial) -> list[tuple[int, float, int]]:
+def _epoch_curve(recorded: Recorded) -> list[tuple[int, float, int]]:
     """(step, value, epochs trained by then) at every epoch of every fold."""
-    return [(step, value, i + 1) for i, (step, value) in
-            enumerate(sorted(trial.intermediate_values.items()))]  # fmt: skip
+    return [(step, value, i + 1) for i, (step, value) in enumerate(recorded.curve)]
 
 
 def _fold_curve(epochs: int) -> Callable:
-    def curve(trial: optuna.trial.FrozenTrial) -> list[tuple[int, float, int]]:
+    def curve(recorded: Recorded) -> list[tuple[int, float, int]]:
         """(fold, mean of the folds' values so far, epochs trained by then) once per fold."""
-        values = trial.user_attrs["fold_values"]
+        values = recorded.trial.user_attrs["fold_values"]
         return [(k, statistics.fmean(values[: k + 1]), (k + 1) * epochs)
                 for k in range(len(values))]  # fmt: skip
 
@@ -499,27 +527,28 @@ def _fold_curve(epochs: int) -> Callable:
 
 
 def _replay(
-    trials: list[optuna.trial.FrozenTrial], pruner, curve: Callable, asked_until: int
+    sweep: list[Recorded], pruner, curve: Callable, reports: Callable[[int], bool]
 ) -> dict[str, float]:
-    """Run `pruner` over recorded curves in trial order; it is asked at steps below
-    `asked_until` only. Epochs run and in all, whether the best trial survived, and the
-    test MAE of the best survivor (the trial the sweep would have kept)."""
+    """Run `pruner` over one sweep's recorded curves in trial order, each trial reporting
+    at the steps `reports` names. Epochs run and in all, whether the best trial survived,
+    and the test MAE of the best survivor (the trial the sweep would have kept)."""
     study = optuna.create_study(study_name="replay", pruner=pruner)
     survivors, ran, total = [], 0, 0
-    for recorded in trials:
+    for recorded in sweep:
         trial, points = study.ask(), curve(recorded)
-        total += len(recorded.intermediate_values)
+        total += len(recorded.curve)
         for step, value, trained in points:
-            trial.report(value, step)
-            if step < asked_until and trial.should_prune():
-                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                ran += trained
-                break
+            if reports(step):
+                trial.report(value, step)
+                if trial.should_prune():
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    ran += trained
+                    break
         else:
-            study.tell(trial, recorded.value)
-            ran += len(recorded.intermediate_values)
-            survivors.append(recorded)
-    best = min(trials, key=lambda t: t.value)
+            study.tell(trial, recorded.trial.value)
+            ran += len(recorded.curve)
+            survivors.append(recorded.trial)
+    best = min((r.trial for r in sweep), key=lambda t: t.value)
     chosen = min(survivors, key=lambda t: t.value)
     return {"ran": ran, "all": total, "best kept": int(chosen is best),
             "test_mae": float(chosen.user_attrs["test_mae"])}  # fmt: skip

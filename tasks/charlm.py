@@ -174,7 +174,8 @@ class CharLSTM(pl.LightningModule):
         logits, state = self(x, state)
         self.states[stage] = tuple(s.detach() for s in state)  # truncated BPTT
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=y.numel())
+        if stage != "train":  # the recorder averages the training loss itself
+            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=y.numel())
         if stage == "val":
             self.nats += loss.detach().item() * y.numel()
             self.count += y.numel()

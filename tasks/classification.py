@@ -221,8 +221,8 @@ class SequenceClassifier(pl.LightningModule):
         x, lengths, y = batch
         logits = self(x, lengths)
         loss = self.loss(logits, y)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
         if stage != "train":
+            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
             self.counts.add(logits.argmax(1), y)
         return loss
 

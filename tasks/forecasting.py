@@ -225,8 +225,8 @@ class ForecastLSTM(pl.LightningModule):
         x, y, loc, scale, y_raw = batch
         prediction = self(x)
         loss = LOSSES[self.hparams.loss](prediction, y)
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
         if stage != "train":
+            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
             self.errors.add(
                 to_original_units(prediction, loc, scale, self.hparams.transform), y_raw
             )

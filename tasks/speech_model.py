@@ -130,8 +130,8 @@ class SpeechRecognizer(pl.LightningModule):
             blank=0,
             zero_infinity=True,
         )
-        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
         if stage != "train":
+            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
             references = decode_labels(labels, label_lengths, self.hparams.vocabulary)
             self.rates.add(references, decode(self, log_probs, steps))
         return loss

@@ -61,7 +61,7 @@ def _child_runs():
 @pytest.mark.parametrize(
     "fault, reason",
     [
-        ("nan", "train_loss became nan at epoch 1, batch 0"),
+        ("nan", "train_loss became nan at epoch 1"),
         ("oom", "out of memory: OutOfMemoryError: CUDA out of memory"),
         ("error", "RuntimeError: boom: a bug in the model code"),
     ],

@@ -14,6 +14,7 @@ import tuner
 from tasks.forecasting import TASK, to_original_units
 from tests.conftest import search_cli
 from tuner.checkpoints import load_checkpoint, restore_model
+from tuner.samplers import decides_at
 from tuner.stores import HOME, default_tracking_uri, load_study, resolve_storage
 
 STUDY = "forecasting-air_passengers"
@@ -74,6 +75,30 @@ def test_child_runs_carry_params_epoch_metrics_state_and_device(tiny_space):
     assert parent.data.tags["tuner.best_trial"] in {"0", "1"}
     artifacts = [a.path for a in client.list_artifacts(parent.info.run_id)]
     assert "trials.csv" in artifacts
+
+
+@pytest.mark.parametrize("pruner, asked", [("median", [5, 10, 15]), ("hyperband", [1, 3, 9])])
+def test_a_trial_reports_to_optuna_only_where_its_pruner_decides(tiny_space, pruner, asked):
+    """Each report is a storage round trip as long as a small epoch: the pruner hears the
+    steps it can decide at, and MLflow keeps the whole curve."""
+    tuner.search("forecasting", trials=1, space=str(tiny_space), pruner=pruner, quiet=True,
+                 overrides={"max_epochs": 16})  # fmt: skip
+    trial = load_study(STUDY).trials[0]
+    assert sorted(trial.intermediate_values) == asked
+    assert trial.user_attrs["epochs"] == 16
+    client, _, children = _runs()
+    history = client.get_metric_history(children[0].info.run_id, "val_mae")
+    assert sorted(m.step for m in history) == list(range(16))
+    recorded = {m.step: m.value for m in history}
+    assert all(recorded[step] == pytest.approx(trial.intermediate_values[step]) for step in asked)
+
+
+def test_decision_steps_of_each_pruner():
+    steps = range(100)
+    assert [s for s in steps if decides_at("hyperband")(s)] == [1, 3, 9, 27, 81]
+    assert [s for s in steps if decides_at("median")(s)][:3] == [5, 10, 15]
+    assert not any(decides_at("none")(s) for s in steps)
+    assert all(decides_at(optuna.pruners.MedianPruner())(s) for s in steps)
 
 
 def test_a_pruned_trial_is_recorded_as_pruned_in_optuna_and_mlflow(tiny_space):

@@ -136,5 +136,3 @@ def restore_model(payload: dict[str, Any], task: Task) -> Any:
             f"checkpoint does not fit {model_class.__name__}: {str(exc).splitlines()[0]}"
         ) from None
     return model.eval()
-
-

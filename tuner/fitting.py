@@ -42,6 +42,7 @@ class TrialContext:
     make_model: Callable[[Mapping[str, Any], Any], pl.LightningModule]
     target: int
     precision: str = "32-true"
+    reports: Callable[[int], bool] = lambda step: True  # steps the pruner decides at
     on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
     # held while the `best` alias moves: hosts finishing together must not point it at a
     # model that is no longer the best
@@ -132,7 +133,7 @@ def fit_fold(
     if context.accelerator == "gpu":
         torch.cuda.reset_peak_memory_stats()
     recorder.begin_fold(fold, fold * max_epochs)
-    pruned_trial = FoldSteps(trial, fold * max_epochs) if fold else trial
+    pruned_trial = PrunerSteps(trial, fold * max_epochs, context.reports)
     callbacks = _callbacks(context.space, pruned_trial, settings, recorder)
     trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
     fit(trainer, model, datamodule, recorder)
@@ -145,19 +146,26 @@ def fit_fold(
     return FoldRun(model, datamodule, trainer)
 
 
-class FoldSteps:
-    """The trial as the pruning callback sees it during fold k: its epochs are reported
-    after the earlier folds' (step = k * max_epochs + epoch), so the pruner compares every
-    trial at the same fold and epoch, and a pruner's budget spans all the folds."""
+class PrunerSteps:
+    """The trial as Optuna's pruning callback sees it during fold k. Its epochs are
+    reported after the earlier folds' (step = k * max_epochs + epoch), so the pruner
+    compares every trial at the same fold and epoch and its budget spans all the folds; and
+    only at the steps where the pruner can decide (`reports`): each report and check is a
+    round trip to the storage, as long as a whole epoch of a small LSTM."""
 
-    def __init__(self, trial: optuna.Trial, first_step: int) -> None:
-        self.trial, self.first_step = trial, first_step
+    def __init__(
+        self, trial: optuna.Trial, first_step: int, reports: Callable[[int], bool]
+    ) -> None:
+        self.trial, self.first_step, self.reports = trial, first_step, reports
+        self.asking = False
 
     def report(self, value: float, step: int) -> None:
-        self.trial.report(value, self.first_step + step)
+        self.asking = self.reports(self.first_step + step)
+        if self.asking:
+            self.trial.report(value, self.first_step + step)
 
     def should_prune(self) -> bool:
-        return self.trial.should_prune()
+        return self.asking and self.trial.should_prune()
 
 
 def _callbacks(

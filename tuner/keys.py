@@ -15,6 +15,7 @@ MODEL_VERSION = "model_version"
 BASELINE_KEYS = "baseline_keys"  # which test_* metrics are the task's baselines
 PRUNED_AT = "pruned_at_epoch"  # the epoch (of its fold) at which a trial was pruned
 PRUNED_FOLD = "pruned_at_fold"  # and the fold, when it ran K > 1
+EPOCHS = "epochs"  # epochs it trained, every fold together (its curve is in MLflow)
 FOLD_VALUES = "fold_values"  # each fold's best-epoch metric; the trial's value is their mean
 VALUE_STD = "value_std"  # their spread
 TIE_SCORE = "tie_score"  # the tie-break metric at the best epoch, lower is better

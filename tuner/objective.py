@@ -73,13 +73,14 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
         where = {keys.PRUNED_AT: recorder.fold_epochs - 1}
         if fold_count(settings) > 1:
             where[keys.PRUNED_FOLD] = recorder.fold
-        for key, at in where.items():
+        for key, at in {**where, keys.EPOCHS: recorder.epochs_run}.items():
             trial.set_user_attr(key, at)
         context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(**where))
         raise
     except Exception as exc:
         _record_failure(context, trial, exc, recorder)
         raise
+    trial.set_user_attr(keys.EPOCHS, recorder.epochs_run)
     context.tracker.end_trial(run_id, number, "COMPLETE", recorder.details(**details))
     return value
 

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 import optuna.visualization.matplotlib as ovm  # noqa: E402
 from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
 
 from tuner import keys  # noqa: E402
 from tuner.report import best_trial, trials_table  # noqa: E402
@@ -34,10 +35,6 @@ PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
         lambda s: ovm.plot_param_importances(s, evaluator=PedAnovaImportanceEvaluator()),
     ),
     "parallel": ("Parallel coordinates: params against the metric", ovm.plot_parallel_coordinate),
-    "intermediate": (
-        "Metric per epoch of every trial (where pruning cut)",
-        ovm.plot_intermediate_values,
-    ),
 }
 
 
@@ -49,6 +46,9 @@ def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 1
         path = _save(lambda plot=plot: plot(study), out / f"{name}.png")
         if path:
             figures.append((title, path))
+    epochs = _save(lambda: plot_epoch_curves(tracking_uri, study), out / "intermediate.png")
+    if epochs:
+        figures.append(("Metric per epoch of every trial (where pruning cut)", epochs))
     best = best_trial(study)
     if best and best.user_attrs.get(keys.RUN_ID):
         curves = _save(
@@ -93,6 +93,25 @@ def plot_learning_curves(tracking_uri: str, trial: optuna.trial.FrozenTrial) -> 
     axis.set_ylabel("loss")
     axis.legend()
     axis.set_title(f"trial {trial.number}: train vs validation loss")
+
+
+def plot_epoch_curves(tracking_uri: str, study: optuna.Study) -> None:
+    """Every finished trial's metric per epoch, read from MLflow (Optuna holds only the
+    steps its pruner decides at); pruned trials dashed."""
+    store, metric = TrackingStore(tracking_uri), study.user_attrs.get("metric", "value")
+    states = (TrialState.COMPLETE, TrialState.PRUNED)
+    trials = [t for t in study.get_trials(deepcopy=False, states=states)
+              if t.user_attrs.get(keys.RUN_ID)]  # fmt: skip
+    if not trials:
+        raise ValueError("no finished trial has an MLflow run")
+    _, axis = plt.subplots()
+    for trial in trials:
+        history = store.metric_history(trial.user_attrs[keys.RUN_ID], metric)
+        style = "--" if trial.state == TrialState.PRUNED else "-"
+        axis.plot([step for step, _ in history], [v for _, v in history], style, linewidth=1)
+    axis.set_xlabel("step (fold x max_epochs + epoch)")
+    axis.set_ylabel(metric)
+    axis.set_title(f"{metric} per epoch, {len(trials)} trials (dashed: pruned)")
 
 
 def _html(study: optuna.Study, figures: list[tuple[str, Path]], table: Any) -> str:

@@ -37,5 +37,3 @@ def predict(
     if out:
         write_csv_atomically(table, Path(out))
     return table
-
-

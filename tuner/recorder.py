@@ -22,7 +22,9 @@ FLUSH_SECONDS = 5.0  # how stale a running trial's curves in MLflow may get
 
 
 class TrialRecorder(Callback):
-    """Each epoch: record metrics, keep the best weights in memory, stop on NaN.
+    """Each epoch: record metrics (the training loss it averages itself: a task logs only
+    what it validates, as `self.log` costs about 1 ms a batch), keep the best weights in
+    memory, stop on NaN.
 
     Metrics reach MLflow in batches, at most FLUSH_SECONDS apart and at the trial's end: a
     store write per epoch cost more than the epoch itself on small LSTMs (benchmarks/)."""
@@ -40,6 +42,7 @@ class TrialRecorder(Callback):
         self.tie_breaker = tie_breaker
         self.epochs_run = 0  # validated epochs, every fold together
         self.begin_fold(0, 0)
+        self.train_loss = EpochMean()
         self.interrupted = False
         self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
         self.unsent: list[tuple[dict[str, float], int]] = []
@@ -87,11 +90,19 @@ class TrialRecorder(Callback):
     ) -> None:
         signals.raise_if_stopped()  # a stop asked for while trials run lands here, safely
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor) and not torch.isfinite(loss).item():
-            raise TrialFailed(
-                f"train_loss became {loss.item()} at epoch "
-                f"{trainer.current_epoch}, batch {batch_idx}"
-            )
+        if isinstance(loss, torch.Tensor):
+            self.train_loss.add(loss, len(batch[0]) if isinstance(batch, (tuple, list)) else 1)
+
+    def _close_train_epoch(self, trainer: pl.Trainer) -> None:
+        """Record the epoch's mean training loss, and end the trial if it is not finite:
+        checked once an epoch, as one number (a check per batch waits for a GPU every
+        batch). Called when validation ends, and at the epoch's end when there is none."""
+        if not self.train_loss.count:
+            return
+        mean = self.train_loss.pop()
+        if not math.isfinite(mean):
+            raise TrialFailed(f"train_loss became {mean} at epoch {trainer.current_epoch}")
+        self.record({"train_loss": mean}, self.first_step + trainer.current_epoch)
 
     def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
         signals.raise_if_stopped()
@@ -100,8 +111,9 @@ class TrialRecorder(Callback):
         """Validation metrics of this epoch (train_* are final only at the epoch's end)."""
         if trainer.sanity_checking:
             return
+        self._close_train_epoch(trainer)
         epoch = trainer.current_epoch
-        metrics = _scalars(trainer, lambda key: not key.startswith("train_"))
+        metrics = _scalars(trainer)
         self.record(metrics, self.first_step + epoch)
         self.epochs_run += 1
         self.fold_epochs = epoch + 1
@@ -129,12 +141,31 @@ class TrialRecorder(Callback):
         return sign * metrics[name]
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        train = _scalars(trainer, lambda key: key.startswith("train_"))
-        self.record(train, self.first_step + trainer.current_epoch)
+        self._close_train_epoch(trainer)
 
 
-def _scalars(trainer: pl.Trainer, keep: Callable[[str], bool]) -> dict[str, float]:
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1 and keep(k)}
+class EpochMean:
+    """A loss's weighted mean over an epoch, summed where the loss lives: reading it is
+    the epoch's one wait for the device."""
+
+    def __init__(self) -> None:
+        self.total: torch.Tensor | None = None
+        self.count = 0
+
+    def add(self, loss: torch.Tensor, weight: int) -> None:
+        value = loss.detach().float() * weight
+        self.total = value if self.total is None else self.total + value
+        self.count += weight
+
+    def pop(self) -> float:
+        """The mean so far; starts the next epoch."""
+        mean = float(self.total) / self.count if self.total is not None else math.nan
+        self.total, self.count = None, 0
+        return mean
+
+
+def _scalars(trainer: pl.Trainer) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
 
 
 def make_trainer(

@@ -7,6 +7,7 @@ import hashlib
 import importlib.util
 import os
 import socket
+from collections.abc import Callable
 
 import optuna
 
@@ -53,6 +54,11 @@ def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
 # trial in half of them, judging on noisy early epochs, at any min_resource from 1 to 30.
 MEDIAN_STARTUP = 3  # complete trials before it prunes (TPE's own start-up is 3 to 10)
 MEDIAN_WARMUP = 5  # epochs (steps) a trial trains before it may be stopped
+# and then it decides every 5th epoch: a trial talks to Optuna's storage only where the
+# pruner can decide (`decides_at`), and a report + check costs about 8 ms, as much as an
+# airline epoch; replayed, interval 5 kept the best trial of all 12 sweeps with 46% (4
+# backtests) and 53% (one hold-out) of their epochs, against 43% / 49% at every epoch
+MEDIAN_INTERVAL = 5
 
 
 def make_pruner(name: str, steps: int) -> optuna.pruners.BasePruner:
@@ -62,10 +68,32 @@ def make_pruner(name: str, steps: int) -> optuna.pruners.BasePruner:
             min_resource=1, max_resource=steps, reduction_factor=3
         )
     if name == "median":
-        return optuna.pruners.MedianPruner(MEDIAN_STARTUP, n_warmup_steps=MEDIAN_WARMUP)
+        return optuna.pruners.MedianPruner(
+            MEDIAN_STARTUP, n_warmup_steps=MEDIAN_WARMUP, interval_steps=MEDIAN_INTERVAL
+        )
     if name == "none":
         return optuna.pruners.NopPruner()
     raise UsageError(f"--pruner {name!r}: expected one of {', '.join(PRUNERS)}")
+
+
+def decides_at(pruner: str | optuna.pruners.BasePruner) -> Callable[[int], bool]:
+    """The steps at which `pruner` can stop a trial, the only ones a trial reports to
+    Optuna's storage at (the whole curve goes to MLflow). Hyperband (min_resource 1,
+    reduction 3) promotes at steps 1, 3, 9, 27...; a pruner object of the caller's hears
+    every step."""
+    if pruner == "median":
+        return lambda step: step >= MEDIAN_WARMUP and (step - MEDIAN_WARMUP) % MEDIAN_INTERVAL == 0
+    if pruner == "hyperband":
+        return _power_of_three
+    if pruner == "none":
+        return lambda step: False
+    return lambda step: True
+
+
+def _power_of_three(step: int) -> bool:
+    while step > 1 and step % 3 == 0:
+        step //= 3
+    return step == 1
 
 
 def this_process() -> str:

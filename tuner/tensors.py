@@ -35,7 +35,9 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         count = len(self.tensors[0])
-        order = torch.randperm(count, generator=self.generator) if self.shuffle else None
+        order = None
+        if self.shuffle:
+            order = torch.randperm(count, generator=self.generator).to(self.tensors[0].device)
         for start in range(0, count, self.batch_size):
             if order is None:
                 yield tuple(t[start : start + self.batch_size] for t in self.tensors)
@@ -55,6 +57,15 @@ class TensorData(pl.LightningDataModule):
         super().__init__()
         self.settings, self.seed = dict(settings), seed
         self.tensors: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    @override
+    def setup(self, stage: str) -> None:
+        """The training split moves to the trial's device once: a host-to-device copy per
+        batch costs about as much as a small LSTM's step on a GPU. (Evaluation splits stay
+        where they are: a few large batches, and the baselines read them.)"""
+        device = self.trainer.strategy.root_device if self.trainer else None
+        if stage == "fit" and device is not None and "train" in self.tensors:
+            self.tensors["train"] = tuple(t.to(device) for t in self.tensors["train"])
 
     def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
         size = int(self.settings["batch_size"]) if shuffle else self.eval_batch_size

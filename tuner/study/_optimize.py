@@ -15,6 +15,7 @@ from tuner.errors import TunerError, UsageError
 from tuner.objective import TrialContext, run_trial
 from tuner.progress import StudyProgress
 from tuner.recovery import environment_failure
+from tuner.samplers import decides_at
 from tuner.stores import HOME, store_lock
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._record import close_record, open_record
@@ -39,6 +40,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         make_model=prepared.make_model or prepared.task.build_model,
         target=config.trials,
         precision=config.precision,
+        reports=decides_at(config.pruner),
         store_lock=lambda: store_lock(prepared.storage, prepared.tracking_uri),
     )
     if config.worker_index is not None:  # the launching process closes the study's record
