@@ -35,30 +35,41 @@ SETTINGS = {
 }
 
 
-def plain_loop(datamodule, model, settings: dict) -> float:
-    """The hand-written baseline: Adam, MSE, shuffled slices, a validation pass per epoch."""
-    x, y = datamodule.tensors["train"][:2]
-    vx, vy = datamodule.tensors["val"][:2]
+def plain_loop(datamodule, model, settings: dict, precision: str = "32-true") -> float:
+    """The hand-written baseline: Adam, MSE, shuffled slices, a validation pass per epoch,
+    on the model's device (data moved there once; bf16-mixed: autocast)."""
+    device = next(model.parameters()).device
+    x, y = (t.to(device) for t in datamodule.tensors["train"][:2])
+    vx, vy = (t.to(device) for t in datamodule.tensors["val"][:2])
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     epochs, batch_size = settings["max_epochs"], settings["batch_size"]
     generator = torch.Generator().manual_seed(0)
+    mixed = precision == "bf16-mixed"
     started = time.perf_counter()
     for _ in range(epochs):
         model.train()
-        order = torch.randperm(len(x), generator=generator)
+        order = torch.randperm(len(x), generator=generator).to(device)
         for start in range(0, len(x), batch_size):
             index = order[start : start + batch_size]
-            loss = torch.nn.functional.mse_loss(model(x[index]), y[index])
+            with torch.autocast(device.type, torch.bfloat16, enabled=mixed):
+                loss = torch.nn.functional.mse_loss(model(x[index]), y[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=mixed):
             torch.nn.functional.mse_loss(model(vx), vy).item()
     return (time.perf_counter() - started) / epochs
 
 
-def tuner_trial(folder: str, name: str, data_path: str, settings: dict) -> float:
+def tuner_trial(
+    folder: str,
+    name: str,
+    data_path: str,
+    settings: dict,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
+) -> float:
     """One real trial through tuner.objective.run_trial, recorded in MLflow."""
     from tasks import get_task
     from tuner.objective import TrialContext, run_trial
@@ -79,8 +90,8 @@ def tuner_trial(folder: str, name: str, data_path: str, settings: dict) -> float
         pruner=make_pruner("median", settings["max_epochs"]),
     )
     context = TrialContext(
-        task, data, {}, space, tracker, 0, Path(folder), "cpu", task.build_model, target=1,
-        reports=decides_at("median"),
+        task, data, {}, space, tracker, 0, Path(folder), accelerator, task.build_model,
+        target=1, precision=precision, reports=decides_at("median"),
     )  # fmt: skip
     trial = study.ask()
     started = time.perf_counter()
@@ -111,22 +122,32 @@ def long_series_csv(folder: str, series: int = 4, length: int = 1000) -> str:
 
 
 def measure(
-    folder: str, data_path: str, epochs: int, batch_size: int, repeats: int
+    folder: str,
+    data_path: str,
+    epochs: int,
+    batch_size: int,
+    repeats: int,
+    accelerator: str = "cpu",
+    precision: str = "32-true",
 ) -> tuple[list[float], list[float], int]:
     """Seconds per epoch of (a) and (b), alternating, and the number of training windows."""
     from tasks.forecasting import DEFAULTS, TASK
 
     settings = {**DEFAULTS, **SETTINGS, "batch_size": batch_size, "max_epochs": epochs}
     data = TASK.load_data({"data": data_path})
-    stem = Path(data_path).stem
-    tuner_trial(folder, f"{stem}-warm-up", data_path, {**settings, "max_epochs": 1})
+    stem, device = Path(data_path).stem, "cuda" if accelerator == "gpu" else "cpu"
+    run = f"{stem}-{accelerator}-{precision}"
+    tuner_trial(folder, f"{run}-warm-up", data_path, {**settings, "max_epochs": 1},
+                accelerator, precision)  # fmt: skip
     plain, ours = [], []
     for number in range(repeats):
         torch.manual_seed(0)
         datamodule = TASK.build_datamodule(data, settings)
-        model = TASK.build_model(settings, datamodule)
-        plain.append(plain_loop(datamodule, model, settings))
-        ours.append(tuner_trial(folder, f"{stem}-{number}", data_path, settings))
+        model = TASK.build_model(settings, datamodule).to(device)
+        plain.append(plain_loop(datamodule, model, settings, precision))
+        ours.append(
+            tuner_trial(folder, f"{run}-{number}", data_path, settings, accelerator, precision)
+        )
     return plain, ours, len(datamodule.tensors["train"][0])
 
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from benchmarks import demo_figures, memory, mlflow_models, overhead, peers, scaling
+from benchmarks.common import BENCH_MARK as MARK
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
-MARK = "<!-- measured by make bench: everything below is regenerated -->"
 
 
 def main() -> None:
