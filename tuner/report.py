@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 import pandas as pd
@@ -12,7 +12,9 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from tuner import keys
-from tuner.tracking import StudyTracker
+
+if TYPE_CHECKING:  # MLflow: only a study's closing record needs it
+    from tuner.tracking import StudyTracker
 
 
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:

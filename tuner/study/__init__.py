@@ -4,14 +4,16 @@ Split by verb, as Optuna splits its own study package: config (what a search tak
 returns), prepare (check everything, create nothing), record (the study and its parent run),
 optimize (the trial loop and the closing record), summary (a study read back).
 
-The trial loop (`execute`, `SweepStopped`) loads Lightning and torch, so it is imported on
-first use: commands that only read a study (`tuner best`, `trials`) never load them."""
+The trial loop (`execute`, `SweepStopped`) loads Lightning and torch, and the study's record
+MLflow, so they are imported on first use: commands that only read a study (`tuner best`,
+`trials`) never load the first two, and `trials` not even MLflow."""
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 
@@ -27,10 +29,11 @@ from tuner.study._prepare import (
     default_space_path,
     prepare,
 )
-from tuner.study._record import close_record, open_record
 from tuner.study._summary import count_finished, count_finished_by_name, summarize
-from tuner.tracking import StudyTracker
 from tuner.workers import run_workers
+
+if TYPE_CHECKING:
+    from tuner.tracking import StudyTracker
 
 __all__ = [
     "Prepared",
@@ -81,6 +84,8 @@ def handed_to_workers(config: SearchConfig, folder: Path) -> SearchConfig:
 
 
 def _run_with_workers(prepared: Prepared, config: SearchConfig) -> SearchResult:
+    from tuner.study._record import close_record, open_record
+
     def close(study: optuna.Study, tracker: StudyTracker, status: str) -> None:
         close_record(prepared, study, tracker, status)
 
