@@ -24,7 +24,10 @@ def quiet_libraries() -> None:
     ):
         logging.getLogger(name).setLevel(logging.ERROR)
     # MLflow logs a store's failure with a traceback before raising it; tuner reports it
-    # on one line (and records it), so its log would only repeat it at length
+    # on one line (and records it), so its log would only repeat it at length. MLflow sets
+    # its loggers' level when it is imported (often after this runs: commands import it on
+    # use), from MLFLOW_LOGGING_LEVEL
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "CRITICAL")
     logging.getLogger("mlflow").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
