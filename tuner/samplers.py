@@ -50,14 +50,15 @@ def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
 
 # The median pruner is the default: replayed on the recorded curves of 20-trial airline
 # sweeps without pruning (6 seeds, benchmarks/RESULTS.md), it kept the best trial of every
-# sweep with 4 backtests while training 43% of their epochs; Hyperband pruned the best
-# trial in half of them, judging on noisy early epochs, at any min_resource from 1 to 30.
+# sweep with 4 backtests when asked every epoch (43% of the epochs); Hyperband pruned the
+# best trial in 3 or 4 of the 6, judging on noisy early epochs.
 MEDIAN_STARTUP = 3  # complete trials before it prunes (TPE's own start-up is 3 to 10)
 MEDIAN_WARMUP = 5  # epochs (steps) a trial trains before it may be stopped
 # and then it decides every 5th epoch: a trial talks to Optuna's storage only where the
 # pruner can decide (`decides_at`), and a report + check costs about 8 ms, as much as an
-# airline epoch; replayed, interval 5 kept the best trial of all 12 sweeps with 46% (4
-# backtests) and 53% (one hold-out) of their epochs, against 43% / 49% at every epoch
+# airline epoch. Replayed (RESULTS.md), reporting every 5th epoch trained 37% (4 backtests)
+# and 45% (one hold-out) of the epochs and kept the best trial in 11 of 12 sweeps; every
+# epoch, 43% / 50% and 12 of 12
 MEDIAN_INTERVAL = 5
 
 
