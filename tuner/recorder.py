@@ -108,7 +108,7 @@ class TrialRecorder(Callback):
         signals.raise_if_stopped()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Validation metrics of this epoch (train_* are final only at the epoch's end)."""
+        """This epoch's training loss and validation metrics, recorded at its step."""
         if trainer.sanity_checking:
             return
         self._close_train_epoch(trainer)
