@@ -5,7 +5,8 @@ import torch
 
 from tasks.forecasting import DEFAULTS, TASK
 from tests.conftest import REPO
-from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint, sha256_of
+from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
+from tuner.datafiles import sha256_of
 from tuner.errors import CheckpointError
 
 SETTINGS = {**DEFAULTS, "hidden_size": 8, "num_layers": 2}

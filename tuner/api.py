@@ -15,6 +15,7 @@ import pandas as pd
 
 from tuner import keys, stores
 from tuner import study as studies
+from tuner.datafiles import write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
 from tuner.names import path_part
 from tuner.report import compare_studies, trials_table
@@ -129,7 +130,5 @@ def compare(names: list[str], out: str | None = None, storage: str | None = None
     """Side-by-side table of studies (also written as CSV to `out`)."""
     table = compare_studies([stores.load_study(name, storage) for name in names])
     if out:
-        from tuner.datafiles import write_csv_atomically
-
         write_csv_atomically(table, Path(out))
     return table

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 import lightning
 import torch
 
-from tuner.datafiles import sha256_of  # noqa: F401 - re-exported for callers of checkpoints
 from tuner.ensemble import MEMBERS, carried, carry
 from tuner.errors import CheckpointError
 
