@@ -22,15 +22,25 @@ test: $(VENV)/.installed
 
 # NeuralForecast (the AutoLSTM comparison) lives in its own venv: it pulls ray and pins
 # its own versions. Without it the comparison row is left out and RESULTS.md says so.
-# AUTOLSTM=no leaves it out on purpose: its seeds can take 25 minutes each (RESULTS.md).
+# AUTOLSTM=no leaves it out on purpose: its seeds can take 25 minutes each (RESULTS.md), and
+# lstm-tuner then runs 6 more sweeps at AutoLSTM's walls: hours on 2 cores.
+# Ray Tune (the ASHA comparison) gets its own venv too: ray pins its own versions; it
+# runs lstm-tuner's model, so it holds this package as well. RAYTUNE=no leaves it out.
 NF_VENV ?= .venv-bench
+RAY_VENV ?= .venv-ray
 AUTOLSTM ?= yes
+RAYTUNE ?= yes
 bench: $(VENV)/.installed
 	test "$(AUTOLSTM)" != yes || test -x $(NF_VENV)/bin/python || ($(PYTHON) -m venv $(NF_VENV) && \
 	  $(NF_VENV)/bin/pip install -q "$(TORCH_SPEC)" && $(NF_VENV)/bin/pip install -q neuralforecast) \
 	  || echo "no NeuralForecast venv: the AutoLSTM row is skipped"
+	test "$(RAYTUNE)" != yes || test -x $(RAY_VENV)/bin/python || ($(PYTHON) -m venv $(RAY_VENV) && \
+	  $(RAY_VENV)/bin/pip install -q "$(TORCH_SPEC)" && $(RAY_VENV)/bin/pip install -q -e . "ray[tune]") \
+	  || echo "no Ray Tune venv: the Ray Tune row is skipped"
 	NF_PYTHON=$$(test "$(AUTOLSTM)" = yes && test -x $(NF_VENV)/bin/python && \
-	  echo $(abspath $(NF_VENV))/bin/python) $(PY) -m benchmarks.run_all
+	  echo $(abspath $(NF_VENV))/bin/python) \
+	RAY_PYTHON=$$(test "$(RAYTUNE)" = yes && test -x $(RAY_VENV)/bin/python && \
+	  echo $(abspath $(RAY_VENV))/bin/python) $(PY) -m benchmarks.run_all
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check tuner tasks tests benchmarks

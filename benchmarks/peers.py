@@ -1,8 +1,10 @@
 """Sweep versus peers on the same work: airline passengers, 1960 test, 1959 validation,
 horizon 12, 10 trials, CPU, 3 seeds, for (a) lstm-tuner's default search, (b) NeuralForecast
-AutoLSTM (Optuna backend; interpreter from $NF_PYTHON, which has the `bench` extra), and
-(c) the hand-written Optuna + Lightning script. Wall time, test MAE / RMSE (min / median /
-max over seeds) and peak RSS (GNU time) of each, measured in one run.
+AutoLSTM (Optuna backend; interpreter from $NF_PYTHON, which has neuralforecast), (c) Ray
+Tune with ASHA over the same model and space (interpreter from $RAY_PYTHON), and (d) the
+hand-written Optuna + Lightning script. Wall time, test MAE / RMSE (min / median / max over
+seeds) and peak RSS (GNU time) of each, measured in one run. With AutoLSTM, lstm-tuner is
+also given each AutoLSTM seed's wall as its `--timeout` (6 seeds: the budget comparison).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def timed(command: list[str], cwd: str) -> tuple[float, float, str]:
         text=True,
         capture_output=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=1800,
+        timeout=3 * 3600,  # an AutoLSTM seed can take 30 minutes or more here
     )
     if done.returncode != 0:
         raise RuntimeError(f"{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -92,6 +94,7 @@ def _row(label: str, runs: list[dict[str, float]]) -> str:
 
 def main() -> str:
     nf_python = os.environ.get("NF_PYTHON")
+    ray_python = os.environ.get("RAY_PYTHON")
     results = {
         "lstm-tuner (default space, TPE, median pruner)": [ours(s) for s in SEEDS],
         "lstm-tuner, random sampler (what Optuna's default TPE does in 10 trials)": [
@@ -105,6 +108,8 @@ def main() -> str:
         results["NeuralForecast AutoLSTM (optuna)"] = [
             script(nf_python, "peer_autolstm", s) for s in SEEDS
         ]
+    if ray_python:
+        results[RAY] = [script(ray_python, "peer_raytune", s) for s in SEEDS]
     lines = [
         "## Sweep versus peers: airline, 1960 held out, 10 trials, 3 seeds",
         "",
@@ -126,14 +131,62 @@ def main() -> str:
         f"lstm-tuner starts TPE (multivariate) after 3 (a third of the budget, 3 to 10), "
         f"which the random-sampler row shows the effect of.",
     ]
+    lines += ["", *ray_lines(ours_runs, results.get(RAY))]
     if nf_python:
-        lines += ["", *targets(ours_runs, results["NeuralForecast AutoLSTM (optuna)"])]
+        autolstm = results["NeuralForecast AutoLSTM (optuna)"]
+        lines += ["", *targets(ours_runs, autolstm), "", *at_equal_budget(autolstm)]
     else:
         lines.append(
             "AutoLSTM not run (`make bench AUTOLSTM=no`, or no interpreter with "
-            "neuralforecast in NF_PYTHON)."
+            "neuralforecast in NF_PYTHON), nor lstm-tuner at AutoLSTM's walls."
         )
     return "\n".join(lines) + "\n"
+
+
+RAY = "Ray Tune, ASHA (random search, Lightning report callback, MLflowLoggerCallback)"
+
+
+def ray_lines(ours: list[dict], ray: list[dict] | None) -> list[str]:
+    """Ray Tune against lstm-tuner on the same seeds: ratios of medians, what it pruned,
+    and what its MLflow record holds."""
+    if not ray:
+        return [
+            "Ray Tune not run (`make bench RAYTUNE=no`, or no interpreter with ray in RAY_PYTHON)."
+        ]
+    wall = statistics.median(r["wall"] for r in ours) / statistics.median(r["wall"] for r in ray)
+    mae = statistics.median(r["test_mae"] for r in ours)
+    their_mae = statistics.median(r["test_mae"] for r in ray)
+    record = ray[0]["mlflow"]
+    return [
+        f"**Against Ray Tune + ASHA (medians):** wall {wall:.2f}x; test MAE {mae:.1f} vs "
+        f"{their_mae:.1f}; ASHA stopped {sum(r['pruned'] for r in ray)} of "
+        f"{10 * len(ray)} trials early ({sum(r['epochs'] for r in ray)} epochs trained in "
+        f"all). Its peak RSS is the driver's alone (Ray trains in worker processes). Its "
+        f"MLflow record (seed 0): {record['runs']} runs, flat (nested: {record['nested']}), "
+        f"params {', '.join(record['params'])}, {record['metrics']} metrics and "
+        f"{record['artifacts']} artifacts in a run, {record['registered_models']} registered "
+        f"models: no parent run for the sweep, no model to load through MLflow, and the "
+        f"checkpoints stay in Ray's own folder.",
+    ]
+
+
+def at_equal_budget(autolstm: list[dict[str, float]]) -> list[str]:
+    """lstm-tuner given each AutoLSTM seed's wall as `--timeout` (seeds 0-5, AutoLSTM seed
+    i % 3's wall): the comparison a user with a fixed budget makes."""
+    runs = [
+        ours(seed, "--trials", "1000", "--timeout", f"{autolstm[seed % len(SEEDS)]['wall']:.0f}")
+        for seed in range(2 * len(SEEDS))
+    ]
+    mae = statistics.median(r["test_mae"] for r in runs)
+    their_mae = statistics.median(r["test_mae"] for r in autolstm)
+    walls = ", ".join(f"{r['wall']:.0f}" for r in runs)
+    return [
+        f"**At AutoLSTM's wall time** (`--timeout` = each AutoLSTM seed's wall, 6 seeds): "
+        f"lstm-tuner's median test MAE {mae:.1f} "
+        f"({min(r['test_mae'] for r in runs):.1f}-{max(r['test_mae'] for r in runs):.1f}) vs "
+        f"AutoLSTM's {their_mae:.1f} (target: below, {verdict(mae < their_mae)}); walls "
+        f"{walls} s.",
+    ]
 
 
 def targets(ours: list[dict[str, float]], autolstm: list[dict[str, float]]) -> list[str]:

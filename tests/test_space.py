@@ -141,3 +141,53 @@ def test_tie_break_defaults_to_val_loss_and_takes_a_logged_metric_or_none():
     assert parse_space({"metric": "val_loss"}, SPEC, "s.yaml").tie_breaker(SPEC) is None
     with pytest.raises(SpaceError, match="s.yaml: tie_break: expected one of .*found 'val_acc'"):
         parse_space({"tie_break": "val_acc"}, SPEC, "s.yaml")
+
+
+def test_device_section_replaces_what_it_names_for_that_device_only():
+    raw = _with(
+        cpu={
+            "params": {
+                "hidden_size": {"type": "int", "low": 8, "high": 16},
+                "horizon": {"type": "categorical", "choices": [6, 12]},
+            },
+            "fixed": {"max_epochs": 2, "dropout": 0.1},
+        }
+    )
+    space = parse_space(raw, SPEC, "sized.yaml")
+    on_cpu = space.for_accelerator("cpu")
+    assert on_cpu.profile == "cpu" and on_cpu.param("hidden_size").high == 16
+    assert on_cpu.param("dropout") is None and on_cpu.fixed["dropout"] == 0.1
+    assert on_cpu.param("horizon").choices == (6, 12) and "horizon" not in on_cpu.fixed
+    assert on_cpu.fixed["max_epochs"] == 2 and "cpu" not in on_cpu.to_dict()
+    on_gpu = space.for_accelerator("gpu")
+    assert on_gpu.profile == "" and on_gpu.param("hidden_size").high == 64
+    assert on_gpu.fixed == {"max_epochs": 3, "horizon": 6}
+
+
+@pytest.mark.parametrize(
+    "section, match",
+    [
+        (
+            {"params": {"hiden_size": {"type": "int", "low": 1, "high": 2}}},
+            r"cpu.params.hiden_size: unknown setting",
+        ),
+        ({"fixed": {"max_epochs": 0}}, r"cpu.fixed.max_epochs: expected an integer >= 1"),
+        ({"fixd": {}}, r"cpu.fixd: unknown key \(did you mean 'fixed'\?\)"),
+        ([1, 2], r"cpu: expected a mapping with params and/or fixed"),
+    ],
+)
+def test_bad_device_section_names_its_key(section, match):
+    with pytest.raises(SpaceError, match=match):
+        parse_space(_with(cpu=section), SPEC, "bad.yaml")
+
+
+def test_shipped_charlm_space_is_sized_for_cpu_and_says_so(tmp_path, monkeypatch):
+    from tuner.study._config import SearchConfig
+    from tuner.study._prepare import prepare
+
+    monkeypatch.chdir(tmp_path)
+    prepared = prepare(SearchConfig(task="charlm", devices="cpu"))
+    assert prepared.space.param("hidden_size").high == 256
+    assert prepared.space.param("bptt").choices == (64, 100)
+    assert any("sized for CPU trials" in note for note in prepared.notes)
+    assert not (tmp_path / "mlruns").exists()  # checking creates nothing

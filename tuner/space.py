@@ -19,7 +19,8 @@ import yaml
 from tuner.errors import SpaceError, UsageError, did_you_mean
 from tuner.settings import MINIMIZE, Setting, TaskSpec, read_scalar
 
-TOP_KEYS = ("metric", "direction", "params", "fixed", "tie_break")
+PROFILES = ("cpu", "gpu")  # sections that size a space for the device its trials run on
+TOP_KEYS = ("metric", "direction", "params", "fixed", "tie_break", *PROFILES)
 TIE_BREAK = "val_loss"  # the default secondary metric: every task logs it
 PARAM_KEYS = {
     "int": ("type", "low", "high", "log", "step"),
@@ -53,6 +54,14 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """A `cpu:` or `gpu:` section: params and fixed settings for trials on that device."""
+
+    params: tuple[ParamSpec, ...] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     """What a study searches (params), what it holds fixed, and what it optimises."""
 
@@ -62,6 +71,8 @@ class SearchSpace:
     fixed: Mapping[str, Any] = field(default_factory=dict)
     source: str = "<space>"
     tie_break: str = TIE_BREAK  # decides between equal values; "none": the earlier trial
+    profiles: Mapping[str, Profile] = field(default_factory=dict)  # by accelerator
+    profile: str = ""  # the section applied by `for_accelerator`, if any
 
     def tie_breaker(self, spec: TaskSpec) -> tuple[str, float] | None:
         """(secondary metric, +1 to minimise it or -1 to maximise it), or None."""
@@ -92,6 +103,20 @@ class SearchSpace:
         """Pin settings: a searched param named here stops being searched."""
         params = tuple(spec for spec in self.params if spec.name not in overrides)
         return dataclasses.replace(self, params=params, fixed={**self.fixed, **overrides})
+
+    def for_accelerator(self, accelerator: str) -> SearchSpace:
+        """The space sized for the device its trials run on: its `cpu:` or `gpu:` section
+        replaces the params and fixed settings it names (a CPU trial of a GPU-sized space
+        can take ten times as long)."""
+        profile = self.profiles.get(accelerator)
+        if profile is None:
+            return dataclasses.replace(self, profiles={})
+        searched = {spec.name: spec for spec in (*self.params, *profile.params)}
+        fixed = {k: v for k, v in self.fixed.items() if k not in searched}
+        space = dataclasses.replace(
+            self, params=tuple(searched.values()), fixed=fixed, profiles={}, profile=accelerator
+        )
+        return space.with_fixed(profile.fixed)
 
     def with_param(self, spec: ParamSpec) -> SearchSpace:
         params = tuple(spec if old.name == spec.name else old for old in self.params)
@@ -169,9 +194,27 @@ def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> Se
     params = _parse_params(raw.get("params") or {}, spec, problems)
     fixed = _parse_fixed(raw.get("fixed") or {}, spec, problems)
     tie_break = _parse_tie_break(raw, spec, problems)
+    profiles = {
+        key: _parse_profile(raw[key], key, spec, problems) for key in PROFILES if key in raw
+    }
     if problems:
         raise SpaceError("; ".join(f"{source}: {problem}" for problem in problems))
-    return SearchSpace(metric, direction, tuple(params), fixed, source, tie_break)
+    return SearchSpace(metric, direction, tuple(params), fixed, source, tie_break, profiles)
+
+
+def _parse_profile(raw: Any, key: str, spec: TaskSpec, problems: list[str]) -> Profile:
+    """A device section holds params and fixed only, checked like the top level's."""
+    if not isinstance(raw, dict):
+        problems.append(f"{key}: expected a mapping with params and/or fixed, found {raw!r}")
+        return Profile()
+    found: list[str] = []
+    for name in raw:
+        if name not in ("params", "fixed"):
+            found.append(f"{name}: unknown key{did_you_mean(str(name), ('params', 'fixed'))}")
+    params = _parse_params(raw.get("params") or {}, spec, found)
+    fixed = _parse_fixed(raw.get("fixed") or {}, spec, found)
+    problems.extend(f"{key}.{problem}" for problem in found)
+    return Profile(tuple(params), fixed)
 
 
 def _parse_tie_break(raw: dict, spec: TaskSpec, problems: list[str]) -> str:

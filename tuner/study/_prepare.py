@@ -71,9 +71,11 @@ def prepare(config: SearchConfig) -> Prepared:
             f"(search_spaces/{task.name}.yaml); pass --space FILE"
         )
     space = load_space(space_path, task.spec)
+    space = space.for_accelerator(devices.pick_accelerator(config.devices))
     space = space.with_fixed(check_overrides(config.overrides, task.spec))
     data = task.load_data(data_args)
     space, notes = task.fit_space(space, data)
+    notes = [*sized_for(space), *notes]
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri, config.artifact_root)
     existing = read_studies(storage)
@@ -95,6 +97,16 @@ def prepare(config: SearchConfig) -> Prepared:
         model_name=name,
         setup=setup,
     )
+
+
+def sized_for(space: SearchSpace) -> list[str]:
+    """The study header's line on which device section of the space applies."""
+    if not space.profile:
+        return []
+    return [
+        f"search space sized for {space.profile.upper()} trials ({space.source}, its "
+        f"{space.profile}: section)"
+    ]
 
 
 def check_config(config: SearchConfig) -> None:
