@@ -129,14 +129,14 @@ def _states():
         return []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_marks_the_running_trial_closes_runs_and_resumes(workdir, fault_space, signum):
+def test_interrupt_marks_the_running_trial_closes_runs_and_resumes(workdir, fault_space):
+    """Ctrl-C is the user stopping: not retried (SIGTERM, a preemption: test_preemption)."""
     slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
     fault_space.write_text(slow)
     process = _start(workdir, fault_space, 2, extra=["--set", "hidden_size=64"])
     assert wait_for(lambda: "RUNNING" in _states()), process.communicate()
     time.sleep(1.0)
-    process.send_signal(signum)
+    process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "resume with: tuner search --task tests.faulty_task" in err

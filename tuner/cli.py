@@ -324,9 +324,14 @@ def _fail(exc: TunerError, code: int, debug: bool) -> int:
 def _interrupted(argv: list[str]) -> str:
     if not any(word in ("search", "finetune") for word in argv):
         return "interrupted"
+    running = (
+        "preempted (SIGTERM): the running trial saved a checkpoint and is queued again to "
+        "resume from it"
+        if signals.preempted()
+        else "interrupted: the running trial is recorded as interrupted (MLflow: KILLED)"
+    )
     return mask_secrets(
-        "interrupted: the running trial is recorded as interrupted (MLflow: KILLED) and "
-        f"finished trials are kept; resume with: tuner {shlex.join(argv)}"
+        f"{running}; finished trials are kept; resume with: tuner {shlex.join(argv)}"
     )
 
 

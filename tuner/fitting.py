@@ -21,6 +21,7 @@ from tuner import keys, signals
 from tuner.ensemble import carry
 from tuner.errors import TrialFailed
 from tuner.folds import FoldResult, fold_count, summarize_folds
+from tuner.preemption import FoldDone, Resume, TrialCheckpoints, chain_root, checkpoint_path
 from tuner.recorder import TrialRecorder, make_trainer
 from tuner.space import SearchSpace
 from tuner.task import Task
@@ -47,6 +48,8 @@ class TrialContext:
     # held while the `best` alias moves: hosts finishing together must not point it at a
     # model that is no longer the best
     store_lock: Callable[[], AbstractContextManager[None]] = nullcontext
+    resume_dir: Path | None = None  # where running trials keep resume checkpoints
+    max_retries: int = 10  # of a trial whose worker died or was preempted
 
 
 @dataclass
@@ -70,15 +73,26 @@ def fit_trial(
     trial: optuna.Trial,
     settings: Mapping[str, Any],
     recorder: TrialRecorder,
+    resume: Resume | None = None,
 ) -> Fitted:
     """Train every fold. With one, its best epoch's model is kept (the plain hold-out); with
     K > 1 the value is the mean over folds and the trial keeps its fold models (all, or the
     newest half of a task's backtests: its `fold_models`) as one that combines their outputs
-    (tuner.ensemble); fold 0's data and Trainer serve its test pass."""
+    (tuner.ensemble); fold 0's data and Trainer serve its test pass. A retried trial
+    (`resume`) takes the folds its first attempt finished and continues the one it was in."""
     runs, results, baselines = [], [], []
+    done = list(resume.done) if resume else []
     for fold in range(fold_count(settings)):
-        runs.append(fit_fold(context, trial, settings, recorder, fold))
-        results.append(FoldResult(recorder.best_value, recorder.best_tie, recorder.best_epoch))
+        if fold < len(done):
+            runs.append(restore_fold(context, settings, fold, done[fold]))
+            results.append(FoldResult(done[fold].value, done[fold].tie, done[fold].best_epoch))
+        else:
+            start = resume.path if resume and resume.fold == fold else None
+            runs.append(fit_fold(context, trial, settings, recorder, fold, done, start))
+            result = FoldResult(recorder.best_value, recorder.best_tie, recorder.best_epoch)
+            results.append(result)
+            state = runs[-1].model.state_dict()
+            done.append(FoldDone(state, result.value, result.tie, result.best_epoch))
         baselines.append(context.task.baselines(runs[-1].datamodule))
     step = recorder.first_step + recorder.best_epoch
     model, datamodule, trainer = runs[0]
@@ -122,27 +136,52 @@ def fit_fold(
     settings: Mapping[str, Any],
     recorder: TrialRecorder,
     fold: int,
+    done: list[FoldDone] | None = None,
+    start: Path | None = None,
 ) -> FoldRun:
-    """One fold, fresh weights (seed + fold): trained with pruning, early stopping and the
-    recorder, which keeps its best epoch's weights; the model comes back with them."""
+    """One fold, fresh weights (seed + fold), or the state of a resume checkpoint (`start`):
+    trained with pruning, early stopping, the recorder, which keeps its best epoch's
+    weights, and resume checkpoints (which carry the `done` folds); the model comes back
+    with its best weights."""
     max_epochs = int(settings["max_epochs"])
-    pl.seed_everything(context.seed + fold, verbose=False)
-    fold_settings = {**settings, "seed": context.seed, "fold": fold}
-    datamodule = context.task.build_datamodule(context.data, fold_settings)
-    model = context.make_model(settings, datamodule)
+    datamodule, model = _fold_model(context, settings, fold)
     if context.accelerator == "gpu":
         torch.cuda.reset_peak_memory_stats()
     recorder.begin_fold(fold, fold * max_epochs)
-    pruned_trial = PrunerSteps(trial, fold * max_epochs, context.reports)
+    pruned_trial = PrunerSteps(trial, fold * max_epochs, context.reports, context.space.metric)
+    recorder.on_replay = pruned_trial.replay
     callbacks = _callbacks(context.space, pruned_trial, settings, recorder)
+    if context.resume_dir is not None:
+        path = checkpoint_path(context.resume_dir, chain_root(trial))
+        every = int(settings.get("checkpoint_every") or 0)
+        callbacks.append(TrialCheckpoints(path, every, fold, done or []))
     trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
-    fit(trainer, model, datamodule, recorder)
+    fit(trainer, model, datamodule, recorder, start)
     if recorder.best_state is None:
         raise TrialFailed(
             f"metric {context.space.metric!r} was never logged; the task logs "
             f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
         )
     model.load_state_dict(recorder.best_state)
+    return FoldRun(model, datamodule, trainer)
+
+
+def _fold_model(
+    context: TrialContext, settings: Mapping[str, Any], fold: int
+) -> tuple[Any, pl.LightningModule]:
+    pl.seed_everything(context.seed + fold, verbose=False)
+    fold_settings = {**settings, "seed": context.seed, "fold": fold}
+    datamodule = context.task.build_datamodule(context.data, fold_settings)
+    return datamodule, context.make_model(settings, datamodule)
+
+
+def restore_fold(
+    context: TrialContext, settings: Mapping[str, Any], fold: int, done: FoldDone
+) -> FoldRun:
+    """A fold the trial's earlier attempt finished: its best weights, no training."""
+    datamodule, model = _fold_model(context, settings, fold)
+    model.load_state_dict(done.state)
+    trainer = make_trainer(settings, [], context.accelerator, context.precision)
     return FoldRun(model, datamodule, trainer)
 
 
@@ -154,10 +193,22 @@ class PrunerSteps:
     round trip to the storage, as long as a whole epoch of a small LSTM."""
 
     def __init__(
-        self, trial: optuna.Trial, first_step: int, reports: Callable[[int], bool]
+        self,
+        trial: optuna.Trial,
+        first_step: int,
+        reports: Callable[[int], bool],
+        metric: str = "",
     ) -> None:
         self.trial, self.first_step, self.reports = trial, first_step, reports
+        self.metric = metric
         self.asking = False
+
+    def replay(self, history: list[tuple[dict[str, float], int]]) -> None:
+        """A resumed trial's saved curve, reported at the steps the pruner decides at: the
+        pruner judges it as it would have judged the first attempt."""
+        for metrics, step in history:
+            if self.metric in metrics and self.reports(step):
+                self.trial.report(metrics[self.metric], step)
 
     def report(self, value: float, step: int) -> None:
         self.asking = self.reports(self.first_step + step)
@@ -182,14 +233,18 @@ def _callbacks(
 
 
 def fit(
-    trainer: pl.Trainer, model: pl.LightningModule, datamodule: Any, recorder: TrialRecorder
+    trainer: pl.Trainer,
+    model: pl.LightningModule,
+    datamodule: Any,
+    recorder: TrialRecorder,
+    start: Path | None = None,
 ) -> None:
     """trainer.fit, but Ctrl-C / SIGTERM stay a KeyboardInterrupt: Lightning turns the
     first into sys.exit(1) (and ignores SIGINT from then on), and on SIGTERM raises its own
     SIGTERMException (a SystemExit with code 0) at a batch's end; either would end the whole
     study, exit code 0 included, without recording the trial or closing its runs."""
     try:
-        trainer.fit(model, datamodule=datamodule)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=start)
     except SystemExit:
         if not (recorder.interrupted or signals.stop_requested()):
             raise

@@ -22,6 +22,7 @@ TIE_SCORE = "tie_score"  # the tie-break metric at the best epoch, lower is bett
 GPU_PEAK = "gpu_peak_mib"
 SKIPPED = "skipped"  # asked for after the study reached its target, not run
 FATAL = "fatal"  # failed for a reason no other params would fix (full disk, lost store)
+RESUMED_FROM = "resumed_from"  # a retry that continued its chain's checkpoint: where from
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C / SIGTERM
 
 # ---------------------------------------------------------------- Optuna study attributes

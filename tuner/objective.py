@@ -24,6 +24,7 @@ from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.fitting import Fitted, TrialContext, fit_trial
 from tuner.folds import fold_count
+from tuner.preemption import Resume, chain_root, checkpoint_path, requeue
 from tuner.recorder import TrialRecorder
 from tuner.recovery import environment_failure
 from tuner.report import best_trial, tie_score
@@ -42,6 +43,8 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
     try:
         return _run_trial(context, trial)
+    except signals.PreemptionStop:
+        raise
     except KeyboardInterrupt:  # also when the stop came before training started
         trial.set_user_attr(keys.FAIL_REASON, keys.INTERRUPTED)
         raise
@@ -59,13 +62,60 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     signals.raise_if_stopped()
     _skip_if_target_reached(trial, context.target)
     settings, recorder = _start(context, trial)
+    resume = _resume_point(context, trial, recorder.run_id)
+    try:
+        value = _train_and_record(context, trial, settings, recorder, resume)
+    except signals.Preempted as exc:
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        requeued = requeue(trial.study, frozen, context.max_retries)
+        then = "queued again to resume from there" if requeued else "retries used up"
+        trial.set_user_attr(keys.FAIL_REASON, f"{exc}; {then}")
+        context.tracker.end_trial(
+            recorder.run_id, trial.number, "PREEMPTED", recorder.details(fail_reason=then)
+        )
+        raise signals.PreemptionStop(str(exc)) from None
+    except BaseException:
+        _discard_resume_point(context, trial)
+        raise
+    _discard_resume_point(context, trial)
+    return value
+
+
+def _resume_point(context: TrialContext, trial: optuna.Trial, run_id: str) -> Resume | None:
+    """The checkpoint of this trial's retry chain, when an earlier attempt left one."""
+    root = chain_root(trial)
+    if context.resume_dir is None or root == trial.number:
+        return None
+    resume = Resume.load(checkpoint_path(context.resume_dir, root))
+    if resume is not None:
+        where = {"trial": root, "fold": resume.fold, "epoch": resume.epoch}
+        trial.set_user_attr(keys.RESUMED_FROM, where)
+        context.tracker.tag_run(run_id, {f"{keys.TAG}{keys.RESUMED_FROM}": str(where)})
+    return resume
+
+
+def _discard_resume_point(context: TrialContext, trial: optuna.Trial) -> None:
+    """The trial ended for good (not preempted): its chain's checkpoint is not needed."""
+    if context.resume_dir is not None:
+        checkpoint_path(context.resume_dir, chain_root(trial)).unlink(missing_ok=True)
+
+
+def _train_and_record(
+    context: TrialContext,
+    trial: optuna.Trial,
+    settings: dict[str, Any],
+    recorder: TrialRecorder,
+    resume: Resume | None,
+) -> float:
     run_id, number = recorder.run_id, trial.number
     try:
         try:
-            value, details = _fit_and_test(context, trial, settings, recorder)
+            value, details = _fit_and_test(context, trial, settings, recorder, resume)
         finally:
             recorder.flush()  # however the trial ends, its curves are complete in MLflow
             free_memory()
+    except signals.Preempted:
+        raise
     except KeyboardInterrupt:
         context.tracker.end_trial(run_id, number, "INTERRUPTED", recorder.details())
         raise
@@ -129,9 +179,13 @@ def _target_reached(trial: optuna.Trial, target: int) -> bool:
 
 
 def _fit_and_test(
-    context: TrialContext, trial: optuna.Trial, settings: dict[str, Any], recorder: TrialRecorder
+    context: TrialContext,
+    trial: optuna.Trial,
+    settings: dict[str, Any],
+    recorder: TrialRecorder,
+    resume: Resume | None = None,
 ) -> tuple[float, dict[str, Any]]:
-    fitted = fit_trial(context, trial, settings, recorder)
+    fitted = fit_trial(context, trial, settings, recorder, resume)
     if math.isfinite(fitted.tie):
         trial.set_user_attr(keys.TIE_SCORE, fitted.tie)
     _test(context, trial, fitted, recorder)

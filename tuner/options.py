@@ -33,6 +33,13 @@ SEARCH: tuple[Setting, ...] = (
         "and retried (its worker died)",
         low=1,
     ),
+    Setting(
+        "max_retries",
+        10,
+        "times a trial whose worker died or was preempted is run again (each retry resumes "
+        "from its last checkpoint)",
+        low=0,
+    ),
 )
 
 FINETUNE: tuple[Setting, ...] = (

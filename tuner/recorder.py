@@ -46,6 +46,9 @@ class TrialRecorder(Callback):
         self.interrupted = False
         self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
         self.unsent: list[tuple[dict[str, float], int]] = []
+        self.history: list[tuple[dict[str, float], int]] = []  # every record of the trial
+        self.replay: list[tuple[dict[str, float], int]] = []  # a resumed trial's history
+        self.on_replay: Callable[[list[tuple[dict[str, float], int]]], None] | None = None
         self.last_flush = time.monotonic()
         self.started = time.perf_counter()
 
@@ -65,6 +68,7 @@ class TrialRecorder(Callback):
 
     def record(self, metrics: dict[str, float], step: int) -> None:
         self.unsent.append((metrics, step))
+        self.history.append((metrics, step))
         if time.monotonic() - self.last_flush > FLUSH_SECONDS:
             self.flush()
 
@@ -88,7 +92,7 @@ class TrialRecorder(Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        signals.raise_if_stopped()  # a stop asked for while trials run lands here, safely
+        signals.raise_if_user_stopped()  # a stop asked for while trials run lands here
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if isinstance(loss, torch.Tensor):
             self.train_loss.add(loss, len(batch[0]) if isinstance(batch, (tuple, list)) else 1)
@@ -105,7 +109,7 @@ class TrialRecorder(Callback):
         self.record({"train_loss": mean}, self.first_step + trainer.current_epoch)
 
     def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
-        signals.raise_if_stopped()
+        signals.raise_if_user_stopped()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """This epoch's training loss and validation metrics, recorded at its step."""
@@ -142,6 +146,30 @@ class TrialRecorder(Callback):
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close_train_epoch(trainer)
+        signals.raise_if_stopped()  # a preemption the trial's checkpoints did not handle
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Our signal handlers over the ones Lightning installed as the fit began: it would
+        end the fit at the next batch on SIGTERM, where ours lets a preempted trial finish
+        its epoch and save where it is (tuner.signals). A resumed fold: its saved curve
+        goes to the new run, and to the pruner."""
+        signals.restore()
+        if self.replay:
+            self.unsent = [*self.replay, *self.unsent]
+            if self.on_replay:
+                self.on_replay(self.replay)
+            self.replay = []
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resume checkpoint keeps of the trial's record (tuner.preemption)."""
+        names = ("fold", "first_step", "fold_epochs", "best_value", "best_tie", "best_epoch",
+                 "best_state", "epochs_run", "history")  # fmt: skip
+        return {name: getattr(self, name) for name in names}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for name, value in state_dict.items():
+            setattr(self, name, value)
+        self.replay = list(self.history)
 
 
 class EpochMean:

@@ -120,6 +120,12 @@ FRAMEWORK_SETTINGS: tuple[Setting, ...] = (
     Setting("max_epochs", 50, "epochs a trial trains at most", low=1),
     Setting("patience", 0, "early stopping after this many epochs without gain (0 = off)", low=0),
     Setting("grad_clip", 1.0, "gradient norm clipping (0 = off)", low=0),
+    Setting(
+        "checkpoint_every",
+        0,
+        "save a resume checkpoint every N epochs (0 = at most one a minute)",
+        low=0,
+    ),
 )
 
 

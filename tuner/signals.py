@@ -1,7 +1,10 @@
-"""One rule for stop signals. Ctrl-C (SIGINT) and SIGTERM ask a sweep to stop: the running
-trial is recorded as interrupted, the study's runs are closed, and the same command
-resumes. In the launching process a second signal ends it at once; the next run of the
-same command records what was left open.
+"""One rule for stop signals. Ctrl-C (SIGINT) is the user stopping: the running trial is
+recorded as interrupted (not retried), the study's runs are closed, and the same command
+resumes. SIGTERM is a preemption notice (a cluster taking the machine back): the running
+trial trains to the end of its epoch, writes a resume checkpoint (tuner.preemption), is
+queued again, and the process stops as for Ctrl-C; its retry continues from that epoch.
+In the launching process a second signal ends it at once; the next run of the same
+command records what was left open.
 
 While trials run (`deferred()`), a signal only sets a flag that training checks after every
 batch and the study before every trial: a KeyboardInterrupt raised at an arbitrary point
@@ -21,6 +24,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 _stop = threading.Event()
+_preempt = threading.Event()
 _state: dict = {"installed": False, "second_exits": True, "previous": None, "deferred": False}
 AGAIN = (
     b"\nstopped again: exiting without recording the running trial; rerun the same "
@@ -34,6 +38,7 @@ def install(second_exits: bool = True) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     _stop.clear()
+    _preempt.clear()
     previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
     _state.update(installed=True, second_exits=second_exits, previous=previous)
     restore()
@@ -66,6 +71,8 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
             os._exit(130)
         return
     _stop.set()
+    if signum == signal.SIGTERM:
+        _preempt.set()
     if not _state["deferred"]:
         raise KeyboardInterrupt
 
@@ -92,6 +99,27 @@ def sleep(seconds: float) -> None:
 
 def stop_requested() -> bool:
     return _stop.is_set()
+
+
+def preempted() -> bool:
+    """The stop is a preemption notice (SIGTERM), not the user's Ctrl-C."""
+    return _preempt.is_set()
+
+
+class Preempted(Exception):  # noqa: N818 (what happened, not an error)
+    """Raised at an epoch's end by a trial that saved its resume checkpoint after a SIGTERM
+    (an Exception: Lightning turns a KeyboardInterrupt into sys.exit)."""
+
+
+class PreemptionStop(KeyboardInterrupt):
+    """The sweep stops, as for Ctrl-C, once the preempted trial is recorded and queued."""
+
+
+def raise_if_user_stopped() -> None:
+    """Within an epoch: Ctrl-C stops at once; a preemption lets the epoch finish, so the
+    trial can save a checkpoint it can resume from."""
+    if _stop.is_set() and not _preempt.is_set():
+        raise KeyboardInterrupt
 
 
 def raise_if_stopped() -> None:

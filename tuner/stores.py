@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import RDBStorage
 
 from tuner import keys
 from tuner.errors import UsageError
@@ -294,7 +294,9 @@ def load_study(name: str, storage: str | None = None) -> optuna.Study:
 # ------------------------------------------------------------ opening for a sweep
 
 
-def open_storage(url: str, heartbeat: int = 30, tracking_uri: str | None = None) -> RDBStorage:
+def open_storage(
+    url: str, heartbeat: int = 30, tracking_uri: str | None = None, max_retries: int = 10
+) -> RDBStorage:
     """RDB storage with heartbeats: a trial whose process died (SIGKILL, power loss) is
     failed after the grace period, its MLflow run closed as KILLED, and its params re-queued,
     instead of staying RUNNING forever. SQLite waits for a busy lock instead of failing."""
@@ -304,24 +306,26 @@ def open_storage(url: str, heartbeat: int = 30, tracking_uri: str | None = None)
         engine_kwargs=engine,
         heartbeat_interval=heartbeat,
         grace_period=4 * heartbeat,
-        heartbeat_stale_trial_callback=stale_trial_handler(tracking_uri),
+        heartbeat_stale_trial_callback=stale_trial_handler(tracking_uri, max_retries),
     )
 
 
 def stale_trial_handler(
-    tracking_uri: str | None,
+    tracking_uri: str | None, max_retries: int = 10
 ) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
     """What happens to a trial whose worker died: its MLflow run is closed as KILLED and
-    its params are queued again (up to twice)."""
-    retry = RetryHeartbeatStaleTrialCallback(max_retry=2)
+    its params are queued again (up to `max_retries` times; the retry resumes from the dead
+    trial's last checkpoint: tuner.preemption)."""
 
     def on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from tuner.preemption import requeue
+
         run_id = trial.user_attrs.get(keys.RUN_ID)
         if run_id and tracking_uri:
             from tuner.tracking import TrackingStore
 
             TrackingStore(tracking_uri).close_lost_run(run_id, trial.number)
-        retry(study, trial)
+        requeue(study, trial, max_retries)
 
     return on_stale
 

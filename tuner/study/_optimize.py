@@ -42,6 +42,8 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         precision=config.precision,
         reports=decides_at(config.pruner),
         store_lock=lambda: store_lock(prepared.storage, prepared.tracking_uri),
+        resume_dir=HOME / "checkpoints" / prepared.folder_name,
+        max_retries=config.max_retries,
     )
     if config.worker_index is not None:  # the launching process closes the study's record
         _optimize_or_stop(study, context, config)

@@ -42,7 +42,9 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         existed = prepared.name in read_studies(prepared.storage)
         study = optuna.create_study(
             study_name=prepared.name,
-            storage=open_storage(prepared.storage, config.heartbeat, prepared.tracking_uri),
+            storage=open_storage(
+                prepared.storage, config.heartbeat, prepared.tracking_uri, config.max_retries
+            ),
             direction=space.direction,
             load_if_exists=True,
             pruner=_pruner(config.pruner, steps),
@@ -58,7 +60,7 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         )
         study.set_user_attr(keys.PARENT_RUN_ID, parent_run_id)
         tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
-    settle_leftovers(study, tracker)
+    settle_leftovers(study, tracker, config.max_retries)
     return study, tracker
 
 
@@ -72,10 +74,10 @@ def close_record(
         report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
 
 
-def settle_leftovers(study: optuna.Study, tracker: StudyTracker) -> None:
+def settle_leftovers(study: optuna.Study, tracker: StudyTracker, max_retries: int = 10) -> None:
     """Record what an earlier process left open: trials of a process of this host that no
     longer runs are failed (and re-queued), trial runs of finished trials are closed."""
-    lost = fail_dead_local_trials(study, stale_trial_handler(tracker.tracking_uri))
+    lost = fail_dead_local_trials(study, stale_trial_handler(tracker.tracking_uri, max_retries))
     states = {t.number: _run_state(t) for t in study.get_trials(deepcopy=False)}
     closed = tracker.close_orphan_runs(states)
     if lost or closed:

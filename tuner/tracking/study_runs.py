@@ -43,6 +43,7 @@ RUN_STATUS = {
     "FAIL": "FAILED",
     "INTERRUPTED": "KILLED",
     "LOST": "KILLED",
+    "PREEMPTED": "KILLED",
 }  # trial state -> MLflow run status
 
 
@@ -216,6 +217,9 @@ class StudyTracker:
             self.end_trial(run.info.run_id, number, state, note)
             closed += 1
         return closed
+
+    def tag_run(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self.client.log_text(run_id, text, name)

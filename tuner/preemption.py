@@ -1,0 +1,164 @@
+"""Trial checkpoints while a trial runs, and resuming from them. A trial whose worker died
+(SIGKILL, a preempted machine, power loss) has its params queued again; the retry loads the
+dead trial's last checkpoint and trains on from the epoch after it, instead of from epoch 0.
+
+A checkpoint is Lightning's whole training state (weights, optimizer, lr scheduler, loop
+counters, the recorder's curve and best weights, early stopping) plus the fold it belongs
+to, the folds already finished and the RNG state, written atomically every
+`checkpoint_every` epochs (0: whenever CHECKPOINT_SECONDS have passed since the last one,
+so a trial of small epochs writes almost none) and at the end of the epoch a SIGTERM
+arrives in. It lives under the study's checkpoint folder, named after the first trial of
+its retry chain, and is removed once that chain's trial ends for good.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import optuna
+import torch
+from lightning.pytorch.callbacks import Callback
+from optuna.storages import RetryFailedTrialCallback
+from optuna.trial import FrozenTrial
+
+from tuner import signals
+
+CHECKPOINT_SECONDS = 60.0  # checkpoint_every 0: how much work a lost worker may cost
+KEY = "tuner_resume"  # our part of a Lightning checkpoint
+
+
+def chain_root(trial: optuna.Trial) -> int:
+    """The number of the first trial of this trial's retry chain (itself if none)."""
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    history = RetryFailedTrialCallback.retry_history(frozen)
+    return history[0] if history else trial.number
+
+
+def checkpoint_path(folder: Path, root: int) -> Path:
+    return folder / "resume" / f"trial-{root}.ckpt"
+
+
+@dataclass
+class FoldDone:
+    """A finished fold of a trial that was stopped in a later fold."""
+
+    state: dict[str, torch.Tensor]
+    value: float
+    tie: float
+    best_epoch: int
+
+
+@dataclass
+class Resume:
+    """What a retried trial starts from: the fold to continue, its Lightning checkpoint,
+    the folds finished before it, and where the dead trial stopped."""
+
+    path: Path
+    fold: int
+    epoch: int
+    done: list[FoldDone] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> Resume | None:
+        """The checkpoint at `path`, or None when there is none (a first attempt)."""
+        if not path.is_file():
+            return None
+        ours = torch.load(path, map_location="cpu", weights_only=True)[KEY]
+        done = [FoldDone(**fold) for fold in ours["done"]]
+        return cls(path, ours["fold"], ours["epoch"], done)
+
+
+class TrialCheckpoints(Callback):
+    """Writes the running fold's resume checkpoint every `every` epochs (0: by time), and
+    on a preemption notice (SIGTERM) at the end of the epoch it came in, then stops the
+    trial. Placed after the recorder, so the epoch it saves is recorded."""
+
+    def __init__(self, path: Path, every: int, fold: int, done: list[FoldDone]) -> None:
+        self.path, self.every, self.fold, self.done = path, every, fold, done
+        self.last_save = time.monotonic()
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        epoch = trainer.current_epoch
+        if signals.preempted():
+            self.save(trainer)
+            raise signals.Preempted(f"preempted (SIGTERM) after epoch {epoch}")
+        due = (epoch + 1) % self.every == 0 if self.every else self._time_is_up()
+        if due and epoch + 1 < trainer.max_epochs:
+            self.save(trainer)
+
+    def _time_is_up(self) -> bool:
+        return time.monotonic() - self.last_save >= CHECKPOINT_SECONDS
+
+    def save(self, trainer: pl.Trainer) -> None:
+        """Atomically: a worker killed while writing leaves the previous checkpoint whole."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(f".{os.getpid()}.part")
+        trainer.save_checkpoint(partial)
+        os.replace(partial, self.path)
+        self.last_save = time.monotonic()
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[KEY] = {
+            "fold": self.fold,
+            "epoch": trainer.current_epoch,
+            "done": [vars(fold) for fold in self.done],
+            "rng": rng_state(),
+        }
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        set_rng_state(checkpoint[KEY]["rng"])
+
+
+def rng_state() -> dict[str, Any]:
+    """Every generator a trial draws from, as plain values (the checkpoint loads with
+    torch's weights-only loader: nothing in it can run code)."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, keys.tolist(), position, has_gauss, gauss],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    kind, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, gauss))
+    random.setstate(tuple(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> bool:
+    """Queue a dead or preempted trial's params again as its retry, in Optuna's retry
+    bookkeeping (`RetryFailedTrialCallback.retry_history` names the chain), without the
+    attributes of its outcome (a fail reason would stick to a retry that succeeds). False
+    when its chain used up `max_retries`."""
+    history = [*RetryFailedTrialCallback.retry_history(trial), trial.number]
+    if len(history) > max_retries:
+        return False
+    study.add_trial(
+        optuna.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            system_attrs={"failed_trial": history[0], "retry_history": history},
+        )
+    )
+    return True
