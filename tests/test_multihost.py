@@ -17,7 +17,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import REPO, TINY_SPACE, MlflowServer, tables
+from tests.conftest import REPO, TINY_SPACE, MlflowServer, tables, wait_for
 
 STUDY = "team"
 
@@ -38,7 +38,7 @@ needs_namespaces = pytest.mark.skipif(
 )
 
 
-def _host(root: Path, *argv: str) -> subprocess.Popen:
+def _host(root: Path, *argv: str, space: str = TINY_SPACE) -> subprocess.Popen:
     """`tuner ARGV` on a host of its own: a fresh, private tmpfs over `root` (the test's
     folder: the server's artifacts disappear from view) as its only disk."""
     tuner = shlex.join([sys.executable, "-m", "tuner.cli", *argv])
@@ -46,7 +46,7 @@ def _host(root: Path, *argv: str) -> subprocess.Popen:
         f"mount -t tmpfs none {shlex.quote(str(root))} && cd {shlex.quote(str(root))} && "
         f'printf %s "$TINY_SPACE" > tiny.yaml && exec {tuner}'
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TINY_SPACE": TINY_SPACE}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TINY_SPACE": space}
     env.pop("MLFLOW_TRACKING_URI", None)
     return subprocess.Popen(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
@@ -57,8 +57,8 @@ def _host(root: Path, *argv: str) -> subprocess.Popen:
     )
 
 
-def _on_a_host(root: Path, *argv: str) -> str:
-    process = _host(root, *argv)
+def _on_a_host(root: Path, *argv: str, space: str = TINY_SPACE) -> str:
+    process = _host(root, *argv, space=space)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 0, output
     return output
@@ -120,6 +120,36 @@ def test_hosts_without_a_shared_disk_search_one_study_and_use_its_model(team_ser
     page = f"{server.url}/#/experiments/{experiments[0].experiment_id}/runs?"
     assert shown.startswith(f"MLflow UI: {page}")
     assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:")
+
+
+@needs_namespaces
+def test_a_trial_killed_on_one_host_resumes_on_another_from_the_server(team_server, tmp_path):
+    """The resume checkpoint is in the trial's run on the MLflow server: a host that never
+    saw the first host's disk continues the trial from it."""
+    storage, server = team_server
+    slow = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 40")
+    argv = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY,
+            "--trials", "1", "--pruner", "none", "--storage", storage, "--tracking-uri",
+            server.url, "--set", "hidden_size=256", "--set", "num_layers=3",
+            "--set", "checkpoint_every=2"]  # fmt: skip
+    first = _host(tmp_path, *argv, space=slow)
+    client = MlflowClient(server.url)
+
+    def published() -> bool:
+        experiment = client.get_experiment_by_name(STUDY)
+        runs = client.search_runs([experiment.experiment_id]) if experiment else []
+        return any(client.list_artifacts(r.info.run_id, "resume") for r in runs)
+
+    assert wait_for(published, timeout=300), first.communicate()
+    first.kill()  # SIGKILL: the host is gone, and its disk with it
+    first.communicate()
+    _on_a_host(tmp_path, *argv, space=slow)
+    study = optuna.load_study(study_name=STUDY, storage=storage)
+    assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
+    retry = study.trials[1]
+    resumed = retry.user_attrs["resumed_from"]
+    assert resumed["trial"] == 0 and (resumed["epoch"] + 1) % 2 == 0
+    assert retry.user_attrs["epochs"] == 40
 
 
 def _rows(printed: str) -> list[str]:

@@ -13,6 +13,7 @@ from tests.conftest import wait_for
 from tests.test_faults import FAULT_SPACE, _child_runs, _search, _start, _states
 from tuner import keys
 from tuner.preemption import Resume
+from tuner.report import trials_table
 from tuner.stores import default_tracking_uri, load_study
 
 CHECKPOINT = Path("mlruns/checkpoints/faults/resume/trial-0.ckpt")
@@ -79,4 +80,6 @@ def test_sigterm_is_a_preemption_checkpoint_requeue_and_resume(workdir):
     assert retry.user_attrs[keys.RESUMED_FROM]["epoch"] == saved.epoch
     assert retry.user_attrs[keys.EPOCHS] == 300
     assert keys.FAIL_REASON not in retry.user_attrs  # the retry does not inherit an outcome
+    table = trials_table(load_study("faults"))
+    assert table["origin"].tolist()[1] == f"resumed trial 0 after epoch {saved.epoch}"
     assert not (workdir / CHECKPOINT).exists()

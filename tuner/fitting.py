@@ -8,6 +8,7 @@ import statistics
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -49,6 +50,7 @@ class TrialContext:
     # model that is no longer the best
     store_lock: Callable[[], AbstractContextManager[None]] = nullcontext
     resume_dir: Path | None = None  # where running trials keep resume checkpoints
+    publish_resume: bool = False  # and also in their MLflow runs, for the other hosts
     max_retries: int = 10  # of a trial whose worker died or was preempted
 
 
@@ -154,7 +156,10 @@ def fit_fold(
     if context.resume_dir is not None:
         path = checkpoint_path(context.resume_dir, chain_root(trial))
         every = int(settings.get("checkpoint_every") or 0)
-        callbacks.append(TrialCheckpoints(path, every, fold, done or []))
+        publish = None
+        if context.publish_resume:
+            publish = partial(context.tracker.publish_resume, recorder.run_id)
+        callbacks.append(TrialCheckpoints(path, every, fold, done or [], publish))
     trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
     fit(trainer, model, datamodule, recorder, start)
     if recorder.best_state is None:

@@ -22,11 +22,13 @@ TIE_SCORE = "tie_score"  # the tie-break metric at the best epoch, lower is bett
 GPU_PEAK = "gpu_peak_mib"
 SKIPPED = "skipped"  # asked for after the study reached its target, not run
 FATAL = "fatal"  # failed for a reason no other params would fix (full disk, lost store)
+WARM_START = "warm_start"  # a trial queued from an earlier study's best: "<study>#<trial>"
 RESUMED_FROM = "resumed_from"  # a retry that continued its chain's checkpoint: where from
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C / SIGTERM
 
 # ---------------------------------------------------------------- Optuna study attributes
 PARENT_RUN_ID = "mlflow_parent_run_id"
+WARM_STARTED_FROM = "warm_started_from"  # the studies a study was warm-started from
 SETUP = "setup"  # the settings and data of its first run (tuner.resume)
 CREATED_BY = "created_by"  # host:pid of the process that made it
 MODEL_NAME = "model_name"

@@ -24,7 +24,7 @@ from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.fitting import Fitted, TrialContext, fit_trial
 from tuner.folds import fold_count
-from tuner.preemption import Resume, chain_root, checkpoint_path, requeue
+from tuner.preemption import Resume, chain_root, checkpoint_path, last_attempt, requeue
 from tuner.recorder import TrialRecorder
 from tuner.recovery import environment_failure
 from tuner.report import best_trial, tie_score
@@ -86,7 +86,12 @@ def _resume_point(context: TrialContext, trial: optuna.Trial, run_id: str) -> Re
     root = chain_root(trial)
     if context.resume_dir is None or root == trial.number:
         return None
-    resume = Resume.load(checkpoint_path(context.resume_dir, root))
+    path = checkpoint_path(context.resume_dir, root)
+    before = last_attempt(trial)
+    if not path.is_file() and context.publish_resume and before is not None:
+        if keys.RUN_ID in before.user_attrs:  # it ran on another host: its run has it
+            context.tracker.fetch_resume(before.user_attrs[keys.RUN_ID], path)
+    resume = Resume.load(path)
     if resume is not None:
         where = {"trial": root, "fold": resume.fold, "epoch": resume.epoch}
         trial.set_user_attr(keys.RESUMED_FROM, where)
@@ -152,6 +157,10 @@ def _start(context: TrialContext, trial: optuna.Trial) -> tuple[dict[str, Any], 
     trial.set_user_attr(keys.DEVICE, device)
     run_id = context.tracker.start_trial(trial.number, settings, device)
     trial.set_user_attr(keys.RUN_ID, run_id)
+    if keys.WARM_START in trial.user_attrs:
+        context.tracker.tag_run(
+            run_id, {f"{keys.TAG}{keys.WARM_START}": trial.user_attrs[keys.WARM_START]}
+        )
     space = context.space
     recorder = TrialRecorder(
         context.tracker,

@@ -40,6 +40,14 @@ SEARCH: tuple[Setting, ...] = (
         "from its last checkpoint)",
         low=0,
     ),
+    Setting(
+        "warm_start",
+        None,
+        "STUDY[,STUDY...]: first run the best configurations of earlier studies of the task",
+        kind=str,
+        optional=True,
+    ),
+    Setting("warm_start_top", 3, "configurations --warm-start takes from each study", low=1),
 )
 
 FINETUNE: tuple[Setting, ...] = (

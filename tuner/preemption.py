@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +29,11 @@ from lightning.pytorch.callbacks import Callback
 from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import FrozenTrial
 
-from tuner import signals
+from tuner import keys, signals
 
 CHECKPOINT_SECONDS = 60.0  # checkpoint_every 0: how much work a lost worker may cost
 KEY = "tuner_resume"  # our part of a Lightning checkpoint
+KEPT_BY_RETRIES = (keys.WARM_START,)  # where the params came from, not how the trial ended
 
 
 def chain_root(trial: optuna.Trial) -> int:
@@ -43,6 +45,16 @@ def chain_root(trial: optuna.Trial) -> int:
 
 def checkpoint_path(folder: Path, root: int) -> Path:
     return folder / "resume" / f"trial-{root}.ckpt"
+
+
+def last_attempt(trial: optuna.Trial) -> FrozenTrial | None:
+    """The attempt this retry repeats (the one that published the latest checkpoint)."""
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    history = RetryFailedTrialCallback.retry_history(frozen)
+    if not history:
+        return None
+    return next((t for t in trial.study.get_trials(deepcopy=False) if t.number == history[-1]),
+                None)  # fmt: skip
 
 
 @dataclass
@@ -67,10 +79,14 @@ class Resume:
 
     @classmethod
     def load(cls, path: Path) -> Resume | None:
-        """The checkpoint at `path`, or None when there is none (a first attempt)."""
+        """The checkpoint at `path`, or None when there is none (a first attempt) or it
+        cannot be read (an upload cut short by the host's death): the retry starts over."""
         if not path.is_file():
             return None
-        ours = torch.load(path, map_location="cpu", weights_only=True)[KEY]
+        try:
+            ours = torch.load(path, map_location="cpu", weights_only=True)[KEY]
+        except Exception:  # noqa: BLE001 (any unreadable file means: no checkpoint)
+            return None
         done = [FoldDone(**fold) for fold in ours["done"]]
         return cls(path, ours["fold"], ours["epoch"], done)
 
@@ -80,8 +96,16 @@ class TrialCheckpoints(Callback):
     on a preemption notice (SIGTERM) at the end of the epoch it came in, then stops the
     trial. Placed after the recorder, so the epoch it saves is recorded."""
 
-    def __init__(self, path: Path, every: int, fold: int, done: list[FoldDone]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        every: int,
+        fold: int,
+        done: list[FoldDone],
+        publish: Callable[[Path], None] | None = None,
+    ) -> None:
         self.path, self.every, self.fold, self.done = path, every, fold, done
+        self.publish = publish  # where other hosts read it (the trial's MLflow run)
         self.last_save = time.monotonic()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -104,6 +128,8 @@ class TrialCheckpoints(Callback):
         partial = self.path.with_suffix(f".{os.getpid()}.part")
         trainer.save_checkpoint(partial)
         os.replace(partial, self.path)
+        if self.publish:
+            self.publish(self.path)
         self.last_save = time.monotonic()
 
     def on_save_checkpoint(
@@ -158,6 +184,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> bool:
             state=optuna.trial.TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
+            user_attrs={k: v for k, v in trial.user_attrs.items() if k in KEPT_BY_RETRIES},
             system_attrs={"failed_trial": history[0], "retry_history": history},
         )
     )

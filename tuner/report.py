@@ -53,10 +53,22 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         if keys.PRUNED_FOLD in attrs:
             row[keys.PRUNED_FOLD] = attrs[keys.PRUNED_FOLD]
         row["pruned_at_epoch"] = attrs.get(keys.PRUNED_AT)
+        row["origin"] = origin(attrs)
         row["fail_reason"] = attrs.get(keys.FAIL_REASON)
         row["run_id"] = attrs.get(keys.RUN_ID)
         rows.append(row)
     return _integer_params(pd.DataFrame(rows), study)
+
+
+def origin(attrs: dict[str, Any]) -> str | None:
+    """Where a trial came from when not from the sampler: a warm start from an earlier
+    study's trial, or a retry that resumed a dead or preempted trial's checkpoint."""
+    if keys.RESUMED_FROM in attrs:
+        where = attrs[keys.RESUMED_FROM]
+        return f"resumed trial {where['trial']} after epoch {where['epoch']}"
+    if keys.WARM_START in attrs:
+        return f"warm start from {attrs[keys.WARM_START]}"
+    return None
 
 
 def _integer_params(table: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:

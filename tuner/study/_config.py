@@ -40,6 +40,8 @@ class SearchConfig:
     trials_per_device: int = 1
     heartbeat: int = 30  # seconds; a trial silent for 4x this is failed and retried
     max_retries: int = 10  # retries of a trial whose worker died or was preempted
+    warm_start: str | None = None  # earlier studies whose best configurations go first
+    warm_start_top: int = 3
     worker_index: int | None = None  # set inside a worker process of `--workers N`
     allow_changes: bool = False  # resume a study with other settings or data than before
 

@@ -16,7 +16,7 @@ from tuner.objective import TrialContext, run_trial
 from tuner.progress import StudyProgress
 from tuner.recovery import environment_failure
 from tuner.samplers import decides_at
-from tuner.stores import HOME, store_lock
+from tuner.stores import HOME, is_shared_tracking, store_lock
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._record import close_record, open_record
 from tuner.study._summary import FINISHED, count_finished, summarize
@@ -43,6 +43,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         reports=decides_at(config.pruner),
         store_lock=lambda: store_lock(prepared.storage, prepared.tracking_uri),
         resume_dir=HOME / "checkpoints" / prepared.folder_name,
+        publish_resume=is_shared_tracking(prepared.tracking_uri),
         max_retries=config.max_retries,
     )
     if config.worker_index is not None:  # the launching process closes the study's record

@@ -29,6 +29,7 @@ from tuner.stores import (
 )
 from tuner.study._config import Prepared, SearchConfig
 from tuner.task import Task
+from tuner.warmstart import check_sources, parse_sources
 
 
 def default_data_path(task: Task) -> str | None:
@@ -82,6 +83,7 @@ def prepare(config: SearchConfig) -> Prepared:
     name = config.study or study_name_for(task, data_args, existing)
     setup = study_setup(space.to_dict(), data_args, config.precision)
     check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
+    check_sources(parse_sources(config.warm_start), name, task.name, existing)
     check_tracking(tracking_uri)
     check_artifact_home(tracking_uri, artifact_root, name)
     return Prepared(

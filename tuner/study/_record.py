@@ -22,6 +22,7 @@ from tuner.stores import (
 )
 from tuner.study._config import Prepared, SearchConfig
 from tuner.tracking import StudyTracker
+from tuner.warmstart import enqueue_warm_start, parse_sources
 
 
 def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study, StudyTracker]:
@@ -54,6 +55,10 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         seed = sampler_seed(study, config.seed, config.worker_index)
         study.sampler = make_sampler(config.sampler, seed, config.trials)
         _record_study_attrs(study, prepared, config)
+        sources = parse_sources(config.warm_start)
+        for note in enqueue_warm_start(study, sources, space, config.warm_start_top):
+            if config.worker_index is None:
+                print(f"note: {note}")
         parent_run_id = tracker.open_study(
             _parent_params(prepared, config),
             {keys.TASK_TAG: prepared.task.name, keys.METRIC_TAG: space.metric},

@@ -9,7 +9,9 @@ several trials or workers can record at once.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from tuner.tracking.store import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
 BEST_ALIAS = "best"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+RESUME_FOLDER = "resume"  # a running trial's resume checkpoint, in its run's artifacts
 RUN_STATUS = {
     "FAIL": "FAILED",
     "INTERRUPTED": "KILLED",
@@ -223,6 +226,22 @@ class StudyTracker:
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self.client.log_text(run_id, text, name)
+
+    def publish_resume(self, run_id: str, path: Path) -> None:
+        """A running trial's resume checkpoint, where every host reads it (the run's
+        artifacts; replaced at each save)."""
+        self.client.log_artifact(run_id, str(path), RESUME_FOLDER)
+
+    def fetch_resume(self, run_id: str, path: Path) -> bool:
+        """The resume checkpoint an earlier attempt published, into `path`; False if none."""
+        names = {Path(f.path).name for f in self.client.list_artifacts(run_id, RESUME_FOLDER)}
+        if path.name not in names:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+            got = self.client.download_artifacts(run_id, f"{RESUME_FOLDER}/{path.name}", folder)
+            os.replace(got, path)
+        return True
 
     # ------------------------------------------------------------ checkpoints and registry
 
