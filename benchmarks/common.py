@@ -101,3 +101,9 @@ def write_section(section: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     results.write_text(text)
+
+
+def print_and_record(section: str) -> None:
+    """A benchmark run on its own: show its section and put it into RESULTS.md."""
+    print(section)
+    write_section(section)

@@ -5,7 +5,7 @@ included. Run: python -m benchmarks.first_trial (about 5 minutes on 2 cores)."""
 
 from __future__ import annotations
 
-from benchmarks.common import load, machine, run_cli, scratch, verdict, write_section
+from benchmarks.common import load, machine, print_and_record, run_cli, scratch, verdict
 
 TASKS = {
     "forecasting": "forecasting-air_passengers",
@@ -49,6 +49,4 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    section = main()
-    print(section)
-    write_section(section)
+    print_and_record(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import mlflow
 
-from benchmarks.common import REPO, load, machine, scratch, write_section
+from benchmarks.common import REPO, load, machine, print_and_record, scratch
 
 TRIALS, EPOCHS, KILL_EVERY = 6, 4, 60
 STUDY = "preempt"
@@ -107,6 +107,4 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    section = main()
-    print(section)
-    write_section(section)
+    print_and_record(main())

@@ -6,7 +6,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks import demo_figures, memory, mlflow_models, overhead, peers, scaling
+from benchmarks import (
+    demo_figures,
+    first_trial,
+    memory,
+    mlflow_models,
+    overhead,
+    peers,
+    scaling,
+)
 from benchmarks.common import BENCH_MARK as MARK
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
@@ -17,6 +25,7 @@ def main() -> None:
     sections = [
         demo_figures.main(),
         overhead.main(),
+        first_trial.main(),
         peers.main(),
         memory.main(),
         scaling.main(),

@@ -12,7 +12,7 @@ import statistics
 import numpy as np
 import pandas as pd
 
-from benchmarks.common import REPO, load, machine, run_cli, scratch, write_section
+from benchmarks.common import REPO, load, machine, print_and_record, run_cli, scratch
 
 TRIALS, SEEDS = 20, (0, 1, 2)
 
@@ -79,6 +79,4 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    section = main()
-    print(section)
-    write_section(section)
+    print_and_record(main())

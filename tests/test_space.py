@@ -187,7 +187,7 @@ def test_shipped_charlm_space_is_sized_for_cpu_and_says_so(tmp_path, monkeypatch
 
     monkeypatch.chdir(tmp_path)
     prepared = prepare(SearchConfig(task="charlm", devices="cpu"))
-    assert prepared.space.fixed["batches_per_epoch"] == 70
+    assert prepared.space.fixed["batches_per_epoch"] == 85
     assert prepared.space.param("hidden_size").high == 512  # the section names no params
     assert any("sized for CPU trials" in note for note in prepared.notes)
     assert not (tmp_path / "mlruns").exists()  # checking creates nothing
