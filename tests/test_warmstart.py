@@ -1,5 +1,6 @@
-"""Warm starts: a new study first runs the best configurations of earlier studies of the same
-task, fitted to its own space, then its sampler takes over."""
+"""Studies that build on earlier ones: a warm start first runs the best configurations of
+earlier studies of the same task, fitted to its own space; a study continued with another
+space keeps its trials and learns from those that fit."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import yaml
 import tuner
 from tests.conftest import TINY_SPACE
 from tuner import keys
+from tuner.continued import distribution, fits
 from tuner.errors import UsageError
 from tuner.registry import get_spec
 from tuner.space import parse_space
@@ -87,3 +89,31 @@ def test_a_bad_warm_start_source_is_refused_before_anything_is_made(
     with pytest.raises(UsageError, match=match):
         _search(tiny_space, "target", 1, warm_start=source)
     assert "target" not in read_studies(resolve_storage(None))
+
+
+def test_a_study_continued_with_a_narrower_space_learns_from_the_trials_that_fit(
+    workdir, tiny_space
+):
+    _search(tiny_space, "grown", 6, seed=1)
+    before = load_study("grown").trials
+    assert any(not 8 <= t.params["hidden_size"] <= 12 for t in before)  # some no longer fit
+    narrower = workdir / "narrower.yaml"
+    narrower.write_text(TINY_SPACE.replace("low: 4, high: 16", "low: 8, high: 12"))
+    _search(narrower, "grown", 10, allow_changes=True)
+    trials = load_study("grown").trials
+    assert len(trials) == 10 and trials[:6] == before  # the earlier trials are kept
+    assert all(8 <= t.params["hidden_size"] <= 12 for t in trials[6:])
+    space = {s.name: distribution(s) for s in parse_space(yaml.safe_load(narrower.read_text()),
+             get_spec("forecasting"), "narrower.yaml").params}  # fmt: skip
+    assert [fits(t, space) for t in before] == [8 <= t.params["hidden_size"] <= 12 for t in before]
+
+
+def test_changing_a_categorical_params_choices_is_refused_even_with_allow_changes(
+    workdir, tiny_space
+):
+    _search(tiny_space, "grown", 1)
+    fewer = workdir / "fewer.yaml"
+    fewer.write_text(NEW_SPACE)
+    with pytest.raises(UsageError, match=r"params.transform: choices \['none', 'log'\] -> "):
+        _search(fewer, "grown", 2, allow_changes=True)
+    assert len(load_study("grown").trials) == 1

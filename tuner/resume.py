@@ -58,3 +58,22 @@ def check_unchanged(name: str, stored: Mapping[str, Any] | None, now: Mapping[st
             f"--study {name!r}: this study was run with other settings ({shown}); rerun with "
             f"the same ones, choose another --study, or pass --allow-changes to mix them"
         )
+
+
+def check_choices_kept(
+    name: str, stored: Mapping[str, Any] | None, now: Mapping[str, Any]
+) -> None:
+    """Even with --allow-changes a study keeps each categorical param's choices: Optuna
+    holds one set per param and study, and would fail every trial that suggests another."""
+    before = (stored or {}).get("params", {})
+    for param, spec in now.get("params", {}).items():
+        old = before.get(param, {})
+        if spec.get("type") == old.get("type") == "categorical" and spec["choices"] != old.get(
+            "choices"
+        ):
+            raise UsageError(
+                f"--study {name!r}: params.{param}: choices {old['choices']} -> "
+                f"{spec['choices']}; a study cannot change a categorical param's choices "
+                f"(Optuna keeps one set per study): choose another --study, and "
+                f"--warm-start {name} to begin from this one's best"
+            )

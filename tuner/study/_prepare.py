@@ -16,7 +16,7 @@ from tuner.datafiles import in_memory
 from tuner.errors import UsageError
 from tuner.names import check_name, clean_name
 from tuner.registry import get_task
-from tuner.resume import check_unchanged, study_setup
+from tuner.resume import check_choices_kept, check_unchanged, study_setup
 from tuner.samplers import check_sampler
 from tuner.settings import check_values
 from tuner.space import SearchSpace, check_overrides, load_space
@@ -156,3 +156,4 @@ def check_existing_study(
             )
     if not allow_changes:
         check_unchanged(name, attrs.get(keys.SETUP), setup)
+    check_choices_kept(name, attrs.get(keys.SETUP), setup)

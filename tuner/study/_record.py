@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 
 from tuner import keys, report
+from tuner.continued import LearnsInSpace
 from tuner.datafiles import recordable
 from tuner.folds import fold_count
 from tuner.recovery import fail_dead_local_trials
@@ -54,6 +55,8 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             study.set_user_attr(keys.CREATED_BY, this_process())
         seed = sampler_seed(study, config.seed, config.worker_index)
         study.sampler = make_sampler(config.sampler, seed, config.trials)
+        if existed and config.allow_changes:  # earlier trials may lie outside the new space
+            study.sampler = LearnsInSpace(study.sampler, space)
         _record_study_attrs(study, prepared, config)
         sources = parse_sources(config.warm_start)
         for note in enqueue_warm_start(study, sources, space, config.warm_start_top):
