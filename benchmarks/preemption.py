@@ -21,6 +21,10 @@ import mlflow
 from benchmarks.common import REPO, load, machine, print_and_record, scratch
 
 TRIALS, EPOCHS, KILL_EVERY = 6, 4, 60
+# every trial trains the same model, so both sweeps do the same work whatever params the
+# replacement processes' seeds would draw
+PINNED = {"hidden_size": 200, "num_layers": 2, "embed_size": 32, "dropout": 0.1, "lr": 3e-3,
+          "bptt": 100}  # fmt: skip
 STUDY = "preempt"
 
 
@@ -29,6 +33,7 @@ def sweep_command(seed: int) -> list[str]:
         sys.executable, "-m", "tuner.cli", "search", "--task", "charlm", "--study", STUDY,
         "--trials", str(TRIALS), "--pruner", "none", "--seed", str(seed), "--heartbeat", "5",
         "--set", f"max_epochs={EPOCHS}", "--set", "checkpoint_every=1", "--quiet",
+        *(f"--set={name}={value}" for name, value in PINNED.items()),
     ]  # fmt: skip
 
 
@@ -66,7 +71,8 @@ def run(kill: bool) -> dict[str, float]:
 
 
 def epochs_trained(folder: Path) -> dict[str, int]:
-    """From MLflow: every trial run's epochs, less those a resumed run replayed."""
+    """From MLflow: every trial run's epochs, less those a resumed run replayed (a killed
+    run loses the metrics it had not sent yet: at most 5 s of them)."""
     client = mlflow.MlflowClient(f"sqlite:///{folder}/mlruns/mlflow.db")
     experiment = client.get_experiment_by_name(STUDY)
     trained = replayed = 0
@@ -87,7 +93,8 @@ def main() -> str:
         "## Preemptible machines: a sweep whose workers are killed every minute",
         "",
         f"Machine: {machine()}. `python -m benchmarks.preemption`: charlm (CPU section), "
-        f"{TRIALS} trials of {EPOCHS} epochs, no pruner, 2 processes sharing the study "
+        f"{TRIALS} trials of {EPOCHS} epochs of one pinned model ({PINNED}), no pruner, "
+        f"2 processes sharing the study "
         f"(1 thread each), heartbeat 5 s, a resume checkpoint every epoch. Killed: one "
         f"process at random gets SIGKILL every {KILL_EVERY} s and a new one starts in its "
         f"place.",
