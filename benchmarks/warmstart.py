@@ -14,13 +14,14 @@ import pandas as pd
 
 from benchmarks.common import REPO, load, machine, print_and_record, run_cli, scratch
 
-TRIALS, SEEDS = 20, (0, 1, 2)
+TRIALS, SEEDS = 20, (0, 1)
 
 
 def related_series(path) -> None:
     air = pd.read_csv(REPO / "tasks" / "data" / "air_passengers.csv")
     noise = np.random.default_rng(0).normal(1.0, 0.03, len(air))
-    air.iloc[:, 1] = (air.iloc[:, 1] * 1.5 * noise).round(1)
+    column = air.columns[1]
+    air[column] = (air[column] * 1.5 * noise).round(1)  # a float column now
     air.to_csv(path, index=False)
 
 
