@@ -13,9 +13,10 @@ from tuner import keys
 from tuner.continued import distribution, fits
 from tuner.errors import UsageError
 from tuner.registry import get_spec
+from tuner.report import ranked_trials
 from tuner.space import parse_space
 from tuner.stores import load_study, read_studies, resolve_storage
-from tuner.warmstart import best_trials, fit_params
+from tuner.warmstart import fit_params
 
 # hidden_size narrower than the source's (4-16), transform offers one choice fewer
 NEW_SPACE = TINY_SPACE.replace("low: 4, high: 16", "low: 8, high: 12").replace(
@@ -34,7 +35,7 @@ def test_a_warm_started_study_first_runs_the_sources_best_fitted_to_its_space(
     workdir, tiny_space, capsys
 ):
     _search(tiny_space, "source", 5, seed=3)
-    best = best_trials(load_study("source"), 2)
+    best = ranked_trials(load_study("source"))[:2]
     new_space = workdir / "new.yaml"
     new_space.write_text(NEW_SPACE)
     capsys.readouterr()

@@ -88,11 +88,15 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
     tie-break metric (the space's `tie_break`, val_loss by default), then the earliest.
     Every place that chooses a best trial asks here (Optuna's own `best_trial` would keep
     the first of 18 trials tied at val_acc 1.0)."""
+    ranked = ranked_trials(study)
+    return ranked[0] if ranked else None
+
+
+def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The complete trials, best first, by `best_trial`'s rule."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return None
     sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-    return min(complete, key=lambda t: (sign * t.value, tie_score(t), t.number))
+    return sorted(complete, key=lambda t: (sign * t.value, tie_score(t), t.number))
 
 
 def tie_score(trial: optuna.trial.FrozenTrial) -> float:

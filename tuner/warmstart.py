@@ -4,15 +4,14 @@ sampler takes over; the sampler then learns from their results like any other tr
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
 
 from tuner import keys
 from tuner.errors import UsageError
+from tuner.report import ranked_trials
 from tuner.space import ParamSpec, SearchSpace
 
 
@@ -21,7 +20,7 @@ def parse_sources(text: str | None) -> list[str]:
 
 
 def check_sources(sources: list[str], name: str, task: str, existing: Mapping[str, Any]) -> None:
-    """Each source is another stored study of the same task, with a finished trial."""
+    """Each source is another stored study of the same task."""
     for source in sources:
         summary = existing.get(source)
         if source == name:
@@ -36,14 +35,6 @@ def check_sources(sources: list[str], name: str, task: str, existing: Mapping[st
             raise UsageError(
                 f"--warm-start {source!r}: that study tuned task {made_for!r}, not {task!r}"
             )
-
-
-def best_trials(study: optuna.Study, top: int) -> list[FrozenTrial]:
-    """The `top` best complete trials, best first."""
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if t.value is not None and math.isfinite(t.value)]  # fmt: skip
-    sign = 1.0 if study.direction == optuna.study.StudyDirection.MINIMIZE else -1.0
-    return sorted(done, key=lambda t: sign * t.value)[:top]
 
 
 def fit_params(params: Mapping[str, Any], space: SearchSpace) -> tuple[dict[str, Any], list[str]]:
@@ -88,7 +79,7 @@ def enqueue_warm_start(
     notes, queued = [], set()
     for source in sources:
         earlier = optuna.load_study(study_name=source, storage=study._storage)
-        for trial in best_trials(earlier, top):
+        for trial in ranked_trials(earlier)[:top]:
             params, fixes = fit_params(trial.params, space)
             if not params or tuple(sorted(params.items())) in queued:
                 continue
