@@ -191,3 +191,12 @@ def test_shipped_charlm_space_is_sized_for_cpu_and_says_so(tmp_path, monkeypatch
     assert prepared.space.param("hidden_size").high == 512  # the section names no params
     assert any("sized for CPU trials" in note for note in prepared.notes)
     assert not (tmp_path / "mlruns").exists()  # checking creates nothing
+
+
+def test_distribution_is_what_suggest_records():
+    space = parse_space(GOOD, SPEC, "good.yaml")
+    study = optuna.create_study()
+    trial = study.ask()
+    space.suggest(trial)
+    recorded = study._storage.get_trial(trial._trial_id).distributions
+    assert {p.name: p.distribution() for p in space.params} == recorded

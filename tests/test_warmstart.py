@@ -10,7 +10,7 @@ import yaml
 import tuner
 from tests.conftest import TINY_SPACE
 from tuner import keys
-from tuner.continued import distribution, fits
+from tuner.continued import fits
 from tuner.errors import UsageError
 from tuner.registry import get_spec
 from tuner.report import ranked_trials
@@ -104,7 +104,7 @@ def test_a_study_continued_with_a_narrower_space_learns_from_the_trials_that_fit
     trials = load_study("grown").trials
     assert len(trials) == 10 and trials[:6] == before  # the earlier trials are kept
     assert all(8 <= t.params["hidden_size"] <= 12 for t in trials[6:])
-    space = {s.name: distribution(s) for s in parse_space(yaml.safe_load(narrower.read_text()),
+    space = {s.name: s.distribution() for s in parse_space(yaml.safe_load(narrower.read_text()),
              get_spec("forecasting"), "narrower.yaml").params}  # fmt: skip
     assert [fits(t, space) for t in before] == [8 <= t.params["hidden_size"] <= 12 for t in before]
 

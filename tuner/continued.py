@@ -9,27 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial
 
-from tuner.space import ParamSpec, SearchSpace
-
-
-def distribution(spec: ParamSpec) -> BaseDistribution:
-    """The Optuna distribution `spec.suggest` samples from."""
-    if spec.kind == "categorical":
-        return CategoricalDistribution(list(spec.choices))
-    if spec.kind == "int":
-        return IntDistribution(
-            int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1)
-        )
-    return FloatDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
+from tuner.space import SearchSpace
 
 
 def fits(trial: FrozenTrial, space: dict[str, BaseDistribution]) -> bool:
@@ -71,7 +55,7 @@ class LearnsInSpace(BaseSampler):
 
     def __init__(self, base: BaseSampler, space: SearchSpace) -> None:
         self.base = base
-        self.space = {spec.name: distribution(spec) for spec in space.params}
+        self.space = {spec.name: spec.distribution() for spec in space.params}
 
     def infer_relative_search_space(
         self, study: optuna.Study, trial: FrozenTrial

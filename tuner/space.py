@@ -52,6 +52,19 @@ class ParamSpec:
             )
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
 
+    def distribution(self) -> optuna.distributions.BaseDistribution:
+        """The Optuna distribution `suggest` samples from."""
+        if self.kind == "categorical":
+            return optuna.distributions.CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            step = int(self.step or 1)
+            return optuna.distributions.IntDistribution(
+                int(self.low), int(self.high), log=self.log, step=step
+            )
+        return optuna.distributions.FloatDistribution(
+            self.low, self.high, log=self.log, step=self.step
+        )
+
 
 @dataclass(frozen=True)
 class Profile:
