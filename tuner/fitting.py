@@ -22,7 +22,7 @@ from tuner import keys, signals
 from tuner.ensemble import carry
 from tuner.errors import TrialFailed
 from tuner.folds import FoldResult, fold_count, summarize_folds
-from tuner.preemption import FoldDone, Resume, TrialCheckpoints, chain_root, checkpoint_path
+from tuner.preemption import FoldDone, Resume, TrialCheckpoints
 from tuner.recorder import TrialRecorder, make_trainer
 from tuner.space import SearchSpace
 from tuner.task import Task
@@ -76,12 +76,14 @@ def fit_trial(
     settings: Mapping[str, Any],
     recorder: TrialRecorder,
     resume: Resume | None = None,
+    checkpoint: Path | None = None,
 ) -> Fitted:
     """Train every fold. With one, its best epoch's model is kept (the plain hold-out); with
     K > 1 the value is the mean over folds and the trial keeps its fold models (all, or the
     newest half of a task's backtests: its `fold_models`) as one that combines their outputs
     (tuner.ensemble); fold 0's data and Trainer serve its test pass. A retried trial
-    (`resume`) takes the folds its first attempt finished and continues the one it was in."""
+    (`resume`) takes the folds its first attempt finished and continues the one it was in;
+    with a `checkpoint` path, each fold saves where it is there as it trains."""
     runs, results, baselines = [], [], []
     done = list(resume.done) if resume else []
     for fold in range(fold_count(settings)):
@@ -90,7 +92,9 @@ def fit_trial(
             results.append(FoldResult(done[fold].value, done[fold].tie, done[fold].best_epoch))
         else:
             start = resume.path if resume and resume.fold == fold else None
-            runs.append(fit_fold(context, trial, settings, recorder, fold, done, start))
+            runs.append(
+                fit_fold(context, trial, settings, recorder, fold, done, start, checkpoint)
+            )
             result = FoldResult(recorder.best_value, recorder.best_tie, recorder.best_epoch)
             results.append(result)
             state = runs[-1].model.state_dict()
@@ -140,11 +144,12 @@ def fit_fold(
     fold: int,
     done: list[FoldDone] | None = None,
     start: Path | None = None,
+    checkpoint: Path | None = None,
 ) -> FoldRun:
     """One fold, fresh weights (seed + fold), or the state of a resume checkpoint (`start`):
     trained with pruning, early stopping, the recorder, which keeps its best epoch's
-    weights, and resume checkpoints (which carry the `done` folds); the model comes back
-    with its best weights."""
+    weights, and resume checkpoints at `checkpoint` (which carry the `done` folds); the
+    model comes back with its best weights."""
     max_epochs = int(settings["max_epochs"])
     datamodule, model = _fold_model(context, settings, fold)
     if context.accelerator == "gpu":
@@ -153,13 +158,12 @@ def fit_fold(
     pruned_trial = PrunerSteps(trial, fold * max_epochs, context.reports, context.space.metric)
     recorder.on_replay = pruned_trial.replay
     callbacks = _callbacks(context.space, pruned_trial, settings, recorder)
-    if context.resume_dir is not None:
-        path = checkpoint_path(context.resume_dir, chain_root(trial))
+    if checkpoint is not None:
         every = int(settings.get("checkpoint_every") or 0)
         publish = None
         if context.publish_resume:
             publish = partial(context.tracker.publish_resume, recorder.run_id)
-        callbacks.append(TrialCheckpoints(path, every, fold, done or [], publish))
+        callbacks.append(TrialCheckpoints(checkpoint, every, fold, done or [], publish))
     trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
     fit(trainer, model, datamodule, recorder, start)
     if recorder.best_state is None:

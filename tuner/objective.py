@@ -10,6 +10,7 @@ import math
 import os
 import socket
 import traceback
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
@@ -24,7 +25,7 @@ from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.fitting import Fitted, TrialContext, fit_trial
 from tuner.folds import fold_count
-from tuner.preemption import Resume, chain_root, checkpoint_path, last_attempt, requeue
+from tuner.preemption import Chain, Resume, requeue
 from tuner.recorder import TrialRecorder
 from tuner.recovery import environment_failure
 from tuner.report import best_trial, tie_score
@@ -62,9 +63,10 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
     signals.raise_if_stopped()
     _skip_if_target_reached(trial, context.target)
     settings, recorder = _start(context, trial)
-    resume = _resume_point(context, trial, recorder.run_id)
+    chain = Chain.of(trial, context.resume_dir)
+    resume = _resume_point(context, trial, recorder.run_id, chain)
     try:
-        value = _train_and_record(context, trial, settings, recorder, resume)
+        value = _train_and_record(context, trial, settings, recorder, resume, chain.checkpoint)
     except signals.Preempted as exc:
         frozen = trial.study._storage.get_trial(trial._trial_id)
         requeued = requeue(trial.study, frozen, context.max_retries)
@@ -75,34 +77,29 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
         )
         raise signals.PreemptionStop(str(exc)) from None
     except BaseException:
-        _discard_resume_point(context, trial)
+        chain.discard()
         raise
-    _discard_resume_point(context, trial)
+    chain.discard()
     return value
 
 
-def _resume_point(context: TrialContext, trial: optuna.Trial, run_id: str) -> Resume | None:
+def _resume_point(
+    context: TrialContext, trial: optuna.Trial, run_id: str, chain: Chain
+) -> Resume | None:
     """The checkpoint of this trial's retry chain, when an earlier attempt left one."""
-    root = chain_root(trial)
-    if context.resume_dir is None or root == trial.number:
+    path = chain.checkpoint
+    if path is None or not chain.earlier:
         return None
-    path = checkpoint_path(context.resume_dir, root)
-    before = last_attempt(trial)
-    if not path.is_file() and context.publish_resume and before is not None:
-        if keys.RUN_ID in before.user_attrs:  # it ran on another host: its run has it
+    if not path.is_file() and context.publish_resume:
+        before = chain.last_attempt(trial)
+        if before is not None and keys.RUN_ID in before.user_attrs:  # its run has it
             context.tracker.fetch_resume(before.user_attrs[keys.RUN_ID], path)
     resume = Resume.load(path)
     if resume is not None:
-        where = {"trial": root, "fold": resume.fold, "epoch": resume.epoch}
+        where = {"trial": chain.earlier[0], "fold": resume.fold, "epoch": resume.epoch}
         trial.set_user_attr(keys.RESUMED_FROM, where)
         context.tracker.tag_run(run_id, {f"{keys.TAG}{keys.RESUMED_FROM}": str(where)})
     return resume
-
-
-def _discard_resume_point(context: TrialContext, trial: optuna.Trial) -> None:
-    """The trial ended for good (not preempted): its chain's checkpoint is not needed."""
-    if context.resume_dir is not None:
-        checkpoint_path(context.resume_dir, chain_root(trial)).unlink(missing_ok=True)
 
 
 def _train_and_record(
@@ -111,11 +108,12 @@ def _train_and_record(
     settings: dict[str, Any],
     recorder: TrialRecorder,
     resume: Resume | None,
+    checkpoint: Path | None,
 ) -> float:
     run_id, number = recorder.run_id, trial.number
     try:
         try:
-            value, details = _fit_and_test(context, trial, settings, recorder, resume)
+            value, details = _fit_and_test(context, trial, settings, recorder, resume, checkpoint)
         finally:
             recorder.flush()  # however the trial ends, its curves are complete in MLflow
             free_memory()
@@ -193,8 +191,9 @@ def _fit_and_test(
     settings: dict[str, Any],
     recorder: TrialRecorder,
     resume: Resume | None = None,
+    checkpoint: Path | None = None,
 ) -> tuple[float, dict[str, Any]]:
-    fitted = fit_trial(context, trial, settings, recorder, resume)
+    fitted = fit_trial(context, trial, settings, recorder, resume, checkpoint)
     if math.isfinite(fitted.tie):
         trial.set_user_attr(keys.TIE_SCORE, fitted.tie)
     _test(context, trial, fitted, recorder)

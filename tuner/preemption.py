@@ -36,25 +36,34 @@ KEY = "tuner_resume"  # our part of a Lightning checkpoint
 KEPT_BY_RETRIES = (keys.WARM_START,)  # where the params came from, not how the trial ended
 
 
-def chain_root(trial: optuna.Trial) -> int:
-    """The number of the first trial of this trial's retry chain (itself if none)."""
-    frozen = trial.study._storage.get_trial(trial._trial_id)
-    history = RetryFailedTrialCallback.retry_history(frozen)
-    return history[0] if history else trial.number
+@dataclass(frozen=True)
+class Chain:
+    """A trial's retry chain, read once per trial: the attempts before it (first one first)
+    and the chain's checkpoint, named after its first trial (None: checkpoints are off)."""
 
+    earlier: list[int]
+    checkpoint: Path | None
 
-def checkpoint_path(folder: Path, root: int) -> Path:
-    return folder / "resume" / f"trial-{root}.ckpt"
+    @classmethod
+    def of(cls, trial: optuna.Trial, folder: Path | None) -> Chain:
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        earlier = RetryFailedTrialCallback.retry_history(frozen)
+        root = earlier[0] if earlier else trial.number
+        return cls(earlier, folder / "resume" / f"trial-{root}.ckpt" if folder else None)
 
+    def last_attempt(self, trial: optuna.Trial) -> FrozenTrial | None:
+        """The attempt this retry repeats (the one that published the latest checkpoint)."""
+        if not self.earlier:
+            return None
+        storage, study_id = trial.study._storage, trial.study._study_id
+        return storage.get_trial(
+            storage.get_trial_id_from_study_id_trial_number(study_id, self.earlier[-1])
+        )
 
-def last_attempt(trial: optuna.Trial) -> FrozenTrial | None:
-    """The attempt this retry repeats (the one that published the latest checkpoint)."""
-    frozen = trial.study._storage.get_trial(trial._trial_id)
-    history = RetryFailedTrialCallback.retry_history(frozen)
-    if not history:
-        return None
-    return next((t for t in trial.study.get_trials(deepcopy=False) if t.number == history[-1]),
-                None)  # fmt: skip
+    def discard(self) -> None:
+        """The chain's trial ended for good: its checkpoint is not needed any more."""
+        if self.checkpoint is not None:
+            self.checkpoint.unlink(missing_ok=True)
 
 
 @dataclass
