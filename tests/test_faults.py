@@ -122,6 +122,16 @@ def _start(workdir, space, trials, study="faults", extra=(), env=None):
     )
 
 
+def _stop_while_running(process: subprocess.Popen, signum: int) -> str:
+    """Send `signum` a second into the first trial; the process must exit 130. Its stderr."""
+    assert wait_for(lambda: "RUNNING" in _states()), process.communicate()
+    time.sleep(1.0)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    return err
+
+
 def _states():
     try:
         return [t.state.name for t in load_study("faults").trials]
@@ -134,11 +144,7 @@ def test_interrupt_marks_the_running_trial_closes_runs_and_resumes(workdir, faul
     slow = fault_space.read_text().replace("max_epochs: 3", "max_epochs: 400")
     fault_space.write_text(slow)
     process = _start(workdir, fault_space, 2, extra=["--set", "hidden_size=64"])
-    assert wait_for(lambda: "RUNNING" in _states()), process.communicate()
-    time.sleep(1.0)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    err = _stop_while_running(process, signal.SIGINT)
     assert "resume with: tuner search --task tests.faulty_task" in err
     assert _states() == ["FAIL"]
     client, runs = _child_runs()

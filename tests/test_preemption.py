@@ -9,8 +9,14 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from tests.conftest import wait_for
-from tests.test_faults import FAULT_SPACE, _child_runs, _search, _start, _states
+from tests.test_faults import (
+    FAULT_SPACE,
+    _child_runs,
+    _search,
+    _start,
+    _states,
+    _stop_while_running,
+)
 from tuner import keys
 from tuner.preemption import Resume
 from tuner.report import trials_table
@@ -59,11 +65,7 @@ def test_a_killed_trial_resumes_from_its_last_checkpoint(workdir):
 def test_sigterm_is_a_preemption_checkpoint_requeue_and_resume(workdir):
     fault_space = _space(workdir, 300)
     process = _start(workdir, fault_space, 1, extra=["--set", "hidden_size=64"])
-    assert wait_for(lambda: "RUNNING" in _states()), process.communicate()
-    time.sleep(1.0)
-    process.send_signal(signal.SIGTERM)
-    _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
+    err = _stop_while_running(process, signal.SIGTERM)
     assert "preempted (SIGTERM): the running trial saved a checkpoint" in err
     assert _states() == ["FAIL", "WAITING"]
     preempted = load_study("faults").trials[0]
