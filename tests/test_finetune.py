@@ -14,7 +14,7 @@ import tuner
 from tests.conftest import make_long_csv
 from tuner.cli import main
 from tuner.sources import resolve_source
-from tuner.stores import default_tracking_uri, resolve_storage
+from tuner.stores import default_tracking_uri, read_studies, resolve_storage
 
 
 def _shifted_csv(path):
@@ -164,3 +164,30 @@ def test_bad_sources_exit_2_and_change_nothing(source_study, workdir, capsys, so
     err = capsys.readouterr().err
     assert code == 2 and words in err and err.count("\n") == 1
     assert _store_counts() == before
+
+
+def test_a_tuned_finetune_warm_starts_from_an_earlier_finetune_of_the_same_source(
+    source_study, workdir, capsys
+):
+    from tuner import keys
+    from tuner.report import ranked_trials
+    from tuner.stores import load_study
+
+    shifted = str(_shifted_csv(workdir / "b.csv"))
+    common = {"data": {"data": shifted}, "max_epochs": 3, "patience": 0, "quiet": True}
+    tuner.finetune("study:src", trials=3, study="ft-first", **common)
+    best = ranked_trials(load_study("ft-first"))[0]
+
+    tuner.finetune("study:src", trials=2, study="ft-warm", warm_start="ft-first", **common)
+    first = load_study("ft-warm").trials[0]
+    assert first.params == best.params
+    assert first.user_attrs[keys.WARM_START] == f"ft-first#{best.number}"
+
+    # a search is not a fine-tune of this source, and a plain fine-tune searches nothing
+    before = _store_counts()
+    code = main(["finetune", "--from", "study:src", "--data", shifted, "--trials", "2",
+                 "--warm-start", "src"])  # fmt: skip
+    assert code == 2 and "a search, not a fine-tune" in capsys.readouterr().err
+    code = main(["finetune", "--from", "study:src", "--data", shifted, "--warm-start", "ft-first"])
+    assert code == 2 and "--warm-start needs --trials" in capsys.readouterr().err
+    assert _store_counts() == before and "src-ft-b" not in read_studies(resolve_storage(None))

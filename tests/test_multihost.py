@@ -150,6 +150,7 @@ def test_a_trial_killed_on_one_host_resumes_on_another_from_the_server(team_serv
     resumed = retry.user_attrs["resumed_from"]
     assert resumed["trial"] == 0 and (resumed["epoch"] + 1) % 2 == 0
     assert retry.user_attrs["epochs"] == 40
+    assert not published()  # the trial ended: its chain's checkpoints went, on the server too
 
 
 def _rows(printed: str) -> list[str]:

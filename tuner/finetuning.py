@@ -29,6 +29,7 @@ from tuner.sources import LoadedSource, data_args_for, load_source
 from tuner.space import ParamSpec, SearchSpace, load_space
 from tuner.task import Task
 from tuner.tracking import TrackingStore
+from tuner.warmstart import check_sources, parse_sources
 
 # Why a fraction: the source weights already sit near a good minimum; the source's own lr
 # would take steps big enough to undo what they learnt before the new data can refine them.
@@ -57,6 +58,8 @@ class FinetuneConfig:
     artifact_root: str | None = None
     quiet: bool = False
     allow_changes: bool = False  # add to a fine-tune study run with other settings before
+    warm_start: str | None = None  # with trials: earlier fine-tunes of the same source
+    warm_start_top: int = 3
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         quiet=config.quiet,
         pruner="median" if config.trials else "none",
         allow_changes=config.allow_changes,
+        warm_start=config.warm_start,
+        warm_start_top=config.warm_start_top,
     )
     result = studies.execute(prepared, search_config)
     _record_before_after(tracking_uri, result, metric, before)
@@ -105,6 +110,8 @@ def check_config(config: FinetuneConfig) -> None:
         check_name(config.study)
     if config.model_name is not None:
         check_name(config.model_name, "--model-name")
+    if config.warm_start and not config.trials:
+        raise UsageError("--warm-start needs --trials: a plain fine-tune searches nothing")
 
 
 def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) -> SearchSpace:
@@ -186,6 +193,8 @@ def _prepare(
     studies.check_existing_study(
         existing.get(name), name, task, space, setup, config.allow_changes
     )
+    source_sha = lineage[keys.SOURCE_SHA_TAG]
+    check_sources(parse_sources(config.warm_start), name, task.name, existing, source_sha)
     stores.check_tracking(tracking_uri)
     stores.check_artifact_home(tracking_uri, artifact_root, name)
 

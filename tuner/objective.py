@@ -77,10 +77,18 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
         )
         raise signals.PreemptionStop(str(exc)) from None
     except BaseException:
-        chain.discard()
+        _discard(context, trial, chain, recorder.run_id)
         raise
-    chain.discard()
+    _discard(context, trial, chain, recorder.run_id)
     return value
+
+
+def _discard(context: TrialContext, trial: optuna.Trial, chain: Chain, run_id: str) -> None:
+    """The trial ended for good: its chain's checkpoints go, here and in the runs of its
+    attempts where they were published for other hosts."""
+    if chain.discard() and context.publish_resume:
+        runs = [t.user_attrs.get(keys.RUN_ID) for t in chain.attempts(trial)]
+        context.tracker.drop_resume([*filter(None, runs), run_id])
 
 
 def _resume_point(

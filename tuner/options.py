@@ -13,6 +13,17 @@ MAX_SEED = 2**32 - 1  # numpy and Lightning take seeds in [0, 2**32)
 
 SEED = Setting("seed", 0, "random seed of the sampler and of training", low=0, high=MAX_SEED)
 
+WARM_START = Setting(
+    "warm_start",
+    None,
+    "STUDY[,STUDY...]: first run the best configurations of earlier studies of the task",
+    kind=str,
+    optional=True,
+)
+WARM_START_TOP = Setting(
+    "warm_start_top", 3, "configurations --warm-start takes from each study", low=1
+)
+
 SEARCH: tuple[Setting, ...] = (
     Setting("trials", 20, "total finished trials the study should hold", low=1),
     Setting(
@@ -40,14 +51,8 @@ SEARCH: tuple[Setting, ...] = (
         "from its last checkpoint)",
         low=0,
     ),
-    Setting(
-        "warm_start",
-        None,
-        "STUDY[,STUDY...]: first run the best configurations of earlier studies of the task",
-        kind=str,
-        optional=True,
-    ),
-    Setting("warm_start_top", 3, "configurations --warm-start takes from each study", low=1),
+    WARM_START,
+    WARM_START_TOP,
 )
 
 FINETUNE: tuple[Setting, ...] = (
@@ -59,6 +64,8 @@ FINETUNE: tuple[Setting, ...] = (
     Setting("patience", 5, "early stopping on the validation metric (0 = off)", low=0),
     Setting("trials", None, "tune the fine-tuning with N trials", kind=int, low=1),
     SEED,
+    WARM_START,  # with --trials: earlier fine-tune studies of the same source model
+    WARM_START_TOP,
 )
 
 PORT = Setting("port", 5000, "port of the MLflow UI on 127.0.0.1", low=1, high=65535)

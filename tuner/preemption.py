@@ -53,17 +53,24 @@ class Chain:
 
     def last_attempt(self, trial: optuna.Trial) -> FrozenTrial | None:
         """The attempt this retry repeats (the one that published the latest checkpoint)."""
-        if not self.earlier:
-            return None
-        storage, study_id = trial.study._storage, trial.study._study_id
-        return storage.get_trial(
-            storage.get_trial_id_from_study_id_trial_number(study_id, self.earlier[-1])
-        )
+        attempts = self.attempts(trial, self.earlier[-1:])
+        return attempts[0] if attempts else None
 
-    def discard(self) -> None:
-        """The chain's trial ended for good: its checkpoint is not needed any more."""
-        if self.checkpoint is not None:
-            self.checkpoint.unlink(missing_ok=True)
+    def attempts(self, trial: optuna.Trial, numbers: list[int] | None = None) -> list[FrozenTrial]:
+        """The earlier attempts of this chain (or those of `numbers`), as stored."""
+        storage, study_id = trial.study._storage, trial.study._study_id
+        return [
+            storage.get_trial(storage.get_trial_id_from_study_id_trial_number(study_id, number))
+            for number in (self.earlier if numbers is None else numbers)
+        ]
+
+    def discard(self) -> bool:
+        """The chain's trial ended for good: its checkpoint is not needed any more. True if
+        there was one (saved here, or fetched from where an earlier attempt published it)."""
+        if self.checkpoint is None or not self.checkpoint.is_file():
+            return False
+        self.checkpoint.unlink(missing_ok=True)
+        return True
 
 
 @dataclass

@@ -19,8 +19,16 @@ def parse_sources(text: str | None) -> list[str]:
     return [name.strip() for name in (text or "").split(",") if name.strip()]
 
 
-def check_sources(sources: list[str], name: str, task: str, existing: Mapping[str, Any]) -> None:
-    """Each source is another stored study of the same task."""
+def check_sources(
+    sources: list[str],
+    name: str,
+    task: str,
+    existing: Mapping[str, Any],
+    source_sha: str | None = None,
+) -> None:
+    """Each source is another stored study of the same task; for a fine-tune
+    (`source_sha` given), a fine-tune of the same source model: its space is built around
+    that model's settings, and its best lr is only a guide for the same weights."""
     for source in sources:
         summary = existing.get(source)
         if source == name:
@@ -34,6 +42,13 @@ def check_sources(sources: list[str], name: str, task: str, existing: Mapping[st
         if made_for != task:
             raise UsageError(
                 f"--warm-start {source!r}: that study tuned task {made_for!r}, not {task!r}"
+            )
+        tuned_from = summary.user_attrs.get(keys.SOURCE_SHA_TAG)
+        if source_sha is not None and tuned_from != source_sha:
+            what = "a search, not a fine-tune" if tuned_from is None else "another model"
+            raise UsageError(
+                f"--warm-start {source!r}: that study fine-tuned {what}; a fine-tune warm-starts "
+                f"from fine-tunes of the same source (sha256 {source_sha[:12]})"
             )
 
 

@@ -23,6 +23,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from tuner.keys import (
@@ -242,6 +243,18 @@ class StudyTracker:
             got = self.client.download_artifacts(run_id, f"{RESUME_FOLDER}/{path.name}", folder)
             os.replace(got, path)
         return True
+
+    def drop_resume(self, run_ids: list[str]) -> None:
+        """The trial ended for good: its chain's published resume checkpoints go (they are
+        working state, not records). Best effort: an artifact store that cannot delete
+        keeps them, and nothing else depends on it."""
+        for run_id in run_ids:
+            try:
+                uri = self.client.get_run(run_id).info.artifact_uri
+                repo = get_artifact_repository(uri, tracking_uri=self.tracking_uri)
+                repo.delete_artifacts(RESUME_FOLDER)
+            except (MlflowException, NotImplementedError, OSError):
+                continue
 
     # ------------------------------------------------------------ checkpoints and registry
 
