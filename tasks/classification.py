@@ -348,6 +348,7 @@ TASK = Task(
     build_model=build_model,
     model_class=SequenceClassifier,
     example=example,
+    forward_inputs=2,  # (features, lengths)
     predict=predict,
     combine=average_probabilities,
     default_data=str(DATA / "japanese_vowels.npz"),

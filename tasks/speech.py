@@ -246,6 +246,7 @@ TASK = Task(
     build_model=build_model,
     model_class=SpeechRecognizer,
     example=example,
+    forward_inputs=2,  # (features, lengths)
     upgrade=upgrade,
     predict=predict,
     default_data=str(DATA / "speech/fsdd/manifest.csv"),

@@ -48,6 +48,10 @@ FILES = {
     "wordrange.yaml": "params:\n  transform: {type: int, low: 0, high: 2}\n",
     "dropout.yaml": "fixed:\n  dropout: 1.5\n",
     "nanfixed.yaml": "fixed:\n  lr: .nan\n",
+    "objectives.yaml": "objectives:\n  - {metric: val_mae}\n  - {metric: flops}\n",
+    "firstobj.yaml": "objectives:\n  - {metric: params}\n  - {metric: val_mae}\n",
+    "twoobj.yaml": "objectives:\n  - {metric: val_mae}\n  - {metric: params}\n",
+    "constraint.yaml": "constraints: [params < 100]\n",
     "notes.ckpt": "just text",
     "tiny.txt": "hello world, a text far shorter than one bptt window.\n",
     "two_seq.csv": "sequence_id,step,x,label\na,0,1.0,yes\na,1,2.0,yes\nb,0,3.0,no\nb,1,1.0,no\n",
@@ -109,6 +113,26 @@ MISTAKES = [
     (["search", "--task", "forecasting", "--timeout", "nan"], ["--timeout nan", "number > 0"]),
     (["search", "--task", "forecasting", "--heartbeat", "0"], ["--heartbeat 0", "integer >= 1"]),
     (["search", "--task", "forecasting", "--seed", "-1"], ["--seed -1", ">= 0"]),
+    # objectives and constraints
+    (["search", "--task", "forecasting", "--constraint", "latency<5"], ["latency<5", "COST<="]),
+    (["search", "--task", "forecasting", "--constraint", "params<=ten"], ["params<=ten", "COST"]),
+    (
+        ["search", "--task", "forecasting", "--space", "objectives.yaml"],
+        ["objectives[1]", "flops"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "firstobj.yaml"],
+        ["task 'forecasting'", "params"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "constraint.yaml"],
+        ["constraints:", "params < 100"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--space", "twoobj.yaml", "--sampler", "cmaes"],
+        ["--sampler cmaes", "one objective"],
+    ),
+    (["best", "--study", "nope", "--constraint", "size<1"], ["size<1", "COST"]),
     (
         ["search", "--task", "forecasting", "--seed", "99999999999"],
         ["--seed 99999999999", "<= 4294967295"],

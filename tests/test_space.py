@@ -7,7 +7,8 @@ import pytest
 
 from tasks.forecasting_spec import SPEC
 from tuner.errors import SpaceError, UsageError
-from tuner.space import load_space, parse_overrides, parse_space
+from tuner.overrides import parse_overrides
+from tuner.space import load_space, parse_space
 
 GOOD = {
     "metric": "val_mae",

@@ -18,6 +18,7 @@ from tuner import study as studies
 from tuner.datafiles import write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
 from tuner.names import path_part
+from tuner.objectives import parse_constraints
 from tuner.report import compare_studies, trials_table
 from tuner.study import SearchConfig, SearchResult
 
@@ -59,11 +60,19 @@ def _config(kind: type, **options: Any) -> Any:
     return kind(**options)
 
 
-def best(study: str, storage: str | None = None, tracking_uri: str | None = None) -> SearchResult:
-    """The best trial of a study: value, params, MLflow run, checkpoint URI."""
+def best(
+    study: str,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    constraint: str | None = None,
+) -> SearchResult:
+    """The best trial of a study: value, params, MLflow run, checkpoint URI; with
+    `constraint` ("latency_ms<=5,params<=20000"), the best whose model meets it; of a
+    multi-objective study, its Pareto front too."""
+    limits = parse_constraints(constraint, "--constraint")
     loaded = stores.load_study(study, storage)
     return studies.summarize(
-        loaded, stores.resolve_tracking(tracking_uri)[0], stores.resolve_storage(storage)
+        loaded, stores.resolve_tracking(tracking_uri)[0], stores.resolve_storage(storage), limits
     )
 
 

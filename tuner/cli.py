@@ -95,6 +95,15 @@ def add_study_args(parser: argparse.ArgumentParser) -> None:
     add_store_args(parser)
 
 
+def add_best_args(parser: argparse.ArgumentParser) -> None:
+    add_study_args(parser)
+    parser.add_argument(
+        "--constraint",
+        metavar="COST<=N[,...]",
+        help="the best trial whose model meets these (params, size_mb, latency_ms)",
+    )
+
+
 def add_trials_args(parser: argparse.ArgumentParser) -> None:
     add_study_args(parser)
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
@@ -129,8 +138,8 @@ def _typed(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from tuner import api
+    from tuner.overrides import parse_overrides
     from tuner.registry import get_spec
-    from tuner.space import parse_overrides
 
     overrides = parse_overrides(args.set, get_spec(args.task))
     if args.max_epochs is not None:
@@ -226,7 +235,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from tuner import api
 
-    print_result(api.best(args.study, args.storage, args.tracking_uri))
+    print_result(api.best(args.study, args.storage, args.tracking_uri, args.constraint))
     return 0
 
 
@@ -258,7 +267,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "search": ("run or resume a hyperparameter search", add_search_args, cmd_search),
-    "best": ("the best trial of a study", add_study_args, cmd_best),
+    "best": ("the best trial of a study (or its Pareto front)", add_best_args, cmd_best),
     "trials": ("every trial of a study", add_trials_args, cmd_trials),
     "finetune": ("fine-tune a trained model on new data", add_finetune_args, cmd_finetune),
     "predict": ("predict with a trained model", add_predict_args, cmd_predict),

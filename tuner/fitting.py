@@ -22,6 +22,7 @@ from tuner import keys, signals
 from tuner.ensemble import carry
 from tuner.errors import TrialFailed
 from tuner.folds import FoldResult, fold_count, summarize_folds
+from tuner.objectives import SETS_CONSTRAINTS, measure_costs
 from tuner.preemption import FoldDone, Resume, TrialCheckpoints
 from tuner.recorder import TrialRecorder, make_trainer
 from tuner.space import SearchSpace
@@ -86,14 +87,18 @@ def fit_trial(
     with a `checkpoint` path, each fold saves where it is there as it trains."""
     runs, results, baselines = [], [], []
     done = list(resume.done) if resume else []
+    first_trained = len(done)
     for fold in range(fold_count(settings)):
         if fold < len(done):
             runs.append(restore_fold(context, settings, fold, done[fold]))
             results.append(FoldResult(done[fold].value, done[fold].tie, done[fold].best_epoch))
         else:
             start = resume.path if resume and resume.fold == fold else None
+            check = (
+                partial(check_costs, context, trial, settings) if fold == first_trained else None
+            )
             runs.append(
-                fit_fold(context, trial, settings, recorder, fold, done, start, checkpoint)
+                fit_fold(context, trial, settings, recorder, fold, done, start, checkpoint, check)
             )
             result = FoldResult(recorder.best_value, recorder.best_tie, recorder.best_epoch)
             results.append(result)
@@ -113,7 +118,7 @@ def fit_trial(
     metrics = {f"{metric}_fold_{k}": r.value for k, r in enumerate(results)}
     metrics[f"{metric}_std"] = summary["std"]
     metrics.update(_mean_validation_baselines(baselines))
-    kept_runs = runs if context.task.fold_models == "all" else runs[: -(-len(runs) // 2)]
+    kept_runs = runs[: kept_members(context.task, len(runs))]
     kept = carry(model, [run.model for run in kept_runs[1:]], context.task.combine)
     details = {"folds": len(runs), "fold_best_epochs": [r.best_epoch for r in results],
                "epochs": recorder.epochs_run}  # fmt: skip
@@ -128,6 +133,47 @@ def _mean_validation_baselines(per_fold: list[Mapping[str, float]]) -> dict[str,
     return {
         name: statistics.fmean(b[name] for b in per_fold if name in b) for name in sorted(names)
     }
+
+
+def kept_members(task: Task, folds: int) -> int:
+    """How many fold models a K-fold trial keeps (its task's `fold_models` rule)."""
+    return folds if task.fold_models == "all" else -(-folds // 2)
+
+
+class Infeasible(optuna.TrialPruned):
+    """A trial whose model breaks a constraint on its costs: stopped before it trains."""
+
+
+def check_costs(
+    context: TrialContext,
+    trial: optuna.Trial,
+    settings: Mapping[str, Any],
+    model: pl.LightningModule,
+    datamodule: Any,
+) -> None:
+    """The model's costs (tuner.objectives) on the trial's record, measured on its first
+    fresh fold model on the trial's device; a model that breaks a constraint is not
+    trained. Latency is timed only where the space asks for it."""
+    space, task = context.space, context.task
+    members = kept_members(task, fold_count(settings))
+    inputs = next(iter(datamodule.val_dataloader()))[: task.forward_inputs]
+    device = "cuda" if context.accelerator == "gpu" else "cpu"
+    mixed = context.precision.endswith("-mixed")
+    dtype = torch.bfloat16 if context.precision.startswith("bf16") else torch.float16
+    with torch.autocast(device, dtype=dtype, enabled=mixed):
+        costs = measure_costs(model.to(device), inputs, members, space.measures_latency)
+    model.to("cpu")
+    for name, value in costs.items():
+        trial.set_user_attr(name, value)
+    if SETS_CONSTRAINTS:
+        for constraint in space.constraints:
+            trial.set_constraint(str(constraint), constraint.violation(costs[constraint.metric]))
+    broken = [str(c) for c in space.constraints if c.violation(costs[c.metric]) > 0]
+    if broken:
+        measured = ", ".join(f"{name} {costs[name]:.4g}" for name in costs)
+        reason = f"breaks {', '.join(broken)} ({measured}): not trained"
+        trial.set_user_attr(keys.INFEASIBLE, reason)
+        raise Infeasible(reason)
 
 
 class FoldRun(NamedTuple):
@@ -145,13 +191,16 @@ def fit_fold(
     done: list[FoldDone] | None = None,
     start: Path | None = None,
     checkpoint: Path | None = None,
+    check: Callable[[pl.LightningModule, Any], None] | None = None,
 ) -> FoldRun:
     """One fold, fresh weights (seed + fold), or the state of a resume checkpoint (`start`):
     trained with pruning, early stopping, the recorder, which keeps its best epoch's
     weights, and resume checkpoints at `checkpoint` (which carry the `done` folds); the
-    model comes back with its best weights."""
+    model comes back with its best weights. `check` sees the fresh model first."""
     max_epochs = int(settings["max_epochs"])
     datamodule, model = _fold_model(context, settings, fold)
+    if check is not None:
+        check(model, datamodule)
     if context.accelerator == "gpu":
         torch.cuda.reset_peak_memory_stats()
     recorder.begin_fold(fold, fold * max_epochs)

@@ -24,6 +24,7 @@ SKIPPED = "skipped"  # asked for after the study reached its target, not run
 FATAL = "fatal"  # failed for a reason no other params would fix (full disk, lost store)
 WARM_START = "warm_start"  # a trial queued from an earlier study's best: "<study>#<trial>"
 RESUMED_FROM = "resumed_from"  # a retry that continued its chain's checkpoint: where from
+INFEASIBLE = "infeasible"  # a trial whose model broke a constraint, not trained: which, one line
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C / SIGTERM
 
 # ---------------------------------------------------------------- Optuna study attributes

@@ -23,12 +23,13 @@ from tuner.checkpoints import save_checkpoint
 from tuner.datafiles import recordable
 from tuner.devices import describe
 from tuner.errors import TrialFailed
-from tuner.fitting import Fitted, TrialContext, fit_trial
+from tuner.fitting import Fitted, Infeasible, TrialContext, fit_trial
 from tuner.folds import fold_count
+from tuner.objectives import COSTS, dominated
 from tuner.preemption import Chain, Resume, requeue
 from tuner.recorder import TrialRecorder
 from tuner.recovery import environment_failure
-from tuner.report import best_trial, tie_score
+from tuner.report import best_trial, tie_score, value_of
 
 __all__ = ["TargetReached", "TrialContext", "run_trial"]
 
@@ -37,8 +38,9 @@ class TargetReached(Exception):
     """Another process finished the study's last trials while this one was asking."""
 
 
-def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
-    """Optuna objective: the best epoch's metric (its weights are what gets checkpointed).
+def run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]:
+    """Optuna objective: the best epoch's metric (its weights are what gets checkpointed),
+    and in a multi-objective study the model's costs the space names after it.
     A failure of the machine rather than the params (full disk, a store that stopped
     answering) marks the trial FATAL: the study stops instead of failing trial after trial."""
     trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
@@ -59,7 +61,7 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float:
         raise
 
 
-def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
+def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]:
     signals.raise_if_stopped()
     _skip_if_target_reached(trial, context.target)
     settings, recorder = _start(context, trial)
@@ -80,6 +82,8 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float:
         _discard(context, trial, chain, recorder.run_id)
         raise
     _discard(context, trial, chain, recorder.run_id)
+    if context.space.multi_objective:
+        return [value, *(trial.user_attrs[o.metric] for o in context.space.objectives[1:])]
     return value
 
 
@@ -129,6 +133,11 @@ def _train_and_record(
         raise
     except KeyboardInterrupt:
         context.tracker.end_trial(run_id, number, "INTERRUPTED", recorder.details())
+        raise
+    except Infeasible as exc:
+        recorder.record({k: v for k, v in trial.user_attrs.items() if k in COSTS}, 0)
+        recorder.flush()
+        context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(infeasible=str(exc)))
         raise
     except optuna.TrialPruned:
         where = {keys.PRUNED_AT: recorder.fold_epochs - 1}
@@ -223,6 +232,7 @@ def _test(
         tested = fitted.trainer.test(fitted.model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     final[f"best_{context.space.metric}"] = fitted.value
+    final.update({k: v for k, v in trial.user_attrs.items() if k in COSTS})
     if context.accelerator == "gpu":
         final[keys.GPU_PEAK] = torch.cuda.max_memory_allocated() / 2**20
         trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
@@ -240,10 +250,11 @@ def _keep_if_best(
     recorder: TrialRecorder,
 ) -> None:
     """Checkpoint, log and register the weights only when this trial beats the study's best
-    (on the metric, then on the tie-break metric: `report.best_trial`'s rule)."""
-    best = best_trial(trial.study)
+    (on the metric, then on the tie-break metric: `report.best_trial`'s rule), or in a
+    multi-objective study when it joins the Pareto front (every member can be deployed;
+    the `best` alias follows the first objective)."""
     rank = (recorder.sign * fitted.value, fitted.tie)
-    if best is not None and rank >= (recorder.sign * best.value, tie_score(best)):
+    if not _worth_keeping(context, trial, fitted.value, rank, recorder.sign):
         return
     recorder.flush()  # the run's metrics, test ones included, are linked to the model
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
@@ -262,6 +273,22 @@ def _keep_if_best(
     trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
     trial.set_user_attr(keys.MODEL_ID, logged.model_id)
     trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+
+
+def _worth_keeping(
+    context: TrialContext,
+    trial: optuna.Trial,
+    value: float,
+    rank: tuple[float, float],
+    sign: float,
+) -> bool:
+    space = context.space
+    if space.multi_objective:
+        values = [value, *(trial.user_attrs[o.metric] for o in space.objectives[1:])]
+        complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return not dominated(values, [t.values for t in complete], space.directions)
+    best = best_trial(trial.study)
+    return best is None or rank < (sign * value_of(best), tie_score(best))
 
 
 def _checkpoint_meta(

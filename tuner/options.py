@@ -53,6 +53,14 @@ SEARCH: tuple[Setting, ...] = (
     ),
     WARM_START,
     WARM_START_TOP,
+    Setting(
+        "constraint",
+        None,
+        "COST<=N[,...] on params, size_mb or latency_ms: a model that breaks one is not "
+        "trained, and is never the best",
+        kind=str,
+        optional=True,
+    ),
 )
 
 FINETUNE: tuple[Setting, ...] = (

@@ -7,6 +7,7 @@ import base64
 import html
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,10 @@ from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from tuner import keys  # noqa: E402
-from tuner.report import best_trial, trials_table  # noqa: E402
+from tuner.report import best_trial, trials_table, value_of  # noqa: E402
 from tuner.tracking import TrackingStore  # noqa: E402
 
-PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
+PLOTS: dict[str, tuple[str, Callable[..., Any]]] = {
     "history": (
         "Optimisation history: value per trial, best so far",
         ovm.plot_optimization_history,
@@ -32,18 +33,35 @@ PLOTS: dict[str, tuple[str, Callable[[optuna.Study], Any]]] = {
     # PED-ANOVA needs no scikit-learn, unlike Optuna's default fANOVA
     "importances": (
         "Hyperparameter importances (PED-ANOVA)",
-        lambda s: ovm.plot_param_importances(s, evaluator=PedAnovaImportanceEvaluator()),
+        lambda s, **target: ovm.plot_param_importances(
+            s, evaluator=PedAnovaImportanceEvaluator(), **target
+        ),
     ),
     "parallel": ("Parallel coordinates: params against the metric", ovm.plot_parallel_coordinate),
 }
+
+
+def _study_plots(study: optuna.Study) -> dict[str, tuple[str, Callable[[], Any]]]:
+    """The plots of `study`: of a multi-objective one, the Pareto front, and the others
+    over its first objective (Optuna's plots need one target there)."""
+    if len(study.directions) == 1:
+        return {name: (title, partial(plot, study)) for name, (title, plot) in PLOTS.items()}
+    names = [o["metric"] for o in study.user_attrs.get("space", {}).get("objectives", [])]
+    target = {"target": lambda t: t.values[0], "target_name": names[0] if names else "value"}
+    plots = {
+        name: (f"{title} ({target['target_name']})", partial(plot, study, **target))
+        for name, (title, plot) in PLOTS.items()
+    }
+    front = partial(ovm.plot_pareto_front, study, target_names=names or None)
+    return {"pareto": ("Pareto front: every complete trial, the front marked", front), **plots}
 
 
 def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 10) -> Path:
     """PNGs + report.html in `out`; returns the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
     figures: list[tuple[str, Path]] = []
-    for name, (title, plot) in PLOTS.items():
-        path = _save(lambda plot=plot: plot(study), out / f"{name}.png")
+    for name, (title, plot) in _study_plots(study).items():
+        path = _save(plot, out / f"{name}.png")
         if path:
             figures.append((title, path))
     epochs = _save(lambda: plot_epoch_curves(tracking_uri, study), out / "intermediate.png")
@@ -58,7 +76,7 @@ def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 1
             figures.append((f"Learning curves of the best trial ({best.number})", curves))
     table = trials_table(study)
     if "value" in table:
-        ascending = study.direction == optuna.study.StudyDirection.MINIMIZE
+        ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
         table = table.sort_values("value", ascending=ascending, na_position="last").head(top)
     page = out / "report.html"
     page.write_text(_html(study, figures, table), encoding="utf-8")
@@ -120,9 +138,9 @@ def _html(study: optuna.Study, figures: list[tuple[str, Path]], table: Any) -> s
         f"src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'>"
         for title, path in figures
     )
-    best = best_trial(study)
+    best, metric = best_trial(study), study.user_attrs.get("metric", "value")
     headline = (
-        f"best {study.user_attrs.get('metric', 'value')} = {best.value:.4g} (trial {best.number})"
+        f"best {metric} = {value_of(best):.4g} (trial {best.number})"
         if best
         else "no complete trial yet"
     )

@@ -12,22 +12,46 @@ def print_result(result: Any) -> None:
     """A study's counts, best trial, its test metrics and where its records are."""
     counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
     print(f"\nstudy {result.study}: {counts}")
+    within = f" meeting {', '.join(result.constraints)}" if result.constraints else ""
     if result.best_trial is None:
-        print("no trial has completed yet")
+        print(f"no complete trial{within}" if within else "no trial has completed yet")
         return
+    if result.front:
+        _print_front(result, within)
     folds = ", ".join(f"{value:.4g}" for value in result.fold_values)
     over = f" (mean of {len(result.fold_values)} folds: {folds})" if folds else ""
-    print(f"best trial {result.best_trial}: {result.metric} = {result.best_value:.4f}{over}")
+    print(
+        f"best trial {result.best_trial}{within}: {result.metric} = {result.best_value:.4f}{over}"
+    )
     for name, value in result.best_params.items():
         print(f"  {name} = {value}")
     _print_test_metrics(result)
     print(mask_secrets(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})"))
+    if result.checkpoint_uri is None:
+        print(
+            "logged model   none: only a trial that was the study's best when it ended keeps one"
+        )
+        return
     print(f"logged model   {result.checkpoint_uri}")
     if result.model_version:
         print(
             f"model          models:/{result.model_name}/{result.model_version} "
             f"(alias models:/{result.model_name}@best)"
         )
+
+
+def _print_front(result: Any, within: str) -> None:
+    """A multi-objective study's non-dominated trials, one line each."""
+    members = f"{len(result.front)} trial{'s' if len(result.front) > 1 else ''}"
+    print(f"Pareto front{within} ({members}; best = the first objective's):")
+    for row in result.front:
+        values = "  ".join(
+            f"{k} = {v:.4g}" for k, v in row.items() if k not in ("trial", "model_version")
+        )
+        version = (
+            f"  models:/{result.model_name}/{row['model_version']}" if row["model_version"] else ""
+        )
+        print(f"  trial {row['trial']:<4d} {values}{version}")
 
 
 def _print_test_metrics(result: Any) -> None:

@@ -20,7 +20,7 @@ from rich.progress import (
 )
 
 from tuner import keys
-from tuner.report import best_trial
+from tuner.report import best_trial, value_of
 
 
 def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
@@ -28,7 +28,9 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
     duration = trial.duration.total_seconds() if trial.duration else 0.0
     parts = [f"trial {trial.number:<3d}", f"{trial.state.name:<8s}"]
     if trial.state == TrialState.COMPLETE:
-        parts.append(f"{metric}={trial.value:.4g}")
+        parts.append(f"{metric}={value_of(trial):.4g}")
+    elif trial.state == TrialState.PRUNED and keys.INFEASIBLE in trial.user_attrs:
+        parts.append(str(trial.user_attrs[keys.INFEASIBLE]))
     elif trial.state == TrialState.PRUNED:
         fold = trial.user_attrs.get(keys.PRUNED_FOLD)
         where = f"fold {fold} " if fold is not None else ""
@@ -37,7 +39,7 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
         parts.append(str(trial.user_attrs.get(keys.FAIL_REASON, "failed"))[:120])
     best = best_trial(study)
     if best is not None:
-        parts.append(f"best={best.value:.4g} (trial {best.number})")
+        parts.append(f"best={value_of(best):.4g} (trial {best.number})")
     parts.append(f"{duration:.1f}s")
     return "  ".join(parts)
 
@@ -115,5 +117,5 @@ class StudyProgress:
             self.progress.remove_task(self.epoch_bars.pop(trial.number))
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             best = best_trial(study)
-            label = f"trials (best {self.metric}={best.value:.4g})" if best else "trials"
+            label = f"trials (best {self.metric}={value_of(best):.4g})" if best else "trials"
             self.progress.update(self.bar, advance=1, description=label)

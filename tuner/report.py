@@ -12,6 +12,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from tuner import keys
+from tuner.objectives import COSTS, Constraint, meets, parse_constraints
 
 if TYPE_CHECKING:  # MLflow: only a study's closing record needs it
     from tuner.tracking import StudyTracker
@@ -43,10 +44,11 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         row: dict[str, Any] = {
             "number": trial.number,
             "state": trial_state(trial),
-            "value": trial.value,
+            "value": value_of(trial),
             "duration_s": duration,
         }
         row.update(trial.params)
+        row.update({k: attrs[k] for k in COSTS if k in attrs})
         row.update({k: v for k, v in attrs.items() if k.startswith("test_")})
         if keys.FOLD_VALUES in attrs:  # the value is a mean over folds: how far they spread
             row[keys.VALUE_STD] = attrs.get(keys.VALUE_STD)
@@ -54,6 +56,8 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
             row[keys.PRUNED_FOLD] = attrs[keys.PRUNED_FOLD]
         row["pruned_at_epoch"] = attrs.get(keys.PRUNED_AT)
         row["origin"] = origin(attrs)
+        if keys.INFEASIBLE in attrs:
+            row[keys.INFEASIBLE] = attrs[keys.INFEASIBLE]
         row["fail_reason"] = attrs.get(keys.FAIL_REASON)
         row["run_id"] = attrs.get(keys.RUN_ID)
         rows.append(row)
@@ -93,10 +97,38 @@ def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
 
 
 def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The complete trials, best first, by `best_trial`'s rule."""
+    """The complete trials that meet the study's constraints, best first, by `best_trial`'s
+    rule (a multi-objective study: by its first objective, the quality metric)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-    return sorted(complete, key=lambda t: (sign * t.value, tie_score(t), t.number))
+    limits = study_constraints(study)
+    feasible = [t for t in complete if meets(t, limits)]
+    sign = 1.0 if study.directions[0] == StudyDirection.MINIMIZE else -1.0
+    return sorted(feasible, key=lambda t: (sign * value_of(t), tie_score(t), t.number))
+
+
+def value_of(trial: optuna.trial.FrozenTrial) -> float | None:
+    """The trial's value, or its first objective's in a multi-objective study."""
+    return trial.values[0] if trial.values else None
+
+
+def study_constraints(study: optuna.Study) -> tuple[Constraint, ...]:
+    """The constraints the study's space holds its models to, from its record."""
+    space = study.user_attrs.get("space") or {}
+    return parse_constraints(space.get("constraints"), "constraints:")
+
+
+def pareto_front(
+    study: optuna.Study, constraints: tuple[Constraint, ...] = ()
+) -> list[optuna.trial.FrozenTrial]:
+    """The non-dominated complete trials (one objective: the best trial), those meeting
+    `constraints` (asked now, on their recorded costs), best first objective first."""
+    if len(study.directions) == 1:
+        ranked = [t for t in ranked_trials(study) if meets(t, constraints)]
+        return ranked[:1]
+    limits = (*study_constraints(study), *constraints)
+    front = [t for t in study.best_trials if meets(t, limits)]
+    sign = 1.0 if study.directions[0] == StudyDirection.MINIMIZE else -1.0
+    return sorted(front, key=lambda t: (sign * t.values[0], tie_score(t), t.number))
 
 
 def tie_score(trial: optuna.trial.FrozenTrial) -> float:
@@ -110,7 +142,7 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
     best = best_trial(study)
     if best is not None:
         summary.update(
-            best_value=best.value,
+            best_value=value_of(best),
             best_trial=best.number,
             best_run_id=best.user_attrs.get(keys.RUN_ID, ""),
         )
@@ -120,7 +152,7 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         # under the trials' own names too, so the parent row of the runs table shows the
         # study's best in the same columns as its trials
         metric = study.user_attrs.get("metric", "value")
-        summary[metric] = summary[f"best_{metric}"] = best.value
+        summary[metric] = summary[f"best_{metric}"] = value_of(best)
         summary.update({k: v for k, v in best.user_attrs.items() if k.startswith("test_")})
     return summary
 
@@ -140,7 +172,7 @@ def describe_study(study: optuna.Study) -> str:
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
         )
         lines += [
-            f"Best {metric} = {best.value:.4g} (trial {best.number}): {params}.",
+            f"Best {metric} = {value_of(best):.4g} (trial {best.number}): {params}.",
             f"Fine-tune it: `tuner finetune --from study:{study.study_name} --data NEW.csv`;"
             f" report: `tuner report --study {study.study_name}`.",
         ]
@@ -161,8 +193,8 @@ def compare_studies(studies: list[optuna.Study]) -> pd.DataFrame:
                 "study": study.study_name,
                 "task": study.user_attrs.get("task"),
                 "metric": study.user_attrs.get("metric"),
-                "direction": study.direction.name.lower(),
-                "best_value": best.value if best else None,
+                "direction": study.directions[0].name.lower(),
+                "best_value": value_of(best) if best else None,
                 "best_trial": best.number if best else None,
                 "complete": summary["n_complete"],
                 "pruned": summary["n_pruned"],

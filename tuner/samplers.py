@@ -7,12 +7,13 @@ import hashlib
 import importlib.util
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import optuna
 
 from tuner import keys
 from tuner.errors import UsageError
+from tuner.objectives import SETS_CONSTRAINTS, Constraint, sampler_constraints
 from tuner.options import PRUNERS, SAMPLERS
 
 NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy",)}  # packages a sampler imports when it runs
@@ -30,22 +31,28 @@ def check_sampler(name: str) -> None:
         )
 
 
-def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    name: str, seed: int, trials: int, constraints: Sequence[Constraint] = ()
+) -> optuna.samplers.BaseSampler:
     """TPE's random start-up phase is cut to a third of the budget (3 to 10 trials): with
     Optuna's default of 10, a 10-trial study never leaves random search. constant_liar
     keeps parallel workers from proposing what a running trial already tries (Optuna 5
-    turns it on by default, the 4.x versions we allow do not)."""
+    turns it on by default, the 4.x versions we allow do not). With `constraints`, TPE and
+    GP learn where the feasible models are (the others only skip the infeasible ones)."""
     check_sampler(name)
+    feasible = {}
+    if constraints and not SETS_CONSTRAINTS:  # Optuna 5 reads what the trial set instead
+        feasible = {"constraints_func": sampler_constraints(constraints)}
     if name == "tpe":
         startup = max(3, min(10, trials // 3))
         return optuna.samplers.TPESampler(
-            seed=seed, n_startup_trials=startup, multivariate=True, constant_liar=True
+            seed=seed, n_startup_trials=startup, multivariate=True, constant_liar=True, **feasible
         )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    return optuna.samplers.GPSampler(seed=seed)
+    return optuna.samplers.GPSampler(seed=seed, **feasible)
 
 
 # The median pruner is the default: replayed on the recorded curves of 20-trial airline

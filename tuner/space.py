@@ -17,10 +17,13 @@ import optuna
 import yaml
 
 from tuner.errors import SpaceError, UsageError, did_you_mean
-from tuner.settings import MINIMIZE, Setting, TaskSpec, read_scalar
+from tuner.objectives import Constraint, Objective, parse_constraints, parse_objectives
+from tuner.settings import MINIMIZE, Setting, TaskSpec
 
 PROFILES = ("cpu", "gpu")  # sections that size a space for the device its trials run on
-TOP_KEYS = ("metric", "direction", "params", "fixed", "tie_break", *PROFILES)
+TOP_KEYS = (
+    "metric", "direction", "params", "fixed", "tie_break", "objectives", "constraints", *PROFILES
+)  # fmt: skip
 TIE_BREAK = "val_loss"  # the default secondary metric: every task logs it
 PARAM_KEYS = {
     "int": ("type", "low", "high", "log", "step"),
@@ -86,6 +89,26 @@ class SearchSpace:
     tie_break: str = TIE_BREAK  # decides between equal values; "none": the earlier trial
     profiles: Mapping[str, Profile] = field(default_factory=dict)  # by accelerator
     profile: str = ""  # the section applied by `for_accelerator`, if any
+    objectives: tuple[Objective, ...] = ()  # two or more: a multi-objective study
+    constraints: tuple[Constraint, ...] = ()  # on the model's costs (tuner.objectives)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives] or [self.direction]
+
+    @property
+    def measures_latency(self) -> bool:
+        named = [*(o.metric for o in self.objectives), *(c.metric for c in self.constraints)]
+        return "latency_ms" in named
+
+    def with_constraints(self, constraints: tuple[Constraint, ...]) -> SearchSpace:
+        """The file's constraints and these (`--constraint`), each once."""
+        kept = {str(c): c for c in (*self.constraints, *constraints)}
+        return dataclasses.replace(self, constraints=tuple(kept.values()))
 
     def tie_breaker(self, spec: TaskSpec) -> tuple[str, float] | None:
         """(secondary metric, +1 to minimise it or -1 to maximise it), or None."""
@@ -153,6 +176,8 @@ class SearchSpace:
             "params": params,
             "fixed": dict(self.fixed),
             **({"tie_break": self.tie_break} if self.tie_break != TIE_BREAK else {}),
+            **({"objectives": [vars(o) for o in self.objectives]} if self.objectives else {}),
+            **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
         }
 
 
@@ -203,6 +228,9 @@ def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> Se
                 f"{key}: unknown key{did_you_mean(str(key), TOP_KEYS)}; "
                 f"expected one of {', '.join(TOP_KEYS)}"
             )
+    first = raw.get("objectives")
+    if "metric" not in raw and isinstance(first, list) and first and isinstance(first[0], dict):
+        raw = {**raw, **{k: v for k, v in first[0].items() if k in ("metric", "direction")}}
     metric, direction = _parse_objective(raw, spec, problems)
     params = _parse_params(raw.get("params") or {}, spec, problems)
     fixed = _parse_fixed(raw.get("fixed") or {}, spec, problems)
@@ -210,9 +238,16 @@ def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> Se
     profiles = {
         key: _parse_profile(raw[key], key, spec, problems) for key in PROFILES if key in raw
     }
+    objectives = parse_objectives(raw.get("objectives"), metric, direction, problems)
+    try:
+        constraints = parse_constraints(raw.get("constraints"), "constraints:")
+    except UsageError as exc:
+        problems.append(str(exc))
+        constraints = ()
     if problems:
         raise SpaceError("; ".join(f"{source}: {problem}" for problem in problems))
-    return SearchSpace(metric, direction, tuple(params), fixed, source, tie_break, profiles)
+    return SearchSpace(metric, direction, tuple(params), fixed, source, tie_break, profiles,
+                       objectives=objectives, constraints=constraints)  # fmt: skip
 
 
 def _parse_profile(raw: Any, key: str, spec: TaskSpec, problems: list[str]) -> Profile:
@@ -369,26 +404,3 @@ def _parse_fixed(raw: Any, spec: TaskSpec, problems: list[str]) -> dict[str, Any
         else:
             fixed[str(name)] = spec.table[str(name)].coerce(value)
     return fixed
-
-
-def check_overrides(overrides: Mapping[str, Any], spec: TaskSpec) -> dict[str, Any]:
-    """Settings fixed from the command line or the API (`--set`, `overrides=`), checked and
-    with numbers written as text made numbers."""
-    checked = {}
-    for name, value in overrides.items():
-        problem = spec.check(name, value)
-        if problem:
-            raise UsageError(f"--set {problem}")
-        checked[name] = spec.table[name].coerce(value)
-    return checked
-
-
-def parse_overrides(pairs: list[str], spec: TaskSpec | Mapping[str, Any]) -> dict[str, Any]:
-    """`--set key=value` pairs; values are read as YAML scalars (3, 0.1, true, text)."""
-    overrides: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {pair!r}: expected key=value, e.g. --set max_epochs=20")
-        overrides[key.strip()] = read_scalar(text)
-    return check_overrides(overrides, as_spec(spec))

@@ -53,6 +53,8 @@ class Task:
         combine: how the outputs of several models of the task become one (the fold models
             a K-fold trial keeps, `tuner.ensemble`); default: their mean.
         default_data: the path of shipped demo data, used when --data is not given.
+        forward_inputs: how many leading elements of a batch the model's forward takes
+            (1: the inputs; 2: inputs and lengths): `latency_ms` times that forward.
         smoke: tiny settings for tests.
     """
 
@@ -78,6 +80,7 @@ class Task:
     fold_models: str = "all"
     combine: Callable[[list[torch.Tensor]], torch.Tensor] | None = None
     default_data: str | None = None
+    forward_inputs: int = 1
     smoke: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
     metric: str = ""

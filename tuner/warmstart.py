@@ -11,7 +11,7 @@ import optuna
 
 from tuner import keys
 from tuner.errors import UsageError
-from tuner.report import ranked_trials
+from tuner.report import ranked_trials, value_of
 from tuner.space import ParamSpec, SearchSpace
 
 
@@ -102,6 +102,6 @@ def enqueue_warm_start(
             origin = f"{source}#{trial.number}"
             study.enqueue_trial(params, user_attrs={keys.WARM_START: origin})
             fixed = f" ({'; '.join(fixes)})" if fixes else ""
-            notes.append(f"warm start: queued trial {origin} (value {trial.value:.4g}){fixed}")
+            notes.append(f"warm start: queued trial {origin} (value {value_of(trial):.4g}){fixed}")
     study.set_user_attr(keys.WARM_STARTED_FROM, sources)
     return notes

@@ -42,6 +42,7 @@ class SearchConfig:
     max_retries: int = 10  # retries of a trial whose worker died or was preempted
     warm_start: str | None = None  # earlier studies whose best configurations go first
     warm_start_top: int = 3
+    constraint: str | None = None  # "latency_ms<=5,params<=20000": on the models' costs
     worker_index: int | None = None  # set inside a worker process of `--workers N`
     allow_changes: bool = False  # resume a study with other settings or data than before
 
@@ -65,6 +66,10 @@ class SearchResult:
     tracking_uri: str
     storage: str
     fold_values: list[float] = field(default_factory=list)  # the best trial's, with K > 1
+    # a multi-objective study's Pareto front (or one asked for with constraints): one row
+    # per member, best first objective first; the best trial above is its first row
+    front: list[dict[str, Any]] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)  # those the best was picked under
 
 
 # ------------------------------------------------------------ locations

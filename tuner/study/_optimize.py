@@ -27,6 +27,8 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     if config.worker_index is None:
         for note in prepared.notes:
             print(f"note: {note}")
+    if prepared.space.multi_objective:  # Optuna cannot prune a multi-objective study
+        config = dataclasses.replace(config, pruner="none")
     study, tracker = open_record(prepared, config)
     context = TrialContext(
         task=prepared.task,

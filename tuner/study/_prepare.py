@@ -15,11 +15,13 @@ from tuner import devices, keys, options
 from tuner.datafiles import in_memory
 from tuner.errors import UsageError
 from tuner.names import check_name, clean_name
+from tuner.objectives import parse_constraints
+from tuner.overrides import check_overrides
 from tuner.registry import get_task
 from tuner.resume import check_choices_kept, check_unchanged, study_setup
 from tuner.samplers import check_sampler
 from tuner.settings import check_values
-from tuner.space import SearchSpace, check_overrides, load_space
+from tuner.space import SearchSpace, load_space
 from tuner.stores import (
     check_artifact_home,
     check_tracking,
@@ -74,9 +76,11 @@ def prepare(config: SearchConfig) -> Prepared:
     space = load_space(space_path, task.spec)
     space = space.for_accelerator(devices.pick_accelerator(config.devices))
     space = space.with_fixed(check_overrides(config.overrides, task.spec))
+    space = space.with_constraints(parse_constraints(config.constraint, "--constraint"))
+    space, objective_notes = _multi_objective(space, config, task)
     data = task.load_data(data_args)
     space, notes = task.fit_space(space, data)
-    notes = [*sized_for(space), *notes]
+    notes = [*sized_for(space), *objective_notes, *notes]
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri, config.artifact_root)
     existing = read_studies(storage)
@@ -109,6 +113,29 @@ def sized_for(space: SearchSpace) -> list[str]:
         f"search space sized for {space.profile.upper()} trials ({space.source}, its "
         f"{space.profile}: section)"
     ]
+
+
+def _multi_objective(
+    space: SearchSpace, config: SearchConfig, task: Task
+) -> tuple[SearchSpace, list[str]]:
+    """A multi-objective study trains every trial to the end (no pruning), so by default
+    each trial gets half the epochs: the median pruner trains 43-50% of a sweep's epochs
+    (benchmarks/RESULTS.md), so the sweep costs about what a pruned one does."""
+    if not space.multi_objective:
+        return space, []
+    if config.sampler == "cmaes":
+        raise UsageError(
+            "--sampler cmaes: Optuna's CMA-ES optimises one objective, and this space names "
+            f"{len(space.objectives)}; use tpe, random or gp"
+        )
+    names = ", ".join(o.metric for o in space.objectives)
+    notes = [f"multi-objective study ({names}): Optuna keeps the Pareto front; no pruning"]
+    epochs = space.fixed.get("max_epochs", task.defaults.get("max_epochs"))
+    if "max_epochs" not in config.overrides and space.param("max_epochs") is None and epochs:
+        halved = max(1, int(epochs) // 2)
+        space = space.with_fixed({"max_epochs": halved})
+        notes.append(f"max_epochs {epochs} -> {halved} per trial (pass --max-epochs to choose)")
+    return space, notes
 
 
 def check_config(config: SearchConfig) -> None:
@@ -154,6 +181,13 @@ def check_existing_study(
                 f"--study {name!r}: this study was made with {key} {attrs[key]!r}, "
                 f"not {value!r}; choose another --study name"
             )
+    made = [d.name.lower() for d in summary.directions]
+    if made != space.directions:  # Optuna keeps a study's objectives for good
+        raise UsageError(
+            f"--study {name!r}: this study optimises {len(made)} objective(s) "
+            f"({', '.join(made)}), the space names {len(space.directions)}; choose another "
+            f"--study name (--warm-start can start it from this one)"
+        )
     if not allow_changes:
         check_unchanged(name, attrs.get(keys.SETUP), setup)
     check_choices_kept(name, attrs.get(keys.SETUP), setup)

@@ -47,14 +47,14 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             storage=open_storage(
                 prepared.storage, config.heartbeat, prepared.tracking_uri, config.max_retries
             ),
-            direction=space.direction,
+            directions=space.directions,
             load_if_exists=True,
             pruner=_pruner(config.pruner, steps),
         )
         if not existed:
             study.set_user_attr(keys.CREATED_BY, this_process())
         seed = sampler_seed(study, config.seed, config.worker_index)
-        study.sampler = make_sampler(config.sampler, seed, config.trials)
+        study.sampler = make_sampler(config.sampler, seed, config.trials, space.constraints)
         if existed and config.allow_changes:  # earlier trials may lie outside the new space
             study.sampler = LearnsInSpace(study.sampler, space)
         _record_study_attrs(study, prepared, config)

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import optuna
 from optuna.trial import TrialState
 
 from tuner import keys, report
+from tuner.objectives import Constraint
 from tuner.stores import load_study, read_studies
 from tuner.study._config import SearchResult
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchResult:
+def summarize(
+    study: optuna.Study,
+    tracking_uri: str,
+    storage: str,
+    constraints: tuple[Constraint, ...] = (),
+) -> SearchResult:
+    """The study's best trial; with `constraints`, the best that meets them (on its
+    recorded costs); a multi-objective study's front too."""
     counts = report.state_counts(study)
-    best = report.best_trial(study)
+    front = report.pareto_front(study, constraints)
+    best = front[0] if front else None
     attrs = best.user_attrs if best else {}
     return SearchResult(
         study=study.study_name,
         metric=study.user_attrs.get("metric", "value"),
-        direction=study.direction.name.lower(),
-        best_value=best.value if best else None,
+        direction=study.directions[0].name.lower(),
+        best_value=report.value_of(best) if best else None,
         best_trial=best.number if best else None,
         best_params=dict(best.params) if best else {},
         best_run_id=attrs.get(keys.RUN_ID),
@@ -34,7 +45,21 @@ def summarize(study: optuna.Study, tracking_uri: str, storage: str) -> SearchRes
         tracking_uri=tracking_uri,
         storage=storage,
         fold_values=list(attrs.get(keys.FOLD_VALUES, [])),
+        front=[_front_row(study, t) for t in front] if len(study.directions) > 1 else [],
+        constraints=[str(c) for c in constraints],
     )
+
+
+def _front_row(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    objectives = study.user_attrs.get("space", {}).get("objectives", [])
+    names = [o["metric"] for o in objectives] or [
+        f"objective_{i}" for i in range(len(trial.values))
+    ]
+    return {
+        "trial": trial.number,
+        **dict(zip(names, trial.values, strict=True)),
+        "model_version": trial.user_attrs.get(keys.MODEL_VERSION),
+    }
 
 
 def count_finished_by_name(name: str, storage: str) -> int:
