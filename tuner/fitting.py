@@ -170,7 +170,7 @@ def check_costs(
             trial.set_constraint(str(constraint), constraint.violation(costs[constraint.metric]))
     broken = [str(c) for c in space.constraints if c.violation(costs[c.metric]) > 0]
     if broken:
-        measured = ", ".join(f"{name} {costs[name]:.4g}" for name in costs)
+        measured = ", ".join(f"{name} {round(value, 3)}" for name, value in costs.items())
         reason = f"breaks {', '.join(broken)} ({measured}): not trained"
         trial.set_user_attr(keys.INFEASIBLE, reason)
         raise Infeasible(reason)

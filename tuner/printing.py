@@ -46,7 +46,9 @@ def _print_front(result: Any, within: str) -> None:
     print(f"Pareto front{within} ({members}; best = the first objective's):")
     for row in result.front:
         values = "  ".join(
-            f"{k} = {v:.4g}" for k, v in row.items() if k not in ("trial", "model_version")
+            f"{k} = {v:.0f}" if float(v).is_integer() else f"{k} = {v:.4g}"
+            for k, v in row.items()
+            if k not in ("trial", "model_version")
         )
         version = (
             f"  models:/{result.model_name}/{row['model_version']}" if row["model_version"] else ""
