@@ -349,6 +349,7 @@ TASK = Task(
     model_class=SequenceClassifier,
     example=example,
     forward_inputs=2,  # (features, lengths)
+    ensemble_inputs=("n_features", "classes", "vocabulary"),
     predict=predict,
     combine=average_probabilities,
     default_data=str(DATA / "japanese_vowels.npz"),

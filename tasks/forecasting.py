@@ -347,6 +347,7 @@ TASK = Task(
     example=example,
     predict=predict,
     fold_models="recent",  # the newest half of the backtests: trained on the most, freshest data
+    ensemble_inputs=("input_len", "horizon", "transform", "scaling"),
     default_data=str(DATA / "air_passengers.csv"),
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
 )

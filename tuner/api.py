@@ -25,6 +25,7 @@ from tuner.study import SearchConfig, SearchResult
 if TYPE_CHECKING:
     from tuner.finetuning import FinetuneResult
     from tuner.provenance import Hop
+    from tuner.topk_ensemble import EnsembleResult
 
 
 def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
@@ -74,6 +75,14 @@ def best(
     return studies.summarize(
         loaded, stores.resolve_tracking(tracking_uri)[0], stores.resolve_storage(storage), limits
     )
+
+
+def ensemble(study: str, **options: Any) -> EnsembleResult:
+    """One model averaging the study's best trials (top=K, or trials="3,7,9"; combine
+    "median" for forecasts), scored and registered as `<model>-ensemble`."""
+    from tuner.topk_ensemble import build_ensemble
+
+    return build_ensemble(study, **options)
 
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import lightning
 import torch
 
-from tuner.ensemble import MEMBERS, carried, carry
+from tuner.ensemble import MEMBER_HPARAMS, MEMBERS, RULE, RULES, carried, carry
 from tuner.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -35,6 +35,8 @@ SHAPES = {
     "settings": dict,
     "meta": dict,
     MEMBERS: int,
+    MEMBER_HPARAMS: list,
+    RULE: str,
 }
 
 
@@ -57,8 +59,12 @@ def save_checkpoint(
         "meta": dict(meta),
         "pytorch-lightning_version": lightning.__version__,
     }
-    if carried(model):  # the fold models a K-fold trial keeps as one (tuner.ensemble)
-        payload[MEMBERS] = len(carried(model))
+    members = carried(model)  # a K-fold trial's fold models, or a top-k ensemble's
+    if members:
+        payload[MEMBERS] = len(members)
+        payload[MEMBER_HPARAMS] = [dict(member.hparams) for member in members]
+        if getattr(model, "combine_rule", ""):
+            payload[RULE] = model.combine_rule
     buffer = io.BytesIO()  # torch's writer reports a full disk as a RuntimeError: write here
     torch.save(payload, buffer)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -102,6 +108,8 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
         )
     payload.setdefault("meta", {})
     payload.setdefault(MEMBERS, 0)
+    payload.setdefault(MEMBER_HPARAMS, [])
+    payload.setdefault(RULE, "")
     wrong = [key for key, kind in SHAPES.items() if not isinstance(payload[key], kind)]
     if wrong:
         raise CheckpointError(
@@ -125,10 +133,15 @@ def restore_model(payload: dict[str, Any], task: Task) -> Any:
     members = int(payload.get(MEMBERS) or 0)
     if not 0 <= members <= MAX_MEMBERS:
         raise CheckpointError(f"checkpoint names {members} members; expected 0 to {MAX_MEMBERS}")
+    own = payload.get(MEMBER_HPARAMS) or []  # fold models share the lead's
+    if own and len(own) != members or payload.get(RULE, "") not in ("", *RULES):
+        raise CheckpointError("checkpoint's members do not match its member list or rule")
     try:
         model = model_class(**arguments)
         if members:
-            carry(model, [model_class(**arguments) for _ in range(members)], task.combine)
+            each = [task.upgrade(dict(h)) for h in own] or [arguments] * members
+            others = [model_class(**member) for member in each]
+            carry(model, others, task.combine, payload.get(RULE, ""))
         model.load_state_dict(payload["state_dict"])
     except (TypeError, RuntimeError) as exc:
         raise CheckpointError(

@@ -104,6 +104,15 @@ def add_best_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_ensemble_args(parser: argparse.ArgumentParser) -> None:
+    add_study_args(parser)
+    parser.add_argument("--top", type=int, default=3, help="the best K trials (default 3)")
+    parser.add_argument("--trials", metavar="N,N,...", help="these trials instead of --top")
+    parser.add_argument(
+        "--combine", default="mean", help="mean (probabilities for classes) or median (forecasts)"
+    )
+
+
 def add_trials_args(parser: argparse.ArgumentParser) -> None:
     add_study_args(parser)
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
@@ -239,6 +248,22 @@ def cmd_best(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from tuner import api
+    from tuner.topk_ensemble import describe
+
+    result = api.ensemble(
+        args.study,
+        top=args.top,
+        trials=args.trials,
+        combine=args.combine,
+        storage=args.storage,
+        tracking_uri=args.tracking_uri,
+    )
+    print("\n".join(describe(result)))
+    return 0
+
+
 def cmd_trials(args: argparse.Namespace) -> int:
     from tuner import api
 
@@ -269,6 +294,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "search": ("run or resume a hyperparameter search", add_search_args, cmd_search),
     "best": ("the best trial of a study (or its Pareto front)", add_best_args, cmd_best),
     "trials": ("every trial of a study", add_trials_args, cmd_trials),
+    "ensemble": ("one model averaging a study's best trials", add_ensemble_args, cmd_ensemble),
     "finetune": ("fine-tune a trained model on new data", add_finetune_args, cmd_finetune),
     "predict": ("predict with a trained model", add_predict_args, cmd_predict),
     "lineage": ("where a model came from", add_lineage_args, cmd_lineage),

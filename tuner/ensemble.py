@@ -20,6 +20,8 @@ import torch
 from torch import nn
 
 MEMBERS = "members"  # the checkpoint key (and attribute) holding the carried models
+MEMBER_HPARAMS = "member_hyper_parameters"  # each carried model's own (a top-k ensemble's)
+RULE = "combine"  # the checkpoint key naming a combine rule other than the task's own
 
 Combine = Callable[[list[torch.Tensor]], torch.Tensor]
 
@@ -29,14 +31,26 @@ def mean_of(outputs: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(outputs).mean(0)
 
 
-def carry(lead: nn.Module, others: Sequence[nn.Module], combine: Combine | None) -> nn.Module:
+def median_of(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """Forecasts combined by their median: robust to one member that is far off."""
+    return torch.stack(outputs).median(0).values
+
+
+RULES: dict[str, Combine] = {"median": median_of}  # besides each task's own `combine`
+
+
+def carry(
+    lead: nn.Module, others: Sequence[nn.Module], combine: Combine | None, rule: str = ""
+) -> nn.Module:
     """`lead` answers for itself and `others` from now on: its forward combines their
-    outputs with its own. The others are registered submodules (saved with it, moved to its
-    device, switched to eval with it). With no others, `lead` stays as it is."""
+    outputs with its own (the task's `combine`, or the named `rule`). The others are
+    registered submodules (saved with it, moved to its device, switched to eval with it).
+    With no others, `lead` stays as it is."""
     if not others:
         return lead
     setattr(lead, MEMBERS, nn.ModuleList(others))
-    lead.combine_outputs = combine or mean_of
+    lead.combine_rule = rule
+    lead.combine_outputs = RULES[rule] if rule else combine or mean_of
     lead.forward = types.MethodType(_combined_forward, lead)
     return lead
 
@@ -50,3 +64,14 @@ def carried(model: nn.Module) -> list[nn.Module]:
     """The models `model` carries besides itself (none for a single model)."""
     members = getattr(model, MEMBERS, None)
     return list(members) if isinstance(members, nn.ModuleList) else []
+
+
+def split(model: nn.Module) -> list[nn.Module]:
+    """A carrier as its separate models (itself plain again first), a single model as
+    itself: the members of a larger ensemble are never carriers themselves."""
+    members = carried(model)
+    if members:
+        delattr(model, MEMBERS)
+        for name in ("forward", "combine_outputs", "combine_rule"):
+            model.__dict__.pop(name, None)
+    return [model, *members]

@@ -29,7 +29,8 @@ from tuner.objectives import COSTS, dominated
 from tuner.preemption import Chain, Resume, requeue
 from tuner.recorder import TrialRecorder
 from tuner.recovery import environment_failure
-from tuner.report import best_trial, tie_score, value_of
+from tuner.report import best_trial, ranked_trials, tie_score, value_of
+from tuner.tracking import pyfunc_model
 
 __all__ = ["TargetReached", "TrialContext", "run_trial"]
 
@@ -255,6 +256,7 @@ def _keep_if_best(
     the `best` alias follows the first objective)."""
     rank = (recorder.sign * fitted.value, fitted.tie)
     if not _worth_keeping(context, trial, fitted.value, rank, recorder.sign):
+        _keep_weights_if_top(context, trial, fitted, settings, recorder)
         return
     recorder.flush()  # the run's metrics, test ones included, are linked to the model
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
@@ -264,7 +266,13 @@ def _keep_if_best(
         task = context.task
         example = task.example(context.data, settings) if task.example else None
         logged = context.tracker.log_best_model(
-            recorder.run_id, trial.number, rank, task, path, example, _model_params(task)
+            recorder.run_id,
+            trial.number,
+            rank,
+            task,
+            path,
+            example,
+            pyfunc_model.default_params(task),
         )
     finally:
         path.unlink(missing_ok=True)
@@ -273,6 +281,30 @@ def _keep_if_best(
     trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
     trial.set_user_attr(keys.MODEL_ID, logged.model_id)
     trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+
+
+def _keep_weights_if_top(
+    context: TrialContext,
+    trial: optuna.Trial,
+    fitted: Fitted,
+    settings: dict[str, Any],
+    recorder: TrialRecorder,
+) -> None:
+    """A trial that is not the best but ranks in the top `keep_top` keeps its checkpoint
+    as a file of its run (no model version): an ensemble's member, a source to predict or
+    fine-tune from (`runs:/<id>`)."""
+    rank = (recorder.sign * fitted.value, fitted.tie)
+    ranks = [(recorder.sign * value_of(t), tie_score(t)) for t in ranked_trials(trial.study)]
+    if sum(other <= rank for other in ranks) >= int(settings.get("keep_top") or 0):
+        return
+    path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
+    meta = _checkpoint_meta(context, trial, fitted, recorder.run_id)
+    save_checkpoint(path, fitted.model, context.task.name, settings, meta)
+    try:
+        uri = context.tracker.keep_weights(recorder.run_id, path)
+    finally:
+        path.unlink(missing_ok=True)
+    trial.set_user_attr(keys.WEIGHTS_URI, uri)
 
 
 def _worth_keeping(
@@ -306,11 +338,6 @@ def _checkpoint_meta(
         "data_args": recordable(context.data_args),
         **context.tracker.tags,
     }
-
-
-def _model_params(task: Any) -> dict[str, Any]:
-    """The predict options MLflow clients may pass as `params` (those with a default)."""
-    return {s.name: s.default for s in task.spec.predict_options if s.default is not None}
 
 
 def _record_failure(

@@ -17,6 +17,7 @@ class Hop:
     trial: str
     source: str  # how this run's starting weights were named ('' for a fresh search)
     source_sha256: str
+    members: tuple[tuple[str, str], ...] = ()  # an ensemble's (trial, run) pairs
 
 
 def lineage(ref: str, tracking_uri: str, storage: str) -> list[Hop]:
@@ -41,10 +42,18 @@ def lineage(ref: str, tracking_uri: str, storage: str) -> list[Hop]:
                 tags.get(keys.TRIAL_TAG, "?"),
                 tags.get(keys.SOURCE_TAG, ""),
                 tags.get(keys.SOURCE_SHA_TAG, ""),
+                _members(tags),
             )
         )
         run_id = tags.get(keys.SOURCE_RUN_TAG, "")
     return hops
+
+
+def _members(tags: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The trials (and their runs) a top-k ensemble's run averages, from its tags."""
+    trials = [t for t in tags.get(keys.MEMBERS_TAG, "").split(",") if t]
+    runs = tags.get(keys.MEMBER_RUNS_TAG, "").split(",")
+    return tuple(zip(trials, runs + [""] * (len(trials) - len(runs)), strict=False))
 
 
 def format_lineage(hops: list[Hop]) -> str:
@@ -54,6 +63,9 @@ def format_lineage(hops: list[Hop]) -> str:
         lines.append(
             f"{'   ' * depth}{arrow}run {hop.run_id}: trial {hop.trial} of study {hop.study!r}"
         )
+        lines += [
+            f"{'   ' * depth}   member: trial {trial} (run {run})" for trial, run in hop.members
+        ]
         if hop.source:
             lines.append(
                 f"{'   ' * depth}   fine-tuned from {hop.source} "

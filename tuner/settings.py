@@ -126,6 +126,13 @@ FRAMEWORK_SETTINGS: tuple[Setting, ...] = (
         "save a resume checkpoint every N epochs (0 = at most one a minute)",
         low=0,
     ),
+    Setting(
+        "keep_top",
+        5,
+        "trials whose weights are kept (those ranking in the top N when they end): the "
+        "members `tuner ensemble` can take",
+        low=0,
+    ),
 )
 
 

@@ -126,8 +126,8 @@ def _download_checkpoint(store: TrackingStore, lineage: dict[str, str], source: 
     path = store.download_checkpoint(run_id)  # logged before models were MLflow Models
     if path is None:
         raise CheckpointError(
-            f"--from {source!r}: run {run_id} has no model (only the best trials of a "
-            f"study log one)"
+            f"--from {source!r}: run {run_id} kept no weights (a study keeps those of its "
+            f"top keep_top trials, 5 by default, when they end)"
         )
     return path
 

@@ -53,6 +53,9 @@ class Task:
         combine: how the outputs of several models of the task become one (the fold models
             a K-fold trial keeps, `tuner.ensemble`); default: their mean.
         default_data: the path of shipped demo data, used when --data is not given.
+        ensemble_inputs: the hyperparameters that shape what a model reads and emits; the
+            trials of a `tuner ensemble` must agree on them (None: the task's models cannot
+            be averaged across trials yet).
         forward_inputs: how many leading elements of a batch the model's forward takes
             (1: the inputs; 2: inputs and lengths): `latency_ms` times that forward.
         smoke: tiny settings for tests.
@@ -81,6 +84,7 @@ class Task:
     combine: Callable[[list[torch.Tensor]], torch.Tensor] | None = None
     default_data: str | None = None
     forward_inputs: int = 1
+    ensemble_inputs: tuple[str, ...] | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
     metric: str = ""

@@ -45,6 +45,11 @@ class TunerModel:
         return self.task.predict(self.model, {"data": frame}, self.settings, options)
 
 
+def default_params(task: Any) -> dict[str, Any]:
+    """The predict options MLflow clients may pass as `params` (those with a default)."""
+    return {s.name: s.default for s in task.spec.predict_options if s.default is not None}
+
+
 def _load_pyfunc(data_path: str) -> TunerModel:
     """MLflow's entry point for a loader_module flavor: `data_path` is the checkpoint."""
     return TunerModel(data_path)

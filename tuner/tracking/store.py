@@ -15,7 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from tuner import keys
 
-CHECKPOINT_DIR = "checkpoint"  # where a best trial's run keeps its checkpoint file
+CHECKPOINT_DIR = "checkpoint"  # a kept trial's checkpoint file in its run (and older best runs)
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs table
 VIEW_KEY = "tuner"
 

@@ -38,7 +38,7 @@ from tuner.keys import (
 )
 from tuner.names import path_part
 from tuner.tracking import pyfunc_model
-from tuner.tracking.store import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
+from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
 BEST_ALIAS = "best"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
@@ -105,6 +105,29 @@ class StudyTracker:
             self.parent_run_id, params=[Param(k, _param_text(v)) for k, v in params.items()]
         )
         return self.parent_run_id
+
+    def start_ensemble(
+        self, parent_run_id: str, members: list[int], tags: Mapping[str, str]
+    ) -> str:
+        """A run for a top-k ensemble of the study's trials, beside its trial runs (under
+        its parent run, which stays as it is)."""
+        experiment = self.client.get_experiment_by_name(self.study_name)
+        if experiment is None:
+            raise KeyError(self.study_name)
+        self.experiment_id, self.parent_run_id = experiment.experiment_id, parent_run_id
+        names = ", ".join(map(str, members))
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"ensemble of trials {names}",
+            tags={
+                "mlflow.parentRunId": parent_run_id,
+                ROLE_TAG: "ensemble",
+                STUDY_TAG: self.study_name,
+                TRIAL_TAG: f"ensemble {names}",
+                **tags,
+            },
+        )
+        return run.info.run_id
 
     def set_runs_view(self, metric: str, params: list[str]) -> None:
         """A shared view of the runs table that shows what matters as columns (the trial's
@@ -243,6 +266,12 @@ class StudyTracker:
             got = self.client.download_artifacts(run_id, f"{RESUME_FOLDER}/{path.name}", folder)
             os.replace(got, path)
         return True
+
+    def keep_weights(self, run_id: str, checkpoint: Path) -> str:
+        """A trial's checkpoint as a file of its run (where `runs:/<id>` sources find one);
+        returns its URI."""
+        self.client.log_artifact(run_id, str(checkpoint), CHECKPOINT_DIR)
+        return f"runs:/{run_id}/{CHECKPOINT_DIR}/{checkpoint.name}"
 
     def drop_resume(self, run_ids: list[str]) -> None:
         """The trial ended for good: its chain's published resume checkpoints go (they are
