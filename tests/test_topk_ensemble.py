@@ -1,0 +1,145 @@
+"""Top-k ensembles on real training and a real MLflow store: scored, not copied; registered
+beside the single best and loaded by MLflow's own pyfunc client; members in the lineage."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+import torch
+from mlflow import MlflowClient
+
+import tuner
+from tests.conftest import TINY_SPACE
+from tuner import keys
+from tuner.checkpoints import load_checkpoint
+from tuner.cli import main
+from tuner.registry import get_task
+from tuner.sources import resolve_source
+from tuner.stores import default_tracking_uri, load_study, resolve_storage
+from tuner.topk_ensemble import _assemble
+
+CLASSIFIER = get_task("classification")
+FORECASTER = get_task("forecasting")
+
+
+def _payload(trial) -> dict:
+    source = resolve_source(
+        f"runs:/{trial.user_attrs[keys.RUN_ID]}", default_tracking_uri(), resolve_storage(None)
+    )
+    return load_checkpoint(source.path)
+
+
+def _run_count() -> int:
+    client = MlflowClient(default_tracking_uri())
+    return sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments())
+
+
+@pytest.fixture
+def vowels(workdir):
+    overrides = {**CLASSIFIER.smoke, "folds": 1}
+    tuner.search("classification", trials=4, overrides=overrides, pruner="none", quiet=True,
+                 study="vowels")  # fmt: skip
+    return load_study("vowels")
+
+
+def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfunc(vowels, capsys):
+    assert main(["ensemble", "--study", "vowels", "--top", "3"]) == 0
+    printed = capsys.readouterr().out
+    ranked = sorted(
+        (t for t in vowels.trials if t.state.name == "COMPLETE"),
+        key=lambda t: (-t.value, t.user_attrs.get(keys.TIE_SCORE, 0), t.number),
+    )[:3]
+    assert f"ensemble of trials {', '.join(str(t.number) for t in ranked)}" in printed
+
+    # the validation accuracy, recomputed here from the members' own probabilities
+    payloads = [_payload(t) for t in ranked]
+    data = CLASSIFIER.load_data({"data": CLASSIFIER.default_data})
+    settings = {**payloads[0]["settings"], "seed": 0, "fold": 0}
+    x, lengths, y = CLASSIFIER.build_datamodule(data, settings).tensors["val"]
+    models = [CLASSIFIER.model_class(**p["hyper_parameters"]) for p in payloads]
+    probabilities = []
+    for model, payload in zip(models, payloads, strict=True):
+        model.load_state_dict(payload["state_dict"])
+        with torch.no_grad():
+            probabilities.append(model.eval()(x, lengths).softmax(-1))
+    accuracy = float((torch.stack(probabilities).mean(0).argmax(1) == y).float().mean())
+    assert f"val_acc = {accuracy:.4f}" in printed
+
+    client = MlflowClient(default_tracking_uri())
+    version = client.get_model_version_by_alias("vowels-ensemble", "best")
+    run = client.get_run(version.run_id)
+    assert run.data.metrics["val_acc"] == pytest.approx(accuracy)
+    assert run.data.tags[keys.MEMBERS_TAG] == ",".join(str(t.number) for t in ranked)
+    assert run.data.tags[keys.ROLE_TAG] == "ensemble"
+
+    mlflow.set_tracking_uri(default_tracking_uri())
+    loaded = mlflow.pyfunc.load_model("models:/vowels-ensemble@best")
+    example = CLASSIFIER.example(data, settings)
+    table = loaded.predict(example, params={"proba": True})
+    columns = [f"p_{name}" for name in payloads[0]["hyper_parameters"]["classes"]]
+    by_hand = tuner.predict("models:/vowels-ensemble@best", data=example, task="classification",
+                            options={"proba": True})  # fmt: skip
+    assert np.allclose(table[columns], by_hand[columns]) and np.allclose(
+        table[columns].sum(axis=1), 1.0
+    )
+    assert main(["lineage", "models:/vowels-ensemble@best"]) == 0
+    lineage = capsys.readouterr().out
+    for trial in ranked:
+        assert f"member: trial {trial.number} (run {trial.user_attrs[keys.RUN_ID]})" in lineage
+
+
+def test_an_ensemble_of_identical_models_equals_the_model(workdir):
+    (workdir / "tiny.yaml").write_text(TINY_SPACE)
+    tuner.search("forecasting", trials=1, space="tiny.yaml", pruner="none", quiet=True,
+                 study="one")  # fmt: skip
+    payload = _payload(load_study("one").trials[0])
+    single = FORECASTER.model_class(**payload["hyper_parameters"])
+    single.load_state_dict(payload["state_dict"])
+    x = torch.randn(5, 12)
+    with torch.no_grad():
+        for rule in ("", "median"):
+            ensemble = _assemble([payload] * 3, FORECASTER, rule)
+            assert torch.allclose(ensemble(x), single.eval()(x), atol=1e-6)
+
+
+def test_ensemble_mistakes_exit_2_and_log_nothing(vowels, workdir, capsys):
+    before = _run_count()
+    complete = [t.number for t in vowels.trials if t.state.name == "COMPLETE"]
+    cases = [
+        (["--top", "1"], "needs 2 trials or more"),
+        (["--trials", str(complete[0])], "needs 2 trials or more"),
+        (["--trials", f"{complete[0]},99"], "trial(s) 99"),
+        (["--trials", "a,b"], "expected trial numbers"),
+        (["--combine", "vote"], "--combine 'vote'"),
+    ]
+    for extra, words in cases:
+        assert main(["ensemble", "--study", "vowels", *extra]) == 2, extra
+        assert words in capsys.readouterr().err
+    assert main(["ensemble", "--study", "nope"]) == 2
+    assert _run_count() == before
+
+
+def test_forecast_members_read_what_the_best_reads_and_the_others_are_named(workdir, capsys):
+    """TINY_SPACE searches `transform`: a trial that reads log values cannot be averaged
+    with one that reads raw values window by window; it is skipped, with why."""
+    (workdir / "tiny.yaml").write_text(TINY_SPACE)
+    tuner.search("forecasting", trials=8, space="tiny.yaml", pruner="none", quiet=True,
+                 study="air", seed=2)  # fmt: skip
+    study = load_study("air")
+    best = min((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
+    others = [t for t in study.trials if t.params["transform"] != best.params["transform"]]
+    assert main(["ensemble", "--study", "air", "--top", "2", "--combine", "median"]) == 0
+    printed = capsys.readouterr().out
+    client = MlflowClient(default_tracking_uri())
+    run = client.get_run(client.get_model_version_by_alias("air-ensemble", "best").run_id)
+    members = [int(n) for n in run.data.tags[keys.MEMBERS_TAG].split(",")]
+    assert members[0] == best.number and len(members) == 2
+    assert all(study.trials[n].params["transform"] == best.params["transform"] for n in members)
+    better_others = [t for t in others if t.value < study.trials[members[1]].value]
+    assert better_others  # this seed gives the second-best trial the other transform
+    for trial in better_others:
+        assert f"skipped: trial {trial.number} reads other inputs" in printed
+    payload = load_checkpoint(resolve_source("models:/air-ensemble@best", default_tracking_uri(),
+                                             resolve_storage(None)).path)  # fmt: skip
+    assert payload["combine"] == "median" and payload["members"] == 1
