@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,15 @@ def predict(
     return table
 
 
+def average_log_probs(
+    outputs: list[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Several recognisers of one frame rate as one: the log of their mean per-frame label
+    probabilities (a CTC distribution again), decoded once; the steps are the same."""
+    stacked = torch.stack([log_probs for log_probs, _ in outputs])
+    return torch.logsumexp(stacked, 0) - math.log(len(outputs)), outputs[0][1]
+
+
 def example(data: UtteranceSet, settings: Mapping[str, Any]) -> pd.DataFrame:
     """One recording, by its absolute path."""
     return pd.DataFrame({"path": [str(Path(data.files[0]).resolve())]})
@@ -247,6 +257,9 @@ TASK = Task(
     model_class=SpeechRecognizer,
     example=example,
     forward_inputs=2,  # (features, lengths)
+    # members emit frames at one rate, over one alphabet, from audio read one way
+    ensemble_inputs=("vocabulary", "subsample", "features"),
+    combine=average_log_probs,
     upgrade=upgrade,
     predict=predict,
     default_data=str(DATA / "speech/fsdd/manifest.csv"),

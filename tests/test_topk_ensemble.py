@@ -143,3 +143,32 @@ def test_forecast_members_read_what_the_best_reads_and_the_others_are_named(work
     payload = load_checkpoint(resolve_source("models:/air-ensemble@best", default_tracking_uri(),
                                              resolve_storage(None)).path)  # fmt: skip
     assert payload["combine"] == "median" and payload["members"] == 1
+
+
+def _recogniser(seed: int):
+    torch.manual_seed(seed)
+    model = get_task("speech").model_class(
+        vocabulary="abc", hidden_size=4, num_layers=1, dropout=0.0, lr=1e-3, subsample=2
+    )
+    return model.eval()
+
+
+def test_speech_members_average_their_frame_probabilities():
+    """Recognisers of one frame rate as one: the per-frame label distribution is the mean
+    of theirs (a distribution again), and identical members change nothing."""
+    speech = get_task("speech")
+    first, second = _recogniser(0), _recogniser(1)
+    mels = len(first.mean)  # one per mel band
+    x, lengths = torch.randn(3, 10, mels), torch.tensor([10, 8, 6])
+    payloads = [
+        {"hyper_parameters": dict(m.hparams), "state_dict": m.state_dict(), "members": 0}
+        for m in (first, second)
+    ]
+    with torch.no_grad():
+        (one, steps), (two, _) = first(x, lengths), second(x, lengths)
+        pair, pair_steps = _assemble(payloads, speech, "")(x, lengths)
+        same, _ = _assemble([payloads[0]] * 2, speech, "")(x, lengths)
+    assert torch.equal(pair_steps, steps)
+    assert torch.allclose(pair.exp(), (one.exp() + two.exp()) / 2, atol=1e-6)
+    assert torch.allclose(pair.exp().sum(-1), torch.ones_like(pair[..., 0]), atol=1e-5)
+    assert torch.allclose(same, one, atol=1e-6)
