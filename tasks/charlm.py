@@ -23,6 +23,7 @@ from typing_extensions import override
 
 from tasks.charlm_spec import SPEC
 from tuner.datafiles import FRAME, is_frame
+from tuner.ensemble import MemberStates, detached
 from tuner.errors import DataError, UsageError
 from tuner.lstm import LSTMBackbone, adam
 from tuner.space import SearchSpace
@@ -172,7 +173,7 @@ class CharLSTM(pl.LightningModule):
         x, y, reset = batch
         state = None if int(reset) else self.states.get(stage)
         logits, state = self(x, state)
-        self.states[stage] = tuple(s.detach() for s in state)  # truncated BPTT
+        self.states[stage] = detached(state)  # truncated BPTT
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
         if stage != "train":  # the recorder averages the training loss itself
             self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=y.numel())
@@ -223,6 +224,16 @@ class CharLSTM(pl.LightningModule):
                 out.append(self.hparams.vocabulary[next_id])
                 x = torch.tensor([[next_id]])
         return prompt + "".join(out)
+
+
+def average_next_chars(
+    outputs: list[tuple[torch.Tensor, Any]],
+) -> tuple[torch.Tensor, MemberStates]:
+    """Language models as one: the log of their mean next-character probabilities (the
+    loss and the sampler read it as logits), and each model's own state kept for it."""
+    stacked = torch.stack([logits.log_softmax(-1) for logits, _ in outputs])
+    mixed = torch.logsumexp(stacked, 0) - math.log(len(outputs))
+    return mixed, MemberStates(state for _, state in outputs)
 
 
 def build_model(settings: Mapping[str, Any], datamodule: TextData) -> CharLSTM:
@@ -303,6 +314,8 @@ TASK = Task(
     model_class=CharLSTM,
     example=example,
     predict=predict,
+    ensemble_inputs=("vocabulary",),  # members may read other window lengths and batches
+    combine=average_next_chars,
     default_data=str(DATA / "tinyshakespeare.txt"),
     smoke={
         "hidden_size": 16,

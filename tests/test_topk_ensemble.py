@@ -172,3 +172,31 @@ def test_speech_members_average_their_frame_probabilities():
     assert torch.allclose(pair.exp(), (one.exp() + two.exp()) / 2, atol=1e-6)
     assert torch.allclose(pair.exp().sum(-1), torch.ones_like(pair[..., 0]), atol=1e-5)
     assert torch.allclose(same, one, atol=1e-6)
+
+
+def test_language_models_average_next_characters_each_with_its_own_state():
+    """Two chunks of one stream: the ensemble's second answer is the mean of what each model
+    says after its OWN state of the first chunk (sharing one state would mix them)."""
+    charlm = get_task("charlm")
+    models = []
+    for seed, hidden in ((0, 6), (1, 4)):
+        torch.manual_seed(seed)
+        models.append(charlm.model_class(vocabulary="abcd", embed_size=3, hidden_size=hidden,
+                                         num_layers=1, dropout=0.0, lr=1e-3).eval())  # fmt: skip
+    payloads = [
+        {"hyper_parameters": dict(m.hparams), "state_dict": m.state_dict(), "members": 0}
+        for m in models
+    ]
+    ensemble = _assemble(payloads, charlm, "")
+    first, second = torch.tensor([[0, 1, 2, 3]]), torch.tensor([[3, 2, 1, 0]])
+    with torch.no_grad():
+        _, state = ensemble(first)
+        mixed, _ = ensemble(second, state)
+        alone = []
+        for model in models:
+            _, own = model(first)
+            logits, _ = model(second, own)
+            alone.append(logits.softmax(-1))
+    assert torch.allclose(mixed.softmax(-1), torch.stack(alone).mean(0), atol=1e-6)
+    text = ensemble.generate("ab", 5, 1.0, seed=0)
+    assert len(text) == 7 and set(text) <= set("abcd")

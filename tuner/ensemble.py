@@ -55,9 +55,28 @@ def carry(
     return lead
 
 
+class MemberStates(tuple):
+    """The recurrent states of a carrier's models, one each: a stateful model (a language
+    model reading a stream) gets its own state back, never another member's."""
+
+
 def _combined_forward(self: nn.Module, *inputs: Any) -> torch.Tensor:
-    own = type(self).forward(self, *inputs)
-    return self.combine_outputs([own, *(member(*inputs) for member in getattr(self, MEMBERS))])
+    members = getattr(self, MEMBERS)
+    if inputs and isinstance(inputs[-1], MemberStates):  # the last input is the state
+        each = [(*inputs[:-1], state) for state in inputs[-1]]
+    else:
+        each = [inputs] * (1 + len(members))
+    own = type(self).forward(self, *each[0])
+    others = [member(*args) for member, args in zip(members, each[1:], strict=True)]
+    return self.combine_outputs([own, *others])
+
+
+def detached(state: Any) -> Any:
+    """A recurrent state (a tensor, a tuple of them, or MemberStates of those) cut from
+    the graph (truncated backpropagation through time)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    return type(state)(detached(part) for part in state)
 
 
 def carried(model: nn.Module) -> list[nn.Module]:

@@ -68,7 +68,7 @@ def build_ensemble(
     if task.ensemble_inputs is None:
         raise UsageError(
             f"--study {study_name!r}: task {task.name!r} cannot average models across trials "
-            f"yet (forecasting, classification and speech can)"
+            f"yet"
         )
     if combine and combine not in ("mean", *RULES):
         raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
