@@ -23,6 +23,7 @@ from torch import nn
 from typing_extensions import override
 
 from tasks.forecasting_data import SeriesSet, fit_space, read_series, spans, split_points
+from tasks.forecasting_frames import normalise, reframe, symlog, to_original_units
 from tasks.forecasting_spec import SPEC
 from tuner.errors import DataError
 from tuner.lstm import ErrorSums, LSTMBackbone, adam
@@ -36,25 +37,6 @@ DATA = Path(__file__).parent / "data"  # the shipped demo data
 # ---------------------------------------------------------------- windows and scaling
 
 
-def symlog(x: np.ndarray | torch.Tensor) -> Any:
-    """sign(x) * log(1 + |x|): a log scale that is defined for every real value."""
-    if isinstance(x, torch.Tensor):
-        return torch.sign(x) * torch.log1p(x.abs())
-    return np.sign(x) * np.log1p(np.abs(x))
-
-
-def symexp(x: torch.Tensor) -> torch.Tensor:
-    return torch.sign(x) * torch.expm1(x.abs())
-
-
-def to_original_units(
-    y_norm: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, transform: str
-) -> torch.Tensor:
-    """A forecast on the normalised scale back in the series' own units."""
-    y = y_norm * scale + loc
-    return symexp(y) if transform == "log" else y
-
-
 def _windows(
     values: np.ndarray, input_len: int, horizon: int, first_target: int, last_target: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -65,18 +47,6 @@ def _windows(
     return np.asarray(x, dtype=np.float64).reshape(-1, input_len), np.asarray(
         y, dtype=np.float64
     ).reshape(-1, horizon)
-
-
-def normalise(
-    x: np.ndarray, train_part: np.ndarray, scaling: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample (loc, scale), shape (n, 1) each: from the window itself, or from the
-    series' training part only (never from what comes after it)."""
-    source = x if scaling == "window" else np.broadcast_to(train_part, (len(x), len(train_part)))
-    loc = source.mean(axis=1, keepdims=True)
-    scale = source.std(axis=1, keepdims=True)
-    scale = np.where(scale < 1e-8, 1.0, scale)
-    return loc, scale
 
 
 def make_tensors(
@@ -216,14 +186,16 @@ class ForecastLSTM(pl.LightningModule):
         self.errors = ErrorSums()
 
     @override
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Normalised window (batch, input_len) -> normalised forecast (batch, horizon)."""
+    def forward(self, x: torch.Tensor, loc: Any = None, scale: Any = None) -> torch.Tensor:
+        """Normalised window (batch, input_len) -> normalised forecast (batch, horizon).
+        The window's loc and scale are for the members an ensemble reads in this model's
+        frame (tasks.forecasting_frames); the model itself needs only the window."""
         output, _ = self.backbone(x.unsqueeze(-1))
         return self.head(output)
 
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, y, loc, scale, y_raw = batch
-        prediction = self(x)
+        prediction = self(x, loc, scale)
         loss = LOSSES[self.hparams.loss](prediction, y)
         if stage != "train":
             self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
@@ -306,14 +278,10 @@ def predict(
         transformed = symlog(values) if hp.transform == "log" else values
         x = transformed[len(values) - hp.input_len :][None, :]
         loc, scale = normalise(x, transformed, hp.scaling)
+        loc, scale = (torch.as_tensor(a, dtype=torch.float32) for a in (loc, scale))
         with torch.no_grad():
-            y_norm = model(torch.as_tensor((x - loc) / scale, dtype=torch.float32))
-            y = to_original_units(
-                y_norm,
-                torch.as_tensor(loc, dtype=torch.float32),
-                torch.as_tensor(scale, dtype=torch.float32),
-                hp.transform,
-            )
+            x_norm = (torch.tensor(x, dtype=torch.float32) - loc) / scale
+            y = to_original_units(model(x_norm, loc, scale), loc, scale, hp.transform)
         future = _future_dates(series.dates, data.freq, hp.horizon)
         rows.append(pd.DataFrame({"unique_id": series.uid, "ds": future, "y_hat": y[0].numpy()}))
     return pd.concat(rows, ignore_index=True)
@@ -348,6 +316,7 @@ TASK = Task(
     predict=predict,
     fold_models="recent",  # the newest half of the backtests: trained on the most, freshest data
     ensemble_inputs=("input_len", "horizon", "transform", "scaling"),
+    reframe=reframe,  # a member of a shorter window or another transform still fits
     default_data=str(DATA / "air_passengers.csv"),
     smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
 )

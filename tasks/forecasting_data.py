@@ -175,7 +175,7 @@ def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
     split = split_points(data.min_length, settings, folds - 1)
     longest = split.val_start - horizon
     spec = space.param("input_len")
-    low = int(spec.low if spec else settings["input_len"])
+    low = int(space.value_range("input_len", settings)[0])  # a range's low, the least choice
     if longest < max(1, low):
         backtests = f" and {folds} backtest windows" if folds > 1 else ""
         raise DataError(
@@ -185,7 +185,16 @@ def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
             f"{data.min_length - longest + low} values or a smaller input_len / horizon"
             f"{' / folds' if folds > 1 else ''}"
         )
-    if spec and spec.high > longest:
+    if spec and spec.kind == "categorical":
+        kept = tuple(c for c in spec.choices if c <= longest)
+        if len(kept) < len(spec.choices):
+            space = space.with_param(dataclasses.replace(spec, choices=kept))
+            dropped = ", ".join(str(c) for c in spec.choices if c > longest)
+            notes.append(
+                f"input_len: choices {dropped} dropped: the longest window the shortest "
+                f"series' training part allows is {longest}"
+            )
+    elif spec and spec.high > longest:
         space = space.with_param(dataclasses.replace(spec, high=longest))
         where = "the earliest backtest of " if folds > 1 else ""
         notes.append(

@@ -43,7 +43,9 @@ def vowels(workdir):
     return load_study("vowels")
 
 
-def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfunc(vowels, capsys):
+def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfunc(
+    vowels, capsys, monkeypatch
+):
     assert main(["ensemble", "--study", "vowels", "--top", "3"]) == 0
     printed = capsys.readouterr().out
     ranked = sorted(
@@ -73,7 +75,7 @@ def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfu
     assert run.data.tags[keys.MEMBERS_TAG] == ",".join(str(t.number) for t in ranked)
     assert run.data.tags[keys.ROLE_TAG] == "ensemble"
 
-    mlflow.set_tracking_uri(default_tracking_uri())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", default_tracking_uri())  # for MLflow's client
     loaded = mlflow.pyfunc.load_model("models:/vowels-ensemble@best")
     example = CLASSIFIER.example(data, settings)
     table = loaded.predict(example, params={"proba": True})
@@ -120,29 +122,60 @@ def test_ensemble_mistakes_exit_2_and_log_nothing(vowels, workdir, capsys):
     assert _run_count() == before
 
 
-def test_forecast_members_read_what_the_best_reads_and_the_others_are_named(workdir, capsys):
-    """TINY_SPACE searches `transform`: a trial that reads log values cannot be averaged
-    with one that reads raw values window by window; it is skipped, with why."""
-    (workdir / "tiny.yaml").write_text(TINY_SPACE)
-    tuner.search("forecasting", trials=8, space="tiny.yaml", pruner="none", quiet=True,
-                 study="air", seed=2)  # fmt: skip
-    study = load_study("air")
-    best = min((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
-    others = [t for t in study.trials if t.params["transform"] != best.params["transform"]]
-    assert main(["ensemble", "--study", "air", "--top", "2", "--combine", "median"]) == 0
-    printed = capsys.readouterr().out
+MIXED_WINDOWS = TINY_SPACE.replace("  input_len: 12\n", "").replace(
+    "params:\n", "params:\n  input_len: {type: categorical, choices: [6, 12, 18]}\n"
+)
+
+
+def test_forecasters_of_other_windows_and_transforms_answer_in_the_best_ones_frame(
+    workdir, capsys
+):
+    """A member trained on a shorter window and the other transform joins a better trial:
+    the ensemble's validation MAE is the MAE of the mean of each member's OWN forecast (its
+    own window, transform and scaling), computed here. A member that needs a longer window
+    than the lead reads is refused, with why."""
+    (workdir / "mixed.yaml").write_text(MIXED_WINDOWS)
+    tuner.search("forecasting", trials=10, space="mixed.yaml", pruner="none", quiet=True,
+                 study="air", overrides={"keep_top": 10})  # fmt: skip
+    ranked = sorted((t for t in load_study("air").trials if t.state.name == "COMPLETE"),
+                    key=lambda t: (t.value, t.user_attrs[keys.TIE_SCORE], t.number))  # fmt: skip
+    lead, member = next(
+        (a, b)
+        for i, a in enumerate(ranked)
+        for b in ranked[i + 1 :]
+        if a.params["input_len"] > b.params["input_len"]
+        and a.params["transform"] != b.params["transform"]
+    )
+    assert main(["ensemble", "--study", "air", "--trials", f"{lead.number},{member.number}"]) == 0
+    capsys.readouterr()
     client = MlflowClient(default_tracking_uri())
     run = client.get_run(client.get_model_version_by_alias("air-ensemble", "best").run_id)
-    members = [int(n) for n in run.data.tags[keys.MEMBERS_TAG].split(",")]
-    assert members[0] == best.number and len(members) == 2
-    assert all(study.trials[n].params["transform"] == best.params["transform"] for n in members)
-    better_others = [t for t in others if t.value < study.trials[members[1]].value]
-    assert better_others  # this seed gives the second-best trial the other transform
-    for trial in better_others:
-        assert f"skipped: trial {trial.number} reads other inputs" in printed
-    payload = load_checkpoint(resolve_source("models:/air-ensemble@best", default_tracking_uri(),
-                                             resolve_storage(None)).path)  # fmt: skip
-    assert payload["combine"] == "median" and payload["members"] == 1
+
+    data = FORECASTER.load_data({"data": FORECASTER.default_data})
+    forecasts, targets = [], []
+    for trial in (lead, member):
+        payload = _payload(trial)
+        model = FORECASTER.model_class(**payload["hyper_parameters"])
+        model.load_state_dict(payload["state_dict"])
+        settings = {**payload["settings"], "seed": 0, "fold": 0}
+        x, _, loc, scale, y_raw = FORECASTER.build_datamodule(data, settings).tensors["val"]
+        with torch.no_grad():
+            forecast = model.eval()(x) * scale + loc
+        log = trial.params["transform"] == "log"
+        forecasts.append(torch.sign(forecast) * torch.expm1(forecast.abs()) if log else forecast)
+        targets.append(y_raw)
+    assert torch.equal(targets[0], targets[1])
+    mae = float((torch.stack(forecasts).mean(0) - targets[0]).abs().mean())
+    assert run.data.metrics["val_mae"] == pytest.approx(mae, rel=1e-4)
+
+    shorter, longer = next(
+        (a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]
+        if a.params["input_len"] < b.params["input_len"]
+    )  # fmt: skip
+    assert (
+        main(["ensemble", "--study", "air", "--trials", f"{shorter.number},{longer.number}"]) == 2
+    )
+    assert f"more than the {shorter.params['input_len']} the best reads" in capsys.readouterr().err
 
 
 def _recogniser(seed: int):

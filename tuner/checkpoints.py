@@ -141,9 +141,11 @@ def restore_model(payload: dict[str, Any], task: Task) -> Any:
         if members:
             each = [task.upgrade(dict(h)) for h in own] or [arguments] * members
             others = [model_class(**member) for member in each]
+            if task.reframe:  # an ensemble's members of another window read the lead's
+                others = [task.reframe(arguments, other) for other in others]
             carry(model, others, task.combine, payload.get(RULE, ""))
         model.load_state_dict(payload["state_dict"])
-    except (TypeError, RuntimeError) as exc:
+    except (TypeError, RuntimeError, ValueError) as exc:
         raise CheckpointError(
             f"checkpoint does not fit {model_class.__name__}: {str(exc).splitlines()[0]}"
         ) from None

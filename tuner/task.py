@@ -56,6 +56,10 @@ class Task:
         ensemble_inputs: the hyperparameters that shape what a model reads and emits; the
             trials of a `tuner ensemble` must agree on them (None: the task's models cannot
             be averaged across trials yet).
+        reframe: (the carrier's hyperparameters, a member model) -> the member as it reads
+            the carrier's inputs (itself when they agree), for members whose
+            `ensemble_inputs` differ; raises ValueError saying why it cannot. None: they must
+            agree.
         forward_inputs: how many leading elements of a batch the model's forward takes
             (1: the inputs; 2: inputs and lengths): `latency_ms` times that forward.
         smoke: tiny settings for tests.
@@ -85,6 +89,7 @@ class Task:
     default_data: str | None = None
     forward_inputs: int = 1
     ensemble_inputs: tuple[str, ...] | None = None
+    reframe: Callable[[Mapping[str, Any], Any], Any] | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
     metric: str = ""

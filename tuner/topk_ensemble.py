@@ -67,8 +67,7 @@ def build_ensemble(
     task = get_task(study.user_attrs.get("task", ""), allow_module=False)
     if task.ensemble_inputs is None:
         raise UsageError(
-            f"--study {study_name!r}: task {task.name!r} cannot average models across trials "
-            f"yet"
+            f"--study {study_name!r}: task {task.name!r} cannot average models across trials yet"
         )
     if combine and combine not in ("mean", *RULES):
         raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
@@ -110,13 +109,15 @@ def _choose(
     for trial in candidates:
         if not trials and len(members) == top:
             break
-        why = _unusable(trial, members, task)
+        kept = keys.MODEL_ID in trial.user_attrs or keys.WEIGHTS_URI in trial.user_attrs
+        payload = _payload(trial, task, tracking_uri, storage) if kept else None
+        why = _unusable(payload, members, task)
         if why and trials:
             raise UsageError(f"--trials: trial {trial.number} {why}")
         if why:
             skipped.append(f"trial {trial.number} {why}")
             continue
-        members.append(Member(trial, _payload(trial, task, tracking_uri, storage)))
+        members.append(Member(trial, payload))
     if len(members) < 2:
         raise UsageError(
             f"--study {study.study_name!r}: an ensemble needs 2 trials or more; found "
@@ -125,17 +126,24 @@ def _choose(
     return members, skipped
 
 
-def _unusable(trial: optuna.trial.FrozenTrial, members: list[Member], task: Task) -> str:
-    attrs = trial.user_attrs
-    if keys.MODEL_ID not in attrs and keys.WEIGHTS_URI not in attrs:
+def _unusable(payload: dict[str, Any] | None, members: list[Member], task: Task) -> str:
+    """Why a trial cannot join (no weights kept; inputs that differ from the lead's and
+    that the task cannot read in the lead's frame), or "" when it can."""
+    if payload is None:
         return "kept no weights (a study keeps its top keep_top trials', 5 by default)"
     if not members:
         return ""
-    lead = members[0].trial.user_attrs[keys.SETTINGS]
-    differs = [k for k in task.ensemble_inputs or () if attrs[keys.SETTINGS].get(k) != lead.get(k)]
-    if differs:
-        shown = ", ".join(f"{k}={attrs[keys.SETTINGS].get(k)}" for k in differs)
+    lead, own = members[0].payload["hyper_parameters"], payload["hyper_parameters"]
+    differs = [k for k in task.ensemble_inputs or () if own.get(k) != lead.get(k)]
+    if not differs:
+        return ""
+    shown = ", ".join(f"{k}={own.get(k)}" for k in differs)
+    if task.reframe is None:
         return f"reads other inputs than trial {members[0].trial.number} ({shown})"
+    try:
+        task.reframe(lead, restore_model(payload, task))
+    except ValueError as exc:
+        return f"{exc} ({shown})"
     return ""
 
 
@@ -158,6 +166,9 @@ def _assemble(payloads: list[dict[str, Any]], task: Task, rule: str) -> Any:
     """Every member's models (a K-fold trial keeps several) carried by the first: each
     trial's models count alike when the trials keep as many each."""
     groups = [split(restore_model(payload, task)) for payload in payloads]
+    if task.reframe:  # members of another window or transform read the lead's
+        lead = payloads[0]["hyper_parameters"]
+        groups = [[task.reframe(lead, model) for model in group] for group in groups]
     if len({len(group) for group in groups}) > 1:
         raise UsageError(
             "the trials keep different numbers of fold models ("
