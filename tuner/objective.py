@@ -10,6 +10,8 @@ import math
 import os
 import socket
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -259,12 +261,9 @@ def _keep_if_best(
         _keep_weights_if_top(context, trial, fitted, settings, recorder)
         return
     recorder.flush()  # the run's metrics, test ones included, are linked to the model
-    path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
-    meta = _checkpoint_meta(context, trial, fitted, recorder.run_id)
-    save_checkpoint(path, fitted.model, context.task.name, settings, meta)
-    try:
-        task = context.task
-        example = task.example(context.data, settings) if task.example else None
+    task = context.task
+    example = task.example(context.data, settings) if task.example else None
+    with _checkpoint_file(context, trial, fitted, settings, recorder.run_id) as path:
         logged = context.tracker.log_best_model(
             recorder.run_id,
             trial.number,
@@ -274,8 +273,6 @@ def _keep_if_best(
             example,
             pyfunc_model.default_params(task),
         )
-    finally:
-        path.unlink(missing_ok=True)
     with context.store_lock():
         context.tracker.move_best_alias(logged.version, rank)
     trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
@@ -297,14 +294,26 @@ def _keep_weights_if_top(
     ranks = [(recorder.sign * value_of(t), tie_score(t)) for t in ranked_trials(trial.study)]
     if sum(other <= rank for other in ranks) >= int(settings.get("keep_top") or 0):
         return
+    with _checkpoint_file(context, trial, fitted, settings, recorder.run_id) as path:
+        trial.set_user_attr(keys.WEIGHTS_URI, context.tracker.keep_weights(recorder.run_id, path))
+
+
+@contextmanager
+def _checkpoint_file(
+    context: TrialContext,
+    trial: optuna.Trial,
+    fitted: Fitted,
+    settings: dict[str, Any],
+    run_id: str,
+) -> Iterator[Path]:
+    """The trial's kept model as a checkpoint file, for as long as it is being logged."""
     path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
-    meta = _checkpoint_meta(context, trial, fitted, recorder.run_id)
+    meta = _checkpoint_meta(context, trial, fitted, run_id)
     save_checkpoint(path, fitted.model, context.task.name, settings, meta)
     try:
-        uri = context.tracker.keep_weights(recorder.run_id, path)
+        yield path
     finally:
         path.unlink(missing_ok=True)
-    trial.set_user_attr(keys.WEIGHTS_URI, uri)
 
 
 def _worth_keeping(

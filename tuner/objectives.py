@@ -80,6 +80,28 @@ def parse_constraints(text: str | Sequence[str] | None, where: str) -> tuple[Con
     return tuple(constraints)
 
 
+def with_first_objective(raw: dict) -> dict:
+    """A space that names `objectives:` but no `metric:` optimises the first one."""
+    first = raw.get("objectives")
+    if "metric" in raw or not isinstance(first, list) or not first:
+        return raw
+    named = first[0] if isinstance(first[0], dict) else {}
+    return {**raw, **{k: v for k, v in named.items() if k in ("metric", "direction")}}
+
+
+def parse_goals(
+    raw: dict, metric: str, direction: str, problems: list[str]
+) -> tuple[tuple[Objective, ...], tuple[Constraint, ...]]:
+    """A space's `objectives:` and `constraints:`, each problem added to `problems`."""
+    objectives = parse_objectives(raw.get("objectives"), metric, direction, problems)
+    try:
+        constraints = parse_constraints(raw.get("constraints"), "constraints:")
+    except UsageError as exc:
+        problems.append(str(exc))
+        constraints = ()
+    return objectives, constraints
+
+
 def parse_objectives(
     raw: Any, metric: str, direction: str, problems: list[str]
 ) -> tuple[Objective, ...]:

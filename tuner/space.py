@@ -16,8 +16,8 @@ from typing import Any
 import optuna
 import yaml
 
-from tuner.errors import SpaceError, UsageError, did_you_mean
-from tuner.objectives import Constraint, Objective, parse_constraints, parse_objectives
+from tuner.errors import SpaceError, did_you_mean
+from tuner.objectives import Constraint, Objective, parse_goals, with_first_objective
 from tuner.settings import MINIMIZE, Setting, TaskSpec
 
 PROFILES = ("cpu", "gpu")  # sections that size a space for the device its trials run on
@@ -228,22 +228,14 @@ def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> Se
                 f"{key}: unknown key{did_you_mean(str(key), TOP_KEYS)}; "
                 f"expected one of {', '.join(TOP_KEYS)}"
             )
-    first = raw.get("objectives")
-    if "metric" not in raw and isinstance(first, list) and first and isinstance(first[0], dict):
-        raw = {**raw, **{k: v for k, v in first[0].items() if k in ("metric", "direction")}}
-    metric, direction = _parse_objective(raw, spec, problems)
+    metric, direction = _parse_objective(with_first_objective(raw), spec, problems)
     params = _parse_params(raw.get("params") or {}, spec, problems)
     fixed = _parse_fixed(raw.get("fixed") or {}, spec, problems)
     tie_break = _parse_tie_break(raw, spec, problems)
     profiles = {
         key: _parse_profile(raw[key], key, spec, problems) for key in PROFILES if key in raw
     }
-    objectives = parse_objectives(raw.get("objectives"), metric, direction, problems)
-    try:
-        constraints = parse_constraints(raw.get("constraints"), "constraints:")
-    except UsageError as exc:
-        problems.append(str(exc))
-        constraints = ()
+    objectives, constraints = parse_goals(raw, metric, direction, problems)
     if problems:
         raise SpaceError("; ".join(f"{source}: {problem}" for problem in problems))
     return SearchSpace(metric, direction, tuple(params), fixed, source, tie_break, profiles,
