@@ -61,6 +61,9 @@ def test_a_two_objective_study_keeps_its_front_and_registers_every_member(
     assert "max_epochs 4 -> 2 per trial" in out
     study = load_study("pareto")
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
+    assert study.user_attrs[keys.BEST_RULE] == (
+        "lowest val_mae on the Pareto front, then val_loss, then the earliest"
+    )
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 8  # no pruning in a multi-objective study
     for trial in complete:
@@ -116,6 +119,10 @@ def test_a_constrained_study_trains_no_model_that_breaks_it(workdir, capsys):
     broke = [t for t in study.trials if keys.INFEASIBLE in t.user_attrs]
     kept = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert broke and kept and len(study.trials) == 10
+    assert study.user_attrs[keys.BEST_RULE] == (
+        "lowest val_mae among trials meeting params<=500, latency_ms<=60000, then val_loss, "
+        "then the earliest"
+    )
     for trial in broke:
         assert states[trial.number] == "PRUNED" and trial.user_attrs["params"] > 500
         assert "breaks params<=500" in trial.user_attrs[keys.INFEASIBLE]

@@ -156,12 +156,13 @@ def check_costs(
     trained. Latency is timed only where the space asks for it."""
     space, task = context.space, context.task
     members = kept_members(task, fold_count(settings))
-    inputs = next(iter(datamodule.val_dataloader()))[: task.forward_inputs]
-    device = "cuda" if context.accelerator == "gpu" else "cpu"
-    mixed = context.precision.endswith("-mixed")
+    timed = space.measures_latency
+    inputs = next(iter(datamodule.val_dataloader()))[: task.forward_inputs] if timed else ()
+    device = "cuda" if context.accelerator == "gpu" and timed else "cpu"
+    mixed = timed and context.precision.endswith("-mixed")
     dtype = torch.bfloat16 if context.precision.startswith("bf16") else torch.float16
     with torch.autocast(device, dtype=dtype, enabled=mixed):
-        costs = measure_costs(model.to(device), inputs, members, space.measures_latency)
+        costs = measure_costs(model.to(device), inputs, members, timed)
     model.to("cpu")
     for name, value in costs.items():
         trial.set_user_attr(name, value)

@@ -34,6 +34,7 @@ WARM_STARTED_FROM = "warm_started_from"  # the studies a study was warm-started 
 SETUP = "setup"  # the settings and data of its first run (tuner.resume)
 CREATED_BY = "created_by"  # host:pid of the process that made it
 MODEL_NAME = "model_name"
+BEST_RULE = "best_rule"  # how its best trial (and the registry's `best` alias) is chosen
 
 # ---------------------------------------------------------------- MLflow tags
 TAG = "tuner."  # every tag of ours starts with it

@@ -135,6 +135,18 @@ def parse_objectives(
     return tuple(objectives) if len(objectives) > 1 else ()
 
 
+def best_rule(space: Any) -> str:
+    """The study's rule for its best trial, in words (recorded with the study)."""
+    way = "lowest" if space.direction == "minimize" else "highest"
+    within = (
+        f" among trials meeting {', '.join(map(str, space.constraints))}"
+        if space.constraints
+        else ""
+    )
+    front = " on the Pareto front" if space.multi_objective else ""
+    return f"{way} {space.metric}{front}{within}, then {space.tie_break}, then the earliest"
+
+
 # ----------------------------------------------------------------------------- measuring
 
 

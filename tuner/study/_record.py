@@ -11,6 +11,7 @@ from tuner import keys, report
 from tuner.continued import LearnsInSpace
 from tuner.datafiles import recordable
 from tuner.folds import fold_count
+from tuner.objectives import best_rule
 from tuner.recovery import fail_dead_local_trials
 from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
 from tuner.stores import (
@@ -116,6 +117,7 @@ def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchC
         "seed": config.seed,
         keys.MODEL_NAME: prepared.model_name,
         keys.SETUP: dict(prepared.setup),
+        keys.BEST_RULE: best_rule(prepared.space),
         **prepared.lineage,
     }
     for key, value in attrs.items():
