@@ -30,6 +30,7 @@ fixed:
   max_epochs: 2
   batch_size: 32
   folds: 1
+  keep_top: 0  # no weights beyond the best's: tests of ensembles ask for them
 """
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import optuna
-import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import TINY_SPACE
@@ -46,17 +45,10 @@ def _front_of(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
     return {t.number for t in trials if not any(dominates(o, t) for o in trials)}
 
 
-@pytest.fixture
-def two_objective_study(workdir, capsys):
+def test_a_two_objective_study_keeps_its_front_and_registers_every_member(workdir, capsys):
     (workdir / "space.yaml").write_text(TWO_OBJECTIVES)
     assert _search("--trials", "8", "--study", "pareto") == 0
-    return capsys.readouterr().out
-
-
-def test_a_two_objective_study_keeps_its_front_and_registers_every_member(
-    two_objective_study, workdir, capsys
-):
-    out = two_objective_study
+    out = capsys.readouterr().out
     assert "multi-objective study (val_mae, params)" in out
     assert "max_epochs 4 -> 2 per trial" in out
     study = load_study("pareto")
@@ -90,8 +82,10 @@ def test_a_two_objective_study_keeps_its_front_and_registers_every_member(
     page = (workdir / "mlruns" / "reports" / "pareto" / "report.html").read_text()
     assert "Pareto front" in page and (workdir / "mlruns/reports/pareto/pareto.png").stat().st_size
 
+    _check_a_constraint_picks_the_best_front_member_within_it(capsys)
 
-def test_a_constraint_picks_the_best_front_member_within_it(two_objective_study, capsys):
+
+def _check_a_constraint_picks_the_best_front_member_within_it(capsys):
     study = load_study("pareto")
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     front = [t for t in complete if t.number in _front_of(complete)]

@@ -89,23 +89,10 @@ def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfu
     lineage = capsys.readouterr().out
     for trial in ranked:
         assert f"member: trial {trial.number} (run {trial.user_attrs[keys.RUN_ID]})" in lineage
+    _check_mistakes_exit_2_and_log_nothing(vowels, capsys)
 
 
-def test_an_ensemble_of_identical_models_equals_the_model(workdir):
-    (workdir / "tiny.yaml").write_text(TINY_SPACE)
-    tuner.search("forecasting", trials=1, space="tiny.yaml", pruner="none", quiet=True,
-                 study="one")  # fmt: skip
-    payload = _payload(load_study("one").trials[0])
-    single = FORECASTER.model_class(**payload["hyper_parameters"])
-    single.load_state_dict(payload["state_dict"])
-    x = torch.randn(5, 12)
-    with torch.no_grad():
-        for rule in ("", "median"):
-            ensemble = _assemble([payload] * 3, FORECASTER, rule)
-            assert torch.allclose(ensemble(x), single.eval()(x), atol=1e-6)
-
-
-def test_ensemble_mistakes_exit_2_and_log_nothing(vowels, workdir, capsys):
+def _check_mistakes_exit_2_and_log_nothing(vowels, capsys):
     before = _run_count()
     complete = [t.number for t in vowels.trials if t.state.name == "COMPLETE"]
     cases = [
@@ -122,6 +109,20 @@ def test_ensemble_mistakes_exit_2_and_log_nothing(vowels, workdir, capsys):
     assert _run_count() == before
 
 
+def test_an_ensemble_of_identical_models_equals_the_model(workdir):
+    (workdir / "tiny.yaml").write_text(TINY_SPACE)
+    tuner.search("forecasting", trials=1, space="tiny.yaml", pruner="none", quiet=True,
+                 study="one")  # fmt: skip
+    payload = _payload(load_study("one").trials[0])
+    single = FORECASTER.model_class(**payload["hyper_parameters"])
+    single.load_state_dict(payload["state_dict"])
+    x = torch.randn(5, 12)
+    with torch.no_grad():
+        for rule in ("", "median"):
+            ensemble = _assemble([payload] * 3, FORECASTER, rule)
+            assert torch.allclose(ensemble(x), single.eval()(x), atol=1e-6)
+
+
 MIXED_WINDOWS = TINY_SPACE.replace("  input_len: 12\n", "").replace(
     "params:\n", "params:\n  input_len: {type: categorical, choices: [6, 12, 18]}\n"
 )
@@ -135,7 +136,7 @@ def test_forecasters_of_other_windows_and_transforms_answer_in_the_best_ones_fra
     own window, transform and scaling), computed here. A member that needs a longer window
     than the lead reads is refused, with why."""
     (workdir / "mixed.yaml").write_text(MIXED_WINDOWS)
-    tuner.search("forecasting", trials=10, space="mixed.yaml", pruner="none", quiet=True,
+    tuner.search("forecasting", trials=6, space="mixed.yaml", pruner="none", quiet=True,
                  study="air", overrides={"keep_top": 10})  # fmt: skip
     ranked = sorted((t for t in load_study("air").trials if t.state.name == "COMPLETE"),
                     key=lambda t: (t.value, t.user_attrs[keys.TIE_SCORE], t.number))  # fmt: skip
