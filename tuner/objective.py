@@ -31,7 +31,7 @@ from tuner.objectives import COSTS, dominated
 from tuner.preemption import Chain, Resume, requeue
 from tuner.recorder import TrialRecorder
 from tuner.recovery import environment_failure
-from tuner.report import best_trial, ranked_trials, tie_score, value_of
+from tuner.report import ranked_trials, tie_score, value_of
 from tuner.tracking import pyfunc_model
 
 __all__ = ["TargetReached", "TrialContext", "run_trial"]
@@ -85,9 +85,17 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float
         _discard(context, trial, chain, recorder.run_id)
         raise
     _discard(context, trial, chain, recorder.run_id)
-    if context.space.multi_objective:
-        return [value, *(trial.user_attrs[o.metric] for o in context.space.objectives[1:])]
-    return value
+    return _objective_values(context, trial, value) if context.space.multi_objective else value
+
+
+def _objective_values(context: TrialContext, trial: optuna.Trial, value: float) -> list[float]:
+    """A multi-objective trial's values: its metric, then the costs the space names."""
+    return [value, *(trial.user_attrs[o.metric] for o in context.space.objectives[1:])]
+
+
+def _costs(trial: optuna.Trial) -> dict[str, float]:
+    """The model costs the trial recorded before it trained (tuner.objectives)."""
+    return {k: v for k, v in trial.user_attrs.items() if k in COSTS}
 
 
 def _discard(context: TrialContext, trial: optuna.Trial, chain: Chain, run_id: str) -> None:
@@ -138,7 +146,7 @@ def _train_and_record(
         context.tracker.end_trial(run_id, number, "INTERRUPTED", recorder.details())
         raise
     except Infeasible as exc:
-        recorder.record({k: v for k, v in trial.user_attrs.items() if k in COSTS}, 0)
+        recorder.record(_costs(trial), 0)
         recorder.flush()
         context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(infeasible=str(exc)))
         raise
@@ -235,7 +243,7 @@ def _test(
         tested = fitted.trainer.test(fitted.model, dataloaders=test_batches, verbose=False)
         final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
     final[f"best_{context.space.metric}"] = fitted.value
-    final.update({k: v for k, v in trial.user_attrs.items() if k in COSTS})
+    final.update(_costs(trial))
     if context.accelerator == "gpu":
         final[keys.GPU_PEAK] = torch.cuda.max_memory_allocated() / 2**20
         trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
@@ -257,8 +265,10 @@ def _keep_if_best(
     multi-objective study when it joins the Pareto front (every member can be deployed;
     the `best` alias follows the first objective)."""
     rank = (recorder.sign * fitted.value, fitted.tie)
-    if not _worth_keeping(context, trial, fitted.value, rank, recorder.sign):
-        _keep_weights_if_top(context, trial, fitted, settings, recorder)
+    ranks = [(recorder.sign * value_of(t), tie_score(t)) for t in ranked_trials(trial.study)]
+    if not _worth_keeping(context, trial, fitted.value, rank, ranks):
+        if sum(other <= rank for other in ranks) < int(settings.get("keep_top") or 0):
+            _keep_weights(context, trial, fitted, settings, recorder.run_id)
         return
     recorder.flush()  # the run's metrics, test ones included, are linked to the model
     task = context.task
@@ -280,22 +290,18 @@ def _keep_if_best(
     trial.set_user_attr(keys.MODEL_VERSION, logged.version)
 
 
-def _keep_weights_if_top(
+def _keep_weights(
     context: TrialContext,
     trial: optuna.Trial,
     fitted: Fitted,
     settings: dict[str, Any],
-    recorder: TrialRecorder,
+    run_id: str,
 ) -> None:
     """A trial that is not the best but ranks in the top `keep_top` keeps its checkpoint
     as a file of its run (no model version): an ensemble's member, a source to predict or
     fine-tune from (`runs:/<id>`)."""
-    rank = (recorder.sign * fitted.value, fitted.tie)
-    ranks = [(recorder.sign * value_of(t), tie_score(t)) for t in ranked_trials(trial.study)]
-    if sum(other <= rank for other in ranks) >= int(settings.get("keep_top") or 0):
-        return
-    with _checkpoint_file(context, trial, fitted, settings, recorder.run_id) as path:
-        trial.set_user_attr(keys.WEIGHTS_URI, context.tracker.keep_weights(recorder.run_id, path))
+    with _checkpoint_file(context, trial, fitted, settings, run_id) as path:
+        trial.set_user_attr(keys.WEIGHTS_URI, context.tracker.keep_weights(run_id, path))
 
 
 @contextmanager
@@ -321,15 +327,16 @@ def _worth_keeping(
     trial: optuna.Trial,
     value: float,
     rank: tuple[float, float],
-    sign: float,
+    ranks: list[tuple[float, float]],
 ) -> bool:
+    """Beats the study's best (`ranks`: the complete trials' ranks, best first), or in a
+    multi-objective study joins the front."""
     space = context.space
     if space.multi_objective:
-        values = [value, *(trial.user_attrs[o.metric] for o in space.objectives[1:])]
         complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        values = _objective_values(context, trial, value)
         return not dominated(values, [t.values for t in complete], space.directions)
-    best = best_trial(trial.study)
-    return best is None or rank < (sign * value_of(best), tie_score(best))
+    return not ranks or rank < ranks[0]
 
 
 def _checkpoint_meta(

@@ -4,8 +4,8 @@ latency), constraints on them, and extra objectives.
 Two modes, because Optuna cannot prune a multi-objective study (`Trial.report` raises there):
 - constrained (`--constraint "latency_ms<=5"`, or `constraints:` in the space): one
   objective, pruning as usual; a trial whose model breaks a constraint is stopped before it
-  trains (its costs are known from its architecture), and the samplers that take Optuna's
-  `constraints_func` (TPE, GP) learn where the feasible region is;
+  trains (its costs are known from its architecture), and the samplers that read Optuna's
+  constraints (TPE, GP) learn where the feasible region is;
 - multi-objective (`objectives:` in the space, two or more): Optuna keeps the Pareto front,
   no pruning. The study's best (the registry's `best` alias, `tuner best`, fine-tune
   sources) is the best first objective among the feasible trials.

@@ -101,9 +101,15 @@ def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     rule (a multi-objective study: by its first objective, the quality metric)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     limits = study_constraints(study)
-    feasible = [t for t in complete if meets(t, limits)]
+    return _best_first(study, [t for t in complete if meets(t, limits)])
+
+
+def _best_first(
+    study: optuna.Study, trials: list[optuna.trial.FrozenTrial]
+) -> list[optuna.trial.FrozenTrial]:
+    """By the first objective, then the tie-break score, then the trial number."""
     sign = 1.0 if study.directions[0] == StudyDirection.MINIMIZE else -1.0
-    return sorted(feasible, key=lambda t: (sign * value_of(t), tie_score(t), t.number))
+    return sorted(trials, key=lambda t: (sign * value_of(t), tie_score(t), t.number))
 
 
 def value_of(trial: optuna.trial.FrozenTrial) -> float | None:
@@ -126,9 +132,7 @@ def pareto_front(
         ranked = [t for t in ranked_trials(study) if meets(t, constraints)]
         return ranked[:1]
     limits = (*study_constraints(study), *constraints)
-    front = [t for t in study.best_trials if meets(t, limits)]
-    sign = 1.0 if study.directions[0] == StudyDirection.MINIMIZE else -1.0
-    return sorted(front, key=lambda t: (sign * t.values[0], tie_score(t), t.number))
+    return _best_first(study, [t for t in study.best_trials if meets(t, limits)])
 
 
 def tie_score(trial: optuna.trial.FrozenTrial) -> float:

@@ -95,7 +95,7 @@ def _choose(
     ranked = ranked_trials(study)
     if trials:
         wanted = _trial_numbers(trials, study)
-        candidates = sorted((t for t in ranked if t.number in wanted), key=ranked.index)
+        candidates = [t for t in ranked if t.number in wanted]
         missing = wanted - {t.number for t in candidates}
         if missing:
             raise UsageError(
