@@ -32,7 +32,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
-from lightning.pytorch.callbacks import Callback
 
 from benchmarks.common import (
     REPO,
@@ -109,7 +108,7 @@ def fold_outputs(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
     import lightning.pytorch as pl
 
     from tuner.folds import fold_count
-    from tuner.recorder import make_trainer
+    from tuner.loop import FitLoop
     from tuner.registry import get_task
 
     task = get_task(task_name)
@@ -122,7 +121,8 @@ def fold_outputs(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
         datamodule = task.build_datamodule(data, {**settings, "seed": seed, "fold": fold})
         model = task.build_model(settings, datamodule)
         keep = BestEpoch(metric, task.spec.direction_of(metric))
-        make_trainer(settings, [keep], "cpu").fit(model, datamodule=datamodule)
+        FitLoop(max_epochs=int(settings["max_epochs"]), grad_clip=settings.get("grad_clip"),
+                callbacks=[keep]).fit(model, datamodule)  # fmt: skip
         model.load_state_dict(keep.state)
         predicted, target = TEST_OUTPUTS[task_name](model, datamodule)
         outputs.append(predicted)
@@ -136,7 +136,7 @@ def refit_output(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
     validation to choose an epoch on: the test outputs of the refit."""
     import lightning.pytorch as pl
 
-    from tuner.recorder import make_trainer
+    from tuner.loop import FitLoop
     from tuner.registry import get_task
 
     task = get_task(task_name)
@@ -145,7 +145,7 @@ def refit_output(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
     pl.seed_everything(seed, verbose=False)
     datamodule = task.build_datamodule(data, {**settings, "seed": seed, "fold": None})
     model = task.build_model(settings, datamodule)
-    make_trainer({**settings, "max_epochs": epochs}, [], "cpu").fit(model, datamodule=datamodule)
+    FitLoop(max_epochs=epochs, grad_clip=settings.get("grad_clip")).fit(model, datamodule)
     return TEST_OUTPUTS[task_name](model, datamodule)[0]
 
 
@@ -153,19 +153,18 @@ def study_metric(task_name: str) -> str:
     return {"forecasting": "val_mae", "classification": "val_acc"}[task_name]
 
 
-class BestEpoch(Callback):
+class BestEpoch:
     """The best validation epoch's weights (the metric, then val_loss), as the recorder."""
 
     def __init__(self, metric: str, direction: str) -> None:
         self.metric, self.sign = metric, 1.0 if direction == "minimize" else -1.0
         self.rank, self.state, self.epoch = (math.inf, math.inf), None, -1
 
-    def on_validation_end(self, trainer: Any, module: Any) -> None:
-        found = trainer.callback_metrics
-        rank = (self.sign * float(found[self.metric]), float(found["val_loss"]))
+    def on_epoch_end(self, loop: Any, module: Any, metrics: dict[str, float]) -> None:
+        rank = (self.sign * metrics[self.metric], metrics["val_loss"])
         if rank < self.rank:
             self.rank, self.state = rank, copy.deepcopy(module.state_dict())
-            self.epoch = trainer.current_epoch
+            self.epoch = loop.epoch
 
 
 def _forecast_outputs(model, datamodule):
@@ -401,7 +400,7 @@ def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
     import lightning.pytorch as pl
     import torch
 
-    from tuner.recorder import make_trainer
+    from tuner.loop import FitLoop
     from tuner.registry import get_task
     from tuner.space import load_space
 
@@ -416,7 +415,7 @@ def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
         pl.seed_everything(0, verbose=False)
         datamodule = task.build_datamodule(data, settings)
         model = task.build_model(settings, datamodule)
-        make_trainer(settings, [], "cpu").fit(model, datamodule=datamodule)
+        FitLoop(max_epochs=20, grad_clip=settings.get("grad_clip")).fit(model, datamodule)
         x, lengths, y = datamodule.tensors["test"]
         model.eval()
         with torch.no_grad():

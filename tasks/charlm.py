@@ -175,9 +175,7 @@ class CharLSTM(pl.LightningModule):
         logits, state = self(x, state)
         self.states[stage] = detached(state)  # truncated BPTT
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
-        if stage != "train":  # the recorder averages the training loss itself
-            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=y.numel())
-        if stage == "val":
+        if stage == "val":  # the loop averages the training loss itself
             self.nats += loss.detach().item() * y.numel()
             self.count += y.numel()
         return loss
@@ -197,7 +195,8 @@ class CharLSTM(pl.LightningModule):
 
     @override
     def on_validation_epoch_end(self) -> None:
-        self.log("val_bpc", bits_per_char(self.nats, self.count))
+        loss = self.nats / self.count if self.count else math.nan
+        self.log_dict({"val_loss": loss, "val_bpc": bits_per_char(self.nats, self.count)})
 
     @override
     def configure_optimizers(self) -> torch.optim.Optimizer:

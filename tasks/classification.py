@@ -33,6 +33,7 @@ from tasks.classification_data import (
 from tasks.classification_spec import SPEC
 from tuner.errors import DataError
 from tuner.folds import fold_count
+from tuner.loop import EpochMean
 from tuner.lstm import LSTMBackbone, adam
 from tuner.task import Task
 from tuner.tensors import TensorData
@@ -198,6 +199,7 @@ class SequenceClassifier(pl.LightningModule):
         weights = torch.tensor(class_weights) if class_weights else None
         self.loss = nn.CrossEntropyLoss(weight=weights)
         self.counts = ClassCounts(len(classes))
+        self.eval_loss = EpochMean()
 
     @override
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -222,7 +224,7 @@ class SequenceClassifier(pl.LightningModule):
         logits = self(x, lengths)
         loss = self.loss(logits, y)
         if stage != "train":
-            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+            self.eval_loss.add(loss, len(y))
             self.counts.add(logits.argmax(1), y)
         return loss
 
@@ -240,7 +242,11 @@ class SequenceClassifier(pl.LightningModule):
 
     def _log_counts(self, stage: str) -> None:
         self.log_dict(
-            {f"{stage}_acc": self.counts.accuracy(), f"{stage}_f1": self.counts.macro_f1()}
+            {
+                f"{stage}_loss": self.eval_loss.pop(),
+                f"{stage}_acc": self.counts.accuracy(),
+                f"{stage}_f1": self.counts.macro_f1(),
+            }
         )
         self.counts = ClassCounts(len(self.hparams.classes))
 

@@ -26,6 +26,7 @@ from tasks.forecasting_data import SeriesSet, fit_space, read_series, spans, spl
 from tasks.forecasting_frames import normalise, reframe, symlog, to_original_units
 from tasks.forecasting_spec import SPEC
 from tuner.errors import DataError
+from tuner.loop import EpochMean
 from tuner.lstm import ErrorSums, LSTMBackbone, adam
 from tuner.task import Task
 from tuner.tensors import TensorData
@@ -184,6 +185,7 @@ class ForecastLSTM(pl.LightningModule):
             else LastStateHead(horizon, hidden_size, dropout)
         )
         self.errors = ErrorSums()
+        self.eval_loss = EpochMean()
 
     @override
     def forward(self, x: torch.Tensor, loc: Any = None, scale: Any = None) -> torch.Tensor:
@@ -198,7 +200,7 @@ class ForecastLSTM(pl.LightningModule):
         prediction = self(x, loc, scale)
         loss = LOSSES[self.hparams.loss](prediction, y)
         if stage != "train":
-            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
+            self.eval_loss.add(loss, len(x))
             self.errors.add(
                 to_original_units(prediction, loc, scale, self.hparams.transform), y_raw
             )
@@ -217,7 +219,8 @@ class ForecastLSTM(pl.LightningModule):
         self._step(batch, "test")
 
     def _log_errors(self, stage: str) -> None:
-        self.log_dict({f"{stage}_mae": self.errors.mae(), f"{stage}_rmse": self.errors.rmse()})
+        self.log_dict({f"{stage}_loss": self.eval_loss.pop(), f"{stage}_mae": self.errors.mae(),
+                       f"{stage}_rmse": self.errors.rmse()})  # fmt: skip
         self.errors.reset()
 
     @override

@@ -16,6 +16,7 @@ from typing_extensions import override
 from tasks.speech_data import FEATURE_KEYS
 from tasks.speech_spec import SPEC
 from tasks.speech_text import ErrorRates, beam_decode, greedy_decode
+from tuner.loop import EpochMean
 from tuner.lstm import LSTMBackbone, adam
 
 UNKNOWN_MARK = "\ufffd"  # stands for a character the model never saw, in references
@@ -105,6 +106,7 @@ class SpeechRecognizer(pl.LightningModule):
             nn.Dropout(dropout), nn.Linear(self.backbone.output_size, len(vocabulary) + 2)
         )
         self.rates = ErrorRates()
+        self.eval_loss = EpochMean()
 
     @override
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +133,7 @@ class SpeechRecognizer(pl.LightningModule):
             zero_infinity=True,
         )
         if stage != "train":
-            self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=len(x))
+            self.eval_loss.add(loss, len(x))
             references = decode_labels(labels, label_lengths, self.hparams.vocabulary)
             self.rates.add(references, decode(self, log_probs, steps))
         return loss
@@ -149,7 +151,8 @@ class SpeechRecognizer(pl.LightningModule):
         self._step(batch, "test")
 
     def _log_rates(self, stage: str) -> None:
-        self.log_dict({f"{stage}_cer": self.rates.cer(), f"{stage}_wer": self.rates.wer()})
+        self.log_dict({f"{stage}_loss": self.eval_loss.pop(), f"{stage}_cer": self.rates.cer(),
+                       f"{stage}_wer": self.rates.wer()})  # fmt: skip
         self.rates = ErrorRates()
 
     @override

@@ -33,7 +33,7 @@ class FaultyLSTM(ForecastLSTM):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = super().training_step(batch, batch_idx)
-        if self.current_epoch < self.fault_epoch or self.fault == "none":
+        if self.trainer.current_epoch < self.fault_epoch or self.fault == "none":
             return loss
         if self.fault == "nan":
             return loss * float("nan")

@@ -15,14 +15,13 @@ from typing import Any
 import lightning.pytorch as pl
 from torch import nn
 
-from tuner import keys, options, stores
+from tuner import keys, loop, options, stores
 from tuner import study as studies
 from tuner.checkpoints import restore_model
 from tuner.datafiles import in_memory
 from tuner.ensemble import carried
 from tuner.errors import UsageError
 from tuner.names import check_name, clean_name
-from tuner.recorder import make_trainer
 from tuner.resume import study_setup
 from tuner.settings import Setting, check_values
 from tuner.sources import LoadedSource, data_args_for, load_source
@@ -248,11 +247,10 @@ def evaluate(
 ) -> float:
     """The model's `metric` on the validation split of `data`."""
     datamodule = task.build_datamodule(data, settings)
-    trainer = make_trainer({**settings, "grad_clip": None}, [], "cpu")
-    trainer.validate(model, dataloaders=datamodule.val_dataloader(), verbose=False)
-    if metric not in trainer.callback_metrics:
+    metrics = loop.evaluate(model, datamodule.val_dataloader(), "val")
+    if metric not in metrics:
         raise UsageError(f"metric {metric!r} is not logged by task {task.name!r}")
-    return float(trainer.callback_metrics[metric])
+    return metrics[metric]
 
 
 def _record_before_after(

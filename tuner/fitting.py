@@ -1,4 +1,4 @@
-"""How a trial trains: one Lightning Trainer per fold (fresh weights; the best epoch's weights
+"""How a trial trains: one fit per fold (tuner.loop; fresh weights, the best epoch's weights
 kept), pruning across the folds, and the model a trial keeps: its one model, or its K fold
 models as one (tuner.ensemble)."""
 
@@ -15,16 +15,15 @@ from typing import Any, NamedTuple
 import lightning.pytorch as pl
 import optuna
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping
-from optuna_integration import PyTorchLightningPruningCallback
 
-from tuner import keys, signals
+from tuner import keys
 from tuner.ensemble import carry
 from tuner.errors import TrialFailed
 from tuner.folds import FoldResult, fold_count, summarize_folds
+from tuner.loop import EarlyStopping, FitLoop
 from tuner.objectives import SETS_CONSTRAINTS, measure_costs
 from tuner.preemption import FoldDone, Resume, TrialCheckpoints
-from tuner.recorder import TrialRecorder, make_trainer
+from tuner.recorder import TrialRecorder
 from tuner.space import SearchSpace
 from tuner.task import Task
 from tuner.tracking import StudyTracker
@@ -57,13 +56,12 @@ class TrialContext:
 
 @dataclass
 class Fitted:
-    """A trained trial: the model it keeps (with its data and Trainer, for the test pass),
-    its value and tie score, the step its final metrics are recorded at, and what its folds
-    add to its record."""
+    """A trained trial: the model it keeps (with its data, for the test pass), its value
+    and tie score, the step its final metrics are recorded at, and what its folds add to
+    its record."""
 
     model: pl.LightningModule
     datamodule: Any
-    trainer: pl.Trainer
     value: float
     tie: float
     step: int
@@ -82,7 +80,7 @@ def fit_trial(
     """Train every fold. With one, its best epoch's model is kept (the plain hold-out); with
     K > 1 the value is the mean over folds and the trial keeps its fold models (all, or the
     newest half of a task's backtests: its `fold_models`) as one that combines their outputs
-    (tuner.ensemble); fold 0's data and Trainer serve its test pass. A retried trial
+    (tuner.ensemble); fold 0's data serve its test pass. A retried trial
     (`resume`) takes the folds its first attempt finished and continues the one it was in;
     with a `checkpoint` path, each fold saves where it is there as it trains."""
     runs, results, baselines = [], [], []
@@ -106,11 +104,10 @@ def fit_trial(
             done.append(FoldDone(state, result.value, result.tie, result.best_epoch))
         baselines.append(context.task.baselines(runs[-1].datamodule))
     step = recorder.first_step + recorder.best_epoch
-    model, datamodule, trainer = runs[0]
+    model, datamodule = runs[0]
     if len(runs) == 1:
         details = {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
-        return Fitted(model, datamodule, trainer, results[0].value, results[0].tie, step,
-                      details=details)  # fmt: skip
+        return Fitted(model, datamodule, results[0].value, results[0].tie, step, details=details)
     summary = summarize_folds(results)
     trial.set_user_attr(keys.FOLD_VALUES, [r.value for r in results])
     trial.set_user_attr(keys.VALUE_STD, summary["std"])
@@ -122,8 +119,7 @@ def fit_trial(
     kept = carry(model, [run.model for run in kept_runs[1:]], context.task.combine)
     details = {"folds": len(runs), "fold_best_epochs": [r.best_epoch for r in results],
                "epochs": recorder.epochs_run}  # fmt: skip
-    return Fitted(kept, datamodule, trainer, summary["value"], summary["tie"], step, metrics,
-                  details)  # fmt: skip
+    return Fitted(kept, datamodule, summary["value"], summary["tie"], step, metrics, details)
 
 
 def _mean_validation_baselines(per_fold: list[Mapping[str, float]]) -> dict[str, float]:
@@ -180,7 +176,6 @@ def check_costs(
 class FoldRun(NamedTuple):
     model: pl.LightningModule  # with its best epoch's weights
     datamodule: Any
-    trainer: pl.Trainer
 
 
 def fit_fold(
@@ -214,15 +209,16 @@ def fit_fold(
         if context.publish_resume:
             publish = partial(context.tracker.publish_resume, recorder.run_id)
         callbacks.append(TrialCheckpoints(checkpoint, every, fold, done or [], publish))
-    trainer = make_trainer(settings, callbacks, context.accelerator, context.precision)
-    fit(trainer, model, datamodule, recorder, start)
+    loop = FitLoop(context.accelerator, context.precision, max_epochs,
+                   settings.get("grad_clip"), callbacks)  # fmt: skip
+    loop.fit(model, datamodule, start)
     if recorder.best_state is None:
         raise TrialFailed(
             f"metric {context.space.metric!r} was never logged; the task logs "
-            f"{', '.join(sorted(trainer.callback_metrics)) or 'nothing'}"
+            f"{', '.join(sorted(loop.metrics)) or 'nothing'}"
         )
     model.load_state_dict(recorder.best_state)
-    return FoldRun(model, datamodule, trainer)
+    return FoldRun(model, datamodule)
 
 
 def _fold_model(
@@ -240,12 +236,11 @@ def restore_fold(
     """A fold the trial's earlier attempt finished: its best weights, no training."""
     datamodule, model = _fold_model(context, settings, fold)
     model.load_state_dict(done.state)
-    trainer = make_trainer(settings, [], context.accelerator, context.precision)
-    return FoldRun(model, datamodule, trainer)
+    return FoldRun(model, datamodule)
 
 
 class PrunerSteps:
-    """The trial as Optuna's pruning callback sees it during fold k. Its epochs are
+    """The trial as the pruner sees it during fold k (a callback of tuner.loop). Its epochs are
     reported after the earlier folds' (step = k * max_epochs + epoch), so the pruner
     compares every trial at the same fold and epoch and its budget spans all the folds; and
     only at the steps where the pruner can decide (`reports`): each report and check is a
@@ -277,35 +272,20 @@ class PrunerSteps:
     def should_prune(self) -> bool:
         return self.asking and self.trial.should_prune()
 
+    def on_epoch_end(self, loop: FitLoop, model: Any, metrics: Mapping[str, float]) -> None:
+        """Report the epoch's value; end the fit as Optuna's pruner decides."""
+        if self.metric not in metrics:
+            return
+        self.report(metrics[self.metric], loop.epoch)
+        if self.should_prune():
+            raise optuna.TrialPruned(f"Trial was pruned at epoch {loop.epoch}.")
+
 
 def _callbacks(
-    space: SearchSpace, trial: Any, settings: Mapping[str, Any], recorder: TrialRecorder
-) -> list[Callback]:
-    """The recorder, Optuna's pruning callback and, with a patience, early stopping."""
-    callbacks: list[Callback] = [recorder, PyTorchLightningPruningCallback(trial, space.metric)]
+    space: SearchSpace, trial: PrunerSteps, settings: Mapping[str, Any], recorder: TrialRecorder
+) -> list[Any]:
+    """The recorder, the pruner's reports and, with a patience, early stopping."""
+    callbacks: list[Any] = [recorder, trial]
     if int(settings.get("patience") or 0) > 0:
-        mode = "min" if space.direction == "minimize" else "max"
-        callbacks.append(
-            EarlyStopping(space.metric, patience=int(settings["patience"]), mode=mode)
-        )
+        callbacks.append(EarlyStopping(space.metric, int(settings["patience"]), space.direction))
     return callbacks
-
-
-def fit(
-    trainer: pl.Trainer,
-    model: pl.LightningModule,
-    datamodule: Any,
-    recorder: TrialRecorder,
-    start: Path | None = None,
-) -> None:
-    """trainer.fit, but Ctrl-C / SIGTERM stay a KeyboardInterrupt: Lightning turns the
-    first into sys.exit(1) (and ignores SIGINT from then on), and on SIGTERM raises its own
-    SIGTERMException (a SystemExit with code 0) at a batch's end; either would end the whole
-    study, exit code 0 included, without recording the trial or closing its runs."""
-    try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=start)
-    except SystemExit:
-        if not (recorder.interrupted or signals.stop_requested()):
-            raise
-        signals.restore()
-        raise KeyboardInterrupt from None

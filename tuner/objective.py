@@ -27,6 +27,7 @@ from tuner.devices import describe
 from tuner.errors import TrialFailed
 from tuner.fitting import Fitted, Infeasible, TrialContext, fit_trial
 from tuner.folds import fold_count
+from tuner.loop import evaluate
 from tuner.objectives import COSTS, dominated
 from tuner.preemption import Chain, Resume, requeue
 from tuner.recorder import TrialRecorder
@@ -240,8 +241,8 @@ def _test(
     has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
     test_batches = datamodule.test_dataloader() if has_test else []
     if len(test_batches):
-        tested = fitted.trainer.test(fitted.model, dataloaders=test_batches, verbose=False)
-        final.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
+        final.update(evaluate(fitted.model, test_batches, "test", context.accelerator,
+                              context.precision))  # fmt: skip
     final[f"best_{context.space.metric}"] = fitted.value
     final.update(_costs(trial))
     if context.accelerator == "gpu":

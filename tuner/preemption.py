@@ -2,8 +2,8 @@
 (SIGKILL, a preempted machine, power loss) has its params queued again; the retry loads the
 dead trial's last checkpoint and trains on from the epoch after it, instead of from epoch 0.
 
-A checkpoint is Lightning's whole training state (weights, optimizer, lr scheduler, loop
-counters, the recorder's curve and best weights, early stopping) plus the fold it belongs
+A checkpoint is the fit's whole state (tuner.loop: weights, optimizer, lr scheduler, epoch,
+the recorder's curve and best weights, early stopping) plus the fold it belongs
 to, the folds already finished and the RNG state, written atomically every
 `checkpoint_every` epochs (0: whenever CHECKPOINT_SECONDS have passed since the last one,
 so a trial of small epochs writes almost none) and at the end of the epoch a SIGTERM
@@ -21,18 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 import optuna
 import torch
-from lightning.pytorch.callbacks import Callback
 from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import FrozenTrial
 
 from tuner import keys, signals
+from tuner.loop import FitLoop
 
 CHECKPOINT_SECONDS = 60.0  # checkpoint_every 0: how much work a lost worker may cost
-KEY = "tuner_resume"  # our part of a Lightning checkpoint
+KEY = "tuner_resume"  # our part of a loop checkpoint (tuner.loop)
 KEPT_BY_RETRIES = (keys.WARM_START,)  # where the params came from, not how the trial ended
 
 
@@ -85,7 +84,7 @@ class FoldDone:
 
 @dataclass
 class Resume:
-    """What a retried trial starts from: the fold to continue, its Lightning checkpoint,
+    """What a retried trial starts from: the fold to continue, its loop checkpoint,
     the folds finished before it, and where the dead trial stopped."""
 
     path: Path
@@ -107,10 +106,13 @@ class Resume:
         return cls(path, ours["fold"], ours["epoch"], done)
 
 
-class TrialCheckpoints(Callback):
+class TrialCheckpoints:
     """Writes the running fold's resume checkpoint every `every` epochs (0: by time), and
     on a preemption notice (SIGTERM) at the end of the epoch it came in, then stops the
-    trial. Placed after the recorder, so the epoch it saves is recorded."""
+    trial. A callback of tuner.loop placed after the recorder, so the epoch it saves is
+    recorded."""
+
+    state_key = KEY
 
     def __init__(
         self,
@@ -123,45 +125,40 @@ class TrialCheckpoints(Callback):
         self.path, self.every, self.fold, self.done = path, every, fold, done
         self.publish = publish  # where other hosts read it (the trial's MLflow run)
         self.last_save = time.monotonic()
+        self.epoch = 0
 
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        epoch = trainer.current_epoch
+    def on_epoch_end(self, loop: FitLoop, model: Any, metrics: dict[str, float]) -> None:
+        self.epoch = loop.epoch
         if signals.preempted():
-            self.save(trainer)
-            raise signals.Preempted(f"preempted (SIGTERM) after epoch {epoch}")
-        due = (epoch + 1) % self.every == 0 if self.every else self._time_is_up()
-        if due and epoch + 1 < trainer.max_epochs:
-            self.save(trainer)
+            self.save(loop)
+            raise signals.Preempted(f"preempted (SIGTERM) after epoch {self.epoch}")
+        due = (self.epoch + 1) % self.every == 0 if self.every else self._time_is_up()
+        if due and self.epoch + 1 < loop.max_epochs:
+            self.save(loop)
 
     def _time_is_up(self) -> bool:
         return time.monotonic() - self.last_save >= CHECKPOINT_SECONDS
 
-    def save(self, trainer: pl.Trainer) -> None:
+    def save(self, loop: FitLoop) -> None:
         """Atomically: a worker killed while writing leaves the previous checkpoint whole."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(f".{os.getpid()}.part")
-        trainer.save_checkpoint(partial)
+        loop.save(partial)
         os.replace(partial, self.path)
         if self.publish:
             self.publish(self.path)
         self.last_save = time.monotonic()
 
-    def on_save_checkpoint(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        checkpoint[KEY] = {
+    def state_dict(self) -> dict[str, Any]:
+        return {
             "fold": self.fold,
-            "epoch": trainer.current_epoch,
+            "epoch": self.epoch,
             "done": [vars(fold) for fold in self.done],
             "rng": rng_state(),
         }
 
-    def on_load_checkpoint(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        set_rng_state(checkpoint[KEY]["rng"])
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        set_rng_state(state["rng"])
 
 
 def rng_state() -> dict[str, Any]:

@@ -1,6 +1,5 @@
-"""What a trial records while it trains (a Lightning callback): its metrics per epoch to
-MLflow in batches, its best weights in memory, a NaN loss or a stop request as the end of
-the trial; and the Trainer a trial runs in."""
+"""What a trial records while it trains (a callback of tuner.loop): its metrics per epoch
+to MLflow in batches, its best weights in memory, a NaN loss as the end of the trial."""
 
 from __future__ import annotations
 
@@ -12,19 +11,16 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
 
-from tuner import signals
 from tuner.errors import TrialFailed
 from tuner.tracking import StudyTracker
 
 FLUSH_SECONDS = 5.0  # how stale a running trial's curves in MLflow may get
 
 
-class TrialRecorder(Callback):
-    """Each epoch: record metrics (the training loss it averages itself: a task logs only
-    what it validates, as `self.log` costs about 1 ms a batch), keep the best weights in
-    memory, stop on NaN.
+class TrialRecorder:
+    """Each epoch: record metrics (the loop's mean training loss and what the module
+    validated), keep the best weights in memory, stop on NaN.
 
     Metrics reach MLflow in batches, at most FLUSH_SECONDS apart and at the trial's end: a
     store write per epoch cost more than the epoch itself on small LSTMs (benchmarks/)."""
@@ -37,13 +33,12 @@ class TrialRecorder(Callback):
         direction: str,
         tie_breaker: tuple[str, float] | None = None,
     ) -> None:
+        self.state_key = "recorder"  # its part of a resume checkpoint
         self.tracker, self.run_id = tracker, run_id
         self.metric, self.sign = metric, (1.0 if direction == "minimize" else -1.0)
         self.tie_breaker = tie_breaker
         self.epochs_run = 0  # validated epochs, every fold together
         self.begin_fold(0, 0)
-        self.train_loss = EpochMean()
-        self.interrupted = False
         self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
         self.unsent: list[tuple[dict[str, float], int]] = []
         self.history: list[tuple[dict[str, float], int]] = []  # every record of the trial
@@ -79,46 +74,27 @@ class TrialRecorder(Callback):
             self.unsent = []
         self.last_flush = time.monotonic()
 
-    def on_exception(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    def on_fit_start(self, loop: Any) -> None:
+        """A resumed fold: its saved curve goes to the new run, and to the pruner."""
+        if self.replay:
+            self.unsent = [*self.replay, *self.unsent]
+            if self.on_replay:
+                self.on_replay(self.replay)
+            self.replay = []
+
+    def on_epoch_end(
+        self, loop: Any, model: pl.LightningModule, metrics: dict[str, float]
     ) -> None:
-        self.interrupted = isinstance(exception, KeyboardInterrupt)
-
-    def on_train_batch_end(
-        self,
-        trainer: pl.Trainer,
-        pl_module: pl.LightningModule,
-        outputs: Any,
-        batch: Any,
-        batch_idx: int,
-    ) -> None:
-        signals.raise_if_user_stopped()  # a stop asked for while trials run lands here
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor):
-            self.train_loss.add(loss, len(batch[0]) if isinstance(batch, (tuple, list)) else 1)
-
-    def _close_train_epoch(self, trainer: pl.Trainer) -> None:
-        """Record the epoch's mean training loss, and end the trial if it is not finite:
-        checked once an epoch, as one number (a check per batch waits for a GPU every
-        batch). Called when validation ends, and at the epoch's end when there is none."""
-        if not self.train_loss.count:
+        """The epoch's training loss and validation metrics, recorded at its step; the
+        trial ends if a loss is not finite (checked once an epoch, as one number: a check
+        per batch waits for a GPU every batch)."""
+        epoch = loop.epoch
+        loss = metrics.get("train_loss", 0.0)
+        if not math.isfinite(loss):
+            raise TrialFailed(f"train_loss became {loss} at epoch {epoch}")
+        self.record(dict(metrics), self.first_step + epoch)
+        if len(metrics) == 1:  # no validation part (a refit): nothing to choose from
             return
-        mean = self.train_loss.pop()
-        if not math.isfinite(mean):
-            raise TrialFailed(f"train_loss became {mean} at epoch {trainer.current_epoch}")
-        self.record({"train_loss": mean}, self.first_step + trainer.current_epoch)
-
-    def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
-        signals.raise_if_user_stopped()
-
-    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """This epoch's training loss and validation metrics, recorded at its step."""
-        if trainer.sanity_checking:
-            return
-        self._close_train_epoch(trainer)
-        epoch = trainer.current_epoch
-        metrics = _scalars(trainer)
-        self.record(metrics, self.first_step + epoch)
         self.epochs_run += 1
         self.fold_epochs = epoch + 1
         if self.on_epoch:
@@ -134,7 +110,7 @@ class TrialRecorder(Callback):
         tie = self._tie_score(metrics)
         if (self.sign * value, tie) < (self.sign * self.best_value, self.best_tie):
             self.best_value, self.best_tie, self.best_epoch = value, tie, epoch
-            self.best_state = copy.deepcopy(pl_module.state_dict())
+            self.best_state = copy.deepcopy(model.state_dict())
 
     def _tie_score(self, metrics: dict[str, float]) -> float:
         """The secondary metric, lower is better: between epochs of equal value (a small
@@ -143,22 +119,6 @@ class TrialRecorder(Callback):
             return math.inf
         name, sign = self.tie_breaker
         return sign * metrics[name]
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._close_train_epoch(trainer)
-        signals.raise_if_stopped()  # a preemption the trial's checkpoints did not handle
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Our signal handlers over the ones Lightning installed as the fit began: it would
-        end the fit at the next batch on SIGTERM, where ours lets a preempted trial finish
-        its epoch and save where it is (tuner.signals). A resumed fold: its saved curve
-        goes to the new run, and to the pruner."""
-        signals.restore()
-        if self.replay:
-            self.unsent = [*self.replay, *self.unsent]
-            if self.on_replay:
-                self.on_replay(self.replay)
-            self.replay = []
 
     def state_dict(self) -> dict[str, Any]:
         """What a resume checkpoint keeps of the trial's record (tuner.preemption)."""
@@ -170,50 +130,3 @@ class TrialRecorder(Callback):
         for name, value in state_dict.items():
             setattr(self, name, value)
         self.replay = list(self.history)
-
-
-class EpochMean:
-    """A loss's weighted mean over an epoch, summed where the loss lives: reading it is
-    the epoch's one wait for the device."""
-
-    def __init__(self) -> None:
-        self.total: torch.Tensor | None = None
-        self.count = 0
-
-    def add(self, loss: torch.Tensor, weight: int) -> None:
-        value = loss.detach().float() * weight
-        self.total = value if self.total is None else self.total + value
-        self.count += weight
-
-    def pop(self) -> float:
-        """The mean so far; starts the next epoch."""
-        mean = float(self.total) / self.count if self.total is not None else math.nan
-        self.total, self.count = None, 0
-        return mean
-
-
-def _scalars(trainer: pl.Trainer) -> dict[str, float]:
-    return {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
-
-
-def make_trainer(
-    settings: Mapping[str, Any],
-    callbacks: list[Callback],
-    accelerator: str,
-    precision: str = "32-true",
-) -> pl.Trainer:
-    """A Trainer without what a trial does not need (logger, progress bar, summary, sanity
-    check, per-epoch checkpoint files): each costs time on every epoch of a small LSTM."""
-    return pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision,
-        max_epochs=int(settings["max_epochs"]),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        gradient_clip_val=settings.get("grad_clip") or None,
-        callbacks=callbacks,
-    )

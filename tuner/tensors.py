@@ -58,13 +58,11 @@ class TensorData(pl.LightningDataModule):
         self.settings, self.seed = dict(settings), seed
         self.tensors: dict[str, tuple[torch.Tensor, ...]] = {}
 
-    @override
-    def setup(self, stage: str) -> None:
+    def place_training_split(self, device: torch.device) -> None:
         """The training split moves to the trial's device once: a host-to-device copy per
         batch costs about as much as a small LSTM's step on a GPU. (Evaluation splits stay
         where they are: a few large batches, and the baselines read them.)"""
-        device = self.trainer.strategy.root_device if self.trainer else None
-        if stage == "fit" and device is not None and "train" in self.tensors:
+        if "train" in self.tensors:
             self.tensors["train"] = tuple(t.to(device) for t in self.tensors["train"])
 
     def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:

@@ -25,7 +25,7 @@ from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.ensemble import RULES, carry, split
 from tuner.errors import UsageError
 from tuner.logs import quiet_libraries
-from tuner.recorder import make_trainer
+from tuner.loop import evaluate
 from tuner.registry import get_task
 from tuner.report import ranked_trials
 from tuner.sources import resolve_source
@@ -79,8 +79,8 @@ def build_ensemble(
     data = task.load_data(_data_args(study))
     settings = {**lead["settings"], "seed": int(study.user_attrs.get("seed", 0)), "fold": 0}
     datamodule = task.build_datamodule(data, settings)
-    metrics = score(ensemble, datamodule, settings)
-    single = score(restore_model(lead, task), datamodule, settings)
+    metrics = score(ensemble, datamodule)
+    single = score(restore_model(lead, task), datamodule)
     example = task.example(data, lead["settings"]) if task.example else None
     record = _register(study, task, chosen, ensemble, metrics, tracking_uri, example)
     return EnsembleResult(study_name, [m.trial.number for m in chosen], skipped, metrics,
@@ -179,14 +179,12 @@ def _assemble(payloads: list[dict[str, Any]], task: Task, rule: str) -> Any:
     return carry(models[0], models[1:], task.combine, rule).eval()
 
 
-def score(model: Any, datamodule: Any, settings: dict[str, Any]) -> dict[str, float]:
+def score(model: Any, datamodule: Any) -> dict[str, float]:
     """The model's validation and test metrics, computed here on the same parts."""
-    trainer = make_trainer({**settings, "grad_clip": None}, [], "cpu")
-    trainer.validate(model, dataloaders=datamodule.val_dataloader(), verbose=False)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    tested = trainer.test(model, dataloaders=datamodule.test_dataloader(), verbose=False)
-    metrics.update({k: float(v) for k, v in (tested[0] if tested else {}).items()})
-    return metrics
+    return {
+        **evaluate(model, datamodule.val_dataloader(), "val"),
+        **evaluate(model, datamodule.test_dataloader(), "test"),
+    }
 
 
 def _data_args(study: optuna.Study) -> dict[str, Any]:
