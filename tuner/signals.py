@@ -55,7 +55,7 @@ def uninstall() -> None:
 
 
 def restore() -> None:
-    """Put our handler back (Lightning ignores SIGINT after it caught one)."""
+    """Our handlers for SIGINT and SIGTERM (Python's default SIGINT handler before install)."""
     if threading.current_thread() is not threading.main_thread():
         return
     handler = _on_signal if _state["installed"] else signal.default_int_handler
@@ -108,7 +108,7 @@ def preempted() -> bool:
 
 class Preempted(Exception):  # noqa: N818 (what happened, not an error)
     """Raised at an epoch's end by a trial that saved its resume checkpoint after a SIGTERM
-    (an Exception: Lightning turns a KeyboardInterrupt into sys.exit)."""
+    (an Exception, not a KeyboardInterrupt: the trial is re-queued, not interrupted)."""
 
 
 class PreemptionStop(KeyboardInterrupt):
