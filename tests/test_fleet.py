@@ -1,0 +1,97 @@
+"""A fleet: 4 hosts on a private network (tests/fleet.py), 2 workers each, one study. The
+hosts share no disk and reach PostgreSQL and an `mlflow server` only over the network."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import TINY_SPACE, MlflowServer
+from tests.fleet import SERVICE, Fleet, can_make_hosts
+
+STUDY = "fleet"
+HOSTS, WORKERS, TRIALS = 4, 2, 12
+
+needs_hosts = pytest.mark.skipif(
+    not can_make_hosts(),
+    reason="needs root, `ip netns` and `unshare -m` to simulate hosts (CI runs as root)",
+)
+
+CHECK_MODELS = """
+import sys
+from pathlib import Path
+import mlflow
+import mlflow.artifacts
+from mlflow import MlflowClient
+from tuner.checkpoints import load_checkpoint
+from tuner.tracking.pyfunc_model import checkpoint_in
+mlflow.set_tracking_uri(sys.argv[1])
+for version in MlflowClient().search_model_versions("name = 'fleet'"):
+    local = Path(mlflow.artifacts.download_artifacts(version.source))
+    payload = load_checkpoint(checkpoint_in(local, version.source))
+    print("version", version.version, payload["task"], len(payload["state_dict"]))
+"""
+
+
+@pytest.fixture
+def fleet(tmp_path, postgres_urls):
+    """4 hosts, PostgreSQL and an MLflow server (PostgreSQL backend, artifacts it serves)
+    reachable from them at SERVICE; the stores' flags as every host types them."""
+    storage, backend = postgres_urls
+    server = MlflowServer(tmp_path / "server", backend)
+    server.start()
+    with Fleet(HOSTS + 1, tmp_path) as hosts:
+        database = storage.rsplit("/", 1)[1]
+        stores = [
+            "--storage", f"postgresql://postgres@{SERVICE}:{hosts.expose(5432)}/{database}",
+            "--tracking-uri", f"http://{SERVICE}:{hosts.expose(server.port)}",
+        ]  # fmt: skip
+        yield hosts, stores, storage, server
+    server.stop()
+
+
+@needs_hosts
+def test_four_hosts_two_workers_each_run_one_exact_study(fleet):
+    hosts, stores, storage, server = fleet
+    argv = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY,
+            "--trials", str(TRIALS), "--workers", str(WORKERS), "--pruner", "none",
+            "--quiet", *stores]  # fmt: skip
+    started = [hosts.run(k, *argv, files={"tiny.yaml": TINY_SPACE}) for k in range(1, 5)]
+    outputs = [process.communicate(timeout=900)[0] for process in started]
+    assert [p.returncode for p in started] == [0] * HOSTS, "\n---\n".join(outputs)
+
+    trials = optuna.load_study(study_name=STUDY, storage=storage).trials
+    states = [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials]
+    assert [t.state.name for t in trials].count("COMPLETE") == TRIALS, states
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    params = [tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE"]
+    assert len(set(params)) == TRIALS  # no configuration trained twice
+    client = MlflowClient(server.url)
+    experiment = client.get_experiment_by_name(STUDY)
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("tuner.role") == "study"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("tuner.role") == "trial"]
+    assert {r.info.status for r in children} == {"FINISHED"}
+    ran = sorted(int(r.data.tags["tuner.trial"]) for r in children)
+    assert ran == sorted(t.number for t in trials if t.state.name == "COMPLETE"), states
+    # trials asked for after the target was met elsewhere say so, and trained nothing
+    for trial in trials:
+        if trial.state.name != "COMPLETE":
+            assert trial.user_attrs["fail_reason"].startswith("not run: the study reached")
+
+    # a fifth host that ran nothing reads every model the study registered, and predicts
+    versions = client.search_model_versions(f"name = '{STUDY}'")
+    tracking = stores[stores.index("--tracking-uri") + 1]
+    check = hosts.run(5, tracking, python=("-c", CHECK_MODELS))
+    shown, _ = check.communicate(timeout=300)
+    assert check.returncode == 0, shown
+    read = [line.split() for line in shown.splitlines() if line.startswith("version ")]
+    assert sorted(v for _, v, *_ in read) == sorted(v.version for v in versions)
+    assert versions and {task for _, _, task, _ in read} == {"forecasting"}
+    predicted = hosts.run(5, "predict", "--from", f"models:/{STUDY}@best", *stores)
+    printed, _ = predicted.communicate(timeout=300)
+    assert predicted.returncode == 0, printed
+    rows = [line.split() for line in printed.splitlines()]
+    assert len([r for r in rows if len(r) == 3 and r[0] != "unique_id"]) == 6  # the horizon
