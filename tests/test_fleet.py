@@ -1,5 +1,7 @@
-"""A fleet: 4 hosts on a private network (tests/fleet.py), 2 workers each, one study. The
-hosts share no disk and reach PostgreSQL and an `mlflow server` only over the network."""
+"""A fleet: 4 hosts on a private network (tests/fleet.py), 2 workers each, started at one
+instant on a fresh database (a Job's pods), one study. The hosts share no disk and reach
+PostgreSQL and an `mlflow server` only over the network; a fifth host that ran nothing
+uses what the study made."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from tests.conftest import TINY_SPACE, MlflowServer
 from tests.fleet import SERVICE, Fleet, can_make_hosts
 
 STUDY = "fleet"
-HOSTS, WORKERS, TRIALS = 4, 2, 12
+HOSTS, WORKERS, TRIALS = 4, 2, 10
 
 needs_hosts = pytest.mark.skipif(
     not can_make_hosts(),
@@ -85,13 +87,36 @@ def test_four_hosts_two_workers_each_run_one_exact_study(fleet):
     versions = client.search_model_versions(f"name = '{STUDY}'")
     tracking = stores[stores.index("--tracking-uri") + 1]
     check = hosts.run(5, tracking, python=("-c", CHECK_MODELS))
-    shown, _ = check.communicate(timeout=300)
-    assert check.returncode == 0, shown
-    read = [line.split() for line in shown.splitlines() if line.startswith("version ")]
+    printed, _ = check.communicate(timeout=300)
+    assert check.returncode == 0, printed
+    read = [line.split() for line in printed.splitlines() if line.startswith("version ")]
     assert sorted(v for _, v, *_ in read) == sorted(v.version for v in versions)
     assert versions and {task for _, _, task, _ in read} == {"forecasting"}
-    predicted = hosts.run(5, "predict", "--from", f"models:/{STUDY}@best", *stores)
-    printed, _ = predicted.communicate(timeout=300)
-    assert predicted.returncode == 0, printed
-    rows = [line.split() for line in printed.splitlines()]
-    assert len([r for r in rows if len(r) == 3 and r[0] != "unique_id"]) == 6  # the horizon
+    by_alias = _on(hosts, 5, "predict", "--from", f"models:/{STUDY}@best", *stores)
+    by_study = _on(hosts, 5, "predict", "--from", f"study:{STUDY}", *stores)
+    assert _rows(by_study) == _rows(by_alias) and len(_rows(by_alias)) == 6  # the horizon
+    models = client.search_logged_models([experiment.experiment_id])
+    assert models and all(m.artifact_location.startswith("mlflow-artifacts:") for m in models)
+    assert list(server.artifacts.rglob("*.ckpt"))  # on the server's store, no host's disk
+    tuned = _on(hosts, 5, "finetune", "--from", f"models:/{STUDY}@best", "--max-epochs", "1",
+                "--quiet", *stores)  # fmt: skip
+    assert "before -> after fine-tuning" in tuned
+    finetuned = client.get_model_version_by_alias(f"{STUDY}-finetuned", "best")
+    model_id = finetuned.source.removeprefix("models:/")
+    assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:")
+    # the team's server is the UI already: `tuner ui` names the study's page there
+    shown = _on(hosts, 5, "ui", "--study", STUDY, *stores)
+    assert shown.startswith(f"MLflow UI: {tracking}/#/experiments/{experiment.experiment_id}/")
+
+
+def _on(hosts: Fleet, k: int, *argv: str) -> str:
+    process = hosts.run(k, *argv)
+    printed, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, printed
+    return printed
+
+
+def _rows(printed: str) -> list[str]:
+    """The forecast rows `tuner predict` printed (a table of unique_id, ds, y_hat)."""
+    lines = [line.split() for line in printed.splitlines()]
+    return [" ".join(cells) for cells in lines if len(cells) == 3 and cells[0] != "unique_id"]

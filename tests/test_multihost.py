@@ -75,54 +75,6 @@ def team_server(tmp_path, postgres_urls):
 
 
 @needs_namespaces
-def test_hosts_without_a_shared_disk_search_one_study_and_use_its_model(team_server, tmp_path):
-    storage, server = team_server
-    stores = ["--storage", storage, "--tracking-uri", server.url]
-    search = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY]
-    # three hosts started at the same moment on a fresh database (a Job's pods)
-    argv = [*search, "--trials", "6", "--pruner", "none", *stores]
-    hosts = [_host(tmp_path, *argv) for _ in range(3)]
-    outputs = [host.communicate(timeout=600)[0] for host in hosts]
-    assert [host.returncode for host in hosts] == [0, 0, 0], "\n---\n".join(outputs)
-
-    study = optuna.load_study(study_name=STUDY, storage=storage)
-    finished = [t for t in study.trials if t.state.name == "COMPLETE"]
-    assert len(finished) >= 6
-    client = MlflowClient(server.url)
-    experiments = client.search_experiments(filter_string=f"name = '{STUDY}'")
-    assert len(experiments) == 1
-    runs = client.search_runs([experiments[0].experiment_id], max_results=1000)
-    assert len([r for r in runs if r.data.tags.get("tuner.role") == "study"]) == 1
-    # every model went to the server's artifact store, none to a host's disk
-    models = client.search_logged_models([experiments[0].experiment_id])
-    assert models and all(m.artifact_location.startswith("mlflow-artifacts:") for m in models)
-    assert list(server.artifacts.rglob("*.ckpt"))
-
-    # a fourth host that ran no trial predicts and fine-tunes from the study's best
-    by_study = _on_a_host(tmp_path, "predict", "--from", f"study:{STUDY}", *stores)
-    by_alias = _on_a_host(tmp_path, "predict", "--from", f"models:/{STUDY}@best", *stores)
-    assert _rows(by_study) == _rows(by_alias) and len(_rows(by_study)) == 6
-    tuned = _on_a_host(
-        tmp_path,
-        "finetune",
-        "--from",
-        f"models:/{STUDY}@best",
-        "--max-epochs",
-        "1",
-        "--quiet",
-        *stores,
-    )
-    assert "before -> after fine-tuning" in tuned
-    finetuned = client.get_model_version_by_alias(f"{STUDY}-finetuned", "best")
-    model_id = finetuned.source.removeprefix("models:/")
-    # the team's server is the UI already: `tuner ui` names the study's page there
-    shown = _on_a_host(tmp_path, "ui", "--study", STUDY, *stores)
-    page = f"{server.url}/#/experiments/{experiments[0].experiment_id}/runs?"
-    assert shown.startswith(f"MLflow UI: {page}")
-    assert client.get_logged_model(model_id).artifact_location.startswith("mlflow-artifacts:")
-
-
-@needs_namespaces
 def test_a_trial_killed_on_one_host_resumes_on_another_from_the_server(team_server, tmp_path):
     """The resume checkpoint is in the trial's run on the MLflow server: a host that never
     saw the first host's disk continues the trial from it."""
@@ -151,12 +103,6 @@ def test_a_trial_killed_on_one_host_resumes_on_another_from_the_server(team_serv
     assert resumed["trial"] == 0 and (resumed["epoch"] + 1) % 2 == 0
     assert retry.user_attrs["epochs"] == 40
     assert not published()  # the trial ended: its chain's checkpoints went, on the server too
-
-
-def _rows(printed: str) -> list[str]:
-    """The forecast rows `tuner predict` printed (a table of unique_id, ds, y_hat)."""
-    lines = [line.split() for line in printed.splitlines()]
-    return [" ".join(cells) for cells in lines if len(cells) == 3 and cells[0] != "unique_id"]
 
 
 def test_a_database_tracking_uri_needs_an_artifact_root_every_host_reads(workdir, postgres_urls):
