@@ -5,12 +5,16 @@ uses what the study made."""
 
 from __future__ import annotations
 
+import threading
+
 import optuna
+import psycopg
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import TINY_SPACE, MlflowServer
 from tests.fleet import SERVICE, Fleet, can_make_hosts
+from tuner.stores import POOL_OVERFLOW, POOL_SIZE
 
 STUDY = "fleet"
 HOSTS, WORKERS, TRIALS = 4, 2, 10
@@ -60,10 +64,16 @@ def test_four_hosts_two_workers_each_run_one_exact_study(fleet):
             "--trials", str(TRIALS), "--workers", str(WORKERS), "--pruner", "none",
             "--quiet", *stores]  # fmt: skip
     started = [hosts.run(k, *argv, files={"tiny.yaml": TINY_SPACE}) for k in range(1, 5)]
-    outputs = [process.communicate(timeout=900)[0] for process in started]
+    with ConnectionCount(storage) as connections:
+        outputs = [process.communicate(timeout=900)[0] for process in started]
     assert [p.returncode for p in started] == [0] * HOSTS, "\n---\n".join(outputs)
 
     trials = optuna.load_study(study_name=STUDY, storage=storage).trials
+    # each process (a host's launcher and its workers) keeps a bounded pool, plus the
+    # setup lock's one connection
+    per_process = POOL_SIZE + POOL_OVERFLOW + 1
+    print(f"most PostgreSQL connections: {connections.most}")
+    assert 0 < connections.most <= HOSTS * (WORKERS + 1) * per_process, connections.most
     states = [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials]
     assert [t.state.name for t in trials].count("COMPLETE") == TRIALS, states
     assert not [t for t in trials if t.state.name == "RUNNING"]
@@ -120,3 +130,30 @@ def _rows(printed: str) -> list[str]:
     """The forecast rows `tuner predict` printed (a table of unique_id, ds, y_hat)."""
     lines = [line.split() for line in printed.splitlines()]
     return [" ".join(cells) for cells in lines if len(cells) == 3 and cells[0] != "unique_id"]
+
+
+class ConnectionCount:
+    """The most connections PostgreSQL held open to a database, sampled every 0.2 s."""
+
+    def __init__(self, url: str) -> None:
+        self.database = url.rsplit("/", 1)[1]
+        self.most = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+        ) as admin:  # autocommit: a transaction would see one snapshot of the view
+            while not self.done.wait(0.2):
+                (count,) = admin.execute(query, (self.database,)).fetchone()
+                self.most = max(self.most, count)
+
+    def __enter__(self) -> ConnectionCount:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()

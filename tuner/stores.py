@@ -34,6 +34,9 @@ STORAGE_SCHEMES = (
 )
 DATABASE_PREFIXES = ("postgresql", "mysql", "mssql")
 CONNECT_TIMEOUT_S = 10  # the up-front check only; a running sweep keeps the usual retries
+# Connections one process keeps to a database server: its trials' reads and writes, and
+# Optuna's heartbeat thread (README: PostgreSQL's max_connections for a fleet)
+POOL_SIZE, POOL_OVERFLOW = 2, 1
 
 
 def default_storage() -> str:
@@ -299,8 +302,13 @@ def open_storage(
 ) -> RDBStorage:
     """RDB storage with heartbeats: a trial whose process died (SIGKILL, power loss) is
     failed after the grace period, its MLflow run closed as KILLED, and its params re-queued,
-    instead of staying RUNNING forever. SQLite waits for a busy lock instead of failing."""
-    engine = {"connect_args": {"timeout": 120}} if url.startswith("sqlite") else None
+    instead of staying RUNNING forever. SQLite waits for a busy lock instead of failing. On
+    a database server a process holds at most POOL_SIZE + POOL_OVERFLOW connections
+    (SQLAlchemy's default is 15: a fleet of workers would exhaust PostgreSQL's 100)."""
+    if url.startswith("sqlite"):
+        engine: dict[str, Any] = {"connect_args": {"timeout": 120}}
+    else:
+        engine = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
     return RDBStorage(
         url,
         engine_kwargs=engine,
