@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import TINY_SPACE, MlflowServer
+from tests.conftest import TINY_SPACE, MlflowServer, wait_for
 from tests.fleet import SERVICE, Fleet, can_make_hosts
 from tuner.stores import POOL_OVERFLOW, POOL_SIZE
 
@@ -157,3 +157,44 @@ class ConnectionCount:
     def __exit__(self, *exc: object) -> None:
         self.done.set()
         self.thread.join()
+
+
+@needs_hosts
+def test_a_host_cut_off_mid_trial_is_failed_requeued_and_leaves_the_record_alone(fleet):
+    """Host 1's link goes down while it trains: host 2 fails its trial after the heartbeat
+    grace and continues it from the checkpoint on the server. When host 1's link comes
+    back, its worker finds the trial taken and writes nothing more for it."""
+    hosts, stores, storage, server = fleet
+    slow = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 30")
+    argv = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY,
+            "--trials", "1", "--pruner", "none", "--heartbeat", "2", "--set", "hidden_size=256",
+            "--set", "num_layers=3", "--set", "checkpoint_every=2", *stores]  # fmt: skip
+    first = hosts.run(1, *argv, files={"tiny.yaml": slow})
+    client = MlflowClient(server.url)
+
+    def published() -> bool:
+        experiment = client.get_experiment_by_name(STUDY)
+        runs = client.search_runs([experiment.experiment_id]) if experiment else []
+        return any(client.list_artifacts(r.info.run_id, "resume") for r in runs)
+
+    assert wait_for(published, timeout=300), "no resume checkpoint reached the server"
+    hosts.cut(1)
+    second = hosts.run(2, *argv, files={"tiny.yaml": slow})
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+    hosts.reconnect(1)
+    returned, _ = first.communicate(timeout=600)
+    assert first.returncode == 0, returned
+    assert "failed and queued again by another process" in returned
+
+    trials = optuna.load_study(study_name=STUDY, storage=storage).trials
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"], returned
+    assert trials[1].user_attrs["resumed_from"]["trial"] == 0
+    assert trials[1].user_attrs["epochs"] == 30
+    assert "test_mae" not in trials[0].user_attrs  # host 1 tested nothing into the record
+    lost, retry = (client.get_run(t.user_attrs["mlflow_run_id"]) for t in trials)
+    assert lost.info.status == "KILLED" and lost.data.tags["tuner.state"] == "LOST"
+    assert "test_mae" not in lost.data.metrics
+    assert retry.info.status == "FINISHED" and retry.data.tags["tuner.state"] == "COMPLETE"
+    versions = client.search_model_versions(f"name = '{STUDY}'")
+    assert versions and {v.run_id for v in versions} == {retry.info.run_id}

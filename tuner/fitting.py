@@ -52,6 +52,7 @@ class TrialContext:
     resume_dir: Path | None = None  # where running trials keep resume checkpoints
     publish_resume: bool = False  # and also in their MLflow runs, for the other hosts
     max_retries: int = 10  # of a trial whose worker died or was preempted
+    lost: list[int] = field(default_factory=list)  # trials another process took (TrialLost)
 
 
 @dataclass

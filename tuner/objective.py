@@ -42,6 +42,19 @@ class TargetReached(Exception):
     """Another process finished the study's last trials while this one was asking."""
 
 
+class TrialLost(Exception):
+    """This process's trial is no longer RUNNING in the storage: its host could not reach
+    the storage for longer than the heartbeat grace, so another process failed it and
+    queued it again. The record belongs to that retry now: nothing more is written for
+    this attempt (no metric, model or state), and the process goes on with the study."""
+
+
+def ensure_ours(trial: optuna.Trial) -> None:
+    """Raise TrialLost unless the trial is still RUNNING in the storage (one read)."""
+    if trial.study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+        raise TrialLost(f"trial {trial.number} was failed and re-queued by another process")
+
+
 def run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]:
     """Optuna objective: the best epoch's metric (its weights are what gets checkpointed),
     and in a multi-objective study the model's costs the space names after it.
@@ -50,7 +63,7 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]
     trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
     try:
         return _run_trial(context, trial)
-    except signals.PreemptionStop:
+    except (signals.PreemptionStop, TrialLost):
         raise
     except KeyboardInterrupt:  # also when the stop came before training started
         trial.set_user_attr(keys.FAIL_REASON, keys.INTERRUPTED)
@@ -82,6 +95,10 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float
             recorder.run_id, trial.number, "PREEMPTED", recorder.details(fail_reason=then)
         )
         raise signals.PreemptionStop(str(exc)) from None
+    except TrialLost:
+        chain.discard()  # this host's copy only: the retry holds the chain now
+        context.lost.append(trial.number)
+        raise
     except BaseException:
         _discard(context, trial, chain, recorder.run_id)
         raise
@@ -139,8 +156,11 @@ def _train_and_record(
         try:
             value, details = _fit_and_test(context, trial, settings, recorder, resume, checkpoint)
         finally:
-            recorder.flush()  # however the trial ends, its curves are complete in MLflow
             free_memory()
+            ensure_ours(trial)  # else its run is the retry's business (closed as LOST)
+            recorder.flush()  # however the trial ends, its curves are complete in MLflow
+    except (TrialLost, optuna.exceptions.UpdateFinishedTrialError) as exc:
+        raise TrialLost(str(exc)) from None
     except signals.Preempted:
         raise
     except KeyboardInterrupt:
@@ -223,6 +243,7 @@ def _fit_and_test(
     checkpoint: Path | None = None,
 ) -> tuple[float, dict[str, Any]]:
     fitted = fit_trial(context, trial, settings, recorder, resume, checkpoint)
+    ensure_ours(trial)  # before its test metrics and model reach the record
     if math.isfinite(fitted.tie):
         trial.set_user_attr(keys.TIE_SCORE, fitted.tie)
     _test(context, trial, fitted, recorder)

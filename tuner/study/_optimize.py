@@ -131,13 +131,21 @@ def _run_until_target(
             _wait_for_others(study, config.heartbeat)
             continue
         left = config.timeout - (time.monotonic() - started) if config.timeout else None
-        study.optimize(
-            lambda trial: run_trial(context, trial),
-            timeout=left,
-            catch=(Exception,),
-            gc_after_trial=True,
-            callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
-        )
+        try:
+            study.optimize(
+                lambda trial: run_trial(context, trial),
+                timeout=left,
+                catch=(Exception,),
+                gc_after_trial=True,
+                callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
+            )
+        except ValueError:  # Optuna's "Cannot tell a FAIL trial": one another process took
+            if not context.lost:
+                raise
+            print(
+                f"trial {context.lost.pop()}: failed and queued again by another process "
+                f"while this one could not reach the storage; its retry keeps the record"
+            )
 
 
 class FailureGuard:
