@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -110,10 +111,11 @@ class Fleet:
         *argv: str,
         files: dict[str, str] | None = None,
         python: tuple[str, ...] = ("-m", "tuner.cli"),
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen:
         """`python PYTHON ARGV` (by default `tuner ARGV`) on host k, in a fresh mount namespace
         whose only disk is a private tmpfs over the fleet's folder, holding `files` (name ->
-        text) to start with."""
+        text) to start with, and `env` over this process's environment."""
         root = shlex.quote(str(self.root))
         writes = "".join(
             f"printf %s {shlex.quote(text)} > {shlex.quote(name)} && "
@@ -121,7 +123,7 @@ class Fleet:
         )
         tuner = shlex.join([sys.executable, *python, *argv])
         script = f"mount -t tmpfs none {root} && cd {root} && {writes}exec {tuner}"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         env.pop("MLFLOW_TRACKING_URI", None)
         command = ["ip", "netns", "exec", self.namespace(k), "unshare", "-m",
                    "--propagation", "private", "sh", "-c", script]  # fmt: skip
@@ -149,3 +151,32 @@ def _remove_leftovers() -> None:
         if name.startswith(PREFIX):
             _ip("netns", "delete", name, check=False)
     _ip("addr", "del", f"{SERVICE}/32", "dev", "lo", check=False)
+
+
+class ConnectionCount:
+    """The most connections PostgreSQL held open to a database, sampled every 0.2 s."""
+
+    def __init__(self, url: str) -> None:
+        self.database = url.rsplit("/", 1)[1]
+        self.most = 0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        import psycopg  # the PostgreSQL tests' driver (dev extra)
+
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+        with psycopg.connect(
+            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
+        ) as admin:  # autocommit: a transaction would see one snapshot of the view
+            while not self.done.wait(0.2):
+                (count,) = admin.execute(query, (self.database,)).fetchone()
+                self.most = max(self.most, count)
+
+    def __enter__(self) -> ConnectionCount:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.thread.join()

@@ -5,15 +5,12 @@ uses what the study made."""
 
 from __future__ import annotations
 
-import threading
-
 import optuna
-import psycopg
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import TINY_SPACE, MlflowServer, wait_for
-from tests.fleet import SERVICE, Fleet, can_make_hosts
+from tests.fleet import SERVICE, ConnectionCount, Fleet, can_make_hosts
 from tuner.stores import POOL_OVERFLOW, POOL_SIZE
 
 STUDY = "fleet"
@@ -130,33 +127,6 @@ def _rows(printed: str) -> list[str]:
     """The forecast rows `tuner predict` printed (a table of unique_id, ds, y_hat)."""
     lines = [line.split() for line in printed.splitlines()]
     return [" ".join(cells) for cells in lines if len(cells) == 3 and cells[0] != "unique_id"]
-
-
-class ConnectionCount:
-    """The most connections PostgreSQL held open to a database, sampled every 0.2 s."""
-
-    def __init__(self, url: str) -> None:
-        self.database = url.rsplit("/", 1)[1]
-        self.most = 0
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
-        with psycopg.connect(
-            host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True
-        ) as admin:  # autocommit: a transaction would see one snapshot of the view
-            while not self.done.wait(0.2):
-                (count,) = admin.execute(query, (self.database,)).fetchone()
-                self.most = max(self.most, count)
-
-    def __enter__(self) -> ConnectionCount:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.done.set()
-        self.thread.join()
 
 
 @needs_hosts
