@@ -183,13 +183,22 @@ def read_studies(url: str) -> dict[str, optuna.study.StudySummary]:
     if not _optuna_ready(url):
         return {}
     try:
-        storage = RDBStorage(url, engine_kwargs={"connect_args": _connect_args(url)})
-        summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+        summaries = optuna.get_all_study_summaries(_reader(url), include_best_trial=False)
     except Exception as exc:
         raise UsageError(
             f"--storage {url!r}: cannot read the Optuna store ({_first_line(exc)})"
         ) from None
     return {summary.study_name: summary for summary in summaries}
+
+
+def _reader(url: str) -> RDBStorage:
+    """Storage for a few reads, without a pool: each read's connection closes after it (a
+    worker reads the store a few times as it starts, and a pooled connection would stay open
+    to the database server for the worker's whole life)."""
+    import sqlalchemy
+
+    engine = {"connect_args": _connect_args(url), "poolclass": sqlalchemy.pool.NullPool}
+    return RDBStorage(url, engine_kwargs=engine)
 
 
 def check_tracking(uri: str, must_exist: bool = False) -> None:
@@ -289,7 +298,7 @@ def load_study(name: str, storage: str | None = None) -> optuna.Study:
         known = ", ".join(studies) or "none yet"
         raise UsageError(f"--study {name!r}: no such study in {storage} (studies: {known})")
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=name, storage=_reader(storage))
     except Exception as exc:
         raise UsageError(f"--storage {storage!r}: cannot read ({_first_line(exc)})") from None
 
