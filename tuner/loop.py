@@ -155,14 +155,7 @@ class FitLoop:
             datamodule.place_training_split(self.fabric.device)
         train, val = datamodule.train_dataloader(), datamodule.val_dataloader()
         self.fabric.estimated_stepping_batches = max(1, self.max_epochs * len(train))
-        wrapped = self.fabric.setup_module(model)  # before its optimizers: they may read
-        optimizer, scheduler, per_step = optimizers_of(
-            model.configure_optimizers()
-        )  # self.trainer
-        optimizer = self.fabric.setup_optimizers(optimizer)
-        self._state = {"model": model, "optimizer": optimizer}
-        if scheduler is not None:
-            self._state["scheduler"] = scheduler
+        wrapped, optimizer, scheduler, per_step = self._setup(model)
         first = self._restore(start) if start else 0
         self.fabric.call("on_fit_start", loop=self)
         try:
@@ -181,6 +174,17 @@ class FitLoop:
                     break
         finally:
             release(model)
+
+    def _setup(self, model: pl.LightningModule) -> tuple[torch.nn.Module, Any, Any, bool]:
+        """The module on its device, then its optimizers (they may read `self.trainer`,
+        which Lightning routes to the Fabric the module was set up with)."""
+        wrapped = self.fabric.setup_module(model)
+        optimizer, scheduler, per_step = optimizers_of(model.configure_optimizers())
+        optimizer = self.fabric.setup_optimizers(optimizer)
+        self._state = {"model": model, "optimizer": optimizer}
+        if scheduler is not None:
+            self._state["scheduler"] = scheduler
+        return wrapped, optimizer, scheduler, per_step
 
     def _train_epoch(
         self,
