@@ -34,13 +34,16 @@ def _ip(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def can_make_hosts() -> bool:
-    """Root, `ip netns` and `unshare -m` work here (CI runs as root)."""
+    """Root, `ip netns`, veth pairs and `unshare -m` work here (CI runs as root)."""
     if os.geteuid() != 0 or not (shutil.which("ip") and shutil.which("unshare")):
         return False
-    name = f"{PREFIX}probe{os.getpid()}"
+    name = f"{PREFIX}probe{os.getpid() % 10000}"
     made = _ip("netns", "add", name, check=False).returncode == 0
     if made:
         _ip("netns", "delete", name, check=False)
+    veth = _ip("link", "add", name, "type", "veth", "peer", "name", f"{name}p", check=False)
+    made = made and veth.returncode == 0
+    _ip("link", "delete", name, check=False)
     mounts = subprocess.run(
         ["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "none", "/mnt"],
         capture_output=True,
