@@ -16,11 +16,16 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 from benchmarks.common import REPO, machine, print_and_record
-from tests.conftest import TINY_SPACE, MlflowServer, postgres_available
+from tests.conftest import (
+    TINY_SPACE,
+    MlflowServer,
+    create_databases,
+    drop_databases,
+    postgres_available,
+)
 from tests.fleet import SERVICE, ConnectionCount, Fleet, can_make_hosts
 from tuner.stores import POOL_OVERFLOW, POOL_SIZE
 
@@ -30,29 +35,9 @@ SPACE = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 9")  # Hyperband's rung
 TIMING = REPO / "benchmarks" / "fleet_timing"
 
 
-def _databases() -> list[str]:
-    import psycopg
-
-    names = [f"tuner_fleet_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("optuna", "mlflow")]
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
-                         autocommit=True) as admin:  # fmt: skip
-        for name in names:
-            admin.execute(f"CREATE DATABASE {name}")
-    return names
-
-
-def _drop(names: list[str]) -> None:
-    import psycopg
-
-    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
-                         autocommit=True) as admin:  # fmt: skip
-        for name in names:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def measure(workers: int, pruner: str) -> dict[str, float]:
     """One study of `workers` workers; its latencies, connections and wall."""
-    names = _databases()
+    names = create_databases("tuner_fleet")
     scratch = Path(tempfile.mkdtemp(prefix="tuner-fleet-"))
     timings = scratch / "timings"
     timings.mkdir()
@@ -80,7 +65,7 @@ def measure(workers: int, pruner: str) -> dict[str, float]:
         assert not failed, failed[0][-3000:]
     finally:
         server.stop()
-        _drop(names)
+        drop_databases(names)
     per_trial, per_report = [], []
     for path in timings.glob("*.json"):  # one process's calls, in order
         calls = json.loads(path.read_text())

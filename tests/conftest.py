@@ -90,18 +90,30 @@ def postgres_urls():
     """Two fresh databases (Optuna, MLflow) on the local PostgreSQL server, dropped after."""
     if not postgres_available():
         pytest.skip("no PostgreSQL server on 127.0.0.1:5432 (CI starts one where installed)")
+    names = create_databases("tuner_test")
+    yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
+    drop_databases(names)
+
+
+def create_databases(prefix: str) -> list[str]:
+    """Two fresh databases on the local PostgreSQL server, for Optuna and for MLflow."""
     import psycopg
 
-    names = [f"tuner_test_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("optuna", "mlflow")]
-    admin = psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres", autocommit=True)
-    with admin.cursor() as cursor:
+    names = [f"{prefix}_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("optuna", "mlflow")]
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
+                         autocommit=True) as admin:  # fmt: skip
         for name in names:
-            cursor.execute(f"CREATE DATABASE {name}")
-    yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in names]
-    with admin.cursor() as cursor:
+            admin.execute(f"CREATE DATABASE {name}")
+    return names
+
+
+def drop_databases(names: list[str]) -> None:
+    import psycopg
+
+    with psycopg.connect(host="127.0.0.1", user="postgres", dbname="postgres",
+                         autocommit=True) as admin:  # fmt: skip
         for name in names:
-            cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    admin.close()
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def run_cli(workdir: Path, *argv: str, env: dict | None = None, timeout: int = 300):

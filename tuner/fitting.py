@@ -252,11 +252,10 @@ class PrunerSteps:
         trial: optuna.Trial,
         first_step: int,
         reports: Callable[[int], bool],
-        metric: str = "",
+        metric: str,
     ) -> None:
         self.trial, self.first_step, self.reports = trial, first_step, reports
         self.metric = metric
-        self.asking = False
 
     def replay(self, history: list[tuple[dict[str, float], int]]) -> None:
         """A resumed trial's saved curve, reported at the steps the pruner decides at: the
@@ -265,20 +264,13 @@ class PrunerSteps:
             if self.metric in metrics and self.reports(step):
                 self.trial.report(metrics[self.metric], step)
 
-    def report(self, value: float, step: int) -> None:
-        self.asking = self.reports(self.first_step + step)
-        if self.asking:
-            self.trial.report(value, self.first_step + step)
-
-    def should_prune(self) -> bool:
-        return self.asking and self.trial.should_prune()
-
     def on_epoch_end(self, loop: FitLoop, model: Any, metrics: Mapping[str, float]) -> None:
-        """Report the epoch's value; end the fit as Optuna's pruner decides."""
-        if self.metric not in metrics:
+        """Report the epoch's value where the pruner decides; end the fit as it decides."""
+        step = self.first_step + loop.epoch
+        if self.metric not in metrics or not self.reports(step):
             return
-        self.report(metrics[self.metric], loop.epoch)
-        if self.should_prune():
+        self.trial.report(metrics[self.metric], step)
+        if self.trial.should_prune():
             raise optuna.TrialPruned(f"Trial was pruned at epoch {loop.epoch}.")
 
 

@@ -168,6 +168,7 @@ class FitLoop:
                 if len(val):
                     self.metrics.update(self._evaluate(wrapped, model, val, "val"))
                 self.fabric.call("on_epoch_end", loop=self, model=model, metrics=self.metrics)
+                signals.raise_if_stopped()  # a preemption no callback saved a checkpoint for
                 if scheduler is not None and not per_step:
                     scheduler.step()
                 if self.should_stop:

@@ -25,6 +25,8 @@ class TrialRecorder:
     Metrics reach MLflow in batches, at most FLUSH_SECONDS apart and at the trial's end: a
     store write per epoch cost more than the epoch itself on small LSTMs (benchmarks/)."""
 
+    state_key = "recorder"  # its part of a resume checkpoint (tuner.loop)
+
     def __init__(
         self,
         tracker: StudyTracker,
@@ -33,7 +35,6 @@ class TrialRecorder:
         direction: str,
         tie_breaker: tuple[str, float] | None = None,
     ) -> None:
-        self.state_key = "recorder"  # its part of a resume checkpoint
         self.tracker, self.run_id = tracker, run_id
         self.metric, self.sign = metric, (1.0 if direction == "minimize" else -1.0)
         self.tie_breaker = tie_breaker
