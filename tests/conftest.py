@@ -188,6 +188,49 @@ class MlflowServer:
         self.process.wait()
 
 
+class StorageProxy:
+    """A real `tuner storage-proxy` (Optuna's gRPC proxy server) in front of `storage`."""
+
+    def __init__(self, storage: str, folder: Path) -> None:
+        self.port = free_port()
+        self.address = f"grpc://127.0.0.1:{self.port}"
+        home = folder / f"proxy-{self.port}"  # its own working folder, like another host's
+        home.mkdir()
+        self.log = home / "proxy.log"
+        command = [sys.executable, "-m", "tuner.cli", "storage-proxy", "--storage", storage,
+                   "--port", str(self.port)]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        assert wait_for(lambda: "storage proxy for" in self.log.read_text(), 60), self.output()
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        """SIGTERM, as a cluster stops it: it finishes what is in flight and exits 0."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def storage_proxies(tmp_path: Path):
+    """start(storage) -> a running StorageProxy; any still running is killed after the test."""
+    started: list[StorageProxy] = []
+
+    def start(storage: str) -> StorageProxy:
+        started.append(StorageProxy(storage, tmp_path))
+        return started[-1]
+
+    yield start
+    for proxy in started:
+        if proxy.process.poll() is None:
+            proxy.process.kill()
+            proxy.process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

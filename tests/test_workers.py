@@ -139,8 +139,15 @@ def test_sigterm_stops_workers_of_a_launcher_that_ignores_sigint(workdir):
     assert {t.user_attrs["fail_reason"] for t in trials} == {"interrupted"}
 
 
-def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
+@pytest.mark.parametrize("through", ["database", "proxy"])
+def test_postgres_study_survives_a_killed_worker(
+    workdir, postgres_urls, storage_proxies, through
+):
+    """Directly on the database, or through Optuna's storage proxy (which has no heartbeats:
+    the workers keep theirs on the database, so the killed worker's trial is still failed
+    and retried)."""
     storage, tracking = postgres_urls
+    proxy = storage_proxies(storage) if through == "proxy" else None
     process = _search(
         workdir,
         6,
@@ -156,6 +163,7 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
         "max_epochs=20",  # a trial outlasts the poll -> kill delay, even on a busy machine
         "--heartbeat",
         "3",  # grace 12 s: a live worker on a busy 2-core machine is never taken for dead
+        *(["--storage-proxy", proxy.address] if proxy else []),
     )
     victim, polled = None, None
     deadline = time.monotonic() + 120
@@ -182,6 +190,8 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls):
     assert len(killed) == 1  # the killed one; its params were retried
     lost = [c for c in children if c.data.tags["tuner.state"] == "LOST"]
     assert len(lost) == 1 and lost[0].info.status == "KILLED"
+    if proxy is not None:
+        assert proxy.stop() == 0, proxy.output()
 
 
 def _a_worker_in_a_trial(storage):

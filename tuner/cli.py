@@ -135,6 +135,21 @@ def add_ui_args(parser: argparse.ArgumentParser) -> None:
     add_store_args(parser)
 
 
+def add_proxy_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage",
+        required=True,
+        help="the database the workers pass as --storage (postgresql://USER@HOST/DB)",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 serves other hosts: the "
+        "proxy has no TLS or login, so keep it inside the fleet's network)",
+    )
+    add_flag(parser, options.PROXY_PORT)
+
+
 # ------------------------------------------------------------ task flags, read from argv
 
 
@@ -290,6 +305,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return ui.serve(args.tracking_uri, args.port, args.study, args.storage)
 
 
+def cmd_storage_proxy(args: argparse.Namespace) -> int:
+    from tuner import storage_proxy, stores
+
+    storage = stores.resolve_storage(args.storage)
+    stores.read_studies(storage)  # answers, and is a storage; creates nothing
+    return storage_proxy.serve(storage, args.host, args.port)
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handler]] = {
     "search": ("run or resume a hyperparameter search", add_search_args, cmd_search),
     "best": ("the best trial of a study (or its Pareto front)", add_best_args, cmd_best),
@@ -302,6 +325,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "compare": ("studies side by side", add_compare_args, cmd_compare),
     "tasks": ("the registered tasks", lambda parser: None, cmd_tasks),
     "ui": ("the MLflow UI on this project's store", add_ui_args, cmd_ui),
+    "storage-proxy": (
+        "Optuna's gRPC storage proxy in front of a database, for large fleets",
+        add_proxy_args,
+        cmd_storage_proxy,
+    ),
 }
 TASK_FLAGS = ("search", "finetune", "predict")  # commands that take a task's flags
 

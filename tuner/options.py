@@ -51,6 +51,14 @@ SEARCH: tuple[Setting, ...] = (
         "from its last checkpoint)",
         low=0,
     ),
+    Setting(
+        "storage_proxy",
+        None,
+        "grpc://HOST:PORT of a `tuner storage-proxy`: trials reach --storage through it "
+        "(only heartbeats go to the database directly)",
+        kind=str,
+        optional=True,
+    ),
     WARM_START,
     WARM_START_TOP,
     Setting(
@@ -77,3 +85,4 @@ FINETUNE: tuple[Setting, ...] = (
 )
 
 PORT = Setting("port", 5000, "port of the MLflow UI on 127.0.0.1", low=1, high=65535)
+PROXY_PORT = Setting("port", 13000, "port the storage proxy listens on", low=1, high=65535)

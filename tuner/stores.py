@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import optuna
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 
 from tuner import keys
 from tuner.errors import UsageError
@@ -52,6 +52,12 @@ def default_tracking_uri() -> str:
 def resolve_storage(url: str | None) -> str:
     url = url or default_storage()
     scheme = url.split(":", 1)[0]
+    if scheme == "grpc":
+        raise UsageError(
+            f"--storage {url!r}: a storage proxy carries trials only; pass the database as "
+            f"--storage (heartbeats and the start-up lock need it) and the proxy as "
+            f"--storage-proxy {url}"
+        )
     if scheme not in STORAGE_SCHEMES or "://" not in url:
         raise UsageError(
             f"--storage {url!r}: unknown scheme {scheme!r}; expected "
@@ -195,10 +201,7 @@ def _reader(url: str) -> RDBStorage:
     """Storage for a few reads, without a pool: each read's connection closes after it (a
     worker reads the store a few times as it starts, and a pooled connection would stay open
     to the database server for the worker's whole life)."""
-    import sqlalchemy
-
-    engine = {"connect_args": _connect_args(url), "poolclass": sqlalchemy.pool.NullPool}
-    return RDBStorage(url, engine_kwargs=engine)
+    return RDBStorage(url, engine_kwargs=_engine(url, pooled=False))
 
 
 def check_tracking(uri: str, must_exist: bool = False) -> None:
@@ -307,24 +310,52 @@ def load_study(name: str, storage: str | None = None) -> optuna.Study:
 
 
 def open_storage(
-    url: str, heartbeat: int = 30, tracking_uri: str | None = None, max_retries: int = 10
-) -> RDBStorage:
+    url: str,
+    heartbeat: int = 30,
+    tracking_uri: str | None = None,
+    max_retries: int = 10,
+    proxy: str | None = None,
+) -> BaseStorage:
     """RDB storage with heartbeats: a trial whose process died (SIGKILL, power loss) is
     failed after the grace period, its MLflow run closed as KILLED, and its params re-queued,
     instead of staying RUNNING forever. SQLite waits for a busy lock instead of failing. On
     a database server a process holds at most POOL_SIZE + POOL_OVERFLOW connections
-    (SQLAlchemy's default is 15: a fleet of workers would exhaust PostgreSQL's 100)."""
-    if url.startswith("sqlite"):
-        engine: dict[str, Any] = {"connect_args": {"timeout": 120}}
-    else:
-        engine = {"pool_size": POOL_SIZE, "max_overflow": POOL_OVERFLOW}
-    return RDBStorage(
+    (SQLAlchemy's default is 15: a fleet of workers would exhaust PostgreSQL's 100). With a
+    `proxy` (grpc://HOST:PORT) the trials' traffic goes through Optuna's storage proxy and
+    only the heartbeats reach the database, on a connection opened for each."""
+    direct = RDBStorage(
         url,
-        engine_kwargs=engine,
+        engine_kwargs=_engine(url, pooled=proxy is None),
         heartbeat_interval=heartbeat,
         grace_period=4 * heartbeat,
         heartbeat_stale_trial_callback=stale_trial_handler(tracking_uri, max_retries),
     )
+    if proxy is None:
+        return direct
+    from tuner.storage_proxy import open_proxied
+
+    return open_proxied(proxy, direct)
+
+
+def open_for_proxy(url: str, pool_size: int, overflow: int) -> RDBStorage:
+    """The database behind `tuner storage-proxy`: one pool that every worker's trials share."""
+    return RDBStorage(url, engine_kwargs=_engine(url, True, pool_size, overflow))
+
+
+def _engine(
+    url: str, pooled: bool, pool_size: int = POOL_SIZE, overflow: int = POOL_OVERFLOW
+) -> dict[str, Any]:
+    """SQLAlchemy's engine options: SQLite waits for a busy lock instead of failing; a
+    database server gets a bounded pool, or none (each call opens and closes a connection)."""
+    import sqlalchemy
+
+    sqlite = url.startswith("sqlite")
+    connect = {"timeout": 120} if sqlite else _connect_args(url)
+    if not pooled:
+        return {"connect_args": connect, "poolclass": sqlalchemy.pool.NullPool}
+    if sqlite:
+        return {"connect_args": connect}
+    return {"pool_size": pool_size, "max_overflow": overflow}
 
 
 def stale_trial_handler(

@@ -25,6 +25,7 @@ class SearchConfig:
     timeout: float | None = None
     study: str | None = None
     storage: str | None = None
+    storage_proxy: str | None = None  # grpc://HOST:PORT of `tuner storage-proxy`
     tracking_uri: str | None = None
     artifact_root: str | None = None  # where models go; needed with a database tracking URI
     sampler: str = "tpe"

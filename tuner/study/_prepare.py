@@ -22,6 +22,7 @@ from tuner.resume import check_choices_kept, check_unchanged, study_setup
 from tuner.samplers import check_sampler
 from tuner.settings import check_values
 from tuner.space import SearchSpace, load_space
+from tuner.storage_proxy import check_proxy, parse_address
 from tuner.stores import (
     check_artifact_home,
     check_tracking,
@@ -84,6 +85,8 @@ def prepare(config: SearchConfig) -> Prepared:
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri, config.artifact_root)
     existing = read_studies(storage)
+    if config.storage_proxy is not None:
+        check_proxy(config.storage_proxy, {n: s._study_id for n, s in existing.items()})
     name = config.study or study_name_for(task, data_args, existing)
     setup = study_setup(space.to_dict(), data_args, config.precision)
     check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
@@ -159,6 +162,9 @@ def check_config(config: SearchConfig) -> None:
             "bf16-mixed or 32-true"
         )
     devices.plan_workers(config.workers, config.devices, config.trials_per_device)
+    if config.storage_proxy is not None:
+        parse_address(config.storage_proxy)
+
 
 
 def check_existing_study(

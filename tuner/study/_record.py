@@ -22,6 +22,7 @@ from tuner.stores import (
     stale_trial_handler,
     store_lock,
 )
+from tuner.storage_proxy import ProxiedStorage, check_study_in
 from tuner.study._config import Prepared, SearchConfig
 from tuner.tracking import StudyTracker
 from tuner.warmstart import enqueue_warm_start, parse_sources
@@ -43,15 +44,22 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             tags=prepared.lineage,
         )
         existed = prepared.name in read_studies(prepared.storage)
+        storage = open_storage(
+            prepared.storage,
+            config.heartbeat,
+            prepared.tracking_uri,
+            config.max_retries,
+            config.storage_proxy,
+        )
         study = optuna.create_study(
             study_name=prepared.name,
-            storage=open_storage(
-                prepared.storage, config.heartbeat, prepared.tracking_uri, config.max_retries
-            ),
+            storage=storage,
             directions=space.directions,
             load_if_exists=True,
             pruner=_pruner(config.pruner, steps),
         )
+        if isinstance(storage, ProxiedStorage):
+            check_study_in(storage.direct, study)
         if not existed:
             study.set_user_attr(keys.CREATED_BY, this_process())
         seed = sampler_seed(study, config.seed, config.worker_index)
