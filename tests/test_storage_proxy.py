@@ -33,9 +33,7 @@ def _refused(workdir, capsys, *extra: str) -> str:
         (["--storage", "grpc://127.0.0.1:13000"], "pass the database as --storage"),
     ],
 )
-def test_a_malformed_proxy_address_is_refused_and_nothing_is_made(
-    workdir, capsys, extra, says
-):
+def test_a_malformed_proxy_address_is_refused_and_nothing_is_made(workdir, capsys, extra, says):
     assert says in _refused(workdir, capsys, *extra)
     assert not (workdir / "mlruns").exists()
 
@@ -58,9 +56,7 @@ def test_a_proxy_in_front_of_another_database_is_refused(workdir, capsys, storag
     assert proxy.stop() == 0, proxy.output()
 
 
-def test_a_sweep_through_the_proxy_keeps_its_heartbeats_on_the_database(
-    workdir, storage_proxies
-):
+def test_a_sweep_through_the_proxy_keeps_its_heartbeats_on_the_database(workdir, storage_proxies):
     storage = f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}"
     (workdir / "mlruns").mkdir()
     proxy = storage_proxies(storage)

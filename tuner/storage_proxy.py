@@ -53,17 +53,11 @@ def parse_address(url: str, flag: str = "--storage-proxy") -> tuple[str, int]:
     return parsed.hostname, port
 
 
-def _forward(name: str) -> Callable[..., Any]:
+def _forward(to: str, name: str) -> Callable[..., Any]:
+    """A method that calls the same method of `self.<to>`."""
+
     def forward(self: ProxiedStorage, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.proxy, name)(*args, **kwargs)
-
-    forward.__name__ = name
-    return forward
-
-
-def _heartbeat(name: str) -> Callable[..., Any]:
-    def forward(self: ProxiedStorage, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.direct, name)(*args, **kwargs)
+        return getattr(getattr(self, to), name)(*args, **kwargs)
 
     forward.__name__ = name
     return forward
@@ -72,7 +66,7 @@ def _heartbeat(name: str) -> Callable[..., Any]:
 class ProxiedStorage(BaseStorage, BaseHeartbeat):
     """Optuna's GrpcStorageProxy for every storage call, and a direct RDBStorage for the
     heartbeat calls only (the arrangement Optuna's own _CachedStorage uses around an
-    RDBStorage). Both name the same database: `check_same_database` makes sure."""
+    RDBStorage). Both must name the same database: `check_proxy` and `check_study_in`."""
 
     def __init__(self, proxy: GrpcStorageProxy, direct: RDBStorage) -> None:
         self.proxy = proxy
@@ -83,9 +77,9 @@ for _name in dir(GrpcStorageProxy):
     if _name in BaseStorage.__abstractmethods__ or (
         not _name.startswith("_") and _name in vars(GrpcStorageProxy)
     ):
-        setattr(ProxiedStorage, _name, _forward(_name))
+        setattr(ProxiedStorage, _name, _forward("proxy", _name))
 for _name in HEARTBEAT_METHODS:
-    setattr(ProxiedStorage, _name, _heartbeat(_name))
+    setattr(ProxiedStorage, _name, _forward("direct", _name))
 abc.update_abstractmethods(ProxiedStorage)
 
 
@@ -145,8 +139,10 @@ def serve(storage: str, host: str, port: int) -> int:
     server = make_server(backend, host, port, ThreadPoolExecutor(max_workers=PROXY_THREADS))
     server.start()
     print(
-        mask_secrets(f"storage proxy for {storage} on grpc://{host}:{port}: workers pass "
-        f"--storage {storage} --storage-proxy grpc://HOST:{port}"),
+        mask_secrets(
+            f"storage proxy for {storage} on grpc://{host}:{port}: workers pass "
+            f"--storage {storage} --storage-proxy grpc://HOST:{port}"
+        ),
         flush=True,
     )
     try:
@@ -164,4 +160,5 @@ def _check_free(host: str, port: int) -> None:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
             probe.bind((host, port))
     except OSError as exc:
-        raise UsageError(f"--port {port}: cannot listen there on {host} ({exc.strerror})") from None
+        message = f"--port {port}: cannot listen there on {host} ({exc.strerror})"
+        raise UsageError(message) from None

@@ -166,7 +166,6 @@ def check_config(config: SearchConfig) -> None:
         parse_address(config.storage_proxy)
 
 
-
 def check_existing_study(
     summary: optuna.study.StudySummary | None,
     name: str,

@@ -14,6 +14,7 @@ from tuner.folds import fold_count
 from tuner.objectives import best_rule
 from tuner.recovery import fail_dead_local_trials
 from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
+from tuner.storage_proxy import ProxiedStorage, check_study_in
 from tuner.stores import (
     HOME,
     open_storage,
@@ -22,7 +23,6 @@ from tuner.stores import (
     stale_trial_handler,
     store_lock,
 )
-from tuner.storage_proxy import ProxiedStorage, check_study_in
 from tuner.study._config import Prepared, SearchConfig
 from tuner.tracking import StudyTracker
 from tuner.warmstart import enqueue_warm_start, parse_sources
