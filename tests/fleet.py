@@ -1,9 +1,9 @@
 """Simulated hosts on a private network, for multi-host tests and the fleet benchmark.
 
 Each host is a Linux network namespace joined to this one by a veth pair (host k is
-10.213.k.2, its gateway here 10.213.k.1) and, for each command it runs, a mount namespace
-with a fresh tmpfs over the test's folder as its only disk: no host sees another's files,
-and hosts reach the team's services only over the network. The services stay on this
+10.213.k.2, its gateway here 10.213.k.1) and, for each command it runs, a UTS namespace
+with the host's own hostname and a mount namespace with a fresh tmpfs over the test's
+folder as its only disk: no host sees another's files, and hosts reach the team's services only over the network. The services stay on this
 machine's loopback (PostgreSQL trusts 127.0.0.1 only); `Fleet.expose` starts a TCP
 forwarder (tests/forwarder.py) that makes one reachable from every host at one address,
 SERVICE (as a team's hosts share one server name), routed through each host's gateway.
@@ -34,7 +34,7 @@ def _ip(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def can_make_hosts() -> bool:
-    """Root, `ip netns`, veth pairs and `unshare -m` work here (CI runs as root)."""
+    """Root, `ip netns`, veth pairs and `unshare -m -u` work here (CI runs as root)."""
     if os.geteuid() != 0 or not (shutil.which("ip") and shutil.which("unshare")):
         return False
     name = f"{PREFIX}probe{os.getpid() % 10000}"
@@ -45,7 +45,8 @@ def can_make_hosts() -> bool:
     made = made and veth.returncode == 0
     _ip("link", "delete", name, check=False)
     mounts = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "mount", "-t", "tmpfs", "none", "/mnt"],
+        ["unshare", "-m", "-u", "--propagation", "private", "sh", "-c",
+         "hostname fleet-probe && mount -t tmpfs none /mnt"],
         capture_output=True,
     )
     return made and mounts.returncode == 0
@@ -116,24 +117,33 @@ class Fleet:
         python: tuple[str, ...] = ("-m", "tuner.cli"),
         env: dict[str, str] | None = None,
     ) -> subprocess.Popen:
-        """`python PYTHON ARGV` (by default `tuner ARGV`) on host k, in a fresh mount namespace
-        whose only disk is a private tmpfs over the fleet's folder, holding `files` (name ->
-        text) to start with, and `env` over this process's environment."""
+        """`python PYTHON ARGV` (by default `tuner ARGV`) on host k, under its own hostname, in
+        a fresh mount namespace whose only disk is a private tmpfs over the fleet's folder,
+        holding `files` (name -> text) to start with, and `env` over this process's
+        environment."""
         root = shlex.quote(str(self.root))
         writes = "".join(
             f"printf %s {shlex.quote(text)} > {shlex.quote(name)} && "
             for name, text in (files or {}).items()
         )
         tuner = shlex.join([sys.executable, *python, *argv])
-        script = f"mount -t tmpfs none {root} && cd {root} && {writes}exec {tuner}"
+        script = (
+            f"hostname {self.hostname(k)} && mount -t tmpfs none {root} && cd {root} && "
+            f"{writes}exec {tuner}"
+        )
         env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
         env.pop("MLFLOW_TRACKING_URI", None)
-        command = ["ip", "netns", "exec", self.namespace(k), "unshare", "-m",
+        command = ["ip", "netns", "exec", self.namespace(k), "unshare", "-m", "-u",
                    "--propagation", "private", "sh", "-c", script]  # fmt: skip
         return subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,
         )  # fmt: skip
+
+    @staticmethod
+    def hostname(k: int) -> str:
+        """Host k's own name (its processes run in a UTS namespace of their own)."""
+        return f"fleet-host{k}"
 
     def cut(self, k: int) -> None:
         """Host k drops off the network: its link goes down, its processes run on."""

@@ -1,7 +1,8 @@
 """A fleet: 4 hosts on a private network (tests/fleet.py), 2 workers each, started at one
 instant on a fresh database (a Job's pods), one study. The hosts share no disk and reach
-PostgreSQL and an `mlflow server` only over the network; a fifth host that ran nothing
-uses what the study made."""
+PostgreSQL, an `mlflow server` and Optuna's storage proxy only over the network (two hosts
+send their trials through the proxy, two straight to the database); a fifth host that ran
+nothing uses what the study made."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from mlflow import MlflowClient
 
 from tests.conftest import TINY_SPACE, MlflowServer, wait_for
 from tests.fleet import SERVICE, ConnectionCount, Fleet, can_make_hosts
+from tuner.storage_proxy import PROXY_POOL_OVERFLOW, PROXY_POOL_SIZE
 from tuner.stores import POOL_OVERFLOW, POOL_SIZE
 
 STUDY = "fleet"
@@ -38,39 +40,53 @@ for version in MlflowClient().search_model_versions("name = 'fleet'"):
 
 
 @pytest.fixture
-def fleet(tmp_path, postgres_urls):
-    """4 hosts, PostgreSQL and an MLflow server (PostgreSQL backend, artifacts it serves)
-    reachable from them at SERVICE; the stores' flags as every host types them."""
+def fleet(tmp_path, postgres_urls, storage_proxies):
+    """4 hosts, PostgreSQL, an MLflow server (PostgreSQL backend, artifacts it serves) and a
+    storage proxy reachable from them at SERVICE; the stores' flags as every host types
+    them, and the flag that sends a host's trials through the proxy."""
     storage, backend = postgres_urls
     server = MlflowServer(tmp_path / "server", backend)
     server.start()
+    proxy = storage_proxies(storage)
     with Fleet(HOSTS + 1, tmp_path) as hosts:
         database = storage.rsplit("/", 1)[1]
         stores = [
             "--storage", f"postgresql://postgres@{SERVICE}:{hosts.expose(5432)}/{database}",
             "--tracking-uri", f"http://{SERVICE}:{hosts.expose(server.port)}",
         ]  # fmt: skip
-        yield hosts, stores, storage, server
+        through_proxy = ["--storage-proxy", f"grpc://{SERVICE}:{hosts.expose(proxy.port)}"]
+        yield hosts, stores, storage, server, through_proxy
     server.stop()
 
 
 @needs_hosts
 def test_four_hosts_two_workers_each_run_one_exact_study(fleet):
-    hosts, stores, storage, server = fleet
+    hosts, stores, storage, server, through_proxy = fleet
     argv = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY,
             "--trials", str(TRIALS), "--workers", str(WORKERS), "--pruner", "none",
             "--quiet", *stores]  # fmt: skip
-    started = [hosts.run(k, *argv, files={"tiny.yaml": TINY_SPACE}) for k in range(1, 5)]
+    proxied = range(3, HOSTS + 1)  # hosts 3 and 4: trials through the proxy
+    started = [
+        hosts.run(
+            k, *argv, *(through_proxy if k in proxied else []), files={"tiny.yaml": TINY_SPACE}
+        )
+        for k in range(1, HOSTS + 1)
+    ]
     with ConnectionCount(storage) as connections:
         outputs = [process.communicate(timeout=900)[0] for process in started]
     assert [p.returncode for p in started] == [0] * HOSTS, "\n---\n".join(outputs)
 
     trials = optuna.load_study(study_name=STUDY, storage=storage).trials
     # each process (a host's launcher and its workers) keeps a bounded pool, plus the
-    # setup lock's one connection
-    per_process = POOL_SIZE + POOL_OVERFLOW + 1
+    # setup lock's one connection; one behind the proxy opens a connection for each
+    # heartbeat (a thread of its own) or check while it lasts, the proxy keeps its pool
+    processes = WORKERS + 1
+    direct = (HOSTS - len(proxied)) * processes * (POOL_SIZE + POOL_OVERFLOW + 1)
+    behind = len(proxied) * processes * 3 + PROXY_POOL_SIZE + PROXY_POOL_OVERFLOW
     print(f"most PostgreSQL connections: {connections.most}")
-    assert 0 < connections.most <= HOSTS * (WORKERS + 1) * per_process, connections.most
+    assert 0 < connections.most <= direct + behind, connections.most
+    ran_on = {t.user_attrs["worker"].split(":")[0] for t in trials}
+    assert {Fleet.hostname(k) for k in proxied} & ran_on, ran_on  # the proxy carried trials
     states = [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials]
     assert [t.state.name for t in trials].count("COMPLETE") == TRIALS, states
     assert not [t for t in trials if t.state.name == "RUNNING"]
@@ -134,7 +150,7 @@ def test_a_host_cut_off_mid_trial_is_failed_requeued_and_leaves_the_record_alone
     """Host 1's link goes down while it trains: host 2 fails its trial after the heartbeat
     grace and continues it from the checkpoint on the server. When host 1's link comes
     back, its worker finds the trial taken and writes nothing more for it."""
-    hosts, stores, storage, server = fleet
+    hosts, stores, storage, server, _ = fleet
     slow = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 20")
     argv = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", STUDY,
             "--trials", "1", "--pruner", "none", "--heartbeat", "2", "--set", "hidden_size=256",
