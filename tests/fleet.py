@@ -3,12 +3,13 @@
 Each host is a Linux network namespace joined to this one by a veth pair (host k is
 10.213.k.2, its gateway here 10.213.k.1) and, for each command it runs, a UTS namespace
 with the host's own hostname and a mount namespace with a fresh tmpfs over the test's
-folder as its only disk: no host sees another's files, and hosts reach the team's services only over the network. The services stay on this
-machine's loopback (PostgreSQL trusts 127.0.0.1 only); `Fleet.expose` starts a TCP
-forwarder (tests/forwarder.py) that makes one reachable from every host at one address,
-SERVICE (as a team's hosts share one server name), routed through each host's gateway.
-`Fleet.cut` brings a host's link down (the host is lost to the others, its processes
-live on) and `Fleet.reconnect` brings it back. Needs root, `ip` and `unshare`.
+folder as its only disk: no host sees another's files, and hosts reach the team's services
+only over the network. The services stay on this machine's loopback (PostgreSQL trusts
+127.0.0.1 only); `Fleet.expose` starts a TCP forwarder (tests/forwarder.py) that makes one
+reachable from every host at one address, SERVICE (as a team's hosts share one server
+name), routed through each host's gateway. `Fleet.cut` brings a host's link down (the host
+is lost to the others, its processes live on) and `Fleet.reconnect` brings it back. Needs
+root, `ip` and `unshare`.
 """
 
 from __future__ import annotations
@@ -44,9 +45,9 @@ def can_make_hosts() -> bool:
     veth = _ip("link", "add", name, "type", "veth", "peer", "name", f"{name}p", check=False)
     made = made and veth.returncode == 0
     _ip("link", "delete", name, check=False)
+    probe = "hostname fleet-probe && mount -t tmpfs none /mnt"
     mounts = subprocess.run(
-        ["unshare", "-m", "-u", "--propagation", "private", "sh", "-c",
-         "hostname fleet-probe && mount -t tmpfs none /mnt"],
+        ["unshare", "-m", "-u", "--propagation", "private", "sh", "-c", probe],
         capture_output=True,
     )
     return made and mounts.returncode == 0

@@ -18,6 +18,7 @@ from tuner.stores import POOL_OVERFLOW, POOL_SIZE
 STUDY = "fleet"
 HOSTS, WORKERS, TRIALS = 4, 2, 10
 
+pytestmark = pytest.mark.xdist_group("fleet")  # one fleet at a time: hosts share SERVICE
 needs_hosts = pytest.mark.skipif(
     not can_make_hosts(),
     reason="needs root, `ip netns` and `unshare -m` to simulate hosts (CI runs as root)",

@@ -140,9 +140,7 @@ def test_sigterm_stops_workers_of_a_launcher_that_ignores_sigint(workdir):
 
 
 @pytest.mark.parametrize("through", ["database", "proxy"])
-def test_postgres_study_survives_a_killed_worker(
-    workdir, postgres_urls, storage_proxies, through
-):
+def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls, storage_proxies, through):
     """Directly on the database, or through Optuna's storage proxy (which has no heartbeats:
     the workers keep theirs on the database, so the killed worker's trial is still failed
     and retried)."""

@@ -37,7 +37,7 @@ HEARTBEAT_METHODS = (
 )
 
 
-def parse_address(url: str, flag: str = "--storage-proxy") -> tuple[str, int]:
+def parse_address(url: str) -> tuple[str, int]:
     """(host, port) of grpc://HOST:PORT, the form our flags take (Optuna's storage URLs
     have no such scheme)."""
     parsed = urlparse(url)
@@ -47,8 +47,8 @@ def parse_address(url: str, flag: str = "--storage-proxy") -> tuple[str, int]:
         port = None
     if parsed.scheme != SCHEME or not parsed.hostname or port is None or parsed.path.strip("/"):
         raise UsageError(
-            f"{flag} {url!r}: expected grpc://HOST:PORT, the address `tuner storage-proxy` "
-            f"listens on"
+            f"--storage-proxy {url!r}: expected grpc://HOST:PORT, the address "
+            f"`tuner storage-proxy` listens on"
         )
     return parsed.hostname, port
 
