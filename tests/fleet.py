@@ -14,11 +14,13 @@ root, `ip` and `unshare`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -27,6 +29,7 @@ from tests.conftest import REPO, free_port
 
 SUBNET = "10.213"
 SERVICE = f"{SUBNET}.0.1"  # where the hosts reach the exposed services
+LOCK = Path(tempfile.gettempdir()) / "lstm-tuner-fleet.lock"
 PREFIX = "ltf"  # every link and namespace a fleet makes starts with it
 
 
@@ -71,6 +74,10 @@ class Fleet:
         return f"{SUBNET}.{k}.1"
 
     def __enter__(self) -> Fleet:
+        # one fleet at a time on this machine (parallel test workers, a benchmark): they
+        # share SERVICE, and a new one removes what a killed one left
+        self.lock = open(LOCK, "w")  # noqa: SIM115 (held until __exit__)
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
         _remove_leftovers()
         _ip("addr", "add", f"{SERVICE}/32", "dev", "lo")
         for k in range(1, self.count + 1):
@@ -95,6 +102,7 @@ class Fleet:
             _ip("link", "delete", self._link(k), check=False)
             _ip("netns", "delete", self.namespace(k), check=False)
         _ip("addr", "del", f"{SERVICE}/32", "dev", "lo", check=False)
+        self.lock.close()  # gives the lock back
 
     def expose(self, port: int) -> int:
         """Make the service on 127.0.0.1:`port` reachable from every host at SERVICE; the

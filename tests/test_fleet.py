@@ -18,7 +18,6 @@ from tuner.stores import POOL_OVERFLOW, POOL_SIZE
 STUDY = "fleet"
 HOSTS, WORKERS, TRIALS = 4, 2, 10
 
-pytestmark = pytest.mark.xdist_group("fleet")  # one fleet at a time: hosts share SERVICE
 needs_hosts = pytest.mark.skipif(
     not can_make_hosts(),
     reason="needs root, `ip netns` and `unshare -m` to simulate hosts (CI runs as root)",
@@ -164,7 +163,10 @@ def test_a_host_cut_off_mid_trial_is_failed_requeued_and_leaves_the_record_alone
         runs = client.search_runs([experiment.experiment_id]) if experiment else []
         return any(client.list_artifacts(r.info.run_id, "resume") for r in runs)
 
-    assert wait_for(published, timeout=300), "no resume checkpoint reached the server"
+    assert wait_for(lambda: first.poll() is not None or published(), timeout=300), (
+        "no resume checkpoint reached the server"
+    )
+    assert first.poll() is None, first.communicate()[0]  # it ended before its link was cut
     hosts.cut(1)
     second = hosts.run(2, *argv, files={"tiny.yaml": slow})
     output, _ = second.communicate(timeout=600)
