@@ -33,6 +33,15 @@ fixed:
   keep_top: 0  # no weights beyond the best's: tests of ensembles ask for them
 """
 
+# Modules whose tests run longest (several processes, servers, simulated hosts) start
+# first, so the test processes of `pytest -n 2` do not end with one of them running alone.
+LONGEST_FIRST = ("test_fleet", "test_workers", "test_faults", "test_warmstart", "test_multihost")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
+
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
