@@ -4,11 +4,15 @@ refused, and a sweep through the proxy keeps its heartbeats on the database."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import optuna
 import pytest
 import sqlalchemy
 
-from tests.conftest import TINY_SPACE, free_port, run_cli
+from tests.conftest import REPO, TINY_SPACE, free_port, run_cli, wait_for
 from tuner.cli import main
 
 
@@ -86,3 +90,46 @@ def test_the_proxy_command_refuses_a_port_in_use_and_a_bad_storage(workdir, stor
     assert "secret" not in bad.stderr
     assert not (workdir / "b.db").exists()
     assert proxy.stop() == 0
+
+
+def test_a_lost_proxy_stops_the_sweep_in_one_line_and_the_rerun_settles_it(
+    workdir, storage_proxies
+):
+    """The proxy goes away mid-trial: one line, exit 1; the trial it left RUNNING is failed
+    and re-queued by the rerun through a new proxy, which ends the study exact."""
+    storage = f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}"
+    (workdir / "mlruns").mkdir()
+    proxy = storage_proxies(storage)
+    slow = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 400")
+    (workdir / "slow.yaml").write_text(slow)
+    argv = ["search", "--task", "forecasting", "--space", "slow.yaml", "--study", "p",
+            "--trials", "2", "--quiet", "--storage", storage]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuner.cli", *argv, "--storage-proxy", proxy.address],
+        cwd=workdir, env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+
+    def training() -> bool:
+        try:
+            trials = optuna.load_study(study_name="p", storage=storage).trials
+        except KeyError:
+            return False
+        return bool(trials) and trials[0].intermediate_values != {}
+
+    assert wait_for(lambda: process.poll() is not None or training()), process.communicate()
+    proxy.process.kill()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    assert err.startswith("error: the sweep stopped: the storage proxy stopped answering"), err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    assert [t.state.name for t in optuna.load_study(study_name="p", storage=storage).trials] == [
+        "RUNNING"  # the proxy took the last word with it; the rerun settles it
+    ]
+    again = storage_proxies(storage)
+    fast = ["--set", "max_epochs=2", "--allow-changes", "--storage-proxy", again.address]
+    rerun = run_cli(workdir, *argv, *fast)
+    assert rerun.returncode == 0, rerun.stderr
+    states = [t.state.name for t in optuna.load_study(study_name="p", storage=storage).trials]
+    assert states.count("COMPLETE") == 2 and "RUNNING" not in states, states
+    assert again.stop() == 0

@@ -36,6 +36,11 @@ def environment_failure(exc: BaseException) -> str | None:
             return f"the MLflow server stopped answering ({_line(seen)})"
         if kind.__name__ == "MlflowException" and "API request to" in str(seen):
             return f"the MLflow server stopped answering ({_line(seen)})"
+        if module == "grpc" and callable(getattr(seen, "code", None)):  # the storage proxy's
+            detail = _line(Exception(seen.details()))  # type: ignore[attr-defined]
+            if seen.code().name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+                return f"the storage proxy stopped answering ({detail})"
+            return f"a store failed behind the storage proxy ({detail})"
         seen = seen.__cause__ or seen.__context__
     return None
 
