@@ -133,3 +133,18 @@ def test_a_lost_proxy_stops_the_sweep_in_one_line_and_the_rerun_settles_it(
     states = [t.state.name for t in optuna.load_study(study_name="p", storage=storage).trials]
     assert states.count("COMPLETE") == 2 and "RUNNING" not in states, states
     assert again.stop() == 0
+
+
+def test_a_proxy_with_no_studies_in_front_of_another_database_is_caught_once_opened(
+    workdir, capsys, storage_proxies
+):
+    """Nothing to compare before the study exists: once it is opened through the proxy, the
+    database must hold it under the same id."""
+    (workdir / "mlruns").mkdir()
+    storage = f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}"
+    optuna.create_study(study_name="ours", storage=storage)
+    proxy = storage_proxies(f"sqlite:///{workdir / 'empty.db'}")
+    said = _refused(workdir, capsys, "--storage", storage, "--storage-proxy", proxy.address)
+    assert "the proxy serves another database than --storage (study 'p'" in said
+    assert "p" not in optuna.get_all_study_names(storage)  # the database was left alone
+    assert proxy.stop() == 0

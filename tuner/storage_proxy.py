@@ -88,10 +88,11 @@ def open_proxied(address: str, direct: RDBStorage) -> ProxiedStorage:
     return ProxiedStorage(GrpcStorageProxy(host=host, port=port), direct)
 
 
-def check_proxy(address: str, direct: dict[str, int]) -> None:
-    """The proxy answers within seconds and serves the database --storage names (`direct`:
-    its studies, name -> id): a worker's heartbeats go to the one and its trials to the
-    other, and two databases would fail each other's trials."""
+def check_proxy(address: str, database_studies: Callable[[], dict[str, int]]) -> None:
+    """The proxy answers within seconds and serves the database --storage names: a worker's
+    heartbeats go to the one and its trials to the other, and two databases would fail each
+    other's trials. Every study the proxy lists must be in the database, read after it,
+    under the same id (the database may hold one more: another worker just made it)."""
     host, port = parse_address(address)
     proxy = GrpcStorageProxy(host=host, port=port)
     try:
@@ -104,17 +105,18 @@ def check_proxy(address: str, direct: dict[str, int]) -> None:
         ) from None
     finally:
         proxy.close()
-    if proxied != direct:
+    direct = database_studies()
+    if any(direct.get(name) != study_id for name, study_id in proxied.items()):
         raise UsageError(
             f"--storage-proxy {address!r} serves another database than --storage: its "
-            f"studies are {sorted(proxied) or 'none'}, the database's {sorted(direct) or 'none'}"
-            f"; start the proxy with the same --storage URL as the workers"
+            f"studies are {sorted(proxied)}, the database's {sorted(direct) or 'none'}; start "
+            f"the proxy with the same --storage URL as the workers"
         )
 
 
 def check_study_in(direct: RDBStorage, study: optuna.Study) -> None:
     """After the study is opened through the proxy: the database holds it under the same id
-    (both were empty before, so the check before creating could not tell them apart)."""
+    (a proxy with no studies yet could not be told apart before)."""
     try:
         same = direct.get_study_id_from_name(study.study_name) == study._study_id
     except KeyError:

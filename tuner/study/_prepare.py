@@ -86,7 +86,7 @@ def prepare(config: SearchConfig) -> Prepared:
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri, config.artifact_root)
     existing = read_studies(storage)
     if config.storage_proxy is not None:
-        check_proxy(config.storage_proxy, {n: s._study_id for n, s in existing.items()})
+        check_proxy(config.storage_proxy, lambda: _study_ids(read_studies(storage)))
     name = config.study or study_name_for(task, data_args, existing)
     setup = study_setup(space.to_dict(), data_args, config.precision)
     check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
@@ -106,6 +106,10 @@ def prepare(config: SearchConfig) -> Prepared:
         model_name=name,
         setup=setup,
     )
+
+
+def _study_ids(studies: Mapping[str, optuna.study.StudySummary]) -> dict[str, int]:
+    return {name: summary._study_id for name, summary in studies.items()}
 
 
 def sized_for(space: SearchSpace) -> list[str]:
