@@ -78,6 +78,14 @@ class Fleet:
         # share SERVICE, and a new one removes what a killed one left
         self.lock = open(LOCK, "w")  # noqa: SIM115 (held until __exit__)
         fcntl.flock(self.lock, fcntl.LOCK_EX)
+        try:
+            self._make_hosts()
+        except BaseException:  # `with` calls no __exit__ then: undo it and give the lock back
+            self.__exit__()
+            raise
+        return self
+
+    def _make_hosts(self) -> None:
         _remove_leftovers()
         _ip("addr", "add", f"{SERVICE}/32", "dev", "lo")
         for k in range(1, self.count + 1):
@@ -92,7 +100,6 @@ class Fleet:
             _ip(*inside, "link", "set", peer, "up")
             _ip(*inside, "link", "set", "lo", "up")
             _ip(*inside, "route", "add", "default", "via", self.gateway(k))
-        return self
 
     def __exit__(self, *exc: object) -> None:
         for process in self.forwarders:

@@ -20,7 +20,7 @@ HOSTS, WORKERS, TRIALS = 4, 2, 10
 
 needs_hosts = pytest.mark.skipif(
     not can_make_hosts(),
-    reason="needs root, `ip netns` and `unshare -m` to simulate hosts (CI runs as root)",
+    reason="needs root, `ip netns`, veth and `unshare -m -u` to simulate hosts (CI runs as root)",
 )
 
 CHECK_MODELS = """

@@ -37,7 +37,7 @@ def environment_failure(exc: BaseException) -> str | None:
         if kind.__name__ == "MlflowException" and "API request to" in str(seen):
             return f"the MLflow server stopped answering ({_line(seen)})"
         if module == "grpc" and callable(getattr(seen, "code", None)):  # the storage proxy's
-            detail = _line(Exception(seen.details()))  # type: ignore[attr-defined]
+            detail = _line(seen.details() or seen)  # type: ignore[attr-defined]
             if seen.code().name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
                 return f"the storage proxy stopped answering ({detail})"
             return f"a store failed behind the storage proxy ({detail})"
@@ -45,7 +45,7 @@ def environment_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _line(exc: BaseException) -> str:
+def _line(exc: BaseException | str) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
