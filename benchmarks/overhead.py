@@ -87,17 +87,18 @@ def tuner_trial(
     from tuner.objective import TrialContext, run_trial
     from tuner.samplers import decides_at, make_pruner
     from tuner.space import SearchSpace
+    from tuner.stores import open_storage, prepare_local_folders
     from tuner.tracking import StudyTracker
 
     task = get_task("forecasting")
     data = task.load_data({"data": data_path})
     space = SearchSpace("val_mae", "minimize", (), settings)
-    tracker = StudyTracker(
-        f"sqlite:///{folder}/mlflow.db", f"overhead-{name}", f"file://{folder}/artifacts"
-    )
+    storage, tracking = f"sqlite:///{folder}/optuna.db", f"sqlite:///{folder}/mlflow.db"
+    prepare_local_folders(storage, tracking, None)  # the stores as a search opens them
+    tracker = StudyTracker(tracking, f"overhead-{name}", f"file://{folder}/artifacts")
     tracker.open_study({}, {})
     study = optuna.create_study(  # the pruner a search uses by default
-        storage=f"sqlite:///{folder}/optuna.db",
+        storage=open_storage(storage),
         study_name=f"overhead-{name}",
         pruner=make_pruner("median", settings["max_epochs"]),
     )

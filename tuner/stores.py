@@ -22,6 +22,7 @@ from optuna.storages import BaseStorage, RDBStorage
 
 from tuner import keys
 from tuner.errors import UsageError
+from tuner.sqlite_wal import use_wal
 
 HOME = Path("mlruns")
 STORAGE_SCHEMES = (
@@ -107,11 +108,13 @@ def _absent(url: str) -> bool:
 
 
 def prepare_local_folders(storage: str, tracking_uri: str, artifact_root: str | None) -> None:
-    """Make the folders the local stores need; called once every input has been checked."""
+    """Make the folders the local stores need, their SQLite files in WAL mode (tuner.sqlite_wal);
+    called once every input has been checked."""
     for url in (storage, tracking_uri):
         path = sqlite_path(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            use_wal(path)
     if artifact_root and artifact_root.startswith("file://"):
         Path(artifact_root[len("file://") :]).mkdir(parents=True, exist_ok=True)
 
