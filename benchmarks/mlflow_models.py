@@ -90,7 +90,14 @@ def _record_times(folder: Path) -> tuple[list[float], list[float]]:
         run_id = tracker.client.create_run(tracker.experiment_id).info.run_id
         started = time.perf_counter()
         logged = tracker.log_best_model(
-            run_id, 0, (1.0, 0.0), task, source.path, task.example(data, settings), {}
+            tracker.new_model(run_id, 0),
+            run_id,
+            0,
+            (1.0, 0.0),
+            task,
+            source.path,
+            task.example(data, settings),
+            {},
         )
         tracker.move_best_alias(logged.version, (1.0, 0.0))
         new.append(time.perf_counter() - started)

@@ -11,6 +11,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +107,9 @@ def tuner_trial(
         task, data, {}, space, tracker, 0, Path(folder), accelerator, task.build_model,
         target=1, precision=precision, reports=decides_at("median"),
     )  # fmt: skip
-    trial = study.ask()
+    with warnings.catch_warnings():  # a search's heartbeat thread starts in study.optimize
+        warnings.filterwarnings("ignore", "Heartbeat of storage")
+        trial = study.ask()
     started = time.perf_counter()
     run_trial(context, trial)
     return (time.perf_counter() - started) / settings["max_epochs"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from mlflow.entities import Metric
 
 from tuner.errors import TrialFailed
 from tuner.tracking import StudyTracker
@@ -42,6 +43,7 @@ class TrialRecorder:
         self.begin_fold(0, 0)
         self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
         self.unsent: list[tuple[dict[str, float], int]] = []
+        self.sent: dict[str, Metric] = {}  # each metric's latest point in MLflow
         self.history: list[tuple[dict[str, float], int]] = []  # every record of the trial
         self.replay: list[tuple[dict[str, float], int]] = []  # a resumed trial's history
         self.on_replay: Callable[[list[tuple[dict[str, float], int]]], None] | None = None
@@ -68,10 +70,12 @@ class TrialRecorder:
         if time.monotonic() - self.last_flush > FLUSH_SECONDS:
             self.flush()
 
-    def flush(self) -> None:
-        """Send what is not in MLflow yet (called at the end of every trial, however it ends)."""
-        if self.unsent:
-            self.tracker.log_history(self.run_id, self.unsent)
+    def flush(self, model_id: str | None = None) -> None:
+        """Send what is not in MLflow yet (called at the end of every trial, however it
+        ends); with `model_id`, link each metric's latest point to that logged model."""
+        if self.unsent or model_id is not None:
+            sent = self.tracker.log_history(self.run_id, self.unsent, model_id, self.sent)
+            self.sent.update(sent)
             self.unsent = []
         self.last_flush = time.monotonic()
 

@@ -214,7 +214,8 @@ def _register(
     runs = [m.trial.user_attrs[keys.RUN_ID] for m in members]
     tags = {keys.MEMBERS_TAG: ",".join(map(str, numbers)), keys.MEMBER_RUNS_TAG: ",".join(runs)}
     run_id = tracker.start_ensemble(study.user_attrs[keys.PARENT_RUN_ID], numbers, tags)
-    tracker.store.log_metrics(run_id, metrics)
+    model_id = tracker.new_model(run_id, numbers[0])
+    tracker.log_history(run_id, [(metrics, 0)], model_id)  # linked to the model too
     metric = study.user_attrs["metric"]
     sign = 1.0 if study.directions[0].name == "MINIMIZE" else -1.0
     rank = (sign * metrics[metric], metrics.get("val_loss", 0.0))
@@ -224,7 +225,9 @@ def _register(
         path = save_checkpoint(Path(folder) / "ensemble.ckpt", model, task.name,
                                lead["settings"], meta)  # fmt: skip
         params = pyfunc_model.default_params(task)
-        logged = tracker.log_best_model(run_id, numbers[0], rank, task, path, example, params)
+        logged = tracker.log_best_model(
+            model_id, run_id, numbers[0], rank, task, path, example, params
+        )
     tracker.move_best_alias(logged.version, rank)
     tracker.client.set_terminated(run_id)
     return name, logged.version, run_id

@@ -6,11 +6,13 @@ a local SQLite store: only once every input has been checked."""
 from __future__ import annotations
 
 import tempfile
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from tuner import keys
@@ -58,8 +60,10 @@ class TrackingStore:
         return sorted((m.step, m.value) for m in history)
 
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
-        for key, value in metrics.items():
-            self.client.log_metric(run_id, key, value)
+        """One store write, at step 0."""
+        stamp = int(time.time() * 1000)
+        points = [Metric(key, float(value), stamp, 0) for key, value in metrics.items()]
+        self.client.log_batch(run_id, metrics=points)
 
     def log_artifacts(self, run_id: str, folder: Path, path: str) -> None:
         self.client.log_artifacts(run_id, str(folder), path)

@@ -41,7 +41,8 @@ from tuner.tracking import pyfunc_model
 from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
 BEST_ALIAS = "best"
-NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+NOTE_TAG = "mlflow.note.content"
+RUN_NAME_TAG = "mlflow.runName"  # the run's description in the MLflow UI
 RESUME_FOLDER = "resume"  # a running trial's resume checkpoint, in its run's artifacts
 RUN_STATUS = {
     "FAIL": "FAILED",
@@ -204,26 +205,42 @@ class StudyTracker:
         )
         return run.info.run_id
 
-    def log_history(self, run_id: str, rows: list[tuple[Mapping[str, float], int]]) -> None:
-        """Several steps of metrics in as few store writes as MLflow allows."""
+    def log_history(
+        self,
+        run_id: str,
+        rows: list[tuple[Mapping[str, float], int]],
+        model_id: str | None = None,
+        earlier: Mapping[str, Metric] | None = None,
+    ) -> dict[str, Metric]:
+        """Several steps of metrics in as few store writes as MLflow allows; returns the
+        latest point of each name sent. With `model_id`, each name's latest point (of `rows`,
+        else of `earlier`: what was sent before) is linked to that logged model too (MLflow
+        3's model page). A point sent before goes again, linked, with its own step and
+        timestamp: the run's table holds that entry already and skips it (a new point would
+        show the final value as one more epoch)."""
         stamp = _now_ms()
-        metrics = [
+        points = [
             Metric(k, float(v), stamp, step) for values, step in rows for k, v in values.items()
         ]
-        self._log_metric_batches(run_id, metrics)
-
-    def _log_metric_batches(self, run_id: str, metrics: list[Metric]) -> None:
-        """MLflow takes at most 1000 metrics per log_batch."""
-        for start in range(0, len(metrics), 1000):
-            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+        latest = {m.key: m for m in points}  # rows come in step order
+        if model_id is not None:
+            last = {id(m) for m in latest.values()}
+            points = [m for m in points if id(m) not in last] + [
+                Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id)
+                for m in {**(earlier or {}), **latest}.values()
+            ]
+        for start in range(0, len(points), 1000):  # MLflow takes at most 1000 per log_batch
+            self.client.log_batch(run_id, metrics=points[start : start + 1000])
+        return latest
 
     def end_trial(self, run_id: str, number: int, state: str, details: Mapping[str, Any]) -> None:
         """Close a trial's run with its final state (COMPLETE / PRUNED / FAIL) and why."""
-        tags = [RunTag(STATE_TAG, state)] + [
-            RunTag(f"{TAG}{k}", str(v)[:5000]) for k, v in details.items()
+        tags = [
+            RunTag(STATE_TAG, state),
+            RunTag(RUN_NAME_TAG, f"trial-{number} {state.lower()}"),  # renames the run
+            *(RunTag(f"{TAG}{k}", str(v)[:5000]) for k, v in details.items()),
         ]
         self.client.log_batch(run_id, tags=tags)
-        self.client.update_run(run_id, name=f"trial-{number} {state.lower()}")
         self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
 
     def close_orphan_runs(self, states: Mapping[int, str]) -> int:
@@ -287,8 +304,20 @@ class StudyTracker:
 
     # ------------------------------------------------------------ checkpoints and registry
 
+    def new_model(self, run_id: str, number: int) -> str:
+        """A logged model of the trial's run, to link its metrics to and log its files into
+        (log_best_model); returns its id."""
+        return self.client.create_logged_model(
+            self.experiment_id,
+            name=f"trial-{number}",
+            source_run_id=run_id,
+            tags={STUDY_TAG: self.study_name, TRIAL_TAG: str(number)},
+            model_type="lstm-tuner",
+        ).model_id
+
     def log_best_model(
         self,
+        model_id: str,
         run_id: str,
         number: int,
         rank: tuple[float, float],
@@ -297,31 +326,24 @@ class StudyTracker:
         example: pd.DataFrame | None,
         params: dict[str, Any],
     ) -> LoggedBest:
-        """Log a trial's checkpoint as an MLflow Model (a logged model of its run, the run's
-        metrics linked to it) and register it as a new version of the study's model (the
-        caller then moves the `best` alias, under the stores' lock)."""
-        logged = self.client.create_logged_model(
-            self.experiment_id,
-            name=f"trial-{number}",
-            source_run_id=run_id,
-            tags={STUDY_TAG: self.study_name, TRIAL_TAG: str(number)},
-            model_type="lstm-tuner",
-        )
+        """Log a trial's checkpoint as an MLflow Model into its logged model (new_model) and
+        register it as a new version of the study's model (the caller then moves the `best`
+        alias, under the stores' lock)."""
         folder = pyfunc_model.scratch_folder() / "model"
         try:
             pyfunc_model.save(
-                folder, task, checkpoint, example, params, logged.model_id, run_id, requirements()
+                folder, task, checkpoint, example, params, model_id, run_id, requirements()
             )
-            self.client.log_model_artifacts(logged.model_id, str(folder))
+            self.client.log_model_artifacts(model_id, str(folder))
         except BaseException:
-            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            self.client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
             raise
         finally:
             shutil.rmtree(folder.parent, ignore_errors=True)
-        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
-        self._link_metrics(run_id, logged.model_id)
-        version = self._register(run_id, logged.model_id, number, rank)
-        return LoggedBest(f"models:/{logged.model_id}", logged.model_id, version)
+        self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+        self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
+        version = self._register(run_id, model_id, number, rank)
+        return LoggedBest(f"models:/{model_id}", model_id, version)
 
     def move_best_alias(self, version: str, rank: tuple[float, float]) -> None:
         """Point `best` at this version unless the one it points at ranks better: a host
@@ -334,17 +356,6 @@ class StudyTracker:
             held = None
         if held is None or rank < held:
             self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version)
-
-    def _link_metrics(self, run_id: str, model_id: str) -> None:
-        """The run's latest metrics, logged again against the model (MLflow 3's model page).
-        Each keeps its own step and timestamp: the run's table already holds that entry and
-        skips it, so its per-epoch curves gain no point (a new one at step 0 would show the
-        final value as the first epoch's)."""
-        # RunData keeps the latest values' Metric objects (step, timestamp) only privately
-        latest = self.client.get_run(run_id).data._metric_objs
-        linked = [Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id) for m in latest]
-        self._log_metric_batches(run_id, linked)
-        self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
 
     def _register(self, run_id: str, model_id: str, number: int, rank: tuple[float, float]) -> str:
         """A new version of the study's model (its rank as tags); returns it."""
