@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sqlite3
 import struct
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -586,13 +588,22 @@ def _write_audio_mistakes(root: Path) -> None:
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
-    """Every path under the folder (folders too: an empty mlruns/ counts) and its content."""
+    """Every path under the folder (folders too: an empty mlruns/ counts) and its content;
+    a SQLite database's content is its records (a reader may fold the write-ahead log into
+    the file, or remove the log's `-wal` and `-shm` files: the same records)."""
     return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        if p.is_file()
-        else "folder"
+        str(p.relative_to(folder)): _content(p) if p.is_file() else "folder"
         for p in sorted(folder.rglob("*"))
+        if not p.name.endswith(("-wal", "-shm"))
     }
+
+
+def _content(path: Path) -> str:
+    data = path.read_bytes()
+    if not data.startswith(b"SQLite format 3"):
+        return hashlib.sha256(data).hexdigest()
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as database:
+        return hashlib.sha256("\n".join(database.iterdump()).encode()).hexdigest()
 
 
 def make_mistake(template, tmp_path, monkeypatch, capsys, argv, words, name="project"):

@@ -11,7 +11,6 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from mlflow.entities import Metric
 
 from tuner.errors import TrialFailed
 from tuner.tracking import StudyTracker
@@ -43,7 +42,7 @@ class TrialRecorder:
         self.begin_fold(0, 0)
         self.on_epoch: Callable[[int, Mapping[str, float]], None] | None = None
         self.unsent: list[tuple[dict[str, float], int]] = []
-        self.sent: dict[str, Metric] = {}  # each metric's latest point in MLflow
+        self.sent: dict[str, Any] = {}  # each metric's latest point in MLflow (the tracker's)
         self.history: list[tuple[dict[str, float], int]] = []  # every record of the trial
         self.replay: list[tuple[dict[str, float], int]] = []  # a resumed trial's history
         self.on_replay: Callable[[list[tuple[dict[str, float], int]]], None] | None = None

@@ -9,6 +9,7 @@ once every input has been checked.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from collections.abc import Callable, Iterator
@@ -159,9 +160,18 @@ def _tables(url: str, flag: str, counted: tuple[str, ...] = ()) -> dict[str, int
                 for name in names
             }
     except Exception as exc:  # unreachable server, bad credentials, not a database
+        _raise_if_disk_full(url, exc)
         raise UsageError(f"{flag} {url!r}: cannot open ({_first_line(exc)})") from None
     finally:
         engine.dispose()
+
+
+def _raise_if_disk_full(url: str, exc: Exception) -> None:
+    """A local SQLite file in WAL mode cannot be opened on a full disk (its `-shm` file
+    cannot be made: "disk I/O error"): the machine's failure, not the input's."""
+    path = sqlite_path(url)
+    if path is not None and path.parent.is_dir() and os.statvfs(path.parent).f_bavail == 0:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path.parent)) from exc
 
 
 def _optuna_ready(url: str) -> bool:
