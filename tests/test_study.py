@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
 import optuna
 import pytest
+import sqlalchemy
 import torch
 from mlflow import MlflowClient
 
@@ -51,6 +54,20 @@ def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
     # a third run with the same target runs nothing
     assert search_cli(tiny_space, 5, "--quiet") == 0
     assert len(load_study(STUDY).trials) == 5
+
+
+def test_the_local_stores_run_in_wal_mode_and_other_sqlite_files_do_not(tiny_space, tmp_path):
+    other = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'other.db'}")  # a user's own
+    tuner.search("forecasting", trials=1, space=str(tiny_space), pruner="none", quiet=True)
+    with other.connect() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "delete"
+    for name in ("optuna.db", "mlflow.db"):
+        with closing(sqlite3.connect(HOME / name)) as database:
+            assert database.execute("PRAGMA journal_mode").fetchone() == ("wal",), name
+    _, _, children = _runs()  # the records read back through the log
+    assert [c.data.tags["tuner.state"] for c in children] == ["COMPLETE"]
+    assert children[0].info.run_name == "trial-0 complete"
 
 
 def test_child_runs_carry_params_epoch_metrics_state_and_device(tiny_space):
