@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -68,6 +69,19 @@ def test_the_local_stores_run_in_wal_mode_and_other_sqlite_files_do_not(tiny_spa
     _, _, children = _runs()  # the records read back through the log
     assert [c.data.tags["tuner.state"] for c in children] == ["COMPLETE"]
     assert children[0].info.run_name == "trial-0 complete"
+
+
+def _live_lstms() -> int:
+    gc.collect()
+    return sum(isinstance(o, torch.nn.LSTM) for o in gc.get_objects())
+
+
+def test_finished_trials_leave_no_model_alive(tiny_space):
+    """A long study's memory must not grow with its trials: no trial's model (weights,
+    optimizer state) may stay reachable once it ends (a cached Fabric once kept each)."""
+    before = _live_lstms()
+    tuner.search("forecasting", trials=3, space=str(tiny_space), pruner="none", quiet=True)
+    assert _live_lstms() == before
 
 
 def test_child_runs_carry_params_epoch_metrics_state_and_device(tiny_space):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -303,11 +302,4 @@ def evaluate(
     precision: str = "32-true",
 ) -> dict[str, float]:
     """A validation or test pass of `model` over `batches`: the metrics it logs."""
-    return _evaluation_loop(accelerator, precision).evaluate(model, batches, stage)
-
-
-@cache
-def _evaluation_loop(accelerator: str, precision: str) -> FitLoop:
-    """One per process and device (a Fabric takes milliseconds to set up: a trial's test
-    pass took longer to prepare than to run); `evaluate` leaves no module attached to it."""
-    return FitLoop(accelerator, precision)
+    return FitLoop(accelerator, precision).evaluate(model, batches, stage)
