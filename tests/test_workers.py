@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import REPO
-from tuner.devices import plan_workers
+from tuner.devices import KERNEL_CACHE, bound_kernel_cache, plan_workers
 from tuner.errors import UsageError
 
 SPACE = """
@@ -37,6 +37,15 @@ def test_gpu_assignment_one_per_worker_or_packed():
         plan_workers(1, "7", gpu_count=2)
     with pytest.raises(UsageError, match="no CUDA device"):
         plan_workers(1, "gpu", gpu_count=0)
+
+
+def test_the_cpu_kernel_cache_is_bounded_unless_the_user_set_it(monkeypatch):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    bound_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == KERNEL_CACHE == "64"
+    monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "500")
+    bound_kernel_cache()
+    assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == "500"
 
 
 def test_cpu_workers_split_the_cores_instead_of_oversubscribing():

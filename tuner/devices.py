@@ -106,3 +106,18 @@ def describe(accelerator: str) -> str:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", str(index))
         return f"cuda:{index} (visible {visible}, {torch.cuda.get_device_name(index)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+# oneDNN, which runs torch's LSTM on CPUs, keeps every kernel it built for a shape (1024 by
+# default). A sweep draws new shapes at every trial (hidden size, layers, batch), so a long
+# study's memory grew with its trials: +8.8% from trial 1 to 50 of a small forecasting
+# space. A trial needs a few dozen (a 3-layer bidirectional LSTM trained on two batch shapes
+# and validated on two more: 32 slowed its epochs by ~10%, 64 did not; benchmarks/RESULTS.md).
+KERNEL_CACHE = "64"
+
+
+def bound_kernel_cache() -> None:
+    """Keep oneDNN's kernel cache to KERNEL_CACHE shapes in this process (and the workers it
+    starts), unless the user set ONEDNN_PRIMITIVE_CACHE_CAPACITY; oneDNN reads it when it
+    first builds a kernel, so this runs before the first trial."""
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", KERNEL_CACHE)

@@ -24,6 +24,7 @@ from tuner.study._summary import FINISHED, count_finished, summarize
 
 def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     """Create or load the study and its MLflow record, then run trials up to the target."""
+    devices.bound_kernel_cache()
     if config.worker_index is None:
         for note in prepared.notes:
             print(f"note: {note}")
