@@ -292,11 +292,11 @@ def _keep_if_best(
         if sum(other <= rank for other in ranks) < int(settings.get("keep_top") or 0):
             _keep_weights(context, trial, fitted, settings, recorder.run_id)
         return
-    model_id = context.tracker.new_model(recorder.run_id, trial.number)
-    recorder.flush(model_id)  # the run's metrics, test ones included, linked to the model
     task = context.task
     example = task.example(context.data, settings) if task.example else None
     with _checkpoint_file(context, trial, fitted, settings, recorder.run_id) as path:
+        model_id = context.tracker.new_model(recorder.run_id, trial.number)
+        recorder.flush(model_id)  # the run's metrics, test ones included, linked to it
         logged = context.tracker.log_best_model(
             model_id,
             recorder.run_id,

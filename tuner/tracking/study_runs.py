@@ -41,8 +41,8 @@ from tuner.tracking import pyfunc_model
 from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
 
 BEST_ALIAS = "best"
-NOTE_TAG = "mlflow.note.content"
-RUN_NAME_TAG = "mlflow.runName"  # the run's description in the MLflow UI
+NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
+RUN_NAME_TAG = "mlflow.runName"  # setting it renames the run
 RESUME_FOLDER = "resume"  # a running trial's resume checkpoint, in its run's artifacts
 RUN_STATUS = {
     "FAIL": "FAILED",
