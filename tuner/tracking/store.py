@@ -22,6 +22,11 @@ SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs ta
 VIEW_KEY = "tuner"
 
 
+def now_ms() -> int:
+    """A metric's timestamp, as MLflow keeps it."""
+    return int(time.time() * 1000)
+
+
 class TrackingStore:
     """One MLflow tracking store, by URI."""
 
@@ -61,7 +66,7 @@ class TrackingStore:
 
     def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
         """One store write, at step 0."""
-        stamp = int(time.time() * 1000)
+        stamp = now_ms()
         points = [Metric(key, float(value), stamp, 0) for key, value in metrics.items()]
         self.client.log_batch(run_id, metrics=points)
 

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -38,7 +37,13 @@ from tuner.keys import (
 )
 from tuner.names import path_part
 from tuner.tracking import pyfunc_model
-from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
+from tuner.tracking.store import (
+    CHECKPOINT_DIR,
+    SHARED_VIEW_TAG,
+    VIEW_KEY,
+    TrackingStore,
+    now_ms,
+)
 
 BEST_ALIAS = "best"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
@@ -50,10 +55,6 @@ RUN_STATUS = {
     "LOST": "KILLED",
     "PREEMPTED": "KILLED",
 }  # trial state -> MLflow run status
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _param_text(value: Any) -> str:
@@ -174,7 +175,7 @@ class StudyTracker:
     ) -> None:
         """Record the best trial and the trials table on the parent run, then close it."""
         metrics = [
-            Metric(k, float(v), _now_ms(), 0)
+            Metric(k, float(v), now_ms(), 0)
             for k, v in summary.items()
             if isinstance(v, (int, float)) and not isinstance(v, bool)
         ]
@@ -218,7 +219,7 @@ class StudyTracker:
         3's model page). A point sent before goes again, linked, with its own step and
         timestamp: the run's table holds that entry already and skips it (a new point would
         show the final value as one more epoch)."""
-        stamp = _now_ms()
+        stamp = now_ms()
         points = [
             Metric(k, float(v), stamp, step) for values, step in rows for k, v in values.items()
         ]
