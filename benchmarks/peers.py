@@ -24,14 +24,17 @@ AIR = str(REPO / "tasks" / "data" / "air_passengers.csv")
 SEEDS = (0, 1, 2)
 
 
-def timed(command: list[str], cwd: str) -> tuple[float, float, str]:
-    """(wall s, peak RSS GiB, stdout) under GNU time."""
+def timed(command: list[str], cwd: str, core: int | None = None) -> tuple[float, float, str]:
+    """(wall s, peak RSS GiB, stdout) under GNU time; on one CPU core with one thread when
+    `core` is given (two runs side by side, each with the same share of the machine)."""
+    pinned = ["taskset", "-c", str(core)] if core is not None else []
+    threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if core is not None else {}
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "%e %M", *command],
+        [*pinned, "/usr/bin/time", "-f", "%e %M", *command],
         cwd=cwd,
         text=True,
         capture_output=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), **threads},
         timeout=3 * 3600,  # an AutoLSTM seed can take 30 minutes or more here
     )
     if done.returncode != 0:
@@ -40,7 +43,7 @@ def timed(command: list[str], cwd: str) -> tuple[float, float, str]:
     return float(wall), int(rss_kb) / 2**20, done.stdout
 
 
-def ours(seed: int, *extra: str) -> dict[str, float]:
+def ours(seed: int, *extra: str, core: int | None = None) -> dict[str, float]:
     folder = scratch()
     wall, rss, out = timed(
         [
@@ -58,6 +61,7 @@ def ours(seed: int, *extra: str) -> dict[str, float]:
             *extra,
         ],
         str(folder),
+        core,
     )
     mae = float(re.search(r"test_mae = ([0-9.]+)", out).group(1))
     rmse = float(re.search(r"test_rmse = ([0-9.]+)", out).group(1))
@@ -70,12 +74,17 @@ def pruning(folder) -> dict[str, int]:
     pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
     budget = {t.number: epoch_budget(t) for t in study.trials}
     saved = sum(budget[t.number] - epochs_of(t) for t in pruned)
-    return {"pruned": len(pruned), "epochs_saved": saved, "epoch_budget": sum(budget.values())}
+    return {
+        "trials": len(study.trials),
+        "pruned": len(pruned),
+        "epochs_saved": saved,
+        "epoch_budget": sum(budget.values()),
+    }
 
 
-def script(python: str, name: str, seed: int) -> dict[str, float]:
+def script(python: str, name: str, seed: int, core: int | None = None) -> dict[str, float]:
     wall, rss, out = timed(
-        [python, str(REPO / "benchmarks" / f"{name}.py"), str(seed), AIR], str(scratch())
+        [python, str(REPO / "benchmarks" / f"{name}.py"), str(seed), AIR], str(scratch()), core
     )
     return {"wall": wall, "rss": rss, **json.loads(out.strip().splitlines()[-1])}
 

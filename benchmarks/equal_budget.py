@@ -1,0 +1,122 @@
+"""By hand: lstm-tuner against NeuralForecast's AutoLSTM at AutoLSTM's own wall time, the
+comparison `make bench` makes in `peers.at_equal_budget`, in about half its wall.
+
+Every run is pinned to one CPU core with one torch thread, two runs side by side: AutoLSTM
+seeds 0-2, then lstm-tuner seeds 0-5, each given AutoLSTM seed (i % 3)'s wall as its
+`--timeout` (as many trials as fit). Both sides get the same share of the machine, so the
+budget is equal; on 2 cores the whole run takes about 1.5x the sum of AutoLSTM's walls
+instead of 3x. Needs NF_PYTHON (an interpreter with neuralforecast, as `make bench`).
+
+    NF_PYTHON=.venv-bench/bin/python .venv/bin/python -m benchmarks.equal_budget
+
+An AutoLSTM seed can take 40 minutes on one core: each one's result goes to stderr as a
+JSON line the moment it ends, and `--known FILE` (those lines) reuses them instead of
+running the seeds again; `--seeds` and `--per-wall` make a shorter run (fewer AutoLSTM
+seeds, fewer lstm-tuner sweeps at each wall). Prints a Markdown section for RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import statistics
+import sys
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from itertools import chain
+from pathlib import Path
+
+from benchmarks.common import machine, verdict
+from benchmarks.peers import SEEDS, ours, script
+
+CORES = (0, 1)
+
+
+def on_a_free_core(free: queue.Queue[int], run: Callable[[int], dict]) -> dict:
+    core = free.get()
+    try:
+        return run(core)
+    finally:
+        free.put(core)
+
+
+def measure(
+    nf_python: str, seeds: list[int], per_wall: int, known: dict[int, dict]
+) -> tuple[list[dict], list[dict]]:
+    """AutoLSTM's seeds (those not `known`), then lstm-tuner's sweeps as soon as the wall
+    they need is known: seed i + k * len(seeds) at AutoLSTM seed i's wall."""
+    free: queue.Queue[int] = queue.Queue()
+    for core in CORES:
+        free.put(core)
+    with ThreadPoolExecutor(max_workers=len(CORES)) as pool:
+
+        def submit(run: Callable[[int], dict]) -> Future:
+            return pool.submit(on_a_free_core, free, run)
+
+        def autolstm(seed: int, core: int) -> dict:
+            result = {"seed": seed, **script(nf_python, "peer_autolstm", seed, core)}
+            print(f"AutoLSTM {json.dumps(result)}", file=sys.stderr, flush=True)
+            return result
+
+        theirs = {submit(lambda core, s=s: autolstm(s, core)): s for s in seeds if s not in known}
+        mine: dict[Future, int] = {}
+        for done in chain(list(known.values()), as_completed(theirs)):
+            result = done if isinstance(done, dict) else done.result()
+            known[result["seed"]] = result
+            budget = ("--trials", "1000", "--timeout", f"{result['wall']:.0f}")
+            for k in range(per_wall):
+                number = seeds.index(result["seed"]) + k * len(seeds)
+                mine[submit(lambda core, s=number, b=budget: ours(s, *b, core=core))] = number
+        tuner = {mine[f]: f.result() for f in as_completed(mine)}
+    return [known[s] for s in seeds], [tuner[s] for s in sorted(tuner)]
+
+
+def section(autolstm: list[dict], tuner: list[dict]) -> str:
+    def per_run(runs: list[dict], key: str, fmt: str) -> str:
+        return ", ".join(fmt.format(r[key]) for r in runs)
+
+    mae = statistics.median(r["test_mae"] for r in tuner)
+    their_mae = statistics.median(r["test_mae"] for r in autolstm)
+    seeds = ", ".join(str(r["seed"]) for r in autolstm)
+    trials = ", ".join(f"{r['trials']} ({r['pruned']})" for r in tuner)
+    return "\n".join(
+        [
+            "## At AutoLSTM's wall time: one core each, two runs side by side (by hand)",
+            "",
+            f"Machine: {machine()}. `python -m benchmarks.equal_budget`: every run pinned to "
+            f"one core with one thread; lstm-tuner seed i gets the wall of AutoLSTM's run "
+            f"i % {len(autolstm)} as `--timeout` (`--trials 1000`).",
+            "",
+            "| | seeds | wall (s) | test MAE per seed | median test MAE | trials (pruned) |",
+            "|---|---|---|---|---|---|",
+            f"| NeuralForecast AutoLSTM | {seeds} | {per_run(autolstm, 'wall', '{:.0f}')} | "
+            f"{per_run(autolstm, 'test_mae', '{:.1f}')} | {their_mae:.1f} | 10 each |",
+            f"| lstm-tuner, default search | 0-{len(tuner) - 1} | "
+            f"{per_run(tuner, 'wall', '{:.0f}')} | {per_run(tuner, 'test_mae', '{:.1f}')} | "
+            f"{mae:.1f} | {trials} |",
+            "",
+            f"Target (median test MAE below AutoLSTM's, {len(tuner)} sweeps): {mae:.1f} vs "
+            f"{their_mae:.1f}, {verdict(mae < their_mae)}.",
+        ]
+    )
+
+
+def known_results(path: Path | None) -> dict[int, dict]:
+    """AutoLSTM results from an earlier run's stderr (its `AutoLSTM {...}` lines)."""
+    if path is None:
+        return {}
+    lines = path.read_text().splitlines()
+    results = [json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("AutoLSTM ")]
+    return {r["seed"]: r for r in results}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    parser.add_argument("--per-wall", type=int, default=2)
+    parser.add_argument("--known", type=Path)
+    args = parser.parse_args()
+    known = {s: r for s, r in known_results(args.known).items() if s in args.seeds}
+    print(section(*measure(os.environ["NF_PYTHON"], args.seeds, args.per_wall, known)))
