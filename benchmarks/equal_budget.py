@@ -9,7 +9,7 @@ instead of 3x. Needs NF_PYTHON (an interpreter with neuralforecast, as `make ben
 
     NF_PYTHON=.venv-bench/bin/python .venv/bin/python -m benchmarks.equal_budget
 
-An AutoLSTM seed can take 40 minutes on one core: each one's result goes to stderr as a
+An AutoLSTM seed can take an hour on one core: each one's result goes to stderr as a
 JSON line the moment it ends, and `--known FILE` (those lines) reuses them instead of
 running the seeds again; `--seeds` and `--per-wall` make a shorter run (fewer AutoLSTM
 seeds, fewer lstm-tuner sweeps at each wall). Prints a Markdown section for RESULTS.md.
