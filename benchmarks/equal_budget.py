@@ -25,11 +25,12 @@ import statistics
 import sys
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from functools import partial
 from itertools import chain
 from pathlib import Path
 
 from benchmarks.common import machine, verdict
-from benchmarks.peers import SEEDS, ours, script
+from benchmarks.peers import SEEDS, script, within
 
 CORES = (0, 1)
 
@@ -61,16 +62,16 @@ def measure(
             return result
 
         theirs = {submit(lambda core, s=s: autolstm(s, core)): s for s in seeds if s not in known}
+        finished = dict(known)
         mine: dict[Future, int] = {}
-        for done in chain(list(known.values()), as_completed(theirs)):
+        for done in chain(known.values(), as_completed(theirs)):
             result = done if isinstance(done, dict) else done.result()
-            known[result["seed"]] = result
-            budget = ("--trials", "1000", "--timeout", f"{result['wall']:.0f}")
+            finished[result["seed"]] = result
             for k in range(per_wall):
                 number = seeds.index(result["seed"]) + k * len(seeds)
-                mine[submit(lambda core, s=number, b=budget: ours(s, *b, core=core))] = number
+                mine[submit(partial(within, number, result["wall"]))] = number
         tuner = {mine[f]: f.result() for f in as_completed(mine)}
-    return [known[s] for s in seeds], [tuner[s] for s in sorted(tuner)]
+    return [finished[s] for s in seeds], [tuner[s] for s in sorted(tuner)]
 
 
 def section(autolstm: list[dict], tuner: list[dict]) -> str:

@@ -35,7 +35,7 @@ def timed(command: list[str], cwd: str, core: int | None = None) -> tuple[float,
         text=True,
         capture_output=True,
         env={**os.environ, "PYTHONPATH": str(REPO), **threads},
-        timeout=3 * 3600,  # an AutoLSTM seed can take 30 minutes or more here
+        timeout=3 * 3600,  # an AutoLSTM seed took 57 minutes on one core here
     )
     if done.returncode != 0:
         raise RuntimeError(f"{command} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
@@ -179,13 +179,15 @@ def ray_lines(ours: list[dict], ray: list[dict] | None) -> list[str]:
     ]
 
 
+def within(seed: int, wall: float, core: int | None = None) -> dict[str, float]:
+    """lstm-tuner's default search given `wall` seconds (as many trials as fit, up to 1000)."""
+    return ours(seed, "--trials", "1000", "--timeout", f"{wall:.0f}", core=core)
+
+
 def at_equal_budget(autolstm: list[dict[str, float]]) -> list[str]:
     """lstm-tuner given each AutoLSTM seed's wall as `--timeout` (seeds 0-5, AutoLSTM seed
     i % 3's wall): the comparison a user with a fixed budget makes."""
-    runs = [
-        ours(seed, "--trials", "1000", "--timeout", f"{autolstm[seed % len(SEEDS)]['wall']:.0f}")
-        for seed in range(2 * len(SEEDS))
-    ]
+    runs = [within(seed, autolstm[seed % len(SEEDS)]["wall"]) for seed in range(2 * len(SEEDS))]
     mae = statistics.median(r["test_mae"] for r in runs)
     their_mae = statistics.median(r["test_mae"] for r in autolstm)
     walls = ", ".join(f"{r['wall']:.0f}" for r in runs)
