@@ -79,10 +79,20 @@ def best(
 
 def ensemble(study: str, **options: Any) -> EnsembleResult:
     """One model averaging the study's best trials (top=K, or trials="3,7,9"; combine
-    "median" for forecasts), scored and registered as `<model>-ensemble`."""
-    from tuner.topk_ensemble import build_ensemble
+    "median" for forecasts), scored and registered as `<model>-ensemble`; or, with seeds=N,
+    the best trial's configuration trained N times afresh (`<model>-seeds-ensemble`)."""
+    if "seeds" not in options:
+        from tuner.topk_ensemble import build_ensemble
 
-    return build_ensemble(study, **options)
+        return build_ensemble(study, **options)
+    from tuner.seed_ensemble import build_seed_ensemble
+
+    given = [k for k in ("top", "trials") if k in options]
+    if given:
+        raise UsageError(
+            f"--seeds with --{given[0]}: choose one (fresh fits of the best trial, or trials)"
+        )
+    return build_seed_ensemble(study, **options)
 
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:

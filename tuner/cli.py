@@ -106,8 +106,15 @@ def add_best_args(parser: argparse.ArgumentParser) -> None:
 
 def add_ensemble_args(parser: argparse.ArgumentParser) -> None:
     add_study_args(parser)
-    parser.add_argument("--top", type=int, default=3, help="the best K trials (default 3)")
+    parser.add_argument("--top", type=int, help="the best K trials (default 3)")
     parser.add_argument("--trials", metavar="N,N,...", help="these trials instead of --top")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help="instead: the best trial's configuration trained again with N fresh seeds "
+        "(a study of its own, <study>-t<trial>-seeds; a larger N later trains only the new ones)",
+    )
     parser.add_argument(
         "--combine", default="mean", help="mean (probabilities for classes) or median (forecasts)"
     )
@@ -267,10 +274,10 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from tuner import api
     from tuner.topk_ensemble import describe
 
+    chosen = {"top": args.top, "trials": args.trials, "seeds": args.seeds}
     result = api.ensemble(
         args.study,
-        top=args.top,
-        trials=args.trials,
+        **{k: v for k, v in chosen.items() if v is not None},
         combine=args.combine,
         storage=args.storage,
         tracking_uri=args.tracking_uri,

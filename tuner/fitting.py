@@ -225,7 +225,9 @@ def fit_fold(
 def _fold_model(
     context: TrialContext, settings: Mapping[str, Any], fold: int
 ) -> tuple[Any, pl.LightningModule]:
-    pl.seed_everything(context.seed + fold, verbose=False)
+    weights_seed = settings.get("train_seed")
+    pl.seed_everything((context.seed if weights_seed is None else weights_seed) + fold,
+                       verbose=False)  # fmt: skip
     fold_settings = {**settings, "seed": context.seed, "fold": fold}
     datamodule = context.task.build_datamodule(context.data, fold_settings)
     return datamodule, context.make_model(settings, datamodule)

@@ -133,6 +133,16 @@ FRAMEWORK_SETTINGS: tuple[Setting, ...] = (
         "members `tuner ensemble` can take",
         low=0,
     ),
+    Setting(
+        "train_seed",
+        None,
+        "seed of the initial weights, dropout and batch order (default: --seed); the data's "
+        "splits always follow --seed",
+        kind=int,
+        optional=True,
+        low=0,
+        high=2**32 - 1,
+    ),
 )
 
 

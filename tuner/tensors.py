@@ -67,7 +67,9 @@ class TensorData(pl.LightningDataModule):
 
     def _batches(self, stage: str, shuffle: bool = False) -> TensorBatches:
         size = int(self.settings["batch_size"]) if shuffle else self.eval_batch_size
-        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=self.seed)
+        order = self.settings.get("train_seed")  # a fresh fit's; the splits keep `seed`
+        seed = self.seed if order is None else int(order)
+        return TensorBatches(self.tensors[stage], size, shuffle=shuffle, seed=seed)
 
     @override
     def train_dataloader(self) -> TensorBatches:

@@ -14,7 +14,7 @@ The ensemble is the task's own LightningModule carrying the other members
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,8 @@ class EnsembleResult:
     model_name: str
     model_version: str
     run_id: str
+    source: str = ""  # fresh fits (`--seeds`): the trial they train again
+    source_metrics: dict[str, float] = field(default_factory=dict)  # as its sweep recorded
 
 
 def build_ensemble(
@@ -76,7 +78,7 @@ def build_ensemble(
     chosen, skipped = _choose(study, task, top, trials, tracking_uri, storage)
     ensemble = _assemble([m.payload for m in chosen], task, "" if combine == "mean" else combine)
     lead = chosen[0].payload
-    data = task.load_data(_data_args(study))
+    data = task.load_data(study_data_args(study))
     settings = {**lead["settings"], "seed": int(study.user_attrs.get("seed", 0)), "fold": 0}
     datamodule = task.build_datamodule(data, settings)
     metrics = score(ensemble, datamodule)
@@ -187,7 +189,7 @@ def score(model: Any, datamodule: Any) -> dict[str, float]:
     }
 
 
-def _data_args(study: optuna.Study) -> dict[str, Any]:
+def study_data_args(study: optuna.Study) -> dict[str, Any]:
     data = dict(study.user_attrs.get("data") or {})
     if not isinstance(data.get("data"), str):
         raise UsageError(
@@ -234,16 +236,22 @@ def _register(
 
 
 def describe(result: EnsembleResult) -> list[str]:
-    """What `tuner ensemble` prints."""
-    lines = [f"ensemble of trials {', '.join(map(str, result.members))} of study {result.study}"]
+    """What `tuner ensemble` prints: each figure beside the best member alone and, for
+    fresh fits, beside the chosen trial as its sweep kept it."""
+    members = f"trials {', '.join(map(str, result.members))} of study {result.study}"
+    if result.source:
+        members = f"{len(result.members)} fresh fits of {result.source} ({members})"
+    lines = [f"ensemble of {members}"]
     lines += [f"  skipped: {why}" for why in result.skipped]
     shown = sorted(
         k for k in result.metrics if k.startswith(("val_", "test_")) and "loss" not in k
     )
+    alone = "best fit alone" if result.source else "best trial alone"
     for key in shown:
-        alone = result.single.get(key)
-        versus = f"  (best trial alone: {alone:.4f})" if alone is not None else ""
-        lines.append(f"  {key} = {result.metrics[key]:.4f}{versus}")
+        beside = [(alone, result.single.get(key))]
+        beside.append(("as the sweep kept it", result.source_metrics.get(key)))
+        notes = "; ".join(f"{label}: {value:.4f}" for label, value in beside if value is not None)
+        lines.append(f"  {key} = {result.metrics[key]:.4f}" + (f"  ({notes})" if notes else ""))
     lines.append(
         f"model          models:/{result.model_name}/{result.model_version} "
         f"(alias models:/{result.model_name}@best)"

@@ -93,6 +93,7 @@ class Prepared:
     lineage: Mapping[str, str] = field(default_factory=dict)
     make_model: Callable[[Mapping[str, Any], Any], Any] | None = None
     setup: Mapping[str, Any] = field(default_factory=dict)
+    queued: tuple[Mapping[str, Any], ...] = ()  # params run first, once (a seed ensemble's)
 
     @property
     def folder_name(self) -> str:
