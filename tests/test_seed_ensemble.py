@@ -1,0 +1,91 @@
+"""`tuner ensemble --seeds N` on real training and real stores: the chosen trial's
+configuration trained again with other seeds (its own study), averaged, registered, traced
+back to the trial; a larger N trains only the new seeds; mistakes change nothing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from mlflow import MlflowClient
+
+import tuner
+from tests.conftest import AIR
+from tuner import keys
+from tuner.cli import main
+from tuner.report import best_trial
+from tuner.stores import default_tracking_uri, load_study, read_studies, resolve_storage
+
+
+@pytest.fixture
+def swept(tiny_space, workdir):
+    data = workdir / "air.csv"
+    shutil.copy(AIR, data)
+    tuner.search("forecasting", trials=3, space=str(tiny_space), data={"data": str(data)},
+                 pruner="none", quiet=True, study="air", seed=7)  # fmt: skip
+    return load_study("air"), data
+
+
+def _runs() -> int:
+    client = MlflowClient(default_tracking_uri())
+    return sum(len(client.search_runs([e.experiment_id])) for e in client.search_experiments())
+
+
+def test_fresh_fits_of_the_best_trial_are_averaged_and_registered(swept, capsys):
+    source, _ = swept
+    chosen = best_trial(source)
+    assert main(["ensemble", "--study", "air", "--seeds", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"ensemble of 2 fresh fits of trial {chosen.number} of study air" in printed
+    recorded = chosen.user_attrs["test_mae"]
+    assert f"as the sweep kept it: {recorded:.4f}" in printed
+
+    fits = load_study(f"air-t{chosen.number}-seeds")
+    complete = [t for t in fits.trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["train_seed"] for t in complete) == [8, 9]  # --seed 7, plus 1, 2
+    settings = {k: v for k, v in chosen.user_attrs[keys.SETTINGS].items() if k != "keep_top"}
+    for trial in complete:
+        own = trial.user_attrs[keys.SETTINGS]
+        assert {k: own[k] for k in settings if k != "train_seed"} == {
+            k: v for k, v in settings.items() if k != "train_seed"
+        }
+    values = {chosen.value, *(t.value for t in complete)}
+    assert len(values) == 3  # other seeds train other models
+
+    client = MlflowClient(default_tracking_uri())
+    version = client.get_model_version_by_alias("air-seeds-ensemble", "best")
+    run = client.get_run(version.run_id)
+    shown = float(re.search(r"  test_mae = ([0-9.]+)", printed).group(1))
+    assert run.data.metrics["test_mae"] == pytest.approx(shown, abs=1e-4)
+    assert run.data.tags[keys.MEMBERS_TAG] == ",".join(
+        str(t.number) for t in sorted(complete, key=lambda t: (t.value, t.number))
+    )
+    fit_run = client.get_run(complete[0].user_attrs[keys.RUN_ID])
+    assert fit_run.data.tags[keys.SOURCE_RUN_TAG] == chosen.user_attrs[keys.RUN_ID]
+
+    # a larger N trains only the seeds not yet run; the ensemble takes every fit
+    assert main(["ensemble", "--study", "air", "--seeds", "3"]) == 0
+    assert "ensemble of 3 fresh fits" in capsys.readouterr().out
+    fits = load_study(f"air-t{chosen.number}-seeds")
+    assert sorted(t.params["train_seed"] for t in fits.trials) == [8, 9, 10]
+    assert client.get_model_version("air-seeds-ensemble", "2").run_id != version.run_id
+
+
+def test_mistakes_exit_2_and_create_nothing(swept, capsys):
+    _, data = swept
+    studies, runs = set(read_studies(resolve_storage(None))), _runs()
+    cases = [
+        (["--seeds", "1"], "--seeds 1: expected 2 to 50"),
+        (["--seeds", "51"], "--seeds 51"),
+        (["--seeds", "2", "--top", "3"], "--seeds with --top"),
+        (["--seeds", "2", "--trials", "0,1"], "--seeds with --trials"),
+    ]
+    for extra, words in cases:
+        assert main(["ensemble", "--study", "air", *extra]) == 2, extra
+        assert words in capsys.readouterr().err
+    data.write_text(data.read_text().replace("112", "113", 1))
+    assert main(["ensemble", "--study", "air", "--seeds", "2"]) == 2
+    assert "changed since the sweep" in capsys.readouterr().err
+    assert set(read_studies(resolve_storage(None))) == studies
+    assert _runs() == runs
