@@ -80,6 +80,7 @@ def test_mistakes_exit_2_and_create_nothing(swept, capsys):
         (["--seeds", "51"], "--seeds 51"),
         (["--seeds", "2", "--top", "3"], "--seeds with --top"),
         (["--seeds", "2", "--trials", "0,1"], "--seeds with --trials"),
+        (["--seeds", "2", "--combine", "vote"], "--combine 'vote'"),
     ]
     for extra, words in cases:
         assert main(["ensemble", "--study", "air", *extra]) == 2, extra

@@ -32,7 +32,12 @@ from tuner.report import best_trial
 from tuner.resume import study_setup
 from tuner.space import ParamSpec, SearchSpace, parse_space
 from tuner.task import Task
-from tuner.topk_ensemble import EnsembleResult, build_ensemble, study_data_args
+from tuner.topk_ensemble import (
+    EnsembleResult,
+    build_ensemble,
+    check_combine,
+    study_data_args,
+)
 
 MOST_SEEDS = 50  # every fit keeps its weights (keep_top): a bound on what a study stores
 SEED_PARAM = ParamSpec("train_seed", "int", low=0, high=MAX_SEED)
@@ -50,6 +55,7 @@ def build_seed_ensemble(
     studies.quiet_libraries()
     if not 2 <= seeds <= MOST_SEEDS:
         raise UsageError(f"--seeds {seeds}: expected 2 to {MOST_SEEDS} fresh fits")
+    check_combine(combine)
     storage = stores.resolve_storage(storage)
     tracking_uri, artifact_root = stores.resolve_tracking(tracking_uri, None)
     source = stores.load_study(study_name, storage)

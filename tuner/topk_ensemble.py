@@ -71,8 +71,7 @@ def build_ensemble(
         raise UsageError(
             f"--study {study_name!r}: task {task.name!r} cannot average models across trials yet"
         )
-    if combine and combine not in ("mean", *RULES):
-        raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
+    check_combine(combine)
     if trials is None and top < 2:
         raise UsageError(f"--top {top}: an ensemble needs 2 trials or more")
     chosen, skipped = _choose(study, task, top, trials, tracking_uri, storage)
@@ -87,6 +86,11 @@ def build_ensemble(
     record = _register(study, task, chosen, ensemble, metrics, tracking_uri, example)
     return EnsembleResult(study_name, [m.trial.number for m in chosen], skipped, metrics,
                           single, *record)  # fmt: skip
+
+
+def check_combine(combine: str) -> None:
+    if combine and combine not in ("mean", *RULES):
+        raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
 
 
 def _choose(
