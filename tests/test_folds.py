@@ -23,6 +23,7 @@ from tuner.ensemble import carried, carry, mean_of
 from tuner.errors import CheckpointError, SpaceError
 from tuner.finetuning import evaluate
 from tuner.folds import AUTO_BELOW, stratified_folds
+from tuner.printing import print_result
 from tuner.sources import load_source
 from tuner.space import load_space, parse_space
 from tuner.stores import default_tracking_uri, load_study, resolve_storage
@@ -173,7 +174,7 @@ def _trial_run(study: str, number: int):
     return client, next(r for r in runs if r.data.tags["tuner.trial"] == str(number))
 
 
-def test_a_k_fold_trial_records_each_fold_and_keeps_its_latest_backtest(workdir):
+def test_a_k_fold_trial_records_each_fold_and_keeps_its_latest_backtest(workdir, capsys):
     (workdir / "two.yaml").write_text(TWO_FOLDS)
     result = tuner.search(
         "forecasting", trials=1, space="two.yaml", pruner="none", quiet=True, study="kf"
@@ -184,6 +185,8 @@ def test_a_k_fold_trial_records_each_fold_and_keeps_its_latest_backtest(workdir)
     assert trial.user_attrs["value_std"] == pytest.approx(np.std(folds))
     assert trial.user_attrs["epochs"] == 6 and not trial.intermediate_values  # no pruner
     assert result.fold_values == folds
+    print_result(result)  # chosen on folds: the summary names the fresh fits
+    assert "tuner ensemble --study kf --seeds 5" in capsys.readouterr().out
     client, run = _trial_run("kf", 0)
     metrics = run.data.metrics
     assert metrics["val_mae_fold_0"] == pytest.approx(folds[0])

@@ -38,6 +38,11 @@ def print_result(result: Any) -> None:
             f"model          models:/{result.model_name}/{result.model_version} "
             f"(alias models:/{result.model_name}@best)"
         )
+    if result.fold_values and not result.front:  # chosen on folds: the data are small
+        print(
+            f"next           tuner ensemble --study {result.study} --seeds 5  (the kept "
+            f"model is also the fit that matched these folds by luck: 5 fresh fits averaged)"
+        )
 
 
 def _print_front(result: Any, within: str) -> None:
