@@ -7,7 +7,7 @@ seeds side by side. Prints a Markdown section and puts it into RESULTS.md.
 
     .venv/bin/python -m benchmarks.seed_fits [--seeds 0 1 2 3 4 5]
 
-About 15 minutes of one core per seed.
+About 17 minutes of one core per seed (50 minutes on 2 cores for all six).
 """
 
 from __future__ import annotations
