@@ -225,9 +225,10 @@ def fit_fold(
 def _fold_model(
     context: TrialContext, settings: Mapping[str, Any], fold: int
 ) -> tuple[Any, pl.LightningModule]:
-    weights_seed = settings.get("train_seed")
-    pl.seed_everything((context.seed if weights_seed is None else weights_seed) + fold,
-                       verbose=False)  # fmt: skip
+    weights_seed = settings.get("train_seed")  # a fresh fit's; the splits keep the study's
+    if weights_seed is None:
+        weights_seed = context.seed
+    pl.seed_everything(weights_seed + fold, verbose=False)
     fold_settings = {**settings, "seed": context.seed, "fold": fold}
     datamodule = context.task.build_datamodule(context.data, fold_settings)
     return datamodule, context.make_model(settings, datamodule)
