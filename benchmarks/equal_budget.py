@@ -35,6 +35,14 @@ from benchmarks.peers import FITS_RESERVE, SEEDS, script, within
 CORES = (0, 1)
 
 
+def free_cores() -> queue.Queue[int]:
+    """The cores runs take one at a time (`on_a_free_core`)."""
+    free: queue.Queue[int] = queue.Queue()
+    for core in CORES:
+        free.put(core)
+    return free
+
+
 def on_a_free_core(free: queue.Queue[int], run: Callable[[int], dict]) -> dict:
     core = free.get()
     try:
@@ -48,9 +56,7 @@ def measure(
 ) -> tuple[list[dict], list[dict]]:
     """AutoLSTM's seeds (those not `known`), then lstm-tuner's sweeps as soon as the wall
     they need is known: seed i + k * len(seeds) at AutoLSTM seed i's wall."""
-    free: queue.Queue[int] = queue.Queue()
-    for core in CORES:
-        free.put(core)
+    free = free_cores()
     with ThreadPoolExecutor(max_workers=len(CORES)) as pool:
 
         def submit(run: Callable[[int], dict]) -> Future:

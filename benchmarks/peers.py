@@ -44,6 +44,17 @@ def timed(command: list[str], cwd: str, core: int | None = None) -> tuple[float,
     return float(wall), int(rss_kb) / 2**20, done.stdout
 
 
+def cli(folder, core: int | None, *args: str) -> tuple[float, str]:
+    """(wall s, stdout) of `tuner ARGS` in `folder`, on `core` as `timed` runs it."""
+    wall, _, out = timed([sys.executable, "-m", "tuner.cli", *args], str(folder), core)
+    return wall, out
+
+
+def printed_mae(out: str) -> float:
+    """The first test MAE a command printed (a search's kept model, an ensemble's own)."""
+    return float(re.search(r"test_mae = ([0-9.]+)", out).group(1))
+
+
 def ours(seed: int, *extra: str, core: int | None = None) -> dict[str, float]:
     folder = scratch()
     wall, rss, out = timed(
@@ -64,9 +75,9 @@ def ours(seed: int, *extra: str, core: int | None = None) -> dict[str, float]:
         str(folder),
         core,
     )
-    mae = float(re.search(r"test_mae = ([0-9.]+)", out).group(1))
     rmse = float(re.search(r"test_rmse = ([0-9.]+)", out).group(1))
-    result = {"wall": wall, "rss": rss, "test_mae": mae, "test_rmse": rmse, **pruning(folder)}
+    result = {"wall": wall, "rss": rss, "test_mae": printed_mae(out), "test_rmse": rmse,
+              **pruning(folder)}  # fmt: skip
     return {**result, "folder": str(folder)}
 
 
@@ -187,11 +198,9 @@ def within(seed: int, wall: float, core: int | None = None) -> dict[str, float]:
     wall: the sweep gets the wall less FITS_RESERVE seconds."""
     timeout = f"{max(wall - FITS_RESERVE, 1):.0f}"
     sweep = ours(seed, "--trials", "1000", "--timeout", timeout, core=core)
-    command = [sys.executable, "-m", "tuner.cli", "ensemble", "--study",
-               "forecasting-air_passengers", "--seeds", "5"]  # fmt: skip
-    fits_wall, _, out = timed(command, sweep["folder"], core)
-    fits_mae = float(re.search(r"test_mae = ([0-9.]+)", out).group(1))
-    return {**sweep, "fits_mae": fits_mae, "total_wall": sweep["wall"] + fits_wall}
+    fits_wall, out = cli(sweep["folder"], core, "ensemble", "--study",
+                         "forecasting-air_passengers", "--seeds", "5")  # fmt: skip
+    return {**sweep, "fits_mae": printed_mae(out), "total_wall": sweep["wall"] + fits_wall}
 
 
 def at_equal_budget(autolstm: list[dict[str, float]]) -> list[str]:

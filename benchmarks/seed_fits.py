@@ -13,42 +13,35 @@ About 17 minutes of one core per seed (50 minutes on 2 cores for all six).
 from __future__ import annotations
 
 import argparse
-import queue
 import re
 import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from benchmarks.common import machine, print_and_record, scratch
-from benchmarks.equal_budget import CORES, on_a_free_core
-from benchmarks.peers import timed
+from benchmarks.equal_budget import CORES, free_cores, on_a_free_core
+from benchmarks.peers import cli, printed_mae
 
 BUDGETS = (20, 250)
 FITS = 5
 TOP = 5
 
 
-def tuner(folder, core: int, *args: str) -> str:
-    _, _, out = timed([sys.executable, "-m", "tuner.cli", *args], str(folder), core)
-    return out
-
-
 def test_mae(folder, core: int, *args: str) -> float:
-    """The first test MAE a command prints; nan when it cannot run (too few members)."""
+    """The test MAE a command prints; nan when it cannot run (too few members)."""
     try:
-        out = tuner(folder, core, *args)
+        return printed_mae(cli(folder, core, *args)[1])
     except RuntimeError:
         return float("nan")
-    return float(re.search(r"test_mae = ([0-9.]+)", out).group(1))
 
 
 def one_seed(seed: int, core: int) -> list[dict]:
     """The three test MAEs at each budget of one sweep."""
     folder, study, rows = scratch(), f"air-{seed}", []
     for budget in BUDGETS:
-        out = tuner(folder, core, "search", "--task", "forecasting", "--study", study,
-                    "--seed", str(seed), "--trials", str(budget), "--quiet")  # fmt: skip
-        kept = float(re.search(r"test_mae = ([0-9.]+)", out).group(1))
+        _, out = cli(folder, core, "search", "--task", "forecasting", "--study", study,
+                     "--seed", str(seed), "--trials", str(budget), "--quiet")  # fmt: skip
+        kept = printed_mae(out)
         best = int(re.search(r"best trial (\d+)", out).group(1))
         rows.append({
             "seed": seed, "budget": budget, "trial": best, "kept": kept,
@@ -95,9 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(6)))
     seeds = parser.parse_args().seeds
-    free: queue.Queue[int] = queue.Queue()
-    for core in CORES:
-        free.put(core)
+    free = free_cores()
     with ThreadPoolExecutor(max_workers=len(CORES)) as pool:
         jobs = [pool.submit(on_a_free_core, free, lambda c, s=s: one_seed(s, c)) for s in seeds]
         rows = [row for job in jobs for row in job.result()]

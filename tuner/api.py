@@ -77,22 +77,31 @@ def best(
     )
 
 
-def ensemble(study: str, **options: Any) -> EnsembleResult:
-    """One model averaging the study's best trials (top=K, or trials="3,7,9"; combine
-    "median" for forecasts), scored and registered as `<model>-ensemble`; or, with seeds=N,
-    the best trial's configuration trained N times afresh (`<model>-seeds-ensemble`)."""
-    if "seeds" not in options:
+def ensemble(
+    study: str,
+    top: int | None = None,
+    trials: str | None = None,
+    seeds: int | None = None,
+    combine: str = "",
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+) -> EnsembleResult:
+    """One model averaging the study's best trials (top=K, 3 by default, or trials="3,7,9";
+    combine "median" for forecasts), scored and registered as `<model>-ensemble`; or, with
+    seeds=N, the best trial's configuration trained N times afresh (`<model>-seeds-ensemble`)."""
+    where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
+    if seeds is None:
         from tuner.topk_ensemble import build_ensemble
 
-        return build_ensemble(study, **options)
-    from tuner.seed_ensemble import build_seed_ensemble
-
-    given = [k for k in ("top", "trials") if k in options]
+        return build_ensemble(study, top=3 if top is None else top, trials=trials, **where)
+    given = "top" if top is not None else "trials" if trials is not None else ""
     if given:
         raise UsageError(
-            f"--seeds with --{given[0]}: choose one (fresh fits of the best trial, or trials)"
+            f"--seeds with --{given}: choose one (fresh fits of the best trial, or trials)"
         )
-    return build_seed_ensemble(study, **options)
+    from tuner.seed_ensemble import build_seed_ensemble
+
+    return build_seed_ensemble(study, seeds, **where)
 
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:

@@ -274,10 +274,11 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     from tuner import api
     from tuner.topk_ensemble import describe
 
-    chosen = {"top": args.top, "trials": args.trials, "seeds": args.seeds}
     result = api.ensemble(
         args.study,
-        **{k: v for k, v in chosen.items() if v is not None},
+        top=args.top,
+        trials=args.trials,
+        seeds=args.seeds,
         combine=args.combine,
         storage=args.storage,
         tracking_uri=args.tracking_uri,

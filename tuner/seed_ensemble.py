@@ -69,16 +69,16 @@ def build_seed_ensemble(
         pruner="none",  # every fit trains to the end: pruning would select by luck again
         quiet=quiet,
     )
-    result = studies.execute(prepared, config)
+    studies.execute(prepared, config)
     fits = _fits(prepared.name, storage)
     if len(fits) < 2:
         raise UsageError(
-            f"study {result.study!r}: {len(fits)} fit(s) completed of {seeds}; an ensemble "
-            f"needs 2 or more (see `tuner trials --study {result.study}`)"
+            f"study {prepared.name!r}: {len(fits)} fit(s) completed of {seeds}; an ensemble "
+            f"needs 2 or more (see `tuner trials --study {prepared.name}`)"
         )
     numbers = ",".join(str(t.number) for t in fits)
-    ensemble = build_ensemble(prepared.name, trials=numbers, combine=combine,
-                              storage=storage, tracking_uri=tracking_uri)  # fmt: skip
+    ensemble = build_ensemble(prepared.name, trials=numbers, combine=combine, storage=storage,
+                              tracking_uri=tracking_uri, data=prepared.data)  # fmt: skip
     return dataclasses.replace(ensemble, source=f"trial {chosen.number} of study {study_name}",
                                source_metrics=_recorded(chosen))  # fmt: skip
 

@@ -60,8 +60,10 @@ def build_ensemble(
     combine: str = "",
     storage: str | None = None,
     tracking_uri: str | None = None,
+    data: Any = None,
 ) -> EnsembleResult:
-    """Choose, load, score and register; everything is checked before anything is logged."""
+    """Choose, load, score and register; everything is checked before anything is logged.
+    `data`: the study's data when the caller has read it already (a seed ensemble's fits)."""
     quiet_libraries()
     storage = stores.resolve_storage(storage)
     tracking_uri, _ = stores.resolve_tracking(tracking_uri, None)
@@ -77,7 +79,8 @@ def build_ensemble(
     chosen, skipped = _choose(study, task, top, trials, tracking_uri, storage)
     ensemble = _assemble([m.payload for m in chosen], task, "" if combine == "mean" else combine)
     lead = chosen[0].payload
-    data = task.load_data(study_data_args(study))
+    if data is None:
+        data = task.load_data(study_data_args(study))
     settings = {**lead["settings"], "seed": int(study.user_attrs.get("seed", 0)), "fold": 0}
     datamodule = task.build_datamodule(data, settings)
     metrics = score(ensemble, datamodule)
@@ -252,8 +255,8 @@ def describe(result: EnsembleResult) -> list[str]:
     )
     alone = "best fit alone" if result.source else "best trial alone"
     for key in shown:
-        beside = [(alone, result.single.get(key))]
-        beside.append(("as the sweep kept it", result.source_metrics.get(key)))
+        beside = ((alone, result.single.get(key)),
+                  ("as the sweep kept it", result.source_metrics.get(key)))  # fmt: skip
         notes = "; ".join(f"{label}: {value:.4f}" for label, value in beside if value is not None)
         lines.append(f"  {key} = {result.metrics[key]:.4f}" + (f"  ({notes})" if notes else ""))
     lines.append(
