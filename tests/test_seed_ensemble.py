@@ -39,7 +39,7 @@ def test_fresh_fits_of_the_best_trial_are_averaged_and_registered(swept, capsys)
     printed = capsys.readouterr().out
     assert f"ensemble of 2 fresh fits of trial {chosen.number} of study air" in printed
     recorded = chosen.user_attrs["test_mae"]
-    assert f"as the sweep kept it: {recorded:.4f}" in printed
+    assert f"the sweep's own model: {recorded:.4f}" in printed
 
     fits = load_study(f"air-t{chosen.number}-seeds")
     complete = [t for t in fits.trials if t.state.name == "COMPLETE"]
@@ -72,14 +72,43 @@ def test_fresh_fits_of_the_best_trial_are_averaged_and_registered(swept, capsys)
     assert client.get_model_version("air-seeds-ensemble", "2").run_id != version.run_id
 
 
+def test_fresh_fits_of_the_top_trials_lead_with_the_best(swept, capsys):
+    source, _ = swept
+    best, second = sorted(
+        (t for t in source.trials if t.state.name == "COMPLETE"), key=lambda t: (t.value, t.number)
+    )[:2]
+    assert main(["ensemble", "--study", "air", "--top", "2", "--seeds", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"4 fresh fits of trials {best.number}, {second.number} of study air" in printed
+
+    fits = load_study(f"air-t{best.number}-{second.number}-seeds")
+    complete = [t for t in fits.trials if t.state.name == "COMPLETE"]
+    client = MlflowClient(default_tracking_uri())
+    runs = {best.user_attrs[keys.RUN_ID]: best, second.user_attrs[keys.RUN_ID]: second}
+    trained = []
+    for fit in complete:  # each fit: its source trial's settings, a fresh seed, its lineage
+        source_run = client.get_run(fit.user_attrs[keys.RUN_ID]).data.tags[keys.SOURCE_RUN_TAG]
+        own = dict(runs[source_run].user_attrs[keys.SETTINGS], train_seed=fit.params["train_seed"])
+        assert fit.user_attrs[keys.SETTINGS] == {**own, "keep_top": 50}
+        trained.append((runs[source_run].number, fit.params["train_seed"]))
+    assert sorted(trained) == sorted((t.number, s) for t in (best, second) for s in (8, 9))
+
+    version = client.get_model_version_by_alias("air-seeds-ensemble", "best")
+    members = client.get_run(version.run_id).data.tags[keys.MEMBERS_TAG].split(",")
+    assert len(members) == 4
+    lead = next(t for t in complete if str(t.number) == members[0])  # read in the best's frame
+    assert lead.user_attrs[keys.FIT_OF] == best.user_attrs[keys.RUN_ID]
+
+
 def test_mistakes_exit_2_and_create_nothing(swept, capsys):
     _, data = swept
     studies, runs = set(read_studies(resolve_storage(None))), _runs()
     cases = [
-        (["--seeds", "1"], "--seeds 1: expected 2 to 50"),
+        (["--seeds", "1"], "--seeds 1: 1 fresh fit(s) of 1 trial(s); expected 2 to 50"),
         (["--seeds", "51"], "--seeds 51"),
-        (["--seeds", "2", "--top", "3"], "--seeds with --top"),
-        (["--seeds", "2", "--trials", "0,1"], "--seeds with --trials"),
+        (["--seeds", "26", "--top", "2"], "--seeds 26: 52 fresh fit(s) of 2 trial(s)"),
+        (["--seeds", "2", "--top", "0"], "--top 0: expected 1 or more"),
+        (["--seeds", "2", "--trials", "0,99"], "trial(s) 99 of study 'air' did not complete"),
         (["--seeds", "2", "--combine", "vote"], "--combine 'vote'"),
     ]
     for extra, words in cases:

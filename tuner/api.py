@@ -88,20 +88,16 @@ def ensemble(
 ) -> EnsembleResult:
     """One model averaging the study's best trials (top=K, 3 by default, or trials="3,7,9";
     combine "median" for forecasts), scored and registered as `<model>-ensemble`; or, with
-    seeds=N, the best trial's configuration trained N times afresh (`<model>-seeds-ensemble`)."""
+    seeds=N, fresh fits: the best trial's configuration (or the top K's, or the named
+    trials') trained N times afresh each, averaged (`<model>-seeds-ensemble`)."""
     where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
     if seeds is None:
         from tuner.topk_ensemble import build_ensemble
 
         return build_ensemble(study, top=3 if top is None else top, trials=trials, **where)
-    given = "top" if top is not None else "trials" if trials is not None else ""
-    if given:
-        raise UsageError(
-            f"--seeds with --{given}: choose one (fresh fits of the best trial, or trials)"
-        )
     from tuner.seed_ensemble import build_seed_ensemble
 
-    return build_seed_ensemble(study, seeds, **where)
+    return build_seed_ensemble(study, seeds, top=top, trials=trials, **where)
 
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:

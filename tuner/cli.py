@@ -106,14 +106,15 @@ def add_best_args(parser: argparse.ArgumentParser) -> None:
 
 def add_ensemble_args(parser: argparse.ArgumentParser) -> None:
     add_study_args(parser)
-    parser.add_argument("--top", type=int, help="the best K trials (default 3)")
+    parser.add_argument("--top", type=int, help="the best K trials (default 3; 1 with --seeds)")
     parser.add_argument("--trials", metavar="N,N,...", help="these trials instead of --top")
     parser.add_argument(
         "--seeds",
         type=int,
         metavar="N",
-        help="instead: the best trial's configuration trained again with N fresh seeds "
-        "(a study of its own, <study>-t<trial>-seeds; a larger N later trains only the new ones)",
+        help="fresh fits instead: the best trial's configuration (with --top K or --trials, "
+        "those trials') trained again with N fresh seeds each (a study of its own, "
+        "<study>-t<trials>-seeds; a larger N later trains only the new ones)",
     )
     parser.add_argument(
         "--combine", default="mean", help="mean (probabilities for classes) or median (forecasts)"

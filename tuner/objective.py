@@ -208,6 +208,8 @@ def _start(context: TrialContext, trial: optuna.Trial) -> tuple[dict[str, Any], 
         context.tracker.tag_run(
             run_id, {f"{keys.TAG}{keys.WARM_START}": trial.user_attrs[keys.WARM_START]}
         )
+    if keys.FIT_OF in trial.user_attrs:  # `tuner lineage` leads back to the trial it re-trains
+        context.tracker.tag_run(run_id, {keys.SOURCE_RUN_TAG: trial.user_attrs[keys.FIT_OF]})
     space = context.space
     recorder = TrialRecorder(
         context.tracker,

@@ -61,9 +61,11 @@ def build_ensemble(
     storage: str | None = None,
     tracking_uri: str | None = None,
     data: Any = None,
+    leads: frozenset[int] = frozenset(),
 ) -> EnsembleResult:
     """Choose, load, score and register; everything is checked before anything is logged.
-    `data`: the study's data when the caller has read it already (a seed ensemble's fits)."""
+    A seed ensemble's fits pass `data`, the study's data already read, and `leads`, the
+    trials that may lead (whose frame the others are read in: the best configuration's)."""
     quiet_libraries()
     storage = stores.resolve_storage(storage)
     tracking_uri, _ = stores.resolve_tracking(tracking_uri, None)
@@ -76,7 +78,7 @@ def build_ensemble(
     check_combine(combine)
     if trials is None and top < 2:
         raise UsageError(f"--top {top}: an ensemble needs 2 trials or more")
-    chosen, skipped = _choose(study, task, top, trials, tracking_uri, storage)
+    chosen, skipped = choose_members(study, task, top, trials, tracking_uri, storage, leads)
     ensemble = _assemble([m.payload for m in chosen], task, "" if combine == "mean" else combine)
     lead = chosen[0].payload
     if data is None:
@@ -96,12 +98,19 @@ def check_combine(combine: str) -> None:
         raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
 
 
-def _choose(
-    study: optuna.Study, task: Task, top: int, trials: str | None, tracking_uri: str, storage: str
+def choose_members(
+    study: optuna.Study,
+    task: Task,
+    top: int,
+    trials: str | None,
+    tracking_uri: str,
+    storage: str,
+    leads: frozenset[int] = frozenset(),
 ) -> tuple[list[Member], list[str]]:
-    """The members, best first: the named trials, or the best `top` that agree with the
-    best one on the task's ensemble inputs (and kept their weights)."""
-    ranked = ranked_trials(study)
+    """The members, best first (the best of `leads` first when given): the named trials,
+    or the best `top` that agree with the best one on the task's ensemble inputs (and kept
+    their weights)."""
+    ranked = sorted(ranked_trials(study), key=lambda t: bool(leads) and t.number not in leads)
     if trials:
         wanted = _trial_numbers(trials, study)
         candidates = [t for t in ranked if t.number in wanted]
@@ -256,7 +265,7 @@ def describe(result: EnsembleResult) -> list[str]:
     alone = "best fit alone" if result.source else "best trial alone"
     for key in shown:
         beside = ((alone, result.single.get(key)),
-                  ("as the sweep kept it", result.source_metrics.get(key)))  # fmt: skip
+                  ("the sweep's own model", result.source_metrics.get(key)))  # fmt: skip
         notes = "; ".join(f"{label}: {value:.4f}" for label, value in beside if value is not None)
         lines.append(f"  {key} = {result.metrics[key]:.4f}" + (f"  ({notes})" if notes else ""))
     lines.append(

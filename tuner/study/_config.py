@@ -93,7 +93,8 @@ class Prepared:
     lineage: Mapping[str, str] = field(default_factory=dict)
     make_model: Callable[[Mapping[str, Any], Any], Any] | None = None
     setup: Mapping[str, Any] = field(default_factory=dict)
-    queued: tuple[Mapping[str, Any], ...] = ()  # params run first, once (a seed ensemble's)
+    # trials run first, once: (params, user attributes) pairs (a seed ensemble's fits)
+    queued: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
 
     @property
     def folder_name(self) -> str:

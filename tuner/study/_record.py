@@ -67,8 +67,8 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         if existed and config.allow_changes:  # earlier trials may lie outside the new space
             study.sampler = LearnsInSpace(study.sampler, space)
         _record_study_attrs(study, prepared, config)
-        for params in prepared.queued:
-            study.enqueue_trial(dict(params), skip_if_exists=True)
+        for params, attrs in prepared.queued:
+            study.enqueue_trial(dict(params), user_attrs=dict(attrs), skip_if_exists=True)
         sources = parse_sources(config.warm_start)
         for note in enqueue_warm_start(study, sources, space, config.warm_start_top):
             if config.worker_index is None:
