@@ -77,13 +77,22 @@ def test_reading_commands_import_neither_torch_nor_lightning(tiny_space, capsys)
     for argv in READING_COMMANDS:
         done = run_cli(tiny_space.parent, *argv, env={"PYTHONPROFILEIMPORTTIME": "1"})
         assert done.returncode == 0, (argv, done.stderr[-2000:])
-        imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
-                    if line.startswith("import time:")}  # fmt: skip
+        imported = _imported(done.stderr)
         assert "optuna" in imported or argv == ["--help"]  # the profile was read
         assert not imported & {"torch", "lightning", "lightning.pytorch"}, argv
         if argv[0] in ("best", "trials", "compare"):  # Optuna's records suffice
             assert "mlflow" not in imported, argv
     assert "forecasting-air_passengers" in done.stdout  # lineage found the study
+    wrong = ["ensemble", "--study", "nope", "--seeds", "3"]  # refused before torch loads
+    done = run_cli(tiny_space.parent, *wrong, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert done.returncode == 2 and "--study 'nope': no such study" in done.stderr
+    assert "optuna" in _imported(done.stderr) and "torch" not in _imported(done.stderr)
+
+
+def _imported(profile: str) -> set[str]:
+    """The modules a `python -X importtime` profile names."""
+    lines = profile.splitlines()
+    return {line.split("|")[-1].strip() for line in lines if line.startswith("import time:")}
 
 
 def test_console_script_exit_code_and_no_traceback(workdir):

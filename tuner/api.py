@@ -91,6 +91,7 @@ def ensemble(
     seeds=N, fresh fits: the best trial's configuration (or the top K's, or the named
     trials') trained N times afresh each, averaged (`<model>-seeds-ensemble`)."""
     where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
+    stores.load_study(study, storage)  # a wrong name is refused before torch is imported
     if seeds is None:
         from tuner.topk_ensemble import build_ensemble
 

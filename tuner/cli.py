@@ -273,7 +273,6 @@ def cmd_best(args: argparse.Namespace) -> int:
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
     from tuner import api
-    from tuner.topk_ensemble import describe
 
     result = api.ensemble(
         args.study,
@@ -284,6 +283,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         storage=args.storage,
         tracking_uri=args.tracking_uri,
     )
+    from tuner.topk_ensemble import describe  # loaded by then: no torch before the checks
+
     print("\n".join(describe(result)))
     return 0
 
