@@ -186,7 +186,7 @@ def test_a_k_fold_trial_records_each_fold_and_keeps_its_latest_backtest(workdir,
     assert trial.user_attrs["epochs"] == 6 and not trial.intermediate_values  # no pruner
     assert result.fold_values == folds
     print_result(result)  # chosen on folds: the summary names the fresh fits
-    assert "tuner ensemble --study kf --seeds 5" in capsys.readouterr().out
+    assert "tuner ensemble --study kf --top 5 --seeds 3" in capsys.readouterr().out
     client, run = _trial_run("kf", 0)
     metrics = run.data.metrics
     assert metrics["val_mae_fold_0"] == pytest.approx(folds[0])

@@ -40,8 +40,9 @@ def print_result(result: Any) -> None:
         )
     if result.fold_values and not result.front:  # chosen on folds: the data are small
         print(
-            f"next           tuner ensemble --study {result.study} --seeds 5  (the kept "
-            f"model is also the fit that matched these folds by luck: 5 fresh fits averaged)"
+            f"next           tuner ensemble --study {result.study} --top 5 --seeds 3  (the "
+            f"kept model also won these folds by luck: the best 5 configurations, 3 fresh "
+            f"fits each, averaged)"
         )
 
 
