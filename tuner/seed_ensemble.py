@@ -71,8 +71,13 @@ def build_seed_ensemble(
     storage = stores.resolve_storage(storage)
     tracking_uri, artifact_root = stores.resolve_tracking(tracking_uri, None)
     source = stores.load_study(study_name, storage)
-    configs, skipped = _configs(source, seeds, top, trials, tracking_uri, storage)
-    prepared = _prepare(source, configs, seeds, storage, tracking_uri, artifact_root)
+    task = get_task(source.user_attrs.get("task", ""), allow_module=False)
+    if task.ensemble_inputs is None:
+        raise UsageError(
+            f"--study {source.study_name!r}: task {task.name!r} cannot average models yet"
+        )
+    configs, skipped = _configs(source, task, seeds, top, trials, tracking_uri, storage)
+    prepared = _prepare(source, task, configs, seeds, storage, tracking_uri, artifact_root)
     config = studies.SearchConfig(
         task=prepared.task.name,
         trials=len(prepared.queued),
@@ -110,6 +115,7 @@ def build_seed_ensemble(
 
 def _configs(
     source: optuna.Study,
+    task: Task,
     seeds: int,
     top: int | None,
     trials: str | None,
@@ -119,11 +125,6 @@ def _configs(
     """The trials to train again, best first (the best alone unless `top` or `trials` say
     otherwise: then the members `tuner ensemble --top/--trials` would take), and why better
     trials were skipped."""
-    task = get_task(source.user_attrs.get("task", ""), allow_module=False)
-    if task.ensemble_inputs is None:
-        raise UsageError(
-            f"--study {source.study_name!r}: task {task.name!r} cannot average models yet"
-        )
     if trials is None and (top or 1) == 1:
         chosen = best_trial(source)
         if chosen is None or keys.SETTINGS not in chosen.user_attrs:
@@ -142,6 +143,7 @@ def _configs(
 
 def _prepare(
     source: optuna.Study,
+    task: Task,
     configs: list[Trial],
     seeds: int,
     storage: str,
@@ -150,7 +152,6 @@ def _prepare(
 ) -> studies.Prepared:
     """The fits' study, checked: the chosen trials' settings, their data read again, the
     fits queued; nothing is created here."""
-    task = get_task(source.user_attrs.get("task", ""), allow_module=False)
     data_args = study_data_args(source)
     data = task.load_data(data_args)
     space = _fits_space(source, task, configs)
@@ -170,13 +171,12 @@ def _prepare(
     stores.check_artifact_home(tracking_uri, artifact_root, name)
     base = int(source.user_attrs.get("seed", 0))
     varied = [spec.name for spec in space.params if spec is not SEED_PARAM]
+    own = [({n: _settings(t)[n] for n in varied}, {keys.FIT_OF: t.user_attrs.get(keys.RUN_ID, "")})
+           for t in configs]  # fmt: skip
     queued = tuple(  # seed by seed: a sweep stopped early still averages every configuration
-        (
-            {**{k: _settings(t)[k] for k in varied}, SEED_PARAM.name: (base + k) % (MAX_SEED + 1)},
-            {keys.FIT_OF: t.user_attrs.get(keys.RUN_ID, "")},
-        )
+        ({**params, SEED_PARAM.name: (base + k) % (MAX_SEED + 1)}, attrs)
         for k in range(1, seeds + 1)
-        for t in configs
+        for params, attrs in own
     )
     return studies.Prepared(
         task, data_args, data, space, name, storage, tracking_uri, artifact_root, [],

@@ -110,7 +110,9 @@ def choose_members(
     """The members, best first (the best of `leads` first when given): the named trials,
     or the best `top` that agree with the best one on the task's ensemble inputs (and kept
     their weights)."""
-    ranked = sorted(ranked_trials(study), key=lambda t: bool(leads) and t.number not in leads)
+    ranked = ranked_trials(study)
+    if leads:  # the best of them first, then the others in rank order (a stable sort)
+        ranked.sort(key=lambda t: t.number not in leads)
     if trials:
         wanted = _trial_numbers(trials, study)
         candidates = [t for t in ranked if t.number in wanted]
