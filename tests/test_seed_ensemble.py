@@ -100,6 +100,26 @@ def test_fresh_fits_of_the_top_trials_lead_with_the_best(swept, capsys):
     assert lead.user_attrs[keys.FIT_OF] == best.user_attrs[keys.RUN_ID]
 
 
+def test_fresh_fits_take_trials_that_kept_no_weights(swept, capsys):
+    source, _ = swept
+    ranked = sorted(
+        (t for t in source.trials if t.state.name == "COMPLETE"), key=lambda t: (t.value, t.number)
+    )
+    unkept = [t for t in ranked if keys.MODEL_ID not in t.user_attrs]
+    assert unkept and keys.WEIGHTS_URI not in unkept[0].user_attrs  # keep_top: 0
+    named = f"{ranked[0].number},{unkept[0].number}"
+    assert main(["ensemble", "--study", "air", "--trials", named]) == 2  # its weights are gone
+    assert f"trial {unkept[0].number} kept no weights" in capsys.readouterr().err
+
+    # fresh fits train the configuration again: its recorded settings are enough
+    assert main(["ensemble", "--study", "air", "--top", "3", "--seeds", "1"]) == 0
+    numbers = "-".join(str(t.number) for t in ranked)
+    fits = load_study(f"air-t{numbers}-seeds")
+    trained = {t.user_attrs[keys.FIT_OF] for t in fits.trials if t.state.name == "COMPLETE"}
+    assert trained == {t.user_attrs[keys.RUN_ID] for t in ranked}
+    assert f"3 fresh fits of trials {numbers.replace('-', ', ')}" in capsys.readouterr().out
+
+
 def test_mistakes_exit_2_and_create_nothing(swept, capsys):
     _, data = swept
     studies, runs = set(read_studies(resolve_storage(None))), _runs()

@@ -131,7 +131,9 @@ def _configs(
             raise UsageError(f"--study {source.study_name!r}: no complete trial to train again")
         configs, skipped = [chosen], []
     else:
-        members, skipped = choose_members(source, task, top or 0, trials, tracking_uri, storage)
+        members, skipped = choose_members(
+            source, task, top or 0, trials, tracking_uri, storage, weights=False
+        )
         configs = [member.trial for member in members]
     if not 2 <= len(configs) * seeds <= MOST_SEEDS:
         raise UsageError(

@@ -106,10 +106,12 @@ def choose_members(
     tracking_uri: str,
     storage: str,
     leads: frozenset[int] = frozenset(),
+    weights: bool = True,
 ) -> tuple[list[Member], list[str]]:
     """The members, best first (the best of `leads` first when given): the named trials,
-    or the best `top` that agree with the best one on the task's ensemble inputs (and kept
-    their weights)."""
+    or the best `top` that agree with the best one on the task's ensemble inputs and kept
+    their weights. `weights=False` (fresh fits, which train the configurations again)
+    also takes a trial that kept none, judged by the model its recorded settings build."""
     ranked = ranked_trials(study)
     if leads:  # the best of them first, then the others in rank order (a stable sort)
         ranked.sort(key=lambda t: t.number not in leads)
@@ -130,7 +132,10 @@ def choose_members(
         if not trials and len(members) == top:
             break
         kept = keys.MODEL_ID in trial.user_attrs or keys.WEIGHTS_URI in trial.user_attrs
-        payload = _payload(trial, task, tracking_uri, storage) if kept else None
+        if kept:
+            payload = _payload(trial, task, tracking_uri, storage)
+        else:
+            payload = None if weights else _recorded(trial, task)
         why = _unusable(payload, members, task)
         if why and trials:
             raise UsageError(f"--trials: trial {trial.number} {why}")
@@ -161,10 +166,30 @@ def _unusable(payload: dict[str, Any] | None, members: list[Member], task: Task)
     if task.reframe is None:
         return f"reads other inputs than trial {members[0].trial.number} ({shown})"
     try:
-        task.reframe(lead, restore_model(payload, task))
+        task.reframe(lead, _model_of(payload, task))
     except ValueError as exc:
         return f"{exc} ({shown})"
     return ""
+
+
+def _recorded(trial: optuna.trial.FrozenTrial, task: Task) -> dict[str, Any] | None:
+    """A trial's configuration without weights, from the settings it recorded (a fresh
+    fit trains them again): None when it recorded none."""
+    settings = trial.user_attrs.get(keys.SETTINGS)
+    if not isinstance(settings, dict):
+        return None
+    return {"hyper_parameters": task.spec.model_args(settings), "settings": settings}
+
+
+def _model_of(payload: dict[str, Any], task: Task) -> Any:
+    """The member's model: its weights restored, or (a configuration of `_recorded`) an
+    untrained one, enough to say whether it reads the lead's windows."""
+    if "state_dict" in payload:
+        return restore_model(payload, task)
+    try:
+        return task.model_class(**task.upgrade(dict(payload["hyper_parameters"])))
+    except TypeError as exc:  # the task's model needs more than its settings (the data's)
+        raise ValueError(f"its model cannot be built from its settings alone ({exc})") from None
 
 
 def _trial_numbers(text: str, study: optuna.Study) -> set[int]:
