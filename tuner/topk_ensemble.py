@@ -178,6 +178,7 @@ def _recorded(trial: optuna.trial.FrozenTrial, task: Task) -> dict[str, Any] | N
     settings = trial.user_attrs.get(keys.SETTINGS)
     if not isinstance(settings, dict):
         return None
+    settings = {**task.defaults, **settings}  # a setting newer than the study: its default
     return {"hyper_parameters": task.spec.model_args(settings), "settings": settings}
 
 
