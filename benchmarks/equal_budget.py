@@ -30,7 +30,16 @@ from itertools import chain
 from pathlib import Path
 
 from benchmarks.common import machine, verdict
-from benchmarks.peers import FITS_RESERVE, FRESH_LABEL, SEEDS, script, within
+from benchmarks.peers import (
+    FITS_RESERVE,
+    FRESH_COUNT,
+    FRESH_LABEL,
+    FRESH_SEEDS,
+    FRESH_TOP,
+    SEEDS,
+    script,
+    within,
+)
 
 CORES = (0, 1)
 
@@ -97,8 +106,9 @@ def section(autolstm: list[dict], tuner: list[dict]) -> str:
             f"Machine: {machine()}. `python -m benchmarks.equal_budget`: every run pinned to "
             f"one core with one thread; lstm-tuner seed i gets the wall of AutoLSTM's run "
             f"i % {len(autolstm)}: its search `--timeout` that wall less {FITS_RESERVE} s "
-            f"(`--trials 1000`), then {FRESH_LABEL} (the 5 best trials' "
-            f"configurations trained again with 3 fresh seeds each) in what is left.",
+            f"(`--trials 1000`), then {FRESH_LABEL} (the {FRESH_TOP} best trials' "
+            f"configurations trained again with {FRESH_SEEDS} fresh seeds each) in what is "
+            f"left.",
             "",
             "| | seeds | wall (s) | test MAE per seed | median test MAE | trials (pruned) |",
             "|---|---|---|---|---|---|",
@@ -109,7 +119,7 @@ def section(autolstm: list[dict], tuner: list[dict]) -> str:
             f"{kept:.1f} | {trials} |",
             f"| lstm-tuner, then {FRESH_LABEL} | {ours} | "
             f"{per_run(tuner, 'total_wall', '{:.0f}')} | "
-            f"{per_run(tuner, 'fits_mae', '{:.1f}')} | {fits:.1f} | + 15 fits |",
+            f"{per_run(tuner, 'fits_mae', '{:.1f}')} | {fits:.1f} | + {FRESH_COUNT} fits |",
             "",
             f"Target (median test MAE below AutoLSTM's, {len(tuner)} sweeps): kept model "
             f"{kept:.1f}, fresh fits {fits:.1f}, vs {their_mae:.1f}: "

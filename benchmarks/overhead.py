@@ -110,7 +110,7 @@ def tuner_trial(
     )
     context = TrialContext(
         task, data, {}, space, tracker, 0, Path(folder), accelerator, task.build_model,
-        target=1 + behind, precision=precision, reports=decides_at("median"),
+        target=2 if behind else 1, precision=precision, reports=decides_at("median"),
     )  # fmt: skip
     if behind:
         study.add_trial(optuna.trial.create_trial(value=0.0))
