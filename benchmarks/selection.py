@@ -160,10 +160,10 @@ class BestEpoch:
         self.metric, self.sign = metric, 1.0 if direction == "minimize" else -1.0
         self.rank, self.state, self.epoch = (math.inf, math.inf), None, -1
 
-    def on_epoch_end(self, loop: Any, module: Any, metrics: dict[str, float]) -> None:
+    def on_epoch_end(self, loop: Any, model: Any, metrics: dict[str, float]) -> None:
         rank = (self.sign * metrics[self.metric], metrics["val_loss"])
         if rank < self.rank:
-            self.rank, self.state = rank, copy.deepcopy(module.state_dict())
+            self.rank, self.state = rank, copy.deepcopy(model.state_dict())
             self.epoch = loop.epoch
 
 
