@@ -93,6 +93,11 @@ def test_shipped_space_is_valid():
         (_with(fixed__epochs=3), r"fixed.epochs: unknown setting"),
         (_with(direction="down"), r"direction: expected minimize or maximize"),
         (_with(metrc="x"), r"metrc: unknown key \(did you mean 'metric'\?\)"),
+        (_with(first={"lr": 0.01}), r"first.lr: not a searched param; expected one of hidden"),
+        (_with(first={"hidden_size": 65}), r"first.hidden_size: 65 is not a value params"),
+        (_with(first={"input_len": 18}), r"first.input_len: 18 is not a value params"),
+        (_with(first={"transform": "exp"}), r"first.transform: 'exp' is not a value params"),
+        (_with(first=[8]), r"first: expected a mapping of searched param -> value"),
     ],
 )
 def test_bad_space_names_file_key_and_reason(raw, match):
@@ -163,6 +168,18 @@ def test_device_section_replaces_what_it_names_for_that_device_only():
     on_gpu = space.for_accelerator("gpu")
     assert on_gpu.profile == "" and on_gpu.param("hidden_size").high == 64
     assert on_gpu.fixed == {"max_epochs": 3, "horizon": 6}
+
+
+def test_first_trial_follows_the_params_it_names():
+    space = parse_space(_with(first={"hidden_size": 8, "input_len": 24}), SPEC, "first.yaml")
+    assert space.first == {"hidden_size": 8, "input_len": 24}
+    assert space.to_dict()["first"] == {"hidden_size": 8, "input_len": 24}
+    assert "first" not in parse_space(GOOD, SPEC, "plain.yaml").to_dict()
+    assert space.with_fixed({"hidden_size": 32}).first == {"input_len": 24}  # --set pins it
+    cpu = {"params": {"hidden_size": {"type": "int", "low": 16, "high": 32}}}
+    narrowed = _with(first={"hidden_size": 8, "input_len": 24}, cpu=cpu)
+    on_cpu = parse_space(narrowed, SPEC, "first.yaml").for_accelerator("cpu")
+    assert on_cpu.first == {"input_len": 24}  # 8 is outside the CPU section's range
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,26 @@ def test_a_warm_started_study_first_runs_the_sources_best_fitted_to_its_space(
         assert "clipped to" in out
 
 
+def test_a_new_study_first_runs_the_trial_its_space_names(workdir, capsys):
+    space = workdir / "first.yaml"
+    space.write_text(TINY_SPACE + "first: {hidden_size: 5, transform: log}\n")
+    _search(space, "first", 3, seed=3)
+    trials = load_study("first").trials
+    assert trials[0].params["hidden_size"] == 5 and trials[0].params["transform"] == "log"
+    assert trials[0].user_attrs[keys.FIRST_OF_SPACE] == str(space)
+    assert all(keys.FIRST_OF_SPACE not in t.user_attrs for t in trials[1:])
+    assert "note: first trial: hidden_size 5, transform log" in capsys.readouterr().out
+
+    _search(space, "first", 5, seed=3)  # resumed: it ran once, it is not queued again
+    trials = load_study("first").trials
+    assert len(trials) == 5 and sum(keys.FIRST_OF_SPACE in t.user_attrs for t in trials) == 1
+
+    _search(space, "warm", 2, warm_start="first", warm_start_top=1)  # a warm start leads
+    warm = load_study("warm").trials
+    assert keys.WARM_START in warm[0].user_attrs
+    assert all(keys.FIRST_OF_SPACE not in t.user_attrs for t in warm)
+
+
 def test_fit_params_clips_snaps_and_drops():
     space = parse_space(
         {

@@ -24,6 +24,7 @@ GPU_PEAK = "gpu_peak_mib"
 SKIPPED = "skipped"  # asked for after the study reached its target, not run
 FATAL = "fatal"  # failed for a reason no other params would fix (full disk, lost store)
 WARM_START = "warm_start"  # a trial queued from an earlier study's best: "<study>#<trial>"
+FIRST_OF_SPACE = "first_of_space"  # a new study's first trial, as its space's `first` names
 FIT_OF = "fit_of"  # a fresh fit (`tuner ensemble --seeds`): the run of the trial it trains again
 RESUMED_FROM = "resumed_from"  # a retry that continued its chain's checkpoint: where from
 INFEASIBLE = "infeasible"  # a trial whose model broke a constraint, not trained: which, one line

@@ -66,12 +66,15 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
 
 def origin(attrs: dict[str, Any]) -> str | None:
     """Where a trial came from when not from the sampler: a warm start from an earlier
-    study's trial, or a retry that resumed a dead or preempted trial's checkpoint."""
+    study's trial, the first trial its space names, or a retry that resumed a dead or
+    preempted trial's checkpoint."""
     if keys.RESUMED_FROM in attrs:
         where = attrs[keys.RESUMED_FROM]
         return f"resumed trial {where['trial']} after epoch {where['epoch']}"
     if keys.WARM_START in attrs:
         return f"warm start from {attrs[keys.WARM_START]}"
+    if keys.FIRST_OF_SPACE in attrs:
+        return f"the first trial {attrs[keys.FIRST_OF_SPACE]} names"
     return None
 
 

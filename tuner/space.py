@@ -22,7 +22,8 @@ from tuner.settings import MINIMIZE, Setting, TaskSpec
 
 PROFILES = ("cpu", "gpu")  # sections that size a space for the device its trials run on
 TOP_KEYS = (
-    "metric", "direction", "params", "fixed", "tie_break", "objectives", "constraints", *PROFILES
+    "metric", "direction", "params", "fixed", "first", "tie_break", "objectives", "constraints",
+    *PROFILES,
 )  # fmt: skip
 TIE_BREAK = "val_loss"  # the default secondary metric: every task logs it
 PARAM_KEYS = {
@@ -68,6 +69,16 @@ class ParamSpec:
             self.low, self.high, log=self.log, step=self.step
         )
 
+    def holds(self, value: Any) -> bool:
+        """Whether `suggest` could return `value`."""
+        if self.kind == "categorical":
+            return any(type(value) is type(c) and value == c for c in self.choices)
+        numbers = (int,) if self.kind == "int" else (int, float)
+        if isinstance(value, bool) or not isinstance(value, numbers):
+            return False
+        steps = (value - self.low) / self.step if self.step else 0.0
+        return self.low <= value <= self.high and abs(steps - round(steps)) < 1e-9
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -91,6 +102,7 @@ class SearchSpace:
     profile: str = ""  # the section applied by `for_accelerator`, if any
     objectives: tuple[Objective, ...] = ()  # two or more: a multi-objective study
     constraints: tuple[Constraint, ...] = ()  # on the model's costs (tuner.objectives)
+    first: Mapping[str, Any] = field(default_factory=dict)  # a new study's first trial
 
     @property
     def multi_objective(self) -> bool:
@@ -138,7 +150,10 @@ class SearchSpace:
     def with_fixed(self, overrides: Mapping[str, Any]) -> SearchSpace:
         """Pin settings: a searched param named here stops being searched."""
         params = tuple(spec for spec in self.params if spec.name not in overrides)
-        return dataclasses.replace(self, params=params, fixed={**self.fixed, **overrides})
+        first = {k: v for k, v in self.first.items() if k not in overrides}
+        return dataclasses.replace(
+            self, params=params, fixed={**self.fixed, **overrides}, first=first
+        )
 
     def for_accelerator(self, accelerator: str) -> SearchSpace:
         """The space sized for the device its trials run on: its `cpu:` or `gpu:` section
@@ -149,8 +164,14 @@ class SearchSpace:
             return dataclasses.replace(self, profiles={})
         searched = {spec.name: spec for spec in (*self.params, *profile.params)}
         fixed = {k: v for k, v in self.fixed.items() if k not in searched}
+        first = {k: v for k, v in self.first.items() if k in searched and searched[k].holds(v)}
         space = dataclasses.replace(
-            self, params=tuple(searched.values()), fixed=fixed, profiles={}, profile=accelerator
+            self,
+            params=tuple(searched.values()),
+            fixed=fixed,
+            profiles={},
+            profile=accelerator,
+            first=first,
         )
         return space.with_fixed(profile.fixed)
 
@@ -175,6 +196,7 @@ class SearchSpace:
             "direction": self.direction,
             "params": params,
             "fixed": dict(self.fixed),
+            **({"first": dict(self.first)} if self.first else {}),
             **({"tie_break": self.tie_break} if self.tie_break != TIE_BREAK else {}),
             **({"objectives": [vars(o) for o in self.objectives]} if self.objectives else {}),
             **({"constraints": [str(c) for c in self.constraints]} if self.constraints else {}),
@@ -231,6 +253,7 @@ def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> Se
     metric, direction = _parse_objective(with_first_objective(raw), spec, problems)
     params = _parse_params(raw.get("params") or {}, spec, problems)
     fixed = _parse_fixed(raw.get("fixed") or {}, spec, problems)
+    first = _parse_first(raw.get("first") or {}, params, problems)
     tie_break = _parse_tie_break(raw, spec, problems)
     profiles = {
         key: _parse_profile(raw[key], key, spec, problems) for key in PROFILES if key in raw
@@ -239,7 +262,7 @@ def parse_space(raw: Any, spec: TaskSpec | Mapping[str, Any], source: str) -> Se
     if problems:
         raise SpaceError("; ".join(f"{source}: {problem}" for problem in problems))
     return SearchSpace(metric, direction, tuple(params), fixed, source, tie_break, profiles,
-                       objectives=objectives, constraints=constraints)  # fmt: skip
+                       objectives=objectives, constraints=constraints, first=first)  # fmt: skip
 
 
 def _parse_profile(raw: Any, key: str, spec: TaskSpec, problems: list[str]) -> Profile:
@@ -255,6 +278,27 @@ def _parse_profile(raw: Any, key: str, spec: TaskSpec, problems: list[str]) -> P
     fixed = _parse_fixed(raw.get("fixed") or {}, spec, found)
     problems.extend(f"{key}.{problem}" for problem in found)
     return Profile(tuple(params), fixed)
+
+
+def _parse_first(raw: Any, params: list[ParamSpec], problems: list[str]) -> dict[str, Any]:
+    """A new study's first trial: values of searched params (the sampler draws the others).
+    A default space names a small one where a random first draw could keep a CPU user
+    waiting many minutes for the first result (no pruner stops a first trial)."""
+    if not isinstance(raw, dict):
+        problems.append(f"first: expected a mapping of searched param -> value, found {raw!r}")
+        return {}
+    searched = {spec.name: spec for spec in params}
+    first = {}
+    for name, value in raw.items():
+        spec = searched.get(str(name))
+        if spec is None:
+            names = ", ".join(searched) or "none"
+            problems.append(f"first.{name}: not a searched param; expected one of {names}")
+        elif not spec.holds(value):
+            problems.append(f"first.{name}: {value!r} is not a value params.{name} can take")
+        else:
+            first[str(name)] = value
+    return first
 
 
 def _parse_tie_break(raw: dict, spec: TaskSpec, problems: list[str]) -> str:

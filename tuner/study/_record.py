@@ -14,6 +14,7 @@ from tuner.folds import fold_count
 from tuner.objectives import best_rule
 from tuner.recovery import fail_dead_local_trials
 from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
+from tuner.space import SearchSpace
 from tuner.storage_proxy import ProxiedStorage, check_study_in
 from tuner.stores import (
     HOME,
@@ -70,7 +71,9 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         for params, attrs in prepared.queued:
             study.enqueue_trial(dict(params), user_attrs=dict(attrs), skip_if_exists=True)
         sources = parse_sources(config.warm_start)
-        for note in enqueue_warm_start(study, sources, space, config.warm_start_top):
+        notes = enqueue_warm_start(study, sources, space, config.warm_start_top)
+        notes += _enqueue_first(study, space, bool(prepared.queued))
+        for note in notes:
             if config.worker_index is None:
                 print(f"note: {note}")
         parent_run_id = tracker.open_study(
@@ -81,6 +84,16 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
     settle_leftovers(study, tracker, config.max_retries)
     return study, tracker
+
+
+def _enqueue_first(study: optuna.Study, space: SearchSpace, queued: bool) -> list[str]:
+    """A new study's first trial, as its space names it (`first`), unless trials of a warm
+    start or of fresh fits come first. Returns its note."""
+    if not space.first or queued or study.trials:
+        return []
+    study.enqueue_trial(dict(space.first), user_attrs={keys.FIRST_OF_SPACE: space.source})
+    values = ", ".join(f"{k} {v}" for k, v in space.first.items())
+    return [f"first trial: {values} ({space.source}: first); the sampler draws the rest"]
 
 
 def close_record(
