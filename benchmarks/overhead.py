@@ -178,7 +178,7 @@ def measure(
     return plain, ours, alone, behind, len(datamodule.tensors["train"][0])
 
 
-def main(repeats: int = 5) -> str:
+def main(repeats: int = 9) -> str:
     torch.set_num_threads(1)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from tuner.logs import quiet_libraries
