@@ -282,8 +282,8 @@ def _parse_profile(raw: Any, key: str, spec: TaskSpec, problems: list[str]) -> P
 
 def _parse_first(raw: Any, params: list[ParamSpec], problems: list[str]) -> dict[str, Any]:
     """A new study's first trial: values of searched params (the sampler draws the others).
-    A default space names a small one where a random first draw could keep a CPU user
-    waiting many minutes for the first result (no pruner stops a first trial)."""
+    Why: no pruner stops a first trial, and a random first draw of a wide space can keep a
+    CPU user waiting many minutes for the first result; a space can start small."""
     if not isinstance(raw, dict):
         problems.append(f"first: expected a mapping of searched param -> value, found {raw!r}")
         return {}
