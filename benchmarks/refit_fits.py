@@ -9,7 +9,7 @@ puts it into RESULTS.md.
 
     .venv/bin/python -m benchmarks.refit_fits [--seeds 0 1 2 3] [--trials 60] [--keep DIR]
 
-About 12 minutes of one core per seed at 60 trials (the sweep 10, the fits 2). `--keep DIR`
+About 14 minutes of one core per seed at 60 trials (the sweep 10, the fits 3.5). `--keep DIR`
 keeps each seed's sweep in DIR/s<seed> and reuses a finished one.
 """
 

@@ -72,7 +72,7 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             study.enqueue_trial(dict(params), user_attrs=dict(attrs), skip_if_exists=True)
         sources = parse_sources(config.warm_start)
         notes = enqueue_warm_start(study, sources, space, config.warm_start_top)
-        notes += _enqueue_first(study, space, bool(prepared.queued))
+        notes += _enqueue_first(study, space)
         for note in notes:
             if config.worker_index is None:
                 print(f"note: {note}")
@@ -86,10 +86,11 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
     return study, tracker
 
 
-def _enqueue_first(study: optuna.Study, space: SearchSpace, queued: bool) -> list[str]:
-    """A new study's first trial, as its space names it (`first`), unless trials of a warm
-    start or of fresh fits come first. Returns its note."""
-    if not space.first or queued or study.trials:
+def _enqueue_first(study: optuna.Study, space: SearchSpace) -> list[str]:
+    """A new study's first trial, as its space names it (`first`), unless it holds trials
+    already: a resumed study's, or those a warm start or fresh fits just queued. Returns
+    its note."""
+    if not space.first or study.trials:
         return []
     study.enqueue_trial(dict(space.first), user_attrs={keys.FIRST_OF_SPACE: space.source})
     values = ", ".join(f"{k} {v}" for k, v in space.first.items())
