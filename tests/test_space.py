@@ -94,9 +94,9 @@ def test_shipped_space_is_valid():
         (_with(direction="down"), r"direction: expected minimize or maximize"),
         (_with(metrc="x"), r"metrc: unknown key \(did you mean 'metric'\?\)"),
         (_with(first={"lr": 0.01}), r"first.lr: not a searched param; expected one of hidden"),
-        (_with(first={"hidden_size": 65}), r"first.hidden_size: 65 is not a value params"),
-        (_with(first={"input_len": 18}), r"first.input_len: 18 is not a value params"),
-        (_with(first={"transform": "exp"}), r"first.transform: 'exp' is not a value params"),
+        (_with(first={"hidden_size": 65}), r"found 65; expected an integer from 8 to 64"),
+        (_with(first={"input_len": 18}), r"found 18; expected an integer from 12 to 36 in steps"),
+        (_with(first={"transform": "exp"}), r"first.transform: found 'exp'; expected one of none"),
         (_with(first=[8]), r"first: expected a mapping of searched param -> value"),
     ],
 )
@@ -209,6 +209,18 @@ def test_shipped_charlm_space_is_sized_for_cpu_and_says_so(tmp_path, monkeypatch
     assert prepared.space.param("hidden_size").high == 512  # the section names no params
     assert any("sized for CPU trials" in note for note in prepared.notes)
     assert not (tmp_path / "mlruns").exists()  # checking creates nothing
+
+
+@pytest.mark.parametrize("task", ["charlm", "classification"])
+def test_shipped_first_trial_names_every_searched_param(task):
+    """Naming them all keeps the sampler's random start-up draws after it as they would be
+    without it (tests/test_warmstart.py), so a small first trial adds a result, not a
+    different sweep; a param added to the space without a first value would break that."""
+    from tuner.registry import get_spec
+
+    space = load_space(Path("search_spaces") / f"{task}.yaml", get_spec(task))
+    assert set(space.first) == {p.name for p in space.params}
+    assert space.for_accelerator("cpu").first == space.first
 
 
 def test_distribution_is_what_suggest_records():

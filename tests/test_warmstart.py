@@ -56,15 +56,18 @@ def test_a_warm_started_study_first_runs_the_sources_best_fitted_to_its_space(
         assert "clipped to" in out
 
 
-def test_a_new_study_first_runs_the_trial_its_space_names(workdir, capsys):
+def test_a_new_study_first_runs_the_trial_its_space_names(workdir, tiny_space, capsys):
     space = workdir / "first.yaml"
-    space.write_text(TINY_SPACE + "first: {hidden_size: 5, transform: log}\n")
+    space.write_text(TINY_SPACE + "first: {hidden_size: 5, lr: 2.0e-3, transform: log}\n")
     _search(space, "first", 3, seed=3)
     trials = load_study("first").trials
-    assert trials[0].params["hidden_size"] == 5 and trials[0].params["transform"] == "log"
+    assert trials[0].params == {"hidden_size": 5, "lr": 2.0e-3, "transform": "log"}
     assert trials[0].user_attrs[keys.FIRST_OF_SPACE] == str(space)
     assert all(keys.FIRST_OF_SPACE not in t.user_attrs for t in trials[1:])
-    assert "note: first trial: hidden_size 5, transform log" in capsys.readouterr().out
+    assert "note: first trial: hidden_size 5, lr 0.002, transform log" in capsys.readouterr().out
+    # it names every searched param: the sampler's draws after it are a plain study's
+    _search(tiny_space, "plain", 2, seed=3)
+    assert [t.params for t in trials[1:]] == [t.params for t in load_study("plain").trials]
 
     _search(space, "first", 5, seed=3)  # resumed: it ran once, it is not queued again
     trials = load_study("first").trials

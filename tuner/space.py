@@ -79,6 +79,14 @@ class ParamSpec:
         steps = (value - self.low) / self.step if self.step else 0.0
         return self.low <= value <= self.high and abs(steps - round(steps)) < 1e-9
 
+    def values(self) -> str:
+        """What `suggest` can return, in words, for an error message."""
+        if self.kind == "categorical":
+            return "one of " + ", ".join(map(str, self.choices))
+        kind = "an integer" if self.kind == "int" else "a number"
+        step = f" in steps of {self.step:g}" if self.step else ""
+        return f"{kind} from {self.low:g} to {self.high:g}{step}"
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -295,7 +303,7 @@ def _parse_first(raw: Any, params: list[ParamSpec], problems: list[str]) -> dict
             names = ", ".join(searched) or "none"
             problems.append(f"first.{name}: not a searched param; expected one of {names}")
         elif not spec.holds(value):
-            problems.append(f"first.{name}: {value!r} is not a value params.{name} can take")
+            problems.append(f"first.{name}: found {value!r}; expected {spec.values()}")
         else:
             first[str(name)] = value
     return first
