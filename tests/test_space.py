@@ -218,7 +218,8 @@ def test_shipped_first_trial_names_every_searched_param(task):
     different sweep; a param added to the space without a first value would break that."""
     from tuner.registry import get_spec
 
-    space = load_space(Path("search_spaces") / f"{task}.yaml", get_spec(task))
+    path = Path(__file__).parents[1] / "search_spaces" / f"{task}.yaml"
+    space = load_space(path, get_spec(task))
     assert set(space.first) == {p.name for p in space.params}
     assert space.for_accelerator("cpu").first == space.first
 
