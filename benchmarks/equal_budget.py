@@ -9,10 +9,19 @@ instead of 3x. Needs NF_PYTHON (an interpreter with neuralforecast, as `make ben
 
     NF_PYTHON=.venv-bench/bin/python .venv/bin/python -m benchmarks.equal_budget
 
-An AutoLSTM seed can take an hour on one core: each one's result goes to stderr as a
-JSON line the moment it ends, and `--known FILE` (those lines) reuses them instead of
-running the seeds again; `--seeds` and `--per-wall` make a shorter run (fewer AutoLSTM
-seeds, fewer lstm-tuner sweeps at each wall). Prints a Markdown section for RESULTS.md.
+An AutoLSTM seed can take an hour on one core, and the whole run (3 seeds, 6 sweeps) about
+5 hours: longer than one sitting. So every run's result goes to stderr as a JSON line the
+moment it ends (`AutoLSTM {...}`, `lstm-tuner {...}`), and `--known FILE` (such lines)
+reuses them instead of running them again: an AutoLSTM seed by its seed, a sweep by its
+number, the wall it was given and its fresh fits (`peers.FRESH_FITS`).
+`equal_budget_runs.txt` (beside this file) keeps the lines measured so far, so the run can
+be finished over several sittings:
+
+    NF_PYTHON=... python -m benchmarks.equal_budget --known benchmarks/equal_budget_runs.txt \
+        2>> benchmarks/equal_budget_runs.txt
+
+`--seeds` and `--per-wall` make a shorter run (fewer AutoLSTM seeds, fewer lstm-tuner
+sweeps at each wall). Prints a Markdown section for RESULTS.md.
 """
 
 from __future__ import annotations
@@ -28,11 +37,13 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from functools import partial
 from itertools import chain
 from pathlib import Path
+from typing import NamedTuple
 
 from benchmarks.common import machine, verdict
 from benchmarks.peers import (
     FITS_RESERVE,
     FRESH_COUNT,
+    FRESH_FITS,
     FRESH_LABEL,
     FRESH_SEEDS,
     FRESH_TOP,
@@ -42,6 +53,7 @@ from benchmarks.peers import (
 )
 
 CORES = (0, 1)
+FITS = " ".join(FRESH_FITS)
 
 
 def free_cores() -> queue.Queue[int]:
@@ -61,10 +73,11 @@ def on_a_free_core(free: queue.Queue[int], run: Callable[[int], dict]) -> dict:
 
 
 def measure(
-    nf_python: str, seeds: list[int], per_wall: int, known: dict[int, dict]
+    nf_python: str, seeds: list[int], per_wall: int, known: Known
 ) -> tuple[list[dict], list[dict]]:
-    """AutoLSTM's seeds (those not `known`), then lstm-tuner's sweeps as soon as the wall
-    they need is known: seed i + k * len(seeds) at AutoLSTM seed i's wall."""
+    """AutoLSTM's seeds (those not `known`), then lstm-tuner's sweeps (those not known at
+    that wall) as soon as the wall they need is known: seed i + k * len(seeds) at AutoLSTM
+    seed i's wall."""
     free = free_cores()
     with ThreadPoolExecutor(max_workers=len(CORES)) as pool:
 
@@ -76,16 +89,26 @@ def measure(
             print(f"AutoLSTM {json.dumps(result)}", file=sys.stderr, flush=True)
             return result
 
-        theirs = {submit(lambda core, s=s: autolstm(s, core)): s for s in seeds if s not in known}
-        finished = dict(known)
-        mine: dict[Future, int] = {}
-        for done in chain(known.values(), as_completed(theirs)):
+        def sweep(number: int, wall: float, core: int) -> dict:
+            result = {"seed": number, **within(number, wall, core)}
+            print(f"lstm-tuner {json.dumps(result)}", file=sys.stderr, flush=True)
+            return result
+
+        theirs = [submit(partial(autolstm, s)) for s in seeds if s not in known.autolstm]
+        finished, tuner = dict(known.autolstm), {}
+        mine: list[Future] = []
+        ready = [known.autolstm[s] for s in seeds if s in known.autolstm]
+        for done in chain(ready, as_completed(theirs)):
             result = done if isinstance(done, dict) else done.result()
             finished[result["seed"]] = result
             for k in range(per_wall):
                 number = seeds.index(result["seed"]) + k * len(seeds)
-                mine[submit(partial(within, number, result["wall"]))] = number
-        tuner = {mine[f]: f.result() for f in as_completed(mine)}
+                earlier = known.sweeps.get((number, round(result["wall"]), FITS))
+                if earlier:
+                    tuner[number] = earlier
+                else:
+                    mine.append(submit(partial(sweep, number, result["wall"])))
+        tuner.update({r["seed"]: r for r in (f.result() for f in as_completed(mine))})
     return [finished[s] for s in seeds], [tuner[s] for s in sorted(tuner)]
 
 
@@ -128,13 +151,23 @@ def section(autolstm: list[dict], tuner: list[dict]) -> str:
     )
 
 
-def known_results(path: Path | None) -> dict[int, dict]:
-    """AutoLSTM results from an earlier run's stderr (its `AutoLSTM {...}` lines)."""
-    if path is None:
-        return {}
-    lines = path.read_text().splitlines()
-    results = [json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("AutoLSTM ")]
-    return {r["seed"]: r for r in results}
+class Known(NamedTuple):
+    autolstm: dict[int, dict]  # by seed
+    sweeps: dict[tuple[int, int, str], dict]  # by (number, wall given in whole s, its fits)
+
+
+def known_results(path: Path | None) -> Known:
+    """Runs an earlier sitting measured: its stderr's `AutoLSTM {...}` and `lstm-tuner
+    {...}` lines (the last of each seed or sweep wins; other lines are skipped)."""
+    lines = path.read_text().splitlines() if path else []
+
+    def results(kind: str) -> list[dict]:
+        return [json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith(kind)]
+
+    return Known(
+        {r["seed"]: r for r in results("AutoLSTM ")},
+        {(r["seed"], round(r["budget"]), r["fits"]): r for r in results("lstm-tuner ")},
+    )
 
 
 if __name__ == "__main__":
@@ -143,5 +176,6 @@ if __name__ == "__main__":
     parser.add_argument("--per-wall", type=int, default=2)
     parser.add_argument("--known", type=Path)
     args = parser.parse_args()
-    known = {s: r for s, r in known_results(args.known).items() if s in args.seeds}
+    known = known_results(args.known)
+    known = Known({s: r for s, r in known.autolstm.items() if s in args.seeds}, known.sweeps)
     print(section(*measure(os.environ["NF_PYTHON"], args.seeds, args.per_wall, known)))

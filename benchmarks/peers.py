@@ -206,7 +206,8 @@ def within(seed: int, wall: float, core: int | None = None) -> dict[str, float]:
     sweep = ours(seed, "--trials", "1000", "--timeout", timeout, core=core)
     fits_wall, out = cli(sweep["folder"], core, "ensemble", "--study",
                          "forecasting-air_passengers", *FRESH_FITS)  # fmt: skip
-    return {**sweep, "fits_mae": printed_mae(out), "total_wall": sweep["wall"] + fits_wall}
+    return {**sweep, "budget": wall, "fits": " ".join(FRESH_FITS), "fits_mae": printed_mae(out),
+            "total_wall": sweep["wall"] + fits_wall}  # fmt: skip
 
 
 def at_equal_budget(autolstm: list[dict[str, float]]) -> list[str]:
