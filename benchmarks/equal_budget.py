@@ -76,8 +76,8 @@ def measure(
     nf_python: str, seeds: list[int], per_wall: int, known: Known
 ) -> tuple[list[dict], list[dict]]:
     """AutoLSTM's seeds (those not `known`), then lstm-tuner's sweeps (those not known at
-    that wall) as soon as the wall they need is known: seed i + k * len(seeds) at AutoLSTM
-    seed i's wall."""
+    that wall) as soon as the wall they need is known: sweep i + k * len(SEEDS) at AutoLSTM
+    seed i's wall, numbered so whichever `seeds` a sitting runs."""
     free = free_cores()
     with ThreadPoolExecutor(max_workers=len(CORES)) as pool:
 
@@ -102,7 +102,7 @@ def measure(
             result = done if isinstance(done, dict) else done.result()
             finished[result["seed"]] = result
             for k in range(per_wall):
-                number = seeds.index(result["seed"]) + k * len(seeds)
+                number = result["seed"] + k * len(SEEDS)
                 earlier = known.sweeps.get((number, round(result["wall"]), FITS))
                 if earlier:
                     tuner[number] = earlier
@@ -120,7 +120,7 @@ def section(autolstm: list[dict], tuner: list[dict]) -> str:
     fits = statistics.median(r["fits_mae"] for r in tuner)
     their_mae = statistics.median(r["test_mae"] for r in autolstm)
     seeds = ", ".join(str(r["seed"]) for r in autolstm)
-    ours = f"0-{len(tuner) - 1}"
+    ours = ", ".join(str(r["seed"]) for r in tuner)
     trials = ", ".join(f"{r['trials']} ({r['pruned']})" for r in tuner)
     return "\n".join(
         [
@@ -128,7 +128,7 @@ def section(autolstm: list[dict], tuner: list[dict]) -> str:
             "",
             f"Machine: {machine()}. `python -m benchmarks.equal_budget`: every run pinned to "
             f"one core with one thread; lstm-tuner seed i gets the wall of AutoLSTM's run "
-            f"i % {len(autolstm)}: its search `--timeout` that wall less {FITS_RESERVE} s "
+            f"i % {len(SEEDS)}: its search `--timeout` that wall less {FITS_RESERVE} s "
             f"(`--trials 1000`), then {FRESH_LABEL} (the {FRESH_TOP} best trials' "
             f"configurations trained again with {FRESH_SEEDS} fresh seeds each) in what is "
             f"left.",
