@@ -42,8 +42,8 @@ from typing import NamedTuple
 from benchmarks.common import machine, verdict
 from benchmarks.peers import (
     FITS_RESERVE,
+    FRESH_ARGS,
     FRESH_COUNT,
-    FRESH_FITS,
     FRESH_LABEL,
     FRESH_SEEDS,
     FRESH_TOP,
@@ -53,7 +53,6 @@ from benchmarks.peers import (
 )
 
 CORES = (0, 1)
-FITS = " ".join(FRESH_FITS)
 
 
 def free_cores() -> queue.Queue[int]:
@@ -95,7 +94,7 @@ def measure(
             return result
 
         theirs = [submit(partial(autolstm, s)) for s in seeds if s not in known.autolstm]
-        finished, tuner = dict(known.autolstm), {}
+        finished, tuner = {}, {}
         mine: list[Future] = []
         ready = [known.autolstm[s] for s in seeds if s in known.autolstm]
         for done in chain(ready, as_completed(theirs)):
@@ -103,7 +102,7 @@ def measure(
             finished[result["seed"]] = result
             for k in range(per_wall):
                 number = result["seed"] + k * len(SEEDS)
-                earlier = known.sweeps.get((number, round(result["wall"]), FITS))
+                earlier = known.sweeps.get((number, round(result["wall"]), FRESH_ARGS))
                 if earlier:
                     tuner[number] = earlier
                 else:
@@ -177,5 +176,4 @@ if __name__ == "__main__":
     parser.add_argument("--known", type=Path)
     args = parser.parse_args()
     known = known_results(args.known)
-    known = Known({s: r for s, r in known.autolstm.items() if s in args.seeds}, known.sweeps)
     print(section(*measure(os.environ["NF_PYTHON"], args.seeds, args.per_wall, known)))

@@ -26,7 +26,8 @@ SEEDS = (0, 1, 2)
 # recipe of benchmarks.seed_fits), in FITS_RESERVE s of the wall (5 fits took 59-70 s on a core)
 FRESH_TOP, FRESH_SEEDS = 5, 3
 FRESH_FITS = ("--top", str(FRESH_TOP), "--seeds", str(FRESH_SEEDS))
-FRESH_LABEL = f"`tuner ensemble {' '.join(FRESH_FITS)}`"
+FRESH_ARGS = " ".join(FRESH_FITS)  # how a sweep's result line names its fits
+FRESH_LABEL = f"`tuner ensemble {FRESH_ARGS}`"
 FRESH_COUNT = FRESH_TOP * FRESH_SEEDS  # fits trained at the end of a budget
 FITS_RESERVE = 360
 
@@ -206,7 +207,7 @@ def within(seed: int, wall: float, core: int | None = None) -> dict[str, float]:
     sweep = ours(seed, "--trials", "1000", "--timeout", timeout, core=core)
     fits_wall, out = cli(sweep["folder"], core, "ensemble", "--study",
                          "forecasting-air_passengers", *FRESH_FITS)  # fmt: skip
-    return {**sweep, "budget": wall, "fits": " ".join(FRESH_FITS), "fits_mae": printed_mae(out),
+    return {**sweep, "budget": wall, "fits": FRESH_ARGS, "fits_mae": printed_mae(out),
             "total_wall": sweep["wall"] + fits_wall}  # fmt: skip
 
 

@@ -10,6 +10,8 @@ from tuner.errors import SpaceError, UsageError
 from tuner.overrides import parse_overrides
 from tuner.space import load_space, parse_space
 
+SHIPPED = Path(__file__).parents[1] / "search_spaces"  # read from any working directory
+
 GOOD = {
     "metric": "val_mae",
     "direction": "minimize",
@@ -48,7 +50,7 @@ def test_good_space_parses_and_suggests_every_kind():
 
 
 def test_shipped_space_is_valid():
-    space = load_space(Path(__file__).parents[1] / "search_spaces" / "forecasting.yaml", SPEC)
+    space = load_space(SHIPPED / "forecasting.yaml", SPEC)
     assert space.metric == "val_mae" and space.direction == "minimize"
     assert {"hidden_size", "num_layers", "dropout", "lr", "batch_size"} <= {
         p.name for p in space.params
@@ -218,8 +220,7 @@ def test_shipped_first_trial_names_every_searched_param(task):
     different sweep; a param added to the space without a first value would break that."""
     from tuner.registry import get_spec
 
-    path = Path(__file__).parents[1] / "search_spaces" / f"{task}.yaml"
-    space = load_space(path, get_spec(task))
+    space = load_space(SHIPPED / f"{task}.yaml", get_spec(task))
     assert set(space.first) == {p.name for p in space.params}
     assert space.for_accelerator("cpu").first == space.first
 
