@@ -65,10 +65,11 @@ def _old_way(client, experiment_id: str, checkpoint: Path, name: str) -> None:
 
 def _record_times(folder: Path) -> tuple[list[float], list[float]]:
     """(old, new) seconds per best model, interleaved so both see the same machine load."""
+    from tuner.tasks import get_task
+
     import tuner
-    from tasks import get_task
-    from tuner.sources import resolve_source
-    from tuner.stores import default_tracking_uri, resolve_storage
+    from tuner.models.sources import resolve_source
+    from tuner.storage.stores import default_tracking_uri, resolve_storage
     from tuner.tracking import StudyTracker
 
     os.chdir(folder)
@@ -77,7 +78,7 @@ def _record_times(folder: Path) -> tuple[list[float], list[float]]:
     source = resolve_source("study:bench", uri, resolve_storage(None))
     task = get_task("forecasting")
     data = task.load_data({"data": str(task.default_data)})
-    from tuner.checkpoints import load_checkpoint
+    from tuner.contract.checkpoints import load_checkpoint
 
     settings = load_checkpoint(source.path, task="forecasting")["settings"]
     tracker = StudyTracker(uri, "bench", (folder / "mlruns" / "artifacts").as_uri(), "bench-new")
@@ -106,7 +107,7 @@ def _record_times(folder: Path) -> tuple[list[float], list[float]]:
 
 def _serve(folder: Path) -> tuple[float, list[float]]:
     """(seconds until `mlflow models serve` answers, round-trip seconds of one request)."""
-    from tuner.stores import default_tracking_uri
+    from tuner.storage.stores import default_tracking_uri
 
     port = _free_port()
     env = {
@@ -143,7 +144,7 @@ def _serve(folder: Path) -> tuple[float, list[float]]:
 
 def _ui_startup(folder: Path, workers: int) -> float:
     """Seconds until the MLflow UI over the project's store answers its first page."""
-    from tuner.stores import default_tracking_uri
+    from tuner.storage.stores import default_tracking_uri
 
     port = _free_port()
     command = [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port)]

@@ -1,6 +1,6 @@
 """Framework overhead: the same LSTM, data, seed, batch size and epochs (1 CPU thread)
 trained by (a) a plain PyTorch loop over in-memory tensors and (b) lstm-tuner's own path
-for one trial (the Fabric loop of tuner.loop, pruning reports, per-epoch metrics to MLflow, best
+for one trial (the Fabric loop of tuner.training.loop, pruning reports, per-epoch metrics to MLflow, best
 weights kept, test evaluation, checkpoint logged and registered: the first trial of its
 study, always a new best), beside (c) that loop alone and (d) a trial that does not become
 the best (most of a sweep's). Runs alternate in one process; reports min / median seconds
@@ -66,9 +66,9 @@ def plain_loop(datamodule, model, settings: dict, precision: str = "32-true") ->
 
 
 def loop_alone(datamodule, model, settings: dict, precision: str = "32-true") -> float:
-    """(c) The trial's training loop with nothing recorded (tuner.loop.FitLoop, no
+    """(c) The trial's training loop with nothing recorded (tuner.training.loop.FitLoop, no
     callbacks): what the loop itself costs, apart from the trial's recording."""
-    from tuner.loop import FitLoop
+    from tuner.training.loop import FitLoop
 
     device = next(model.parameters()).device
     loop = FitLoop("gpu" if device.type == "cuda" else "cpu", precision, settings["max_epochs"])
@@ -86,14 +86,15 @@ def tuner_trial(
     precision: str = "32-true",
     behind: bool = False,
 ) -> float:
-    """One real trial through tuner.objective.run_trial, recorded in MLflow: the first of
+    """One real trial through tuner.study.trial.run_trial, recorded in MLflow: the first of
     its study, so it becomes the best (its model logged and registered), or with `behind`
     the second, after one no trial beats (its weights kept as a top-`keep_top` trial's)."""
-    from tasks import get_task
-    from tuner.objective import TrialContext, run_trial
-    from tuner.samplers import decides_at, make_pruner
-    from tuner.space import SearchSpace
-    from tuner.stores import open_storage, prepare_local_folders
+    from tuner.tasks import get_task
+
+    from tuner.config.space import SearchSpace
+    from tuner.storage.stores import open_storage, prepare_local_folders
+    from tuner.study.samplers import decides_at, make_pruner
+    from tuner.study.trial import TrialContext, run_trial
     from tuner.tracking import StudyTracker
 
     task = get_task("forecasting")
@@ -155,7 +156,7 @@ def measure(
 ) -> tuple[list[float], list[float], list[float], list[float], int]:
     """Seconds per epoch of (a), (b), (c) and (d), alternating, and the number of training
     windows."""
-    from tasks.forecasting import DEFAULTS, TASK
+    from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
     settings = {**DEFAULTS, **SETTINGS, "batch_size": batch_size, "max_epochs": epochs}
     data = TASK.load_data({"data": data_path})
@@ -181,7 +182,7 @@ def measure(
 def main(repeats: int = 9) -> str:
     torch.set_num_threads(1)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from tuner.logs import quiet_libraries
+    from tuner.runtime.logs import quiet_libraries
 
     quiet_libraries()
     folder = tempfile.mkdtemp(prefix="tuner-overhead-")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import yaml
 
 from benchmarks.common import REPO, load, machine, print_and_record, run_cli, scratch
-from tuner.report import best_trial, pareto_front
+from tuner.reports.ranking import best_trial, pareto_front
 
 TRIALS, SEED, WITHIN = 30, 0, 0.05
 

@@ -43,9 +43,9 @@ from benchmarks.common import (
     scratch,
     write_section,
 )
-from tuner import keys
-from tuner.logs import quiet_libraries
-from tuner.samplers import decides_at, make_pruner
+from tuner.config import keys
+from tuner.runtime.logs import quiet_libraries
+from tuner.study.samplers import decides_at, make_pruner
 
 DATA = Path(__file__).parent / "data"
 SEEDS = (0, 1, 2, 3, 4, 5)
@@ -81,7 +81,7 @@ def sweep(task: str, data: Path, *args: str) -> Swept:
 
 
 def best(study: optuna.Study) -> optuna.trial.FrozenTrial:
-    from tuner.report import best_trial
+    from tuner.reports.ranking import best_trial
 
     chosen = best_trial(study)
     if chosen is None:
@@ -107,9 +107,9 @@ def fold_outputs(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
     the best epoch's weights kept)."""
     import lightning.pytorch as pl
 
-    from tuner.folds import fold_count
-    from tuner.loop import FitLoop
-    from tuner.registry import get_task
+    from tuner.contract.registry import get_task
+    from tuner.training.folds import fold_count
+    from tuner.training.loop import FitLoop
 
     task = get_task(task_name)
     data = task.load_data({"data": str(data_path)})
@@ -136,8 +136,8 @@ def refit_output(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
     validation to choose an epoch on: the test outputs of the refit."""
     import lightning.pytorch as pl
 
-    from tuner.loop import FitLoop
-    from tuner.registry import get_task
+    from tuner.contract.registry import get_task
+    from tuner.training.loop import FitLoop
 
     task = get_task(task_name)
     data = task.load_data({"data": str(data_path)})
@@ -169,8 +169,7 @@ class BestEpoch:
 
 def _forecast_outputs(model, datamodule):
     import torch
-
-    from tasks.forecasting import to_original_units
+    from tuner.tasks.forecasting.task import to_original_units
 
     x, _, loc, scale, y_raw = datamodule.tensors["test"]
     model.eval()
@@ -350,7 +349,7 @@ def threshold(configs: int = 8, repeats: int = 2000) -> str:
     once each, score every one on every test sequence, then choose the best configuration
     on random validation sets of n of those sequences: how much test accuracy does a
     choice on n items lose against the true best (regret), and how often is it tied?"""
-    from tuner.folds import AUTO_BELOW
+    from tuner.training.folds import AUTO_BELOW
 
     sets = (
         REPO / "tasks" / "data" / "japanese_vowels.npz",
@@ -400,9 +399,9 @@ def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
     import lightning.pytorch as pl
     import torch
 
-    from tuner.loop import FitLoop
-    from tuner.registry import get_task
-    from tuner.space import load_space
+    from tuner.config.space import load_space
+    from tuner.contract.registry import get_task
+    from tuner.training.loop import FitLoop
 
     task = get_task("classification")
     data = task.load_data({"data": str(path)})
@@ -554,7 +553,7 @@ def _replay(
 
 
 def _counts(study: optuna.Study) -> str:
-    from tuner.report import state_counts
+    from tuner.reports.ranking import state_counts
 
     counts = state_counts(study)
     return f"{counts['complete']} complete + {counts['pruned']} pruned"

@@ -1,11 +1,17 @@
-"""Kept for tasks written against `tasks.base`: the Task contract and the pieces tasks share
+"""Kept for tasks written against `tuner.tasks.base`: the Task contract and the pieces tasks share
 now live in tuner/ (task.py, tensors.py, lstm.py, datafiles.py), so that tasks depend on the
 framework and never the other way round."""
 
-from tuner.datafiles import SPLITS, read_csv, require_splits, split_column, worst_split_settings
-from tuner.lstm import ErrorSums, LSTMBackbone, adam
-from tuner.task import Task
-from tuner.tensors import TensorBatches, TensorData
+from tuner.contract.datafiles import (
+    SPLITS,
+    read_csv,
+    require_splits,
+    split_column,
+    worst_split_settings,
+)
+from tuner.contract.lstm import ErrorSums, LSTMBackbone, adam
+from tuner.contract.task import Task
+from tuner.contract.tensors import TensorBatches, TensorData
 
 __all__ = [
     "SPLITS",

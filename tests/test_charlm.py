@@ -4,8 +4,16 @@ import math
 
 import pytest
 import torch
+from tuner.tasks.charlm.task import (
+    DEFAULTS,
+    CharLSTM,
+    Streams,
+    Text,
+    TextData,
+    bits_per_char,
+    read_text,
+)
 
-from tasks.charlm import DEFAULTS, CharLSTM, Streams, Text, TextData, bits_per_char, read_text
 from tuner.errors import DataError
 
 

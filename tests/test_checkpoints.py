@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
-from tasks.forecasting import DEFAULTS, TASK
 from tests.conftest import REPO
-from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
-from tuner.datafiles import sha256_of
+from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
+from tuner.contract.datafiles import sha256_of
 from tuner.errors import CheckpointError
 
 SETTINGS = {**DEFAULTS, "hidden_size": 8, "num_layers": 2}
@@ -111,7 +111,7 @@ def test_a_model_registered_by_an_older_version_still_predicts_and_fine_tunes(wo
     from mlflow import MlflowClient
 
     from tuner.cli import main
-    from tuner.stores import default_tracking_uri
+    from tuner.storage.stores import default_tracking_uri
 
     (workdir / "mlruns").mkdir()
     client = MlflowClient(default_tracking_uri())

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from tasks.classification import (
+from tuner.tasks.classification.data import UNKNOWN, encode, read_sequences
+from tuner.tasks.classification.task import (
     DEFAULTS,
     TASK,
     ClassCounts,
@@ -15,10 +15,10 @@ from tasks.classification import (
     SequenceData,
     pad,
 )
-from tasks.classification_data import UNKNOWN, encode, read_sequences
-from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
+
+from tuner.config.space import parse_space
+from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.errors import DataError
-from tuner.space import parse_space
 
 REPO = Path(__file__).resolve().parents[1]
 

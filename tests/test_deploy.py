@@ -11,7 +11,7 @@ import shlex
 import yaml
 
 from tests.conftest import REPO
-from tuner.cli import build_parser
+from tuner.cli.main import build_parser
 
 JOB = REPO / "deploy" / "kubernetes" / "job.yaml"
 PROXY = REPO / "deploy" / "kubernetes" / "storage-proxy.yaml"

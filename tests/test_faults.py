@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 import tuner
 from tests.conftest import REPO, run_cli, wait_for
 from tuner.errors import UsageError
-from tuner.stores import default_tracking_uri, load_study
+from tuner.storage.stores import default_tracking_uri, load_study
 
 FAULT_SPACE = """
 metric: val_mae

@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 import tuner
 from tests.conftest import make_long_csv
 from tuner.cli import main
-from tuner.sources import resolve_source
-from tuner.stores import default_tracking_uri, read_studies, resolve_storage
+from tuner.models.sources import resolve_source
+from tuner.storage.stores import default_tracking_uri, read_studies, resolve_storage
 
 
 def _shifted_csv(path):
@@ -122,8 +122,9 @@ def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, wor
 
 
 def test_freeze_layers_keeps_the_first_layers_fixed(source_study, workdir):
-    from tasks.forecasting import DEFAULTS, TASK
-    from tuner.finetuning import prepare_for_finetune
+    from tuner.tasks.forecasting.task import DEFAULTS, TASK
+
+    from tuner.models.finetune import prepare_for_finetune
 
     model = TASK.build_model({**DEFAULTS, "num_layers": 2}, None)
     prepare_for_finetune(model, {"lr": 0.001, "dropout": 0.2, "freeze_layers": 1}, TASK)
@@ -169,9 +170,9 @@ def test_bad_sources_exit_2_and_change_nothing(source_study, workdir, capsys, so
 def test_a_tuned_finetune_warm_starts_from_an_earlier_finetune_of_the_same_source(
     source_study, workdir, capsys
 ):
-    from tuner import keys
-    from tuner.report import ranked_trials
-    from tuner.stores import load_study
+    from tuner.config import keys
+    from tuner.reports.ranking import ranked_trials
+    from tuner.storage.stores import load_study
 
     shifted = str(_shifted_csv(workdir / "b.csv"))
     common = {"data": {"data": shifted}, "max_epochs": 3, "patience": 0, "quiet": True}

@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 
 from tests.conftest import TINY_SPACE, MlflowServer, wait_for
 from tests.fleet import SERVICE, ConnectionCount, Fleet, can_make_hosts
-from tuner.storage_proxy import PROXY_POOL_OVERFLOW, PROXY_POOL_SIZE
-from tuner.stores import POOL_OVERFLOW, POOL_SIZE
+from tuner.storage.proxy import PROXY_POOL_OVERFLOW, PROXY_POOL_SIZE
+from tuner.storage.stores import POOL_OVERFLOW, POOL_SIZE
 
 STUDY = "fleet"
 HOSTS, WORKERS, TRIALS = 4, 2, 10
@@ -29,7 +29,7 @@ from pathlib import Path
 import mlflow
 import mlflow.artifacts
 from mlflow import MlflowClient
-from tuner.checkpoints import load_checkpoint
+from tuner.contract.checkpoints import load_checkpoint
 from tuner.tracking.pyfunc_model import checkpoint_in
 mlflow.set_tracking_uri(sys.argv[1])
 for version in MlflowClient().search_model_versions("name = 'fleet'"):

@@ -10,23 +10,23 @@ import optuna
 import pytest
 import torch
 from mlflow import MlflowClient
+from tuner.tasks.classification.data import assign_splits, read_sequences
+from tuner.tasks.classification.task import TASK as CLASSIFIER
+from tuner.tasks.forecasting.data import SeriesSet, read_series, split_points
+from tuner.tasks.forecasting.task import TASK as FORECASTER
+from tuner.tasks.forecasting.task import ForecastData
 
 import tuner
-from tasks.classification import TASK as CLASSIFIER
-from tasks.classification_data import assign_splits, read_sequences
-from tasks.forecasting import TASK as FORECASTER
-from tasks.forecasting import ForecastData
-from tasks.forecasting_data import SeriesSet, read_series, split_points
 from tests.conftest import AIR, make_long_csv
-from tuner.checkpoints import load_checkpoint, restore_model, save_checkpoint
-from tuner.ensemble import carried, carry, mean_of
+from tuner.cli.printing import print_result
+from tuner.config.space import load_space, parse_space
+from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
+from tuner.contract.members import carried, carry, mean_of
 from tuner.errors import CheckpointError, SpaceError
-from tuner.finetuning import evaluate
-from tuner.folds import AUTO_BELOW, stratified_folds
-from tuner.printing import print_result
-from tuner.sources import load_source
-from tuner.space import load_space, parse_space
-from tuner.stores import default_tracking_uri, load_study, resolve_storage
+from tuner.models.finetune import evaluate
+from tuner.models.sources import load_source
+from tuner.storage.stores import default_tracking_uri, load_study, resolve_storage
+from tuner.training.folds import AUTO_BELOW, stratified_folds
 
 REPO = Path(__file__).resolve().parents[1]
 VOWELS = REPO / "tasks" / "data" / "japanese_vowels.npz"
@@ -75,8 +75,7 @@ def test_classification_folds_validate_on_every_non_test_sequence_once():
 def _index_series(length: int) -> SeriesSet:
     """One series whose values are their own time index: a window shows where it lies."""
     import pandas as pd
-
-    from tasks.forecasting_data import Series
+    from tuner.tasks.forecasting.data import Series
 
     dates = pd.date_range("2000-01-01", periods=length, freq="MS")
     return SeriesSet("index.csv", (Series("s", dates, np.arange(length, dtype=float)),), "MS")
@@ -285,7 +284,7 @@ def test_a_fine_tune_of_a_k_fold_model_compares_on_one_hold_out(workdir):
 
 
 def test_averaged_classifiers_give_the_mean_probabilities():
-    from tasks.classification import average_probabilities
+    from tuner.tasks.classification.task import average_probabilities
 
     logits = [torch.randn(4, 3), torch.randn(4, 3)]
     combined = average_probabilities(logits)

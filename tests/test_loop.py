@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from tuner import loop
-from tuner.loop import FABRIC_CALLBACKS, LoopFabric
+from tuner.training import loop
+from tuner.training.loop import FABRIC_CALLBACKS, LoopFabric
 
 
 def _install_plugin(folder) -> None:

@@ -19,8 +19,8 @@ import torch
 import tuner
 from tests.conftest import TINY_SPACE, tables
 from tests.test_speech import write_wav
-from tuner.checkpoints import save_checkpoint
 from tuner.cli import main
+from tuner.contract.checkpoints import save_checkpoint
 
 FILES = {
     "empty.csv": "",
@@ -506,7 +506,7 @@ def inputs(tmp_path_factory):
     (root / "fake.npz").write_bytes(b"PK\x03\x04 not really a zip")
     np.savez(root / "one_class.npz", X=np.zeros((6, 3, 1)), y=np.array(["a"] * 6))
     _write_audio_mistakes(root)
-    from tasks.forecasting import DEFAULTS, TASK
+    from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
     settings = {**DEFAULTS, "input_len": 12, "horizon": 6}
     model = TASK.build_model(settings, None)

@@ -154,7 +154,7 @@ def _set_up_together(storage: str, tracking: str, start: float) -> str:
     """What each host does first, from one instant on: make the study and its parent run."""
     import time
 
-    from tuner.stores import open_storage, store_lock
+    from tuner.storage.stores import open_storage, store_lock
     from tuner.tracking import StudyTracker
 
     while time.time() < start:

@@ -17,10 +17,10 @@ from tests.test_faults import (
     _states,
     _stop_while_running,
 )
-from tuner import keys
-from tuner.preemption import Resume
-from tuner.report import trials_table
-from tuner.stores import default_tracking_uri, load_study
+from tuner.config import keys
+from tuner.reports.ranking import trials_table
+from tuner.storage.stores import default_tracking_uri, load_study
+from tuner.training.preemption import Resume
 
 CHECKPOINT = Path("mlruns/checkpoints/faults/resume/trial-0.ckpt")
 

@@ -8,10 +8,10 @@ import pytest
 
 import tuner
 from tests.conftest import search_cli
+from tuner.config.keys import SKIPPED
 from tuner.errors import UsageError
-from tuner.keys import SKIPPED
-from tuner.report import state_counts, trials_table
-from tuner.stores import load_study
+from tuner.reports.ranking import state_counts, trials_table
+from tuner.storage.stores import load_study
 
 STUDY = "forecasting-air_passengers"
 

@@ -12,10 +12,10 @@ from mlflow import MlflowClient
 
 import tuner
 from tests.conftest import AIR
-from tuner import keys
 from tuner.cli import main
-from tuner.report import best_trial
-from tuner.stores import default_tracking_uri, load_study, read_studies, resolve_storage
+from tuner.config import keys
+from tuner.reports.ranking import best_trial
+from tuner.storage.stores import default_tracking_uri, load_study, read_studies, resolve_storage
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from tuner.tasks.forecasting.spec import SPEC
 
-from tasks.forecasting_spec import SPEC
+from tuner.config.overrides import parse_overrides
+from tuner.config.space import load_space, parse_space
 from tuner.errors import SpaceError, UsageError
-from tuner.overrides import parse_overrides
-from tuner.space import load_space, parse_space
 
 SHIPPED = Path(__file__).parents[1] / "search_spaces"  # read from any working directory
 
@@ -218,7 +218,7 @@ def test_shipped_first_trial_names_every_searched_param(task):
     """Naming them all keeps the sampler's random start-up draws after it as they would be
     without it (tests/test_warmstart.py), so a small first trial adds a result, not a
     different sweep; a param added to the space without a first value would break that."""
-    from tuner.registry import get_spec
+    from tuner.contract.registry import get_spec
 
     space = load_space(SHIPPED / f"{task}.yaml", get_spec(task))
     assert set(space.first) == {p.name for p in space.params}

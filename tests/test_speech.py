@@ -10,18 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tuner.tasks.speech.audio import frame_count, log_mel, read_wav, resample
+from tuner.tasks.speech.data import read_utterances
+from tuner.tasks.speech.model import mask_spectrum, stack_frames
+from tuner.tasks.speech.task import TASK, ctc_steps, fit_space
+from tuner.tasks.speech.text import ErrorRates, beam_decode, edit_distance, greedy_decode
 
 import tuner
-from tasks.speech import TASK, ctc_steps, fit_space
-from tasks.speech_audio import frame_count, log_mel, read_wav, resample
-from tasks.speech_data import read_utterances
-from tasks.speech_model import mask_spectrum, stack_frames
-from tasks.speech_text import ErrorRates, beam_decode, edit_distance, greedy_decode
-from tuner.checkpoints import load_checkpoint
+from tuner.config.space import parse_space
+from tuner.contract.checkpoints import load_checkpoint
 from tuner.errors import DataError
-from tuner.sources import resolve_source
-from tuner.space import parse_space
-from tuner.stores import default_tracking_uri, resolve_storage
+from tuner.models.sources import resolve_source
+from tuner.storage.stores import default_tracking_uri, resolve_storage
 from tuner.study import default_data_path
 
 SHIPPED = Path(default_data_path(TASK)).parent.parent

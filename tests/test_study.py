@@ -13,13 +13,13 @@ import pytest
 import sqlalchemy
 import torch
 from mlflow import MlflowClient
+from tuner.tasks.forecasting.task import TASK, to_original_units
 
 import tuner
-from tasks.forecasting import TASK, to_original_units
 from tests.conftest import search_cli
-from tuner.checkpoints import load_checkpoint, restore_model
-from tuner.samplers import decides_at
-from tuner.stores import HOME, default_tracking_uri, load_study, resolve_storage
+from tuner.contract.checkpoints import load_checkpoint, restore_model
+from tuner.storage.stores import HOME, default_tracking_uri, load_study, resolve_storage
+from tuner.study.samplers import decides_at
 
 STUDY = "forecasting-air_passengers"
 
@@ -201,7 +201,7 @@ def test_the_best_alias_never_moves_to_a_worse_model(workdir):
     """Hosts register their trials' models in any order: one that registers after a better
     one has (its check against the study's best ran before that trial finished) leaves the
     alias where it is. Ranks are (sign * value, tie score), lower is better."""
-    from tuner.keys import RANK_TAG, TIE_TAG
+    from tuner.config.keys import RANK_TAG, TIE_TAG
     from tuner.tracking import StudyTracker
 
     tracker = StudyTracker(default_tracking_uri(), "race", model_name="race")
@@ -228,7 +228,7 @@ def test_ties_go_to_the_better_tie_break_metric_then_the_earlier_trial(workdir):
     picks a best trial asks), not the first."""
     from optuna.trial import create_trial
 
-    from tuner.report import best_trial
+    from tuner.reports.ranking import best_trial
 
     HOME.mkdir()
     study = optuna.create_study(

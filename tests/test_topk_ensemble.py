@@ -11,13 +11,13 @@ from mlflow import MlflowClient
 
 import tuner
 from tests.conftest import TINY_SPACE
-from tuner import keys
-from tuner.checkpoints import load_checkpoint
 from tuner.cli import main
-from tuner.registry import get_task
-from tuner.sources import resolve_source
-from tuner.stores import default_tracking_uri, load_study, resolve_storage
-from tuner.topk_ensemble import _assemble
+from tuner.config import keys
+from tuner.contract.checkpoints import load_checkpoint
+from tuner.contract.registry import get_task
+from tuner.models.sources import resolve_source
+from tuner.models.topk import _assemble
+from tuner.storage.stores import default_tracking_uri, load_study, resolve_storage
 
 CLASSIFIER = get_task("classification")
 FORECASTER = get_task("forecasting")

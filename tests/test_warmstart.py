@@ -9,14 +9,14 @@ import yaml
 
 import tuner
 from tests.conftest import TINY_SPACE
-from tuner import keys
-from tuner.continued import fits
+from tuner.config import keys
+from tuner.config.space import parse_space
+from tuner.contract.registry import get_spec
 from tuner.errors import UsageError
-from tuner.registry import get_spec
-from tuner.report import ranked_trials
-from tuner.space import parse_space
-from tuner.stores import load_study, read_studies, resolve_storage
-from tuner.warmstart import fit_params
+from tuner.reports.ranking import ranked_trials
+from tuner.storage.stores import load_study, read_studies, resolve_storage
+from tuner.study.continued import fits
+from tuner.study.warmstart import fit_params
 
 # hidden_size narrower than the source's (4-16), transform offers one choice fewer
 NEW_SPACE = TINY_SPACE.replace("low: 4, high: 16", "low: 8, high: 12").replace(

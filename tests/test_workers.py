@@ -13,8 +13,8 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import REPO
-from tuner.devices import KERNEL_CACHE, bound_kernel_cache, plan_workers
 from tuner.errors import UsageError
+from tuner.runtime.devices import KERNEL_CACHE, bound_kernel_cache, plan_workers
 
 SPACE = """
 metric: val_mae

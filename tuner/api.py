@@ -13,19 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from tuner import keys, stores
 from tuner import study as studies
-from tuner.datafiles import write_csv_atomically
+from tuner.config import keys
+from tuner.config.goals import parse_constraints
+from tuner.config.names import path_part
+from tuner.contract.datafiles import write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
-from tuner.names import path_part
-from tuner.objectives import parse_constraints
-from tuner.report import compare_studies, trials_table
+from tuner.reports.ranking import compare_studies, trials_table
+from tuner.storage import stores
 from tuner.study import SearchConfig, SearchResult
 
 if TYPE_CHECKING:
-    from tuner.finetuning import FinetuneResult
-    from tuner.provenance import Hop
-    from tuner.topk_ensemble import EnsembleResult
+    from tuner.models.finetune import FinetuneResult
+    from tuner.models.lineage import Hop
+    from tuner.models.topk import EnsembleResult
 
 
 def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
@@ -93,10 +94,10 @@ def ensemble(
     where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
     stores.load_study(study, storage)  # a wrong name is refused before torch is imported
     if seeds is None:
-        from tuner.topk_ensemble import build_ensemble
+        from tuner.models.topk import build_ensemble
 
         return build_ensemble(study, top=3 if top is None else top, trials=trials, **where)
-    from tuner.seed_ensemble import build_seed_ensemble
+    from tuner.models.seeds import build_seed_ensemble
 
     return build_seed_ensemble(study, seeds, top=top, trials=trials, **where)
 
@@ -108,8 +109,8 @@ def trials(study: str, storage: str | None = None) -> pd.DataFrame:
 
 def finetune(source: str, **options: Any) -> FinetuneResult:
     """Fine-tune SRC (path, runs:/, models:/, study:); options: fields of FinetuneConfig."""
-    from tuner.finetuning import FinetuneConfig
-    from tuner.finetuning import finetune as run_finetune
+    from tuner.models.finetune import FinetuneConfig
+    from tuner.models.finetune import finetune as run_finetune
 
     return run_finetune(_config(FinetuneConfig, source=source, **_with_data(options)))
 
@@ -126,7 +127,7 @@ def predict(
     """Predictions of SRC on `data` (default: its training data) as a table: the task's data
     options, or the data itself (a DataFrame). `options` are the task's predict options
     (proba for classification; prompt, length, temperature, seed for charlm)."""
-    from tuner.prediction import predict as run_predict
+    from tuner.models.predict import predict as run_predict
 
     data = _with_data({"data": data})["data"]
     return run_predict(source, data, out, storage, tracking_uri, task, options)
@@ -135,7 +136,7 @@ def predict(
 def lineage(ref: str, tracking_uri: str | None = None, storage: str | None = None) -> list[Hop]:
     """The chain of runs from a model (models:/, runs:/, study:) back to the study that
     first trained it."""
-    from tuner.provenance import lineage as follow_lineage
+    from tuner.models.lineage import lineage as follow_lineage
 
     uri = stores.resolve_tracking(tracking_uri)[0]
     stores.check_tracking_exists(uri)
@@ -146,7 +147,7 @@ def report(
     study: str, out: str | None = None, storage: str | None = None, tracking_uri: str | None = None
 ) -> Path:
     """Write the study's report (PNGs + report.html) and log it on the study's parent run."""
-    from tuner.plots import write_report
+    from tuner.reports.plots import write_report
     from tuner.tracking import TrackingStore
 
     loaded = stores.load_study(study, storage)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tasks.speech_audio import read_wav, resample  # noqa: E402
+from tuner.tasks.speech.audio import read_wav, resample  # noqa: E402
 
 HERE = Path(__file__).parent / "speech"
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 import optuna
 
-from tuner.datafiles import DataFile, in_memory
+from tuner.contract.datafiles import DataFile, in_memory
 from tuner.errors import UsageError
-from tuner.logs import quiet_libraries
-from tuner.stores import load_study
+from tuner.runtime.logs import quiet_libraries
+from tuner.runtime.workers import run_workers
+from tuner.storage.stores import load_study
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._prepare import (
     check_existing_study,
@@ -30,7 +31,6 @@ from tuner.study._prepare import (
     prepare,
 )
 from tuner.study._summary import count_finished, count_finished_by_name, summarize
-from tuner.workers import run_workers
 
 if TYPE_CHECKING:
     from tuner.tracking import StudyTracker

@@ -9,9 +9,9 @@ from typing import Any
 
 import optuna
 
-from tuner.names import path_part
-from tuner.space import SearchSpace
-from tuner.task import Task
+from tuner.config.names import path_part
+from tuner.config.space import SearchSpace
+from tuner.contract.task import Task
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,17 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from tuner import devices, keys, signals
+from tuner.config import keys
 from tuner.errors import TunerError, UsageError
-from tuner.objective import TrialContext, run_trial
-from tuner.progress import StudyProgress
-from tuner.recovery import environment_failure
-from tuner.samplers import decides_at
-from tuner.stores import HOME, is_shared_tracking, store_lock
+from tuner.reports.progress import StudyProgress
+from tuner.runtime import devices, signals
+from tuner.runtime.recovery import environment_failure
+from tuner.storage.stores import HOME, is_shared_tracking, store_lock
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._record import close_record, open_record
 from tuner.study._summary import FINISHED, count_finished, summarize
+from tuner.study.samplers import decides_at
+from tuner.study.trial import TrialContext, run_trial
 
 
 def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:

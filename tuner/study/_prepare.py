@@ -11,19 +11,19 @@ from typing import Any
 
 import optuna
 
-from tuner import devices, keys, options
-from tuner.datafiles import in_memory
+from tuner.config import keys, options
+from tuner.config.goals import parse_constraints
+from tuner.config.names import check_name, clean_name
+from tuner.config.overrides import check_overrides
+from tuner.config.settings import check_values
+from tuner.config.space import SearchSpace, load_space
+from tuner.contract.datafiles import in_memory
+from tuner.contract.registry import get_task
+from tuner.contract.task import Task
 from tuner.errors import UsageError
-from tuner.names import check_name, clean_name
-from tuner.objectives import parse_constraints
-from tuner.overrides import check_overrides
-from tuner.registry import get_task
-from tuner.resume import check_choices_kept, check_unchanged, study_setup
-from tuner.samplers import check_sampler
-from tuner.settings import check_values
-from tuner.space import SearchSpace, load_space
-from tuner.storage_proxy import check_proxy, parse_address
-from tuner.stores import (
+from tuner.runtime import devices
+from tuner.storage.proxy import check_proxy, parse_address
+from tuner.storage.stores import (
     check_artifact_home,
     check_tracking,
     read_studies,
@@ -31,8 +31,9 @@ from tuner.stores import (
     resolve_tracking,
 )
 from tuner.study._config import Prepared, SearchConfig
-from tuner.task import Task
-from tuner.warmstart import check_sources, parse_sources
+from tuner.study.resume import check_choices_kept, check_unchanged, study_setup
+from tuner.study.samplers import check_sampler
+from tuner.study.warmstart import check_sources, parse_sources
 
 
 def default_data_path(task: Task) -> str | None:
@@ -41,7 +42,7 @@ def default_data_path(task: Task) -> str | None:
 
 
 def default_space_path(task: Task) -> str:
-    return str(resources.files("search_spaces") / f"{task.name}.yaml")
+    return str(resources.files("tuner.search_spaces") / f"{task.name}.yaml")
 
 
 GENERIC_STEMS = ("manifest", "data", "train", "metadata")
@@ -146,7 +147,7 @@ def _multi_objective(
 
 
 def check_config(config: SearchConfig) -> None:
-    """The search's own options: declared once in tuner.options, checked for the CLI and
+    """The search's own options: declared once in tuner.config.options, checked for the CLI and
     the Python API alike."""
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     if not isinstance(config.pruner, str):

@@ -7,16 +7,14 @@ from typing import Any
 
 import optuna
 
-from tuner import keys, report
-from tuner.continued import LearnsInSpace
-from tuner.datafiles import recordable
-from tuner.folds import fold_count
-from tuner.objectives import best_rule
-from tuner.recovery import fail_dead_local_trials
-from tuner.samplers import make_pruner, make_sampler, sampler_seed, this_process
-from tuner.space import SearchSpace
-from tuner.storage_proxy import ProxiedStorage, check_study_in
-from tuner.stores import (
+from tuner.config import keys
+from tuner.config.goals import best_rule
+from tuner.config.space import SearchSpace
+from tuner.contract.datafiles import recordable
+from tuner.reports import ranking as report
+from tuner.runtime.recovery import fail_dead_local_trials
+from tuner.storage.proxy import ProxiedStorage, check_study_in
+from tuner.storage.stores import (
     HOME,
     open_storage,
     prepare_local_folders,
@@ -25,8 +23,11 @@ from tuner.stores import (
     store_lock,
 )
 from tuner.study._config import Prepared, SearchConfig
+from tuner.study.continued import LearnsInSpace
+from tuner.study.samplers import make_pruner, make_sampler, sampler_seed, this_process
+from tuner.study.warmstart import enqueue_warm_start, parse_sources
 from tuner.tracking import StudyTracker
-from tuner.warmstart import enqueue_warm_start, parse_sources
+from tuner.training.folds import fold_count
 
 
 def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study, StudyTracker]:

@@ -7,9 +7,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from tuner import keys, report
-from tuner.objectives import Constraint
-from tuner.stores import load_study, read_studies
+from tuner.config import keys
+from tuner.config.goals import Constraint
+from tuner.reports import ranking as report
+from tuner.storage.stores import load_study, read_studies
 from tuner.study._config import SearchResult
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

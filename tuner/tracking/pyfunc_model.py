@@ -31,8 +31,8 @@ class TunerModel:
     def __init__(self, checkpoint: str, task: Any = None) -> None:
         """A model of a registered task (the checkpoint names it); `task` is given by the
         process that trains it, the only one that may hold a task named by module path."""
-        from tuner.checkpoints import load_checkpoint, restore_model
-        from tuner.registry import get_task
+        from tuner.contract.checkpoints import load_checkpoint, restore_model
+        from tuner.contract.registry import get_task
 
         payload = load_checkpoint(checkpoint)
         self.task = task or get_task(payload["task"], allow_module=False)

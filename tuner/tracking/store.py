@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from tuner import keys
+from tuner.config import keys
 
 CHECKPOINT_DIR = "checkpoint"  # a kept trial's checkpoint file in its run (and older best runs)
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs table

@@ -25,7 +25,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-from tuner.keys import (
+from tuner.config.keys import (
     DEVICE_TAG,
     RANK_TAG,
     ROLE_TAG,
@@ -35,7 +35,7 @@ from tuner.keys import (
     TIE_TAG,
     TRIAL_TAG,
 )
-from tuner.names import path_part
+from tuner.config.names import path_part
 from tuner.tracking import pyfunc_model
 from tuner.tracking.store import (
     CHECKPOINT_DIR,

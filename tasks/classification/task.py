@@ -1,0 +1,363 @@
+"""Sequence classification: numeric sequences (signals, images read row by row) or texts
+(characters) -> (bi)LSTM over packed sequences -> last-state or mean pooling -> classes.
+
+Padding never changes a prediction: sequences are packed, and mean pooling divides by each
+sequence's own length. Feature scaling and the character vocabulary are fitted on the
+training split only and travel inside the model's hyperparameters (so in every checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from tuner.tasks.classification.data import (
+    PAD,
+    SequenceSet,
+    assign_splits,
+    build_vocabulary,
+    encode,
+    fit_space,
+    read_sequences,
+)
+from tuner.tasks.classification.spec import SPEC
+from typing_extensions import override
+
+from tuner.contract.lstm import LSTMBackbone, adam
+from tuner.contract.task import Task
+from tuner.contract.tensors import TensorData
+from tuner.errors import DataError
+from tuner.training.folds import fold_count
+from tuner.training.loop import EpochMean
+
+DEFAULTS: dict[str, Any] = SPEC.defaults
+DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
+
+
+# ---------------------------------------------------------------- splits and tensors
+
+
+def pad(sequences: list[np.ndarray], text: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(padded batch, lengths); padding is zeros (PAD for texts)."""
+    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.int64)
+    width = int(lengths.max()) if len(sequences) else 1
+    if text:
+        out = torch.full((len(sequences), width), PAD, dtype=torch.int64)
+    else:
+        out = torch.zeros((len(sequences), width, sequences[0].shape[1]), dtype=torch.float32)
+    for i, seq in enumerate(sequences):
+        out[i, : len(seq)] = torch.as_tensor(seq)
+    return out, lengths
+
+
+def fit_inputs(
+    data: SequenceSet, train: np.ndarray, texts_from: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Per-feature mean / std (numbers) from the training sequences, or the vocabulary
+    (texts) from `texts_from` (default: the training sequences too; with K folds every
+    non-test text, so that the K fold models kept as one read a text alike)."""
+    chosen = [s for s, keep in zip(data.sequences, train, strict=True) if keep]
+    if data.text:
+        source = train if texts_from is None else texts_from
+        seen = [s for s, keep in zip(data.sequences, source, strict=True) if keep]
+        return {"vocabulary": build_vocabulary(seen), "feature_mean": [], "feature_std": []}
+    steps = np.concatenate(chosen)
+    std = steps.std(axis=0)
+    return {
+        "vocabulary": "",
+        "feature_mean": steps.mean(axis=0).tolist(),
+        "feature_std": np.where(std < 1e-8, 1.0, std).tolist(),
+    }
+
+
+def prepare_inputs(data: SequenceSet, inputs: Mapping[str, Any]) -> list[np.ndarray]:
+    if data.text:
+        return [encode(s, inputs["vocabulary"]) for s in data.sequences]
+    return data.sequences
+
+
+# ---------------------------------------------------------------- data module
+
+
+class SequenceData(TensorData):
+    """Padded sequences, lengths and label ids per split, in memory."""
+
+    def __init__(self, data: SequenceSet, settings: Mapping[str, Any], seed: int = 0) -> None:
+        super().__init__(settings, seed)
+        if not data.labels:
+            raise DataError(f"{data.path}: no labels; expected a 'label' column or array 'y'")
+        self.classes = sorted(set(data.labels))
+        split = assign_splits(data, settings, settings.get("fold", 0))
+        texts_from = split != "test" if fold_count(settings) > 1 else None
+        self.inputs = fit_inputs(data, split == "train", texts_from)
+        sequences = prepare_inputs(data, self.inputs)
+        y = np.array([self.classes.index(label) for label in data.labels])
+        for stage in ("train", "val", "test"):
+            chosen = np.flatnonzero(split == stage)
+            if len(chosen):
+                x, lengths = pad([sequences[i] for i in chosen], data.text)
+                self.tensors[stage] = (x, lengths, torch.as_tensor(y[chosen]))
+        counts = np.bincount(y[split == "train"], minlength=len(self.classes))
+        self.class_counts = counts.tolist()
+        self.baseline_metrics = majority_baseline(int(counts.argmax()), self.tensors, len(counts))
+
+
+class ClassCounts:
+    """Confusion counts over an epoch: exact accuracy and macro F1."""
+
+    def __init__(self, n_classes: int) -> None:
+        self.matrix = torch.zeros(n_classes, n_classes, dtype=torch.int64)
+
+    def add(self, predicted: torch.Tensor, target: torch.Tensor) -> None:
+        n = self.matrix.shape[0]
+        flat = (target.cpu() * n + predicted.cpu()).bincount(minlength=n * n)
+        self.matrix += flat.reshape(n, n)
+
+    def accuracy(self) -> float:
+        return float(self.matrix.diag().sum() / max(int(self.matrix.sum()), 1))
+
+    def macro_f1(self) -> float:
+        tp = self.matrix.diag().double()
+        precision = tp / self.matrix.sum(0).clamp_min(1)
+        recall = tp / self.matrix.sum(1).clamp_min(1)
+        f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
+        present = (self.matrix.sum(1) > 0) | (self.matrix.sum(0) > 0)
+        return float(f1[present].mean()) if present.any() else 0.0
+
+
+def majority_baseline(majority: int, tensors: dict, n_classes: int) -> dict[str, float]:
+    metrics = {}
+    for stage in ("val", "test"):
+        if stage in tensors:
+            counts = ClassCounts(n_classes)
+            target = tensors[stage][2]
+            counts.add(torch.full_like(target, majority), target)
+            metrics[f"{stage}_majority_acc"] = counts.accuracy()
+            metrics[f"{stage}_majority_f1"] = counts.macro_f1()
+    return metrics
+
+
+# ---------------------------------------------------------------- model
+
+
+def patched(
+    inputs: torch.Tensor, lengths: torch.Tensor, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """k consecutive steps read as one: (batch, steps, width) -> (batch, ceil(steps / k),
+    k * width), with the steps past each sequence's end zeroed first (a sequence's last
+    patch holds zeros where it has no steps)."""
+    batch, steps, width = inputs.shape
+    inside = (
+        torch.arange(steps, device=inputs.device)[None, :] < lengths.to(inputs.device)[:, None]
+    )
+    inputs = nn.functional.pad(inputs * inside.unsqueeze(-1), (0, 0, 0, (-steps) % k))
+    return inputs.reshape(batch, -1, k * width), (lengths + k - 1) // k
+
+
+class SequenceClassifier(pl.LightningModule):
+    """Embedding (texts) or scaled features -> LSTM over packed sequences -> pooling -> head."""
+
+    def __init__(
+        self,
+        n_features: int,
+        classes: list[str],
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float = 0.0,
+        bidirectional: bool = False,
+        pooling: str = "last",
+        embed_size: int = 32,
+        vocabulary: str = "",
+        feature_mean: list[float] | None = None,
+        feature_std: list[float] | None = None,
+        class_weights: list[float] | None = None,
+        patch: int = 1,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        width = n_features
+        if vocabulary:
+            self.embedding = nn.Embedding(len(vocabulary) + 2, embed_size, padding_idx=PAD)
+            width = embed_size
+        self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_features))
+        self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_features))
+        width *= max(1, patch)
+        self.backbone = LSTMBackbone(width, hidden_size, num_layers, dropout, bidirectional)
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(self.backbone.output_size, len(classes))
+        )
+        weights = torch.tensor(class_weights) if class_weights else None
+        self.loss = nn.CrossEntropyLoss(weight=weights)
+        self.counts = ClassCounts(len(classes))
+        self.eval_loss = EpochMean()
+
+    @override
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        inputs = self.embedding(x) if self.hparams.vocabulary else (x - self.mean) / self.std
+        if self.hparams.get("patch", 1) > 1:
+            inputs, lengths = patched(inputs, lengths, self.hparams.patch)
+        packed = pack_padded_sequence(
+            inputs, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        output, (h, _) = self.backbone(packed)
+        if self.hparams.pooling == "mean":
+            padded, _ = pad_packed_sequence(output, batch_first=True)
+            pooled = padded.sum(1) / lengths.to(padded.device).unsqueeze(1)
+        elif self.hparams.bidirectional:
+            pooled = torch.cat([h[-2], h[-1]], dim=1)
+        else:
+            pooled = h[-1]
+        return self.head(pooled)
+
+    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        x, lengths, y = batch
+        logits = self(x, lengths)
+        loss = self.loss(logits, y)
+        if stage != "train":
+            self.eval_loss.add(loss, len(y))
+            self.counts.add(logits.argmax(1), y)
+        return loss
+
+    @override
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    @override
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    @override
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_counts(self, stage: str) -> None:
+        self.log_dict(
+            {
+                f"{stage}_loss": self.eval_loss.pop(),
+                f"{stage}_acc": self.counts.accuracy(),
+                f"{stage}_f1": self.counts.macro_f1(),
+            }
+        )
+        self.counts = ClassCounts(len(self.hparams.classes))
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._log_counts("val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self._log_counts("test")
+
+    @override
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return adam(self)
+
+
+def average_probabilities(outputs: list[torch.Tensor]) -> torch.Tensor:
+    """Several classifiers as one: the log of their mean class probabilities (a softmax of
+    it gives the mean probabilities back; the loss on it is the mixture's)."""
+    return torch.stack([o.softmax(-1) for o in outputs]).mean(0).log()
+
+
+def build_model(settings: Mapping[str, Any], datamodule: SequenceData) -> SequenceClassifier:
+    counts = np.asarray(datamodule.class_counts, dtype=np.float64)
+    weights = None
+    if settings["class_weights"] == "auto" and counts.max() > 1.5 * max(counts.min(), 1):
+        weights = (counts.sum() / (len(counts) * np.maximum(counts, 1))).tolist()
+    first = datamodule.tensors["train"][0]
+    return SequenceClassifier(
+        n_features=0 if first.dim() == 2 else int(first.shape[2]),
+        classes=datamodule.classes,
+        class_weights=weights,
+        **datamodule.inputs,
+        **SPEC.model_args(settings),
+    )
+
+
+# ---------------------------------------------------------------- contract glue
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("classification data")
+    group.add_argument(
+        "--data",
+        help="long CSV (sequence_id, step, features..., label[, split]),"
+        " .npz (X, lengths, y, split) or text CSV (text, label[, split]); "
+        "default: the shipped JapaneseVowels set",
+    )
+
+
+def build_datamodule(data: SequenceSet, settings: Mapping[str, Any]) -> SequenceData:
+    return SequenceData(data, settings, seed=int(settings.get("seed", 0)))
+
+
+def predict(
+    model: SequenceClassifier,
+    data_args: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> pd.DataFrame:
+    """sequence_id, label, probability (or one p_<class> column per class with proba)."""
+    data = read_sequences(data_args)
+    hp = model.hparams
+    wanted = "texts" if hp.vocabulary else f"{hp.n_features} features per step"
+    found = "texts" if data.text else f"{data.n_features} features per step"
+    if wanted != found:
+        raise DataError(f"{data.path}: the model reads {wanted}; this file holds {found}")
+    x, lengths = pad(prepare_inputs(data, hp), data.text)
+    model.eval()
+    with torch.no_grad():
+        probabilities = torch.softmax(model(x, lengths), dim=1).numpy()
+    table = pd.DataFrame(
+        {
+            "sequence_id": data.ids,
+            "label": [hp.classes[i] for i in probabilities.argmax(1)],
+            "probability": probabilities.max(1),
+        }
+    )
+    if options.get("proba"):
+        for i, name in enumerate(hp.classes):
+            table[f"p_{name}"] = probabilities[:, i]
+    return table
+
+
+def example(data: SequenceSet, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """Two sequences without their labels: as texts, or long (one row per step)."""
+    chosen = list(zip(data.ids[:2], data.sequences[:2], strict=True))
+    if data.text:
+        texts = ["".join(map(chr, codes)) for _, codes in chosen]
+        return pd.DataFrame({"text": texts})
+    rows = [
+        {"sequence_id": sid, "step": step, **{f"x{i}": float(v) for i, v in enumerate(values)}}
+        for sid, sequence in chosen
+        for step, values in enumerate(sequence)
+    ]
+    return pd.DataFrame(rows)
+
+
+TASK = Task(
+    spec=SPEC,
+    add_data_args=add_data_args,
+    load_data=read_sequences,
+    fit_space=fit_space,
+    build_datamodule=build_datamodule,
+    build_model=build_model,
+    model_class=SequenceClassifier,
+    example=example,
+    forward_inputs=2,  # (features, lengths)
+    ensemble_inputs=("n_features", "classes", "vocabulary"),
+    predict=predict,
+    combine=average_probabilities,
+    default_data=str(DATA / "japanese_vowels.npz"),
+    smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},
+)

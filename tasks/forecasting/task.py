@@ -1,0 +1,325 @@
+"""Time-series forecasting: CSV series -> windows of input_len -> horizon -> LSTM + head.
+
+Splits are chronological per series: the last `test_size` steps are the test part, the
+`val_size` before them validation, the rest training. Values are optionally put on a
+symmetric log scale, then normalised either per input window (the window's own mean and
+std: robust to trends, as NeuralForecast does) or per series with statistics of the
+training part only. The head reads every step from the last hidden state (`last`) or each
+step from the state one horizon before it (`aligned`). Metrics are in original units.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tuner.tasks.forecasting.data import SeriesSet, fit_space, read_series, spans, split_points
+from tuner.tasks.forecasting.frames import normalise, reframe, symlog, to_original_units
+from tuner.tasks.forecasting.spec import SPEC
+from typing_extensions import override
+
+from tuner.contract.lstm import ErrorSums, LSTMBackbone, adam
+from tuner.contract.task import Task
+from tuner.contract.tensors import TensorData
+from tuner.errors import DataError
+from tuner.training.loop import EpochMean
+
+DEFAULTS: dict[str, Any] = SPEC.defaults
+DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
+
+
+# ---------------------------------------------------------------- windows and scaling
+
+
+def _windows(
+    values: np.ndarray, input_len: int, horizon: int, first_target: int, last_target: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """All (input, target) windows whose target lies within [first_target, last_target)."""
+    starts = range(max(first_target, input_len), last_target - horizon + 1)
+    x = [values[t - input_len : t] for t in starts]
+    y = [values[t : t + horizon] for t in starts]
+    return np.asarray(x, dtype=np.float64).reshape(-1, input_len), np.asarray(
+        y, dtype=np.float64
+    ).reshape(-1, horizon)
+
+
+def make_tensors(
+    values: np.ndarray, train_end: int, span: tuple[int, int], settings: Mapping[str, Any]
+) -> tuple[torch.Tensor, ...]:
+    """(x_norm, y_norm, loc, scale, y_raw) for the windows whose target lies in `span`."""
+    transformed = symlog(values) if settings["transform"] == "log" else values
+    x, y = _windows(transformed, int(settings["input_len"]), int(settings["horizon"]), *span)
+    _, y_raw = _windows(values, int(settings["input_len"]), int(settings["horizon"]), *span)
+    loc, scale = normalise(x, transformed[:train_end], settings["scaling"])
+    arrays = ((x - loc) / scale, (y - loc) / scale, loc, scale, y_raw)
+    return tuple(torch.as_tensor(a, dtype=torch.float32) for a in arrays)
+
+
+def _concat(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.cat(column) for column in zip(*parts, strict=True))
+
+
+def seasonal_naive(values: np.ndarray, span: tuple[int, int], season: int) -> np.ndarray:
+    """Each step of `span` predicted by the same season's last value known before `span`."""
+    start, end = span
+    return np.asarray(
+        [values[t - season * (1 + (t - start) // season)] for t in range(start, end)]
+    )
+
+
+# ---------------------------------------------------------------- data module
+
+
+class ForecastData(TensorData):
+    """Train / val / test windows of every series, as in-memory tensors."""
+
+    eval_batch_size = 4096
+
+    def __init__(self, data: SeriesSet, settings: Mapping[str, Any], seed: int = 0) -> None:
+        super().__init__(settings, seed)
+        fold = settings.get("fold", 0)
+        parts: dict[str, list] = {"train": [], "val": [], "test": []}
+        for series in data.series:
+            split = split_points(len(series.values), settings, fold)
+            for stage, span in spans(split, len(series.values)).items():
+                parts[stage].append(make_tensors(series.values, split.val_start, span, settings))
+        self.tensors = {stage: _concat(chunks) for stage, chunks in parts.items()}
+        self.baseline_metrics = baseline_metrics(data, settings, fold)
+
+
+def baseline_metrics(
+    data: SeriesSet, settings: Mapping[str, Any], fold: int | None = 0
+) -> dict[str, float]:
+    """Seasonal-naive MAE / RMSE on the same val and test parts as the model."""
+    season = int(settings["season_length"]) or data.season_length()
+    metrics = {}
+    for stage in ("val", "test"):
+        errors = []
+        for series in data.series:
+            values = series.values
+            start, end = spans(split_points(len(values), settings, fold), len(values))[stage]
+            errors.append(seasonal_naive(values, (start, end), season) - values[start:end])
+        joined = np.concatenate(errors)
+        if len(joined):
+            metrics[f"{stage}_snaive_mae"] = float(np.abs(joined).mean())
+            metrics[f"{stage}_snaive_rmse"] = float(np.sqrt((joined**2).mean()))
+    return metrics
+
+
+# ---------------------------------------------------------------- model
+
+
+LOSSES = {  # on the normalised scale; mae trains for the median, as val_mae scores
+    "mse": nn.functional.mse_loss,
+    "mae": nn.functional.l1_loss,
+    "huber": nn.functional.smooth_l1_loss,
+}
+
+
+class AlignedHead(nn.Module):
+    """Reads step k of the forecast from the hidden state `horizon` steps before it, through
+    one small MLP shared by all steps (NeuralForecast's LSTM decoder). On seasonal data with
+    horizon = season, each step sees the same season a cycle earlier."""
+
+    def __init__(self, input_len: int, horizon: int, hidden_size: int, dropout: float) -> None:
+        super().__init__()
+        self.horizon = horizon
+        # windows shorter than the horizon are stretched to it along time, as NeuralForecast does
+        self.stretch = nn.Linear(input_len, horizon) if horizon > input_len else None
+        self.mlp = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size, hidden_size),
+            nn.ReLU(),
+            nn.Linear(hidden_size, 1),
+        )
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor:
+        """LSTM output (batch, input_len, hidden) -> forecast (batch, horizon)."""
+        if self.stretch is not None:
+            output = self.stretch(output.transpose(1, 2)).transpose(1, 2)
+        return self.mlp(output[:, -self.horizon :]).squeeze(-1)
+
+
+class LastStateHead(nn.Sequential):
+    """Every step from the last hidden state, by one linear layer (the original head: its
+    weights keep their checkpoint keys, head.1.*)."""
+
+    def __init__(self, horizon: int, hidden_size: int, dropout: float) -> None:
+        super().__init__(nn.Dropout(dropout), nn.Linear(hidden_size, horizon))
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor:
+        """LSTM output (batch, input_len, hidden) -> forecast (batch, horizon)."""
+        return super().forward(output[:, -1])
+
+
+class ForecastLSTM(pl.LightningModule):
+    """LSTM encoder over the normalised input window, then a head to all horizon steps."""
+
+    def __init__(
+        self,
+        input_len: int,
+        horizon: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        lr: float,
+        weight_decay: float = 0.0,
+        transform: str = "none",
+        scaling: str = "window",
+        loss: str = "mse",
+        head: str = "last",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.backbone = LSTMBackbone(1, hidden_size, num_layers, dropout)
+        self.head = (
+            AlignedHead(input_len, horizon, hidden_size, dropout)
+            if head == "aligned"
+            else LastStateHead(horizon, hidden_size, dropout)
+        )
+        self.errors = ErrorSums()
+        self.eval_loss = EpochMean()
+
+    @override
+    def forward(self, x: torch.Tensor, loc: Any = None, scale: Any = None) -> torch.Tensor:
+        """Normalised window (batch, input_len) -> normalised forecast (batch, horizon).
+        The window's loc and scale are for the members an ensemble reads in this model's
+        frame (tuner.tasks.forecasting.frames); the model itself needs only the window."""
+        output, _ = self.backbone(x.unsqueeze(-1))
+        return self.head(output)
+
+    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
+        x, y, loc, scale, y_raw = batch
+        prediction = self(x, loc, scale)
+        loss = LOSSES[self.hparams.loss](prediction, y)
+        if stage != "train":
+            self.eval_loss.add(loss, len(x))
+            self.errors.add(
+                to_original_units(prediction, loc, scale, self.hparams.transform), y_raw
+            )
+        return loss
+
+    @override
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    @override
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    @override
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def _log_errors(self, stage: str) -> None:
+        self.log_dict({f"{stage}_loss": self.eval_loss.pop(), f"{stage}_mae": self.errors.mae(),
+                       f"{stage}_rmse": self.errors.rmse()})  # fmt: skip
+        self.errors.reset()
+
+    @override
+    def on_validation_epoch_end(self) -> None:
+        self._log_errors("val")
+
+    @override
+    def on_test_epoch_end(self) -> None:
+        self._log_errors("test")
+
+    @override
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return adam(self)
+
+
+def build_model(settings: Mapping[str, Any], datamodule: pl.LightningDataModule) -> ForecastLSTM:
+    return ForecastLSTM(**SPEC.model_args(settings))
+
+
+# ---------------------------------------------------------------- contract glue
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("forecasting data")
+    group.add_argument(
+        "--data",
+        help="CSV: long (unique_id, ds, y) or wide (time column + "
+        "target columns); default: the shipped airline passengers series",
+    )
+    group.add_argument("--time-col", help="wide CSV: the time column (default: the first)")
+    group.add_argument(
+        "--target", help="wide CSV: comma-separated target columns (default: every other column)"
+    )
+
+
+def build_datamodule(data: SeriesSet, settings: Mapping[str, Any]) -> ForecastData:
+    return ForecastData(data, settings, seed=int(settings.get("seed", 0)))
+
+
+def predict(
+    model: ForecastLSTM,
+    data_args: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> pd.DataFrame:
+    """The next `horizon` steps after each series' last value, in original units."""
+    data = read_series(data_args)
+    hp = model.hparams
+    rows = []
+    model.eval()
+    for series in data.series:
+        values = series.values
+        if len(values) < hp.input_len:
+            raise DataError(
+                f"{data.path}: series {series.uid!r} has {len(values)} values; "
+                f"the model needs the last {hp.input_len}"
+            )
+        transformed = symlog(values) if hp.transform == "log" else values
+        x = transformed[len(values) - hp.input_len :][None, :]
+        loc, scale = normalise(x, transformed, hp.scaling)
+        loc, scale = (torch.as_tensor(a, dtype=torch.float32) for a in (loc, scale))
+        with torch.no_grad():
+            x_norm = (torch.tensor(x, dtype=torch.float32) - loc) / scale
+            y = to_original_units(model(x_norm, loc, scale), loc, scale, hp.transform)
+        future = _future_dates(series.dates, data.freq, hp.horizon)
+        rows.append(pd.DataFrame({"unique_id": series.uid, "ds": future, "y_hat": y[0].numpy()}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def example(data: SeriesSet, settings: Mapping[str, Any]) -> pd.DataFrame:
+    """The first series' last `input_len` values, long: what `predict` needs to forecast."""
+    series, length = data.series[0], int(settings["input_len"])
+    return pd.DataFrame(
+        {
+            "unique_id": series.uid,
+            "ds": series.dates[-length:].astype(str),
+            "y": series.values[-length:],
+        }
+    )
+
+
+def _future_dates(dates: pd.DatetimeIndex, freq: str | None, horizon: int) -> pd.DatetimeIndex:
+    freq = freq or pd.infer_freq(dates) or (dates[-1] - dates[-2])
+    return pd.date_range(dates[-1], periods=horizon + 1, freq=freq)[1:]
+
+
+TASK = Task(
+    spec=SPEC,
+    add_data_args=add_data_args,
+    load_data=read_series,
+    fit_space=fit_space,
+    build_datamodule=build_datamodule,
+    build_model=build_model,
+    model_class=ForecastLSTM,
+    example=example,
+    predict=predict,
+    fold_models="recent",  # the newest half of the backtests: trained on the most, freshest data
+    ensemble_inputs=("input_len", "horizon", "transform", "scaling"),
+    reframe=reframe,  # a member of a shorter window or another transform still fits
+    default_data=str(DATA / "air_passengers.csv"),
+    smoke={"hidden_size": 8, "input_len": 12, "max_epochs": 2, "batch_size": 16},
+)

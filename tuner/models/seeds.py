@@ -1,0 +1,227 @@
+"""`tuner ensemble --seeds N`: the best trial's configuration (or, with `--top K` / `--trials`,
+those trials' configurations) trained again with N fresh training seeds each (the same
+data, splits and folds; other initial weights, dropout and batch order), every fit averaged
+into one model and registered as `<model>-seeds-ensemble`.
+
+Why: the checkpoint a sweep keeps is the training run that fitted the validation part best.
+On small data, after hundreds of trials, that is partly luck: on the airline, the best trials
+of 1000-trial sweeps scored test MAE 18.8 and 17.7, and their configurations trained again
+with other seeds 11.7-14.6 (benchmarks/RESULTS.md). A fresh fit does not carry the luck of
+the search, and an average of several fits is steadier than any one of them; fits of
+several good configurations also average away the luck of which configuration won.
+
+The fits are the trials of a study of their own, `<study>-t<trials>-seeds`: every setting
+the chosen trials share fixed, the ones they differ in queued with each trial's value,
+`train_seed` queued as --seed + 1 ... --seed + N. So they are recorded (runs, curves,
+checkpoints), shown, stopped and resumed like any sweep, each fit's run leads back to the
+trial it trains again, and a second command with a larger N trains only the seeds not yet
+run. The ensemble itself is built from those trials by `tuner.models.topk`, read in the
+frame of the best trial's fits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import optuna
+from optuna.trial import TrialState
+
+from tuner import study as studies
+from tuner.config import keys
+from tuner.config.names import clean_name
+from tuner.config.options import MAX_SEED
+from tuner.config.space import ParamSpec, SearchSpace, parse_space
+from tuner.contract.registry import get_task
+from tuner.contract.task import Task
+from tuner.errors import UsageError
+from tuner.models.topk import (
+    EnsembleResult,
+    build_ensemble,
+    check_combine,
+    choose_members,
+    study_data_args,
+)
+from tuner.reports.ranking import best_trial
+from tuner.storage import stores
+from tuner.study.resume import study_setup
+
+Trial = optuna.trial.FrozenTrial
+
+MOST_SEEDS = 50  # every fit keeps its weights (keep_top): a bound on what a study stores
+SEED_PARAM = ParamSpec("train_seed", "int", low=0, high=MAX_SEED)
+QUEUEABLE = (type(None), bool, int, float, str)  # what Optuna takes as a categorical choice
+
+
+def build_seed_ensemble(
+    study_name: str,
+    seeds: int,
+    top: int | None = None,
+    trials: str | None = None,
+    combine: str = "",
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+) -> EnsembleResult:
+    """Check, train the fits not yet trained, then average every fit of the chosen trials."""
+    studies.quiet_libraries()
+    if top is not None and top < 1:
+        raise UsageError(f"--top {top}: expected 1 or more trials to train again")
+    if not 1 <= seeds <= MOST_SEEDS:
+        raise UsageError(f"--seeds {seeds}: expected 2 to {MOST_SEEDS} fresh fits in all")
+    check_combine(combine)
+    storage = stores.resolve_storage(storage)
+    tracking_uri, artifact_root = stores.resolve_tracking(tracking_uri, None)
+    source = stores.load_study(study_name, storage)
+    task = get_task(source.user_attrs.get("task", ""), allow_module=False)
+    if task.ensemble_inputs is None:
+        raise UsageError(
+            f"--study {source.study_name!r}: task {task.name!r} cannot average models yet"
+        )
+    configs, skipped = _configs(source, task, seeds, top, trials, tracking_uri, storage)
+    prepared = _prepare(source, task, configs, seeds, storage, tracking_uri, artifact_root)
+    config = studies.SearchConfig(
+        task=prepared.task.name,
+        trials=len(prepared.queued),
+        study=prepared.name,
+        seed=int(source.user_attrs.get("seed", 0)),  # the splits of the chosen trials
+        sampler="random",
+        pruner="none",  # every fit trains to the end: pruning would select by luck again
+        quiet=quiet,
+    )
+    studies.execute(prepared, config)
+    fits = _fits(prepared.name, storage)
+    if len(fits) < 2:
+        raise UsageError(
+            f"study {prepared.name!r}: {len(fits)} fit(s) completed of {len(prepared.queued)}; "
+            f"an ensemble needs 2 or more (see `tuner trials --study {prepared.name}`)"
+        )
+    lead = configs[0].user_attrs.get(keys.RUN_ID)
+    ensemble = build_ensemble(
+        prepared.name,
+        trials=",".join(str(t.number) for t in fits),
+        combine=combine,
+        storage=storage,
+        tracking_uri=tracking_uri,
+        data=prepared.data,
+        leads=frozenset(t.number for t in fits if t.user_attrs.get(keys.FIT_OF) == lead),
+    )
+    chosen = ", ".join(str(t.number) for t in configs)
+    return dataclasses.replace(
+        ensemble,
+        skipped=[*skipped, *ensemble.skipped],
+        source=f"trial{'s' * (len(configs) > 1)} {chosen} of study {study_name}",
+        source_metrics=_recorded(configs[0]),
+    )
+
+
+def _configs(
+    source: optuna.Study,
+    task: Task,
+    seeds: int,
+    top: int | None,
+    trials: str | None,
+    tracking_uri: str,
+    storage: str,
+) -> tuple[list[Trial], list[str]]:
+    """The trials to train again, best first (the best alone unless `top` or `trials` say
+    otherwise: then the members `tuner ensemble --top/--trials` would take), and why better
+    trials were skipped."""
+    if trials is None and (top or 1) == 1:
+        chosen = best_trial(source)
+        if chosen is None or keys.SETTINGS not in chosen.user_attrs:
+            raise UsageError(f"--study {source.study_name!r}: no complete trial to train again")
+        configs, skipped = [chosen], []
+    else:
+        members, skipped = choose_members(
+            source, task, top or 0, trials, tracking_uri, storage, weights=False
+        )
+        configs = [member.trial for member in members]
+    if not 2 <= len(configs) * seeds <= MOST_SEEDS:
+        raise UsageError(
+            f"--seeds {seeds}: {len(configs) * seeds} fresh fit(s) of {len(configs)} trial(s); "
+            f"expected 2 to {MOST_SEEDS} fresh fits in all"
+        )
+    return configs, skipped
+
+
+def _prepare(
+    source: optuna.Study,
+    task: Task,
+    configs: list[Trial],
+    seeds: int,
+    storage: str,
+    tracking_uri: str,
+    artifact_root: str | None,
+) -> studies.Prepared:
+    """The fits' study, checked: the chosen trials' settings, their data read again, the
+    fits queued; nothing is created here."""
+    data_args = study_data_args(source)
+    data = task.load_data(data_args)
+    space = _fits_space(source, task, configs)
+    numbers = "-".join(str(t.number) for t in configs)
+    name = clean_name(f"{source.study_name}-t{numbers}-seeds")
+    model_name = clean_name(f"{source.user_attrs.get(keys.MODEL_NAME) or source.study_name}-seeds")
+    setup = study_setup(space.to_dict(), data_args, "32-true")
+    swept = (source.user_attrs.get(keys.SETUP) or {}).get("data_sha256")
+    if swept and swept != setup["data_sha256"]:
+        raise UsageError(
+            f"--study {source.study_name!r}: its data file {data_args['data']} changed since "
+            f"the sweep; fits on other data would not be the chosen trials'"
+        )
+    existing = stores.read_studies(storage)
+    studies.check_existing_study(existing.get(name), name, task, space, setup, False)
+    stores.check_tracking(tracking_uri)
+    stores.check_artifact_home(tracking_uri, artifact_root, name)
+    base = int(source.user_attrs.get("seed", 0))
+    varied = [spec.name for spec in space.params if spec is not SEED_PARAM]
+    own = [({n: _settings(t)[n] for n in varied}, {keys.FIT_OF: t.user_attrs.get(keys.RUN_ID, "")})
+           for t in configs]  # fmt: skip
+    queued = tuple(  # seed by seed: a sweep stopped early still averages every configuration
+        ({**params, SEED_PARAM.name: (base + k) % (MAX_SEED + 1)}, attrs)
+        for k in range(1, seeds + 1)
+        for params, attrs in own
+    )
+    return studies.Prepared(
+        task, data_args, data, space, name, storage, tracking_uri, artifact_root, [],
+        model_name=model_name, lineage={keys.SOURCE_STUDY_TAG: source.study_name},
+        setup=setup, queued=queued,
+    )  # fmt: skip
+
+
+def _fits_space(source: optuna.Study, task: Task, configs: list[Trial]) -> SearchSpace:
+    """The source's metric and tie-break; every setting the chosen trials share, fixed;
+    each one they differ in, a choice among their values; the training seed. Every fit
+    keeps its weights."""
+    searched = parse_space(source.user_attrs.get("space") or {}, task.spec, source.study_name)
+    each = [_settings(t) for t in configs]
+    names = sorted(set().union(*each))
+    varied = [k for k in names if len({repr(own.get(k)) for own in each}) > 1]
+    for name in varied:
+        if not all(isinstance(own.get(name), QUEUEABLE) for own in each):
+            raise UsageError(f"--trials: the trials differ in {name}, which cannot be queued")
+    choices = [ParamSpec(k, "categorical", choices=tuple(dict.fromkeys(o.get(k) for o in each)))
+               for k in varied]  # fmt: skip
+    return SearchSpace(
+        searched.metric,
+        searched.direction,
+        (*choices, SEED_PARAM),
+        {**{k: v for k, v in each[0].items() if k not in varied}, "keep_top": MOST_SEEDS},
+        f"<fits of trials {', '.join(str(t.number) for t in configs)}>",
+        tie_break=searched.tie_break,
+    )
+
+
+def _settings(trial: Trial) -> dict:
+    """What the trial trained with, but its training seed."""
+    return {k: v for k, v in trial.user_attrs[keys.SETTINGS].items() if k != SEED_PARAM.name}
+
+
+def _fits(name: str, storage: str) -> list[Trial]:
+    study = stores.load_study(name, storage)
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _recorded(trial: Trial) -> dict[str, float]:
+    """The best chosen trial's test figures as its sweep recorded them (its validation
+    figure is a mean over folds, not the one part the ensemble is scored on)."""
+    return {k: v for k, v in trial.user_attrs.items() if k.startswith("test_")}

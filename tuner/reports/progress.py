@@ -1,0 +1,121 @@
+"""What a person sees during a sweep: a line per finished trial; on a TTY, a study bar
+(finished / target, best so far, elapsed, ETA) with the running trial's epoch bar under it;
+with --verbose and no TTY, a line per epoch."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tuner.config import keys
+from tuner.reports.ranking import best_trial, value_of
+
+
+def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
+    """`trial 3  COMPLETE  val_mae=12.31  best=11.02 (trial 1)  4.2s`."""
+    duration = trial.duration.total_seconds() if trial.duration else 0.0
+    parts = [f"trial {trial.number:<3d}", f"{trial.state.name:<8s}"]
+    if trial.state == TrialState.COMPLETE:
+        parts.append(f"{metric}={value_of(trial):.4g}")
+    elif trial.state == TrialState.PRUNED and keys.INFEASIBLE in trial.user_attrs:
+        parts.append(str(trial.user_attrs[keys.INFEASIBLE]))
+    elif trial.state == TrialState.PRUNED:
+        fold = trial.user_attrs.get(keys.PRUNED_FOLD)
+        where = f"fold {fold} " if fold is not None else ""
+        parts.append(f"pruned at {where}epoch {trial.user_attrs.get(keys.PRUNED_AT, '?')}")
+    elif trial.state == TrialState.FAIL:
+        parts.append(str(trial.user_attrs.get(keys.FAIL_REASON, "failed"))[:120])
+    best = best_trial(study)
+    if best is not None:
+        parts.append(f"best={value_of(best):.4g} (trial {best.number})")
+    parts.append(f"{duration:.1f}s")
+    return "  ".join(parts)
+
+
+class StudyProgress:
+    """Optuna callback (trial lines, study bar) and per-epoch hook (epoch bars)."""
+
+    def __init__(
+        self,
+        metric: str,
+        target: int,
+        done: int,
+        quiet: bool = False,
+        label: str = "",
+        verbose: bool = False,
+    ) -> None:
+        self.metric, self.quiet, self.verbose = metric, quiet, verbose
+        self.prefix = f"[{label}] " if label else ""
+        self.console = Console(stderr=False)
+        self.progress: Progress | None = None
+        self.epoch_bars: dict[int, int] = {}
+        if sys.stdout.isatty() and not quiet and not label:
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.bar = self.progress.add_task("trials", total=target, completed=done)
+
+    def __enter__(self) -> StudyProgress:
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def epoch(self, trial: int, epoch: int, total: int, metrics: Mapping[str, float]) -> None:
+        """Called after each validation of a running trial."""
+        value = metrics.get(self.metric)
+        shown = f"{self.metric}={value:.4g}" if value is not None else ""
+        if self.progress:
+            if trial not in self.epoch_bars:
+                self.epoch_bars[trial] = self.progress.add_task("", total=total)
+            self.progress.update(
+                self.epoch_bars[trial],
+                completed=epoch,
+                description=f"  trial {trial} epoch {epoch}/{total} {shown}",
+            )
+        elif self.verbose and not self.quiet:
+            self.console.print(
+                f"{self.prefix}  trial {trial} epoch {epoch}/{total} {shown}",
+                highlight=False,
+                soft_wrap=True,
+            )
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.user_attrs.get(keys.SKIPPED):
+            return  # not run: another process finished the study meanwhile
+        if not self.quiet:
+            self.console.print(
+                self.prefix + trial_line(trial, study, self.metric),
+                highlight=False,
+                soft_wrap=True,
+            )
+        if not self.progress:
+            return
+        if trial.number in self.epoch_bars:
+            self.progress.remove_task(self.epoch_bars.pop(trial.number))
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            best = best_trial(study)
+            label = f"trials (best {self.metric}={value_of(best):.4g})" if best else "trials"
+            self.progress.update(self.bar, advance=1, description=label)

@@ -1,0 +1,90 @@
+"""What a process that stopped without recording its work leaves behind (a second Ctrl-C,
+SIGKILL, a lost store, a full disk), and how the next run of the same command sets it
+right; and which failures are the machine's, not the params' (they stop the study)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from tuner.config import keys
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def environment_failure(exc: BaseException) -> str | None:
+    """Why no trial can succeed now (full disk, a store that stopped answering), or None
+    when the failure may be the params' (a NaN loss, out of memory, a bug in a model)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_ERRNOS:
+            return f"the disk is full or read-only ({seen.strerror}: {seen.filename or ''})"
+        kind = type(seen)
+        module = kind.__module__.split(".")[0]
+        if module == "sqlalchemy" and kind.__name__ in ("OperationalError", "DatabaseError"):
+            detail = _line(getattr(seen, "orig", None) or seen)  # the database's own words
+            if "disk is full" in detail or "No space left" in detail:
+                return f"the disk is full ({detail})"
+            if "locked" not in detail:  # a busy SQLite file is contention, not a failure
+                return f"a store failed ({detail})"
+        if module in ("requests", "urllib3") and "Connection" in kind.__name__:
+            return f"the MLflow server stopped answering ({_line(seen)})"
+        if kind.__name__ == "MlflowException" and "API request to" in str(seen):
+            return f"the MLflow server stopped answering ({_line(seen)})"
+        if module == "grpc" and callable(getattr(seen, "code", None)):  # the storage proxy's
+            detail = _line(seen.details() or seen)  # type: ignore[attr-defined]
+            if seen.code().name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
+                return f"the storage proxy stopped answering ({detail})"
+            return f"a store failed behind the storage proxy ({detail})"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _line(exc: BaseException | str) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def this_host_pid(worker: str) -> int | None:
+    """The pid of a trial's worker ('host:pid') when it ran on this host."""
+    host, _, pid = worker.rpartition(":")
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_dead_local_trials(
+    study: optuna.Study, on_stale: Callable[[optuna.Study, FrozenTrial], None]
+) -> list[int]:
+    """Trials left RUNNING by a process of this host that no longer exists are failed now
+    (not after the heartbeat grace period) and handed to `on_stale`, which closes their
+    MLflow runs and re-queues their params, as for a worker that stopped its heartbeats."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = this_host_pid(str(trial.user_attrs.get(keys.WORKER, "")))
+        if pid is None or pid == os.getpid() or _alive(pid):
+            continue
+        storage = study._storage
+        try:
+            storage.set_trial_user_attr(
+                trial._trial_id, keys.FAIL_REASON, "its process ended without recording it"
+            )
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process just did the same
+        on_stale(study, storage.get_trial(trial._trial_id))
+        failed.append(trial.number)
+    return failed

@@ -1,0 +1,412 @@
+"""One trial: params -> settings -> trained folds (tuner.training.fitting) -> test -> the model kept
+if it is the study's best -> metric value.
+
+The objective knows no task: everything task-specific comes through the Task contract.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from tuner.config import keys
+from tuner.config.goals import COSTS, dominated
+from tuner.contract.checkpoints import save_checkpoint
+from tuner.contract.datafiles import recordable
+from tuner.errors import TrialFailed
+from tuner.reports.ranking import ranked_trials, tie_score, value_of
+from tuner.runtime import signals
+from tuner.runtime.devices import describe
+from tuner.runtime.recovery import environment_failure
+from tuner.tracking import pyfunc_model
+from tuner.training.fitting import Fitted, Infeasible, TrialContext, fit_trial
+from tuner.training.folds import fold_count
+from tuner.training.loop import evaluate
+from tuner.training.preemption import Chain, Resume, requeue
+from tuner.training.recorder import TrialRecorder
+
+__all__ = ["TargetReached", "TrialContext", "run_trial"]
+
+
+class TargetReached(Exception):
+    """Another process finished the study's last trials while this one was asking."""
+
+
+class TrialLost(Exception):
+    """This process's trial is no longer RUNNING in the storage: its host could not reach
+    the storage for longer than the heartbeat grace, so another process failed it and
+    queued it again. The record belongs to that retry now: nothing more is written for
+    this attempt (no metric, model or state), and the process goes on with the study."""
+
+
+def ensure_ours(trial: optuna.Trial) -> None:
+    """Raise TrialLost unless the trial is still RUNNING in the storage (one read)."""
+    if trial.study._storage.get_trial(trial._trial_id).state != TrialState.RUNNING:
+        raise TrialLost(f"trial {trial.number} was failed and re-queued by another process")
+
+
+def run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]:
+    """Optuna objective: the best epoch's metric (its weights are what gets checkpointed),
+    and in a multi-objective study the model's costs the space names after it.
+    A failure of the machine rather than the params (full disk, a store that stopped
+    answering) marks the trial FATAL: the study stops instead of failing trial after trial."""
+    trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
+    try:
+        return _run_trial(context, trial)
+    except (signals.PreemptionStop, TrialLost):
+        raise
+    except KeyboardInterrupt:  # also when the stop came before training started
+        trial.set_user_attr(keys.FAIL_REASON, keys.INTERRUPTED)
+        raise
+    except Exception as exc:
+        reason = environment_failure(exc)
+        if reason:
+            trial.set_user_attr(keys.FAIL_REASON, reason)
+            trial.set_user_attr(keys.FATAL, reason)
+        elif keys.FAIL_REASON not in trial.user_attrs:  # failed before training started
+            trial.set_user_attr(keys.FAIL_REASON, failure_reason(exc))
+        raise
+
+
+def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]:
+    signals.raise_if_stopped()
+    _skip_if_target_reached(trial, context.target)
+    settings, recorder = _start(context, trial)
+    chain = Chain.of(trial, context.resume_dir)
+    resume = _resume_point(context, trial, recorder.run_id, chain)
+    try:
+        value = _train_and_record(context, trial, settings, recorder, resume, chain.checkpoint)
+    except signals.Preempted as exc:
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        requeued = requeue(trial.study, frozen, context.max_retries)
+        then = "queued again to resume from there" if requeued else "retries used up"
+        trial.set_user_attr(keys.FAIL_REASON, f"{exc}; {then}")
+        context.tracker.end_trial(
+            recorder.run_id, trial.number, "PREEMPTED", recorder.details(fail_reason=then)
+        )
+        raise signals.PreemptionStop(str(exc)) from None
+    except TrialLost:
+        chain.discard()  # this host's copy only: the retry holds the chain now
+        context.lost.append(trial.number)
+        raise
+    except BaseException:
+        _discard(context, trial, chain, recorder.run_id)
+        raise
+    _discard(context, trial, chain, recorder.run_id)
+    return _objective_values(context, trial, value) if context.space.multi_objective else value
+
+
+def _objective_values(context: TrialContext, trial: optuna.Trial, value: float) -> list[float]:
+    """A multi-objective trial's values: its metric, then the costs the space names."""
+    return [value, *(trial.user_attrs[o.metric] for o in context.space.objectives[1:])]
+
+
+def _costs(trial: optuna.Trial) -> dict[str, float]:
+    """The model costs the trial recorded before it trained (tuner.config.goals)."""
+    return {k: v for k, v in trial.user_attrs.items() if k in COSTS}
+
+
+def _discard(context: TrialContext, trial: optuna.Trial, chain: Chain, run_id: str) -> None:
+    """The trial ended for good: its chain's checkpoints go, here and in the runs of its
+    attempts where they were published for other hosts."""
+    if chain.discard() and context.publish_resume:
+        runs = [t.user_attrs.get(keys.RUN_ID) for t in chain.attempts(trial)]
+        context.tracker.drop_resume([*filter(None, runs), run_id])
+
+
+def _resume_point(
+    context: TrialContext, trial: optuna.Trial, run_id: str, chain: Chain
+) -> Resume | None:
+    """The checkpoint of this trial's retry chain, when an earlier attempt left one."""
+    path = chain.checkpoint
+    if path is None or not chain.earlier:
+        return None
+    if not path.is_file() and context.publish_resume:
+        before = chain.last_attempt(trial)
+        if before is not None and keys.RUN_ID in before.user_attrs:  # its run has it
+            context.tracker.fetch_resume(before.user_attrs[keys.RUN_ID], path)
+    resume = Resume.load(path)
+    if resume is not None:
+        where = {"trial": chain.earlier[0], "fold": resume.fold, "epoch": resume.epoch}
+        trial.set_user_attr(keys.RESUMED_FROM, where)
+        context.tracker.tag_run(run_id, {f"{keys.TAG}{keys.RESUMED_FROM}": str(where)})
+    return resume
+
+
+def _train_and_record(
+    context: TrialContext,
+    trial: optuna.Trial,
+    settings: dict[str, Any],
+    recorder: TrialRecorder,
+    resume: Resume | None,
+    checkpoint: Path | None,
+) -> float:
+    run_id, number = recorder.run_id, trial.number
+    try:
+        try:
+            value, details = _fit_and_test(context, trial, settings, recorder, resume, checkpoint)
+        finally:
+            free_memory()
+            ensure_ours(trial)  # else its run is the retry's business (closed as LOST)
+            recorder.flush()  # however the trial ends, its curves are complete in MLflow
+    except (TrialLost, optuna.exceptions.UpdateFinishedTrialError) as exc:
+        raise TrialLost(str(exc)) from None
+    except signals.Preempted:
+        raise
+    except KeyboardInterrupt:
+        context.tracker.end_trial(run_id, number, "INTERRUPTED", recorder.details())
+        raise
+    except Infeasible as exc:
+        recorder.record(_costs(trial), 0)
+        recorder.flush()
+        context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(infeasible=str(exc)))
+        raise
+    except optuna.TrialPruned:
+        where = {keys.PRUNED_AT: recorder.fold_epochs - 1}
+        if fold_count(settings) > 1:
+            where[keys.PRUNED_FOLD] = recorder.fold
+        for key, at in {**where, keys.EPOCHS: recorder.epochs_run}.items():
+            trial.set_user_attr(key, at)
+        context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(**where))
+        raise
+    except Exception as exc:
+        _record_failure(context, trial, exc, recorder)
+        raise
+    trial.set_user_attr(keys.EPOCHS, recorder.epochs_run)
+    context.tracker.end_trial(run_id, number, "COMPLETE", recorder.details(**details))
+    return value
+
+
+def _skip_if_target_reached(trial: optuna.Trial, target: int) -> None:
+    if _target_reached(trial, target):
+        trial.set_user_attr(keys.SKIPPED, True)
+        trial.set_user_attr(keys.FAIL_REASON, "not run: the study reached its target meanwhile")
+        trial.study.stop()
+        raise TargetReached("the study reached its target in another process")
+
+
+def _start(context: TrialContext, trial: optuna.Trial) -> tuple[dict[str, Any], TrialRecorder]:
+    """The trial's params and settings, its MLflow run, and the recorder that follows it."""
+    params = context.space.suggest(trial)
+    settings = {**context.task.defaults, **context.space.fixed, **params}  # the model's
+    trial.set_user_attr(keys.SETTINGS, settings)
+    device = describe(context.accelerator)
+    trial.set_user_attr(keys.DEVICE, device)
+    run_id = context.tracker.start_trial(trial.number, settings, device)
+    trial.set_user_attr(keys.RUN_ID, run_id)
+    if keys.WARM_START in trial.user_attrs:
+        context.tracker.tag_run(
+            run_id, {f"{keys.TAG}{keys.WARM_START}": trial.user_attrs[keys.WARM_START]}
+        )
+    if keys.FIT_OF in trial.user_attrs:  # `tuner lineage` leads back to the trial it re-trains
+        context.tracker.tag_run(run_id, {keys.SOURCE_RUN_TAG: trial.user_attrs[keys.FIT_OF]})
+    space = context.space
+    recorder = TrialRecorder(
+        context.tracker,
+        run_id,
+        space.metric,
+        space.direction,
+        space.tie_breaker(context.task.spec),
+    )
+    if context.on_epoch:
+        on_epoch, total = context.on_epoch, int(settings["max_epochs"]) * fold_count(settings)
+        recorder.on_epoch = lambda epoch, metrics: on_epoch(trial.number, epoch, total, metrics)
+    return settings, recorder
+
+
+def _target_reached(trial: optuna.Trial, target: int) -> bool:
+    """Finished trials plus those running elsewhere already make the target: running this
+    one too would overshoot it (two terminals, several workers)."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+    others = [
+        t
+        for t in trial.study.get_trials(deepcopy=False, states=states)
+        if t.number != trial.number
+    ]
+    return len(others) >= target
+
+
+def _fit_and_test(
+    context: TrialContext,
+    trial: optuna.Trial,
+    settings: dict[str, Any],
+    recorder: TrialRecorder,
+    resume: Resume | None = None,
+    checkpoint: Path | None = None,
+) -> tuple[float, dict[str, Any]]:
+    fitted = fit_trial(context, trial, settings, recorder, resume, checkpoint)
+    ensure_ours(trial)  # before its test metrics and model reach the record
+    if math.isfinite(fitted.tie):
+        trial.set_user_attr(keys.TIE_SCORE, fitted.tie)
+    _test(context, trial, fitted, recorder)
+    _keep_if_best(context, trial, fitted, settings, recorder)
+    return fitted.value, fitted.details
+
+
+def _test(
+    context: TrialContext, trial: optuna.Trial, fitted: Fitted, recorder: TrialRecorder
+) -> None:
+    """The kept model on the test split, beside the task's baselines."""
+    datamodule = fitted.datamodule
+    baselines = dict(context.task.baselines(datamodule))
+    trial.set_user_attr(keys.BASELINE_KEYS, sorted(baselines))
+    final = {**baselines, **fitted.metrics}
+    has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
+    test_batches = datamodule.test_dataloader() if has_test else []
+    if len(test_batches):
+        final.update(evaluate(fitted.model, test_batches, "test", context.accelerator,
+                              context.precision))  # fmt: skip
+    final[f"best_{context.space.metric}"] = fitted.value
+    final.update(_costs(trial))
+    if context.accelerator == "gpu":
+        final[keys.GPU_PEAK] = torch.cuda.max_memory_allocated() / 2**20
+        trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
+    recorder.record(final, fitted.step)
+    for key, value in final.items():
+        if key.startswith("test_"):
+            trial.set_user_attr(key, value)
+
+
+def _keep_if_best(
+    context: TrialContext,
+    trial: optuna.Trial,
+    fitted: Fitted,
+    settings: dict[str, Any],
+    recorder: TrialRecorder,
+) -> None:
+    """Checkpoint, log and register the weights only when this trial beats the study's best
+    (on the metric, then on the tie-break metric: `report.best_trial`'s rule), or in a
+    multi-objective study when it joins the Pareto front (every member can be deployed;
+    the `best` alias follows the first objective)."""
+    rank = (recorder.sign * fitted.value, fitted.tie)
+    ranks = [(recorder.sign * value_of(t), tie_score(t)) for t in ranked_trials(trial.study)]
+    if not _worth_keeping(context, trial, fitted.value, rank, ranks):
+        if sum(other <= rank for other in ranks) < int(settings.get("keep_top") or 0):
+            _keep_weights(context, trial, fitted, settings, recorder.run_id)
+        return
+    task = context.task
+    example = task.example(context.data, settings) if task.example else None
+    with _checkpoint_file(context, trial, fitted, settings, recorder.run_id) as path:
+        model_id = context.tracker.new_model(recorder.run_id, trial.number)
+        recorder.flush(model_id)  # the run's metrics, test ones included, linked to it
+        logged = context.tracker.log_best_model(
+            model_id,
+            recorder.run_id,
+            trial.number,
+            rank,
+            task,
+            path,
+            example,
+            pyfunc_model.default_params(task),
+        )
+    with context.store_lock():
+        context.tracker.move_best_alias(logged.version, rank)
+    trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
+    trial.set_user_attr(keys.MODEL_ID, logged.model_id)
+    trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+
+
+def _keep_weights(
+    context: TrialContext,
+    trial: optuna.Trial,
+    fitted: Fitted,
+    settings: dict[str, Any],
+    run_id: str,
+) -> None:
+    """A trial that is not the best but ranks in the top `keep_top` keeps its checkpoint
+    as a file of its run (no model version): an ensemble's member, a source to predict or
+    fine-tune from (`runs:/<id>`)."""
+    with _checkpoint_file(context, trial, fitted, settings, run_id) as path:
+        trial.set_user_attr(keys.WEIGHTS_URI, context.tracker.keep_weights(run_id, path))
+
+
+@contextmanager
+def _checkpoint_file(
+    context: TrialContext,
+    trial: optuna.Trial,
+    fitted: Fitted,
+    settings: dict[str, Any],
+    run_id: str,
+) -> Iterator[Path]:
+    """The trial's kept model as a checkpoint file, for as long as it is being logged."""
+    path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
+    meta = _checkpoint_meta(context, trial, fitted, run_id)
+    save_checkpoint(path, fitted.model, context.task.name, settings, meta)
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _worth_keeping(
+    context: TrialContext,
+    trial: optuna.Trial,
+    value: float,
+    rank: tuple[float, float],
+    ranks: list[tuple[float, float]],
+) -> bool:
+    """Beats the study's best (`ranks`: the complete trials' ranks, best first), or in a
+    multi-objective study joins the front."""
+    space = context.space
+    if space.multi_objective:
+        complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        values = _objective_values(context, trial, value)
+        return not dominated(values, [t.values for t in complete], space.directions)
+    return not ranks or rank < ranks[0]
+
+
+def _checkpoint_meta(
+    context: TrialContext, trial: optuna.Trial, fitted: Fitted, run_id: str
+) -> dict[str, Any]:
+    """Where the weights come from: study, trial, metric, data and lineage."""
+    return {
+        "study": context.tracker.study_name,
+        "trial": trial.number,
+        "metric": context.space.metric,
+        "direction": context.space.direction,
+        "value": fitted.value,
+        **{k: v for k, v in fitted.details.items() if k in ("best_epoch", "folds")},
+        "run_id": run_id,
+        "data_args": recordable(context.data_args),
+        **context.tracker.tags,
+    }
+
+
+def _record_failure(
+    context: TrialContext, trial: optuna.Trial, exc: Exception, recorder: TrialRecorder
+) -> None:
+    if environment_failure(exc):
+        return  # the stores may be what failed: run_trial records it, the next run closes the run
+    reason = failure_reason(exc)
+    trial.set_user_attr(keys.FAIL_REASON, reason)
+    context.tracker.log_text(recorder.run_id, traceback.format_exc(), "traceback.txt")
+    context.tracker.end_trial(
+        recorder.run_id, trial.number, "FAIL", recorder.details(fail_reason=reason)
+    )
+
+
+def failure_reason(exc: Exception) -> str:
+    """One line a person can act on: the exception's type and first line."""
+    reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
+    reason = (reason.splitlines() or [""])[0][:500]
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        reason = f"out of memory: {reason}"
+    return reason
+
+
+def free_memory() -> None:
+    """Give the GPU memory a trial cached back to the other trials sharing the GPU (the
+    study's optimize(gc_after_trial=True) already collects the trial's Python objects)."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
