@@ -29,8 +29,8 @@ from tests.conftest import (
     postgres_available,
 )
 from tests.fleet import SERVICE, ConnectionCount, Fleet, can_make_hosts
+from tuner.storage.databases import POOL_OVERFLOW, POOL_SIZE
 from tuner.storage.proxy import PROXY_POOL_OVERFLOW, PROXY_POOL_SIZE
-from tuner.storage.stores import POOL_OVERFLOW, POOL_SIZE
 
 PER_HOST = 4
 TRIALS_PER_WORKER = 3

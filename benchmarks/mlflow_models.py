@@ -65,11 +65,10 @@ def _old_way(client, experiment_id: str, checkpoint: Path, name: str) -> None:
 
 def _record_times(folder: Path) -> tuple[list[float], list[float]]:
     """(old, new) seconds per best model, interleaved so both see the same machine load."""
-    from tuner.tasks import get_task
-
     import tuner
     from tuner.models.sources import resolve_source
-    from tuner.storage.stores import default_tracking_uri, resolve_storage
+    from tuner.storage.locations import default_tracking_uri, resolve_storage
+    from tuner.tasks import get_task
     from tuner.tracking import StudyTracker
 
     os.chdir(folder)
@@ -107,7 +106,7 @@ def _record_times(folder: Path) -> tuple[list[float], list[float]]:
 
 def _serve(folder: Path) -> tuple[float, list[float]]:
     """(seconds until `mlflow models serve` answers, round-trip seconds of one request)."""
-    from tuner.storage.stores import default_tracking_uri
+    from tuner.storage.locations import default_tracking_uri
 
     port = _free_port()
     env = {
@@ -144,7 +143,7 @@ def _serve(folder: Path) -> tuple[float, list[float]]:
 
 def _ui_startup(folder: Path, workers: int) -> float:
     """Seconds until the MLflow UI over the project's store answers its first page."""
-    from tuner.storage.stores import default_tracking_uri
+    from tuner.storage.locations import default_tracking_uri
 
     port = _free_port()
     command = [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port)]

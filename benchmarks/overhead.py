@@ -1,6 +1,7 @@
 """Framework overhead: the same LSTM, data, seed, batch size and epochs (1 CPU thread)
 trained by (a) a plain PyTorch loop over in-memory tensors and (b) lstm-tuner's own path
-for one trial (the Fabric loop of tuner.training.loop, pruning reports, per-epoch metrics to MLflow, best
+for one trial (the Fabric loop of tuner.training.loop, pruning reports, per-epoch metrics to
+MLflow, best
 weights kept, test evaluation, checkpoint logged and registered: the first trial of its
 study, always a new best), beside (c) that loop alone and (d) a trial that does not become
 the best (most of a sweep's). Runs alternate in one process; reports min / median seconds
@@ -89,12 +90,12 @@ def tuner_trial(
     """One real trial through tuner.study.trial.run_trial, recorded in MLflow: the first of
     its study, so it becomes the best (its model logged and registered), or with `behind`
     the second, after one no trial beats (its weights kept as a top-`keep_top` trial's)."""
-    from tuner.tasks import get_task
-
     from tuner.config.space import SearchSpace
-    from tuner.storage.stores import open_storage, prepare_local_folders
+    from tuner.storage.locations import prepare_local_folders
+    from tuner.storage.studies import open_storage
     from tuner.study.samplers import decides_at, make_pruner
     from tuner.study.trial import TrialContext, run_trial
+    from tuner.tasks import get_task
     from tuner.tracking import StudyTracker
 
     task = get_task("forecasting")

@@ -3,7 +3,8 @@ sweep: airline series, 1960 test, 1959 validation (one hold-out: Ray has no back
 horizon 12, 10 trials, CPU, run the way Ray's Lightning guide shows it: a function
 trainable, `TuneReportCheckpointCallback` (a report and a checkpoint every validation),
 the ASHA scheduler over epochs, random search, and `MLflowLoggerCallback` recording into
-a SQLite MLflow store. The model and data are lstm-tuner's (tuner.tasks.forecasting.task), so the two
+a SQLite MLflow store. The model and data are lstm-tuner's (tuner.tasks.forecasting), so
+the two
 sweeps differ only in the tuning around them. Needs ray[tune] (its own venv: make bench).
 
 Prints one JSON line: test MAE / RMSE of the best trial's last checkpoint, trials stopped
@@ -53,7 +54,7 @@ def main(seed: int, data_path: str) -> dict[str, Any]:
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    from tuner.config.space import load_space
+    from tuner.config.space_file import load_space
     from tuner.contract.registry import get_task
 
     warnings.filterwarnings("ignore")

@@ -169,6 +169,7 @@ class BestEpoch:
 
 def _forecast_outputs(model, datamodule):
     import torch
+
     from tuner.tasks.forecasting.task import to_original_units
 
     x, _, loc, scale, y_raw = datamodule.tensors["test"]
@@ -399,7 +400,7 @@ def _correct_per_sequence(path: Path, configs: int) -> np.ndarray:
     import lightning.pytorch as pl
     import torch
 
-    from tuner.config.space import load_space
+    from tuner.config.space_file import load_space
     from tuner.contract.registry import get_task
     from tuner.training.loop import FitLoop
 

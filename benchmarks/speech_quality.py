@@ -21,9 +21,9 @@ import re
 from pathlib import Path
 
 import pandas as pd
-from tuner.tasks.speech.text import ErrorRates
 
 from benchmarks.common import REPO, run_cli, scratch
+from tuner.tasks.speech.text import ErrorRates
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 HELD_OUT_SPEAKER = "theo"

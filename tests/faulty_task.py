@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+
+from tuner.config.settings import Setting
 from tuner.tasks.forecasting.spec import SPEC as FORECASTING_SPEC
 from tuner.tasks.forecasting.task import TASK as FORECASTING
 from tuner.tasks.forecasting.task import ForecastLSTM
-
-from tuner.config.settings import Setting
 
 SPEC = dataclasses.replace(
     FORECASTING_SPEC,

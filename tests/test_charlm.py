@@ -4,6 +4,8 @@ import math
 
 import pytest
 import torch
+
+from tuner.errors import DataError
 from tuner.tasks.charlm.task import (
     DEFAULTS,
     CharLSTM,
@@ -13,8 +15,6 @@ from tuner.tasks.charlm.task import (
     bits_per_char,
     read_text,
 )
-
-from tuner.errors import DataError
 
 
 def test_streams_are_contiguous_and_targets_shifted():

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
 from tests.conftest import REPO
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.contract.datafiles import sha256_of
 from tuner.errors import CheckpointError
+from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
 SETTINGS = {**DEFAULTS, "hidden_size": 8, "num_layers": 2}
 
@@ -111,7 +111,7 @@ def test_a_model_registered_by_an_older_version_still_predicts_and_fine_tunes(wo
     from mlflow import MlflowClient
 
     from tuner.cli import main
-    from tuner.storage.stores import default_tracking_uri
+    from tuner.storage.locations import default_tracking_uri
 
     (workdir / "mlruns").mkdir()
     client = MlflowClient(default_tracking_uri())

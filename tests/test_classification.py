@@ -6,6 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from tuner.config.space_file import parse_space
+from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
+from tuner.errors import DataError
 from tuner.tasks.classification.data import UNKNOWN, encode, read_sequences
 from tuner.tasks.classification.task import (
     DEFAULTS,
@@ -15,10 +19,6 @@ from tuner.tasks.classification.task import (
     SequenceData,
     pad,
 )
-
-from tuner.config.space import parse_space
-from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
-from tuner.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import pytest
 import tuner
 from tests.conftest import make_long_csv
 from tuner.errors import UsageError
-from tuner.storage.stores import HOME, resolve_storage
+from tuner.storage.locations import HOME, resolve_storage
 
 
 @pytest.fixture

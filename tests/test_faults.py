@@ -16,7 +16,8 @@ from mlflow import MlflowClient
 import tuner
 from tests.conftest import REPO, run_cli, wait_for
 from tuner.errors import UsageError
-from tuner.storage.stores import default_tracking_uri, load_study
+from tuner.storage.locations import default_tracking_uri
+from tuner.storage.studies import load_study
 
 FAULT_SPACE = """
 metric: val_mae

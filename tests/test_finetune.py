@@ -8,13 +8,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from mlflow import MlflowClient
 
 import tuner
 from tests.conftest import make_long_csv
 from tuner.cli import main
 from tuner.models.sources import resolve_source
-from tuner.storage.stores import default_tracking_uri, read_studies, resolve_storage
+from tuner.storage.locations import default_tracking_uri, resolve_storage
+from tuner.storage.studies import read_studies
 
 
 def _shifted_csv(path):
@@ -122,12 +124,15 @@ def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, wor
 
 
 def test_freeze_layers_keeps_the_first_layers_fixed(source_study, workdir):
+    from tuner.models.finetune import build_for_finetune
     from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
-    from tuner.models.finetune import prepare_for_finetune
-
-    model = TASK.build_model({**DEFAULTS, "num_layers": 2}, None)
-    prepare_for_finetune(model, {"lr": 0.001, "dropout": 0.2, "freeze_layers": 1}, TASK)
+    source = TASK.build_model({**DEFAULTS, "num_layers": 2, "dropout": 0.0}, None)
+    payload = {"hyper_parameters": dict(source.hparams), "state_dict": source.state_dict()}
+    settings = {"lr": 0.001, "dropout": 0.2, "freeze_layers": 1}
+    model = build_for_finetune(payload, settings, TASK)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in source.state_dict().items())
+    assert all(m.p == 0.2 for m in model.modules() if isinstance(m, torch.nn.Dropout))
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert "backbone.lstm.weight_ih_l0" not in trainable
     assert "backbone.lstm.weight_ih_l1" in trainable and "head.1.weight" in trainable
@@ -172,7 +177,7 @@ def test_a_tuned_finetune_warm_starts_from_an_earlier_finetune_of_the_same_sourc
 ):
     from tuner.config import keys
     from tuner.reports.ranking import ranked_trials
-    from tuner.storage.stores import load_study
+    from tuner.storage.studies import load_study
 
     shifted = str(_shifted_csv(workdir / "b.csv"))
     common = {"data": {"data": shifted}, "max_epochs": 3, "patience": 0, "quiet": True}

@@ -12,8 +12,8 @@ from mlflow import MlflowClient
 
 from tests.conftest import TINY_SPACE, MlflowServer, wait_for
 from tests.fleet import SERVICE, ConnectionCount, Fleet, can_make_hosts
+from tuner.storage.databases import POOL_OVERFLOW, POOL_SIZE
 from tuner.storage.proxy import PROXY_POOL_OVERFLOW, PROXY_POOL_SIZE
-from tuner.storage.stores import POOL_OVERFLOW, POOL_SIZE
 
 STUDY = "fleet"
 HOSTS, WORKERS, TRIALS = 4, 2, 10

@@ -10,22 +10,23 @@ import optuna
 import pytest
 import torch
 from mlflow import MlflowClient
-from tuner.tasks.classification.data import assign_splits, read_sequences
-from tuner.tasks.classification.task import TASK as CLASSIFIER
-from tuner.tasks.forecasting.data import SeriesSet, read_series, split_points
-from tuner.tasks.forecasting.task import TASK as FORECASTER
-from tuner.tasks.forecasting.task import ForecastData
 
 import tuner
 from tests.conftest import AIR, make_long_csv
 from tuner.cli.printing import print_result
-from tuner.config.space import load_space, parse_space
+from tuner.config.space_file import load_space, parse_space
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.contract.members import carried, carry, mean_of
 from tuner.errors import CheckpointError, SpaceError
 from tuner.models.finetune import evaluate
 from tuner.models.sources import load_source
-from tuner.storage.stores import default_tracking_uri, load_study, resolve_storage
+from tuner.storage.locations import default_tracking_uri, resolve_storage
+from tuner.storage.studies import load_study
+from tuner.tasks.classification.data import assign_splits, read_sequences
+from tuner.tasks.classification.task import TASK as CLASSIFIER
+from tuner.tasks.forecasting.data import SeriesSet, read_series, split_points
+from tuner.tasks.forecasting.task import TASK as FORECASTER
+from tuner.tasks.forecasting.task import ForecastData
 from tuner.training.folds import AUTO_BELOW, stratified_folds
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +76,7 @@ def test_classification_folds_validate_on_every_non_test_sequence_once():
 def _index_series(length: int) -> SeriesSet:
     """One series whose values are their own time index: a window shows where it lies."""
     import pandas as pd
+
     from tuner.tasks.forecasting.data import Series
 
     dates = pd.date_range("2000-01-01", periods=length, freq="MS")

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from tuner.tasks.forecasting.data import read_series
-from tuner.tasks.forecasting.task import DEFAULTS, TASK, ForecastData, make_tensors, split_points
 
 from tests.conftest import AIR, make_long_csv
-from tuner.config.space import parse_space
+from tuner.config.space_file import parse_space
 from tuner.errors import DataError
+from tuner.tasks.forecasting.data import read_series
+from tuner.tasks.forecasting.task import DEFAULTS, TASK, ForecastData, make_tensors, split_points
 
 SETTINGS = {**DEFAULTS, "input_len": 12, "horizon": 12, "scaling": "global"}
 

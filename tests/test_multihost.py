@@ -154,7 +154,8 @@ def _set_up_together(storage: str, tracking: str, start: float) -> str:
     """What each host does first, from one instant on: make the study and its parent run."""
     import time
 
-    from tuner.storage.stores import open_storage, store_lock
+    from tuner.storage.databases import store_lock
+    from tuner.storage.studies import open_storage
     from tuner.tracking import StudyTracker
 
     while time.time() < start:

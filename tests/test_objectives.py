@@ -13,7 +13,8 @@ from tests.conftest import TINY_SPACE
 from tuner.cli import main
 from tuner.config import keys
 from tuner.contract.registry import get_task
-from tuner.storage.stores import default_tracking_uri, load_study
+from tuner.storage.locations import default_tracking_uri
+from tuner.storage.studies import load_study
 
 TWO_OBJECTIVES = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 4") + (
     "objectives:\n  - {metric: val_mae, direction: minimize}\n  - {metric: params}\n"

@@ -19,7 +19,8 @@ from tests.test_faults import (
 )
 from tuner.config import keys
 from tuner.reports.ranking import trials_table
-from tuner.storage.stores import default_tracking_uri, load_study
+from tuner.storage.locations import default_tracking_uri
+from tuner.storage.studies import load_study
 from tuner.training.preemption import Resume
 
 CHECKPOINT = Path("mlruns/checkpoints/faults/resume/trial-0.ckpt")

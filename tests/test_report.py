@@ -7,7 +7,7 @@ from mlflow import MlflowClient
 
 import tuner
 from tuner.cli import main
-from tuner.storage.stores import default_tracking_uri
+from tuner.storage.locations import default_tracking_uri
 
 
 def test_report_writes_plots_and_table_and_logs_them_on_the_parent_run(tiny_space, capsys):

@@ -11,7 +11,7 @@ from tests.conftest import search_cli
 from tuner.config.keys import SKIPPED
 from tuner.errors import UsageError
 from tuner.reports.ranking import state_counts, trials_table
-from tuner.storage.stores import load_study
+from tuner.storage.studies import load_study
 
 STUDY = "forecasting-air_passengers"
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import optuna
 import pytest
 from mlflow import MlflowClient
-from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
 import tuner
 from tests.conftest import REPO, TINY_SPACE, make_long_csv, run_cli
 from tuner.contract.checkpoints import save_checkpoint
+from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
 ZEN = "Beautiful is better than ugly"
 SETTINGS = {**DEFAULTS, "input_len": 12, "horizon": 6, "hidden_size": 4, "max_epochs": 1}

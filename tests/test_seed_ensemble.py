@@ -15,7 +15,8 @@ from tests.conftest import AIR
 from tuner.cli import main
 from tuner.config import keys
 from tuner.reports.ranking import best_trial
-from tuner.storage.stores import default_tracking_uri, load_study, read_studies, resolve_storage
+from tuner.storage.locations import default_tracking_uri, resolve_storage
+from tuner.storage.studies import load_study, read_studies
 
 
 @pytest.fixture

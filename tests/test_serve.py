@@ -16,7 +16,7 @@ import pytest
 
 import tuner
 from tests.conftest import AIR, answers, free_port, wait_for
-from tuner.storage.stores import default_tracking_uri
+from tuner.storage.locations import default_tracking_uri
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import optuna
 import pytest
-from tuner.tasks.forecasting.spec import SPEC
 
 from tuner.config.overrides import parse_overrides
-from tuner.config.space import load_space, parse_space
+from tuner.config.space_file import load_space, parse_space
 from tuner.errors import SpaceError, UsageError
+from tuner.tasks.forecasting.spec import SPEC
 
 SHIPPED = Path(__file__).parents[1] / "search_spaces"  # read from any working directory
 

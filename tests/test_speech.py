@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+import tuner
+from tuner.config.space_file import parse_space
+from tuner.contract.checkpoints import load_checkpoint
+from tuner.errors import DataError
+from tuner.models.sources import resolve_source
+from tuner.storage.locations import default_tracking_uri, resolve_storage
+from tuner.study import default_data_path
 from tuner.tasks.speech.audio import frame_count, log_mel, read_wav, resample
 from tuner.tasks.speech.data import read_utterances
 from tuner.tasks.speech.model import mask_spectrum, stack_frames
 from tuner.tasks.speech.task import TASK, ctc_steps, fit_space
 from tuner.tasks.speech.text import ErrorRates, beam_decode, edit_distance, greedy_decode
-
-import tuner
-from tuner.config.space import parse_space
-from tuner.contract.checkpoints import load_checkpoint
-from tuner.errors import DataError
-from tuner.models.sources import resolve_source
-from tuner.storage.stores import default_tracking_uri, resolve_storage
-from tuner.study import default_data_path
 
 SHIPPED = Path(default_data_path(TASK)).parent.parent
 

@@ -13,13 +13,14 @@ import pytest
 import sqlalchemy
 import torch
 from mlflow import MlflowClient
-from tuner.tasks.forecasting.task import TASK, to_original_units
 
 import tuner
 from tests.conftest import search_cli
 from tuner.contract.checkpoints import load_checkpoint, restore_model
-from tuner.storage.stores import HOME, default_tracking_uri, load_study, resolve_storage
+from tuner.storage.locations import HOME, default_tracking_uri, resolve_storage
+from tuner.storage.studies import load_study
 from tuner.study.samplers import decides_at
+from tuner.tasks.forecasting.task import TASK, to_original_units
 
 STUDY = "forecasting-air_passengers"
 

@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from tuner.tasks import TASKS, get_task
-from tuner.tasks.forecasting.task import DATA
 
 import tuner
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.models.sources import resolve_source
-from tuner.storage.stores import default_tracking_uri, load_study, resolve_storage
+from tuner.storage.locations import default_tracking_uri, resolve_storage
+from tuner.storage.studies import load_study
 from tuner.study import default_data_path
+from tuner.tasks import TASKS, get_task
+from tuner.tasks.forecasting.task import DATA
 
 PREDICT_OPTIONS = {"proba": True, "prompt": "A", "length": 20, "temperature": 1.0, "seed": 3}
 

@@ -17,7 +17,8 @@ from tuner.contract.checkpoints import load_checkpoint
 from tuner.contract.registry import get_task
 from tuner.models.sources import resolve_source
 from tuner.models.topk import _assemble
-from tuner.storage.stores import default_tracking_uri, load_study, resolve_storage
+from tuner.storage.locations import default_tracking_uri, resolve_storage
+from tuner.storage.studies import load_study
 
 CLASSIFIER = get_task("classification")
 FORECASTER = get_task("forecasting")

@@ -18,7 +18,7 @@ import tuner
 from tests import webdriver
 from tests.conftest import REPO, free_port
 from tuner.cli import main
-from tuner.storage.stores import default_tracking_uri
+from tuner.storage.locations import default_tracking_uri
 
 pytestmark = pytest.mark.skipif(
     not webdriver.available(),

@@ -10,11 +10,12 @@ import yaml
 import tuner
 from tests.conftest import TINY_SPACE
 from tuner.config import keys
-from tuner.config.space import parse_space
+from tuner.config.space_file import parse_space
 from tuner.contract.registry import get_spec
 from tuner.errors import UsageError
 from tuner.reports.ranking import ranked_trials
-from tuner.storage.stores import load_study, read_studies, resolve_storage
+from tuner.storage.locations import resolve_storage
+from tuner.storage.studies import load_study, read_studies
 from tuner.study.continued import fits
 from tuner.study.warmstart import fit_params
 

@@ -20,8 +20,10 @@ from tuner.config.names import path_part
 from tuner.contract.datafiles import write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
 from tuner.reports.ranking import compare_studies, trials_table
-from tuner.storage import stores
+from tuner.storage.locations import HOME, resolve_storage, resolve_tracking
+from tuner.storage.studies import load_study
 from tuner.study import SearchConfig, SearchResult
+from tuner.tracking.checks import check_tracking_exists
 
 if TYPE_CHECKING:
     from tuner.models.finetune import FinetuneResult
@@ -72,9 +74,9 @@ def best(
     `constraint` ("latency_ms<=5,params<=20000"), the best whose model meets it; of a
     multi-objective study, its Pareto front too."""
     limits = parse_constraints(constraint, "--constraint")
-    loaded = stores.load_study(study, storage)
+    loaded = load_study(study, storage)
     return studies.summarize(
-        loaded, stores.resolve_tracking(tracking_uri)[0], stores.resolve_storage(storage), limits
+        loaded, resolve_tracking(tracking_uri)[0], resolve_storage(storage), limits
     )
 
 
@@ -92,7 +94,7 @@ def ensemble(
     seeds=N, fresh fits: the best trial's configuration (or the top K's, or the named
     trials') trained N times afresh each, averaged (`<model>-seeds-ensemble`)."""
     where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
-    stores.load_study(study, storage)  # a wrong name is refused before torch is imported
+    load_study(study, storage)  # a wrong name is refused before torch is imported
     if seeds is None:
         from tuner.models.topk import build_ensemble
 
@@ -104,7 +106,7 @@ def ensemble(
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:
     """Every trial of a study as a table."""
-    return trials_table(stores.load_study(study, storage))
+    return trials_table(load_study(study, storage))
 
 
 def finetune(source: str, **options: Any) -> FinetuneResult:
@@ -138,9 +140,9 @@ def lineage(ref: str, tracking_uri: str | None = None, storage: str | None = Non
     first trained it."""
     from tuner.models.lineage import lineage as follow_lineage
 
-    uri = stores.resolve_tracking(tracking_uri)[0]
-    stores.check_tracking_exists(uri)
-    return follow_lineage(ref, uri, stores.resolve_storage(storage))
+    uri = resolve_tracking(tracking_uri)[0]
+    check_tracking_exists(uri)
+    return follow_lineage(ref, uri, resolve_storage(storage))
 
 
 def report(
@@ -150,10 +152,10 @@ def report(
     from tuner.reports.plots import write_report
     from tuner.tracking import TrackingStore
 
-    loaded = stores.load_study(study, storage)
-    uri = stores.resolve_tracking(tracking_uri)[0]
-    stores.check_tracking_exists(uri)
-    folder = Path(out) if out else stores.HOME / "reports" / path_part(study)
+    loaded = load_study(study, storage)
+    uri = resolve_tracking(tracking_uri)[0]
+    check_tracking_exists(uri)
+    folder = Path(out) if out else HOME / "reports" / path_part(study)
     page = write_report(loaded, folder, uri)
     parent = loaded.user_attrs.get(keys.PARENT_RUN_ID)
     if parent:
@@ -163,7 +165,7 @@ def report(
 
 def compare(names: list[str], out: str | None = None, storage: str | None = None) -> pd.DataFrame:
     """Side-by-side table of studies (also written as CSV to `out`)."""
-    table = compare_studies([stores.load_study(name, storage) for name in names])
+    table = compare_studies([load_study(name, storage) for name in names])
     if out:
         write_csv_atomically(table, Path(out))
     return table

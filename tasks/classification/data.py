@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tuner.tasks.classification.spec import CV_FOLDS, PATCH_STEPS, SPEC
 
 from tuner.contract.datafiles import (
     Table,
@@ -22,6 +21,7 @@ from tuner.contract.datafiles import (
     worst_split_settings,
 )
 from tuner.errors import DataError
+from tuner.tasks.classification.spec import CV_FOLDS, PATCH_STEPS, SPEC
 from tuner.training.folds import AUTO, auto_folds, fold_count, require_fixed, stratified_folds
 
 PAD, UNKNOWN = 0, 1  # token ids reserved in every character vocabulary

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from tuner.contract.task import Task
+from tuner.contract.tensors import TensorData
+from tuner.errors import DataError
 from tuner.tasks.classification.data import (
     PAD,
     SequenceSet,
@@ -28,15 +29,9 @@ from tuner.tasks.classification.data import (
     fit_space,
     read_sequences,
 )
+from tuner.tasks.classification.model import ClassCounts, SequenceClassifier, average_probabilities
 from tuner.tasks.classification.spec import SPEC
-from typing_extensions import override
-
-from tuner.contract.lstm import LSTMBackbone, adam
-from tuner.contract.task import Task
-from tuner.contract.tensors import TensorData
-from tuner.errors import DataError
 from tuner.training.folds import fold_count
-from tuner.training.loop import EpochMean
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
@@ -110,29 +105,6 @@ class SequenceData(TensorData):
         self.baseline_metrics = majority_baseline(int(counts.argmax()), self.tensors, len(counts))
 
 
-class ClassCounts:
-    """Confusion counts over an epoch: exact accuracy and macro F1."""
-
-    def __init__(self, n_classes: int) -> None:
-        self.matrix = torch.zeros(n_classes, n_classes, dtype=torch.int64)
-
-    def add(self, predicted: torch.Tensor, target: torch.Tensor) -> None:
-        n = self.matrix.shape[0]
-        flat = (target.cpu() * n + predicted.cpu()).bincount(minlength=n * n)
-        self.matrix += flat.reshape(n, n)
-
-    def accuracy(self) -> float:
-        return float(self.matrix.diag().sum() / max(int(self.matrix.sum()), 1))
-
-    def macro_f1(self) -> float:
-        tp = self.matrix.diag().double()
-        precision = tp / self.matrix.sum(0).clamp_min(1)
-        recall = tp / self.matrix.sum(1).clamp_min(1)
-        f1 = 2 * precision * recall / (precision + recall).clamp_min(1e-12)
-        present = (self.matrix.sum(1) > 0) | (self.matrix.sum(0) > 0)
-        return float(f1[present].mean()) if present.any() else 0.0
-
-
 def majority_baseline(majority: int, tensors: dict, n_classes: int) -> dict[str, float]:
     metrics = {}
     for stage in ("val", "test"):
@@ -146,127 +118,6 @@ def majority_baseline(majority: int, tensors: dict, n_classes: int) -> dict[str,
 
 
 # ---------------------------------------------------------------- model
-
-
-def patched(
-    inputs: torch.Tensor, lengths: torch.Tensor, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """k consecutive steps read as one: (batch, steps, width) -> (batch, ceil(steps / k),
-    k * width), with the steps past each sequence's end zeroed first (a sequence's last
-    patch holds zeros where it has no steps)."""
-    batch, steps, width = inputs.shape
-    inside = (
-        torch.arange(steps, device=inputs.device)[None, :] < lengths.to(inputs.device)[:, None]
-    )
-    inputs = nn.functional.pad(inputs * inside.unsqueeze(-1), (0, 0, 0, (-steps) % k))
-    return inputs.reshape(batch, -1, k * width), (lengths + k - 1) // k
-
-
-class SequenceClassifier(pl.LightningModule):
-    """Embedding (texts) or scaled features -> LSTM over packed sequences -> pooling -> head."""
-
-    def __init__(
-        self,
-        n_features: int,
-        classes: list[str],
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        lr: float,
-        weight_decay: float = 0.0,
-        bidirectional: bool = False,
-        pooling: str = "last",
-        embed_size: int = 32,
-        vocabulary: str = "",
-        feature_mean: list[float] | None = None,
-        feature_std: list[float] | None = None,
-        class_weights: list[float] | None = None,
-        patch: int = 1,
-    ) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        width = n_features
-        if vocabulary:
-            self.embedding = nn.Embedding(len(vocabulary) + 2, embed_size, padding_idx=PAD)
-            width = embed_size
-        self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_features))
-        self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_features))
-        width *= max(1, patch)
-        self.backbone = LSTMBackbone(width, hidden_size, num_layers, dropout, bidirectional)
-        self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(self.backbone.output_size, len(classes))
-        )
-        weights = torch.tensor(class_weights) if class_weights else None
-        self.loss = nn.CrossEntropyLoss(weight=weights)
-        self.counts = ClassCounts(len(classes))
-        self.eval_loss = EpochMean()
-
-    @override
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        inputs = self.embedding(x) if self.hparams.vocabulary else (x - self.mean) / self.std
-        if self.hparams.get("patch", 1) > 1:
-            inputs, lengths = patched(inputs, lengths, self.hparams.patch)
-        packed = pack_padded_sequence(
-            inputs, lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        output, (h, _) = self.backbone(packed)
-        if self.hparams.pooling == "mean":
-            padded, _ = pad_packed_sequence(output, batch_first=True)
-            pooled = padded.sum(1) / lengths.to(padded.device).unsqueeze(1)
-        elif self.hparams.bidirectional:
-            pooled = torch.cat([h[-2], h[-1]], dim=1)
-        else:
-            pooled = h[-1]
-        return self.head(pooled)
-
-    def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
-        x, lengths, y = batch
-        logits = self(x, lengths)
-        loss = self.loss(logits, y)
-        if stage != "train":
-            self.eval_loss.add(loss, len(y))
-            self.counts.add(logits.argmax(1), y)
-        return loss
-
-    @override
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
-
-    @override
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    @override
-    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        self._step(batch, "test")
-
-    def _log_counts(self, stage: str) -> None:
-        self.log_dict(
-            {
-                f"{stage}_loss": self.eval_loss.pop(),
-                f"{stage}_acc": self.counts.accuracy(),
-                f"{stage}_f1": self.counts.macro_f1(),
-            }
-        )
-        self.counts = ClassCounts(len(self.hparams.classes))
-
-    @override
-    def on_validation_epoch_end(self) -> None:
-        self._log_counts("val")
-
-    @override
-    def on_test_epoch_end(self) -> None:
-        self._log_counts("test")
-
-    @override
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return adam(self)
-
-
-def average_probabilities(outputs: list[torch.Tensor]) -> torch.Tensor:
-    """Several classifiers as one: the log of their mean class probabilities (a softmax of
-    it gives the mean probabilities back; the loss on it is the mixture's)."""
-    return torch.stack([o.softmax(-1) for o in outputs]).mean(0).log()
 
 
 def build_model(settings: Mapping[str, Any], datamodule: SequenceData) -> SequenceClassifier:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tuner.tasks.forecasting.spec import BACKTESTS, SPEC
 
 from tuner.contract.datafiles import Table, read_table
 from tuner.errors import DataError
+from tuner.tasks.forecasting.spec import BACKTESTS, SPEC
 from tuner.training.folds import AUTO, auto_folds, fold_count, require_fixed
 
 DEFAULTS: dict[str, Any] = SPEC.defaults

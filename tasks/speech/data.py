@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tuner.tasks.speech.audio import log_mel, read_wav, resample
 
 from tuner.contract.datafiles import Table, is_frame, read_table, split_column
 from tuner.errors import DataError
+from tuner.tasks.speech.audio import log_mel, read_wav, resample
 
 FEATURE_KEYS = ("sample_rate", "n_mels", "window_ms", "hop_ms")
 

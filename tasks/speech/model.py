@@ -11,12 +11,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from tuner.tasks.speech.data import FEATURE_KEYS
-from tuner.tasks.speech.spec import SPEC
-from tuner.tasks.speech.text import ErrorRates, beam_decode, greedy_decode
 from typing_extensions import override
 
 from tuner.contract.lstm import LSTMBackbone, adam
+from tuner.tasks.speech.data import FEATURE_KEYS
+from tuner.tasks.speech.spec import SPEC
+from tuner.tasks.speech.text import ErrorRates, beam_decode, greedy_decode
 from tuner.training.loop import EpochMean
 
 UNKNOWN_MARK = "\ufffd"  # stands for a character the model never saw, in references

@@ -19,6 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+
+from tuner.config.space import SearchSpace
+from tuner.contract.datafiles import require_splits, worst_split_settings
+from tuner.contract.task import Task
+from tuner.contract.tensors import TensorData
+from tuner.errors import DataError
 from tuner.tasks.speech.data import FEATURE_KEYS, UtteranceSet, read_utterances
 from tuner.tasks.speech.model import SpeechRecognizer, pad_frames, transcribe, upgrade
 from tuner.tasks.speech.spec import SPEC
@@ -27,12 +33,6 @@ from tuner.tasks.speech.text import (
     edit_distance,
     encode,
 )
-
-from tuner.config.space import SearchSpace
-from tuner.contract.datafiles import require_splits, worst_split_settings
-from tuner.contract.task import Task
-from tuner.contract.tensors import TensorData
-from tuner.errors import DataError
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)

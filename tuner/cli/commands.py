@@ -173,10 +173,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_storage_proxy(args: argparse.Namespace) -> int:
     from tuner.storage import proxy as storage_proxy
-    from tuner.storage import stores
+    from tuner.storage.locations import resolve_storage
+    from tuner.storage.studies import read_studies
 
-    storage = stores.resolve_storage(args.storage)
-    stores.read_studies(storage)  # answers, and is a storage; creates nothing
+    storage = resolve_storage(args.storage)
+    read_studies(storage)  # answers, and is a storage; creates nothing
     return storage_proxy.serve(storage, args.host, args.port)
 
 

@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 from tuner.errors import UsageError, mask_secrets
-from tuner.storage.stores import check_tracking_exists, resolve_storage, resolve_tracking
+from tuner.storage.locations import resolve_storage, resolve_tracking
 from tuner.tracking import SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
+from tuner.tracking.checks import check_tracking_exists
 
 
 def free_port(preferred: int) -> int:

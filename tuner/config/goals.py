@@ -14,8 +14,6 @@ Two modes, because Optuna cannot prune a multi-objective study (`Trial.report` r
 from __future__ import annotations
 
 import re
-import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +31,6 @@ COSTS = {
 # Optuna 5 takes constraints from the trial (`Trial.set_constraint`) and deprecates the
 # samplers' `constraints_func`, which Optuna 4 needs
 SETS_CONSTRAINTS = hasattr(optuna.trial.Trial, "set_constraint")
-LATENCY_REPEATS = 5  # timed forwards after one warm-up; their median is the latency
 _CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -145,46 +142,6 @@ def best_rule(space: Any) -> str:
     )
     front = " on the Pareto front" if space.multi_objective else ""
     return f"{way} {space.metric}{front}{within}, then {space.tie_break}, then the earliest"
-
-
-# ----------------------------------------------------------------------------- measuring
-
-
-def measure_costs(
-    model: Any, inputs: Sequence[Any], members: int, latency: bool
-) -> dict[str, float]:
-    """The costs of a trial's model, measured on one fresh member before it trains: its
-    architecture fixes them, whatever the weights. A trial keeping `members` models (K-fold)
-    deploys all of them, one forward each."""
-    import torch
-
-    tensors = [*model.parameters(), *model.buffers()]
-    costs = {
-        "params": members * sum(p.numel() for p in model.parameters()),
-        "size_mb": members * sum(t.numel() * t.element_size() for t in tensors) / 2**20,
-    }
-    if latency:
-        costs["latency_ms"] = members * _latency_ms(model, inputs, torch)
-    return costs
-
-
-def _latency_ms(model: Any, inputs: Sequence[Any], torch: Any) -> float:
-    device = next(model.parameters()).device
-    inputs = [x.to(device) if hasattr(x, "to") else x for x in inputs]
-    was_training = model.training
-    model.eval()
-    times = []
-    with torch.inference_mode():
-        for _ in range(LATENCY_REPEATS + 1):
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            model(*inputs)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            times.append((time.perf_counter() - start) * 1000)
-    model.train(was_training)
-    return statistics.median(times[1:])
 
 
 # ----------------------------------------------------------------------------- reading back

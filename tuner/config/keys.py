@@ -3,6 +3,8 @@ attributes, and MLflow tags. A key typed twice can drift; these cannot."""
 
 from __future__ import annotations
 
+from typing import Any
+
 # ---------------------------------------------------------------- Optuna trial attributes
 RUN_ID = "mlflow_run_id"  # the trial's MLflow run
 FAIL_REASON = "fail_reason"  # why it failed, one line
@@ -31,12 +33,31 @@ INFEASIBLE = "infeasible"  # a trial whose model broke a constraint, not trained
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C / SIGTERM
 
 # ---------------------------------------------------------------- Optuna study attributes
+TASK = "task"  # the registered task's name
+METRIC = "metric"  # the first objective's metric
+DIRECTION = "direction"
+DATA = "data"  # the data options it was given (what `tuner ensemble` reads again)
+SPACE = "space"  # the search space, as a dict
+SAMPLER = "sampler"
+PRUNER = "pruner"
+SEED = "seed"  # the seed of its splits and sampler
 PARENT_RUN_ID = "mlflow_parent_run_id"
 WARM_STARTED_FROM = "warm_started_from"  # the studies a study was warm-started from
 SETUP = "setup"  # the settings and data of its first run (tuner.study.resume)
 CREATED_BY = "created_by"  # host:pid of the process that made it
 MODEL_NAME = "model_name"
 BEST_RULE = "best_rule"  # how its best trial (and the registry's `best` alias) is chosen
+
+# what an older study that lacks an attribute reads as (study_attr)
+STUDY_DEFAULTS = {TASK: "", METRIC: "value", DIRECTION: "minimize", DATA: {}, SPACE: {}, SEED: 0}
+
+
+def study_attr(study: Any, key: str) -> Any:
+    """One of the attributes a study was recorded with (an optuna Study, FrozenStudy or
+    StudySummary: all keep `user_attrs`); its default where the study lacks it."""
+    value = study.user_attrs.get(key)
+    return STUDY_DEFAULTS.get(key) if value is None else value
+
 
 # ---------------------------------------------------------------- MLflow tags
 TAG = "tuner."  # every tag of ours starts with it

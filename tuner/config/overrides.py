@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tuner.config.settings import TaskSpec, read_scalar
-from tuner.config.space import as_spec
+from tuner.config.space_file import as_spec
 from tuner.errors import UsageError
 
 

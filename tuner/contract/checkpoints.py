@@ -12,6 +12,7 @@ import os
 import pickle
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,12 +86,22 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    payload = _verified(path, _read(path))
+    if task is not None and payload["task"] != task:
+        raise CheckpointError(
+            f"{path}: checkpoint of task {payload['task']!r}, but task {task!r} was asked for"
+        )
+    return payload
+
+
+def _read(path: Path) -> Any:
+    """The archive's contents, loaded as tensors and plain values only (never code)."""
     if not zipfile.is_zipfile(path):  # torch.save writes a zip archive
         raise CheckpointError(
             f"{path}: not a readable checkpoint (truncated, or not a file written by torch.save)"
         )
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused: loading it would run code it names "
@@ -102,6 +113,10 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
             f"{path}: not a readable checkpoint (truncated or damaged: "
             f"{str(exc).splitlines()[0][:120]})"
         ) from None
+
+
+def _verified(path: Path, payload: Any) -> dict[str, Any]:
+    """An lstm-tuner checkpoint's keys and their types; older ones get the newer keys."""
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
         raise CheckpointError(
             f"{path}: not an lstm-tuner checkpoint (expected keys {', '.join(REQUIRED)})"
@@ -116,20 +131,19 @@ def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]
             f"{path}: not an lstm-tuner checkpoint ({wrong[0]} is a "
             f"{type(payload[wrong[0]]).__name__}, expected a {SHAPES[wrong[0]].__name__})"
         )
-    if task is not None and payload["task"] != task:
-        raise CheckpointError(
-            f"{path}: checkpoint of task {payload['task']!r}, but task {task!r} was asked for"
-        )
     return payload
 
 
-def restore_model(payload: dict[str, Any], task: Task) -> Any:
+def restore_model(
+    payload: dict[str, Any], task: Task, rebuilt_with: Mapping[str, Any] | None = None
+) -> Any:
     """Rebuild the task's model from the checkpoint's hyperparameters (made current by the
     task's `upgrade` for checkpoints of an older version) and load its weights; a checkpoint
     of several models (`members`) comes back as one that combines them (the task's
-    `combine`)."""
+    `combine`). `rebuilt_with` replaces hyperparameters the constructor takes (a fine-tune's
+    new lr and dropout), so the model is built with them, not patched afterwards."""
     model_class = task.model_class
-    arguments = task.upgrade(dict(payload["hyper_parameters"]))
+    arguments = _rebuilt(task.upgrade(dict(payload["hyper_parameters"])), rebuilt_with)
     members = int(payload.get(MEMBERS) or 0)
     if not 0 <= members <= MAX_MEMBERS:
         raise CheckpointError(f"checkpoint names {members} members; expected 0 to {MAX_MEMBERS}")
@@ -139,7 +153,8 @@ def restore_model(payload: dict[str, Any], task: Task) -> Any:
     try:
         model = model_class(**arguments)
         if members:
-            each = [task.upgrade(dict(h)) for h in own] or [arguments] * members
+            each = [_rebuilt(task.upgrade(dict(h)), rebuilt_with) for h in own]
+            each = each or [arguments] * members
             others = [model_class(**member) for member in each]
             if task.reframe:  # an ensemble's members of another window read the lead's
                 others = [task.reframe(arguments, other) for other in others]
@@ -150,3 +165,7 @@ def restore_model(payload: dict[str, Any], task: Task) -> Any:
             f"checkpoint does not fit {model_class.__name__}: {str(exc).splitlines()[0]}"
         ) from None
     return model.eval()
+
+
+def _rebuilt(arguments: dict[str, Any], values: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {**arguments, **{k: v for k, v in (values or {}).items() if k in arguments}}

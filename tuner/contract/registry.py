@@ -40,7 +40,8 @@ def get_task(name: str, allow_module: bool = True) -> Task:
 
     if not isinstance(task, Task):
         raise UsageError(
-            f"--task {name!r}: module {module.__name__!r} has no TASK of type tuner.contract.task.Task"
+            f"--task {name!r}: module {module.__name__!r} has no TASK of type "
+            f"tuner.contract.task.Task"
         )
     return task
 

@@ -13,22 +13,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import lightning.pytorch as pl
-from torch import nn
 
 from tuner import study as studies
 from tuner.config import keys, options
 from tuner.config.names import check_name, clean_name
 from tuner.config.settings import Setting, check_values
-from tuner.config.space import ParamSpec, SearchSpace, load_space
+from tuner.config.space import ParamSpec, SearchSpace
+from tuner.config.space_file import load_space
 from tuner.contract.checkpoints import restore_model
 from tuner.contract.datafiles import in_memory
 from tuner.contract.members import carried
 from tuner.contract.task import Task
 from tuner.errors import UsageError
 from tuner.models.sources import LoadedSource, data_args_for, load_source
-from tuner.storage import stores
-from tuner.study.resume import study_setup
-from tuner.study.warmstart import check_sources, parse_sources
+from tuner.storage.locations import resolve_storage, resolve_tracking
+from tuner.storage.studies import read_studies
 from tuner.tracking import TrackingStore
 from tuner.training import loop
 
@@ -77,20 +76,11 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     new data, then run the fine-tune as a study."""
     studies.quiet_libraries()
     check_config(config)
-    storage = stores.resolve_storage(config.storage)
-    tracking_uri, artifact_root = stores.resolve_tracking(
-        config.tracking_uri, config.artifact_root
-    )
+    storage = resolve_storage(config.storage)
+    tracking_uri, artifact_root = resolve_tracking(config.tracking_uri, config.artifact_root)
     loaded = load_source(config.source, tracking_uri, storage, config.task)
-    prepared = _prepare(config, loaded, storage, tracking_uri, artifact_root)
-    metric, task = prepared.space.metric, loaded.task
-    model = restore_model(loaded.payload, task)
-    before = evaluate(model, task, prepared.data, prepared.space.fixed, metric)
-    print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
-    finished = studies.count_finished_by_name(prepared.name, storage)
     search_config = studies.SearchConfig(
-        task=task.name,
-        trials=config.trials or finished + 1,  # a plain fine-tune adds one run each time
+        task=loaded.task.name,
         seed=config.seed,
         quiet=config.quiet,
         pruner="median" if config.trials else "none",
@@ -98,6 +88,14 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         warm_start=config.warm_start,
         warm_start_top=config.warm_start_top,
     )
+    prepared = _prepare(config, search_config, loaded, storage, (tracking_uri, artifact_root))
+    metric, task = prepared.space.metric, loaded.task
+    before = evaluate(restore_model(loaded.payload, task), task, prepared.data,
+                      prepared.space.fixed, metric)  # fmt: skip
+    print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
+    finished = studies.count_finished_by_name(prepared.name, storage)
+    # a plain fine-tune adds one run each time
+    search_config = dataclasses.replace(search_config, trials=config.trials or finished + 1)
     result = studies.execute(prepared, search_config)
     _record_before_after(tracking_uri, result, metric, before)
     return FinetuneResult(metric, before, result.best_value, result, loaded.source.lineage)
@@ -171,12 +169,12 @@ def _fixed_settings(config: FinetuneConfig, payload: dict[str, Any], task: Task)
 
 def _prepare(
     config: FinetuneConfig,
+    search_config: studies.SearchConfig,
     loaded: LoadedSource,
     storage: str,
-    tracking_uri: str,
-    artifact_root: str | None,
+    tracking: tuple[str, str | None],
 ) -> studies.Prepared:
-    """The new data, the fine-tune's space and names, checked against the stores."""
+    """The new data, the fine-tune's space and names, checked as any study is."""
     payload, task = loaded.payload, loaded.task
     data_args = data_args_for(payload, config.data, task)
     if data_args.get("data") is None:
@@ -189,24 +187,16 @@ def _prepare(
     data = task.load_data(data_args)
     space, _ = task.fit_space(finetune_space(config, payload, task), data)
     lineage, name, model_name = _names(config, loaded, data_args)
-    setup = study_setup(space.to_dict(), data_args, "32-true")
-    existing = stores.read_studies(storage)
-    studies.check_existing_study(
-        existing.get(name), name, task, space, setup, config.allow_changes
-    )
-    source_sha = lineage[keys.SOURCE_SHA_TAG]
-    check_sources(parse_sources(config.warm_start), name, task.name, existing, source_sha)
-    stores.check_tracking(tracking_uri)
-    stores.check_artifact_home(tracking_uri, artifact_root, name)
 
     def make_model(settings: Mapping[str, Any], datamodule: Any) -> pl.LightningModule:
-        model = restore_model(payload, task)
-        return prepare_for_finetune(model, settings, task)
+        return build_for_finetune(payload, settings, task)
 
-    return studies.Prepared(
-        task, data_args, data, space, name, storage, tracking_uri, artifact_root, [],
-        model_name=model_name, lineage=lineage, make_model=make_model, setup=setup,
+    draft = studies.Prepared(
+        task, data_args, data, space, name, storage, *tracking, [],
+        model_name=model_name, lineage=lineage, make_model=make_model,
     )  # fmt: skip
+    existing = read_studies(storage)
+    return studies.checked(draft, search_config, existing, lineage[keys.SOURCE_SHA_TAG])
 
 
 def _names(
@@ -223,18 +213,16 @@ def _names(
     return {**lineage, keys.ROOT_STUDY_TAG: root}, name, model_name
 
 
-def prepare_for_finetune(
-    model: pl.LightningModule, settings: Mapping[str, Any], task: Task
+def build_for_finetune(
+    payload: dict[str, Any], settings: Mapping[str, Any], task: Task
 ) -> pl.LightningModule:
-    """New lr and dropout, the first `freeze_layers` LSTM layers frozen."""
-    model.hparams["lr"] = float(settings["lr"])
-    dropout = float(settings.get("dropout", model.hparams.get("dropout", 0.0)))
-    model.hparams["dropout"] = dropout
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = dropout
-        elif isinstance(module, nn.LSTM) and module.num_layers > 1:
-            module.dropout = dropout
+    """The source model built with the fine-tune's lr and dropout (through its constructor,
+    so its hparams, dropout layers and LSTM agree), its weights loaded, the first
+    `freeze_layers` LSTM layers frozen."""
+    new = {"lr": float(settings["lr"])}
+    if "dropout" in settings:
+        new["dropout"] = float(settings["dropout"])
+    model = restore_model(payload, task, rebuilt_with=new)
     frozen = int(settings.get("freeze_layers") or 0)
     for member in (model, *carried(model)) if frozen else ():
         backbone = task.backbone(member)

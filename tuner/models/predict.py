@@ -12,7 +12,7 @@ from tuner import study as studies
 from tuner.contract.checkpoints import restore_model
 from tuner.contract.datafiles import write_csv_atomically
 from tuner.models.sources import data_args_for, load_source
-from tuner.storage import stores
+from tuner.storage.locations import resolve_storage, resolve_tracking
 
 
 def predict(
@@ -26,8 +26,8 @@ def predict(
 ) -> pd.DataFrame:
     """Predict with the model SRC names on `data` (default: the data it was trained on)."""
     studies.quiet_libraries()
-    storage = stores.resolve_storage(storage)
-    tracking_uri, _ = stores.resolve_tracking(tracking_uri)
+    storage = resolve_storage(storage)
+    tracking_uri, _ = resolve_tracking(tracking_uri)
     loaded = load_source(source, tracking_uri, storage, task)
     payload, found = loaded.payload, loaded.task
     data_args = data_args_for(payload, data or {}, found)

@@ -30,7 +30,8 @@ from tuner import study as studies
 from tuner.config import keys
 from tuner.config.names import clean_name
 from tuner.config.options import MAX_SEED
-from tuner.config.space import ParamSpec, SearchSpace, parse_space
+from tuner.config.space import ParamSpec, SearchSpace
+from tuner.config.space_file import parse_space
 from tuner.contract.registry import get_task
 from tuner.contract.task import Task
 from tuner.errors import UsageError
@@ -42,8 +43,8 @@ from tuner.models.topk import (
     study_data_args,
 )
 from tuner.reports.ranking import best_trial
-from tuner.storage import stores
-from tuner.study.resume import study_setup
+from tuner.storage.locations import resolve_storage, resolve_tracking
+from tuner.storage.studies import load_study, read_studies
 
 Trial = optuna.trial.FrozenTrial
 
@@ -64,37 +65,15 @@ def build_seed_ensemble(
 ) -> EnsembleResult:
     """Check, train the fits not yet trained, then average every fit of the chosen trials."""
     studies.quiet_libraries()
-    if top is not None and top < 1:
-        raise UsageError(f"--top {top}: expected 1 or more trials to train again")
-    if not 1 <= seeds <= MOST_SEEDS:
-        raise UsageError(f"--seeds {seeds}: expected 2 to {MOST_SEEDS} fresh fits in all")
+    _check_counts(top, seeds)
     check_combine(combine)
-    storage = stores.resolve_storage(storage)
-    tracking_uri, artifact_root = stores.resolve_tracking(tracking_uri, None)
-    source = stores.load_study(study_name, storage)
-    task = get_task(source.user_attrs.get("task", ""), allow_module=False)
-    if task.ensemble_inputs is None:
-        raise UsageError(
-            f"--study {source.study_name!r}: task {task.name!r} cannot average models yet"
-        )
+    storage = resolve_storage(storage)
+    tracking_uri, artifact_root = resolve_tracking(tracking_uri, None)
+    source = load_study(study_name, storage)
+    task = _averaging_task(source)
     configs, skipped = _configs(source, task, seeds, top, trials, tracking_uri, storage)
-    prepared = _prepare(source, task, configs, seeds, storage, tracking_uri, artifact_root)
-    config = studies.SearchConfig(
-        task=prepared.task.name,
-        trials=len(prepared.queued),
-        study=prepared.name,
-        seed=int(source.user_attrs.get("seed", 0)),  # the splits of the chosen trials
-        sampler="random",
-        pruner="none",  # every fit trains to the end: pruning would select by luck again
-        quiet=quiet,
-    )
-    studies.execute(prepared, config)
-    fits = _fits(prepared.name, storage)
-    if len(fits) < 2:
-        raise UsageError(
-            f"study {prepared.name!r}: {len(fits)} fit(s) completed of {len(prepared.queued)}; "
-            f"an ensemble needs 2 or more (see `tuner trials --study {prepared.name}`)"
-        )
+    stores = (storage, tracking_uri, artifact_root)
+    prepared, fits = _train_fits(source, task, configs, seeds, quiet, stores)
     lead = configs[0].user_attrs.get(keys.RUN_ID)
     ensemble = build_ensemble(
         prepared.name,
@@ -112,6 +91,50 @@ def build_seed_ensemble(
         source=f"trial{'s' * (len(configs) > 1)} {chosen} of study {study_name}",
         source_metrics=_recorded(configs[0]),
     )
+
+
+def _averaging_task(source: optuna.Study) -> Task:
+    task = get_task(keys.study_attr(source, keys.TASK), allow_module=False)
+    if task.ensemble_inputs is None:
+        raise UsageError(
+            f"--study {source.study_name!r}: task {task.name!r} cannot average models yet"
+        )
+    return task
+
+
+def _check_counts(top: int | None, seeds: int) -> None:
+    if top is not None and top < 1:
+        raise UsageError(f"--top {top}: expected 1 or more trials to train again")
+    if not 1 <= seeds <= MOST_SEEDS:
+        raise UsageError(f"--seeds {seeds}: expected 2 to {MOST_SEEDS} fresh fits in all")
+
+
+def _train_fits(
+    source: optuna.Study,
+    task: Task,
+    configs: list[Trial],
+    seeds: int,
+    quiet: bool,
+    stores: tuple[str, str, str | None],
+) -> tuple[studies.Prepared, list[Trial]]:
+    """The fits not yet trained, as the trials of their own study; every complete fit."""
+    config = studies.SearchConfig(
+        task=task.name,
+        seed=int(keys.study_attr(source, keys.SEED)),  # the splits of the chosen trials
+        sampler="random",
+        pruner="none",  # every fit trains to the end: pruning would select by luck again
+        quiet=quiet,
+    )
+    prepared = _prepare(source, task, configs, seeds, config, stores)
+    config = dataclasses.replace(config, trials=len(prepared.queued), study=prepared.name)
+    studies.execute(prepared, config)
+    fits = _fits(prepared.name, prepared.storage)
+    if len(fits) < 2:
+        raise UsageError(
+            f"study {prepared.name!r}: {len(fits)} fit(s) completed of {len(prepared.queued)}; "
+            f"an ensemble needs 2 or more (see `tuner trials --study {prepared.name}`)"
+        )
+    return prepared, fits
 
 
 def _configs(
@@ -149,50 +172,53 @@ def _prepare(
     task: Task,
     configs: list[Trial],
     seeds: int,
-    storage: str,
-    tracking_uri: str,
-    artifact_root: str | None,
+    config: studies.SearchConfig,
+    stores: tuple[str, str, str | None],
 ) -> studies.Prepared:
-    """The fits' study, checked: the chosen trials' settings, their data read again, the
-    fits queued; nothing is created here."""
+    """The fits' study, checked as any study is: the chosen trials' settings, their data
+    read again, the fits queued; nothing is created here."""
     data_args = study_data_args(source)
     data = task.load_data(data_args)
     space = _fits_space(source, task, configs)
     numbers = "-".join(str(t.number) for t in configs)
     name = clean_name(f"{source.study_name}-t{numbers}-seeds")
     model_name = clean_name(f"{source.user_attrs.get(keys.MODEL_NAME) or source.study_name}-seeds")
-    setup = study_setup(space.to_dict(), data_args, "32-true")
+    draft = studies.Prepared(
+        task, data_args, data, space, name, *stores, [], model_name=model_name,
+        lineage={keys.SOURCE_STUDY_TAG: source.study_name},
+        queued=_queued(source, configs, space, seeds),
+    )  # fmt: skip
+    prepared = studies.checked(draft, config, read_studies(draft.storage))
     swept = (source.user_attrs.get(keys.SETUP) or {}).get("data_sha256")
-    if swept and swept != setup["data_sha256"]:
+    if swept and swept != prepared.setup["data_sha256"]:
         raise UsageError(
             f"--study {source.study_name!r}: its data file {data_args['data']} changed since "
             f"the sweep; fits on other data would not be the chosen trials'"
         )
-    existing = stores.read_studies(storage)
-    studies.check_existing_study(existing.get(name), name, task, space, setup, False)
-    stores.check_tracking(tracking_uri)
-    stores.check_artifact_home(tracking_uri, artifact_root, name)
-    base = int(source.user_attrs.get("seed", 0))
+    return prepared
+
+
+def _queued(
+    source: optuna.Study, configs: list[Trial], space: SearchSpace, seeds: int
+) -> tuple[tuple[dict, dict], ...]:
+    """Each chosen trial's fits, seed by seed: a sweep stopped early still averages every
+    configuration. A fit carries the run of the trial it trains again (`fit_of`)."""
+    base = int(keys.study_attr(source, keys.SEED))
     varied = [spec.name for spec in space.params if spec is not SEED_PARAM]
     own = [({n: _settings(t)[n] for n in varied}, {keys.FIT_OF: t.user_attrs.get(keys.RUN_ID, "")})
            for t in configs]  # fmt: skip
-    queued = tuple(  # seed by seed: a sweep stopped early still averages every configuration
+    return tuple(
         ({**params, SEED_PARAM.name: (base + k) % (MAX_SEED + 1)}, attrs)
         for k in range(1, seeds + 1)
         for params, attrs in own
     )
-    return studies.Prepared(
-        task, data_args, data, space, name, storage, tracking_uri, artifact_root, [],
-        model_name=model_name, lineage={keys.SOURCE_STUDY_TAG: source.study_name},
-        setup=setup, queued=queued,
-    )  # fmt: skip
 
 
 def _fits_space(source: optuna.Study, task: Task, configs: list[Trial]) -> SearchSpace:
     """The source's metric and tie-break; every setting the chosen trials share, fixed;
     each one they differ in, a choice among their values; the training seed. Every fit
     keeps its weights."""
-    searched = parse_space(source.user_attrs.get("space") or {}, task.spec, source.study_name)
+    searched = parse_space(keys.study_attr(source, keys.SPACE), task.spec, source.study_name)
     each = [_settings(t) for t in configs]
     names = sorted(set().union(*each))
     varied = [k for k in names if len({repr(own.get(k)) for own in each}) > 1]
@@ -217,7 +243,7 @@ def _settings(trial: Trial) -> dict:
 
 
 def _fits(name: str, storage: str) -> list[Trial]:
-    study = stores.load_study(name, storage)
+    study = load_study(name, storage)
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 

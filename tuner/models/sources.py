@@ -14,8 +14,9 @@ from tuner.contract.registry import get_task
 from tuner.contract.task import Task
 from tuner.errors import CheckpointError, UsageError
 from tuner.reports.ranking import best_trial
-from tuner.storage.stores import check_tracking_exists, load_study
+from tuner.storage.studies import load_study
 from tuner.tracking import TrackingStore, pyfunc_model
+from tuner.tracking.checks import check_tracking_exists
 
 
 @dataclass(frozen=True)

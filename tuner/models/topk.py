@@ -29,7 +29,8 @@ from tuner.errors import UsageError
 from tuner.models.sources import resolve_source
 from tuner.reports.ranking import ranked_trials
 from tuner.runtime.logs import quiet_libraries
-from tuner.storage import stores
+from tuner.storage.locations import resolve_storage, resolve_tracking
+from tuner.storage.studies import load_study
 from tuner.tracking import StudyTracker, pyfunc_model
 from tuner.training.loop import evaluate
 
@@ -68,10 +69,10 @@ def build_ensemble(
     A seed ensemble's fits pass `data`, the study's data already read, and `leads`, the
     trials that may lead (whose frame the others are read in: the best configuration's)."""
     quiet_libraries()
-    storage = stores.resolve_storage(storage)
-    tracking_uri, _ = stores.resolve_tracking(tracking_uri, None)
-    study = stores.load_study(study_name, storage)
-    task = get_task(study.user_attrs.get("task", ""), allow_module=False)
+    storage = resolve_storage(storage)
+    tracking_uri, _ = resolve_tracking(tracking_uri, None)
+    study = load_study(study_name, storage)
+    task = get_task(keys.study_attr(study, keys.TASK), allow_module=False)
     if task.ensemble_inputs is None:
         raise UsageError(
             f"--study {study_name!r}: task {task.name!r} cannot average models across trials yet"
@@ -84,7 +85,7 @@ def build_ensemble(
     lead = chosen[0].payload
     if data is None:
         data = task.load_data(study_data_args(study))
-    settings = {**lead["settings"], "seed": int(study.user_attrs.get("seed", 0)), "fold": 0}
+    settings = {**lead["settings"], "seed": int(keys.study_attr(study, keys.SEED)), "fold": 0}
     datamodule = task.build_datamodule(data, settings)
     metrics = score(ensemble, datamodule)
     single = score(restore_model(lead, task), datamodule)
@@ -113,20 +114,7 @@ def choose_members(
     or the best `top` that agree with the best one on the task's ensemble inputs and kept
     their weights. `weights=False` (fresh fits, which train the configurations again)
     also takes a trial that kept none, judged by the model its recorded settings build."""
-    ranked = ranked_trials(study)
-    if leads:  # the best of them first, then the others in rank order (a stable sort)
-        ranked.sort(key=lambda t: t.number not in leads)
-    if trials:
-        wanted = _trial_numbers(trials, study)
-        candidates = [t for t in ranked if t.number in wanted]
-        missing = wanted - {t.number for t in candidates}
-        if missing:
-            raise UsageError(
-                f"--trials: trial(s) {', '.join(map(str, sorted(missing)))} of study "
-                f"{study.study_name!r} did not complete (or break its constraints)"
-            )
-    else:
-        candidates = ranked
+    candidates = _candidates(study, trials, leads)
     members: list[Member] = []
     skipped: list[str] = []
     for trial in candidates:
@@ -150,6 +138,27 @@ def choose_members(
             f"{len(members)} usable ({'; '.join(skipped) or 'too few complete trials'})"
         )
     return members, skipped
+
+
+def _candidates(
+    study: optuna.Study, trials: str | None, leads: frozenset[int]
+) -> list[optuna.trial.FrozenTrial]:
+    """The trials that may join, in rank order (the best of `leads` first): the named ones
+    (each must have completed within the study's constraints), else every ranked trial."""
+    ranked = ranked_trials(study)
+    if leads:  # the best of them first, then the others in rank order (a stable sort)
+        ranked.sort(key=lambda t: t.number not in leads)
+    if not trials:
+        return ranked
+    wanted = _trial_numbers(trials, study)
+    candidates = [t for t in ranked if t.number in wanted]
+    missing = wanted - {t.number for t in candidates}
+    if missing:
+        raise UsageError(
+            f"--trials: trial(s) {', '.join(map(str, sorted(missing)))} of study "
+            f"{study.study_name!r} did not complete (or break its constraints)"
+        )
+    return candidates
 
 
 def _unusable(payload: dict[str, Any] | None, members: list[Member], task: Task) -> str:
@@ -235,7 +244,7 @@ def score(model: Any, datamodule: Any) -> dict[str, float]:
 
 
 def study_data_args(study: optuna.Study) -> dict[str, Any]:
-    data = dict(study.user_attrs.get("data") or {})
+    data = dict(keys.study_attr(study, keys.DATA))
     if not isinstance(data.get("data"), str):
         raise UsageError(
             f"--study {study.study_name!r}: its data was given in memory, not as a file this "
@@ -263,7 +272,7 @@ def _register(
     run_id = tracker.start_ensemble(study.user_attrs[keys.PARENT_RUN_ID], numbers, tags)
     model_id = tracker.new_model(run_id, numbers[0])
     tracker.log_history(run_id, [(metrics, 0)], model_id)  # linked to the model too
-    metric = study.user_attrs["metric"]
+    metric = keys.study_attr(study, keys.METRIC)
     sign = 1.0 if study.directions[0].name == "MINIMIZE" else -1.0
     rank = (sign * metrics[metric], metrics.get("val_loss", 0.0))
     lead = members[0].payload

@@ -21,7 +21,7 @@ import optuna.visualization.matplotlib as ovm  # noqa: E402
 from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from tuner.config import keys  # noqa: E402
+from tuner.config import keys
 from tuner.reports.ranking import best_trial, trials_table, value_of  # noqa: E402
 from tuner.tracking import TrackingStore  # noqa: E402
 
@@ -46,7 +46,7 @@ def _study_plots(study: optuna.Study) -> dict[str, tuple[str, Callable[[], Any]]
     over its first objective (Optuna's plots need one target there)."""
     if len(study.directions) == 1:
         return {name: (title, partial(plot, study)) for name, (title, plot) in PLOTS.items()}
-    names = [o["metric"] for o in study.user_attrs.get("space", {}).get("objectives", [])]
+    names = [o["metric"] for o in keys.study_attr(study, keys.SPACE).get("objectives", [])]
     target = {"target": lambda t: t.values[0], "target_name": names[0] if names else "value"}
     plots = {
         name: (f"{title} ({target['target_name']})", partial(plot, study, **target))
@@ -116,7 +116,7 @@ def plot_learning_curves(tracking_uri: str, trial: optuna.trial.FrozenTrial) -> 
 def plot_epoch_curves(tracking_uri: str, study: optuna.Study) -> None:
     """Every finished trial's metric per epoch, read from MLflow (Optuna holds only the
     steps its pruner decides at); pruned trials dashed."""
-    store, metric = TrackingStore(tracking_uri), study.user_attrs.get("metric", "value")
+    store, metric = TrackingStore(tracking_uri), keys.study_attr(study, keys.METRIC)
     states = (TrialState.COMPLETE, TrialState.PRUNED)
     trials = [t for t in study.get_trials(deepcopy=False, states=states)
               if t.user_attrs.get(keys.RUN_ID)]  # fmt: skip
@@ -138,7 +138,7 @@ def _html(study: optuna.Study, figures: list[tuple[str, Path]], table: Any) -> s
         f"src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'>"
         for title, path in figures
     )
-    best, metric = best_trial(study), study.user_attrs.get("metric", "value")
+    best, metric = best_trial(study), keys.study_attr(study, keys.METRIC)
     headline = (
         f"best {metric} = {value_of(best):.4g} (trial {best.number})"
         if best
@@ -150,7 +150,7 @@ def _html(study: optuna.Study, figures: list[tuple[str, Path]], table: Any) -> s
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
 </style></head><body>
 <h1>Study {html.escape(study.study_name)}</h1>
-<p>Task {html.escape(str(study.user_attrs.get("task", "?")))}, {len(study.trials)} trials;
+<p>Task {html.escape(keys.study_attr(study, keys.TASK) or "?")}, {len(study.trials)} trials;
 {html.escape(headline)}.</p>
 <h2>Top trials</h2>
 {table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")}

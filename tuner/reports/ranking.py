@@ -122,7 +122,7 @@ def value_of(trial: optuna.trial.FrozenTrial) -> float | None:
 
 def study_constraints(study: optuna.Study) -> tuple[Constraint, ...]:
     """The constraints the study's space holds its models to, from its record."""
-    space = study.user_attrs.get("space") or {}
+    space = keys.study_attr(study, keys.SPACE)
     return parse_constraints(space.get("constraints"), "constraints:")
 
 
@@ -158,7 +158,7 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         )
         # under the trials' own names too, so the parent row of the runs table shows the
         # study's best in the same columns as its trials
-        metric = study.user_attrs.get("metric", "value")
+        metric = keys.study_attr(study, keys.METRIC)
         summary[metric] = summary[f"best_{metric}"] = value_of(best)
         summary.update({k: v for k, v in best.user_attrs.items() if k.startswith("test_")})
     return summary
@@ -169,12 +169,12 @@ def describe_study(study: optuna.Study) -> str:
     best = best_trial(study)
     counts = study_summary(study)
     lines = [
-        f"**Study {study.study_name}** ({study.user_attrs.get('task', '?')}): "
+        f"**Study {study.study_name}** ({keys.study_attr(study, keys.TASK) or '?'}): "
         f"{counts['n_complete']} complete, {counts['n_pruned']} pruned, "
         f"{counts['n_fail']} failed trials."
     ]
     if best is not None:
-        metric = study.user_attrs.get("metric", "value")
+        metric = keys.study_attr(study, keys.METRIC)
         params = ", ".join(
             f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best.params.items()
         )
@@ -198,8 +198,8 @@ def compare_studies(studies: list[optuna.Study]) -> pd.DataFrame:
         rows.append(
             {
                 "study": study.study_name,
-                "task": study.user_attrs.get("task"),
-                "metric": study.user_attrs.get("metric"),
+                "task": keys.study_attr(study, keys.TASK),
+                "metric": keys.study_attr(study, keys.METRIC),
                 "direction": study.directions[0].name.lower(),
                 "best_value": value_of(best) if best else None,
                 "best_trial": best.number if best else None,

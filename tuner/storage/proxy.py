@@ -22,7 +22,7 @@ from optuna.storages import BaseStorage, GrpcStorageProxy, RDBStorage
 from optuna.storages._heartbeat import BaseHeartbeat
 
 from tuner.errors import UsageError, mask_secrets
-from tuner.storage.stores import CONNECT_TIMEOUT_S, open_for_proxy, store_lock
+from tuner.storage.databases import CONNECT_TIMEOUT_S, engine_options, store_lock
 
 SCHEME = "grpc"
 # the proxy's own connections to the database: every worker's trial traffic shares them
@@ -137,7 +137,7 @@ def serve(storage: str, host: str, port: int) -> int:
 
     _check_free(host, port)
     with store_lock(storage):
-        backend = get_storage(open_for_proxy(storage, PROXY_POOL_SIZE, PROXY_POOL_OVERFLOW))
+        backend = get_storage(_open_for_proxy(storage))
     server = make_server(backend, host, port, ThreadPoolExecutor(max_workers=PROXY_THREADS))
     server.start()
     print(
@@ -164,3 +164,9 @@ def _check_free(host: str, port: int) -> None:
     except OSError as exc:
         message = f"--port {port}: cannot listen there on {host} ({exc.strerror})"
         raise UsageError(message) from None
+
+
+def _open_for_proxy(url: str) -> RDBStorage:
+    """The database behind `tuner storage-proxy`: one pool that every worker's trials share."""
+    options = engine_options(url, True, PROXY_POOL_SIZE, PROXY_POOL_OVERFLOW)
+    return RDBStorage(url, engine_kwargs=options)

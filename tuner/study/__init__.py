@@ -21,10 +21,11 @@ from tuner.contract.datafiles import DataFile, in_memory
 from tuner.errors import UsageError
 from tuner.runtime.logs import quiet_libraries
 from tuner.runtime.workers import run_workers
-from tuner.storage.stores import load_study
+from tuner.storage.studies import load_study
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._prepare import (
     check_existing_study,
+    checked,
     data_stem,
     default_data_path,
     default_space_path,
@@ -41,6 +42,7 @@ __all__ = [
     "SearchResult",
     "SweepStopped",
     "check_existing_study",
+    "checked",
     "count_finished_by_name",
     "data_stem",
     "default_data_path",

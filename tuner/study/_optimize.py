@@ -15,12 +15,14 @@ from tuner.errors import TunerError, UsageError
 from tuner.reports.progress import StudyProgress
 from tuner.runtime import devices, signals
 from tuner.runtime.recovery import environment_failure
-from tuner.storage.stores import HOME, is_shared_tracking, store_lock
+from tuner.storage.databases import store_lock
+from tuner.storage.locations import HOME, is_shared_tracking
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._record import close_record, open_record
 from tuner.study._summary import FINISHED, count_finished, summarize
 from tuner.study.samplers import decides_at
 from tuner.study.trial import TrialContext, run_trial
+from tuner.tracking import StudyTracker
 
 
 def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
@@ -32,24 +34,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     if prepared.space.multi_objective:  # Optuna cannot prune a multi-objective study
         config = dataclasses.replace(config, pruner="none")
     study, tracker = open_record(prepared, config)
-    context = TrialContext(
-        task=prepared.task,
-        data=prepared.data,
-        data_args=prepared.data_args,
-        space=prepared.space,
-        tracker=tracker,
-        seed=config.seed,
-        checkpoint_dir=HOME / "checkpoints" / prepared.folder_name,
-        accelerator=devices.pick_accelerator(config.devices),
-        make_model=prepared.make_model or prepared.task.build_model,
-        target=config.trials,
-        precision=config.precision,
-        reports=decides_at(config.pruner),
-        store_lock=lambda: store_lock(prepared.storage, prepared.tracking_uri),
-        resume_dir=HOME / "checkpoints" / prepared.folder_name,
-        publish_resume=is_shared_tracking(prepared.tracking_uri),
-        max_retries=config.max_retries,
-    )
+    context = _trial_context(prepared, config, tracker)
     if config.worker_index is not None:  # the launching process closes the study's record
         _optimize_or_stop(study, context, config)
         return summarize(study, prepared.tracking_uri, prepared.storage)
@@ -67,6 +52,31 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         if status:
             close_record(prepared, study, tracker, status)
     return summarize(study, prepared.tracking_uri, prepared.storage)
+
+
+def _trial_context(
+    prepared: Prepared, config: SearchConfig, tracker: StudyTracker
+) -> TrialContext:
+    """What every trial of this process shares: the task, data, space, record and device."""
+    folder = HOME / "checkpoints" / prepared.folder_name
+    return TrialContext(
+        task=prepared.task,
+        data=prepared.data,
+        data_args=prepared.data_args,
+        space=prepared.space,
+        tracker=tracker,
+        seed=config.seed,
+        checkpoint_dir=folder,
+        accelerator=devices.pick_accelerator(config.devices),
+        make_model=prepared.make_model or prepared.task.build_model,
+        target=config.trials,
+        precision=config.precision,
+        reports=decides_at(config.pruner),
+        store_lock=lambda: store_lock(prepared.storage, prepared.tracking_uri),
+        resume_dir=folder,
+        publish_resume=is_shared_tracking(prepared.tracking_uri),
+        max_retries=config.max_retries,
+    )
 
 
 class SweepStopped(TunerError):

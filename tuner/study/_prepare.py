@@ -16,24 +16,21 @@ from tuner.config.goals import parse_constraints
 from tuner.config.names import check_name, clean_name
 from tuner.config.overrides import check_overrides
 from tuner.config.settings import check_values
-from tuner.config.space import SearchSpace, load_space
+from tuner.config.space import SearchSpace
+from tuner.config.space_file import load_space
 from tuner.contract.datafiles import in_memory
 from tuner.contract.registry import get_task
 from tuner.contract.task import Task
 from tuner.errors import UsageError
 from tuner.runtime import devices
+from tuner.storage.locations import resolve_storage, resolve_tracking
 from tuner.storage.proxy import check_proxy, parse_address
-from tuner.storage.stores import (
-    check_artifact_home,
-    check_tracking,
-    read_studies,
-    resolve_storage,
-    resolve_tracking,
-)
+from tuner.storage.studies import read_studies
 from tuner.study._config import Prepared, SearchConfig
 from tuner.study.resume import check_choices_kept, check_unchanged, study_setup
 from tuner.study.samplers import check_sampler
 from tuner.study.warmstart import check_sources, parse_sources
+from tuner.tracking.checks import check_artifact_home, check_tracking
 
 
 def default_data_path(task: Task) -> str | None:
@@ -89,24 +86,29 @@ def prepare(config: SearchConfig) -> Prepared:
     if config.storage_proxy is not None:
         check_proxy(config.storage_proxy, lambda: _study_ids(read_studies(storage)))
     name = config.study or study_name_for(task, data_args, existing)
-    setup = study_setup(space.to_dict(), data_args, config.precision)
+    draft = Prepared(task, data_args, data, space, name, storage, tracking_uri, artifact_root,
+                     notes, model_name=name)  # fmt: skip
+    return checked(draft, config, existing)
+
+
+def checked(
+    draft: Prepared,
+    config: SearchConfig,
+    existing: Mapping[str, optuna.study.StudySummary],
+    source_sha: str | None = None,
+) -> Prepared:
+    """The checks every study passes before anything is created, the same for a search, a
+    fine-tune and fresh fits: its setup (recorded with the precision `config` trains at)
+    matches the study of that name, if any; its warm-start sources fit (a fine-tune's:
+    fine-tunes of the same `source_sha`); the MLflow store answers and every host reaches
+    its models."""
+    name, task, space = draft.name, draft.task, draft.space
+    setup = study_setup(space.to_dict(), draft.data_args, config.precision)
     check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
-    check_sources(parse_sources(config.warm_start), name, task.name, existing)
-    check_tracking(tracking_uri)
-    check_artifact_home(tracking_uri, artifact_root, name)
-    return Prepared(
-        task,
-        data_args,
-        data,
-        space,
-        name,
-        storage,
-        tracking_uri,
-        artifact_root,
-        notes,
-        model_name=name,
-        setup=setup,
-    )
+    check_sources(parse_sources(config.warm_start), name, task.name, existing, source_sha)
+    check_tracking(draft.tracking_uri)
+    check_artifact_home(draft.tracking_uri, draft.artifact_root, name)
+    return dataclasses.replace(draft, setup=setup)
 
 
 def _study_ids(studies: Mapping[str, optuna.study.StudySummary]) -> dict[str, int]:
@@ -184,7 +186,7 @@ def check_existing_study(
     if summary is None:
         return
     attrs = summary.user_attrs
-    wanted = {"task": task.name, "metric": space.metric, "direction": space.direction}
+    wanted = {keys.TASK: task.name, keys.METRIC: space.metric, keys.DIRECTION: space.direction}
     for key, value in wanted.items():
         if key in attrs and attrs[key] != value:
             raise UsageError(

@@ -13,29 +13,23 @@ from tuner.config.space import SearchSpace
 from tuner.contract.datafiles import recordable
 from tuner.reports import ranking as report
 from tuner.runtime.recovery import fail_dead_local_trials
+from tuner.storage.databases import store_lock
+from tuner.storage.locations import HOME, prepare_local_folders
 from tuner.storage.proxy import ProxiedStorage, check_study_in
-from tuner.storage.stores import (
-    HOME,
-    open_storage,
-    prepare_local_folders,
-    read_studies,
-    stale_trial_handler,
-    store_lock,
-)
+from tuner.storage.studies import open_storage, read_studies
 from tuner.study._config import Prepared, SearchConfig
 from tuner.study.continued import LearnsInSpace
 from tuner.study.samplers import make_pruner, make_sampler, sampler_seed, this_process
 from tuner.study.warmstart import enqueue_warm_start, parse_sources
 from tuner.tracking import StudyTracker
 from tuner.training.folds import fold_count
+from tuner.training.preemption import stale_trial_handler
 
 
 def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study, StudyTracker]:
     """Create or load the study and find or create its one parent run: the first thing
     a search creates, once every input has been checked."""
     space = prepared.space
-    settings = {**prepared.task.defaults, **space.fixed}
-    steps = int(settings["max_epochs"]) * fold_count(settings)  # a trial's folds in a row
     prepare_local_folders(prepared.storage, prepared.tracking_uri, prepared.artifact_root)
     with store_lock(prepared.storage, prepared.tracking_uri):
         tracker = StudyTracker(  # its client makes a local MLflow database on first use
@@ -45,38 +39,9 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
             model_name=prepared.model_name,
             tags=prepared.lineage,
         )
-        existed = prepared.name in read_studies(prepared.storage)
-        storage = open_storage(
-            prepared.storage,
-            config.heartbeat,
-            prepared.tracking_uri,
-            config.max_retries,
-            config.storage_proxy,
-        )
-        study = optuna.create_study(
-            study_name=prepared.name,
-            storage=storage,
-            directions=space.directions,
-            load_if_exists=True,
-            pruner=_pruner(config.pruner, steps),
-        )
-        if isinstance(storage, ProxiedStorage):
-            check_study_in(storage.direct, study)
-        if not existed:
-            study.set_user_attr(keys.CREATED_BY, this_process())
-        seed = sampler_seed(study, config.seed, config.worker_index)
-        study.sampler = make_sampler(config.sampler, seed, config.trials, space.constraints)
-        if existed and config.allow_changes:  # earlier trials may lie outside the new space
-            study.sampler = LearnsInSpace(study.sampler, space)
+        study = _open_study(prepared, config)
         _record_study_attrs(study, prepared, config)
-        for params, attrs in prepared.queued:
-            study.enqueue_trial(dict(params), user_attrs=dict(attrs), skip_if_exists=True)
-        sources = parse_sources(config.warm_start)
-        notes = enqueue_warm_start(study, sources, space, config.warm_start_top)
-        notes += _enqueue_first(study, space)
-        for note in notes:
-            if config.worker_index is None:
-                print(f"note: {note}")
+        _enqueue(study, prepared, config)
         parent_run_id = tracker.open_study(
             _parent_params(prepared, config),
             {keys.TASK_TAG: prepared.task.name, keys.METRIC_TAG: space.metric},
@@ -85,6 +50,49 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
     settle_leftovers(study, tracker, config.max_retries)
     return study, tracker
+
+
+def _open_study(prepared: Prepared, config: SearchConfig) -> optuna.Study:
+    """The Optuna study, created or loaded, with its pruner and this process's sampler."""
+    space = prepared.space
+    settings = {**prepared.task.defaults, **space.fixed}
+    steps = int(settings["max_epochs"]) * fold_count(settings)  # a trial's folds in a row
+    existed = prepared.name in read_studies(prepared.storage)
+    storage = open_storage(
+        prepared.storage,
+        config.heartbeat,
+        stale_trial_handler(prepared.tracking_uri, config.max_retries),
+        config.storage_proxy,
+    )
+    study = optuna.create_study(
+        study_name=prepared.name,
+        storage=storage,
+        directions=space.directions,
+        load_if_exists=True,
+        pruner=_pruner(config.pruner, steps),
+    )
+    if isinstance(storage, ProxiedStorage):
+        check_study_in(storage.direct, study)
+    if not existed:
+        study.set_user_attr(keys.CREATED_BY, this_process())
+    seed = sampler_seed(study, config.seed, config.worker_index)
+    study.sampler = make_sampler(config.sampler, seed, config.trials, space.constraints)
+    if existed and config.allow_changes:  # earlier trials may lie outside the new space
+        study.sampler = LearnsInSpace(study.sampler, space)
+    return study
+
+
+def _enqueue(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:
+    """Trials that run before the sampler's: queued fits, warm-start configurations, the
+    space's first trial; each said in a note."""
+    for params, attrs in prepared.queued:
+        study.enqueue_trial(dict(params), user_attrs=dict(attrs), skip_if_exists=True)
+    sources = parse_sources(config.warm_start)
+    notes = enqueue_warm_start(study, sources, prepared.space, config.warm_start_top)
+    notes += _enqueue_first(study, prepared.space)
+    for note in notes:
+        if config.worker_index is None:
+            print(f"note: {note}")
 
 
 def _enqueue_first(study: optuna.Study, space: SearchSpace) -> list[str]:
@@ -132,14 +140,14 @@ def _pruner(pruner: str | optuna.pruners.BasePruner, steps: int) -> optuna.prune
 
 def _record_study_attrs(study: optuna.Study, prepared: Prepared, config: SearchConfig) -> None:
     attrs = {
-        "task": prepared.task.name,
-        "metric": prepared.space.metric,
-        "direction": prepared.space.direction,
-        "data": recordable(prepared.data_args),
-        "space": prepared.space.to_dict(),
-        "sampler": config.sampler,
-        "pruner": _pruner_name(config.pruner),
-        "seed": config.seed,
+        keys.TASK: prepared.task.name,
+        keys.METRIC: prepared.space.metric,
+        keys.DIRECTION: prepared.space.direction,
+        keys.DATA: recordable(prepared.data_args),
+        keys.SPACE: prepared.space.to_dict(),
+        keys.SAMPLER: config.sampler,
+        keys.PRUNER: _pruner_name(config.pruner),
+        keys.SEED: config.seed,
         keys.MODEL_NAME: prepared.model_name,
         keys.SETUP: dict(prepared.setup),
         keys.BEST_RULE: best_rule(prepared.space),

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from tuner.config import keys
 from tuner.config.goals import Constraint
 from tuner.reports import ranking as report
-from tuner.storage.stores import load_study, read_studies
+from tuner.storage.studies import load_study, read_studies
 from tuner.study._config import SearchResult
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -30,7 +30,7 @@ def summarize(
     attrs = best.user_attrs if best else {}
     return SearchResult(
         study=study.study_name,
-        metric=study.user_attrs.get("metric", "value"),
+        metric=keys.study_attr(study, keys.METRIC),
         direction=study.directions[0].name.lower(),
         best_value=report.value_of(best) if best else None,
         best_trial=best.number if best else None,
@@ -52,7 +52,7 @@ def summarize(
 
 
 def _front_row(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    objectives = study.user_attrs.get("space", {}).get("objectives", [])
+    objectives = keys.study_attr(study, keys.SPACE).get("objectives", [])
     names = [o["metric"] for o in objectives] or [
         f"objective_{i}" for i in range(len(trial.values))
     ]

@@ -1,5 +1,5 @@
-"""One trial: params -> settings -> trained folds (tuner.training.fitting) -> test -> the model kept
-if it is the study's best -> metric value.
+"""One trial: params -> settings -> trained folds (tuner.training.fitting) -> test -> the
+model kept if it is the study's best (_keep.py) -> metric value.
 
 The objective knows no task: everything task-specific comes through the Task contract.
 """
@@ -10,8 +10,6 @@ import math
 import os
 import socket
 import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +19,11 @@ import torch
 from optuna.trial import TrialState
 
 from tuner.config import keys
-from tuner.config.goals import COSTS, dominated
-from tuner.contract.checkpoints import save_checkpoint
-from tuner.contract.datafiles import recordable
 from tuner.errors import TrialFailed
-from tuner.reports.ranking import ranked_trials, tie_score, value_of
 from tuner.runtime import signals
 from tuner.runtime.devices import describe
 from tuner.runtime.recovery import environment_failure
-from tuner.tracking import pyfunc_model
+from tuner.study._keep import keep_if_best, objective_values, recorded_costs
 from tuner.training.fitting import Fitted, Infeasible, TrialContext, fit_trial
 from tuner.training.folds import fold_count
 from tuner.training.loop import evaluate
@@ -104,17 +98,7 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float
         _discard(context, trial, chain, recorder.run_id)
         raise
     _discard(context, trial, chain, recorder.run_id)
-    return _objective_values(context, trial, value) if context.space.multi_objective else value
-
-
-def _objective_values(context: TrialContext, trial: optuna.Trial, value: float) -> list[float]:
-    """A multi-objective trial's values: its metric, then the costs the space names."""
-    return [value, *(trial.user_attrs[o.metric] for o in context.space.objectives[1:])]
-
-
-def _costs(trial: optuna.Trial) -> dict[str, float]:
-    """The model costs the trial recorded before it trained (tuner.config.goals)."""
-    return {k: v for k, v in trial.user_attrs.items() if k in COSTS}
+    return objective_values(context, trial, value) if context.space.multi_objective else value
 
 
 def _discard(context: TrialContext, trial: optuna.Trial, chain: Chain, run_id: str) -> None:
@@ -168,17 +152,12 @@ def _train_and_record(
         context.tracker.end_trial(run_id, number, "INTERRUPTED", recorder.details())
         raise
     except Infeasible as exc:
-        recorder.record(_costs(trial), 0)
+        recorder.record(recorded_costs(trial), 0)
         recorder.flush()
         context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(infeasible=str(exc)))
         raise
     except optuna.TrialPruned:
-        where = {keys.PRUNED_AT: recorder.fold_epochs - 1}
-        if fold_count(settings) > 1:
-            where[keys.PRUNED_FOLD] = recorder.fold
-        for key, at in {**where, keys.EPOCHS: recorder.epochs_run}.items():
-            trial.set_user_attr(key, at)
-        context.tracker.end_trial(run_id, number, "PRUNED", recorder.details(**where))
+        _record_pruned(context, trial, settings, recorder)
         raise
     except Exception as exc:
         _record_failure(context, trial, exc, recorder)
@@ -186,6 +165,18 @@ def _train_and_record(
     trial.set_user_attr(keys.EPOCHS, recorder.epochs_run)
     context.tracker.end_trial(run_id, number, "COMPLETE", recorder.details(**details))
     return value
+
+
+def _record_pruned(
+    context: TrialContext, trial: optuna.Trial, settings: dict[str, Any], recorder: TrialRecorder
+) -> None:
+    """Where the pruner stopped the trial: its epoch (and fold, with K > 1)."""
+    where = {keys.PRUNED_AT: recorder.fold_epochs - 1}
+    if fold_count(settings) > 1:
+        where[keys.PRUNED_FOLD] = recorder.fold
+    for key, at in {**where, keys.EPOCHS: recorder.epochs_run}.items():
+        trial.set_user_attr(key, at)
+    context.tracker.end_trial(recorder.run_id, trial.number, "PRUNED", recorder.details(**where))
 
 
 def _skip_if_target_reached(trial: optuna.Trial, target: int) -> None:
@@ -250,7 +241,7 @@ def _fit_and_test(
     if math.isfinite(fitted.tie):
         trial.set_user_attr(keys.TIE_SCORE, fitted.tie)
     _test(context, trial, fitted, recorder)
-    _keep_if_best(context, trial, fitted, settings, recorder)
+    keep_if_best(context, trial, fitted, settings, recorder)
     return fitted.value, fitted.details
 
 
@@ -268,7 +259,7 @@ def _test(
         final.update(evaluate(fitted.model, test_batches, "test", context.accelerator,
                               context.precision))  # fmt: skip
     final[f"best_{context.space.metric}"] = fitted.value
-    final.update(_costs(trial))
+    final.update(recorded_costs(trial))
     if context.accelerator == "gpu":
         final[keys.GPU_PEAK] = torch.cuda.max_memory_allocated() / 2**20
         trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
@@ -276,111 +267,6 @@ def _test(
     for key, value in final.items():
         if key.startswith("test_"):
             trial.set_user_attr(key, value)
-
-
-def _keep_if_best(
-    context: TrialContext,
-    trial: optuna.Trial,
-    fitted: Fitted,
-    settings: dict[str, Any],
-    recorder: TrialRecorder,
-) -> None:
-    """Checkpoint, log and register the weights only when this trial beats the study's best
-    (on the metric, then on the tie-break metric: `report.best_trial`'s rule), or in a
-    multi-objective study when it joins the Pareto front (every member can be deployed;
-    the `best` alias follows the first objective)."""
-    rank = (recorder.sign * fitted.value, fitted.tie)
-    ranks = [(recorder.sign * value_of(t), tie_score(t)) for t in ranked_trials(trial.study)]
-    if not _worth_keeping(context, trial, fitted.value, rank, ranks):
-        if sum(other <= rank for other in ranks) < int(settings.get("keep_top") or 0):
-            _keep_weights(context, trial, fitted, settings, recorder.run_id)
-        return
-    task = context.task
-    example = task.example(context.data, settings) if task.example else None
-    with _checkpoint_file(context, trial, fitted, settings, recorder.run_id) as path:
-        model_id = context.tracker.new_model(recorder.run_id, trial.number)
-        recorder.flush(model_id)  # the run's metrics, test ones included, linked to it
-        logged = context.tracker.log_best_model(
-            model_id,
-            recorder.run_id,
-            trial.number,
-            rank,
-            task,
-            path,
-            example,
-            pyfunc_model.default_params(task),
-        )
-    with context.store_lock():
-        context.tracker.move_best_alias(logged.version, rank)
-    trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
-    trial.set_user_attr(keys.MODEL_ID, logged.model_id)
-    trial.set_user_attr(keys.MODEL_VERSION, logged.version)
-
-
-def _keep_weights(
-    context: TrialContext,
-    trial: optuna.Trial,
-    fitted: Fitted,
-    settings: dict[str, Any],
-    run_id: str,
-) -> None:
-    """A trial that is not the best but ranks in the top `keep_top` keeps its checkpoint
-    as a file of its run (no model version): an ensemble's member, a source to predict or
-    fine-tune from (`runs:/<id>`)."""
-    with _checkpoint_file(context, trial, fitted, settings, run_id) as path:
-        trial.set_user_attr(keys.WEIGHTS_URI, context.tracker.keep_weights(run_id, path))
-
-
-@contextmanager
-def _checkpoint_file(
-    context: TrialContext,
-    trial: optuna.Trial,
-    fitted: Fitted,
-    settings: dict[str, Any],
-    run_id: str,
-) -> Iterator[Path]:
-    """The trial's kept model as a checkpoint file, for as long as it is being logged."""
-    path = context.checkpoint_dir / f"trial-{trial.number}.ckpt"
-    meta = _checkpoint_meta(context, trial, fitted, run_id)
-    save_checkpoint(path, fitted.model, context.task.name, settings, meta)
-    try:
-        yield path
-    finally:
-        path.unlink(missing_ok=True)
-
-
-def _worth_keeping(
-    context: TrialContext,
-    trial: optuna.Trial,
-    value: float,
-    rank: tuple[float, float],
-    ranks: list[tuple[float, float]],
-) -> bool:
-    """Beats the study's best (`ranks`: the complete trials' ranks, best first), or in a
-    multi-objective study joins the front."""
-    space = context.space
-    if space.multi_objective:
-        complete = trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        values = _objective_values(context, trial, value)
-        return not dominated(values, [t.values for t in complete], space.directions)
-    return not ranks or rank < ranks[0]
-
-
-def _checkpoint_meta(
-    context: TrialContext, trial: optuna.Trial, fitted: Fitted, run_id: str
-) -> dict[str, Any]:
-    """Where the weights come from: study, trial, metric, data and lineage."""
-    return {
-        "study": context.tracker.study_name,
-        "trial": trial.number,
-        "metric": context.space.metric,
-        "direction": context.space.direction,
-        "value": fitted.value,
-        **{k: v for k, v in fitted.details.items() if k in ("best_epoch", "folds")},
-        "run_id": run_id,
-        "data_args": recordable(context.data_args),
-        **context.tracker.tags,
-    }
 
 
 def _record_failure(

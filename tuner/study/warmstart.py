@@ -38,7 +38,7 @@ def check_sources(
             raise UsageError(
                 f"--warm-start {source!r}: no such study in this storage (studies: {known})"
             )
-        made_for = summary.user_attrs.get("task")
+        made_for = keys.study_attr(summary, keys.TASK)
         if made_for != task:
             raise UsageError(
                 f"--warm-start {source!r}: that study tuned task {made_for!r}, not {task!r}"

@@ -13,8 +13,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +21,18 @@ from mlflow import MlflowClient
 from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from tuner.config.keys import (
     DEVICE_TAG,
-    RANK_TAG,
     ROLE_TAG,
     STATE_TAG,
     STUDY_TAG,
     TAG,
-    TIE_TAG,
     TRIAL_TAG,
 )
 from tuner.config.names import path_part
 from tuner.tracking import pyfunc_model
+from tuner.tracking.model_registry import LoggedBest, StudyModel, requirements
 from tuner.tracking.store import (
     CHECKPOINT_DIR,
     SHARED_VIEW_TAG,
@@ -45,7 +41,6 @@ from tuner.tracking.store import (
     now_ms,
 )
 
-BEST_ALIAS = "best"
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
 RUN_NAME_TAG = "mlflow.runName"  # setting it renames the run
 RESUME_FOLDER = "resume"  # a running trial's resume checkpoint, in its run's artifacts
@@ -83,6 +78,9 @@ class StudyTracker:
         self.tags = dict(tags or {})
         self.experiment_id = ""
         self.parent_run_id = ""
+        self.registry = StudyModel(
+            self.client, tracking_uri, self.model_name, study_name, self.tags
+        )
 
     # ------------------------------------------------------------ study level
 
@@ -303,7 +301,10 @@ class StudyTracker:
             except (MlflowException, NotImplementedError, OSError):
                 continue
 
-    # ------------------------------------------------------------ checkpoints and registry
+    def move_best_alias(self, version: str, rank: tuple[float, float]) -> None:
+        self.registry.move_best_alias(version, rank)
+
+    # ------------------------------------------------------------ checkpoints and models
 
     def new_model(self, run_id: str, number: int) -> str:
         """A logged model of the trial's run, to link its metrics to and log its files into
@@ -343,64 +344,5 @@ class StudyTracker:
             shutil.rmtree(folder.parent, ignore_errors=True)
         self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
         self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
-        version = self._register(run_id, model_id, number, rank)
+        version = self.registry.register(run_id, model_id, number, rank)
         return LoggedBest(f"models:/{model_id}", model_id, version)
-
-    def move_best_alias(self, version: str, rank: tuple[float, float]) -> None:
-        """Point `best` at this version unless the one it points at ranks better: a host
-        may register its trial's model after another host registered a better one. `rank`
-        is (sign * value, tie score), lower is better (report.best_trial's rule)."""
-        try:
-            current = self.client.get_model_version_by_alias(self.model_name, BEST_ALIAS)
-            held = (float(current.tags[RANK_TAG]), float(current.tags[TIE_TAG]))
-        except (MlflowException, KeyError, ValueError):  # no alias yet, or an older version
-            held = None
-        if held is None or rank < held:
-            self.client.set_registered_model_alias(self.model_name, BEST_ALIAS, version)
-
-    def _register(self, run_id: str, model_id: str, number: int, rank: tuple[float, float]) -> str:
-        """A new version of the study's model (its rank as tags); returns it."""
-        try:
-            self.client.create_registered_model(self.model_name)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-        # MLflow's SQL registry resolves a models:/ source through the global tracking URI
-        # (a TODO in its sqlalchemy_store), not this client's: point it here for this call
-        with _use_tracking_uri(self.tracking_uri):
-            version = self.client.create_model_version(
-                self.model_name,
-                source=f"models:/{model_id}",
-                run_id=run_id,
-                model_id=model_id,
-                tags={
-                    "trial": str(number),
-                    RANK_TAG: repr(rank[0]),
-                    TIE_TAG: repr(rank[1]),
-                    **self.tags,
-                    STUDY_TAG: self.study_name,
-                },
-            )
-        return str(version.version)
-
-
-@dataclass(frozen=True)
-class LoggedBest:
-    uri: str  # models:/<model id>
-    model_id: str
-    version: str  # of the study's registered model
-
-
-@cache
-def requirements() -> list[str]:
-    """What the model needs installed: this package, and the torch it was trained with
-    (explicit: MLflow's inference would start a subprocess at every new best)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import torch
-
-    try:
-        own = f"lstm-tuner=={version('lstm-tuner')}"
-    except PackageNotFoundError:  # run from a checkout that was not installed
-        own = "lstm-tuner"
-    return [own, f"torch=={torch.__version__.split('+')[0]}"]

@@ -1,6 +1,6 @@
-"""How a trial trains: one fit per fold (tuner.training.loop; fresh weights, the best epoch's weights
-kept), pruning across the folds, and the model a trial keeps: its one model, or its K fold
-models as one (tuner.contract.members)."""
+"""How a trial trains: one fit per fold (tuner.training.loop; fresh weights, the best
+epoch's weights kept), pruning across the folds, and the model a trial keeps: its one
+model, or its K fold models as one (tuner.contract.members)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ import optuna
 import torch
 
 from tuner.config import keys
-from tuner.config.goals import SETS_CONSTRAINTS, measure_costs
+from tuner.config.goals import SETS_CONSTRAINTS
 from tuner.config.space import SearchSpace
 from tuner.contract.members import carry
 from tuner.contract.task import Task
 from tuner.errors import TrialFailed
 from tuner.tracking import StudyTracker
+from tuner.training.costs import measure_costs
 from tuner.training.folds import FoldResult, fold_count, summarize_folds
 from tuner.training.loop import EarlyStopping, FitLoop
 from tuner.training.preemption import FoldDone, Resume, TrialCheckpoints
@@ -109,6 +110,19 @@ def fit_trial(
     if len(runs) == 1:
         details = {"best_epoch": recorder.best_epoch, "epochs": recorder.epochs_run}
         return Fitted(model, datamodule, results[0].value, results[0].tie, step, details=details)
+    return _kept_folds(context, trial, runs, results, baselines, step, recorder.epochs_run)
+
+
+def _kept_folds(
+    context: TrialContext,
+    trial: optuna.Trial,
+    runs: list[FoldRun],
+    results: list[FoldResult],
+    baselines: list[Mapping[str, float]],
+    step: int,
+    epochs: int,
+) -> Fitted:
+    """A K-fold trial: its value the folds' mean, its model the kept fold models as one."""
     summary = summarize_folds(results)
     trial.set_user_attr(keys.FOLD_VALUES, [r.value for r in results])
     trial.set_user_attr(keys.VALUE_STD, summary["std"])
@@ -117,10 +131,11 @@ def fit_trial(
     metrics[f"{metric}_std"] = summary["std"]
     metrics.update(_mean_validation_baselines(baselines))
     kept_runs = runs[: kept_members(context.task, len(runs))]
-    kept = carry(model, [run.model for run in kept_runs[1:]], context.task.combine)
+    kept = carry(runs[0].model, [run.model for run in kept_runs[1:]], context.task.combine)
     details = {"folds": len(runs), "fold_best_epochs": [r.best_epoch for r in results],
-               "epochs": recorder.epochs_run}  # fmt: skip
-    return Fitted(kept, datamodule, summary["value"], summary["tie"], step, metrics, details)
+               "epochs": epochs}  # fmt: skip
+    return Fitted(kept, runs[0].datamodule, summary["value"], summary["tie"], step, metrics,
+                  details)  # fmt: skip
 
 
 def _mean_validation_baselines(per_fold: list[Mapping[str, float]]) -> dict[str, float]:
@@ -205,11 +220,7 @@ def fit_fold(
     recorder.on_replay = pruned_trial.replay
     callbacks = _callbacks(context.space, pruned_trial, settings, recorder)
     if checkpoint is not None:
-        every = int(settings.get("checkpoint_every") or 0)
-        publish = None
-        if context.publish_resume:
-            publish = partial(context.tracker.publish_resume, recorder.run_id)
-        callbacks.append(TrialCheckpoints(checkpoint, every, fold, done or [], publish))
+        callbacks.append(_resume_checkpoints(context, settings, recorder, fold, done, checkpoint))
     loop = FitLoop(context.accelerator, context.precision, max_epochs,
                    settings.get("grad_clip"), callbacks)  # fmt: skip
     loop.fit(model, datamodule, start)
@@ -220,6 +231,23 @@ def fit_fold(
         )
     model.load_state_dict(recorder.best_state)
     return FoldRun(model, datamodule)
+
+
+def _resume_checkpoints(
+    context: TrialContext,
+    settings: Mapping[str, Any],
+    recorder: TrialRecorder,
+    fold: int,
+    done: list[FoldDone] | None,
+    checkpoint: Path,
+) -> TrialCheckpoints:
+    """Resume checkpoints of the fold at `checkpoint`, published in the trial's run where
+    other hosts must find them."""
+    every = int(settings.get("checkpoint_every") or 0)
+    publish = None
+    if context.publish_resume:
+        publish = partial(context.tracker.publish_resume, recorder.run_id)
+    return TrialCheckpoints(checkpoint, every, fold, done or [], publish)
 
 
 def _fold_model(
@@ -244,7 +272,8 @@ def restore_fold(
 
 
 class PrunerSteps:
-    """The trial as the pruner sees it during fold k (a callback of tuner.training.loop). Its epochs are
+    """The trial as the pruner sees it during fold k (a callback of tuner.training.loop).
+    Its epochs are
     reported after the earlier folds' (step = k * max_epochs + epoch), so the pruner
     compares every trial at the same fold and epoch and its budget spans all the folds; and
     only at the steps where the pruner can decide (`reports`): each report and check is a

@@ -2,7 +2,8 @@
 (SIGKILL, a preempted machine, power loss) has its params queued again; the retry loads the
 dead trial's last checkpoint and trains on from the epoch after it, instead of from epoch 0.
 
-A checkpoint is the fit's whole state (tuner.training.loop: weights, optimizer, lr scheduler, epoch,
+A checkpoint is the fit's whole state (tuner.training.loop: weights, optimizer, lr scheduler,
+epoch,
 the recorder's curve and best weights, early stopping) plus the fold it belongs
 to, the folds already finished and the RNG state, written atomically every
 `checkpoint_every` epochs (0: whenever CHECKPOINT_SECONDS have passed since the last one,
@@ -203,3 +204,21 @@ def requeue(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> bool:
         )
     )
     return True
+
+
+def stale_trial_handler(
+    tracking_uri: str | None, max_retries: int = 10
+) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+    """What happens to a trial whose worker died: its MLflow run is closed as KILLED and
+    its params are queued again (up to `max_retries` times; the retry resumes from the dead
+    trial's last checkpoint)."""
+
+    def on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        run_id = trial.user_attrs.get(keys.RUN_ID)
+        if run_id and tracking_uri:
+            from tuner.tracking import TrackingStore  # MLflow: loaded only when a worker died
+
+            TrackingStore(tracking_uri).close_lost_run(run_id, trial.number)
+        requeue(study, trial, max_retries)
+
+    return on_stale

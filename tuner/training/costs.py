@@ -1,0 +1,48 @@
+"""Measuring a model's costs (tuner.config.goals declares them and the constraints on
+them): parameter count and size from its tensors, latency as the median of timed forwards."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+LATENCY_REPEATS = 5  # timed forwards after one warm-up; their median is the latency
+
+
+def measure_costs(
+    model: Any, inputs: Sequence[Any], members: int, latency: bool
+) -> dict[str, float]:
+    """The costs of a trial's model, measured on one fresh member before it trains: its
+    architecture fixes them, whatever the weights. A trial keeping `members` models (K-fold)
+    deploys all of them, one forward each."""
+    tensors = [*model.parameters(), *model.buffers()]
+    costs = {
+        "params": members * sum(p.numel() for p in model.parameters()),
+        "size_mb": members * sum(t.numel() * t.element_size() for t in tensors) / 2**20,
+    }
+    if latency:
+        costs["latency_ms"] = members * _latency_ms(model, inputs)
+    return costs
+
+
+def _latency_ms(model: Any, inputs: Sequence[Any]) -> float:
+    device = next(model.parameters()).device
+    inputs = [x.to(device) if hasattr(x, "to") else x for x in inputs]
+    was_training = model.training
+    model.eval()
+    times = []
+    with torch.inference_mode():
+        for _ in range(LATENCY_REPEATS + 1):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            start = time.perf_counter()
+            model(*inputs)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            times.append((time.perf_counter() - start) * 1000)
+    model.train(was_training)
+    return statistics.median(times[1:])
