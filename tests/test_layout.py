@@ -105,6 +105,15 @@ def test_no_import_cycle():
     assert cycles == []
 
 
+def test_every_api_function_is_exported_and_no_module_hides_one():
+    import tuner
+
+    top_level = {name.split(".")[1] for name in modules() if name.count(".") >= 1}
+    assert not top_level & set(tuner.__all__)
+    assert all(callable(getattr(tuner, name)) for name in tuner.__all__)
+    assert {"ensemble", "report", "compare"} <= set(tuner.__all__)
+
+
 def test_the_checks_see_what_they_check():
     """The graph is read right: the CLI reaches the API, a task its contract."""
     edges = graph()

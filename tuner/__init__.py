@@ -9,12 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["search", "best", "trials", "finetune", "predict", "lineage"]
+__all__ = [
+    "search",
+    "best",
+    "trials",
+    "ensemble",
+    "finetune",
+    "predict",
+    "lineage",
+    "report",
+    "compare",
+]
 
 
 def __getattr__(name: str) -> Any:
     # The API pulls in torch, Lightning and MLflow: import it only when it is used. (No
-    # module of this package is named like these functions, or importing it would hide them.)
+    # module of this package is named like these functions, or importing it would hide
+    # them: tests/test_layout.py checks.)
     if name in __all__:
         from tuner import api
 
