@@ -18,7 +18,7 @@ WORKDIR /opt/lstm-tuner
 # torch first, from the index that matches the device (an unpinned torch from PyPI pulls
 # the multi-GB CUDA build into the CPU image)
 RUN pip install --no-cache-dir torch==2.13.0 --index-url "${TORCH_INDEX}"
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY tuner tuner
 COPY tasks tasks
 COPY search_spaces search_spaces

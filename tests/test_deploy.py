@@ -58,7 +58,7 @@ def test_the_failure_policy_follows_the_cli_exit_codes():
     assert by_code == {130: "Ignore", 2: "FailJob"}
     conditions = [c["type"] for rule in rules for c in rule.get("onPodConditions", [])]
     assert conditions == ["DisruptionTarget"]
-    cli = (REPO / "tuner" / "cli.py").read_text()
+    cli = (REPO / "tuner" / "cli" / "main.py").read_text()
     assert "return 130" in cli and "_fail(exc, 2, debug)" in cli
 
 
