@@ -1,8 +1,11 @@
 """Create / resume / run a study: `--trials` as a total target, on one process or several.
 
 Split by verb, as Optuna splits its own study package: config (what a search takes and
-returns), prepare (check everything, create nothing), record (the study and its parent run),
-optimize (the trial loop and the closing record), summary (a study read back).
+returns), prepare (check everything, create nothing; `checked` is the one sequence of checks
+a search, a fine-tune and fresh fits all pass), record (the study and its parent run),
+optimize (the trial loop and the closing record), summary (a study read back). Beside them:
+`trial` (one trial) and `_keep` (what it keeps of its model), `samplers`, `resume` (what a
+resumed study must share), `continued` and `warmstart`.
 
 The trial loop (`execute`, `SweepStopped`) loads Lightning and torch, and the study's record
 MLflow, so they are imported on first use: commands that only read a study (`tuner best`,
