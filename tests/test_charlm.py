@@ -6,15 +6,9 @@ import pytest
 import torch
 
 from tuner.errors import DataError
-from tuner.tasks.charlm.task import (
-    DEFAULTS,
-    CharLSTM,
-    Streams,
-    Text,
-    TextData,
-    bits_per_char,
-    read_text,
-)
+from tuner.tasks.charlm.data import Streams, Text, TextData, bits_per_char, read_text
+from tuner.tasks.charlm.model import CharLSTM
+from tuner.tasks.charlm.task import DEFAULTS
 
 
 def test_streams_are_contiguous_and_targets_shifted():

@@ -1,16 +1,34 @@
 """Everything MLflow, and nothing else imports mlflow: the record of a running study
-(study_runs.StudyTracker) and the reading of a tracking store (store.TrackingStore)."""
+(study_runs.StudyTracker, model_registry.StudyModel), the reading of a tracking store
+(store.TrackingStore), checks that it answers (checks) and the MLflow Model's loader
+(pyfunc_model).
 
-from tuner.tracking.model_registry import BEST_ALIAS
-from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
-from tuner.tracking.study_runs import RUN_STATUS, StudyTracker
+Its names are imported on first use (PEP 562): `tuner.tracking.checks` is read by commands
+that never load MLflow (`tuner best`, `trials`), and importing it runs this file."""
 
-__all__ = [
-    "BEST_ALIAS",
-    "CHECKPOINT_DIR",
-    "RUN_STATUS",
-    "SHARED_VIEW_TAG",
-    "VIEW_KEY",
-    "StudyTracker",
-    "TrackingStore",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ below
+    from tuner.tracking.model_registry import BEST_ALIAS
+    from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
+    from tuner.tracking.study_runs import RUN_STATUS, StudyTracker
+
+_HOMES = {
+    "BEST_ALIAS": "model_registry",
+    "CHECKPOINT_DIR": "store",
+    "RUN_STATUS": "study_runs",
+    "SHARED_VIEW_TAG": "store",
+    "VIEW_KEY": "store",
+    "StudyTracker": "study_runs",
+    "TrackingStore": "store",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

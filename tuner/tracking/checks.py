@@ -17,7 +17,6 @@ from tuner.storage.locations import (
     is_shared_tracking,
     sqlite_path,
 )
-from tuner.tracking.store import TrackingStore
 
 
 def check_tracking(uri: str, must_exist: bool = False) -> None:
@@ -34,6 +33,8 @@ def check_tracking(uri: str, must_exist: bool = False) -> None:
         return  # reachable, and MLflow makes its tables on first use
     try:
         with bounded_http():
+            from tuner.tracking.store import TrackingStore  # MLflow: loaded when asked
+
             TrackingStore(uri).answers()
     except Exception as exc:  # bad scheme, unreachable server, not a database
         raise UsageError(
@@ -63,6 +64,8 @@ def check_artifact_home(uri: str, artifact_root: str | None, experiment: str) ->
         )
     if not is_shared_tracking(uri) or not _has_experiments(uri):
         return
+    from tuner.tracking.store import TrackingStore  # MLflow: only for a shared store
+
     location = TrackingStore(uri).artifact_location(experiment)
     if location is None or not host_local(location):
         return
