@@ -25,7 +25,15 @@ _HOMES = {
     "StudyTracker": "study_runs",
     "TrackingStore": "store",
 }
-__all__ = sorted(_HOMES)
+__all__ = [
+    "BEST_ALIAS",
+    "CHECKPOINT_DIR",
+    "RUN_STATUS",
+    "SHARED_VIEW_TAG",
+    "VIEW_KEY",
+    "StudyTracker",
+    "TrackingStore",
+]
 
 
 def __getattr__(name: str) -> Any:
