@@ -1,6 +1,6 @@
-"""Kept for tasks written against `tuner.tasks.base`: the Task contract and the pieces tasks share
-now live in tuner/ (task.py, tensors.py, lstm.py, datafiles.py), so that tasks depend on the
-framework and never the other way round."""
+"""For tasks written against `tasks.base` (now installed as `tuner.tasks.base`): the Task
+contract and the pieces tasks share live in tuner/contract/ (task.py, tensors.py, lstm.py,
+datafiles.py), so that tasks depend on the framework and never the other way round."""
 
 from tuner.contract.datafiles import (
     SPLITS,

@@ -22,6 +22,10 @@ __all__ = [
 ]
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})  # the API's functions too, before they are loaded
+
+
 def __getattr__(name: str) -> Any:
     # The API pulls in torch, Lightning and MLflow: import it only when it is used. (No
     # module of this package is named like these functions, or importing it would hide

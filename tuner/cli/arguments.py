@@ -10,7 +10,11 @@ from tuner.config import options
 
 def add_search_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="registered task name or dotted path")
-    parser.add_argument("--space", help="search-space YAML (default: search_spaces/<task>.yaml)")
+    parser.add_argument(
+        "--space",
+        help="search-space YAML (default: the task's own, shipped in the package as "
+        "tuner/search_spaces/<task>.yaml; `tuner tasks` lists its settings)",
+    )
     parser.add_argument("--study", help="study name (default: <task>-<data file stem>)")
     for setting in options.SEARCH:
         add_flag(parser, setting)
