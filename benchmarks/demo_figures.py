@@ -1,12 +1,14 @@
 """The README's demo table is a promise: rerun `make demo`'s sweep in a scratch project and
-compare what it prints with what the README says, so a change that moves the figure is
-caught by `make bench` instead of by a user.
+compare what it prints with the README's row for this machine's CPU (the figure follows the
+CPU's kernels: benchmarks/README.md), so a change that moves the figure is caught by
+`make bench` instead of by a user.
 
 Run alone (updates its section of RESULTS.md): `python -m benchmarks.demo_figures`."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from benchmarks.common import REPO, run_cli, scratch, write_section
 
@@ -17,11 +19,23 @@ PRINTED = re.compile(r"test_mae = ([\d.]+), test_rmse = ([\d.]+)")
 def readme_figures() -> dict[tuple[float, float], str]:
     """(test MAE, test RMSE) -> the machine the README's demo row names. The sweep follows
     the CPU's kernels (README: the demo), so the README gives a row per machine measured."""
-    rows = {(float(mae), float(rmse)): label.rsplit(": ", 1)[-1].strip() for label, mae, rmse in
+    rows = {(float(mae), float(rmse)): label.strip(" ,") for label, mae, rmse in
             DEMO_ROW.findall((REPO / "README.md").read_text())}  # fmt: skip
     if not rows:
         raise RuntimeError("README.md has no lstm-tuner demo row")
     return rows
+
+
+def this_cpu() -> str:
+    """The CPU's model name, without trademark marks ("Intel Xeon Platinum ...")."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1] for line in info.splitlines() if "model name" in line), "")
+    return re.sub(r"\((R|TM)\)", "", name).strip()
+
+
+def row_for(cpu: str, rows: dict[tuple[float, float], str]) -> tuple[float, float] | None:
+    """The figures of the row whose machine (its first two words: "Intel Xeon") this is."""
+    return next((k for k, label in rows.items() if " ".join(label.split()[:2]) in cpu), None)
 
 
 def main() -> str:
@@ -30,16 +44,20 @@ def main() -> str:
     if printed is None:
         raise RuntimeError(f"the demo printed no test figures:\n{output[-2000:]}")
     mae, rmse = float(printed[1]), float(printed[2])
-    promised = readme_figures()
-    row = promised.get((round(mae, 1), round(rmse, 1)))
-    rows = "; ".join(f"{m} / {r} ({machine})" for (m, r), machine in promised.items())
+    promised, cpu = readme_figures(), this_cpu()
+    mine = row_for(cpu, promised)
+    if mine is None:
+        verdict = f"the README has no row for this CPU ({cpu}): **add one**."
+    elif mine == (round(mae, 3), round(rmse, 3)):
+        verdict = f"**the same** as the README's {promised[mine]} row."
+    else:
+        verdict = f"the README's {promised[mine]} row says {mine[0]} / {mine[1]}: **update it**."
     return "\n".join(
         [
             "## The README's demo figures",
             "",
-            f"`tuner search --task forecasting --trials 30` in a fresh project ({wall:.0f} s) "
-            f"printed test MAE {mae:.3f}, RMSE {rmse:.3f}; the README's demo rows say {rows}: "
-            + (f"**the same** as the {row} row." if row else "**different: update the README**."),
+            f"`tuner search --task forecasting --trials 30` in a fresh project ({wall:.0f} s, "
+            f"{cpu}) printed test MAE {mae:.3f}, RMSE {rmse:.3f}; {verdict}",
             "",
         ]
     )

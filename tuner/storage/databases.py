@@ -16,7 +16,7 @@ from tuner.storage.locations import HOME, sqlite_path
 
 CONNECT_TIMEOUT_S = 10  # the up-front check only; a running sweep keeps the usual retries
 # Connections one process keeps to a database server: its trials' reads and writes, and
-# Optuna's heartbeat thread (README: PostgreSQL's max_connections for a fleet)
+# Optuna's heartbeat thread (docs/fleets.md: PostgreSQL's max_connections for a fleet)
 POOL_SIZE, POOL_OVERFLOW = 2, 1
 
 
