@@ -74,7 +74,7 @@ def python_sources(doc: Path) -> list[str]:
     sources = [code for language, code in blocks(doc) if language == "python"]
     for language, code in blocks(doc):
         if not language:
-            sources += re.findall(r"python - <<'PY'\n(.*?)^PY$", code, re.S | re.M)
+            sources += python_sources_in(code)
     return sources
 
 
@@ -154,3 +154,94 @@ def test_search_spaces_shown_are_valid_for_a_task(doc):
                 problems.append(str(exc))
         else:
             pytest.fail(f"{doc.name}: a space no task accepts: {problems}")
+
+
+# ---------------------------------------------------------------- the README, run
+
+BUDGET = {"TUNER_MAX_TRIALS": "2", "TUNER_MAX_EPOCHS": "1"}  # tuner.config.budget
+SERVES = {"ui", "storage-proxy"}  # run until stopped: test_ui.py, test_storage_proxy.py run them
+NOT_RUN_HERE = ("git clone", "make test")  # CI runs them (.ci/run); this test is in the second
+SHOWN = {  # what a command's output must hold: the names and forms the README shows
+    "best": "val_mae",
+    "trials": "COMPLETE",
+    "report": "report.html",
+    "compare": "best_value",
+    "ensemble": "-ensemble/1",
+    "finetune": "before -> after fine-tuning",
+    "predict": r"y_hat|wrote \d+ rows to",
+}
+
+
+def own_data(folder: Path) -> None:
+    """The files the README's "Your own data" and API blocks name, made small."""
+    import numpy as np
+    import pandas as pd
+
+    shipped = REPO / "tasks" / "data"
+    (folder / "tasks").symlink_to(REPO / "tasks")  # the README's paths are the repo's
+    (folder / "my.csv").write_bytes((shipped / "air_passengers.csv").read_bytes())
+    (folder / "newer.csv").write_bytes((shipped / "us_macro.csv").read_bytes())
+    (folder / "book.txt").write_text((shipped / "tinyshakespeare.txt").read_text()[:60_000])
+    rng, rows = np.random.default_rng(0), []
+    for k in range(60):
+        label, t = ["sine", "square", "saw"][k % 3], np.arange(rng.integers(20, 30))
+        wave = {"sine": np.sin(t / 3), "square": np.sign(np.sin(t / 3)), "saw": (t % 6) / 3 - 1}
+        noisy = wave[label] + rng.normal(0, 0.1, len(t))
+        rows += [(k, s, x, label) for s, x in zip(t, noisy, strict=True)]
+    pd.DataFrame(rows, columns=["sequence_id", "step", "x", "label"]).to_csv(
+        folder / "sequences.csv", index=False
+    )
+    speech = sorted((shipped / "speech" / "fsdd").glob("*.wav"))[:60]
+    pd.DataFrame(
+        {"path": [str(p) for p in speech], "transcript": [p.name[0] for p in speech]}
+    ).to_csv(folder / "manifest.csv", index=False)
+
+
+def run_command(command: str, capsys: pytest.CaptureFixture) -> str:
+    """One shell command of a block: tuner's in this process, `make demo` as its recipe.
+    Returns the tuner command run ("" for one not run here)."""
+    from tuner.cli import main
+
+    if command.startswith(NOT_RUN_HERE):
+        return ""
+    if command == "make demo":
+        recipe = re.search(r"^demo:.*\n\t(.+)$", (REPO / "Makefile").read_text(), re.M)[1]
+        command = recipe.replace("$(VENV)/bin/", "").replace("$(DEMO_TRIALS)", "30")
+    if command.startswith("python - <<"):
+        return ""  # its heredoc body is run as a Python block
+    argv = shlex.split(command)
+    assert Path(argv[0]).name == "tuner", f"not run by the docs test: {command}"
+    if argv[1] in SERVES:
+        return ""
+    assert main(argv[1:]) == 0, f"{command}: {capsys.readouterr().err[-1500:]}"
+    out = capsys.readouterr().out
+    assert re.search(SHOWN.get(argv[1], ""), out), f"{command} printed:\n{out[-1500:]}"
+    return argv[1]
+
+
+def test_every_readme_block_runs(workdir, monkeypatch, capsys):
+    """Every shell and Python block of the README, in order, in one project folder, on
+    demo data and small files of the names it shows, under TUNER_MAX_TRIALS / _EPOCHS."""
+    import mlflow
+
+    for name, value in BUDGET.items():
+        monkeypatch.setenv(name, value)
+    own_data(workdir)
+    doc = REPO / "README.md"
+    ran, sources = [], 0
+    try:
+        for language, code in blocks(doc):
+            if language == "":
+                ran += [run_command(command, capsys) for command in shell_commands(code)]
+            for source in [code] if language == "python" else python_sources_in(code):
+                exec(compile(source, f"{doc.name} block", "exec"), {"__name__": "__docs__"})
+                sources += 1
+    finally:
+        mlflow.set_tracking_uri(None)
+    verbs = {"search", "best", "trials", "ensemble", "finetune", "predict", "lineage", "report"}
+    assert verbs | {"compare"} <= set(ran) and sources == len(python_sources(doc)) == 2
+    assert "unique_id" in capsys.readouterr().out  # the pyfunc block's table
+
+
+def python_sources_in(code: str) -> list[str]:
+    return re.findall(r"python - <<'PY'\n(.*?)^PY$", code, re.S | re.M)

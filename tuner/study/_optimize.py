@@ -11,6 +11,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from tuner.config import keys
+from tuner.config.budget import capped_trials
 from tuner.errors import TunerError, UsageError
 from tuner.reports.progress import StudyProgress
 from tuner.runtime import devices, signals
@@ -28,8 +29,10 @@ from tuner.tracking import StudyTracker
 def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     """Create or load the study and its MLflow record, then run trials up to the target."""
     devices.bound_kernel_cache()
+    trials, capped = capped_trials(config.trials)
+    config = dataclasses.replace(config, trials=trials)
     if config.worker_index is None:
-        for note in prepared.notes:
+        for note in [*prepared.notes, *capped]:
             print(f"note: {note}")
     if prepared.space.multi_objective:  # Optuna cannot prune a multi-objective study
         config = dataclasses.replace(config, pruner="none")

@@ -12,6 +12,7 @@ from typing import Any
 import optuna
 
 from tuner.config import keys, options
+from tuner.config.budget import capped_epochs
 from tuner.config.goals import parse_constraints
 from tuner.config.names import check_name, clean_name
 from tuner.config.overrides import check_overrides
@@ -102,13 +103,14 @@ def checked(
     matches the study of that name, if any; its warm-start sources fit (a fine-tune's:
     fine-tunes of the same `source_sha`); the MLflow store answers and every host reaches
     its models."""
-    name, task, space = draft.name, draft.task, draft.space
+    space, capped = capped_epochs(draft.space, draft.task.defaults.get("max_epochs"))
+    name, task = draft.name, draft.task
     setup = study_setup(space.to_dict(), draft.data_args, config.precision)
     check_existing_study(existing.get(name), name, task, space, setup, config.allow_changes)
     check_sources(parse_sources(config.warm_start), name, task.name, existing, source_sha)
     check_tracking(draft.tracking_uri)
     check_artifact_home(draft.tracking_uri, draft.artifact_root, name)
-    return dataclasses.replace(draft, setup=setup)
+    return dataclasses.replace(draft, space=space, setup=setup, notes=[*draft.notes, *capped])
 
 
 def _study_ids(studies: Mapping[str, optuna.study.StudySummary]) -> dict[str, int]:
