@@ -162,13 +162,13 @@ BUDGET = {"TUNER_MAX_TRIALS": "2", "TUNER_MAX_EPOCHS": "1"}  # tuner.config.budg
 SERVES = {"ui", "storage-proxy"}  # run until stopped: test_ui.py, test_storage_proxy.py run them
 NOT_RUN_HERE = ("git clone", "make test")  # CI runs them (.ci/run); this test is in the second
 SHOWN = {  # what a command's output must hold: the names and forms the README shows
-    "best": "val_mae",
+    "best": "val_mae|no complete trial meeting",
     "trials": "COMPLETE",
     "report": "report.html",
     "compare": "best_value",
     "ensemble": "-ensemble/1",
     "finetune": "before -> after fine-tuning",
-    "predict": r"y_hat|wrote \d+ rows to",
+    "predict": r"y_hat|label|transcript|wrote \d+ rows to",  # charlm: the prompt, below
 }
 
 
@@ -207,40 +207,94 @@ def run_command(command: str, capsys: pytest.CaptureFixture) -> str:
     if command == "make demo":
         recipe = re.search(r"^demo:.*\n\t(.+)$", (REPO / "Makefile").read_text(), re.M)[1]
         command = recipe.replace("$(VENV)/bin/", "").replace("$(DEMO_TRIALS)", "30")
-    if command.startswith("python - <<"):
-        return ""  # its heredoc body is run as a Python block
+    if command.startswith(("python - <<", "cat > ")):
+        return ""  # its heredoc body is run as a Python block, or written as a file
     argv = shlex.split(command)
     assert Path(argv[0]).name == "tuner", f"not run by the docs test: {command}"
     if argv[1] in SERVES:
         return ""
     assert main(argv[1:]) == 0, f"{command}: {capsys.readouterr().err[-1500:]}"
     out = capsys.readouterr().out
-    assert re.search(SHOWN.get(argv[1], ""), out), f"{command} printed:\n{out[-1500:]}"
+    form = SHOWN.get(argv[1], "")
+    if "--prompt" in argv:  # charlm prints the prompt and what follows it
+        form = re.escape(argv[argv.index("--prompt") + 1])
+    assert re.search(form, out), f"{command} printed:\n{out[-1500:]}"
     return argv[1]
 
 
-def test_every_readme_block_runs(workdir, monkeypatch, capsys):
-    """Every shell and Python block of the README, in order, in one project folder, on
-    demo data and small files of the names it shows, under TUNER_MAX_TRIALS / _EPOCHS."""
+NO_RUN = re.compile(r"<!-- no-run: (.+?) -->\n```")
+
+
+def marked(doc: Path) -> int:
+    """How many blocks carry a visible no-run marker (the line before the fence)."""
+    return len(NO_RUN.findall(doc.read_text()))
+
+
+def runnable(doc: Path) -> list[tuple[str, str]]:
+    """The doc's shell and Python blocks, in order, but those marked `no-run: reason`."""
+    text = doc.read_text()
+    return [
+        (match[1], match[2])
+        for match in BLOCK.finditer(text)
+        if match[1] in ("", "python")
+        and not text[: match.start()].rstrip().endswith("-->")  # a no-run marker
+    ]
+
+
+def write_heredoc_files(code: str) -> None:
+    """`cat > FILE <<'END' ... END` in a block writes FILE, as the shell would."""
+    for name, _, body in re.findall(r"cat > (\S+) <<'(\w+)'\n(.*?)^\2$", code, re.S | re.M):
+        Path(name).write_text(body)
+
+
+def run_doc(doc: Path, capsys: pytest.CaptureFixture) -> tuple[list[str], int]:
+    """Every runnable block of `doc` in order: its tuner commands and its Python."""
     import mlflow
 
-    for name, value in BUDGET.items():
-        monkeypatch.setenv(name, value)
-    own_data(workdir)
-    doc = REPO / "README.md"
     ran, sources = [], 0
     try:
-        for language, code in blocks(doc):
+        for language, code in runnable(doc):
             if language == "":
+                write_heredoc_files(code)
                 ran += [run_command(command, capsys) for command in shell_commands(code)]
             for source in [code] if language == "python" else python_sources_in(code):
                 exec(compile(source, f"{doc.name} block", "exec"), {"__name__": "__docs__"})
                 sources += 1
     finally:
         mlflow.set_tracking_uri(None)
+    return ran, sources
+
+
+@pytest.fixture
+def project(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, value in BUDGET.items():
+        monkeypatch.setenv(name, value)
+    own_data(workdir)
+    return workdir
+
+
+def test_every_readme_block_runs(project, capsys):
+    """Every shell and Python block of the README, in order, in one project folder, on
+    demo data and small files of the names it shows, under TUNER_MAX_TRIALS / _EPOCHS."""
+    doc = REPO / "README.md"
+    ran, sources = run_doc(doc, capsys)
     verbs = {"search", "best", "trials", "ensemble", "finetune", "predict", "lineage", "report"}
     assert verbs | {"compare"} <= set(ran) and sources == len(python_sources(doc)) == 2
     assert "unique_id" in capsys.readouterr().out  # the pyfunc block's table
+    assert marked(doc) == 0
+
+
+PAGES = sorted((REPO / "docs").glob("*.md"))
+
+
+@pytest.mark.parametrize("doc", PAGES, ids=lambda doc: doc.name)
+def test_every_docs_block_runs_or_says_why_not(doc, project, capsys):
+    """Each page's blocks continue the README's story: the demo's study is there first."""
+    run_command("make demo", capsys)
+    ran, sources = run_doc(doc, capsys)
+    shown = [block for block in blocks(doc) if block[0] in ("", "python")]
+    assert len(runnable(doc)) + marked(doc) == len(shown)  # each block runs or says why not
+    assert any(ran) or sources or not runnable(doc)
 
 
 def python_sources_in(code: str) -> list[str]:
