@@ -166,7 +166,10 @@ def test_a_closed_pipe_ends_quietly(workdir):
     """`tuner trials ... | head -1`: more rows than the pipe holds, and no traceback."""
     import optuna
 
+    from tuner.storage.sqlite_wal import use_wal
+
     Path("mlruns").mkdir()
+    use_wal(Path("mlruns/optuna.db").absolute())  # as a sweep writes it: 1000 quick commits
     study = optuna.create_study(study_name="big", storage="sqlite:///mlruns/optuna.db")
     lr = optuna.distributions.FloatDistribution(1e-4, 1e-1)
     study.add_trials(
