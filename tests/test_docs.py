@@ -159,6 +159,8 @@ def test_search_spaces_shown_are_valid_for_a_task(doc):
 # ---------------------------------------------------------------- the README, run
 
 BUDGET = {"TUNER_MAX_TRIALS": "2", "TUNER_MAX_EPOCHS": "1"}  # tuner.config.budget
+# pages whose blocks need no second trial (no ensemble): one trial each shows them working
+ONE_TRIAL = {"tasks.md"}
 SERVES = {"ui", "storage-proxy"}  # run until stopped: test_ui.py, test_storage_proxy.py run them
 NOT_RUN_HERE = ("git clone", "make test")  # CI runs them (.ci/run); this test is in the second
 SHOWN = {  # what a command's output must hold: the names and forms the README shows
@@ -288,9 +290,11 @@ PAGES = sorted((REPO / "docs").glob("*.md"))
 
 
 @pytest.mark.parametrize("doc", PAGES, ids=lambda doc: doc.name)
-def test_every_docs_block_runs_or_says_why_not(doc, project, capsys):
+def test_every_docs_block_runs_or_says_why_not(doc, project, capsys, monkeypatch):
     """Each page's blocks continue the README's story: the demo's study is there first."""
     run_command("make demo", capsys)
+    if doc.name in ONE_TRIAL:
+        monkeypatch.setenv("TUNER_MAX_TRIALS", "1")
     ran, sources = run_doc(doc, capsys)
     shown = [block for block in blocks(doc) if block[0] in ("", "python")]
     assert len(runnable(doc)) + marked(doc) == len(shown)  # each block runs or says why not
