@@ -269,17 +269,11 @@ def run_doc(doc: Path, capsys: pytest.CaptureFixture) -> tuple[list[str], int]:
 
 @pytest.fixture
 def project(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A user's project folder under the caps; torch on one thread, as one test process of
-    the suite's two (two threads each made both crawl beside the multi-process tests)."""
-    import torch
-
+    """A user's project folder under the caps (torch's threads: conftest.pytest_configure)."""
     for name, value in BUDGET.items():
         monkeypatch.setenv(name, value)
     own_data(workdir)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield workdir
-    torch.set_num_threads(threads)
+    return workdir
 
 
 def test_every_block_runs_or_says_why_not(project, capsys, monkeypatch):
