@@ -156,7 +156,7 @@ def test_search_spaces_shown_are_valid_for_a_task(doc):
             pytest.fail(f"{doc.name}: a space no task accepts: {problems}")
 
 
-# ---------------------------------------------------------------- the README, run
+# ---------------------------------------------------------------- the README and docs/, run
 
 BUDGET = {"TUNER_MAX_TRIALS": "2", "TUNER_MAX_EPOCHS": "1"}  # tuner.config.budget
 # pages whose blocks need no second trial (no ensemble): one trial each shows them working
@@ -239,7 +239,7 @@ def runnable(doc: Path) -> list[tuple[str, str]]:
         (match[1], match[2])
         for match in BLOCK.finditer(text)
         if match[1] in ("", "python")
-        and not text[: match.start()].rstrip().endswith("-->")  # a no-run marker
+        and not re.search(r"<!-- no-run: .+? -->\n$", text[: match.start()])
     ]
 
 
