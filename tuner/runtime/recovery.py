@@ -27,17 +27,17 @@ def environment_failure(exc: BaseException) -> str | None:
         kind = type(seen)
         module = kind.__module__.split(".")[0]
         if module == "sqlalchemy" and kind.__name__ in ("OperationalError", "DatabaseError"):
-            detail = _line(getattr(seen, "orig", None) or seen)  # the database's own words
+            detail = first_line(getattr(seen, "orig", None) or seen)  # the database's own words
             if "disk is full" in detail or "No space left" in detail:
                 return f"the disk is full ({detail})"
             if "locked" not in detail:  # a busy SQLite file is contention, not a failure
                 return f"a store failed ({detail})"
         if module in ("requests", "urllib3") and "Connection" in kind.__name__:
-            return f"the MLflow server stopped answering ({_line(seen)})"
+            return f"the MLflow server stopped answering ({first_line(seen)})"
         if kind.__name__ == "MlflowException" and "API request to" in str(seen):
-            return f"the MLflow server stopped answering ({_line(seen)})"
+            return f"the MLflow server stopped answering ({first_line(seen)})"
         if module == "grpc" and callable(getattr(seen, "code", None)):  # the storage proxy's
-            detail = _line(seen.details() or seen)  # type: ignore[attr-defined]
+            detail = first_line(seen.details() or seen)  # type: ignore[attr-defined]
             if seen.code().name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):
                 return f"the storage proxy stopped answering ({detail})"
             return f"a store failed behind the storage proxy ({detail})"
@@ -45,7 +45,8 @@ def environment_failure(exc: BaseException) -> str | None:
     return None
 
 
-def _line(exc: BaseException | str) -> str:
+def first_line(exc: BaseException | str) -> str:
+    """An error's first line, at most 200 characters (its type when it says nothing)."""
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
 

@@ -12,17 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from tuner.errors import UsageError
+from tuner.runtime.recovery import first_line
 from tuner.storage.locations import HOME, sqlite_path
 
 CONNECT_TIMEOUT_S = 10  # the up-front check only; a running sweep keeps the usual retries
 # Connections one process keeps to a database server: its trials' reads and writes, and
 # Optuna's heartbeat thread (docs/fleets.md: PostgreSQL's max_connections for a fleet)
 POOL_SIZE, POOL_OVERFLOW = 2, 1
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def connect_args(url: str) -> dict[str, Any]:

@@ -9,7 +9,8 @@ import optuna
 from optuna.storages import BaseStorage, RDBStorage
 
 from tuner.errors import UsageError
-from tuner.storage.databases import check_creatable, engine_options, first_line, tables
+from tuner.runtime.recovery import first_line
+from tuner.storage.databases import check_creatable, engine_options, tables
 from tuner.storage.locations import absent, resolve_storage, sqlite_path
 
 StaleHandler = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]

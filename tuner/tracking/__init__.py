@@ -16,15 +16,7 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ bel
     from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
     from tuner.tracking.study_runs import RUN_STATUS, StudyTracker
 
-_HOMES = {
-    "BEST_ALIAS": "model_registry",
-    "CHECKPOINT_DIR": "store",
-    "RUN_STATUS": "study_runs",
-    "SHARED_VIEW_TAG": "store",
-    "VIEW_KEY": "store",
-    "StudyTracker": "study_runs",
-    "TrackingStore": "store",
-}
+_MODULES = ("model_registry", "store", "study_runs")  # where the names below live
 __all__ = [
     "BEST_ALIAS",
     "CHECKPOINT_DIR",
@@ -37,6 +29,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    for module in _MODULES if name in __all__ else ():
+        found = getattr(importlib.import_module(f"{__name__}.{module}"), name, None)
+        if found is not None:
+            return found
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

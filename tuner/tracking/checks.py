@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tuner.errors import UsageError
-from tuner.storage.databases import CONNECT_TIMEOUT_S, check_creatable, first_line, has_table
+from tuner.runtime.recovery import first_line
+from tuner.storage.databases import CONNECT_TIMEOUT_S, check_creatable, has_table
 from tuner.storage.locations import (
     DATABASE_PREFIXES,
     absent,
