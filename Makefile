@@ -22,7 +22,7 @@ test: $(VENV)/.installed
 
 # NeuralForecast (the AutoLSTM comparison) lives in its own venv: it pulls ray and pins
 # its own versions. Without it the comparison row is left out and RESULTS.md says so.
-# AUTOLSTM=no leaves it out on purpose: its seeds can take 25 minutes each (RESULTS.md), and
+# AUTOLSTM=no leaves it out on purpose: its seeds can take 25 minutes each (benchmarks/JOURNAL.md), and
 # lstm-tuner then runs 6 more sweeps at AutoLSTM's walls: hours on 2 cores.
 # Ray Tune (the ASHA comparison) gets its own venv too: ray pins its own versions; it
 # runs lstm-tuner's model, so it holds this package as well. RAYTUNE=no leaves it out.

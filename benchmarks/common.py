@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -66,12 +68,19 @@ def epoch_budget(trial: optuna.trial.FrozenTrial) -> int:
     return int(settings.get("max_epochs", 0)) * max(1, int(settings.get("folds") or 1))
 
 
+def cpu_model() -> str:
+    """The CPU's model name, without trademark marks ("Intel Xeon Platinum ...")."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1] for line in info.splitlines() if "model name" in line), "")
+    return re.sub(r"\((R|TM)\)", "", name).strip() or platform.machine()
+
+
 def machine() -> str:
     import lightning
     import torch
 
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{cpu_model()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, torch {torch.__version__}, "
         f"lightning {lightning.__version__}, optuna {optuna.__version__}"
     )
@@ -85,11 +94,28 @@ def verdict(met: bool) -> str:
     return "met" if met else "not met"
 
 
-def write_section(section: str) -> None:
+def stamped(section: str, command: str) -> str:
+    """A measured section (it starts with its `## ` heading) with the day it was measured
+    and the command that measured it under its heading: RESULTS.md holds current figures
+    only, and says where each came from."""
+    heading, _, body = section.partition("\n")
+    stamp = f"_Measured {datetime.date.today().isoformat()} by `{command}`._"
+    return f"{heading}\n\n{stamp}\n{body}"
+
+
+def this_command() -> str:
+    """The command line of a benchmark run on its own (`python -m benchmarks.X ...`)."""
+    main = sys.modules["__main__"]
+    name = main.__spec__.name if main.__spec__ else Path(sys.argv[0]).name
+    return " ".join(["python -m", name, *sys.argv[1:]])
+
+
+def write_section(section: str, command: str | None = None) -> None:
     """Put one measured section (it starts with its `## ` heading) into RESULTS.md in place
     of the earlier one, for a benchmark run on its own; `make bench` rewrites everything
     below its mark, so a new section of a benchmark outside it goes above the mark."""
     results = Path(__file__).parent / "RESULTS.md"
+    section = stamped(section, command or this_command())
     heading = section.splitlines()[0]
     text = results.read_text()
     if heading in text:

@@ -8,9 +8,8 @@ Run alone (updates its section of RESULTS.md): `python -m benchmarks.demo_figure
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-from benchmarks.common import REPO, run_cli, scratch, write_section
+from benchmarks.common import REPO, cpu_model, run_cli, scratch, write_section
 
 DEMO_ROW = re.compile(r"\| \*\*lstm-tuner demo\*\*(.*)\| \*\*([\d.]+)\*\* \| \*\*([\d.]+)\*\* \|")
 PRINTED = re.compile(r"test_mae = ([\d.]+), test_rmse = ([\d.]+)")
@@ -26,13 +25,6 @@ def readme_figures() -> dict[tuple[float, float], str]:
     return rows
 
 
-def this_cpu() -> str:
-    """The CPU's model name, without trademark marks ("Intel Xeon Platinum ...")."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((line.split(":", 1)[1] for line in info.splitlines() if "model name" in line), "")
-    return re.sub(r"\((R|TM)\)", "", name).strip()
-
-
 def row_for(cpu: str, rows: dict[tuple[float, float], str]) -> tuple[float, float] | None:
     """The figures of the row whose machine (its first two words: "Intel Xeon") this is."""
     return next((k for k, label in rows.items() if " ".join(label.split()[:2]) in cpu), None)
@@ -44,7 +36,7 @@ def main() -> str:
     if printed is None:
         raise RuntimeError(f"the demo printed no test figures:\n{output[-2000:]}")
     mae, rmse = float(printed[1]), float(printed[2])
-    promised, cpu = readme_figures(), this_cpu()
+    promised, cpu = readme_figures(), cpu_model()
     mine = row_for(cpu, promised)
     if mine is None:
         verdict = f"the README has no row for this CPU ({cpu}): **add one**."

@@ -27,6 +27,7 @@ sweeps at each wall). Prints a Markdown section for RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import queue
@@ -39,7 +40,7 @@ from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
-from benchmarks.common import machine, verdict
+from benchmarks.common import cpu_model, machine, print_and_record, verdict
 from benchmarks.peers import (
     FITS_RESERVE,
     FRESH_ARGS,
@@ -84,12 +85,12 @@ def measure(
             return pool.submit(on_a_free_core, free, run)
 
         def autolstm(seed: int, core: int) -> dict:
-            result = {"seed": seed, **script(nf_python, "peer_autolstm", seed, core)}
+            result = {"seed": seed, **script(nf_python, "peer_autolstm", seed, core), **sitting()}
             print(f"AutoLSTM {json.dumps(result)}", file=sys.stderr, flush=True)
             return result
 
         def sweep(number: int, wall: float, core: int) -> dict:
-            result = {"seed": number, **within(number, wall, core)}
+            result = {"seed": number, **within(number, wall, core), **sitting()}
             print(f"lstm-tuner {json.dumps(result)}", file=sys.stderr, flush=True)
             return result
 
@@ -123,7 +124,7 @@ def section(autolstm: list[dict], tuner: list[dict]) -> str:
     trials = ", ".join(f"{r['trials']} ({r['pruned']})" for r in tuner)
     return "\n".join(
         [
-            "## At AutoLSTM's wall time: one core each, two runs side by side (by hand)",
+            "## At AutoLSTM's wall time: one core each, two runs side by side",
             "",
             f"Machine: {machine()}. `python -m benchmarks.equal_budget`: every run pinned to "
             f"one core with one thread; lstm-tuner seed i gets the wall of AutoLSTM's run "
@@ -145,9 +146,23 @@ def section(autolstm: list[dict], tuner: list[dict]) -> str:
             "",
             f"Target (median test MAE below AutoLSTM's, {len(tuner)} sweeps): kept model "
             f"{kept:.1f}, fresh fits {fits:.1f}, vs {their_mae:.1f}: "
-            f"{verdict(min(kept, fits) < their_mae)}.",
+            f"{verdict_of_one_sitting(autolstm + tuner, min(kept, fits) < their_mae)}.",
         ]
     )
+
+
+def sitting() -> dict[str, str]:
+    """When and on what CPU a run was measured, so a section never compares sittings."""
+    return {"date": datetime.date.today().isoformat(), "cpu": cpu_model()}
+
+
+def verdict_of_one_sitting(runs: list[dict], met: bool) -> str:
+    """A verdict only where every run was measured on one day on one CPU: walls and
+    scores of other sittings are not comparable (the machine type's CPU varies by day)."""
+    sittings = {(r.get("date"), r.get("cpu")) for r in runs}
+    if len(sittings) == 1 and None not in next(iter(sittings)):
+        return verdict(met)
+    return f"no verdict: the runs come from {len(sittings)} sittings (or undated ones)"
 
 
 class Known(NamedTuple):
@@ -176,4 +191,4 @@ if __name__ == "__main__":
     parser.add_argument("--known", type=Path)
     args = parser.parse_args()
     known = known_results(args.known)
-    print(section(*measure(os.environ["NF_PYTHON"], args.seeds, args.per_wall, known)))
+    print_and_record(section(*measure(os.environ["NF_PYTHON"], args.seeds, args.per_wall, known)))

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from benchmarks.common import load, search_in_scratch
+from benchmarks.common import load, machine, print_and_record, search_in_scratch
 
 SPACE = """
 metric: val_mae
@@ -39,7 +39,11 @@ def main() -> str:
         "gpu",
     )
     lines = [
-        f"GPU: {torch.cuda.get_device_name(0)}; 2 workers on GPU 0, bf16-mixed, wall {wall:.1f} s",
+        "## GPU path check",
+        "",
+        f"Machine: {machine()}; GPU: {torch.cuda.get_device_name(0)}; 2 workers on GPU 0, "
+        f"bf16-mixed, wall {wall:.1f} s.",
+        "",
         "| trial | state | worker | device | val_mae | peak GPU MiB |",
         "|---|---|---|---|---|---|",
     ]
@@ -53,4 +57,4 @@ def main() -> str:
 
 
 if __name__ == "__main__":
-    print(main())
+    print_and_record(main())

@@ -96,7 +96,7 @@ def section(rows: list[dict[str, float]], trials: int) -> str:
     ]
     return "\n".join(
         [
-            "## Refits on every non-test month against fold fits (by hand)",
+            "## Refits on every non-test month against fold fits",
             "",
             f"Machine: {machine()}. `python -m benchmarks.refit_fits --trials {trials}`: test "
             f"MAE on 1960, one {trials}-trial airline sweep per seed.",

@@ -1,5 +1,5 @@
-"""`make bench`: run the benchmarks and write benchmarks/RESULTS.md (measured sections are
-regenerated; the quality section records sweeps too long for `make bench`, see quality.py)."""
+"""`make bench`: run the benchmarks and rewrite the sections of benchmarks/RESULTS.md below
+its mark (the sections above it come from the longer scripts, each run on its own)."""
 
 from __future__ import annotations
 
@@ -16,21 +16,15 @@ from benchmarks import (
     scaling,
 )
 from benchmarks.common import BENCH_MARK as MARK
+from benchmarks.common import stamped
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
 def main() -> None:
     started = time.perf_counter()
-    sections = [
-        demo_figures.main(),
-        overhead.main(),
-        first_trial.main(),
-        peers.main(),
-        memory.main(),
-        scaling.main(),
-        mlflow_models.main(),
-    ]
+    benchmarks = [demo_figures, overhead, first_trial, peers, memory, scaling, mlflow_models]
+    sections = [stamped(b.main(), f"make bench ({b.__name__})") for b in benchmarks]
     minutes = (time.perf_counter() - started) / 60
     sections.insert(0, f"_This `make bench` ran for {minutes:.1f} minutes (target < 30)._\n")
     kept = RESULTS.read_text().split(MARK)[0] if RESULTS.exists() else "# Benchmark results\n\n"

@@ -65,7 +65,7 @@ def one_seed(
 def section(rows: list[dict], budgets: list[int], runs: list[tuple[int, int]]) -> str:
     fresh = [f"top-{k} x {n} fresh" if k > 1 else f"best x {n} fresh" for k, n in runs]
     lines = [
-        "## Which model a small-data sweep keeps: its own, top-k, or fresh fits (by hand)",
+        "## Which model a small-data sweep keeps: its own, top-k, or fresh fits",
         "",
         f"Machine: {machine()}. `python -m benchmarks.seed_fits`: per seed one airline sweep "
         f"of the default forecasting search (test = 1960), read after "

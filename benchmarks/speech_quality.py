@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks.common import REPO, run_cli, scratch
+from benchmarks.common import REPO, machine, print_and_record, run_cli, scratch
 from tuner.tasks.speech.text import ErrorRates
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -128,8 +128,20 @@ def main() -> None:
         "connected": connected,
         "speaker": lambda: speaker_finetune(recordings),
     }
-    for name in args.which:
-        print(re.sub(r"\n{3,}", "\n\n", runs[name]()), flush=True)
+    printed = "\n\n".join(re.sub(r"\n{3,}", "\n\n", runs[name]()) for name in args.which)
+    print_and_record(
+        "\n".join(
+            [
+                "## Speech: FSDD and connected digits",
+                "",
+                f"Machine: {machine()}. What each sweep printed:",
+                "",
+                "```text",
+                printed,
+                "```",
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

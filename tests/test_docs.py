@@ -296,3 +296,16 @@ def test_every_block_runs_or_says_why_not(project, capsys, monkeypatch):
 
 def python_sources_in(code: str) -> list[str]:
     return re.findall(r"python - <<'PY'\n(.*?)^PY$", code, re.S | re.M)
+
+
+def test_every_result_says_when_and_which_script_measured_it():
+    """RESULTS.md holds current figures only, each written by a committed script: every
+    section's stamp names its day and a command that runs one of benchmarks/'s modules."""
+    results = (REPO / "benchmarks" / "RESULTS.md").read_text()
+    sections = re.split(r"^## ", results, flags=re.M)[1:]
+    assert len(sections) >= 7
+    for section in sections:
+        stamp = re.search(r"^_Measured (\d{4}-\d\d-\d\d) by `([^`]+)`\._$", section, re.M)
+        assert stamp, section.splitlines()[0]
+        module = re.search(r"benchmarks\.(\w+)", stamp[2])
+        assert module and (REPO / "benchmarks" / f"{module[1]}.py").exists(), stamp[2]

@@ -2,7 +2,7 @@
 forward combines all their outputs (the task's `combine`: the mean by default, averaged
 probabilities for classes). A K-fold trial keeps its fold models this way: on JapaneseVowels
 and the airline, averaged fold models scored better on the test part than a refit on all
-non-test data for the folds' median best epoch count (benchmarks/RESULTS.md).
+non-test data for the folds' median best epoch count (benchmarks/RESULTS.md and JOURNAL.md).
 
 The carrier stays an instance of the task's own LightningModule, so everything that uses a
 model (its test step, `predict`, MLflow's pyfunc, a fine-tune) uses the combined outputs

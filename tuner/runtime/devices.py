@@ -112,7 +112,7 @@ def describe(accelerator: str) -> str:
 # default). A sweep draws new shapes at every trial (hidden size, layers, batch), so a long
 # study's memory grew with its trials: +8.8% from trial 1 to 50 of a small forecasting
 # space. A trial needs a few dozen (a 3-layer bidirectional LSTM trained on two batch shapes
-# and validated on two more: 32 slowed its epochs by ~10%, 64 did not; benchmarks/RESULTS.md).
+# and validated on two more: 32 slowed its epochs by ~10%, 64 did not; benchmarks/JOURNAL.md).
 KERNEL_CACHE = "64"
 
 

@@ -4,7 +4,7 @@ with synchronous=NORMAL.
 Why: a trial makes some 40 small commits (Optuna's reports and attributes, MLflow's run,
 metrics and model records). In SQLite's default mode each commit waits for several disk
 flushes; in WAL mode with NORMAL it appends to the log and the flush happens at
-checkpoints. That made 17 attribute writes 2.5x faster here (benchmarks/RESULTS.md).
+checkpoints. That made 17 attribute writes 2.5x faster here (benchmarks/JOURNAL.md).
 
 What it costs: a crashed or killed process loses nothing, but a power cut or a crash of
 the machine can roll back the last commits (the file stays consistent): SQLite's own

@@ -4,7 +4,7 @@ checkpoint I/O; the module keeps its own steps, epoch hooks and `configure_optim
 
 Lightning's Trainer cost 1.7x a plain PyTorch loop on a small LSTM's epochs with nothing
 but the model in it (per-batch hooks, result collections, progress tracking:
-benchmarks/RESULTS.md); this loop calls its callbacks once an epoch, where a trial's
+benchmarks/JOURNAL.md); this loop calls its callbacks once an epoch, where a trial's
 decisions are made. A callback is any object with some of these methods, called through
 Fabric (`Fabric.call`):
 
