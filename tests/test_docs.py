@@ -161,7 +161,10 @@ def test_search_spaces_shown_are_valid_for_a_task(doc):
 BUDGET = {"TUNER_MAX_TRIALS": "2", "TUNER_MAX_EPOCHS": "1"}  # tuner.config.budget
 # pages whose blocks need no second trial (no ensemble): one trial each shows them working
 ONE_TRIAL = {"tasks.md"}
-SERVES = {"ui", "storage-proxy"}  # run until stopped: test_ui.py, test_storage_proxy.py run them
+SERVES = {
+    "ui",
+    "storage-proxy",
+}  # run until stopped: tests/cli/test_ui.py, tests/storage/test_proxy.py run them
 NOT_RUN_HERE = ("git clone", "make test")  # CI runs them (.ci/run); this test is in the second
 SHOWN = {  # what a command's output must hold: the names and forms the README shows
     "best": "val_mae|no complete trial meeting",

@@ -18,7 +18,7 @@ import torch
 
 import tuner
 from tests.conftest import TINY_SPACE, tables
-from tests.test_speech import write_wav
+from tests.tasks.test_speech import write_wav
 from tuner.cli import main
 from tuner.contract.checkpoints import save_checkpoint
 

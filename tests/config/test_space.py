@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
 import pytest
 
+from tests.conftest import REPO
 from tuner.config.overrides import parse_overrides
 from tuner.config.space_file import load_space, parse_space
 from tuner.errors import SpaceError, UsageError
 from tuner.tasks.forecasting.spec import SPEC
 
-SHIPPED = Path(__file__).parents[1] / "search_spaces"  # read from any working directory
+SHIPPED = REPO / "search_spaces"  # read from any working directory
 
 GOOD = {
     "metric": "val_mae",
@@ -216,7 +215,7 @@ def test_shipped_charlm_space_is_sized_for_cpu_and_says_so(tmp_path, monkeypatch
 @pytest.mark.parametrize("task", ["charlm", "classification"])
 def test_shipped_first_trial_names_every_searched_param(task):
     """Naming them all keeps the sampler's random start-up draws after it as they would be
-    without it (tests/test_warmstart.py), so a small first trial adds a result, not a
+    without it (tests/study/test_warmstart.py), so a small first trial adds a result, not a
     different sweep; a param added to the space without a first value would break that."""
     from tuner.contract.registry import get_spec
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import REPO
 from tuner.config.space_file import parse_space
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.errors import DataError
@@ -19,8 +18,6 @@ from tuner.tasks.classification.task import (
     SequenceData,
     pad,
 )
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _model(pooling="last", bidirectional=False, **extra):

@@ -3,8 +3,6 @@ folds, what a K-fold trial records and which model it keeps."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import optuna
 import pytest
@@ -12,7 +10,7 @@ import torch
 from mlflow import MlflowClient
 
 import tuner
-from tests.conftest import AIR, make_long_csv
+from tests.conftest import AIR, REPO, make_long_csv
 from tuner.cli.printing import print_result
 from tuner.config.space_file import load_space, parse_space
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
@@ -29,7 +27,6 @@ from tuner.tasks.forecasting.task import TASK as FORECASTER
 from tuner.tasks.forecasting.task import ForecastData
 from tuner.training.folds import AUTO_BELOW, stratified_folds
 
-REPO = Path(__file__).resolve().parents[1]
 VOWELS = REPO / "tasks" / "data" / "japanese_vowels.npz"
 TWO_FOLDS = """
 metric: val_mae
