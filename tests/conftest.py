@@ -35,7 +35,10 @@ fixed:
 
 # Modules whose tests run longest (several processes, servers, simulated hosts) start
 # first, so the test processes of `pytest -n 2` do not end with one of them running alone.
-LONGEST_FIRST = ("test_fleet", "test_workers", "test_faults", "test_warmstart", "test_multihost")
+LONGEST_FIRST = (
+    "test_fleet", "test_docs", "test_workers", "test_faults", "test_multihost", "test_proxy",
+    "test_packaging", "test_security", "test_warmstart",
+)  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,6 +53,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1], len(rank)))
+
+
+@pytest.fixture(autouse=True)
+def forgotten_secrets(monkeypatch):
+    """Each test starts with no remembered URL secret and leaves none to the tests after it
+    (a process remembers every URL it was given, and hides its secrets in all it prints)."""
+    from tuner import redact
+
+    monkeypatch.setattr(redact, "_remembered", set())
 
 
 @pytest.fixture

@@ -10,13 +10,15 @@ import subprocess
 import sys
 import time
 
+import optuna
 import pytest
 from mlflow import MlflowClient
 
 import tuner
 from tests.conftest import REPO, run_cli, wait_for
+from tuner.cli import main
 from tuner.errors import UsageError
-from tuner.storage.locations import default_tracking_uri
+from tuner.storage.locations import default_tracking_uri, resolve_storage
 from tuner.storage.studies import load_study
 
 FAULT_SPACE = """
@@ -371,3 +373,40 @@ def test_reading_a_store_while_a_first_sweep_creates_it_breaks_nothing(workdir, 
             time.sleep(0.005)
         _, err = process.communicate()
         assert process.returncode == 0 and "Traceback" not in err, err
+
+
+KILL_POINTS = {  # FAULTY_KILL (tests/faulty_task.py): where the trial's process dies
+    "right-after-the-trial-is-created": "created",
+    "mid-epoch": "mid-epoch",
+    "while-recording": "recording",
+}
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_a_rerun_settles_a_trial_killed_at_any_moment(workdir, fault_space, request, store, point):
+    """SIGKILL at each moment of a trial; the same command rerun (here in this process)
+    finishes the study: the killed trial closed as interrupted (FAIL with that reason) and
+    retried, nothing left RUNNING."""
+    stores = []
+    if store == "postgresql":
+        storage, tracking = request.getfixturevalue("postgres_urls")
+        stores = ["--storage", storage, "--tracking-uri", tracking]
+        stores += ["--artifact-root", str(workdir / "shared")]
+    command = ["--heartbeat", "1", "--quiet", *stores]
+    killed = _start(
+        workdir, fault_space, 1, extra=command, env={"FAULTY_KILL": KILL_POINTS[point]}
+    )
+    killed.communicate(timeout=300)
+    assert killed.returncode == -signal.SIGKILL, point
+    rerun = ["search", "--task", "tests.faulty_task", "--space", str(fault_space), "--trials", "1",
+             "--study", "faults", "--pruner", "none", *command]  # fmt: skip
+    assert main(rerun) == 0
+    trials = optuna.load_study(study_name="faults", storage=_storage(stores)).trials
+    states = [(t.state.name, t.user_attrs.get("fail_reason")) for t in trials]
+    assert [s for s, _ in states].count("COMPLETE") == 1 and ("RUNNING", None) not in states
+    assert ("FAIL", "interrupted") in states, states
+
+
+def _storage(stores: list[str]) -> str:
+    return stores[stores.index("--storage") + 1] if stores else resolve_storage(None)

@@ -119,7 +119,7 @@ def test_the_checks_see_what_they_check():
     edges = graph()
     assert "tuner.api" in edges["tuner.cli.commands"]
     assert "tuner.contract.task" in edges["tuner.tasks.forecasting.task"]
-    assert layer_order()[0] == "errors" and layer_order()[-1] == "cli"
+    assert layer_order()[0] == "redact" and layer_order()[-1] == "cli"
 
 
 @pytest.mark.parametrize("name, path", sorted(modules().items()))

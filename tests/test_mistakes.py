@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import struct
+import tempfile
 from contextlib import closing
 from pathlib import Path
 
@@ -17,10 +18,11 @@ import pytest
 import torch
 
 import tuner
-from tests.conftest import TINY_SPACE, tables
+from tests.conftest import REPO, TINY_SPACE, tables
 from tests.tasks.test_speech import write_wav
 from tuner.cli import main
 from tuner.contract.checkpoints import save_checkpoint
+from tuner.errors import UsageError
 
 FILES = {
     "empty.csv": "",
@@ -58,7 +60,19 @@ FILES = {
     "tiny.txt": "hello world, a text far shorter than one bptt window.\n",
     "two_seq.csv": "sequence_id,step,x,label\na,0,1.0,yes\na,1,2.0,yes\nb,0,3.0,no\nb,1,1.0,no\n",
     "corrupt.db": "this is not a database, whatever its name says " * 20,
+    # round three: what a careless or hostile user hands us
+    "bomb.yaml": "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nparams: [*c, *c, *c, *c, *c, *c, *c, *c]\n",
+    "huge.csv": "month,passengers\n2000-01-01,1\n2000-02-01,1e308\n",
+    "folds1.yaml": "metric: val_acc\nfixed: {folds: 1, max_epochs: 1, hidden_size: 4}\n",
+    "unseen.csv": "sequence_id,step,x,label,split\n"
+    + "".join(f"{i},{t},{i + t},{'ab'[i % 2]},train\n" for i in range(8) for t in range(3))
+    + "".join(f"v{i},0,{i},{'ab'[i % 2]},val\n" for i in range(4))
+    + "t0,0,1,c,test\n",
+    "odd.txt": "the quick brown fox # jumps over the lazy dog\n" * 400,
 }
+HUGE_ERROR = "x" * 100_000
+STORED = REPO / "tests" / "data"  # checkpoints of each task, written by an older lstm-tuner
 
 MISTAKES = [
     # data file
@@ -87,7 +101,7 @@ MISTAKES = [
         ["search", "--task", "forecasting", "--data", "short.csv"],
         ["short.csv", "too short", "input_len"],
     ),
-    (["search", "--task", "forecasting", "--data", "audio"], ["audio", "not found"]),
+    (["search", "--task", "forecasting", "--data", "audio"], ["audio", "is a folder"]),
     (["search", "--task", "charlm", "--data", "tiny.txt"], ["tiny.txt", "too short", "bptt"]),
     (["search", "--task", "charlm", "--data", "unreadable.csv"], ["unreadable.csv", "not UTF-8"]),
     (
@@ -224,7 +238,7 @@ MISTAKES = [
         ["search", "--task", "forecasting", "--space", "missing.yaml"],
         ["missing.yaml", "not found"],
     ),
-    (["search", "--task", "forecasting", "--space", "audio"], ["audio", "cannot read"]),
+    (["search", "--task", "forecasting", "--space", "audio"], ["audio", "is a folder"]),
     (
         ["search", "--task", "forecasting", "--space", "unreadable.csv"],
         ["unreadable.csv", "cannot read"],
@@ -388,6 +402,51 @@ MISTAKES = [
         ["search", "--task", "speech", "--data", "m_good.csv", "--test-speaker", "zed"],
         ["'zed'", "no utterances", "ann, bob"],
     ),
+    # round three: files that are not files, YAML that expands, values that do not fit
+    (["search", "--task", "forecasting", "--space", "fifo.yaml"], ["fifo.yaml", "named pipe"]),
+    (["search", "--task", "forecasting", "--space", "bomb.yaml"], ["bomb.yaml", "aliases"]),
+    (["search", "--task", "forecasting", "--data", "huge.csv"], ["line 3", "float32"]),
+    (
+        ["search", "--task", "classification", "--data", "unseen.csv", "--space", "folds1.yaml"],
+        ["unseen.csv", "class 'c'", "test part but not in training"],
+    ),
+    (["search", "--task", "speech", "--data", "m_rate.csv"], ["rate0.wav", "0 Hz"]),
+    (["search", "--task", "speech", "--data", "m_width.csv"], ["width5.wav", "40-bit"]),
+    (["search", "--task", "forecasting", "--workers", "100000"], ["--workers 100000", "at most"]),
+    (
+        ["search", "--task", "forecasting", "--trials", "2", "--workers", "3"],
+        ["--workers 3", "more than the 2 trials"],
+    ),
+    (
+        ["search", "--task", "forecasting", "--max-epochs", "3", "--set", "max_epochs=5"],
+        ["--max-epochs 3", "max_epochs=5", "disagree"],
+    ),
+    (["search", "--task", "forecasting", "--study", HUGE_ERROR], ["--study", "..."]),
+    (["ensemble", "--study", "x", "--seeds", "100000"], ["--seeds 100000", "<= 100"]),
+    (
+        [
+            "finetune",
+            "--from",
+            str(STORED / "classification-7e3bbbc.ckpt"),
+            "--data",
+            "other_classes.npz",
+        ],
+        ["other_classes.npz", "class 'zz'", "not one of the model's 9 classes"],
+    ),  # fmt: skip
+    (
+        [
+            "finetune",
+            "--from",
+            str(STORED / "classification-7e3bbbc.ckpt"),
+            "--data",
+            "other_features.npz",
+        ],
+        ["other_features.npz", "reads 12 features per step", "holds 3"],
+    ),  # fmt: skip
+    (
+        ["finetune", "--from", str(STORED / "charlm-7e3bbbc.ckpt"), "--data", "odd.txt"],
+        ["odd.txt", "'#'", "not in the model's vocabulary"],
+    ),
 ]
 
 # mistakes made in a project that already holds one finished study, 'seen'
@@ -482,6 +541,15 @@ MISTAKES_WITH_A_STUDY = [
         ["--storage", "unknown scheme"],
     ),
     (["best", "--study", "nope"], ["--study 'nope'", "no such study", "seen"]),
+    (["predict", "--from", "study:seen", "--length", "10000000"], ["--length", "<= 100000"]),
+    # outputs, checked before any work
+    (["predict", "--from", "study:seen", "--out", "audio"], ["--out audio", "is a folder"]),
+    (
+        ["predict", "--from", "study:seen", "--out", "nowhere/p.csv"],
+        ["--out nowhere/p.csv", "does not exist"],
+    ),
+    (["compare", "seen", "--out", "audio"], ["--out audio", "is a folder"]),
+    (["report", "--study", "seen", "--out", "tiny.yaml"], ["--out tiny.yaml", "is a file"]),
     (
         ["report", "--study", "seen", "--tracking-uri", "sqlite:///elsewhere.db"],
         ["no MLflow store there yet"],
@@ -505,6 +573,9 @@ def inputs(tmp_path_factory):
     (root / "unreadable.csv").write_bytes(b"\xff\xfe\x00bad\x00")
     (root / "fake.npz").write_bytes(b"PK\x03\x04 not really a zip")
     np.savez(root / "one_class.npz", X=np.zeros((6, 3, 1)), y=np.array(["a"] * 6))
+    labels = np.array(["1"] * 10 + ["zz"] * 10)
+    np.savez(root / "other_classes.npz", X=np.ones((20, 5, 12)), y=labels)
+    np.savez(root / "other_features.npz", X=np.ones((20, 5, 3)), y=np.array(["1", "2"] * 10))
     _write_audio_mistakes(root)
     from tuner.tasks.forecasting.task import DEFAULTS, TASK
 
@@ -582,9 +653,27 @@ def _write_audio_mistakes(root: Path) -> None:
         "m_blank.csv": head + first + "audio/good.wav, ,ann,train\n",
         "m_split.csv": head + "audio/good.wav,one,ann,dev\n",
         "m_one.csv": "path,transcript\naudio/good.wav,one\n",
+        "m_rate.csv": head + first + "rate0.wav,one,ann,train\n",
+        "m_width.csv": head + first + "width5.wav,one,ann,train\n",
     }
+    for name, rate, width in (("rate0.wav", 0, 2), ("width5.wav", 8000, 5)):
+        (root / name).write_bytes(_pcm_header(rate, width) + bytes(2000 * width))
     for name, text in manifests.items():
         (root / name).write_text(text)
+
+
+def _pcm_header(rate: int, width: int) -> bytes:
+    """A PCM WAV header as a careless encoder might write it: any rate, any sample width."""
+    size = 2000 * width
+    fmt = struct.pack("<HHIIHH", 1, 1, rate, rate * width, width, 8 * width)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + size)
+        + b"WAVEfmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + (b"data" + struct.pack("<I", size))
+    )
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -609,17 +698,23 @@ def _content(path: Path) -> str:
 def make_mistake(template, tmp_path, monkeypatch, capsys, argv, words, name="project"):
     project = tmp_path / name
     shutil.copytree(template, project)
+    os.mkfifo(project / "fifo.yaml")  # copytree copies no pipe: made in each project
     monkeypatch.chdir(project)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     before = fingerprint(project)
+    scratch = tmp_path / f"{name}-tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     code = main(argv)
     out, err = capsys.readouterr()
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert len(err) <= 700, f"{len(err)} characters: {err[:300]}"
     for word in words:
         assert word in err, err
     assert "Traceback" not in err and "this should never run" not in out
     assert fingerprint(project) == before
+    assert not list(scratch.iterdir())  # no temporary copy left behind
 
 
 def _ids(cases):
@@ -664,3 +759,39 @@ def test_mistakes_leave_remote_stores_untouched(
         stores = ["--storage", storage, "--tracking-uri", tracking]
         make_mistake(inputs, tmp_path, monkeypatch, capsys, [*argv, *stores], words, str(index))
     assert tables(storage) == [] and tables(tracking) == []
+
+
+API_MISTAKES = [  # (function, args, kwargs, words): the API refuses what the CLI refuses
+    ("search", ("forecasting",), {"data": 42}, ["data=42", "expected a file path"]),
+    ("search", ("forecasting",), {"trials": "3"}, ["trials='3'", "an integer >= 1"]),
+    ("search", ("forecasting",), {"storage": 123}, ["storage=123", "expected text"]),
+    ("search", ("forecasting",), {"workers": 2.5}, ["workers=2.5", "an integer"]),
+    ("search", ("forecasting",), {"max_epochs": 3, "overrides": {"max_epochs": 4}}, ["disagree"]),
+    ("ensemble", ("seen",), {"top": "3"}, ["top='3'", "an integer >= 1"]),
+    ("best", ("seen",), {"storage": 123}, ["storage=123", "expected text"]),
+    ("best", (7,), {}, ["study=7", "expected text"]),
+    ("trials", ("seen",), {"storage": ["x"]}, ["storage=['x']", "expected text"]),
+    ("predict", (None,), {}, ["source=None", "expected text"]),
+    ("predict", ("study:seen",), {"out": 5}, ["out=5", "expected text"]),
+    ("compare", ("seen",), {}, ["names='seen'", "a list of study names"]),
+    ("lineage", (3,), {}, ["ref=3", "expected text"]),
+    ("finetune", ("study:seen",), {"max_epochs": "many"}, ["max_epochs='many'", "an integer"]),
+]
+
+
+@pytest.mark.parametrize(
+    "function, args, kwargs, words", API_MISTAKES, ids=[f"{m[0]}-{m[3][0]}" for m in API_MISTAKES]
+)
+def test_the_api_refuses_wrong_types_in_one_line(seen, tmp_path, monkeypatch, function, args,
+                                                 kwargs, words):  # fmt: skip
+    project = tmp_path / "project"
+    shutil.copytree(seen, project)
+    monkeypatch.chdir(project)
+    before = fingerprint(project)
+    with pytest.raises(UsageError) as refused:
+        getattr(tuner, function)(*args, **kwargs)
+    message = str(refused.value)
+    assert "\n" not in message and len(message) < 300, message
+    for word in words:
+        assert word in message, message
+    assert fingerprint(project) == before

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import optuna
 import pytest
@@ -90,11 +91,13 @@ def test_a_study_stored_under_an_older_name_stays_readable(tiny_space, monkeypat
     assert not Path("mlruns/reports/o'brien").exists()
 
 
-PASSWORD = "s3cret-pw"
+PASSWORD = (
+    "s3cret-pw/ 'q\"?#:%&=+@x"  # percent-encoded in the URL, as libpq and SQLAlchemy read it
+)
 
 
 def _with_password(url: str) -> str:
-    return url.replace("postgres@", f"postgres:{PASSWORD}@")
+    return url.replace("postgres@", f"postgres:{quote(PASSWORD, safe='')}@")
 
 
 def test_passwords_in_store_urls_are_never_printed_or_recorded(workdir, postgres_urls):
@@ -107,20 +110,24 @@ def test_passwords_in_store_urls_are_never_printed_or_recorded(workdir, postgres
     search = ["search", "--task", "forecasting", "--space", "tiny.yaml", "--study", "pw"]
     done = run_cli(workdir, *search, "--trials", "1", "--quiet", *stores, *shared)
     assert done.returncode == 0, done.stderr
-    assert PASSWORD not in done.stdout + done.stderr and "postgres:***@" in done.stdout
+    assert not _shows_secret(done.stdout + done.stderr) and "postgres:***@" in done.stdout
     for argv in (["best", "--study", "pw"], ["trials", "--study", "pw"], ["best", "--study", "x"]):
         shown = run_cli(workdir, *argv, *stores)
-        assert PASSWORD not in shown.stdout + shown.stderr
+        assert not _shows_secret(shown.stdout + shown.stderr)
     slow = [*search[:-1], "pw-stop", "--trials", "2", "--set", "max_epochs=400", *stores, *shared]
     interrupted = _interrupt(workdir, slow)
     assert "resume with: tuner search" in interrupted and "postgres:***@" in interrupted
-    assert PASSWORD not in interrupted
+    assert not _shows_secret(interrupted)
     client = MlflowClient(tracking)
     for run in client.search_runs([client.get_experiment_by_name("pw").experiment_id]):
         recorded = {**run.data.params, **run.data.tags}
-        assert not [key for key, value in recorded.items() if PASSWORD in str(value)]
+        assert not [key for key, value in recorded.items() if _shows_secret(str(value))]
     study = optuna.load_study(study_name="pw", storage=storage)
-    assert PASSWORD not in str(study.user_attrs)
+    assert not _shows_secret(str(study.user_attrs))
+
+
+def _shows_secret(text: str) -> bool:
+    return any(form in text for form in (PASSWORD, quote(PASSWORD, safe=""), "s3cret"))
 
 
 def _interrupt(workdir: Path, argv: list[str]) -> str:
@@ -150,3 +157,76 @@ def _running(storage: str) -> bool:
     except Exception:  # not created yet
         return False
     return any(t.state.name == "RUNNING" for t in trials)
+
+
+# every printable character but whitespace other than the space
+PRINTABLE = "".join(chr(c) for c in range(0x20, 0x7F))
+RAW_SAFE = PRINTABLE.replace("@", "")  # SQLAlchemy reads a raw password up to the first @
+
+
+def _url_forms(secret: str) -> list[str]:
+    """Every way libpq, SQLAlchemy, MLflow and gRPC take a secret in a URL."""
+    encoded, plus = quote(secret, safe=""), quote_plus(secret)
+    raw = secret.replace("@", "")
+    return [
+        f"postgresql://user:{encoded}@db.example:5432/optuna",
+        f"postgresql+psycopg://user:{encoded}@db.example/optuna?sslmode=require",
+        f"postgresql://user:{raw}@db.example/optuna",
+        f"postgres://user:{encoded}@db.example/optuna",
+        f"postgresql://db.example/optuna?user=me&password={encoded}",
+        f"postgresql:///optuna?host=/run/postgresql&password={plus}",
+        f"mysql+pymysql://user:{encoded}@db.example:3306/optuna",
+        f"mssql+pyodbc://user:{encoded}@dsn_name",
+        f"http://user:{encoded}@mlflow.example:5000",
+        f"https://user:{encoded}@mlflow.example/prefix?x=1",
+        f"https://mlflow.example/?token={encoded}",
+        f"https://mlflow.example/?api_key={plus}&other=1",
+        f"grpc://user:{encoded}@proxy.example:13000",
+        f"postgresql://user:{encoded}@[::1]:5432/optuna",
+    ]
+
+
+@pytest.mark.parametrize("secret", [PRINTABLE, RAW_SAFE, "zq9pw", "a'b\"c d"])
+def test_every_url_form_is_parsed_and_its_secret_hidden_wherever_it_is_printed(secret):
+    """The secret, however the URL carries it, is hidden in the URL, in its repr (an error's
+    quoting) and in a driver's message that repeats it, encoded or decoded."""
+    from tuner.redact import hide, remember_url
+
+    forms = _url_forms(secret)
+    for url in forms:
+        remember_url(url)
+        texts = [url, repr(url), f"error: --storage {url!r}: cannot open", f"password={secret!r}"]
+        for text in texts:
+            shown = hide(text)
+            assert "***" in shown, (url, shown)
+            for written in {secret, quote(secret, safe=""), quote_plus(secret)}:
+                assert written not in shown, (url, shown)
+
+
+STORE_FLAGS = {  # each command with the store flag whose URL it reports
+    "best": ["best", "--study", "s", "--storage"],
+    "trials": ["trials", "--study", "s", "--storage"],
+    "ui": ["ui", "--study", "s", "--tracking-uri"],
+    "storage-proxy": ["storage-proxy", "--port", "1", "--storage"],
+    "search": ["search", "--task", "forecasting", "--trials", "1", "--quiet", "--storage"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(STORE_FLAGS))
+def test_no_command_prints_a_secret_of_a_store_it_cannot_reach(workdir, command, capsys):
+    """Each command, given a store URL whose password holds every printable character (in
+    the userinfo and as a query parameter): one line, exit 2, nothing shown, nothing made."""
+    from tuner.cli import main
+
+    for url in (
+        f"postgresql://u:{quote(PRINTABLE, safe='')}@127.0.0.1:1/db",
+        f"postgresql://u@127.0.0.1:1/db?password={quote_plus(PRINTABLE)}",
+    ):
+        assert main([*STORE_FLAGS[command], url]) == 2
+        printed = capsys.readouterr()
+        assert not any(
+            form in printed.out + printed.err
+            for form in (PRINTABLE, quote(PRINTABLE, safe=""), quote_plus(PRINTABLE))
+        ), printed
+        assert "***" in printed.err and len(printed.err.splitlines()) == 1, printed.err
+    assert not (workdir / "mlruns").exists()

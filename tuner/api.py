@@ -7,23 +7,35 @@ wait for them."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from tuner import study as studies
 from tuner.config import keys
+from tuner.config import options as declared
+from tuner.config.files import excerpt, output_file, output_folder
 from tuner.config.goals import parse_constraints
 from tuner.config.names import path_part
-from tuner.contract.datafiles import write_csv_atomically
+from tuner.config.settings import Setting, check_arguments
+from tuner.contract.datafiles import is_frame, write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
 from tuner.reports.ranking import compare_studies, trials_table
 from tuner.storage.locations import HOME, resolve_storage, resolve_tracking
 from tuner.storage.studies import load_study
 from tuner.study import SearchConfig, SearchResult
 from tuner.tracking.checks import check_tracking_exists
+
+INTERNAL = {"worker_index"}  # set by a launcher for its workers, not by a caller
+SOURCE = Setting("source", "", "a checkpoint, runs:/, models:/ or study: reference", kind=str)
+READING = (declared.STUDY, declared.STORAGE, declared.TRACKING_URI)
+_ANY_STUDY = dataclasses.replace(declared.STUDY, optional=True)  # default: named after the data
+SEARCHING = (*declared.SEARCH, *declared.STORES, _ANY_STUDY)
+FINETUNING = (SOURCE, *declared.FINETUNE, *declared.STORES, _ANY_STUDY)
 
 if TYPE_CHECKING:
     from tuner.models.finetune import FinetuneResult
@@ -41,12 +53,35 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
     with `study=` naming the study.
     """
     options = _with_data(options)
+    check_arguments(SEARCHING, {"trials": trials, **options})
+    options = _with_max_epochs(options)
     return studies.run_search(_config(SearchConfig, task=task, trials=trials, **options))
+
+
+def _with_max_epochs(options: dict[str, Any]) -> dict[str, Any]:
+    """`max_epochs=E` (`--max-epochs E`) as shorthand for overrides={"max_epochs": E}; the
+    two given with different values are refused rather than one silently winning."""
+    epochs = options.pop("max_epochs", None)
+    if epochs is None:
+        return options
+    overrides = dict(options.get("overrides") or {})
+    if overrides.get("max_epochs", epochs) != epochs:
+        raise UsageError(
+            f"--max-epochs {epochs} and --set max_epochs={overrides['max_epochs']} disagree; "
+            f"give one of them"
+        )
+    return {**options, "overrides": {**overrides, "max_epochs": epochs}}
 
 
 def _with_data(options: dict[str, Any]) -> dict[str, Any]:
     """`data=frame` as shorthand for `data={"data": frame}`."""
     data = options.get("data")
+    if data is not None and not isinstance(data, (Mapping, str, os.PathLike, tuple, np.ndarray)):
+        if not is_frame(data):
+            raise UsageError(
+                f"data={excerpt(repr(data))}: expected a file path, a DataFrame, arrays "
+                f"(X, y) or a mapping of the task's data options"
+            )
     if data is not None and not isinstance(data, Mapping):
         options = {**options, "data": {"data": data}}
     return options
@@ -54,7 +89,7 @@ def _with_data(options: dict[str, Any]) -> dict[str, Any]:
 
 def _config(kind: type, **options: Any) -> Any:
     """The config dataclass, or one clear line for an argument it does not take."""
-    known = [field.name for field in dataclasses.fields(kind)]
+    known = [field.name for field in dataclasses.fields(kind) if field.name not in INTERNAL]
     for name in options:
         if name not in known:
             raise UsageError(
@@ -73,6 +108,7 @@ def best(
     """The best trial of a study: value, params, MLflow run, checkpoint URI; with
     `constraint` ("latency_ms<=5,params<=20000"), the best whose model meets it; of a
     multi-objective study, its Pareto front too."""
+    check_arguments(READING, locals())
     limits = parse_constraints(constraint, "--constraint")
     loaded = load_study(study, storage)
     return studies.summarize(
@@ -93,6 +129,7 @@ def ensemble(
     combine "median" for forecasts), scored and registered as `<model>-ensemble`; or, with
     seeds=N, fresh fits: the best trial's configuration (or the top K's, or the named
     trials') trained N times afresh each, averaged (`<model>-seeds-ensemble`)."""
+    check_arguments((*READING, *declared.ENSEMBLE), locals())
     where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
     load_study(study, storage)  # a wrong name is refused before torch is imported
     if seeds is None:
@@ -106,6 +143,7 @@ def ensemble(
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:
     """Every trial of a study as a table."""
+    check_arguments(READING, locals())
     return trials_table(load_study(study, storage))
 
 
@@ -114,7 +152,9 @@ def finetune(source: str, **options: Any) -> FinetuneResult:
     from tuner.models.finetune import FinetuneConfig
     from tuner.models.finetune import finetune as run_finetune
 
-    return run_finetune(_config(FinetuneConfig, source=source, **_with_data(options)))
+    options = _with_data(options)
+    check_arguments(FINETUNING, {"source": source, **options})
+    return run_finetune(_config(FinetuneConfig, source=source, **options))
 
 
 def predict(
@@ -131,6 +171,9 @@ def predict(
     (proba for classification; prompt, length, temperature, seed for charlm)."""
     from tuner.models.predict import predict as run_predict
 
+    check_arguments((SOURCE, declared.STORAGE, declared.TRACKING_URI, declared.OUT), locals())
+    if out is not None:
+        output_file(out)
     data = _with_data({"data": data})["data"]
     return run_predict(source, data, out, storage, tracking_uri, task, options)
 
@@ -140,6 +183,7 @@ def lineage(ref: str, tracking_uri: str | None = None, storage: str | None = Non
     first trained it."""
     from tuner.models.lineage import lineage as follow_lineage
 
+    check_arguments((dataclasses.replace(SOURCE, name="ref"), *READING[1:]), locals())
     uri = resolve_tracking(tracking_uri)[0]
     check_tracking_exists(uri)
     return follow_lineage(ref, uri, resolve_storage(storage))
@@ -149,6 +193,9 @@ def report(
     study: str, out: str | None = None, storage: str | None = None, tracking_uri: str | None = None
 ) -> Path:
     """Write the study's report (PNGs + report.html) and log it on the study's parent run."""
+    check_arguments((*READING, declared.OUT), locals())
+    if out is not None:
+        output_folder(out)
     from tuner.reports.plots import write_report
     from tuner.tracking import TrackingStore
 
@@ -165,6 +212,11 @@ def report(
 
 def compare(names: list[str], out: str | None = None, storage: str | None = None) -> pd.DataFrame:
     """Side-by-side table of studies (also written as CSV to `out`)."""
+    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+        raise UsageError(f"names={excerpt(repr(names))}: expected a list of study names")
+    check_arguments((declared.OUT, declared.STORAGE), locals())
+    if out:
+        output_file(out)
     table = compare_studies([load_study(name, storage) for name in names])
     if out:
         write_csv_atomically(table, Path(out))

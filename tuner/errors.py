@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable
 
-# scheme://user:password@host -> scheme://user:***@host, wherever a URL appears in a text
-_PASSWORD_IN_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@'\"]*):([^\s/'\"]+)@")
-
-
-def mask_secrets(text: str) -> str:
-    """The text with every password inside a URL replaced by ***: nothing tuner prints or
-    logs shows one (a storage URL appears in summaries, errors and the resume hint)."""
-    return _PASSWORD_IN_URL.sub(r"\1:***@", text)
+from tuner.redact import hide as mask_secrets
 
 
 class TunerError(Exception):

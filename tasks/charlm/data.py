@@ -13,6 +13,7 @@ import lightning.pytorch as pl
 import torch
 from typing_extensions import override
 
+from tuner.config.files import excerpt, regular_file
 from tuner.contract.datafiles import FRAME, is_frame
 from tuner.errors import DataError
 
@@ -37,8 +38,7 @@ def read_text(args: Mapping[str, Any]) -> Text:
             raise DataError(f"{FRAME}: no column 'text'; expected the text to model in it")
         return _checked(FRAME, "\n".join(frame["text"].astype(str)))
     path = Path(args["data"])
-    if not path.is_file():
-        raise DataError(f"{path}: text file not found; expected a UTF-8 text file (--data)")
+    regular_file(path, "text file", "a UTF-8 text file (--data)", DataError)
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
@@ -91,11 +91,23 @@ class Streams:
             yield self.inputs[:, start:stop], self.targets[:, start:stop], reset
 
 
+def require_in_vocabulary(data: Text, vocabulary: str) -> None:
+    """A fine-tune's text holds only characters its source model reads (in its order)."""
+    unknown = sorted(set(data.text) - set(vocabulary)) if vocabulary else []
+    if unknown:
+        raise DataError(
+            f"{data.path}: characters {excerpt(''.join(unknown))!r} are not in the model's "
+            f"vocabulary of {len(vocabulary)}; expected text in the characters it was "
+            f"trained on"
+        )
+
+
 class TextData(pl.LightningDataModule):
     def __init__(self, data: Text, settings: Mapping[str, Any]) -> None:
         super().__init__()
         text = data.text[: int(settings["max_chars"])] if settings["max_chars"] else data.text
-        self.vocabulary = "".join(sorted(set(data.text)))
+        self.vocabulary = settings.get("vocabulary") or "".join(sorted(set(data.text)))
+        require_in_vocabulary(data, self.vocabulary)
         lookup = {ch: i for i, ch in enumerate(self.vocabulary)}
         ids = torch.tensor([lookup[ch] for ch in text], dtype=torch.int64)
         cut = int(len(ids) * (1 - float(settings["val_fraction"])))

@@ -24,11 +24,17 @@ SPEC = TaskSpec(
         ),
         Setting("max_chars", 0, "train on the first N characters only (0 = all)", low=0),
         Setting("batches_per_epoch", 200, "batches an epoch holds (0 = a whole pass)", low=0),
+        Setting(
+            "vocabulary",
+            "",
+            "characters the model reads and emits, in order (empty: those of the training "
+            "text; a fine-tune keeps its source's)",
+        ),
     ),
     framework={"max_epochs": 10, "grad_clip": 1.0},
     predict_options=(
         Setting("prompt", None, "text to continue (default: a new line)", kind=str, optional=True),
-        Setting("length", 300, "characters to generate", low=1),
+        Setting("length", 300, "characters to generate", low=1, high=100_000),
         Setting("temperature", 1.0, "sampling temperature", low=0, above=True),
         Setting("seed", 0, "sampling seed", low=0, high=2**32 - 1),
     ),

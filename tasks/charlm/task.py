@@ -19,7 +19,7 @@ from tuner.config.space import SearchSpace
 from tuner.contract.datafiles import FRAME, is_frame
 from tuner.contract.task import Task
 from tuner.errors import DataError
-from tuner.tasks.charlm.data import Text, TextData, read_text
+from tuner.tasks.charlm.data import Text, TextData, read_text, require_in_vocabulary
 from tuner.tasks.charlm.model import CharLSTM, average_next_chars
 from tuner.tasks.charlm.spec import SPEC
 
@@ -62,6 +62,7 @@ def fit_space(space: SearchSpace, data: Text) -> tuple[SearchSpace, list[str]]:
             f"{need_train} for training and {need_val} for validation (a longer text, or a "
             f"smaller bptt / batch_size)"
         )
+    require_in_vocabulary(data, str(space.fixed.get("vocabulary") or ""))
     return space, []
 
 

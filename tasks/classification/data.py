@@ -12,12 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tuner.config.files import excerpt, regular_file
 from tuner.contract.datafiles import (
+    NUMBER,
     Table,
     is_frame,
     read_table,
     require_splits,
     split_column,
+    unfit_numbers,
     worst_split_settings,
 )
 from tuner.errors import DataError
@@ -54,8 +57,7 @@ def read_sequences(args: Mapping[str, Any]) -> SequenceSet:
         return _from_arrays("the arrays", arrays)
     if not is_frame(source):
         path = Path(source)
-        if not path.is_file():
-            raise DataError(f"{path}: data file not found; expected a .csv or .npz file (--data)")
+        regular_file(path, "data file", "a .csv or .npz file (--data)", DataError)
         if path.suffix == ".npz":
             return _read_npz(path)
     table = read_table(source)
@@ -76,17 +78,18 @@ def _from_arrays(path: str, arrays: Mapping[str, np.ndarray]) -> SequenceSet:
     if "X" not in arrays:
         raise DataError(f"{path}: no array 'X'; expected X (N, T, F), optional lengths, y, split")
     try:
-        X = np.asarray(arrays["X"], dtype=np.float32)
+        X = np.asarray(arrays["X"], dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{path}: X is not numeric ({exc})") from None
+        raise DataError(f"{path}: X is not numeric ({excerpt(str(exc))})") from None
     if X.ndim != 3:
         raise DataError(f"{path}: X has shape {X.shape}; expected (sequences, steps, features)")
     lengths = arrays["lengths"] if "lengths" in arrays else np.full(len(X), X.shape[1])
     if len(lengths) != len(X) or lengths.min() < 1 or lengths.max() > X.shape[1]:
         raise DataError(f"{path}: lengths must be N values between 1 and {X.shape[1]}")
-    if not np.isfinite(X).all():
-        row = int(np.argwhere(~np.isfinite(X))[0][0])
-        raise DataError(f"{path}: X[{row}] holds NaN or inf; expected finite numbers")
+    if unfit_numbers(X).any():
+        row = int(np.argwhere(unfit_numbers(X))[0][0])
+        raise DataError(f"{path}: X[{row}] holds NaN, inf or a value too large; expected {NUMBER}")
+    X = X.astype(np.float32)
     labels = [str(v) for v in arrays["y"]] if "y" in arrays else None
     split = split_column(path, arrays["split"]) if "split" in arrays else None
     sequences = [X[i, : int(n)] for i, n in enumerate(lengths)]
@@ -106,12 +109,12 @@ def _read_long_csv(table: Table) -> SequenceSet:
     if not features:
         raise DataError(f"{path}: no feature columns besides sequence_id, step, label, split")
     values = frame[features].apply(pd.to_numeric, errors="coerce")
-    bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
+    bad = unfit_numbers(values.to_numpy(dtype=np.float64))
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise DataError(
             f"{path}: {table.where(int(row))}: column {features[col]!r} has "
-            f"{frame.iloc[row][features[col]]!r}; expected a finite number"
+            f"{frame.iloc[row][features[col]]!r}; expected {NUMBER}"
         )
     frame = frame.assign(**{c: values[c] for c in features}).sort_values(
         ["sequence_id", "step"], kind="stable"
@@ -193,6 +196,9 @@ def assign_splits(
     return split
 
 
+MAX_CLASSES = 10_000  # an output per class; more is an id column, not a label
+
+
 def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
     """Labels of at least two classes, `folds` resolved (0: CV_FOLDS stratified folds when
     a hold-out would validate on few sequences), and splits that leave training and
@@ -201,14 +207,37 @@ def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
         raise DataError(
             f"{data.path}: expected labels of at least two classes (column 'label' or array 'y')"
         )
+    if len(set(data.labels)) > MAX_CLASSES:
+        raise DataError(
+            f"{data.path}: {len(set(data.labels))} classes; at most {MAX_CLASSES} (is the "
+            f"label column an id or a number to predict?)"
+        )
     require_fixed(space, ("folds",))
     space, notes = _resolve_folds(space, data)
     space, patch_notes = _resolve_patch(space, data)
     notes += patch_notes
     settings = worst_split_settings(space, DEFAULTS)
     for fold in range(fold_count(settings)):
-        require_splits(data.path, assign_splits(data, settings, fold), "sequences")
+        split = assign_splits(data, settings, fold)
+        require_splits(data.path, split, "sequences")
+        _require_trained_classes(data, split)
     return space, notes
+
+
+def _require_trained_classes(data: SequenceSet, split: np.ndarray) -> None:
+    """A class seen only in validation or test: the model cannot predict it, and its
+    score there says nothing about the model."""
+    labels = np.asarray(data.labels, dtype=object)
+    trained = set(labels[split == "train"])
+    for part in ("val", "test"):
+        unseen = sorted(set(labels[split == part]) - trained, key=str)
+        if unseen:
+            shown = ", ".join(map(repr, unseen[:5])) + (" ..." if len(unseen) > 5 else "")
+            raise DataError(
+                f"{data.path}: class {shown} is in the {part} part but not in training; "
+                f"expected every class among the training sequences (give them some, or "
+                f"drop those sequences)"
+            )
 
 
 def _resolve_patch(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:

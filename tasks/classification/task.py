@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from tuner.config.files import excerpt
 from tuner.contract.task import Task
 from tuner.contract.tensors import TensorData
 from tuner.errors import DataError
@@ -152,6 +153,27 @@ def build_datamodule(data: SequenceSet, settings: Mapping[str, Any]) -> Sequence
     return SequenceData(data, settings, seed=int(settings.get("seed", 0)))
 
 
+def require_inputs(hp: Mapping[str, Any], data: SequenceSet) -> None:
+    """The data holds what the model reads: texts, or as many features per step."""
+    wanted = "texts" if hp["vocabulary"] else f"{hp['n_features']} features per step"
+    found = "texts" if data.text else f"{data.n_features} features per step"
+    if wanted != found:
+        raise DataError(f"{data.path}: the model reads {wanted}; this file holds {found}")
+
+
+def fits_model(hp: Mapping[str, Any], data: SequenceSet) -> None:
+    """A fine-tune's data: what the model reads, and only classes it has an output for."""
+    require_inputs(hp, data)
+    unknown = sorted(set(data.labels or ()) - set(map(str, hp["classes"])))
+    if unknown:
+        shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
+        raise DataError(
+            f"{data.path}: class {shown} is not one of the model's {len(hp['classes'])} "
+            f"classes; a fine-tune keeps its output layer, so expected labels among "
+            f"{excerpt(', '.join(map(str, hp['classes'])))}"
+        )
+
+
 def predict(
     model: SequenceClassifier,
     data_args: Mapping[str, Any],
@@ -161,10 +183,7 @@ def predict(
     """sequence_id, label, probability (or one p_<class> column per class with proba)."""
     data = read_sequences(data_args)
     hp = model.hparams
-    wanted = "texts" if hp.vocabulary else f"{hp.n_features} features per step"
-    found = "texts" if data.text else f"{data.n_features} features per step"
-    if wanted != found:
-        raise DataError(f"{data.path}: the model reads {wanted}; this file holds {found}")
+    require_inputs(hp, data)
     x, lengths = pad(prepare_inputs(data, hp), data.text)
     model.eval()
     with torch.no_grad():
@@ -208,6 +227,7 @@ TASK = Task(
     forward_inputs=2,  # (features, lengths)
     ensemble_inputs=("n_features", "classes", "vocabulary"),
     predict=predict,
+    fits_model=fits_model,
     combine=average_probabilities,
     default_data=str(DATA / "japanese_vowels.npz"),
     smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tuner.contract.datafiles import Table, read_table
+from tuner.contract.datafiles import NUMBER, Table, read_table, unfit_numbers
 from tuner.errors import DataError
 from tuner.tasks.forecasting.spec import BACKTESTS, SPEC
 from tuner.training.folds import AUTO, auto_folds, fold_count, require_fixed
@@ -103,12 +103,12 @@ def _wide_to_long(
 def _one_series(table: Table, uid: Any, part: pd.DataFrame) -> Series:
     path, rows = table.name, part["_row"]
     values = pd.to_numeric(part["y"], errors="coerce").to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
+    bad = unfit_numbers(values)
     if bad.any():
         first = int(np.argmax(bad))
         raise DataError(
             f"{path}: {table.where(int(rows.iloc[first]))}: series {uid!r} has value "
-            f"{part['y'].iloc[first]!r}; expected a finite number"
+            f"{part['y'].iloc[first]!r}; expected {NUMBER}"
         )
     dates = pd.to_datetime(part["ds"], errors="coerce")
     if dates.isna().any():

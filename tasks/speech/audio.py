@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tuner.config.files import regular_file
 from tuner.errors import DataError
 
 MIN_SECONDS = 0.05  # shorter than this is a click, not speech
@@ -18,8 +19,7 @@ MIN_SECONDS = 0.05  # shorter than this is a click, not speech
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
     """(mono float32 samples in [-1, 1], their rate in Hz); a DataError names what is wrong.
     Resampling waits until the feature rate is known (it is a setting, not data)."""
-    if not path.is_file():
-        raise DataError(f"{path}: audio file not found")
+    regular_file(path, "audio file", "a PCM WAV file", DataError)
     try:
         with wave.open(str(path), "rb") as handle:
             channels, width = handle.getnchannels(), handle.getsampwidth()
@@ -29,6 +29,7 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
         raise DataError(
             f"{path}: not a PCM WAV file ({exc}); expected uncompressed 8/16/24/32-bit PCM"
         ) from None
+    _check_header(path, channels, width, source_rate)
     samples = _decode_pcm(raw, width).reshape(-1, channels).mean(axis=1)
     if samples.size == 0:
         raise DataError(f"{path}: the audio is empty (0 samples)")
@@ -38,6 +39,18 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
             f"expected at least {MIN_SECONDS * 1000:.0f} ms"
         )
     return samples.astype(np.float32), source_rate
+
+
+def _check_header(path: Path, channels: int, width: int, rate: int) -> None:
+    """A header that no PCM decoder can use (a zero rate, 12-bit samples), in one line."""
+    if rate <= 0:
+        raise DataError(f"{path}: its header gives a sample rate of {rate} Hz; expected > 0")
+    if width not in (1, 2, 3, 4):
+        raise DataError(
+            f"{path}: its header gives {8 * width}-bit samples; expected 8, 16, 24 or 32-bit PCM"
+        )
+    if channels < 1:
+        raise DataError(f"{path}: its header gives {channels} channels; expected 1 or more")
 
 
 def _decode_pcm(raw: bytes, width: int) -> np.ndarray:

@@ -94,16 +94,8 @@ def add_best_args(parser: argparse.ArgumentParser) -> None:
 
 def add_ensemble_args(parser: argparse.ArgumentParser) -> None:
     add_study_args(parser)
-    parser.add_argument("--top", type=int, help="the best K trials (default 3; 1 with --seeds)")
-    parser.add_argument("--trials", metavar="N,N,...", help="these trials instead of --top")
-    parser.add_argument(
-        "--seeds",
-        type=int,
-        metavar="N",
-        help="fresh fits instead: the best trial's configuration (with --top K or --trials, "
-        "those trials') trained again with N fresh seeds each (a study of its own, "
-        "<study>-t<trials>-seeds; a larger N later trains only the new ones)",
-    )
+    for setting in options.ENSEMBLE:
+        add_flag(parser, setting)
     parser.add_argument(
         "--combine", default="mean", help="mean (probabilities for classes) or median (forecasts)"
     )

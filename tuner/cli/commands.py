@@ -17,6 +17,8 @@ SEARCH_EPILOG = (
     "Each task has its own data flags (--data, columns, speakers...): "
     "`tuner search --task NAME --help` lists them, `tuner tasks` lists the tasks and settings."
 )
+
+
 def _typed(args: argparse.Namespace, keys: Iterable[str]) -> dict[str, Any]:
     return {key: getattr(args, key) for key in keys if hasattr(args, key)}
 
@@ -30,9 +32,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from tuner.contract.registry import get_spec
 
     overrides = parse_overrides(args.set, get_spec(args.task))
-    if args.max_epochs is not None:
-        overrides["max_epochs"] = args.max_epochs
-    keys = [s.name for s in options.SEARCH if s.name != "max_epochs"]
+    keys = [s.name for s in options.SEARCH]
     result = api.search(
         args.task,
         data=_typed(args, args.data_keys),

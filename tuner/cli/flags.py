@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from tuner.config import options
 from tuner.config.settings import Setting
 from tuner.errors import UsageError
 
@@ -40,20 +41,10 @@ def add_flag(parser: Any, setting: Setting, suppress: bool = False) -> None:
 
 
 def add_store_args(parser: argparse.ArgumentParser, writes_models: bool = False) -> None:
-    parser.add_argument(
-        "--storage", help="Optuna storage URL (default sqlite:///mlruns/optuna.db)"
-    )
-    parser.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)",
-    )
+    add_flag(parser, options.STORAGE)
+    add_flag(parser, options.TRACKING_URI)
     if writes_models:
-        parser.add_argument(
-            "--artifact-root",
-            metavar="URI",
-            help="where new experiments keep models: s3://..., or a folder every host mounts "
-            "(needed with a postgresql:// or mysql:// --tracking-uri; default mlruns/artifacts)",
-        )
+        add_flag(parser, options.ARTIFACT_ROOT)
 
 
 def add_task_flags(parser: argparse.ArgumentParser, command: str, argv: Sequence[str]) -> None:

@@ -11,10 +11,12 @@ import shlex
 import sys
 from collections.abc import Sequence
 
+from tuner import redact
 from tuner.cli.commands import COMMANDS, SEARCH_EPILOG
 from tuner.cli.flags import Parser, add_task_flags
 from tuner.errors import TunerError, UsageError, mask_secrets
 from tuner.runtime import signals
+from tuner.runtime.scratch import remove_scratch_folders
 
 TASK_FLAGS = ("search", "finetune", "predict")  # commands that take a task's flags
 
@@ -35,7 +37,15 @@ def build_parser(argv: Sequence[str]) -> Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every URL it was given is remembered first, and nothing it prints
+    (its own lines, a library's log, a traceback under --debug) shows that URL's secrets."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    redact.remember_inputs(argv, os.environ)
+    with redact.hidden_output():
+        return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     debug = "--debug" in argv
     signals.install()
     try:
@@ -60,13 +70,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(TunerError(f"{reason}; rerun the same command once this is fixed"), 1, debug)
     finally:
         signals.uninstall()
+        remove_scratch_folders()  # downloaded models: nothing stays in the temp folder
+
+
+MAX_ERROR_LINES, MAX_LINE = 20, 600  # an error quoting a huge value stays readable
 
 
 def _fail(exc: TunerError, code: int, debug: bool) -> int:
     if debug:
         raise exc
-    print(f"error: {exc}", file=sys.stderr)
+    print(f"error: {_bounded(str(exc))}", file=sys.stderr)
     return code
+
+
+def _bounded(message: str) -> str:
+    """At most MAX_ERROR_LINES lines of at most MAX_LINE characters each."""
+    lines = message.splitlines() or [""]
+    cut = [line if len(line) <= MAX_LINE else line[: MAX_LINE - 3] + "..." for line in lines]
+    more = len(cut) - MAX_ERROR_LINES
+    return "\n".join(cut[:MAX_ERROR_LINES] + ([f"... and {more} more lines"] if more > 0 else []))
 
 
 def _interrupted(argv: list[str]) -> str:
@@ -81,5 +103,3 @@ def _interrupted(argv: list[str]) -> str:
     return mask_secrets(
         f"{running}; finished trials are kept; resume with: tuner {shlex.join(argv)}"
     )
-
-

@@ -31,6 +31,7 @@ FIT_OF = "fit_of"  # a fresh fit (`tuner ensemble --seeds`): the run of the tria
 RESUMED_FROM = "resumed_from"  # a retry that continued its chain's checkpoint: where from
 INFEASIBLE = "infeasible"  # a trial whose model broke a constraint, not trained: which, one line
 INTERRUPTED = "interrupted"  # the fail reason of a trial stopped by Ctrl-C / SIGTERM
+INTERRUPTED_BY = "interrupted_by"  # what stopped a trial whose process ended unrecorded
 
 # ---------------------------------------------------------------- Optuna study attributes
 TASK = "task"  # the registered task's name

@@ -10,6 +10,7 @@ SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "hyperband", "none")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 MAX_SEED = 2**32 - 1  # numpy and Lightning take seeds in [0, 2**32)
+MAX_FRESH_FITS = 100  # fits of one configuration: each is a full training run
 
 SEED = Setting("seed", 0, "random seed of the sampler and of training", low=0, high=MAX_SEED)
 
@@ -82,6 +83,55 @@ FINETUNE: tuple[Setting, ...] = (
     SEED,
     WARM_START,  # with --trials: earlier fine-tune studies of the same source model
     WARM_START_TOP,
+)
+
+STORAGE = Setting(
+    "storage",
+    None,
+    "Optuna storage URL (default sqlite:///mlruns/optuna.db)",
+    kind=str,
+    optional=True,
+)
+TRACKING_URI = Setting(
+    "tracking_uri",
+    None,
+    "MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)",
+    kind=str,
+    optional=True,
+)
+ARTIFACT_ROOT = Setting(
+    "artifact_root",
+    None,
+    "where new experiments keep models: s3://..., or a folder every host mounts (needed "
+    "with a postgresql:// or mysql:// --tracking-uri; default mlruns/artifacts)",
+    kind=str,
+    optional=True,
+)
+STORES: tuple[Setting, ...] = (STORAGE, TRACKING_URI, ARTIFACT_ROOT)
+STUDY = Setting("study", "", "the study's name", kind=str)
+OUT = Setting("out", None, "where to write", kind=str, optional=True)
+
+ENSEMBLE: tuple[Setting, ...] = (
+    Setting(
+        "top",
+        None,
+        "the best K trials (default 3; 1 with --seeds)",
+        kind=int,
+        low=1,
+        optional=True,
+    ),  # fmt: skip
+    Setting("trials", None, "N,N,...: these trials instead of --top", kind=str, optional=True),
+    Setting(
+        "seeds",
+        None,
+        "fresh fits instead: the best trial's configuration (with --top K or --trials, those "
+        "trials') trained again with N fresh seeds each (a study of its own, "
+        "<study>-t<trials>-seeds; a larger N later trains only the new ones)",
+        kind=int,
+        low=1,
+        high=MAX_FRESH_FITS,
+        optional=True,
+    ),
 )
 
 PORT = Setting("port", 5000, "port of the MLflow UI on 127.0.0.1", low=1, high=65535)

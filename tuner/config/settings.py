@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -99,6 +100,20 @@ class Setting:
         if problem:
             raise UsageError(f"--{self.name.replace('_', '-')} {value!r}: {problem}")
         return value
+
+
+def check_arguments(settings: Iterable[Setting], values: Mapping[str, Any]) -> None:
+    """The Python API's keyword arguments checked against the declarations the CLI builds
+    its flags from: one UsageError line (`top='3': expected an integer >= 1`), never a
+    TypeError from deep inside."""
+    for setting in settings:
+        if setting.name in values:
+            value = values[setting.name]
+            problem = setting.problem(
+                os.fspath(value) if isinstance(value, os.PathLike) else value
+            )
+            if problem:
+                raise UsageError(f"{setting.name}={values[setting.name]!r}: {problem}")
 
 
 def _number(value: float) -> str:

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tuner.config.files import load_yaml
 from tuner.config.goals import parse_goals, with_first_objective
 from tuner.config.settings import MINIMIZE, Setting, TaskSpec
 from tuner.config.space import (
@@ -31,20 +30,8 @@ def load_space(path: str | Path, spec: TaskSpec | Mapping[str, Any]) -> SearchSp
     Raises:
         SpaceError: listing every problem found, each as `file: key: reason`.
     """
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpaceError(f"{path}: search-space file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpaceError(f"{path}: cannot read search-space file ({exc})") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise SpaceError(
-            f"{path}: not valid YAML{line}; expected a mapping with "
-            f"metric, direction, params, fixed"
-        ) from None
+    expected = "a YAML mapping with metric, direction, params, fixed"
+    raw = load_yaml(path, "search-space file", expected, SpaceError)
     return parse_space(raw, spec, source=str(path))
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import lightning
 import torch
 
+from tuner.config.files import regular_file
 from tuner.contract.members import MEMBER_HPARAMS, MEMBERS, RULE, RULES, carried, carry
 from tuner.errors import CheckpointError
 
@@ -84,8 +85,7 @@ def save_checkpoint(
 def load_checkpoint(path: str | Path, task: str | None = None) -> dict[str, Any]:
     """Read and verify a checkpoint; with `task`, refuse one made by another task."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint file not found")
+    regular_file(path, "checkpoint file", "a .ckpt file lstm-tuner wrote", CheckpointError)
     payload = _verified(path, _read(path))
     if task is not None and payload["task"] != task:
         raise CheckpointError(

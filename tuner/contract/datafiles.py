@@ -15,9 +15,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tuner.config.files import regular_file
 from tuner.errors import DataError
 
 FRAME = "the data frame"  # how messages name data given as a DataFrame
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # models train in float32: 3.4e38 at most
+NUMBER = "a finite number within +-3.4e38 (float32)"
+
+
+def unfit_numbers(values: np.ndarray) -> np.ndarray:
+    """Where values are not numbers a float32 model can hold (NaN, inf, or beyond 3.4e38,
+    which would become inf once converted)."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return ~(np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX))
 
 
 @dataclass(frozen=True)
@@ -112,8 +123,7 @@ class DataFile:
 
 def read_csv(path: Path) -> pd.DataFrame:
     """A CSV with a header and at least one row, or a DataError that says what is wrong."""
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found; expected a CSV file (--data FILE)")
+    regular_file(path, "data file", "a CSV file (--data FILE)", DataError)
     try:
         frame = pd.read_csv(path)
     except pd.errors.EmptyDataError:

@@ -62,6 +62,9 @@ class Task:
             agree.
         forward_inputs: how many leading elements of a batch the model's forward takes
             (1: the inputs; 2: inputs and lengths): `latency_ms` times that forward.
+        fits_model: (a trained model's hyperparameters, loaded data) -> raises DataError
+            when the model cannot read the data or learn from it (other features, classes
+            it has no output for); a fine-tune asks before anything is created.
         smoke: tiny settings for tests.
     """
 
@@ -90,6 +93,7 @@ class Task:
     forward_inputs: int = 1
     ensemble_inputs: tuple[str, ...] | None = None
     reframe: Callable[[Mapping[str, Any], Any], Any] | None = None
+    fits_model: Callable[[Mapping[str, Any], Any], None] | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
     metric: str = ""

@@ -185,6 +185,8 @@ def _prepare(
     if in_memory(data_args["data"]) and config.study is None:
         raise UsageError("data given in memory has no file name to name the study; pass study=")
     data = task.load_data(data_args)
+    if task.fits_model is not None:
+        task.fits_model(payload["hyper_parameters"], data)
     space, _ = task.fit_space(finetune_space(config, payload, task), data)
     lineage, name, model_name = _names(config, loaded, data_args)
 

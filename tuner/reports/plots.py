@@ -79,7 +79,11 @@ def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 1
         ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
         table = table.sort_values("value", ascending=ascending, na_position="last").head(top)
     page = out / "report.html"
-    page.write_text(_html(study, figures, table), encoding="utf-8")
+    try:
+        page.write_text(_html(study, figures, table), encoding="utf-8")
+    except OSError:
+        page.unlink(missing_ok=True)
+        raise
     return page
 
 
@@ -95,8 +99,13 @@ def _save(draw: Callable[[], Any], path: Path) -> Path | None:
     figure = plt.gcf()
     figure.set_size_inches(9, 5)
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close("all")
+    try:
+        figure.savefig(path, dpi=90)
+    except OSError:  # a full disk: no empty or half-written PNG stays behind
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close("all")
     return path
 
 

@@ -32,6 +32,9 @@ class WorkerPlan:
         return "gpu" if self.gpu is not None else "cpu"
 
 
+WORKERS_PER_CORE = 4  # CPU workers a core can take (small trials spend time on their stores)
+
+
 def plan_workers(
     workers: int,
     devices: str,
@@ -60,6 +63,12 @@ def plan_workers(
             )
         threads = max(1, cpu_count // workers)
         return [WorkerPlan(i, gpus[i // trials_per_device], threads) for i in range(workers)]
+    if workers > WORKERS_PER_CORE * cpu_count:
+        raise UsageError(
+            f"--workers {workers}: at most {WORKERS_PER_CORE * cpu_count} on this machine "
+            f"({cpu_count} CPU cores x {WORKERS_PER_CORE}); each worker is a process that "
+            f"trains, and more than the cores can run only wait for them"
+        )
     threads = max(1, cpu_count // workers)
     return [WorkerPlan(i, None, threads) for i in range(workers)]
 

@@ -4,6 +4,7 @@ right; and which failures are the machine's, not the params' (they stop the stud
 
 from __future__ import annotations
 
+import datetime
 import errno
 import os
 import socket
@@ -13,6 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config import keys
+from tuner.errors import mask_secrets
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
@@ -46,8 +48,9 @@ def environment_failure(exc: BaseException) -> str | None:
 
 
 def first_line(exc: BaseException | str) -> str:
-    """An error's first line, at most 200 characters (its type when it says nothing)."""
-    text = str(exc).strip()
+    """An error's first line, secrets hidden, then cut to 200 characters (its type when it
+    says nothing): cutting first could leave part of a secret that no longer matches."""
+    text = mask_secrets(str(exc)).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
@@ -67,25 +70,43 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def fail_dead_local_trials(
-    study: optuna.Study, on_stale: Callable[[optuna.Study, FrozenTrial], None]
+def fail_dead_trials(
+    study: optuna.Study,
+    on_stale: Callable[[optuna.Study, FrozenTrial], None] | None,
+    grace: float,
 ) -> list[int]:
-    """Trials left RUNNING by a process of this host that no longer exists are failed now
-    (not after the heartbeat grace period) and handed to `on_stale`, which closes their
-    MLflow runs and re-queues their params, as for a worker that stopped its heartbeats."""
+    """Trials left RUNNING by a process that no longer runs are failed now, as interrupted,
+    and handed to `on_stale`, which closes their MLflow runs and re-queues their params:
+    those of a process of this host that is gone, and those no process ever claimed (a kill
+    between Optuna's creating the trial and its first heartbeat leaves one that Optuna's
+    stale check never sees) once `grace` seconds have passed since they started."""
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        pid = this_host_pid(str(trial.user_attrs.get(keys.WORKER, "")))
-        if pid is None or pid == os.getpid() or _alive(pid):
+        if not _abandoned(trial, grace):
             continue
         storage = study._storage
         try:
-            storage.set_trial_user_attr(
-                trial._trial_id, keys.FAIL_REASON, "its process ended without recording it"
-            )
+            storage.set_trial_user_attr(trial._trial_id, keys.FAIL_REASON, keys.INTERRUPTED)
+            storage.set_trial_user_attr(trial._trial_id, keys.INTERRUPTED_BY, _why(trial))
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # another process just did the same
-        on_stale(study, storage.get_trial(trial._trial_id))
+        if on_stale is not None:
+            on_stale(study, storage.get_trial(trial._trial_id))
         failed.append(trial.number)
     return failed
+
+
+def _abandoned(trial: FrozenTrial, grace: float) -> bool:
+    worker = trial.user_attrs.get(keys.WORKER)
+    if worker is None:
+        started = trial.datetime_start or datetime.datetime.now()
+        return (datetime.datetime.now() - started).total_seconds() > grace
+    pid = this_host_pid(str(worker))
+    return pid is not None and pid != os.getpid() and not _alive(pid)
+
+
+def _why(trial: FrozenTrial) -> str:
+    if keys.WORKER in trial.user_attrs:
+        return "its process ended without recording it"
+    return "its process ended before the trial started training"

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tuner import redact
 from tuner.contract.datafiles import DataFile
 from tuner.errors import TunerError, UsageError
 from tuner.runtime import signals
@@ -78,6 +79,12 @@ def _worker_main(config: Any, plan: WorkerPlan, run: Callable[[Any], Any]) -> No
     # must not cut short the recording of the first.
     signals.install(second_exits=False)
     os.environ.update(plan.environment())
+    redact.remember_inputs([v for v in vars(config).values() if isinstance(v, str)], os.environ)
+    with redact.hidden_output():
+        _work(config, plan, run)
+
+
+def _work(config: Any, plan: WorkerPlan, run: Callable[[Any], Any]) -> None:
     import torch
 
     torch.set_num_threads(plan.threads)

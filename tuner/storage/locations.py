@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
+from tuner import redact
 from tuner.errors import UsageError
 from tuner.storage.sqlite_wal import use_wal
 
@@ -20,6 +21,8 @@ STORAGE_SCHEMES = (
     "mysql+pymysql",
 )
 DATABASE_PREFIXES = ("postgresql", "mysql", "mssql")
+
+
 def default_storage() -> str:
     """SQLite under ./mlruns, as an absolute path: MLflow caches stores by URI, and a
     relative one would point at another folder once the process changes directory."""
@@ -31,7 +34,7 @@ def default_tracking_uri() -> str:
 
 
 def resolve_storage(url: str | None) -> str:
-    url = url or default_storage()
+    url = redact.remember_url(url) or default_storage()
     scheme = url.split(":", 1)[0]
     if scheme == "grpc":
         raise UsageError(
@@ -51,6 +54,8 @@ def resolve_tracking(uri: str | None, artifact_root: str | None = None) -> tuple
     """(tracking URI, artifact root or None): --tracking-uri, MLFLOW_TRACKING_URI, default;
     --artifact-root, or mlruns/artifacts beside the default store."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
+    redact.remember_url(uri)
+    redact.remember_url(artifact_root)
     if artifact_root:
         return uri, _as_uri(artifact_root)
     if uri == default_tracking_uri():

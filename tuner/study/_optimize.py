@@ -15,7 +15,7 @@ from tuner.config.budget import capped_trials
 from tuner.errors import TunerError, UsageError
 from tuner.reports.progress import StudyProgress
 from tuner.runtime import devices, signals
-from tuner.runtime.recovery import environment_failure
+from tuner.runtime.recovery import environment_failure, fail_dead_trials
 from tuner.storage.databases import store_lock
 from tuner.storage.locations import HOME, is_shared_tracking
 from tuner.study._config import Prepared, SearchConfig, SearchResult
@@ -206,3 +206,5 @@ def _wait_for_others(study: optuna.Study, heartbeat: int) -> None:
     process stopped sending heartbeats."""
     signals.sleep(min(heartbeat, 5))
     optuna.storages.fail_stale_trials(study)
+    on_stale = study._storage.get_heartbeat_stale_trial_callback()
+    fail_dead_trials(study, on_stale, grace=4 * heartbeat)

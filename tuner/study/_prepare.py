@@ -171,6 +171,11 @@ def check_config(config: SearchConfig) -> None:
             "bf16-mixed or 32-true"
         )
     devices.plan_workers(config.workers, config.devices, config.trials_per_device)
+    if config.workers > config.trials:
+        raise UsageError(
+            f"--workers {config.workers}: more than the {config.trials} trials the study "
+            f"should hold (--trials); at most {config.trials}"
+        )
     if config.storage_proxy is not None:
         parse_address(config.storage_proxy)
 

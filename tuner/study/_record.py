@@ -12,7 +12,7 @@ from tuner.config.goals import best_rule
 from tuner.config.space import SearchSpace
 from tuner.contract.datafiles import recordable
 from tuner.reports import ranking as report
-from tuner.runtime.recovery import fail_dead_local_trials
+from tuner.runtime.recovery import fail_dead_trials
 from tuner.storage.databases import store_lock
 from tuner.storage.locations import HOME, prepare_local_folders
 from tuner.storage.proxy import ProxiedStorage, check_study_in
@@ -48,7 +48,7 @@ def open_record(prepared: Prepared, config: SearchConfig) -> tuple[optuna.Study,
         )
         study.set_user_attr(keys.PARENT_RUN_ID, parent_run_id)
         tracker.set_runs_view(space.metric, [spec.name for spec in space.params])
-    settle_leftovers(study, tracker, config.max_retries)
+    settle_leftovers(study, tracker, config.max_retries, config.heartbeat)
     return study, tracker
 
 
@@ -116,10 +116,13 @@ def close_record(
         report.close_study_record(study, tracker, HOME / "reports" / prepared.folder_name, status)
 
 
-def settle_leftovers(study: optuna.Study, tracker: StudyTracker, max_retries: int = 10) -> None:
-    """Record what an earlier process left open: trials of a process of this host that no
-    longer runs are failed (and re-queued), trial runs of finished trials are closed."""
-    lost = fail_dead_local_trials(study, stale_trial_handler(tracker.tracking_uri, max_retries))
+def settle_leftovers(
+    study: optuna.Study, tracker: StudyTracker, max_retries: int = 10, heartbeat: int = 30
+) -> None:
+    """Record what an earlier process left open: trials of a process that no longer runs
+    are failed as interrupted (and re-queued), trial runs of finished trials are closed."""
+    handler = stale_trial_handler(tracker.tracking_uri, max_retries)
+    lost = fail_dead_trials(study, handler, grace=4 * heartbeat)
     states = {t.number: _run_state(t) for t in study.get_trials(deepcopy=False)}
     closed = tracker.close_orphan_runs(states)
     if lost or closed:

@@ -19,7 +19,7 @@ import torch
 from optuna.trial import TrialState
 
 from tuner.config import keys
-from tuner.errors import TrialFailed
+from tuner.errors import TrialFailed, mask_secrets
 from tuner.runtime import signals
 from tuner.runtime.devices import describe
 from tuner.runtime.recovery import environment_failure
@@ -285,7 +285,7 @@ def _record_failure(
 def failure_reason(exc: Exception) -> str:
     """One line a person can act on: the exception's type and first line."""
     reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
-    reason = (reason.splitlines() or [""])[0][:500]
+    reason = mask_secrets((reason.splitlines() or [""])[0])[:500]
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         reason = f"out of memory: {reason}"
     return reason

@@ -11,14 +11,13 @@ which the safe loader opens.
 
 from __future__ import annotations
 
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from tuner.config.files import load_yaml
 from tuner.errors import CheckpointError
 
 LOADER = __name__  # what the MLmodel file names as the flavor's loader_module
@@ -94,16 +93,14 @@ def save(
 def checkpoint_in(folder: Path, source: str) -> Path:
     """The checkpoint inside a model folder written by `save`, read from its MLmodel file
     as data (nothing in the folder is run)."""
+    spec = load_yaml(
+        folder / MLMODEL, "MLmodel file", "an lstm-tuner MLflow Model", CheckpointError
+    )
     try:
-        spec = yaml.safe_load((folder / MLMODEL).read_text(encoding="utf-8"))
         data = spec["flavors"]["python_function"]["data"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{source}: not an lstm-tuner MLflow Model ({exc})") from None
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{source}: not an lstm-tuner MLflow Model (no {exc})") from None
     path = (folder / str(data)).resolve()
     if folder.resolve() not in path.parents or not path.is_file():
         raise CheckpointError(f"{source}: its MLmodel names no checkpoint inside the model")
     return path
-
-
-def scratch_folder() -> Path:
-    return Path(tempfile.mkdtemp(prefix="tuner-model-"))

@@ -5,7 +5,6 @@ a local SQLite store: only once every input has been checked."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from functools import cached_property
 from pathlib import Path
@@ -16,6 +15,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
 from tuner.config import keys
+from tuner.runtime.scratch import scratch_folder
 
 CHECKPOINT_DIR = "checkpoint"  # a kept trial's checkpoint file in its run (and older best runs)
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # read by the MLflow 3 UI's runs table
@@ -56,7 +56,7 @@ class TrackingStore:
         checkpoints = [name for name in files if name.endswith(".ckpt")]
         if not checkpoints:
             return None
-        folder = tempfile.mkdtemp(prefix="tuner-src-")
+        folder = scratch_folder("tuner-src-")
         return Path(self.client.download_artifacts(run_id, checkpoints[0], folder))
 
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
@@ -116,7 +116,7 @@ class TrackingStore:
         # by its artifact location: MLflow resolves a models:/<id> URI through the global
         # tracking URI, not the one given here
         location = self.client.get_logged_model(model_id).artifact_location
-        folder = tempfile.mkdtemp(prefix="tuner-model-")
+        folder = scratch_folder("tuner-model-")
         return Path(download_artifacts(location, dst_path=folder, tracking_uri=self.uri))
 
     def artifact_location(self, name: str) -> str | None:

@@ -31,6 +31,8 @@ from tuner.config.keys import (
     TRIAL_TAG,
 )
 from tuner.config.names import path_part
+from tuner.errors import mask_secrets
+from tuner.runtime.scratch import scratch_folder
 from tuner.tracking import pyfunc_model
 from tuner.tracking.model_registry import LoggedBest, StudyModel, requirements
 from tuner.tracking.store import (
@@ -53,7 +55,7 @@ RUN_STATUS = {
 
 
 def _param_text(value: Any) -> str:
-    return str(value)[:6000]
+    return mask_secrets(str(value))[:6000]
 
 
 class StudyTracker:
@@ -98,7 +100,12 @@ class StudyTracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=self.study_name,
-            tags={ROLE_TAG: "study", STUDY_TAG: self.study_name, **tags, **self.tags},
+            tags={
+                ROLE_TAG: "study",
+                STUDY_TAG: self.study_name,
+                **{k: mask_secrets(v) for k, v in tags.items()},
+                **self.tags,
+            },
         )
         self.parent_run_id = run.info.run_id
         self.client.log_batch(
@@ -166,7 +173,7 @@ class StudyTracker:
 
     def describe(self, text: str) -> None:
         """The parent run's description (markdown) in the MLflow UI."""
-        self.client.set_tag(self.parent_run_id, NOTE_TAG, text)
+        self.client.set_tag(self.parent_run_id, NOTE_TAG, mask_secrets(text))
 
     def close_study(
         self, summary: Mapping[str, Any], files: list[Path], status: str = "FINISHED"
@@ -237,7 +244,7 @@ class StudyTracker:
         tags = [
             RunTag(STATE_TAG, state),
             RunTag(RUN_NAME_TAG, f"trial-{number} {state.lower()}"),  # renames the run
-            *(RunTag(f"{TAG}{k}", str(v)[:5000]) for k, v in details.items()),
+            *(RunTag(f"{TAG}{k}", mask_secrets(str(v))[:5000]) for k, v in details.items()),
         ]
         self.client.log_batch(run_id, tags=tags)
         self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
@@ -262,10 +269,10 @@ class StudyTracker:
         return closed
 
     def tag_run(self, run_id: str, tags: Mapping[str, str]) -> None:
-        self.client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        self.client.log_batch(run_id, tags=[RunTag(k, mask_secrets(v)) for k, v in tags.items()])
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
-        self.client.log_text(run_id, text, name)
+        self.client.log_text(run_id, mask_secrets(text), name)
 
     def publish_resume(self, run_id: str, path: Path) -> None:
         """A running trial's resume checkpoint, where every host reads it (the run's
@@ -331,7 +338,7 @@ class StudyTracker:
         """Log a trial's checkpoint as an MLflow Model into its logged model (new_model) and
         register it as a new version of the study's model (the caller then moves the `best`
         alias, under the stores' lock)."""
-        folder = pyfunc_model.scratch_folder() / "model"
+        folder = scratch_folder("tuner-model-") / "model"
         try:
             pyfunc_model.save(
                 folder, task, checkpoint, example, params, model_id, run_id, requirements()
