@@ -422,7 +422,7 @@ MISTAKES = [
         ["--max-epochs 3", "max_epochs=5", "disagree"],
     ),
     (["search", "--task", "forecasting", "--study", HUGE_ERROR], ["--study", "..."]),
-    (["ensemble", "--study", "x", "--seeds", "100000"], ["--seeds 100000", "<= 100"]),
+    (["ensemble", "--study", "x", "--seeds", "100000"], ["--seeds 100000", "<= 50"]),
     (
         [
             "finetune",
@@ -763,19 +763,19 @@ def test_mistakes_leave_remote_stores_untouched(
 
 API_MISTAKES = [  # (function, args, kwargs, words): the API refuses what the CLI refuses
     ("search", ("forecasting",), {"data": 42}, ["data=42", "expected a file path"]),
-    ("search", ("forecasting",), {"trials": "3"}, ["trials='3'", "an integer >= 1"]),
-    ("search", ("forecasting",), {"storage": 123}, ["storage=123", "expected text"]),
-    ("search", ("forecasting",), {"workers": 2.5}, ["workers=2.5", "an integer"]),
+    ("search", ("forecasting",), {"trials": "3"}, ["--trials '3'", "an integer >= 1"]),
+    ("search", ("forecasting",), {"storage": 123}, ["--storage 123", "expected text"]),
+    ("search", ("forecasting",), {"workers": 2.5}, ["--workers 2.5", "an integer"]),
     ("search", ("forecasting",), {"max_epochs": 3, "overrides": {"max_epochs": 4}}, ["disagree"]),
-    ("ensemble", ("seen",), {"top": "3"}, ["top='3'", "an integer >= 1"]),
-    ("best", ("seen",), {"storage": 123}, ["storage=123", "expected text"]),
-    ("best", (7,), {}, ["study=7", "expected text"]),
-    ("trials", ("seen",), {"storage": ["x"]}, ["storage=['x']", "expected text"]),
-    ("predict", (None,), {}, ["source=None", "expected text"]),
-    ("predict", ("study:seen",), {"out": 5}, ["out=5", "expected text"]),
+    ("ensemble", ("seen",), {"top": "3"}, ["--top '3'", "an integer >= 1"]),
+    ("best", ("seen",), {"storage": 123}, ["--storage 123", "expected text"]),
+    ("best", (7,), {}, ["--study 7", "expected text"]),
+    ("trials", ("seen",), {"storage": ["x"]}, ["--storage ['x']", "expected text"]),
+    ("predict", (None,), {}, ["source=None", "expected a checkpoint path"]),
+    ("predict", ("study:seen",), {"out": 5}, ["--out 5", "expected text"]),
     ("compare", ("seen",), {}, ["names='seen'", "a list of study names"]),
-    ("lineage", (3,), {}, ["ref=3", "expected text"]),
-    ("finetune", ("study:seen",), {"max_epochs": "many"}, ["max_epochs='many'", "an integer"]),
+    ("lineage", (3,), {}, ["source=3", "expected a checkpoint path"]),
+    ("finetune", ("study:seen",), {"max_epochs": "many"}, ["--max-epochs 'many'", "an integer"]),
 ]
 
 

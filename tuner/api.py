@@ -21,7 +21,7 @@ from tuner.config import options as declared
 from tuner.config.files import excerpt, output_file, output_folder
 from tuner.config.goals import parse_constraints
 from tuner.config.names import path_part
-from tuner.config.settings import Setting, check_arguments
+from tuner.config.settings import check_values
 from tuner.contract.datafiles import is_frame, write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
 from tuner.reports.ranking import compare_studies, trials_table
@@ -31,11 +31,10 @@ from tuner.study import SearchConfig, SearchResult
 from tuner.tracking.checks import check_tracking_exists
 
 INTERNAL = {"worker_index"}  # set by a launcher for its workers, not by a caller
-SOURCE = Setting("source", "", "a checkpoint, runs:/, models:/ or study: reference", kind=str)
 READING = (declared.STUDY, declared.STORAGE, declared.TRACKING_URI)
+# what run_search and finetune do not check themselves (they check their options)
 _ANY_STUDY = dataclasses.replace(declared.STUDY, optional=True)  # default: named after the data
-SEARCHING = (*declared.SEARCH, *declared.STORES, _ANY_STUDY)
-FINETUNING = (SOURCE, *declared.FINETUNE, *declared.STORES, _ANY_STUDY)
+RUNNING = (*declared.STORES, _ANY_STUDY)
 
 if TYPE_CHECKING:
     from tuner.models.finetune import FinetuneResult
@@ -53,9 +52,17 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
     with `study=` naming the study.
     """
     options = _with_data(options)
-    check_arguments(SEARCHING, {"trials": trials, **options})
+    check_values(options, RUNNING)
     options = _with_max_epochs(options)
     return studies.run_search(_config(SearchConfig, task=task, trials=trials, **options))
+
+
+def _check_source(source: Any) -> None:
+    if not isinstance(source, (str, os.PathLike)):
+        raise UsageError(
+            f"source={excerpt(repr(source))}: expected a checkpoint path, runs:/<id>, "
+            f"models:/<name>@<alias> or study:<name>"
+        )
 
 
 def _with_max_epochs(options: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +115,7 @@ def best(
     """The best trial of a study: value, params, MLflow run, checkpoint URI; with
     `constraint` ("latency_ms<=5,params<=20000"), the best whose model meets it; of a
     multi-objective study, its Pareto front too."""
-    check_arguments(READING, locals())
+    check_values(locals(), READING)
     limits = parse_constraints(constraint, "--constraint")
     loaded = load_study(study, storage)
     return studies.summarize(
@@ -129,7 +136,7 @@ def ensemble(
     combine "median" for forecasts), scored and registered as `<model>-ensemble`; or, with
     seeds=N, fresh fits: the best trial's configuration (or the top K's, or the named
     trials') trained N times afresh each, averaged (`<model>-seeds-ensemble`)."""
-    check_arguments((*READING, *declared.ENSEMBLE), locals())
+    check_values(locals(), (*READING, *declared.ENSEMBLE))
     where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
     load_study(study, storage)  # a wrong name is refused before torch is imported
     if seeds is None:
@@ -143,7 +150,7 @@ def ensemble(
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:
     """Every trial of a study as a table."""
-    check_arguments(READING, locals())
+    check_values(locals(), READING)
     return trials_table(load_study(study, storage))
 
 
@@ -153,7 +160,8 @@ def finetune(source: str, **options: Any) -> FinetuneResult:
     from tuner.models.finetune import finetune as run_finetune
 
     options = _with_data(options)
-    check_arguments(FINETUNING, {"source": source, **options})
+    _check_source(source)
+    check_values(options, RUNNING)
     return run_finetune(_config(FinetuneConfig, source=source, **options))
 
 
@@ -171,7 +179,8 @@ def predict(
     (proba for classification; prompt, length, temperature, seed for charlm)."""
     from tuner.models.predict import predict as run_predict
 
-    check_arguments((SOURCE, declared.STORAGE, declared.TRACKING_URI, declared.OUT), locals())
+    _check_source(source)
+    check_values(locals(), (declared.STORAGE, declared.TRACKING_URI, declared.OUT))
     if out is not None:
         output_file(out)
     data = _with_data({"data": data})["data"]
@@ -183,7 +192,8 @@ def lineage(ref: str, tracking_uri: str | None = None, storage: str | None = Non
     first trained it."""
     from tuner.models.lineage import lineage as follow_lineage
 
-    check_arguments((dataclasses.replace(SOURCE, name="ref"), *READING[1:]), locals())
+    _check_source(ref)
+    check_values(locals(), READING[1:])
     uri = resolve_tracking(tracking_uri)[0]
     check_tracking_exists(uri)
     return follow_lineage(ref, uri, resolve_storage(storage))
@@ -193,7 +203,7 @@ def report(
     study: str, out: str | None = None, storage: str | None = None, tracking_uri: str | None = None
 ) -> Path:
     """Write the study's report (PNGs + report.html) and log it on the study's parent run."""
-    check_arguments((*READING, declared.OUT), locals())
+    check_values(locals(), (*READING, declared.OUT))
     if out is not None:
         output_folder(out)
     from tuner.reports.plots import write_report
@@ -214,7 +224,7 @@ def compare(names: list[str], out: str | None = None, storage: str | None = None
     """Side-by-side table of studies (also written as CSV to `out`)."""
     if isinstance(names, str) or not all(isinstance(name, str) for name in names):
         raise UsageError(f"names={excerpt(repr(names))}: expected a list of study names")
-    check_arguments((declared.OUT, declared.STORAGE), locals())
+    check_values(locals(), (declared.OUT, declared.STORAGE))
     if out:
         output_file(out)
     table = compare_studies([load_study(name, storage) for name in names])

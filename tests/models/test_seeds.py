@@ -126,9 +126,9 @@ def test_mistakes_exit_2_and_create_nothing(swept, capsys):
     studies, runs = set(read_studies(resolve_storage(None))), _runs()
     cases = [
         (["--seeds", "1"], "--seeds 1: 1 fresh fit(s) of 1 trial(s); expected 2 to 50"),
-        (["--seeds", "51"], "--seeds 51"),
+        (["--seeds", "51"], "--seeds 51: expected an integer >= 1 and <= 50"),
         (["--seeds", "26", "--top", "2"], "--seeds 26: 52 fresh fit(s) of 2 trial(s)"),
-        (["--seeds", "2", "--top", "0"], "--top 0: expected 1 or more"),
+        (["--seeds", "2", "--top", "0"], "--top 0: expected an integer >= 1"),
         (["--seeds", "2", "--trials", "0,99"], "trial(s) 99 of study 'air' did not complete"),
         (["--seeds", "2", "--combine", "vote"], "--combine 'vote'"),
     ]

@@ -10,7 +10,7 @@ SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "hyperband", "none")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 MAX_SEED = 2**32 - 1  # numpy and Lightning take seeds in [0, 2**32)
-MAX_FRESH_FITS = 100  # fits of one configuration: each is a full training run
+MOST_SEEDS = 50  # fresh fits in all: each keeps its weights, a bound on what a study stores
 
 SEED = Setting("seed", 0, "random seed of the sampler and of training", low=0, high=MAX_SEED)
 
@@ -129,7 +129,7 @@ ENSEMBLE: tuple[Setting, ...] = (
         "<study>-t<trials>-seeds; a larger N later trains only the new ones)",
         kind=int,
         low=1,
-        high=MAX_FRESH_FITS,
+        high=MOST_SEEDS,
         optional=True,
     ),
 )

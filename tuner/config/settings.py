@@ -102,20 +102,6 @@ class Setting:
         return value
 
 
-def check_arguments(settings: Iterable[Setting], values: Mapping[str, Any]) -> None:
-    """The Python API's keyword arguments checked against the declarations the CLI builds
-    its flags from: one UsageError line (`top='3': expected an integer >= 1`), never a
-    TypeError from deep inside."""
-    for setting in settings:
-        if setting.name in values:
-            value = values[setting.name]
-            problem = setting.problem(
-                os.fspath(value) if isinstance(value, os.PathLike) else value
-            )
-            if problem:
-                raise UsageError(f"{setting.name}={values[setting.name]!r}: {problem}")
-
-
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
@@ -257,7 +243,9 @@ def check_values(values: Mapping[str, Any], table: Iterable[Setting], prefix: st
     for setting in table:
         if setting.name in values:
             value = values[setting.name]
-            problem = setting.problem(value)
+            problem = setting.problem(
+                os.fspath(value) if isinstance(value, os.PathLike) else value
+            )
             if problem:
                 flag = prefix + setting.name.replace("_", "-")
                 raise UsageError(f"{flag} {value!r}: {problem}")

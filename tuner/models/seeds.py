@@ -29,7 +29,7 @@ from optuna.trial import TrialState
 from tuner import study as studies
 from tuner.config import keys
 from tuner.config.names import clean_name
-from tuner.config.options import MAX_SEED
+from tuner.config.options import MAX_SEED, MOST_SEEDS
 from tuner.config.space import ParamSpec, SearchSpace
 from tuner.config.space_file import parse_space
 from tuner.contract.registry import get_task
@@ -48,7 +48,6 @@ from tuner.storage.studies import load_study, read_studies
 
 Trial = optuna.trial.FrozenTrial
 
-MOST_SEEDS = 50  # every fit keeps its weights (keep_top): a bound on what a study stores
 SEED_PARAM = ParamSpec("train_seed", "int", low=0, high=MAX_SEED)
 QUEUEABLE = (type(None), bool, int, float, str)  # what Optuna takes as a categorical choice
 
