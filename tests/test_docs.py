@@ -158,7 +158,7 @@ def test_search_spaces_shown_are_valid_for_a_task(doc):
 
 # ---------------------------------------------------------------- the README and docs/, run
 
-BUDGET = {"TUNER_MAX_TRIALS": "2", "TUNER_MAX_EPOCHS": "1"}  # tuner.config.budget
+BUDGET = {"TUNER_MAX_TRIALS": "2", "TUNER_MAX_EPOCHS": "1", "TUNER_MAX_BATCHES": "2"}
 # pages whose blocks need no second trial (no ensemble): one trial each shows them working
 ONE_TRIAL = {"tasks.md"}
 SERVES = {

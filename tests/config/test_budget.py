@@ -1,4 +1,4 @@
-"""TUNER_MAX_TRIALS / TUNER_MAX_EPOCHS cap a study (the docs test runs under them)."""
+"""TUNER_MAX_TRIALS / _EPOCHS / _BATCHES cap a study (the docs test runs under them)."""
 
 from __future__ import annotations
 
@@ -37,3 +37,15 @@ def test_a_bad_cap_is_one_line(monkeypatch):
     monkeypatch.setenv("TUNER_MAX_TRIALS", "lots")
     with pytest.raises(UsageError, match="TUNER_MAX_TRIALS='lots': expected an integer >= 1"):
         capped_trials(30)
+
+
+def test_a_batch_cap_limits_each_epoch_and_says_so(monkeypatch):
+    from tuner.config.budget import batch_cap
+
+    monkeypatch.delenv("TUNER_MAX_BATCHES", raising=False)
+    assert batch_cap() == (None, [])
+    monkeypatch.setenv("TUNER_MAX_BATCHES", "4")
+    assert batch_cap() == (4, ["TUNER_MAX_BATCHES=4 caps each epoch at 4 batches"])
+    monkeypatch.setenv("TUNER_MAX_BATCHES", "0")
+    with pytest.raises(UsageError, match="TUNER_MAX_BATCHES='0'"):
+        batch_cap()

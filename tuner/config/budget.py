@@ -1,7 +1,7 @@
 """Caps on every study's size from the environment, for smoke runs and the docs test
 (tests/test_docs.py runs the README's commands under them): TUNER_MAX_TRIALS caps a study's
-trial target, TUNER_MAX_EPOCHS each trial's max_epochs. Unset, nothing is capped; the study
-header says when a cap applied."""
+trial target, TUNER_MAX_EPOCHS each trial's max_epochs, TUNER_MAX_BATCHES the training
+batches of each epoch. Unset, nothing is capped; the study header says when a cap applied."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 from tuner.config.space import SearchSpace
 from tuner.errors import UsageError
 
-TRIALS_VAR, EPOCHS_VAR = "TUNER_MAX_TRIALS", "TUNER_MAX_EPOCHS"
+TRIALS_VAR, EPOCHS_VAR, BATCHES_VAR = "TUNER_MAX_TRIALS", "TUNER_MAX_EPOCHS", "TUNER_MAX_BATCHES"
 
 
 def _cap(name: str) -> int | None:
@@ -39,3 +39,9 @@ def capped_epochs(space: SearchSpace, default: int | None) -> tuple[SearchSpace,
     if cap is None or not (searched or epochs is None or int(epochs) > cap):
         return space, []
     return space.with_fixed({"max_epochs": cap}), [f"{EPOCHS_VAR}={cap} caps max_epochs at {cap}"]
+
+
+def batch_cap() -> tuple[int | None, list[str]]:
+    """TUNER_MAX_BATCHES: the training batches an epoch takes at most, and its note."""
+    cap = _cap(BATCHES_VAR)
+    return cap, [] if cap is None else [f"{BATCHES_VAR}={cap} caps each epoch at {cap} batches"]

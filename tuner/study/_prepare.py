@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 
 from tuner.config import keys, options
-from tuner.config.budget import capped_epochs
+from tuner.config.budget import batch_cap, capped_epochs
 from tuner.config.goals import parse_constraints
 from tuner.config.names import check_name, clean_name
 from tuner.config.overrides import check_overrides
@@ -110,6 +110,7 @@ def checked(
     check_sources(parse_sources(config.warm_start), name, task.name, existing, source_sha)
     check_tracking(draft.tracking_uri)
     check_artifact_home(draft.tracking_uri, draft.artifact_root, name)
+    capped += batch_cap()[1]
     return dataclasses.replace(draft, space=space, setup=setup, notes=[*draft.notes, *capped])
 
 

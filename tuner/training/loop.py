@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from importlib.metadata import entry_points
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ import torch
 from lightning.fabric import Fabric
 from lightning.fabric.loggers import Logger
 
+from tuner.config.budget import batch_cap
 from tuner.contract.tensors import TensorData
 from tuner.runtime import signals
 
@@ -218,7 +220,7 @@ class FitLoop:
         wrapped.train()
         model.on_train_epoch_start()
         mean, on_device = EpochMean(), self.fabric.device.type != "cpu"
-        for index, batch in enumerate(batches):
+        for index, batch in enumerate(islice(batches, batch_cap()[0])):
             signals.raise_if_user_stopped()  # a stop asked for while trials run lands here
             if on_device:
                 batch = self.fabric.to_device(batch)
