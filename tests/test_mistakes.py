@@ -70,6 +70,7 @@ FILES = {
     + "".join(f"v{i},0,{i},{'ab'[i % 2]},val\n" for i in range(4))
     + "t0,0,1,c,test\n",
     "odd.txt": "the quick brown fox # jumps over the lazy dog\n" * 400,
+    "deep.yaml": "params: " + "[" * 400 + "]" * 400 + "\n",
 }
 HUGE_ERROR = "x" * 100_000
 STORED = REPO / "tests" / "data"  # checkpoints of each task, written by an older lstm-tuner
@@ -422,6 +423,14 @@ MISTAKES = [
         ["--max-epochs 3", "max_epochs=5", "disagree"],
     ),
     (["search", "--task", "forecasting", "--study", HUGE_ERROR], ["--study", "..."]),
+    (["search", "--task", "forecasting", "--space", "deep.yaml"], ["deep.yaml", "too deeply"]),
+    (["search", "--task", "forecasting", "--heartbeat", "99999999"], ["--heartbeat", "<= 3600"]),
+    (["search", "--task", "forecasting", "--trials", "9" * 30], ["--trials", "<= 1000000"]),
+    (
+        ["search", "--task", "forecasting", "--set", "max_epochs=2", "--set", "max_epochs=3"],
+        ["max_epochs=3", "max_epochs=2", "disagree"],
+    ),
+    (["search", "--task", "forecasting", "--set", "hidden_size=" + "9" * 5000], ["hidden_size"]),
     (["ensemble", "--study", "x", "--seeds", "100000"], ["--seeds 100000", "<= 50"]),
     (
         [
@@ -774,6 +783,12 @@ API_MISTAKES = [  # (function, args, kwargs, words): the API refuses what the CL
     ("predict", (None,), {}, ["source=None", "expected a checkpoint path"]),
     ("predict", ("study:seen",), {"out": 5}, ["--out 5", "expected text"]),
     ("compare", ("seen",), {}, ["names='seen'", "a list of study names"]),
+    ("compare", (5,), {}, ["names=5", "a list of study names"]),
+    ("search", (42,), {}, ["task=42", "expected str"]),
+    ("search", ("forecasting",), {"space": 5}, ["space=5", "expected str or PathLike"]),
+    ("search", ("forecasting",), {"overrides": [("a", 1)]}, ["overrides=", "expected Mapping"]),
+    ("search", ("forecasting",), {"data": {"dta": "x.csv"}}, ["data['dta']", "did you mean"]),
+    ("predict", ("study:seen",), {"options": ["length"]}, ["options=['length']", "Mapping"]),
     ("lineage", (3,), {}, ["source=3", "expected a checkpoint path"]),
     ("finetune", ("study:seen",), {"max_epochs": "many"}, ["--max-epochs 'many'", "an integer"]),
 ]

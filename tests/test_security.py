@@ -203,6 +203,14 @@ def test_every_url_form_is_parsed_and_its_secret_hidden_wherever_it_is_printed(s
                 assert written not in shown, (url, shown)
 
 
+def test_a_raw_at_sign_in_a_password_hides_what_a_driver_reads_as_the_host():
+    from tuner.redact import hide, remember_url
+
+    remember_url("postgresql://postgres:a@SEKRET9@127.0.0.1:5432/db")
+    shown = hide("failed to resolve host 'SEKRET9@127.0.0.1' for postgres:a@SEKRET9@...")
+    assert "SEKRET9" not in shown and "127.0.0.1" in shown, shown
+
+
 STORE_FLAGS = {  # each command with the store flag whose URL it reports
     "best": ["best", "--study", "s", "--storage"],
     "trials": ["trials", "--study", "s", "--storage"],

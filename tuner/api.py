@@ -51,10 +51,41 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
     "target": "a"}) or the data itself: a DataFrame (classification: also arrays (X, y)),
     with `study=` naming the study.
     """
+    _check_kinds({"task": (task, str), "space": (options.get("space"), (str, os.PathLike)),
+                  "overrides": (options.get("overrides"), Mapping)})  # fmt: skip
     options = _with_data(options)
+    _check_data_keys(task, options.get("data"))
     check_values(options, RUNNING)
     options = _with_max_epochs(options)
     return studies.run_search(_config(SearchConfig, task=task, trials=trials, **options))
+
+
+def _check_kinds(values: Mapping[str, tuple[Any, type | tuple[type, ...]]]) -> None:
+    """Arguments given (not None) of the wrong kind, in one line instead of a TypeError."""
+    for name, (value, kind) in values.items():
+        if value is not None and not isinstance(value, kind):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise UsageError(f"{name}={excerpt(repr(value))}: expected {names}")
+
+
+def _check_data_keys(task: str, data: Any) -> None:
+    """`data={"dta": ...}` names no data option of the task: refused, not ignored (ignored,
+    the task's shipped demo data would be searched instead)."""
+    if not isinstance(data, Mapping):
+        return
+    import argparse
+
+    from tuner.contract.registry import get_task
+
+    parser = argparse.ArgumentParser(add_help=False)
+    get_task(task).add_data_args(parser)
+    known = sorted(action.dest for action in parser._actions)
+    for key in data:
+        if key not in known:
+            raise UsageError(
+                f"data[{excerpt(repr(key))}]: not a data option of task {task!r}"
+                f"{did_you_mean(str(key), known)}; expected {', '.join(known)}"
+            )
 
 
 def _check_source(source: Any) -> None:
@@ -180,6 +211,7 @@ def predict(
     from tuner.models.predict import predict as run_predict
 
     _check_source(source)
+    _check_kinds({"task": (task, str), "options": (options, Mapping)})
     check_values(locals(), (declared.STORAGE, declared.TRACKING_URI, declared.OUT))
     if out is not None:
         output_file(out)
@@ -222,7 +254,7 @@ def report(
 
 def compare(names: list[str], out: str | None = None, storage: str | None = None) -> pd.DataFrame:
     """Side-by-side table of studies (also written as CSV to `out`)."""
-    if isinstance(names, str) or not all(isinstance(name, str) for name in names):
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
         raise UsageError(f"names={excerpt(repr(names))}: expected a list of study names")
     check_values(locals(), (declared.OUT, declared.STORAGE))
     if out:

@@ -63,7 +63,9 @@ def url_secrets(url: str) -> list[str]:
     found = set(_standard_secrets(url))
     if scheme not in _NOT_DATABASES:
         found.update(_database_secrets(url))
-    return [s for s in found if not any(s != other and s in other for other in found)]
+    whole = [s for s in found if not any(s != other and s in other for other in found)]
+    # a raw @ in a password: a driver reads the rest as the host and may print it alone
+    return whole + [piece for s in whole for piece in s.split("@")[1:] if piece]
 
 
 def _standard_secrets(url: str) -> list[str]:

@@ -100,6 +100,11 @@ def _wide_to_long(
     return pd.concat(parts, ignore_index=True)
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value a message quotes (1e+308, not np.float64(...))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _one_series(table: Table, uid: Any, part: pd.DataFrame) -> Series:
     path, rows = table.name, part["_row"]
     values = pd.to_numeric(part["y"], errors="coerce").to_numpy(dtype=np.float64)
@@ -108,7 +113,7 @@ def _one_series(table: Table, uid: Any, part: pd.DataFrame) -> Series:
         first = int(np.argmax(bad))
         raise DataError(
             f"{path}: {table.where(int(rows.iloc[first]))}: series {uid!r} has value "
-            f"{part['y'].iloc[first]!r}; expected {NUMBER}"
+            f"{_plain(part['y'].iloc[first])!r}; expected {NUMBER}"
         )
     dates = pd.to_datetime(part["ds"], errors="coerce")
     if dates.isna().any():

@@ -14,6 +14,7 @@ from tuner.config.files import regular_file
 from tuner.errors import DataError
 
 MIN_SECONDS = 0.05  # shorter than this is a click, not speech
+MIN_RATE = 1000  # Hz: below this a header is wrong, and resampling it would take minutes
 
 
 def read_wav(path: Path) -> tuple[np.ndarray, int]:
@@ -30,6 +31,7 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
             f"{path}: not a PCM WAV file ({exc}); expected uncompressed 8/16/24/32-bit PCM"
         ) from None
     _check_header(path, channels, width, source_rate)
+    raw = raw[: len(raw) - len(raw) % (width * channels)]  # a truncated last frame
     samples = _decode_pcm(raw, width).reshape(-1, channels).mean(axis=1)
     if samples.size == 0:
         raise DataError(f"{path}: the audio is empty (0 samples)")
@@ -43,8 +45,10 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 def _check_header(path: Path, channels: int, width: int, rate: int) -> None:
     """A header that no PCM decoder can use (a zero rate, 12-bit samples), in one line."""
-    if rate <= 0:
-        raise DataError(f"{path}: its header gives a sample rate of {rate} Hz; expected > 0")
+    if rate < MIN_RATE:
+        raise DataError(
+            f"{path}: its header gives a sample rate of {rate} Hz; expected {MIN_RATE} Hz or more"
+        )
     if width not in (1, 2, 3, 4):
         raise DataError(
             f"{path}: its header gives {8 * width}-bit samples; expected 8, 16, 24 or 32-bit PCM"

@@ -67,6 +67,8 @@ def load_yaml(
         raise error(f"{path}: cannot read {what} ({excerpt(str(exc))})") from None
     except yaml.YAMLError as exc:
         raise error(f"{path}: not valid YAML ({_where(exc)}); expected {expected}") from None
+    except RecursionError:
+        raise error(f"{path}: YAML nested too deeply; expected {expected}") from None
 
 
 def _where(exc: yaml.YAMLError) -> str:

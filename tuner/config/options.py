@@ -10,6 +10,7 @@ SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "hyperband", "none")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 MAX_SEED = 2**32 - 1  # numpy and Lightning take seeds in [0, 2**32)
+MOST = 1_000_000  # trials or epochs: more is a typo, and it would run for ever
 MOST_SEEDS = 50  # fresh fits in all: each keeps its weights, a bound on what a study stores
 
 SEED = Setting("seed", 0, "random seed of the sampler and of training", low=0, high=MAX_SEED)
@@ -22,11 +23,11 @@ WARM_START = Setting(
     optional=True,
 )
 WARM_START_TOP = Setting(
-    "warm_start_top", 3, "configurations --warm-start takes from each study", low=1
+    "warm_start_top", 3, "configurations --warm-start takes from each study", low=1, high=1000
 )
 
 SEARCH: tuple[Setting, ...] = (
-    Setting("trials", 20, "total finished trials the study should hold", low=1),
+    Setting("trials", 20, "total finished trials the study should hold", low=1, high=MOST),
     Setting(
         "timeout", None, "stop starting trials after S seconds", kind=float, low=0, above=True
     ),
@@ -37,13 +38,14 @@ SEARCH: tuple[Setting, ...] = (
     Setting("devices", "auto", "auto | cpu | gpu | GPU indices like 0,1,2 (one per worker)"),
     Setting("workers", 1, "worker processes on this host sharing the study", low=1),
     Setting("precision", "32-true", "mixed precision: 16-mixed needs a GPU", choices=PRECISIONS),
-    Setting("trials_per_device", 1, "workers that share one GPU (small trials)", low=1),
+    Setting("trials_per_device", 1, "workers that share one GPU (small trials)", low=1, high=64),
     Setting(
         "heartbeat",
         30,
         "seconds between a running trial's heartbeats; one silent for 4x this is failed "
         "and retried (its worker died)",
         low=1,
+        high=3600,
     ),
     Setting(
         "max_retries",
@@ -51,6 +53,7 @@ SEARCH: tuple[Setting, ...] = (
         "times a trial whose worker died or was preempted is run again (each retry resumes "
         "from its last checkpoint)",
         low=0,
+        high=1000,
     ),
     Setting(
         "storage_proxy",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tuner.config.files import excerpt
 from tuner.config.settings import TaskSpec, read_scalar
 from tuner.config.space_file import as_spec
 from tuner.errors import UsageError
@@ -30,5 +31,11 @@ def parse_overrides(pairs: list[str], spec: TaskSpec | Mapping[str, Any]) -> dic
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set {pair!r}: expected key=value, e.g. --set max_epochs=20")
-        overrides[key.strip()] = read_scalar(text)
+        value = read_scalar(text)
+        if overrides.get(key.strip(), value) != value:
+            raise UsageError(
+                f"--set {key.strip()}={excerpt(text)} and --set {key.strip()}="
+                f"{excerpt(str(overrides[key.strip()]))} disagree; give one of them"
+            )
+        overrides[key.strip()] = value
     return check_overrides(overrides, as_spec(spec))

@@ -112,13 +112,13 @@ def read_scalar(text: str) -> Any:
 
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # 5000 digits, [[[[...
         return text
     return value if isinstance(value, (bool, int, float, str)) or value is None else text
 
 
 FRAMEWORK_SETTINGS: tuple[Setting, ...] = (
-    Setting("max_epochs", 50, "epochs a trial trains at most", low=1),
+    Setting("max_epochs", 50, "epochs a trial trains at most", low=1, high=100_000),
     Setting("patience", 0, "early stopping after this many epochs without gain (0 = off)", low=0),
     Setting("grad_clip", 1.0, "gradient norm clipping (0 = off)", low=0),
     Setting(

@@ -19,16 +19,17 @@ from tuner.config.files import regular_file
 from tuner.errors import DataError
 
 FRAME = "the data frame"  # how messages name data given as a DataFrame
-FLOAT32_MAX = float(np.finfo(np.float32).max)  # models train in float32: 3.4e38 at most
-NUMBER = "a finite number within +-3.4e38 (float32)"
+# models train in float32 (3.4e38 at most), and an error or a sum of such values must fit too
+LARGEST = 1e30
+NUMBER = "a finite number within +-1e30 (models compute in float32)"
 
 
 def unfit_numbers(values: np.ndarray) -> np.ndarray:
-    """Where values are not numbers a float32 model can hold (NaN, inf, or beyond 3.4e38,
-    which would become inf once converted)."""
+    """Where values are not numbers a float32 model can compute with (NaN, inf, or beyond
+    1e30: their errors and sums would overflow float32's 3.4e38)."""
     values = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        return ~(np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX))
+        return ~(np.isfinite(values) & (np.abs(values) <= LARGEST))
 
 
 @dataclass(frozen=True)
