@@ -224,6 +224,11 @@ def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
     return space, notes
 
 
+def some_of(labels: list[Any]) -> str:
+    """The first few labels as a message names them: 'a', 'b' ..."""
+    return ", ".join(map(repr, labels[:5])) + (" ..." if len(labels) > 5 else "")
+
+
 def _require_trained_classes(data: SequenceSet, split: np.ndarray) -> None:
     """A class seen only in validation or test: the model cannot predict it, and its
     score there says nothing about the model."""
@@ -232,9 +237,8 @@ def _require_trained_classes(data: SequenceSet, split: np.ndarray) -> None:
     for part in ("val", "test"):
         unseen = sorted(set(labels[split == part]) - trained, key=str)
         if unseen:
-            shown = ", ".join(map(repr, unseen[:5])) + (" ..." if len(unseen) > 5 else "")
             raise DataError(
-                f"{data.path}: class {shown} is in the {part} part but not in training; "
+                f"{data.path}: class {some_of(unseen)} is in the {part} part but not in training; "
                 f"expected every class among the training sequences (give them some, or "
                 f"drop those sequences)"
             )

@@ -29,6 +29,7 @@ from tuner.tasks.classification.data import (
     encode,
     fit_space,
     read_sequences,
+    some_of,
 )
 from tuner.tasks.classification.model import ClassCounts, SequenceClassifier, average_probabilities
 from tuner.tasks.classification.spec import SPEC
@@ -166,10 +167,10 @@ def fits_model(hp: Mapping[str, Any], data: SequenceSet) -> None:
     require_inputs(hp, data)
     unknown = sorted(set(data.labels or ()) - set(map(str, hp["classes"])))
     if unknown:
-        shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise DataError(
-            f"{data.path}: class {shown} is not one of the model's {len(hp['classes'])} "
-            f"classes; a fine-tune keeps its output layer, so expected labels among "
+            f"{data.path}: class {some_of(unknown)} is not one of the model's "
+            f"{len(hp['classes'])} classes; a fine-tune keeps its output layer, so expected "
+            f"labels among "
             f"{excerpt(', '.join(map(str, hp['classes'])))}"
         )
 
