@@ -89,7 +89,7 @@ def test_shipped_space_is_valid():
         ),
         (
             _with(fixed__max_epochs="ten"),
-            r"fixed.max_epochs: expected an integer >= 1, found .ten.",
+            r"fixed.max_epochs: expected an integer >= 1 and <= 100000, found .ten.",
         ),
         (_with(fixed__epochs=3), r"fixed.epochs: unknown setting"),
         (_with(direction="down"), r"direction: expected minimize or maximize"),
