@@ -99,12 +99,6 @@ def hide(text: str) -> str:
     return text
 
 
-def shown(url: str) -> str:
-    """A URL as we print it: remembered, then hidden."""
-    remember_url(url)
-    return hide(url)
-
-
 class HidingStream:
     """A text stream (stdout, stderr) whose writes pass through `hide`: whatever a command,
     a library's log handler or a warning prints, no remembered secret reaches the terminal."""
