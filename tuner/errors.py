@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
 
 from tuner.redact import hide as mask_secrets
 
@@ -33,6 +34,11 @@ class CheckpointError(UsageError):
 
 class TrialFailed(TunerError):
     """A trial that cannot go on (NaN loss, out of memory); recorded, the study goes on."""
+
+
+def some_of(items: list[Any]) -> str:
+    """The first few items as a message names them: 'a', 'b' ..."""
+    return ", ".join(map(repr, items[:5])) + (" ..." if len(items) > 5 else "")
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:

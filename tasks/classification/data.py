@@ -23,7 +23,8 @@ from tuner.contract.datafiles import (
     unfit_numbers,
     worst_split_settings,
 )
-from tuner.errors import DataError
+from tuner.errors import DataError, some_of
+from tuner.tasks.classification.sizing import sized
 from tuner.tasks.classification.spec import CV_FOLDS, PATCH_STEPS, SPEC
 from tuner.training.folds import AUTO, auto_folds, fold_count, require_fixed, stratified_folds
 
@@ -221,12 +222,8 @@ def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
         split = assign_splits(data, settings, fold)
         require_splits(data.path, split, "sequences")
         _require_trained_classes(data, split)
-    return space, notes
-
-
-def some_of(labels: list[Any]) -> str:
-    """The first few labels as a message names them: 'a', 'b' ..."""
-    return ", ".join(map(repr, labels[:5])) + (" ..." if len(labels) > 5 else "")
+    space, sized_notes = sized(space, int((assign_splits(data, settings) == "train").sum()))
+    return space, notes + sized_notes
 
 
 def _require_trained_classes(data: SequenceSet, split: np.ndarray) -> None:

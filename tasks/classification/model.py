@@ -46,11 +46,27 @@ def patched(
     k * width), with the steps past each sequence's end zeroed first (a sequence's last
     patch holds zeros where it has no steps)."""
     batch, steps, width = inputs.shape
-    inside = (
-        torch.arange(steps, device=inputs.device)[None, :] < lengths.to(inputs.device)[:, None]
-    )
-    inputs = nn.functional.pad(inputs * inside.unsqueeze(-1), (0, 0, 0, (-steps) % k))
+    inputs = nn.functional.pad(inputs * real_steps(inputs, lengths), (0, 0, 0, (-steps) % k))
     return inputs.reshape(batch, -1, k * width), (lengths + k - 1) // k
+
+
+def real_steps(inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(batch, steps, 1): 1 at each sequence's real steps, 0 at its padding."""
+    steps = torch.arange(inputs.shape[1], device=inputs.device)[None, :]
+    return (steps < lengths.to(inputs.device)[:, None]).unsqueeze(-1).to(inputs.dtype)
+
+
+def sequence_scaled(
+    inputs: torch.Tensor, inside: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each sequence's features on its own mean and std over its real steps (`inside`;
+    padding stays zero), with those means and stds (batch, 1, features): what tells a sine
+    from a square wave is the shape, not its level or amplitude."""
+    count = inside.sum(1, keepdim=True)
+    mean = (inputs * inside).sum(1, keepdim=True) / count
+    std = (((inputs - mean) * inside) ** 2).sum(1, keepdim=True).div(count).sqrt()
+    std = torch.where(std < 1e-8, torch.ones_like(std), std)
+    return (inputs - mean) / std * inside, mean, std
 
 
 class SequenceClassifier(pl.LightningModule):
@@ -73,6 +89,7 @@ class SequenceClassifier(pl.LightningModule):
         feature_std: list[float] | None = None,
         class_weights: list[float] | None = None,
         patch: int = 1,
+        scaling: str = "features",
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -82,7 +99,7 @@ class SequenceClassifier(pl.LightningModule):
             width = embed_size
         self.register_buffer("mean", torch.tensor(feature_mean or [0.0] * n_features))
         self.register_buffer("std", torch.tensor(feature_std or [1.0] * n_features))
-        width *= max(1, patch)
+        width *= max(1, patch) * (3 if scaling == "both" and not vocabulary else 1)
         self.backbone = LSTMBackbone(width, hidden_size, num_layers, dropout, bidirectional)
         self.head = nn.Sequential(
             nn.Dropout(dropout), nn.Linear(self.backbone.output_size, len(classes))
@@ -94,7 +111,7 @@ class SequenceClassifier(pl.LightningModule):
 
     @override
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        inputs = self.embedding(x) if self.hparams.vocabulary else (x - self.mean) / self.std
+        inputs = self.embedding(x) if self.hparams.vocabulary else self.scaled(x, lengths)
         if self.hparams.get("patch", 1) > 1:
             inputs, lengths = patched(inputs, lengths, self.hparams.patch)
         packed = pack_padded_sequence(
@@ -109,6 +126,20 @@ class SequenceClassifier(pl.LightningModule):
         else:
             pooled = h[-1]
         return self.head(pooled)
+
+    def scaled(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Features by the training part's statistics, by each sequence's own (its shape),
+        or both: the shape plus the sequence's level and spread against the training part."""
+        scaling = self.hparams.get("scaling", "features")
+        if scaling == "features":
+            return (x - self.mean) / self.std
+        inside = real_steps(x, lengths)
+        shape, mean, std = sequence_scaled(x, inside)
+        if scaling == "sequence":
+            return shape
+        level = ((mean - self.mean) / self.std).expand_as(x)
+        spread = torch.log(std / self.std).clamp(-10, 10).expand_as(x)
+        return torch.cat([shape, level * inside, spread * inside], dim=-1)
 
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, lengths, y = batch

@@ -26,6 +26,15 @@ SPEC = TaskSpec(
             choices=("last", "mean"),
             model=True,
         ),
+        Setting(
+            "scaling",
+            "features",
+            "features: each feature by the training part's mean and std; sequence: each "
+            "sequence by its own (its shape alone); both: the shape plus each sequence's "
+            "level and spread as inputs",
+            choices=("features", "sequence", "both"),
+            model=True,
+        ),
         Setting("embed_size", 32, "character embedding width (text input)", low=1, model=True),
         Setting(
             "class_weights",

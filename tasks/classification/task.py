@@ -20,7 +20,7 @@ import torch
 from tuner.config.files import excerpt
 from tuner.contract.task import Task
 from tuner.contract.tensors import TensorData
-from tuner.errors import DataError
+from tuner.errors import DataError, some_of
 from tuner.tasks.classification.data import (
     PAD,
     SequenceSet,
@@ -29,7 +29,6 @@ from tuner.tasks.classification.data import (
     encode,
     fit_space,
     read_sequences,
-    some_of,
 )
 from tuner.tasks.classification.model import ClassCounts, SequenceClassifier, average_probabilities
 from tuner.tasks.classification.spec import SPEC

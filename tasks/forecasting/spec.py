@@ -15,8 +15,20 @@ SPEC = TaskSpec(
     settings=(
         *lstm_settings(hidden_size=64, num_layers=1, dropout=0.0, lr=3e-3),
         Setting("batch_size", 32, "training windows per batch", low=1),
-        Setting("input_len", 24, "window length in", low=1, model=True),
-        Setting("horizon", 12, "steps forecast out", low=1, model=True),
+        Setting(
+            "input_len",
+            24,
+            "window length in (left out of a space: searched over 2-6 horizons)",
+            low=1,
+            model=True,
+        ),
+        Setting(
+            "horizon",
+            12,
+            "steps forecast out (left out of a space: one season of the data's frequency)",
+            low=1,
+            model=True,
+        ),
         Setting("val_size", 0, "validation steps per series (0 = horizon)", low=0),
         Setting("test_size", 0, "test steps per series (0 = horizon)", low=0),
         folds_setting(BACKTESTS),

@@ -23,10 +23,12 @@ import torch
 from tuner.contract.task import Task
 from tuner.contract.tensors import TensorData
 from tuner.errors import DataError
-from tuner.tasks.forecasting.data import SeriesSet, fit_space, read_series, spans, split_points
+from tuner.tasks.forecasting.data import SeriesSet, read_series, spans, split_points
 from tuner.tasks.forecasting.frames import normalise, reframe, symlog, to_original_units
 from tuner.tasks.forecasting.model import ForecastLSTM
+from tuner.tasks.forecasting.space import fit_space
 from tuner.tasks.forecasting.spec import SPEC
+from tuner.tasks.forecasting.timeaxis import future
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
@@ -131,6 +133,11 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--target", help="wide CSV: comma-separated target columns (default: every other column)"
     )
+    group.add_argument(
+        "--date-format",
+        help="how the time column writes dates, as strftime codes (e.g. %%d/%%m/%%Y); default: "
+        "integers stay integer steps, dates are read by the one form that fits every row",
+    )
 
 
 def build_datamodule(data: SeriesSet, settings: Mapping[str, Any]) -> ForecastData:
@@ -162,26 +169,23 @@ def predict(
         with torch.no_grad():
             x_norm = (torch.tensor(x, dtype=torch.float32) - loc) / scale
             y = to_original_units(model(x_norm, loc, scale), loc, scale, hp.transform)
-        future = _future_dates(series.dates, data.freq, hp.horizon)
-        rows.append(pd.DataFrame({"unique_id": series.uid, "ds": future, "y_hat": y[0].numpy()}))
+        ahead = future(series.times, data.freq, hp.horizon)
+        rows.append(pd.DataFrame({"unique_id": series.uid, "ds": ahead, "y_hat": y[0].numpy()}))
     return pd.concat(rows, ignore_index=True)
 
 
 def example(data: SeriesSet, settings: Mapping[str, Any]) -> pd.DataFrame:
-    """The first series' last `input_len` values, long: what `predict` needs to forecast."""
+    """The first series' last `input_len` values, long: what `predict` needs to forecast
+    (dates written the ISO way, integer steps as integers)."""
     series, length = data.series[0], int(settings["input_len"])
+    times = series.times[-length:]
     return pd.DataFrame(
         {
             "unique_id": series.uid,
-            "ds": series.dates[-length:].astype(str),
+            "ds": times.astype(str) if isinstance(times, pd.DatetimeIndex) else times,
             "y": series.values[-length:],
         }
     )
-
-
-def _future_dates(dates: pd.DatetimeIndex, freq: str | None, horizon: int) -> pd.DatetimeIndex:
-    freq = freq or pd.infer_freq(dates) or (dates[-1] - dates[-2])
-    return pd.date_range(dates[-1], periods=horizon + 1, freq=freq)[1:]
 
 
 TASK = Task(

@@ -185,6 +185,31 @@ class SearchSpace:
         params = tuple(spec if old.name == spec.name else old for old in self.params)
         return dataclasses.replace(self, params=params)
 
+    def names(self, name: str) -> bool:
+        """Whether the space searches or fixes `name` (its file or a --set chose it)."""
+        return name in self.fixed or self.param(name) is not None
+
+    def from_data(
+        self, name: str, value: Any, why: str, first: Any = None, before: str = ""
+    ) -> tuple[SearchSpace, list[str]]:
+        """`name` shaped by the data when the space leaves it out: `value` is a fixed value
+        or a ParamSpec to search (`first`: its value in a space's named first trial;
+        `before`: the searched param it is drawn before, so that a seeded sampler draws the
+        others as it did when the file named it there). What the space names wins; the
+        note says what the data chose, for the study header."""
+        if self.names(name):
+            return self, []
+        if isinstance(value, ParamSpec):
+            names = [spec.name for spec in self.params]
+            at = names.index(before) if before in names else len(names)
+            named = {name: first} if self.first and first is not None else {}
+            params = (*self.params[:at], value, *self.params[at:])
+            space = dataclasses.replace(self, params=params, first={**self.first, **named})
+            shown = value.values()
+        else:
+            space, shown = self.with_fixed({name: value}), str(value)
+        return space, [f"from the data: {name} {shown} ({why}); --set {name}=... chooses"]
+
     def to_dict(self) -> dict[str, Any]:
         """The YAML form, for the record (MLflow artifact, study attrs)."""
         params = {}
