@@ -37,9 +37,9 @@ def _model(pooling="last", bidirectional=False, **extra):
 
 @pytest.mark.parametrize("pooling", ["last", "mean"])
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("patch", [1, 3])
-def test_padding_never_changes_a_prediction(pooling, bidirectional, patch):
-    model = _model(pooling, bidirectional, patch=patch)
+@pytest.mark.parametrize(("patch", "scaling"), [(1, "features"), (3, "sequence"), (3, "both")])
+def test_padding_never_changes_a_prediction(pooling, bidirectional, patch, scaling):
+    model = _model(pooling, bidirectional, patch=patch, scaling=scaling)
     rng = np.random.default_rng(0)
     seq = rng.normal(size=(5, 3)).astype(np.float32)
     alone, lengths = pad([seq], text=False)
@@ -49,6 +49,16 @@ def test_padding_never_changes_a_prediction(pooling, bidirectional, patch):
         a = model(alone, lengths)[0]
         b = model(with_longer, lengths2)[0]
     torch.testing.assert_close(a, b)
+
+
+def test_sequence_scaling_reads_the_shape_and_both_adds_level_and_spread():
+    rng = np.random.default_rng(0)
+    seq = rng.normal(size=(7, 3)).astype(np.float32)
+    x, lengths = pad([seq, 4 * seq - 3], text=False)
+    for scaling, alike in (("sequence", True), ("both", False), ("features", False)):
+        with torch.no_grad():
+            first, moved = _model("mean", scaling=scaling)(x, lengths)
+        assert torch.allclose(first, moved, atol=1e-5) == alike, scaling
 
 
 def _long_csv(path, rows):

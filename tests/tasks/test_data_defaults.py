@@ -1,0 +1,122 @@
+"""Defaults from the data, on generated sets nobody tuned on: time read as the file writes
+it, the horizon and input windows from the frequency."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.generated import FREQUENCIES, seasonal_series
+from tests.conftest import REPO, run_cli
+from tuner.config.space_file import load_space
+from tuner.errors import DataError
+from tuner.tasks.forecasting.data import read_series
+from tuner.tasks.forecasting.task import TASK
+
+HORIZONS = {
+    "hourly": 24,
+    "daily": 7,
+    "business-daily": 5,
+    "weekly": 13,
+    "monthly": 12,
+    "quarterly": 4,
+    "yearly": 6,  # 60 values: test, validation and 3 earlier cutoffs of 6 leave 30 = 5 x 6
+    "integer": 10,  # 200 values: room for the longest default, 10
+}
+
+
+def _default_space():
+    return load_space(REPO / "search_spaces" / "forecasting.yaml", TASK.spec)
+
+
+@pytest.mark.parametrize("frequency", list(FREQUENCIES))
+def test_each_frequency_gives_its_horizon_and_windows(frequency):
+    data = read_series({"data": seasonal_series(frequency)})
+    space, notes = TASK.fit_space(_default_space(), data)
+    horizon = HORIZONS[frequency]
+    assert space.fixed["horizon"] == horizon
+    window = space.param("input_len")
+    assert (window.low, window.step) == (2 * horizon, horizon)
+    assert window.high <= 6 * horizon
+    name = "integer steps of 5" if frequency == "integer" else frequency
+    assert notes[0].startswith(f"frequency: {name}")
+    said = [note for note in notes if note.startswith("from the data:")]
+    assert [note.split()[3] for note in said] == ["horizon", "input_len"]
+
+
+def test_a_space_or_set_that_names_the_horizon_wins():
+    data = read_series({"data": seasonal_series("daily")})
+    space, notes = TASK.fit_space(_default_space().with_fixed({"horizon": 3}), data)
+    assert space.fixed["horizon"] == 3 and space.param("input_len").low == 6
+    assert not any("from the data: horizon" in note for note in notes)
+
+
+def test_integer_steps_stay_integers_in_predictions_and_in_mlflow(workdir):
+    seasonal_series("integer", n_series=1, length=120).to_csv("steps.csv", index=False)
+    budget = ["--set", "max_epochs=1", "--set", "hidden_size=4", "--set", "num_layers=1"]
+    done = run_cli(workdir, "search", "--task", "forecasting", "--data", "steps.csv",
+                   "--trials", "1", "--study", "steps", *budget)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "frequency: integer steps of 5" in done.stdout + done.stderr
+    done = run_cli(workdir, "predict", "--from", "study:steps", "--data", "steps.csv",
+                   "--out", "ahead.csv")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    ahead = pd.read_csv("ahead.csv")
+    last = 1000 + 5 * 119
+    assert ahead["ds"].tolist() == [last + 5 * k for k in range(1, 11)]
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlruns/mlflow.db")
+    served = mlflow.pyfunc.load_model("models:/steps@best")
+    example = served.input_example
+    assert pd.api.types.is_integer_dtype(example["ds"])
+    assert pd.api.types.is_integer_dtype(served.predict(example)["ds"])
+
+
+def _dates(form: str, length: int = 40) -> pd.DataFrame:
+    days = pd.date_range("2023-01-01", periods=length, freq="D")
+    return pd.DataFrame({"ds": days.strftime(form), "y": np.arange(length, dtype=float)})
+
+
+def test_a_file_that_fits_only_day_first_is_read_day_first_throughout(tmp_path):
+    path = tmp_path / "days.csv"
+    _dates("%d/%m/%Y").to_csv(path, index=False)
+    data = read_series({"data": str(path)})
+    times = data.series[0].times
+    assert times[0] == pd.Timestamp("2023-01-01") and times[12] == pd.Timestamp("2023-01-13")
+    assert data.freq.code == "D" and "dates read as %d/%m/%Y" in data.notes[0]
+
+
+def test_dates_that_read_both_ways_are_refused_and_nothing_is_created(workdir):
+    _dates("%d/%m/%Y", length=12).to_csv("both.csv", index=False)
+    done = run_cli(workdir, "search", "--task", "forecasting", "--data", "both.csv")
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "month-first (%m/%d/%Y) and day-first (%d/%m/%Y)" in line
+    assert "'02/01/2023' as 2023-02-01 or 2023-01-02" in line and "--date-format" in line
+    assert sorted(p.name for p in workdir.iterdir()) == ["both.csv"]
+
+
+def test_date_format_wins(tmp_path):
+    path = tmp_path / "both.csv"
+    _dates("%d/%m/%Y", length=12).to_csv(path, index=False)
+    data = read_series({"data": str(path), "date_format": "%d/%m/%Y"})
+    assert data.series[0].times[1] == pd.Timestamp("2023-01-02") and data.freq.code == "D"
+    with pytest.raises(DataError, match=r"line 2: time value '01/01/2023' is not a date in "
+                                        r"the form --date-format uses \(%Y-%m-%d"):  # fmt: skip
+        read_series({"data": str(path), "date_format": "%Y-%m-%d"})
+
+
+def test_rows_out_of_order_are_sorted_with_a_note(tmp_path):
+    path = tmp_path / "shuffled.csv"
+    frame = seasonal_series("monthly", n_series=2, length=50)
+    frame.sample(frac=1, random_state=0).to_csv(path, index=False)
+    data = read_series({"data": str(path)})
+    for series in data.series:
+        assert series.times.is_monotonic_increasing
+        expected = frame[frame.unique_id == series.uid]["y"].to_numpy()
+        np.testing.assert_allclose(series.values, expected)
+    assert re.search(r"rows sorted by time in 2 series \('s\d', 's\d'\)", " ".join(data.notes))
