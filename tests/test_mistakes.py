@@ -31,9 +31,10 @@ FILES = {
     "nan.csv": "month,passengers\n2000-01-01,1\n2000-02-01,nan\n",
     "inf.csv": "month,passengers\n2000-01-01,1\n2000-02-01,inf\n",
     "dup.csv": "month,passengers\n2000-01-01,1\n2000-01-01,2\n",
-    "unsorted.csv": "month,passengers\n2000-02-01,1\n2000-01-01,2\n",
+    "ambiguous.csv": "day,sales\n" + "".join(f"{d:02d}/01/2024,{d}\n" for d in range(1, 13)),
     "baddate.csv": "month,passengers\nsoon,1\n",
-    "short.csv": "month,passengers\n" + "".join(f"20{y:02d}-01-01,{y}\n" for y in range(20)),
+    "short.csv": "month,passengers\n"
+    + "".join(f"20{m // 12:02d}-{m % 12 + 1:02d}-01,{m}\n" for m in range(20)),
     "veryshort.csv": "month,passengers\n" + "".join(f"20{y:02d}-01-01,{y}\n" for y in range(5)),
     "other.csv": "month,passengers\n"
     + "".join(
@@ -94,9 +95,12 @@ MISTAKES = [
     (["search", "--task", "forecasting", "--data", "inf.csv"], ["line 3", "finite number"]),
     (
         ["search", "--task", "forecasting", "--data", "dup.csv"],
-        ["line 3", "repeats", "increasing"],
+        ["line 3", "repeats", "one value per time step"],
     ),
-    (["search", "--task", "forecasting", "--data", "unsorted.csv"], ["line 3", "back in time"]),
+    (
+        ["search", "--task", "forecasting", "--data", "ambiguous.csv"],
+        ["ambiguous.csv", "day-first (%d/%m/%Y)", "--date-format"],
+    ),
     (["search", "--task", "forecasting", "--data", "baddate.csv"], ["line 2", "not a date"]),
     (
         ["search", "--task", "forecasting", "--data", "short.csv"],

@@ -26,8 +26,15 @@ def fit_space(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
     require_fixed(space, ("folds", "step"))
     space, shaped = _horizon(space, data)
     space, windows = _input_len(space, data)
-    space, notes = _resolve_folds(space, data)
-    notes = [_frequency_note(space, data), *data.notes, *shaped, *windows, *notes]
+    space, folds = _resolve_folds(space, data)
+    space, clipped = _clip_windows(space, data)
+    return space, [_frequency_note(space, data), *data.notes, *shaped, *windows, *folds, *clipped]
+
+
+def _clip_windows(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
+    """input_len at most what the earliest backtest's training part allows; refused where
+    even its least value does not fit."""
+    notes: list[str] = []
     settings = {**DEFAULTS, **space.fixed}
     horizon, folds = int(settings["horizon"]), fold_count(settings)
     split = split_points(data.min_length, settings, folds - 1)
