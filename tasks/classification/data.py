@@ -222,7 +222,9 @@ def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
         split = assign_splits(data, settings, fold)
         require_splits(data.path, split, "sequences")
         _require_trained_classes(data, split)
-    space, sized_notes = sized(space, int((assign_splits(data, settings) == "train").sum()))
+    train = np.flatnonzero(assign_splits(data, settings) == "train")
+    chosen = ([data.sequences[i] for i in train], [data.labels[i] for i in train])
+    space, sized_notes = sized(space, *chosen)
     return space, notes + sized_notes
 
 

@@ -7,8 +7,9 @@ from tuner.training.folds import folds_setting
 
 CV_FOLDS = 5  # stratified folds `folds: 0` gives a data set with a small validation part
 # `patch: 0` reads the longest sequence in at most this many LSTM steps: on the UCR sets of
-# 150-427 steps, an LSTM reading every step stayed at chance (benchmarks/RESULTS.md)
-PATCH_STEPS = 64
+# 150-427 steps, an LSTM reading every step stayed at chance; at 64, waveforms of 80 steps
+# read in pairs lost 0.1-0.5 of their accuracy (benchmarks/JOURNAL.md, 2026-12-06)
+PATCH_STEPS = 100
 
 SPEC = TaskSpec(
     name="classification",

@@ -153,8 +153,8 @@ def test_long_sequences_are_read_in_patches_and_say_so(tmp_path):
     np.savez(path, X=rng.normal(size=(40, 300, 1)), y=np.repeat(["a", "b"], 20))
     data = read_sequences({"data": str(path)})
     space = TASK.fit_space(parse_space({}, TASK.spec, "s.yaml"), data)
-    assert space[0].fixed["patch"] == 5  # 300 steps in at most 64: 5 per LSTM step
-    assert any("patch: 5 steps per LSTM step" in note for note in space[1])
+    assert space[0].fixed["patch"] == 3  # 300 steps in at most 100: 3 per LSTM step
+    assert any("patch: 3 steps per LSTM step" in note for note in space[1])
     short = read_sequences({"data": str(REPO / "tasks" / "data" / "japanese_vowels.npz")})
     assert TASK.fit_space(parse_space({}, TASK.spec, "s.yaml"), short)[0].fixed["patch"] == 1
     pinned = parse_space({"fixed": {"patch": 1}}, TASK.spec, "s.yaml")

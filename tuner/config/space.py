@@ -185,6 +185,9 @@ class SearchSpace:
         params = tuple(spec if old.name == spec.name else old for old in self.params)
         return dataclasses.replace(self, params=params)
 
+    def replace_first(self, first: Mapping[str, Any]) -> SearchSpace:
+        return dataclasses.replace(self, first=dict(first))
+
     def names(self, name: str) -> bool:
         """Whether the space searches or fixes `name` (its file or a --set chose it)."""
         return name in self.fixed or self.param(name) is not None
