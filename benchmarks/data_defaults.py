@@ -3,10 +3,12 @@ from the data"): seasonal series of each frequency the forecasting task names, p
 steps, and waveform sets of 2-8 classes, lengths 20-500, with and without a noise channel.
 
 Each set gets one `tuner search` of the default space for a fixed wall budget (--minutes,
-default 4) on the shipped code, and, with --before DIR (a checkout of earlier code, e.g.
-`git worktree add /tmp/before 110911c`), the same sweep on that code. The test figure stands
-beside seasonal naive (forecasting) or the majority class and a 1-nearest-neighbour on six
-shape statistics of the signal (classification), on the sweep's own test part.
+default 4) on the shipped code on 2 cores. With --before DIR (a checkout of earlier code
+with its own venv: `git worktree add DIR REV`, `cp -a .venv DIR/`, `DIR/.venv/bin/pip
+install --no-deps -e DIR`) the same sweep runs on that code at the same time, each on one
+core. The test figure stands beside seasonal naive (forecasting) or the majority class and a
+1-nearest-neighbour on six shape statistics of the signal (classification), on the sweep's
+own test part.
 
 Run: python -m benchmarks.data_defaults [--minutes M] [--before DIR] [--only NAME ...]
 Not part of `make bench`: 4 minutes a set, 13 sets (twice with --before).
@@ -20,6 +22,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -51,16 +54,20 @@ def sets() -> dict[str, tuple[str, pd.DataFrame]]:
     return found
 
 
-def sweep(task: str, data: pd.DataFrame, minutes: float, code: Path) -> dict[str, float]:
-    """One default sweep in a scratch project: its test figure, baseline and trial count."""
+def sweep(
+    task: str, data: pd.DataFrame, minutes: float, code: Path, threads: int = 2
+) -> dict[str, float]:
+    """One default sweep of `code` in a scratch project: its test figure, baseline and
+    trial count."""
     folder = scratch()
     data.to_csv(folder / "data.csv", index=False)
-    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads)}
+    python = code / ".venv" / "bin" / "python"
     argv = ["search", "--task", task, "--data", "data.csv", "--trials", "10000",
             "--timeout", str(int(minutes * 60))]  # fmt: skip
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "tuner.cli", *argv],
+        [str(python if python.exists() else sys.executable), "-m", "tuner.cli", *argv],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -69,7 +76,8 @@ def sweep(task: str, data: pd.DataFrame, minutes: float, code: Path) -> dict[str
     )
     figure, baseline = FIGURE.search(done.stdout), BASELINE.search(done.stdout)
     if done.returncode != 0 or not figure or not baseline:
-        raise RuntimeError(f"tuner {' '.join(argv)} in {folder}:\n{done.stdout}\n{done.stderr}")
+        print(f"tuner {' '.join(argv)} in {folder}:\n{done.stdout}\n{done.stderr}", flush=True)
+        return {"error": (done.stderr.strip().splitlines() or ["no figure"])[-1][:120]}
     trials = re.search(r": (\d+) complete, (\d+) pruned", done.stdout)
     return {
         "test": float(figure.group(2)),
@@ -106,8 +114,13 @@ def main() -> None:
     for name, (task, data) in sets().items():
         if args.only and not any(part in name for part in args.only):
             continue
-        after = sweep(task, data, args.minutes, REPO)
-        before = sweep(task, data, args.minutes, args.before) if args.before else None
+        if args.before:
+            with ThreadPoolExecutor(2) as pool:
+                running = [pool.submit(sweep, task, data, args.minutes, code, 1)
+                           for code in (REPO, args.before)]  # fmt: skip
+                after, before = (future.result() for future in running)
+        else:
+            after, before = sweep(task, data, args.minutes, REPO), None
         rows.append(_row(name, task, data, before, after))
         print(rows[-1], flush=True)
     print_and_record(_section(rows, args))
@@ -116,11 +129,19 @@ def main() -> None:
 def _row(name: str, task: str, data: pd.DataFrame, before: dict | None, after: dict) -> str:
     better = "lower" if task == "forecasting" else "higher"
     neighbour = f"{nearest_neighbour(data):.3f}" if task == "classification" else ""
-    earlier = f"{before['test']:.3f} ({before['trials']})" if before else "not run"
+    baseline = next((f"{r['baseline']:.3f}" for r in (after, before) if r and "test" in r), "")
     return (
-        f"| {name} | {task} ({better} is better) | {earlier} | **{after['test']:.3f}** "
-        f"({after['trials']}) | {after['baseline']:.3f} | {neighbour} |"
+        f"| {name} | {task} ({better} is better) | {_figure(before)} | {_figure(after, '**')} "
+        f"| {baseline} | {neighbour} |"
     )
+
+
+def _figure(result: dict | None, bold: str = "") -> str:
+    if result is None:
+        return "not run"
+    if "error" in result:
+        return f"failed: {result['error']}"
+    return f"{bold}{result['test']:.3f}{bold} ({result['trials']})"
 
 
 def _section(rows: list[str], args: argparse.Namespace) -> str:
@@ -129,18 +150,26 @@ def _section(rows: list[str], args: argparse.Namespace) -> str:
             "## Defaults from the data: generated sets nobody tuned on",
             "",
             f"Machine: {machine()}. `python -m benchmarks.data_defaults`: per set one "
-            f"`tuner search` of the default space for {args.minutes:g} minutes on 2 cores "
-            f"(trials run in brackets); test MAE (forecasting, the last horizon of each "
+            f"`tuner search` of the default space for {args.minutes:g} minutes "
+            f"({'before and after side by side, one core each' if args.before else '2 cores'}"
+            f"; trials run in brackets); test MAE (forecasting, the last horizon of each "
             f"series) or test accuracy (classification, a stratified 20% test part). "
             f"Baseline: seasonal naive or the majority class, same split; 1-NN: nearest "
             f"neighbour on six shape statistics of the signal, same split. Before: "
-            f"{args.before or 'not run in this sitting'}.",
+            f"{_revision(args.before) if args.before else 'not run in this sitting'}.",
             "",
             "| set | task | before | after | baseline | 1-NN |",
             "|---|---|---|---|---|---|",
             *rows,
         ]
     )
+
+
+def _revision(folder: Path) -> str:
+    """The commit a checkout holds, for the record."""
+    found = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%h %s"],
+                           capture_output=True, text=True)  # fmt: skip
+    return f"commit {found.stdout.strip()[:80]}" if found.returncode == 0 else str(folder)
 
 
 if __name__ == "__main__":

@@ -216,12 +216,15 @@ def test_shipped_charlm_space_is_sized_for_cpu_and_says_so(tmp_path, monkeypatch
 def test_shipped_first_trial_names_every_searched_param(task):
     """Naming them all keeps the sampler's random start-up draws after it as they would be
     without it (tests/study/test_warmstart.py), so a small first trial adds a result, not a
-    different sweep; a param added to the space without a first value would break that."""
-    from tuner.contract.registry import get_spec
+    different sweep; a param added to the space (or by the data) without a first value would
+    break that."""
+    from tuner.contract.registry import get_task
 
-    space = load_space(SHIPPED / f"{task}.yaml", get_spec(task))
+    found = get_task(task)
+    shipped = load_space(SHIPPED / f"{task}.yaml", found.spec)
+    assert shipped.for_accelerator("cpu").first == shipped.first
+    space, _ = found.fit_space(shipped, found.load_data({"data": found.default_data}))
     assert set(space.first) == {p.name for p in space.params}
-    assert space.for_accelerator("cpu").first == space.first
 
 
 def test_distribution_is_what_suggest_records():
