@@ -10,7 +10,7 @@ import pandas as pd
 
 # frequency -> (pandas alias, steps per season, default length)
 FREQUENCIES = {
-    "hourly": ("h", 24, 24 * 28),
+    "hourly": ("h", 24, 24 * 14),
     "daily": ("D", 7, 400),
     "business-daily": ("B", 5, 300),
     "weekly": ("W-SUN", 52, 260),
