@@ -169,7 +169,7 @@ def _section(rows: list[str], args: argparse.Namespace) -> str:
 
 def _revision(folder: Path) -> str:
     """The commit a checkout holds, for the record."""
-    found = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%h %s"],
+    found = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%h"],
                            capture_output=True, text=True)  # fmt: skip
     return f"commit {found.stdout.strip()[:80]}" if found.returncode == 0 else str(folder)
 

@@ -32,14 +32,15 @@ def sized(space: Any, sequences: list[np.ndarray], labels: list[str]) -> tuple[A
     batches = tuple(b for b in BATCHES if count >= STEPS_PER_EPOCH * b)[-3:]
     batches = batches or (max(1, count // STEPS_PER_EPOCH),)
     middle = batches[len(batches) // 2]
-    epochs = min(max(-(-TRAINING_STEPS * middle // max(count, 1)), EPOCHS[0]), EPOCHS[1])
+    batch = int(space.fixed.get("batch_size", middle))  # a batch size the space fixes
+    epochs = min(max(-(-TRAINING_STEPS * batch // max(count, 1)), EPOCHS[0]), EPOCHS[1])
     hidden = (16, 128) if count < SMALL else (32, 256)
     seen = f"{count} training sequences"
     notes: list[str] = []
     for name, value, why, first in (
         ("batch_size", ParamSpec("batch_size", "categorical", choices=batches),
          f"{seen}: at least {STEPS_PER_EPOCH} steps an epoch", middle),
-        ("max_epochs", epochs, f"{seen} in batches of {middle}: about {TRAINING_STEPS} steps",
+        ("max_epochs", epochs, f"{seen} in batches of {batch}: about {TRAINING_STEPS} steps",
          None),
         ("hidden_size", ParamSpec("hidden_size", "int", low=hidden[0], high=hidden[1], log=True),
          seen, 64),
