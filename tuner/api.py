@@ -73,13 +73,9 @@ def _check_data_keys(task: str, data: Any) -> None:
     the task's shipped demo data would be searched instead)."""
     if not isinstance(data, Mapping):
         return
-    import argparse
-
     from tuner.contract.registry import get_task
 
-    parser = argparse.ArgumentParser(add_help=False)
-    get_task(task).add_data_args(parser)
-    known = sorted(action.dest for action in parser._actions)
+    known = sorted(get_task(task).data_keys())
     for key in data:
         if key not in known:
             raise UsageError(
