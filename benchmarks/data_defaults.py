@@ -30,6 +30,7 @@ import pandas as pd
 
 from benchmarks.common import REPO, machine, print_and_record, scratch
 from benchmarks.generated import FREQUENCIES, seasonal_series, shape_statistics, waveforms
+from tuner.tasks.classification.data import DEFAULTS, assign_splits, read_sequences
 
 WAVEFORM_SETS = {  # name -> waveforms() arguments
     "2 classes, 20-60 steps, noise channel": dict(classes=2, n=100, lengths=(20, 60), seed=11),
@@ -90,9 +91,6 @@ def sweep(
 def nearest_neighbour(data: pd.DataFrame) -> float:
     """1-NN on shape statistics of the signal, trained on every non-test sequence of the
     split the classification task makes (stratified, seed 0), scored on its test part."""
-    sys.path.insert(0, str(REPO))
-    from tuner.tasks.classification.data import DEFAULTS, assign_splits, read_sequences
-
     sequences = read_sequences({"data": data})
     split = assign_splits(sequences, {**DEFAULTS, "folds": 1})
     features = np.array([shape_statistics(s[:, 0]) for s in sequences.sequences])

@@ -202,8 +202,9 @@ MAX_CLASSES = 10_000  # an output per class; more is an id column, not a label
 
 def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
     """Labels of at least two classes, `folds` resolved (0: CV_FOLDS stratified folds when
-    a hold-out would validate on few sequences), and splits that leave training and
-    validation sequences for every trial of the space."""
+    a hold-out would validate on few sequences), splits that leave training and
+    validation sequences for every trial of the space, and what the space leaves out sized
+    by fold 0's training sequences."""
     if not data.labels or len(set(data.labels)) < 2:
         raise DataError(
             f"{data.path}: expected labels of at least two classes (column 'label' or array 'y')"
@@ -218,11 +219,11 @@ def fit_space(space: Any, data: SequenceSet) -> tuple[Any, list[str]]:
     space, patch_notes = _resolve_patch(space, data)
     notes += patch_notes
     settings = worst_split_settings(space, DEFAULTS)
-    for fold in range(fold_count(settings)):
-        split = assign_splits(data, settings, fold)
+    splits = [assign_splits(data, settings, fold) for fold in range(fold_count(settings))]
+    for split in splits:
         require_splits(data.path, split, "sequences")
         _require_trained_classes(data, split)
-    train = np.flatnonzero(assign_splits(data, settings) == "train")
+    train = np.flatnonzero(splits[0] == "train")  # fold 0's: what the sizing reads
     chosen = ([data.sequences[i] for i in train], [data.labels[i] for i in train])
     space, sized_notes = sized(space, *chosen)
     return space, notes + sized_notes
