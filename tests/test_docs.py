@@ -171,7 +171,7 @@ SHOWN = {  # what a command's output must hold: the names and forms the README s
     "trials": "COMPLETE",
     "report": "report.html",
     "compare": "best_value",
-    "ensemble": r"-ensemble/\d+ \(alias",
+    "ensemble": r"-ensemble/\d+( \(alias|, not aliased @best)",
     "finetune": "before -> after fine-tuning",
     "predict": r"y_hat|label|transcript|wrote \d+ rows to",  # charlm: the prompt, below
 }

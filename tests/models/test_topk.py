@@ -16,7 +16,7 @@ from tuner.config import keys
 from tuner.contract.checkpoints import load_checkpoint
 from tuner.contract.registry import get_task
 from tuner.models.sources import resolve_source
-from tuner.models.topk import _assemble
+from tuner.models.topk import assemble
 from tuner.storage.locations import default_tracking_uri, resolve_storage
 from tuner.storage.studies import load_study
 
@@ -70,23 +70,28 @@ def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfu
     assert f"val_acc = {accuracy:.4f}" in printed
 
     client = MlflowClient(default_tracking_uri())
-    version = client.get_model_version_by_alias("vowels-ensemble", "best")
+    version = client.get_model_version("vowels-ensemble", "1")
     run = client.get_run(version.run_id)
     assert run.data.metrics["val_acc"] == pytest.approx(accuracy)
+    # the alias only where it beats the study's @best (the best trial) on the same rows
+    beats = accuracy > run.data.metrics["holder_val_acc"]
+    aliases = client.get_registered_model("vowels-ensemble").aliases
+    assert aliases == ({"best": "1"} if beats else {}), printed
+    assert ("not aliased @best" in printed) != beats
     assert run.data.tags[keys.MEMBERS_TAG] == ",".join(str(t.number) for t in ranked)
     assert run.data.tags[keys.ROLE_TAG] == "ensemble"
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", default_tracking_uri())  # for MLflow's client
-    loaded = mlflow.pyfunc.load_model("models:/vowels-ensemble@best")
+    loaded = mlflow.pyfunc.load_model("models:/vowels-ensemble/1")
     example = CLASSIFIER.example(data, settings)
     table = loaded.predict(example, params={"proba": True})
     columns = [f"p_{name}" for name in payloads[0]["hyper_parameters"]["classes"]]
-    by_hand = tuner.predict("models:/vowels-ensemble@best", data=example, task="classification",
+    by_hand = tuner.predict("models:/vowels-ensemble/1", data=example, task="classification",
                             options={"proba": True})  # fmt: skip
     assert np.allclose(table[columns], by_hand[columns]) and np.allclose(
         table[columns].sum(axis=1), 1.0
     )
-    assert main(["lineage", "models:/vowels-ensemble@best"]) == 0
+    assert main(["lineage", "models:/vowels-ensemble/1"]) == 0
     lineage = capsys.readouterr().out
     for trial in ranked:
         assert f"member: trial {trial.number} (run {trial.user_attrs[keys.RUN_ID]})" in lineage
@@ -120,7 +125,7 @@ def test_an_ensemble_of_identical_models_equals_the_model(workdir):
     x = torch.randn(5, 12)
     with torch.no_grad():
         for rule in ("", "median"):
-            ensemble = _assemble([payload] * 3, FORECASTER, rule)
+            ensemble = assemble([payload] * 3, FORECASTER, rule)
             assert torch.allclose(ensemble(x), single.eval()(x), atol=1e-6)
 
 
@@ -151,7 +156,7 @@ def test_forecasters_of_other_windows_and_transforms_answer_in_the_best_ones_fra
     assert main(["ensemble", "--study", "air", "--trials", f"{lead.number},{member.number}"]) == 0
     capsys.readouterr()
     client = MlflowClient(default_tracking_uri())
-    run = client.get_run(client.get_model_version_by_alias("air-ensemble", "best").run_id)
+    run = client.get_run(client.get_model_version("air-ensemble", "1").run_id)
 
     data = FORECASTER.load_data({"data": FORECASTER.default_data})
     forecasts, targets = [], []
@@ -201,8 +206,8 @@ def test_speech_members_average_their_frame_probabilities():
     ]
     with torch.no_grad():
         (one, steps), (two, _) = first(x, lengths), second(x, lengths)
-        pair, pair_steps = _assemble(payloads, speech, "")(x, lengths)
-        same, _ = _assemble([payloads[0]] * 2, speech, "")(x, lengths)
+        pair, pair_steps = assemble(payloads, speech, "")(x, lengths)
+        same, _ = assemble([payloads[0]] * 2, speech, "")(x, lengths)
     assert torch.equal(pair_steps, steps)
     assert torch.allclose(pair.exp(), (one.exp() + two.exp()) / 2, atol=1e-6)
     assert torch.allclose(pair.exp().sum(-1), torch.ones_like(pair[..., 0]), atol=1e-5)
@@ -222,7 +227,7 @@ def test_language_models_average_next_characters_each_with_its_own_state():
         {"hyper_parameters": dict(m.hparams), "state_dict": m.state_dict(), "members": 0}
         for m in models
     ]
-    ensemble = _assemble(payloads, charlm, "")
+    ensemble = assemble(payloads, charlm, "")
     first, second = torch.tensor([[0, 1, 2, 3]]), torch.tensor([[3, 2, 1, 0]])
     with torch.no_grad():
         _, state = ensemble(first)

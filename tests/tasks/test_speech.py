@@ -240,7 +240,7 @@ def test_speaker_held_out_sweep_predict_and_finetune(workdir):
     assert math.isfinite(tuned.before) and math.isfinite(tuned.after)
     source = load_checkpoint(resolve_source("study:five", *stores()).path, task="speech")
     again = load_checkpoint(
-        resolve_source("models:/five-finetuned@best", *stores()).path, task="speech"
+        resolve_source("models:/five-finetuned/1", *stores()).path, task="speech"
     )
     vocabulary = source["hyper_parameters"]["vocabulary"]
     assert "v" in vocabulary  # the labels of the new data are encoded the source's way

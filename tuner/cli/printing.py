@@ -25,6 +25,7 @@ def print_result(result: Any) -> None:
     )
     for name, value in result.best_params.items():
         print(f"  {name} = {value}")
+    _print_baseline_warning(result)
     _print_test_metrics(result)
     print(mask_secrets(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})"))
     if result.checkpoint_uri is None:
@@ -33,16 +34,42 @@ def print_result(result: Any) -> None:
         )
         return
     print(f"logged model   {result.checkpoint_uri}")
-    if result.model_version:
-        print(
-            f"model          models:/{result.model_name}/{result.model_version} "
-            f"(alias models:/{result.model_name}@best)"
-        )
+    _print_model(result)
     if result.fold_values and not result.front:  # chosen on folds: the data are small
         print(
             f"next           tuner ensemble --study {result.study} --top 5 --seeds 3  (the "
-            f"kept model also won these folds by luck: the best 5 configurations, 3 fresh "
-            f"fits each, averaged)"
+            f"best 5 configurations, 3 fresh fits each, averaged: on small data often better "
+            f"than one; it takes @best only if it beats trial {result.best_trial} on validation)"
+        )
+
+
+def _print_model(result: Any) -> None:
+    if not result.model_version:
+        return
+    version = f"models:/{result.model_name}/{result.model_version}"
+    if result.not_promoted is None:
+        print(f"model          {version} (alias models:/{result.model_name}@best)")
+        return
+    print(
+        f"model          {version}, not aliased @best: {result.metric} "
+        f"{result.best_value:.4f} does not beat {result.not_promoted:.4f}, the model it had to "
+        f"beat on the same validation rows"
+    )
+
+
+def _print_baseline_warning(result: Any) -> None:
+    """One line when the best model does not beat a simple baseline on its own rows."""
+    if result.front:
+        return
+    from tuner.reports.ranking import stronger_baseline  # loaded by then: no pandas at start
+
+    found = stronger_baseline(
+        result.metric, result.best_value, result.direction, result.val_baselines
+    )
+    if found:
+        print(
+            f"warning        {result.metric} {result.best_value:.4f} does not beat a simple "
+            f"baseline on the same validation rows: {found[0]} = {found[1]:.4f}"
         )
 
 

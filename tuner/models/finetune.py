@@ -26,6 +26,7 @@ from tuner.contract.members import carried
 from tuner.contract.task import Task
 from tuner.errors import UsageError
 from tuner.models.sources import LoadedSource, data_args_for, load_source
+from tuner.reports.ranking import beats
 from tuner.storage.locations import resolve_storage, resolve_tracking
 from tuner.storage.studies import read_studies
 from tuner.tracking import TrackingStore
@@ -69,6 +70,8 @@ class FinetuneResult:
     after: float | None
     search: studies.SearchResult
     lineage: dict[str, str]
+    held: float | None = None  # the model now at `<model>@best`, on the same rows
+    bar: float | None = None  # what a fine-tune had to beat to take `@best`
 
 
 def finetune(config: FinetuneConfig) -> FinetuneResult:
@@ -93,12 +96,35 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     before = evaluate(restore_model(loaded.payload, task), task, prepared.data,
                       prepared.space.fixed, metric)  # fmt: skip
     print(f"{metric} of the source model on the new data's validation split: {before:.4f}")
+    held = _holder_figure(prepared, tracking_uri, storage)
+    prepared = dataclasses.replace(prepared, bar=_bar(before, held, prepared.space.direction))
     finished = studies.count_finished_by_name(prepared.name, storage)
     # a plain fine-tune adds one run each time
     search_config = dataclasses.replace(search_config, trials=config.trials or finished + 1)
     result = studies.execute(prepared, search_config)
     _record_before_after(tracking_uri, result, metric, before)
-    return FinetuneResult(metric, before, result.best_value, result, loaded.source.lineage)
+    return FinetuneResult(metric, before, result.best_value, result, loaded.source.lineage,
+                          held, prepared.bar)  # fmt: skip
+
+
+def _holder_figure(prepared: studies.Prepared, tracking_uri: str, storage: str) -> float | None:
+    """The fine-tuned model's `@best` from an earlier fine-tune (maybe on other data),
+    scored on this one's validation rows; None when there is none yet."""
+    name = prepared.model_name
+    try:
+        TrackingStore(tracking_uri).model_version(name, alias="best")
+    except KeyError:
+        return None
+    held = load_source(f"models:/{name}@best", tracking_uri, storage, prepared.task.name)
+    model = restore_model(held.payload, held.task)
+    return evaluate(model, held.task, prepared.data, prepared.space.fixed, prepared.space.metric)
+
+
+def _bar(before: float, held: float | None, direction: str) -> float:
+    """What a fine-tuned model must beat to take `@best`: the source, and the holder."""
+    if held is None or beats(before, held, direction):
+        return before
+    return held
 
 
 def check_config(config: FinetuneConfig) -> None:

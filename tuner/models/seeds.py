@@ -32,14 +32,14 @@ from tuner.config.names import clean_name
 from tuner.config.options import MAX_SEED, MOST_SEEDS
 from tuner.config.space import ParamSpec, SearchSpace
 from tuner.config.space_file import parse_space
-from tuner.contract.registry import get_task
 from tuner.contract.task import Task
 from tuner.errors import UsageError
+from tuner.models.choice import choose_members
 from tuner.models.topk import (
     EnsembleResult,
+    averaging_task,
     build_ensemble,
     check_combine,
-    choose_members,
     study_data_args,
 )
 from tuner.reports.ranking import best_trial
@@ -69,7 +69,7 @@ def build_seed_ensemble(
     storage = resolve_storage(storage)
     tracking_uri, artifact_root = resolve_tracking(tracking_uri, None)
     source = load_study(study_name, storage)
-    task = _averaging_task(source)
+    task = averaging_task(source)
     configs, skipped = _configs(source, task, seeds, top, trials, tracking_uri, storage)
     stores = (storage, tracking_uri, artifact_root)
     prepared, fits = _train_fits(source, task, configs, seeds, quiet, stores)
@@ -82,23 +82,14 @@ def build_seed_ensemble(
         tracking_uri=tracking_uri,
         data=prepared.data,
         leads=frozenset(t.number for t in fits if t.user_attrs.get(keys.FIT_OF) == lead),
+        holder_study=study_name,
     )
     chosen = ", ".join(str(t.number) for t in configs)
     return dataclasses.replace(
         ensemble,
         skipped=[*skipped, *ensemble.skipped],
         source=f"trial{'s' * (len(configs) > 1)} {chosen} of study {study_name}",
-        source_metrics=_recorded(configs[0]),
     )
-
-
-def _averaging_task(source: optuna.Study) -> Task:
-    task = get_task(keys.study_attr(source, keys.TASK), allow_module=False)
-    if task.ensemble_inputs is None:
-        raise UsageError(
-            f"--study {source.study_name!r}: task {task.name!r} cannot average models yet"
-        )
-    return task
 
 
 def _check_counts(top: int | None, seeds: int) -> None:
@@ -244,9 +235,3 @@ def _settings(trial: Trial) -> dict:
 def _fits(name: str, storage: str) -> list[Trial]:
     study = load_study(name, storage)
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-
-
-def _recorded(trial: Trial) -> dict[str, float]:
-    """The best chosen trial's test figures as its sweep recorded them (its validation
-    figure is a mean over folds, not the one part the ensemble is scored on)."""
-    return {k: v for k, v in trial.user_attrs.items() if k.startswith("test_")}

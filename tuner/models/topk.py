@@ -21,13 +21,14 @@ from typing import Any
 import optuna
 
 from tuner.config import keys
-from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
-from tuner.contract.members import RULES, carry, split
+from tuner.contract.checkpoints import save_checkpoint
+from tuner.contract.members import RULES, split
 from tuner.contract.registry import get_task
 from tuner.contract.task import Task
 from tuner.errors import UsageError
-from tuner.models.sources import resolve_source
-from tuner.reports.ranking import ranked_trials
+from tuner.models.choice import Member, choose_members, payload_of
+from tuner.models.scoring import combined, fold_models, rows_of, validation_figure
+from tuner.reports.ranking import beats, ranked_trials
 from tuner.runtime.logs import quiet_libraries
 from tuner.storage.locations import resolve_storage, resolve_tracking
 from tuner.storage.studies import load_study
@@ -36,23 +37,20 @@ from tuner.training.loop import evaluate
 
 
 @dataclass(frozen=True)
-class Member:
-    trial: optuna.trial.FrozenTrial
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class EnsembleResult:
     study: str
     members: list[int]
     skipped: list[str]  # why a better trial is not a member
     metrics: dict[str, float]  # the ensemble's, on the validation and test parts
-    single: dict[str, float]  # the best member alone, on the same parts
+    single: dict[str, float]  # the lead member alone, on the same parts
     model_name: str
     model_version: str
     run_id: str
+    aliased: bool  # took its `@best`: it beats the study's @best on validation
+    holder: dict[str, float] = field(default_factory=dict)  # the study's @best, same rows
+    holder_trial: int = -1
+    metric: str = ""  # the study's: the figure the alias is decided on
     source: str = ""  # fresh fits (`--seeds`): the trial they train again
-    source_metrics: dict[str, float] = field(default_factory=dict)  # as its sweep recorded
 
 
 def build_ensemble(
@@ -64,183 +62,121 @@ def build_ensemble(
     tracking_uri: str | None = None,
     data: Any = None,
     leads: frozenset[int] = frozenset(),
+    holder_study: str | None = None,
 ) -> EnsembleResult:
     """Choose, load, score and register; everything is checked before anything is logged.
-    A seed ensemble's fits pass `data`, the study's data already read, and `leads`, the
-    trials that may lead (whose frame the others are read in: the best configuration's)."""
+    A seed ensemble's fits pass `data`, the study's data already read, `leads`, the trials
+    that may lead (whose frame the others are read in: the best configuration's), and
+    `holder_study`, the sweep whose best model the fits must beat."""
     quiet_libraries()
     storage = resolve_storage(storage)
     tracking_uri, _ = resolve_tracking(tracking_uri, None)
     study = load_study(study_name, storage)
-    task = get_task(keys.study_attr(study, keys.TASK), allow_module=False)
-    if task.ensemble_inputs is None:
-        raise UsageError(
-            f"--study {study_name!r}: task {task.name!r} cannot average models across trials yet"
-        )
+    task = averaging_task(study)
     check_combine(combine)
     if trials is None and top < 2:
         raise UsageError(f"--top {top}: an ensemble needs 2 trials or more")
     chosen, skipped = choose_members(study, task, top, trials, tracking_uri, storage, leads)
-    ensemble = _assemble([m.payload for m in chosen], task, "" if combine == "mean" else combine)
+    holder = _holder(holder_study, study, storage)
     lead = chosen[0].payload
     if data is None:
         data = task.load_data(study_data_args(study))
     settings = {**lead["settings"], "seed": int(keys.study_attr(study, keys.SEED)), "fold": 0}
-    datamodule = task.build_datamodule(data, settings)
-    metrics = score(ensemble, datamodule)
-    single = score(restore_model(lead, task), datamodule)
+    scored = _scores(chosen, holder, task, data, settings, "" if combine == "mean" else combine,
+                     (tracking_uri, storage))  # fmt: skip
     example = task.example(data, lead["settings"]) if task.example else None
-    record = _register(study, task, chosen, ensemble, metrics, tracking_uri, example)
-    return EnsembleResult(study_name, [m.trial.number for m in chosen], skipped, metrics,
-                          single, *record)  # fmt: skip
+    record = _register(study, task, chosen, scored, tracking_uri, example)
+    return EnsembleResult(study_name, [m.trial.number for m in chosen], skipped, scored.metrics,
+                          scored.single, *record, holder=scored.held,
+                          holder_trial=holder.number,
+                          metric=keys.study_attr(study, keys.METRIC))  # fmt: skip
 
 
-def check_combine(combine: str) -> None:
-    if combine and combine not in ("mean", *RULES):
-        raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
+@dataclass
+class Scored:
+    """The ensemble (to register), its figures and those of the lead member alone and of
+    the study's `@best` holder, all on the same validation folds and test part."""
+
+    model: Any
+    metrics: dict[str, float]
+    single: dict[str, float]
+    held: dict[str, float]
 
 
-def choose_members(
-    study: optuna.Study,
+def _holder(holder_study: str | None, study: optuna.Study, storage: str) -> Any:
+    """The trial whose model holds the study's `@best` (its best trial): the ensemble must
+    beat it on the same validation folds to take an `@best` of its own."""
+    source = load_study(holder_study, storage) if holder_study else study
+    ranked = [t for t in ranked_trials(source) if keys.MODEL_ID in t.user_attrs]
+    if not ranked:
+        raise UsageError(f"--study {source.study_name!r}: no trial holds a registered model")
+    return ranked[0]
+
+
+def _scores(
+    chosen: list[Member],
+    holder: optuna.trial.FrozenTrial,
     task: Task,
-    top: int,
-    trials: str | None,
-    tracking_uri: str,
-    storage: str,
-    leads: frozenset[int] = frozenset(),
-    weights: bool = True,
-) -> tuple[list[Member], list[str]]:
-    """The members, best first (the best of `leads` first when given): the named trials,
-    or the best `top` that agree with the best one on the task's ensemble inputs and kept
-    their weights. `weights=False` (fresh fits, which train the configurations again)
-    also takes a trial that kept none, judged by the model its recorded settings build."""
-    candidates = _candidates(study, trials, leads)
-    members: list[Member] = []
-    skipped: list[str] = []
-    for trial in candidates:
-        if not trials and len(members) == top:
-            break
-        kept = keys.MODEL_ID in trial.user_attrs or keys.WEIGHTS_URI in trial.user_attrs
-        if kept:
-            payload = _payload(trial, task, tracking_uri, storage)
-        else:
-            payload = None if weights else _recorded(trial, task)
-        why = _unusable(payload, members, task)
-        if why and trials:
-            raise UsageError(f"--trials: trial {trial.number} {why}")
-        if why:
-            skipped.append(f"trial {trial.number} {why}")
-            continue
-        members.append(Member(trial, payload))
-    if len(members) < 2:
-        raise UsageError(
-            f"--study {study.study_name!r}: an ensemble needs 2 trials or more; found "
-            f"{len(members)} usable ({'; '.join(skipped) or 'too few complete trials'})"
-        )
-    return members, skipped
-
-
-def _candidates(
-    study: optuna.Study, trials: str | None, leads: frozenset[int]
-) -> list[optuna.trial.FrozenTrial]:
-    """The trials that may join, in rank order (the best of `leads` first): the named ones
-    (each must have completed within the study's constraints), else every ranked trial."""
-    ranked = ranked_trials(study)
-    if leads:  # the best of them first, then the others in rank order (a stable sort)
-        ranked.sort(key=lambda t: t.number not in leads)
-    if not trials:
-        return ranked
-    wanted = _trial_numbers(trials, study)
-    candidates = [t for t in ranked if t.number in wanted]
-    missing = wanted - {t.number for t in candidates}
-    if missing:
-        raise UsageError(
-            f"--trials: trial(s) {', '.join(map(str, sorted(missing)))} of study "
-            f"{study.study_name!r} did not complete (or break its constraints)"
-        )
-    return candidates
-
-
-def _unusable(payload: dict[str, Any] | None, members: list[Member], task: Task) -> str:
-    """Why a trial cannot join (no weights kept; inputs that differ from the lead's and
-    that the task cannot read in the lead's frame), or "" when it can."""
-    if payload is None:
-        return "kept no weights (a study keeps its top keep_top trials', 5 by default)"
-    if not members:
-        return ""
-    lead, own = members[0].payload["hyper_parameters"], payload["hyper_parameters"]
-    differs = [k for k in task.ensemble_inputs or () if own.get(k) != lead.get(k)]
-    if not differs:
-        return ""
-    shown = ", ".join(f"{k}={own.get(k)}" for k in differs)
-    if task.reframe is None:
-        return f"reads other inputs than trial {members[0].trial.number} ({shown})"
-    try:
-        task.reframe(lead, _model_of(payload, task))
-    except ValueError as exc:
-        return f"{exc} ({shown})"
-    return ""
-
-
-def _recorded(trial: optuna.trial.FrozenTrial, task: Task) -> dict[str, Any] | None:
-    """A trial's configuration without weights, from the settings it recorded (a fresh
-    fit trains them again): None when it recorded none."""
-    settings = trial.user_attrs.get(keys.SETTINGS)
-    if not isinstance(settings, dict):
-        return None
-    settings = {**task.defaults, **settings}  # a setting newer than the study: its default
-    return {"hyper_parameters": task.spec.model_args(settings), "settings": settings}
-
-
-def _model_of(payload: dict[str, Any], task: Task) -> Any:
-    """The member's model: its weights restored, or (a configuration of `_recorded`) an
-    untrained one, enough to say whether it reads the lead's windows."""
-    if "state_dict" in payload:
-        return restore_model(payload, task)
-    try:
-        return task.model_class(**task.upgrade(dict(payload["hyper_parameters"])))
-    except TypeError as exc:  # the task's model needs more than its settings (the data's)
-        raise ValueError(f"its model cannot be built from its settings alone ({exc})") from None
-
-
-def _trial_numbers(text: str, study: optuna.Study) -> set[int]:
-    try:
-        numbers = {int(part) for part in text.split(",") if part.strip()}
-    except ValueError:
-        raise UsageError(f"--trials {text!r}: expected trial numbers such as 3,7,9") from None
-    if len(numbers) < 2:
-        raise UsageError(f"--trials {text!r}: an ensemble needs 2 trials or more")
-    return numbers
-
-
-def _payload(trial: optuna.trial.FrozenTrial, task: Task, tracking_uri: str, storage: str) -> dict:
-    source = resolve_source(f"runs:/{trial.user_attrs[keys.RUN_ID]}", tracking_uri, storage)
-    return load_checkpoint(source.path, task.name)
-
-
-def _assemble(payloads: list[dict[str, Any]], task: Task, rule: str) -> Any:
-    """Every member's models (a K-fold trial keeps several) carried by the first: each
-    trial's models count alike when the trials keep as many each."""
-    groups = [split(restore_model(payload, task)) for payload in payloads]
-    if task.reframe:  # members of another window or transform read the lead's
-        lead = payloads[0]["hyper_parameters"]
-        groups = [[task.reframe(lead, model) for model in group] for group in groups]
+    data: Any,
+    settings: dict[str, Any],
+    rule: str,
+    stores: tuple[str, str],
+) -> Scored:
+    """Every figure one way (tuner.models.scoring): validation fold by fold on the folds
+    all of them kept, test on the shared test part."""
+    frame = chosen[0].payload["hyper_parameters"]
+    groups = [fold_models(m.payload, task, frame) for m in chosen]
     if len({len(group) for group in groups}) > 1:
         raise UsageError(
             "the trials keep different numbers of fold models ("
             + ", ".join(str(len(g)) for g in groups)
             + "): their average would weigh them unequally; choose trials of one fold count"
         )
-    models = [model for group in groups for model in group]
-    return carry(models[0], models[1:], task.combine, rule).eval()
+    held_models = groups[0]
+    if not _same(holder, chosen[0]):
+        held_models = fold_models(payload_of(holder, task, *stores), task, frame)
+    folds = min(len(groups[0]), len(held_models))
+    datamodule = task.build_datamodule(data, settings)
+    figures = [
+        {**validation_figure(members, task, data, settings, rule, folds),
+         **_test_figure(members, task, datamodule, rule)}
+        for members in (groups, groups[:1], [held_models])
+    ]  # fmt: skip
+    return Scored(combined(groups, task, rule), *figures)
 
 
-def score(model: Any, datamodule: Any) -> dict[str, float]:
-    """The model's validation and test metrics, computed here on the same parts."""
-    return {
-        **evaluate(model, datamodule.val_dataloader(), "val"),
-        **evaluate(model, datamodule.test_dataloader(), "test"),
-    }
+def assemble(payloads: list[dict[str, Any]], task: Task, rule: str = "") -> Any:
+    """Every member's models (a K-fold trial keeps several) carried by the first, each read
+    in the first's frame: each trial's models count alike when the trials keep as many."""
+    frame = payloads[0]["hyper_parameters"]
+    return combined([fold_models(payload, task, frame) for payload in payloads], task, rule)
+
+
+def _same(holder: optuna.trial.FrozenTrial, member: Member) -> bool:
+    return holder.user_attrs.get(keys.RUN_ID) == member.trial.user_attrs.get(keys.RUN_ID)
+
+
+def _test_figure(groups: list[list[Any]], task: Task, datamodule: Any, rule: str) -> dict:
+    """Every model of `groups` combined, on the test part (the same for every fold)."""
+    model = combined(groups, task, rule)
+    metrics = evaluate(model, datamodule.test_dataloader(), "test")
+    split(model)
+    return metrics
+
+
+def averaging_task(study: optuna.Study) -> Task:
+    """The study's task, refused where it cannot average models."""
+    task = get_task(keys.study_attr(study, keys.TASK), allow_module=False)
+    if task.ensemble_inputs is None:
+        raise UsageError(
+            f"--study {study.study_name!r}: task {task.name!r} cannot average models yet"
+        )
+    return task
+
+
+def check_combine(combine: str) -> None:
+    if combine and combine not in ("mean", *RULES):
+        raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
 
 
 def study_data_args(study: optuna.Study) -> dict[str, Any]:
@@ -257,57 +193,91 @@ def _register(
     study: optuna.Study,
     task: Task,
     members: list[Member],
-    model: Any,
-    metrics: dict[str, float],
+    scored: Scored,
     tracking_uri: str,
     example: Any,
-) -> tuple[str, str, str]:
-    """A run beside the trials, with the metrics; the model logged and registered as a new
-    version of `<model>-ensemble`, its `best` alias on the best ensemble so far."""
+) -> tuple[str, str, str, bool]:
+    """A run beside the trials, with the figures; the model logged and registered as a new
+    version of `<model>-ensemble`. Its `best` alias moves to it only when it beats the
+    study's `@best` holder on the same validation folds (and the ensemble holding the alias
+    now): a worse ensemble is recorded, never deployed by the alias."""
     name = f"{study.user_attrs.get(keys.MODEL_NAME) or study.study_name}-ensemble"
     tracker = StudyTracker(tracking_uri, study.study_name, model_name=name)
     numbers = [m.trial.number for m in members]
     runs = [m.trial.user_attrs[keys.RUN_ID] for m in members]
-    tags = {keys.MEMBERS_TAG: ",".join(map(str, numbers)), keys.MEMBER_RUNS_TAG: ",".join(runs)}
+    metric, direction = keys.study_attr(study, keys.METRIC), study.directions[0].name.lower()
+    metrics = scored.metrics
+    rows = f"{study.study_name}: {rows_of(int(metrics['folds']))}"
+    tags = {keys.MEMBERS_TAG: ",".join(map(str, numbers)), keys.MEMBER_RUNS_TAG: ",".join(runs),
+            keys.ROWS_TAG: rows}  # fmt: skip
     run_id = tracker.start_ensemble(study.user_attrs[keys.PARENT_RUN_ID], numbers, tags)
     model_id = tracker.new_model(run_id, numbers[0])
-    tracker.log_history(run_id, [(metrics, 0)], model_id)  # linked to the model too
-    metric = keys.study_attr(study, keys.METRIC)
-    sign = 1.0 if study.directions[0].name == "MINIMIZE" else -1.0
+    held = {f"holder_{k}": v for k, v in scored.held.items() if k.startswith("val_")}
+    tracker.log_history(run_id, [({**metrics, **held}, 0)], model_id)  # linked to the model
+    sign = 1.0 if direction == "minimize" else -1.0
     rank = (sign * metrics[metric], metrics.get("val_loss", 0.0))
     lead = members[0].payload
     meta = {**lead["meta"], "members": numbers, "run_id": run_id, "value": metrics[metric]}
+    checkpoint = (scored.model, lead["settings"], meta)
+    version = _log_model(tracker, task, checkpoint, (run_id, model_id), rank, example, rows)
+    aliased = beats(metrics[metric], scored.held[metric], direction)
+    if aliased:
+        aliased = tracker.move_best_alias(version, rank, rows)
+    tracker.client.set_terminated(run_id)
+    return name, version, run_id, aliased
+
+
+def _log_model(
+    tracker: StudyTracker,
+    task: Task,
+    checkpoint: tuple[Any, dict[str, Any], dict[str, Any]],
+    ids: tuple[str, str],
+    rank: tuple[float, float],
+    example: Any,
+    rows: str,
+) -> str:
+    """The ensemble's checkpoint (model, settings, meta) logged as an MLflow Model of its
+    run (`ids`: run and logged model) and registered; returns the version."""
+    run_id, model_id = ids
+    model, settings, meta = checkpoint
     with tempfile.TemporaryDirectory() as folder:
-        path = save_checkpoint(Path(folder) / "ensemble.ckpt", model, task.name,
-                               lead["settings"], meta)  # fmt: skip
+        path = save_checkpoint(Path(folder) / "ensemble.ckpt", model, task.name, settings, meta)
         params = pyfunc_model.default_params(task)
         logged = tracker.log_best_model(
-            model_id, run_id, numbers[0], rank, task, path, example, params
+            model_id, run_id, meta["members"][0], rank, task, path, example, params, rows
         )
-    tracker.move_best_alias(logged.version, rank)
-    tracker.client.set_terminated(run_id)
-    return name, logged.version, run_id
+    return logged.version
 
 
 def describe(result: EnsembleResult) -> list[str]:
-    """What `tuner ensemble` prints: each figure beside the best member alone and, for
-    fresh fits, beside the chosen trial as its sweep kept it."""
+    """What `tuner ensemble` prints: each figure beside the best member alone and the
+    study's `@best` holder, on the same rows, and whether the ensemble took `@best`."""
     members = f"trials {', '.join(map(str, result.members))} of study {result.study}"
     if result.source:
         members = f"{len(result.members)} fresh fits of {result.source} ({members})"
-    lines = [f"ensemble of {members}"]
+    folds = int(result.metrics.get("folds", 1))
+    lines = [
+        f"ensemble of {members}",
+        f"  validation figures on {rows_of(folds)}, test on the "
+        "test part; beside each: the same model alone and the study's @best, same rows",
+    ]
     lines += [f"  skipped: {why}" for why in result.skipped]
     shown = sorted(
         k for k in result.metrics if k.startswith(("val_", "test_")) and "loss" not in k
     )
     alone = "best fit alone" if result.source else "best trial alone"
+    holder = f"@best (trial {result.holder_trial})"
     for key in shown:
-        beside = ((alone, result.single.get(key)),
-                  ("the sweep's own model", result.source_metrics.get(key)))  # fmt: skip
+        beside = ((alone, result.single.get(key)), (holder, result.holder.get(key)))
         notes = "; ".join(f"{label}: {value:.4f}" for label, value in beside if value is not None)
         lines.append(f"  {key} = {result.metrics[key]:.4f}" + (f"  ({notes})" if notes else ""))
-    lines.append(
-        f"model          models:/{result.model_name}/{result.model_version} "
-        f"(alias models:/{result.model_name}@best)"
-    )
+    version = f"models:/{result.model_name}/{result.model_version}"
+    if result.aliased:
+        lines.append(f"model          {version} (alias models:/{result.model_name}@best)")
+    else:
+        ours, theirs = result.metrics[result.metric], result.holder[result.metric]
+        lines.append(
+            f"model          {version}, not aliased @best: {result.metric} {ours:.4f} is no "
+            f"better than {holder}'s {theirs:.4f} on the same rows; the study's @best stays"
+        )
     return lines

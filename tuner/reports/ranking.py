@@ -115,6 +115,26 @@ def _best_first(
     return sorted(trials, key=lambda t: (sign * value_of(t), tie_score(t), t.number))
 
 
+def beats(value: float, held: float, direction: str) -> bool:
+    """Strictly better in the study's direction: a tie keeps the holder of `@best`."""
+    return value < held if direction == "minimize" else value > held
+
+
+def stronger_baseline(
+    metric: str, value: float, direction: str, baselines: dict[str, float]
+) -> tuple[str, float] | None:
+    """The strongest of the task's simple baselines on the same validation rows
+    (`val_<baseline>_<measure>` beside `val_<measure>`: val_snaive_mae, val_majority_acc,
+    val_unigram_bpc) when the model does not beat it; None when it beats them all."""
+    measure = metric.removeprefix("val_")
+    same = {k: v for k, v in baselines.items() if k.startswith("val_") and k != metric
+            and k.endswith(f"_{measure}")}  # fmt: skip
+    if not same:
+        return None
+    name = min(same, key=lambda k: same[k] if direction == "minimize" else -same[k])
+    return None if beats(value, same[name], direction) else (name, same[name])
+
+
 def value_of(trial: optuna.trial.FrozenTrial) -> float | None:
     """The trial's value, or its first objective's in a multi-objective study."""
     return trial.values[0] if trial.values else None

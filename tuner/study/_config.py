@@ -71,6 +71,9 @@ class SearchResult:
     # per member, best first objective first; the best trial above is its first row
     front: list[dict[str, Any]] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)  # those the best was picked under
+    # the task's simple baselines on the best trial's validation rows (val_snaive_mae...)
+    val_baselines: dict[str, float] = field(default_factory=dict)
+    not_promoted: float | None = None  # the figure the best failed to beat for `@best`
 
 
 # ------------------------------------------------------------ locations
@@ -95,6 +98,9 @@ class Prepared:
     setup: Mapping[str, Any] = field(default_factory=dict)
     # trials run first, once: (params, user attributes) pairs (a seed ensemble's fits)
     queued: tuple[tuple[Mapping[str, Any], Mapping[str, Any]], ...] = ()
+    # the validation figure a kept model must beat to take `@best` (a fine-tune's: the
+    # source and the alias's holder, scored on the fine-tune's validation rows)
+    bar: float | None = None
 
     @property
     def folder_name(self) -> str:

@@ -16,7 +16,7 @@ from tuner.config import keys
 from tuner.config.goals import COSTS, dominated
 from tuner.contract.checkpoints import save_checkpoint
 from tuner.contract.datafiles import recordable
-from tuner.reports.ranking import ranked_trials, tie_score, value_of
+from tuner.reports.ranking import beats, ranked_trials, tie_score, value_of
 from tuner.tracking import pyfunc_model
 from tuner.training.fitting import Fitted, TrialContext
 from tuner.training.recorder import TrialRecorder
@@ -42,7 +42,8 @@ def keep_if_best(
     """Checkpoint, log and register the weights only when this trial beats the study's best
     (on the metric, then on the tie-break metric: `report.best_trial`'s rule), or in a
     multi-objective study when it joins the Pareto front (every member can be deployed;
-    the `best` alias follows the first objective)."""
+    the `best` alias follows the first objective). Where the study has a bar (a
+    fine-tune's source), the alias moves only to a model that beats it."""
     rank = (recorder.sign * fitted.value, fitted.tie)
     ranks = [(recorder.sign * value_of(t), tie_score(t)) for t in ranked_trials(trial.study)]
     if not _worth_keeping(context, trial, fitted.value, rank, ranks):
@@ -64,11 +65,22 @@ def keep_if_best(
             example,
             pyfunc_model.default_params(task),
         )
-    with context.store_lock():
-        context.tracker.move_best_alias(logged.version, rank)
+    _promote(context, trial, fitted.value, logged.version, rank)
     trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
     trial.set_user_attr(keys.MODEL_ID, logged.model_id)
     trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+
+
+def _promote(
+    context: TrialContext, trial: optuna.Trial, value: float, version: str, rank: tuple
+) -> None:
+    """Move `best` to the new version, under the stores' lock; where the study has a bar
+    it does not beat, the version stays recorded and the alias where it was."""
+    if context.bar is not None and not beats(value, context.bar, context.space.direction):
+        trial.set_user_attr(keys.NOT_PROMOTED, context.bar)
+        return
+    with context.store_lock():
+        context.tracker.move_best_alias(version, rank)
 
 
 def _keep_weights(

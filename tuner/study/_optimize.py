@@ -79,6 +79,7 @@ def _trial_context(
         resume_dir=folder,
         publish_resume=is_shared_tracking(prepared.tracking_uri),
         max_retries=config.max_retries,
+        bar=prepared.bar,
     )
 
 

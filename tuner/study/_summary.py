@@ -48,6 +48,8 @@ def summarize(
         fold_values=list(attrs.get(keys.FOLD_VALUES, [])),
         front=[_front_row(study, t) for t in front] if len(study.directions) > 1 else [],
         constraints=[str(c) for c in constraints],
+        val_baselines={k: v for k, v in attrs.items() if k.startswith("val_")},
+        not_promoted=attrs.get(keys.NOT_PROMOTED),
     )
 
 

@@ -265,7 +265,7 @@ def _test(
         trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
     recorder.record(final, fitted.step)
     for key, value in final.items():
-        if key.startswith("test_"):
+        if key.startswith("test_") or key in baselines:  # val_ ones: on the trial's rows
             trial.set_user_attr(key, value)
 
 

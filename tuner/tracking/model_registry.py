@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-from tuner.config.keys import RANK_TAG, STUDY_TAG, TIE_TAG
+from tuner.config.keys import RANK_TAG, ROWS_TAG, STUDY_TAG, TIE_TAG
 
 BEST_ALIAS = "best"
 
@@ -30,20 +30,37 @@ class StudyModel:
         self.client, self.tracking_uri, self.name = client, tracking_uri, name
         self.study, self.tags = study, dict(tags)
 
-    def move_best_alias(self, version: str, rank: tuple[float, float]) -> None:
-        """Point `best` at this version unless the one it points at ranks better: a host
-        may register its trial's model after another host registered a better one. `rank`
-        is (sign * value, tie score), lower is better (report.best_trial's rule)."""
+    def move_best_alias(self, version: str, rank: tuple[float, float], rows: str = "") -> bool:
+        """Point `best` at this version unless the one it points at ranks better on the
+        same rows: a host may register its trial's model after another host registered a
+        better one. `rank` is (sign * value, tie score), lower is better (report.best_trial's
+        rule). A holder from another study, or scored on other `rows`, does not compare by
+        its tags: the caller has scored it on this version's rows (a fine-tune's bar).
+        Returns whether the alias moved."""
+        held = self._held_rank(rows)
+        if held is not None and not rank < held:
+            return False
+        self.client.set_registered_model_alias(self.name, BEST_ALIAS, version)
+        return True
+
+    def _held_rank(self, rows: str) -> tuple[float, float] | None:
         try:
             current = self.client.get_model_version_by_alias(self.name, BEST_ALIAS)
-            held = (float(current.tags[RANK_TAG]), float(current.tags[TIE_TAG]))
-        except (MlflowException, KeyError, ValueError):  # no alias yet, or an older version
-            held = None
-        if held is None or rank < held:
-            self.client.set_registered_model_alias(self.name, BEST_ALIAS, version)
+        except MlflowException:  # no alias yet
+            return None
+        tags = current.tags
+        if tags.get(STUDY_TAG) != self.study or tags.get(ROWS_TAG, "") != rows:
+            return None
+        try:
+            return float(tags[RANK_TAG]), float(tags[TIE_TAG])
+        except (KeyError, ValueError):  # an older version
+            return None
 
-    def register(self, run_id: str, model_id: str, number: int, rank: tuple[float, float]) -> str:
-        """A new version of the study's model (its rank as tags); returns it."""
+    def register(
+        self, run_id: str, model_id: str, number: int, rank: tuple[float, float], rows: str = ""
+    ) -> str:
+        """A new version of the study's model (its rank and the rows it was scored on as
+        tags); returns it."""
         try:
             self.client.create_registered_model(self.name)
         except MlflowException as exc:
@@ -61,6 +78,7 @@ class StudyModel:
                     "trial": str(number),
                     RANK_TAG: repr(rank[0]),
                     TIE_TAG: repr(rank[1]),
+                    **({ROWS_TAG: rows} if rows else {}),
                     **self.tags,
                     STUDY_TAG: self.study,
                 },

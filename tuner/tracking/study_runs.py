@@ -308,8 +308,8 @@ class StudyTracker:
             except (MlflowException, NotImplementedError, OSError):
                 continue
 
-    def move_best_alias(self, version: str, rank: tuple[float, float]) -> None:
-        self.registry.move_best_alias(version, rank)
+    def move_best_alias(self, version: str, rank: tuple[float, float], rows: str = "") -> bool:
+        return self.registry.move_best_alias(version, rank, rows)
 
     # ------------------------------------------------------------ checkpoints and models
 
@@ -334,10 +334,11 @@ class StudyTracker:
         checkpoint: Path,
         example: pd.DataFrame | None,
         params: dict[str, Any],
+        rows: str = "",
     ) -> LoggedBest:
         """Log a trial's checkpoint as an MLflow Model into its logged model (new_model) and
-        register it as a new version of the study's model (the caller then moves the `best`
-        alias, under the stores' lock)."""
+        register it as a new version of the study's model, its rank scored on `rows` (the
+        caller then moves the `best` alias, under the stores' lock)."""
         folder = scratch_folder("tuner-model-") / "model"
         try:
             pyfunc_model.save(
@@ -351,5 +352,5 @@ class StudyTracker:
             shutil.rmtree(folder.parent, ignore_errors=True)
         self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
         self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
-        version = self.registry.register(run_id, model_id, number, rank)
+        version = self.registry.register(run_id, model_id, number, rank, rows)
         return LoggedBest(f"models:/{model_id}", model_id, version)

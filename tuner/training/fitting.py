@@ -54,6 +54,7 @@ class TrialContext:
     publish_resume: bool = False  # and also in their MLflow runs, for the other hosts
     max_retries: int = 10  # of a trial whose worker died or was preempted
     lost: list[int] = field(default_factory=list)  # trials another process took (TrialLost)
+    bar: float | None = None  # the figure to beat for `@best` (study.Prepared.bar)
 
 
 @dataclass
