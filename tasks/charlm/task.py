@@ -19,6 +19,7 @@ from tuner.config.space import SearchSpace
 from tuner.contract.datafiles import FRAME, is_frame
 from tuner.contract.task import Task
 from tuner.errors import DataError
+from tuner.tasks.charlm.baselines import statistical_baselines
 from tuner.tasks.charlm.data import Text, TextData, read_text, require_in_vocabulary
 from tuner.tasks.charlm.model import CharLSTM, average_next_chars
 from tuner.tasks.charlm.spec import SPEC
@@ -114,6 +115,8 @@ TASK = Task(
     predict=predict,
     ensemble_inputs=("vocabulary",),  # members may read other window lengths and batches
     combine=average_next_chars,
+    statistical_baselines=statistical_baselines,
+    split_settings=("val_fraction", "max_chars"),
     default_data=str(DATA / "tinyshakespeare.txt"),
     smoke={
         "hidden_size": 16,

@@ -21,6 +21,10 @@ from tuner.config.files import excerpt
 from tuner.contract.task import Task
 from tuner.contract.tensors import TensorData
 from tuner.errors import DataError, some_of
+from tuner.tasks.classification.baselines import (
+    nearest_neighbour_baseline,
+    statistical_baselines,
+)
 from tuner.tasks.classification.data import (
     PAD,
     SequenceSet,
@@ -103,7 +107,10 @@ class SequenceData(TensorData):
                 self.tensors[stage] = (x, lengths, torch.as_tensor(y[chosen]))
         counts = np.bincount(y[split == "train"], minlength=len(self.classes))
         self.class_counts = counts.tolist()
-        self.baseline_metrics = majority_baseline(int(counts.argmax()), self.tensors, len(counts))
+        self.baseline_metrics = {
+            **majority_baseline(int(counts.argmax()), self.tensors, len(counts)),
+            **nearest_neighbour_baseline(data, split),
+        }
 
 
 def majority_baseline(majority: int, tensors: dict, n_classes: int) -> dict[str, float]:
@@ -229,6 +236,8 @@ TASK = Task(
     predict=predict,
     fits_model=fits_model,
     combine=average_probabilities,
+    statistical_baselines=statistical_baselines,
+    split_settings=("test_fraction",),
     default_data=str(DATA / "japanese_vowels.npz"),
     smoke={"hidden_size": 8, "max_epochs": 2, "batch_size": 64},
 )

@@ -89,8 +89,8 @@ def _resolve_folds(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
     ends = ", ".join(str(k * step) for k in range(folds))
     return space, [
         f"folds: {folds} backtests per series, validating on the {val} steps that end "
-        f"{ends} steps before the test part ({windows} hold-out window(s) would choose "
-        f"on noise); --set folds=1 keeps one hold-out"
+        f"{ends} steps before the test part (a hold-out of {windows} window"
+        f"{'s' * (windows > 1)} would choose on noise); --set folds=1 keeps one hold-out"
     ]
 
 
@@ -142,4 +142,6 @@ def _input_len(space: Any, data: SeriesSet) -> tuple[Any, list[str]]:
 def _frequency_note(space: Any, data: SeriesSet) -> str:
     season = int({**DEFAULTS, **space.fixed}["season_length"])
     given = f"season_length {season}" if season else f"season {data.freq.season}"
+    if not season and data.freq.season == 1:
+        given += " (no calendar says one: --set season_length=N names it)"
     return f"frequency: {data.freq.name}; {given}"

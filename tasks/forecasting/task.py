@@ -23,6 +23,7 @@ import torch
 from tuner.contract.task import Task
 from tuner.contract.tensors import TensorData
 from tuner.errors import DataError
+from tuner.tasks.forecasting.baselines import baseline_metrics, statistical_baselines
 from tuner.tasks.forecasting.data import SeriesSet, read_series, spans, split_points
 from tuner.tasks.forecasting.frames import normalise, reframe, symlog, to_original_units
 from tuner.tasks.forecasting.model import ForecastLSTM
@@ -65,14 +66,6 @@ def _concat(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
     return tuple(torch.cat(column) for column in zip(*parts, strict=True))
 
 
-def seasonal_naive(values: np.ndarray, span: tuple[int, int], season: int) -> np.ndarray:
-    """Each step of `span` predicted by the same season's last value known before `span`."""
-    start, end = span
-    return np.asarray(
-        [values[t - season * (1 + (t - start) // season)] for t in range(start, end)]
-    )
-
-
 # ---------------------------------------------------------------- data module
 
 
@@ -91,25 +84,6 @@ class ForecastData(TensorData):
                 parts[stage].append(make_tensors(series.values, split.val_start, span, settings))
         self.tensors = {stage: _concat(chunks) for stage, chunks in parts.items()}
         self.baseline_metrics = baseline_metrics(data, settings, fold)
-
-
-def baseline_metrics(
-    data: SeriesSet, settings: Mapping[str, Any], fold: int | None = 0
-) -> dict[str, float]:
-    """Seasonal-naive MAE / RMSE on the same val and test parts as the model."""
-    season = int(settings["season_length"]) or data.season_length()
-    metrics = {}
-    for stage in ("val", "test"):
-        errors = []
-        for series in data.series:
-            values = series.values
-            start, end = spans(split_points(len(values), settings, fold), len(values))[stage]
-            errors.append(seasonal_naive(values, (start, end), season) - values[start:end])
-        joined = np.concatenate(errors)
-        if len(joined):
-            metrics[f"{stage}_snaive_mae"] = float(np.abs(joined).mean())
-            metrics[f"{stage}_snaive_rmse"] = float(np.sqrt((joined**2).mean()))
-    return metrics
 
 
 # ---------------------------------------------------------------- model
@@ -198,6 +172,8 @@ TASK = Task(
     model_class=ForecastLSTM,
     example=example,
     predict=predict,
+    statistical_baselines=statistical_baselines,
+    split_settings=("horizon", "test_size", "season_length"),
     fold_models="recent",  # the newest half of the backtests: trained on the most, freshest data
     ensemble_inputs=("input_len", "horizon", "transform", "scaling"),
     reframe=reframe,  # a member of a shorter window or another transform still fits

@@ -171,3 +171,17 @@ def _hold_out_speakers(utterances: UtteranceSet, names: str | None) -> Utterance
         )
     split = np.array(["test" if s in wanted else "train" for s in utterances.speakers])
     return replace(utterances, split=split)
+
+
+def assign_splits(data: UtteranceSet, settings: Mapping[str, Any]) -> np.ndarray:
+    """The data's split (manifest column or --test-speaker) when given, with val carved
+    from train when it has none; otherwise seeded random val / test fractions."""
+    split = data.split.copy() if data.split is not None else np.full(len(data.files), "train")
+    rng = np.random.default_rng(0)
+    carve = [("test", float(settings["test_fraction"]))] if data.split is None else []
+    if "val" not in split:
+        carve.append(("val", float(settings["val_fraction"])))
+    for name, fraction in carve:
+        pool = rng.permutation(np.flatnonzero(split == "train"))
+        split[pool[: max(1, int(round(fraction * len(pool))))]] = name
+    return split

@@ -25,7 +25,8 @@ from tuner.contract.datafiles import require_splits, worst_split_settings
 from tuner.contract.task import Task
 from tuner.contract.tensors import TensorData
 from tuner.errors import DataError
-from tuner.tasks.speech.data import FEATURE_KEYS, UtteranceSet, read_utterances
+from tuner.tasks.speech.baselines import frequent_transcript_baseline, statistical_baselines
+from tuner.tasks.speech.data import FEATURE_KEYS, UtteranceSet, assign_splits, read_utterances
 from tuner.tasks.speech.model import SpeechRecognizer, pad_frames, transcribe, upgrade
 from tuner.tasks.speech.spec import SPEC
 from tuner.tasks.speech.text import (
@@ -39,20 +40,6 @@ DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
 
 
 # ---------------------------------------------------------------- splits and tensors
-
-
-def assign_splits(data: UtteranceSet, settings: Mapping[str, Any]) -> np.ndarray:
-    """The data's split (manifest column or --test-speaker) when given, with val carved
-    from train when it has none; otherwise seeded random val / test fractions."""
-    split = data.split.copy() if data.split is not None else np.full(len(data.files), "train")
-    rng = np.random.default_rng(0)
-    carve = [("test", float(settings["test_fraction"]))] if data.split is None else []
-    if "val" not in split:
-        carve.append(("val", float(settings["val_fraction"])))
-    for name, fraction in carve:
-        pool = rng.permutation(np.flatnonzero(split == "train"))
-        split[pool[: max(1, int(round(fraction * len(pool))))]] = name
-    return split
 
 
 def pad_labels(texts: list[str], vocabulary: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,6 +96,7 @@ class SpeechData(TensorData):
                     *pad_frames(frames),
                     *pad_labels(texts, self.vocabulary),
                 )
+        self.baseline_metrics = frequent_transcript_baseline(transcripts, split)
 
 
 def speed_perturbed(
@@ -260,6 +248,8 @@ TASK = Task(
     # members emit frames at one rate, over one alphabet, from audio read one way
     ensemble_inputs=("vocabulary", "subsample", "features"),
     combine=average_log_probs,
+    statistical_baselines=statistical_baselines,
+    split_settings=("test_fraction",),
     upgrade=upgrade,
     predict=predict,
     default_data=str(DATA / "speech/fsdd/manifest.csv"),

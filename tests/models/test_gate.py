@@ -17,12 +17,15 @@ from tuner.config import keys
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
 
-GOOD, UNTRAINED = 1e-2, 1e-7
+GOOD = {"lr": 1e-2, "max_epochs": 15, "scaling": "global"}  # ensembles: one scaling
+# an untrained model scaled by the series' training part forecasts about its training
+# mean: far below a trending series' later values, and far worse than seasonal naive
+UNTRAINED = {"lr": 1e-7, "max_epochs": 1, "scaling": "global"}
 
 
-def _search(space, data, study, lr, trials, allow_changes=False):
+def _search(space, data, study, overrides, trials, allow_changes=False):
     return tuner.search("forecasting", trials=trials, space=str(space), study=study,
-                        data={"data": str(data)}, overrides={"lr": lr}, pruner="none",
+                        data={"data": str(data)}, overrides=overrides, pruner="none",
                         quiet=True, allow_changes=allow_changes)  # fmt: skip
 
 

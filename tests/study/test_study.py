@@ -202,7 +202,7 @@ def test_the_best_alias_never_moves_to_a_worse_model(workdir):
     """Hosts register their trials' models in any order: one that registers after a better
     one has (its check against the study's best ran before that trial finished) leaves the
     alias where it is. Ranks are (sign * value, tie score), lower is better."""
-    from tuner.config.keys import RANK_TAG, TIE_TAG
+    from tuner.config.keys import RANK_TAG, STUDY_TAG, TIE_TAG
     from tuner.tracking import StudyTracker
 
     tracker = StudyTracker(default_tracking_uri(), "race", model_name="race")
@@ -213,7 +213,7 @@ def test_the_best_alias_never_moves_to_a_worse_model(workdir):
         client.create_model_version(
             "race",
             source=(workdir / "model").as_uri(),
-            tags={RANK_TAG: repr(rank[0]), TIE_TAG: repr(rank[1])},
+            tags={RANK_TAG: repr(rank[0]), TIE_TAG: repr(rank[1]), STUDY_TAG: "race"},
         ).version
         for rank in ranks
     ]

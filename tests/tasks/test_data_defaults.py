@@ -52,6 +52,9 @@ def test_a_space_or_set_that_names_the_horizon_wins():
     space, notes = TASK.fit_space(_default_space().with_fixed({"horizon": 3}), data)
     assert space.fixed["horizon"] == 3 and space.param("input_len").low == 6
     assert not any("from the data: horizon" in note for note in notes)
+    assert "horizon 3, as the space or --set names it (from the data: 7, one season" in " ".join(
+        notes
+    )
 
 
 def test_integer_steps_stay_integers_in_predictions_and_in_mlflow(workdir, monkeypatch):
@@ -88,6 +91,20 @@ def test_a_file_that_fits_only_day_first_is_read_day_first_throughout(tmp_path):
     times = data.series[0].times
     assert times[0] == pd.Timestamp("2023-01-01") and times[12] == pd.Timestamp("2023-01-13")
     assert data.freq.code == "D" and "dates read as %d/%m/%Y" in data.notes[0]
+    days = _dates("%d/%m/%Y")
+    shuffled = days.iloc[[*range(20, 40), *range(20)]]  # starts on the 21st: month-first
+    # fails on the first row already
+    shuffled.to_csv(path, index=False)
+    assert "dates read as %d/%m/%Y" in " ".join(read_series({"data": str(path)}).notes)
+
+
+def test_two_digit_years_are_read_one_way_too(tmp_path):
+    path = tmp_path / "yy.csv"
+    _dates("%d/%m/%y").to_csv(path, index=False)
+    data = read_series({"data": str(path)})
+    times = data.series[0].times
+    assert times[1] == pd.Timestamp("2023-01-02") and times[12] == pd.Timestamp("2023-01-13")
+    assert data.freq.code == "D" and "dates read as %d/%m/%y" in " ".join(data.notes)
 
 
 def test_dates_that_read_both_ways_are_refused_and_nothing_is_created(workdir):
@@ -108,6 +125,42 @@ def test_date_format_wins(tmp_path):
     with pytest.raises(DataError, match=r"line 2: time value '01/01/2023' is not a date in "
                                         r"the form --date-format uses \(%Y-%m-%d"):  # fmt: skip
         read_series({"data": str(path), "date_format": "%Y-%m-%d"})
+    notes = read_series({"data": str(path), "date_format": "%d/%m/%Y"}).notes
+    assert "dates read as %d/%m/%Y (--date-format)" in " ".join(notes)
+
+
+@pytest.mark.parametrize(
+    "form, words",
+    [
+        ("%Q/%m/%Y", "--date-format '%Q/%m/%Y': 'Q' is a bad directive"),
+        ("dd/mm/yyyy", "--date-format 'dd/mm/yyyy': no strftime codes; expected e.g. %d/%m/%Y"),
+    ],
+)
+def test_a_date_format_pandas_cannot_use_is_one_line_and_exit_2(workdir, form, words):
+    _dates("%d/%m/%Y").to_csv("days.csv", index=False)
+    done = run_cli(workdir, "search", "--task", "forecasting", "--data", "days.csv",
+                   "--date-format", form)  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert words in line
+    assert sorted(p.name for p in workdir.iterdir()) == ["days.csv"]
+
+
+@pytest.mark.parametrize(
+    "cell, date_format, words",
+    [
+        ("", None, "line 4: time value an empty cell is neither a date nor an integer step"),
+        ("1.5", None, "line 4: time value '1.5' is neither a date nor an integer step"),
+        ("2", "%d/%m/%Y", "time column holds integer steps, not dates; expected no --date-format"),
+    ],
+)
+def test_time_cells_are_shown_as_written(tmp_path, cell, date_format, words):
+    path = tmp_path / "steps.csv"
+    rows = [str(k) for k in range(30)]
+    rows[2] = cell
+    path.write_text("ds,y\n" + "".join(f"{ds},{k}\n" for k, ds in enumerate(rows)))
+    with pytest.raises(Exception, match=re.escape(words)):
+        read_series({"data": str(path), "date_format": date_format})
 
 
 def test_rows_out_of_order_are_sorted_with_a_note(tmp_path):

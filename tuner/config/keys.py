@@ -17,6 +17,7 @@ MODEL_VERSION = "model_version"
 NOT_PROMOTED = "not_promoted"  # the figure a kept model failed to beat: no `@best` for it
 WEIGHTS_URI = "weights_uri"  # a trial in the top keep_top when it ended: its checkpoint file
 BASELINE_KEYS = "baseline_keys"  # which test_* metrics are the task's baselines
+STUDY_BASELINES = "study_baselines"  # a study's statistical baselines, computed once
 PRUNED_AT = "pruned_at_epoch"  # the epoch (of its fold) at which a trial was pruned
 PRUNED_FOLD = "pruned_at_fold"  # and the fold, when it ran K > 1
 EPOCHS = "epochs"  # epochs it trained, every fold together (its curve is in MLflow)

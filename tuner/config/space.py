@@ -199,9 +199,14 @@ class SearchSpace:
         or a ParamSpec to search (`first`: its value in a space's named first trial;
         `before`: the searched param it is drawn before, so that a seeded sampler draws the
         others as it did when the file named it there). What the space names wins; the
-        note says what the data chose, for the study header."""
+        note says what the data chose, for the study header (or, for a fixed value the
+        space names otherwise, what the data would have chosen)."""
         if self.names(name):
-            return self, []
+            named = self.fixed.get(name)
+            if isinstance(value, ParamSpec) or name not in self.fixed or named == value:
+                return self, []
+            return self, [f"{name} {named}, as the space or --set names it (from the data: "
+                          f"{value}, {why})"]  # fmt: skip
         if isinstance(value, ParamSpec):
             names = [spec.name for spec in self.params]
             at = names.index(before) if before in names else len(names)

@@ -39,6 +39,11 @@ class Task:
             -> a table a person can read; the task reads the data itself (it may need none).
         baselines: the data module's baseline metrics (seasonal naive, majority class...),
             logged beside the model's test metrics; default: its `baseline_metrics`.
+        statistical_baselines: (data, settings) -> stronger baselines' test metrics (a
+            statistical model, a feature classifier) on the test part the trials share,
+            computed once per study before its first trial (None: the task has none).
+        split_settings: the settings that move the test part; a space that searches one
+            gets no statistical baselines (each trial's test part would differ).
         backbone: the model's LSTMBackbone, whose first layers a fine-tune may freeze;
             default: its `backbone` attribute.
         upgrade: turns a checkpoint's hyperparameters written by an older version of the
@@ -82,6 +87,8 @@ class Task:
     baselines: Callable[[Any], Mapping[str, float]] = lambda datamodule: dict(
         getattr(datamodule, "baseline_metrics", {})
     )
+    statistical_baselines: Callable[[Any, Mapping[str, Any]], Mapping[str, float]] | None = None
+    split_settings: tuple[str, ...] = ()
     backbone: Callable[[Any], Any] = lambda model: getattr(model, "backbone", None)
     upgrade: Callable[[dict[str, Any]], dict[str, Any]] = lambda hyper_parameters: dict(
         hyper_parameters

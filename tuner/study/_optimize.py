@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 
 import optuna
 from optuna.study import MaxTrialsCallback
@@ -21,6 +22,7 @@ from tuner.storage.locations import HOME, is_shared_tracking
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._record import close_record, open_record
 from tuner.study._summary import FINISHED, count_finished, summarize
+from tuner.study.baselines import study_baselines
 from tuner.study.samplers import decides_at
 from tuner.study.trial import TrialContext, run_trial
 from tuner.tracking import StudyTracker
@@ -37,7 +39,9 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     if prepared.space.multi_objective:  # Optuna cannot prune a multi-objective study
         config = dataclasses.replace(config, pruner="none")
     study, tracker = open_record(prepared, config)
-    context = _trial_context(prepared, config, tracker)
+    silent = config.quiet or config.worker_index is not None
+    baselines = study_baselines(study, prepared, tracker, silent)
+    context = _trial_context(prepared, config, tracker, baselines)
     if config.worker_index is not None:  # the launching process closes the study's record
         _optimize_or_stop(study, context, config)
         return summarize(study, prepared.tracking_uri, prepared.storage)
@@ -58,7 +62,10 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
 
 
 def _trial_context(
-    prepared: Prepared, config: SearchConfig, tracker: StudyTracker
+    prepared: Prepared,
+    config: SearchConfig,
+    tracker: StudyTracker,
+    baselines: Mapping[str, float],
 ) -> TrialContext:
     """What every trial of this process shares: the task, data, space, record and device."""
     folder = HOME / "checkpoints" / prepared.folder_name
@@ -80,6 +87,7 @@ def _trial_context(
         publish_resume=is_shared_tracking(prepared.tracking_uri),
         max_retries=config.max_retries,
         bar=prepared.bar,
+        study_baselines=baselines,
     )
 
 

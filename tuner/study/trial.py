@@ -250,7 +250,7 @@ def _test(
 ) -> None:
     """The kept model on the test split, beside the task's baselines."""
     datamodule = fitted.datamodule
-    baselines = dict(context.task.baselines(datamodule))
+    baselines = {**context.task.baselines(datamodule), **context.study_baselines}
     trial.set_user_attr(keys.BASELINE_KEYS, sorted(baselines))
     final = {**baselines, **fitted.metrics}
     has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader

@@ -55,6 +55,7 @@ class TrialContext:
     max_retries: int = 10  # of a trial whose worker died or was preempted
     lost: list[int] = field(default_factory=list)  # trials another process took (TrialLost)
     bar: float | None = None  # the figure to beat for `@best` (study.Prepared.bar)
+    study_baselines: Mapping[str, float] = field(default_factory=dict)  # study.baselines
 
 
 @dataclass
