@@ -16,7 +16,7 @@ from tests.conftest import make_long_csv
 from tuner.cli import main
 from tuner.models.sources import resolve_source
 from tuner.storage.locations import default_tracking_uri, resolve_storage
-from tuner.storage.studies import read_studies
+from tuner.storage.studies import load_study, read_studies
 
 
 def _shifted_csv(path):
@@ -92,6 +92,14 @@ def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, wor
     parent = client.get_run(result.search.parent_run_id)
     assert parent.data.metrics["before_val_mae"] == pytest.approx(result.before)
     assert parent.data.metrics["after_val_mae"] == pytest.approx(result.after)
+    # beside it, the same architecture and epochs from fresh weights, on the same rows
+    assert parent.data.metrics["scratch_val_mae"] == pytest.approx(result.scratch)
+    fresh = load_study("src-ft-b-scratch").best_trial
+    assert fresh.value == pytest.approx(result.scratch)
+    source_settings = load_study("src").best_trial.user_attrs["settings"]
+    own = fresh.user_attrs["settings"]
+    assert own["lr"] == source_settings["lr"] and own["max_epochs"] == 15
+    assert own["hidden_size"] == source_settings["hidden_size"] and own["freeze_layers"] == 0
     tags = parent.data.tags
     assert tags["tuner.source"] == "study:src" and tags["tuner.source_study"] == "src"
     assert tags["tuner.source_run_id"] == source_study.best_run_id

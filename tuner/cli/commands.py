@@ -71,6 +71,9 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     print_result(result.search)
     after = "n/a" if result.after is None else f"{result.after:.4f}"
     print(f"{result.metric} before -> after fine-tuning: {result.before:.4f} -> {after}")
+    if result.scratch is not None:
+        print(f"{result.metric} from scratch (the same architecture and epochs, fresh "
+              f"weights, same rows): {result.scratch:.4f}")  # fmt: skip
     if result.held is not None:
         print(f"{result.metric} of models:/{result.search.model_name}@best before this "
               f"fine-tune, on the same rows: {result.held:.4f}")  # fmt: skip

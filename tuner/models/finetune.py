@@ -25,6 +25,7 @@ from tuner.contract.datafiles import in_memory
 from tuner.contract.members import carried
 from tuner.contract.task import Task
 from tuner.errors import UsageError
+from tuner.models.scratch import scratch_study, train_from_scratch
 from tuner.models.sources import LoadedSource, data_args_for, load_source
 from tuner.reports.ranking import beats
 from tuner.storage.locations import resolve_storage, resolve_tracking
@@ -72,6 +73,7 @@ class FinetuneResult:
     lineage: dict[str, str]
     held: float | None = None  # the model now at `<model>@best`, on the same rows
     bar: float | None = None  # what a fine-tune had to beat to take `@best`
+    scratch: float | None = None  # the same architecture and epochs from fresh weights
 
 
 def finetune(config: FinetuneConfig) -> FinetuneResult:
@@ -92,6 +94,7 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
         warm_start_top=config.warm_start_top,
     )
     prepared = _prepare(config, search_config, loaded, storage, (tracking_uri, artifact_root))
+    scratch = scratch_study(prepared, search_config, float(loaded.payload["settings"]["lr"]))
     metric, task = prepared.space.metric, loaded.task
     before = evaluate(restore_model(loaded.payload, task), task, prepared.data,
                       prepared.space.fixed, metric)  # fmt: skip
@@ -102,9 +105,10 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     # a plain fine-tune adds one run each time
     search_config = dataclasses.replace(search_config, trials=config.trials or finished + 1)
     result = studies.execute(prepared, search_config)
-    _record_before_after(tracking_uri, result, metric, before)
+    fresh = train_from_scratch(scratch, search_config)
+    _record_before_after(tracking_uri, result, metric, before, fresh)
     return FinetuneResult(metric, before, result.best_value, result, loaded.source.lineage,
-                          held, prepared.bar)  # fmt: skip
+                          held, prepared.bar, fresh)  # fmt: skip
 
 
 def _holder_figure(prepared: studies.Prepared, tracking_uri: str, storage: str) -> float | None:
@@ -272,10 +276,16 @@ def evaluate(
 
 
 def _record_before_after(
-    tracking_uri: str, result: studies.SearchResult, metric: str, before: float
+    tracking_uri: str,
+    result: studies.SearchResult,
+    metric: str,
+    before: float,
+    scratch: float | None,
 ) -> None:
     store = TrackingStore(tracking_uri)
     metrics = {f"before_{metric}": before}
+    if scratch is not None:
+        metrics[f"scratch_{metric}"] = scratch
     if result.best_value is not None:
         metrics[f"after_{metric}"] = result.best_value
     for run_id in filter(None, (result.parent_run_id, result.best_run_id)):
