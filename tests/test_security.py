@@ -68,7 +68,8 @@ def test_a_name_from_a_checkpoint_stays_inside_the_project(workdir):
     assert created == {"a.csv", "crafted.ckpt", "mlruns"}
     client = MlflowClient(f"sqlite:///{project / 'mlruns' / 'mlflow.db'}")
     assert client.get_experiment_by_name("escape-ft-a") is not None
-    assert [m.name for m in client.search_registered_models()] == ["escape-finetuned"]
+    names = sorted(m.name for m in client.search_registered_models())
+    assert names == ["escape-finetuned", "escape-finetuned-scratch"]
 
 
 def test_a_study_stored_under_an_older_name_stays_readable(tiny_space, monkeypatch, capsys):

@@ -17,10 +17,11 @@ from tuner.config import keys
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
 
-GOOD = {"lr": 1e-2, "max_epochs": 15, "scaling": "global"}  # ensembles: one scaling
+GOOD = {"lr": 1e-2, "max_epochs": 15, "scaling": "global", "transform": "none"}
 # an untrained model scaled by the series' training part forecasts about its training
 # mean: far below a trending series' later values, and far worse than seasonal naive
-UNTRAINED = {"lr": 1e-7, "max_epochs": 1, "scaling": "global"}
+UNTRAINED = {"lr": 1e-7, "max_epochs": 1, "scaling": "global", "transform": "none"}
+# (one scaling and transform for both: an ensemble reads its members in one frame)
 
 
 def _search(space, data, study, overrides, trials, allow_changes=False):

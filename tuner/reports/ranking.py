@@ -180,7 +180,10 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         # study's best in the same columns as its trials
         metric = keys.study_attr(study, keys.METRIC)
         summary[metric] = summary[f"best_{metric}"] = value_of(best)
-        summary.update({k: v for k, v in best.user_attrs.items() if k.startswith("test_")})
+        # and the baselines on the best trial's validation rows (val_snaive_mae...)
+        summary.update(
+            {k: v for k, v in best.user_attrs.items() if k.startswith(("test_", "val_"))}
+        )
     return summary
 
 
