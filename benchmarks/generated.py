@@ -101,3 +101,68 @@ def shape_statistics(signal: np.ndarray) -> np.ndarray:
         [np.abs(z).mean(), (z**4).mean(), (z**3).mean(), (np.abs(z) > 1).mean(), steps.mean(),
          steps.max()]
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- benchmarks/SUITE.md's sets
+
+
+def hourly_load(n_series: int = 3, days: int = 42, seed: int = 43) -> pd.DataFrame:
+    """Electricity-like load: a daily profile (morning and evening peaks), weekends lower,
+    a slow drift and noise; hourly."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2021-03-01", periods=24 * days, freq="h")
+    hour, weekend = times.hour.to_numpy(), times.dayofweek.to_numpy() >= 5
+    frames = []
+    for i in range(n_series):
+        base, swing = rng.uniform(200, 600), rng.uniform(0.2, 0.5)
+        profile = 1 + swing * (
+            np.exp(-((hour - 8) ** 2) / 6) + 1.3 * np.exp(-((hour - 19) ** 2) / 8)
+        )
+        y = base * profile * np.where(weekend, rng.uniform(0.7, 0.85), 1.0)
+        y *= 1 + 0.1 * np.sin(2 * np.pi * np.arange(len(times)) / (24 * 30))
+        y += rng.normal(0, 0.03 * base, len(times))
+        frames.append(pd.DataFrame({"unique_id": f"zone{i}", "ds": times, "y": y.round(2)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def daily_retail(n_series: int = 4, days: int = 730, seed: int = 44) -> pd.DataFrame:
+    """Store sales: weekly seasonality, a trend, holidays (closed days at zero, busy days
+    before them) and Poisson noise; daily."""
+    rng = np.random.default_rng(seed)
+    times = pd.date_range("2021-01-01", periods=days, freq="D")
+    weekday = times.dayofweek.to_numpy()
+    holidays = (times.month == 12) & (times.day == 25) | (times.month == 1) & (times.day == 1)
+    busy = np.roll(holidays, -1) | np.roll(holidays, -2)
+    frames = []
+    for i in range(n_series):
+        weekly = 1 + rng.uniform(0.2, 0.6) * np.isin(weekday, [4, 5]) - 0.3 * (weekday == 6)
+        mean = rng.uniform(20, 80) * weekly * (1 + rng.uniform(0, 0.5) * np.arange(days) / days)
+        mean = np.where(holidays, 0.0, np.where(busy, 1.8 * mean, mean))
+        frames.append(pd.DataFrame({"unique_id": f"store{i}", "ds": times,
+                                    "y": rng.poisson(mean).astype(float)}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def business_daily_prices(n_series: int = 3, days: int = 500, seed: int = 45) -> pd.DataFrame:
+    """Prices on business days: a random walk with drift and a day-of-week effect."""
+    rng = np.random.default_rng(seed)
+    times = pd.bdate_range("2022-01-03", periods=days)
+    weekday = times.dayofweek.to_numpy()
+    frames = []
+    for i in range(n_series):
+        steps = rng.normal(0.05, 1.0, days) + 0.6 * (weekday == 0) - 0.4 * (weekday == 4)
+        y = rng.uniform(50, 150) + np.cumsum(steps)
+        frames.append(pd.DataFrame({"unique_id": f"ticker{i}", "ds": times, "y": y.round(2)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def integer_counter(n_series: int = 3, length: int = 240, seed: int = 46) -> pd.DataFrame:
+    """Counts on integer steps (0, 1, 2...) with a period of 9 steps and a trend."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    frames = []
+    for i in range(n_series):
+        mean = rng.uniform(10, 40) + 0.05 * t + rng.uniform(3, 8) * (1 + np.sin(2 * np.pi * t / 9))
+        frames.append(pd.DataFrame({"unique_id": f"c{i}", "ds": t,
+                                    "y": rng.poisson(mean).astype(float)}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
