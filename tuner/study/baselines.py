@@ -20,7 +20,7 @@ def study_baselines(
     study: optuna.Study, prepared: Prepared, tracker: StudyTracker, quiet: bool = False
 ) -> dict[str, float]:
     """The task's statistical baselines for this study: read back when a run computed them
-    already, else computed now, recorded and said in a note. None where the space
+    already, else computed now, recorded and said in a note; none where the space
     searches a setting that moves the test part (each trial's would differ)."""
     task = prepared.task
     searched = {spec.name for spec in prepared.space.params}
