@@ -34,28 +34,20 @@ def fold_models(payload: Mapping[str, Any], task: Task, frame: Mapping | None = 
 
 
 def validation_figure(
-    groups: list[list[nn.Module]],
-    task: Task,
-    data: Any,
-    settings: Mapping[str, Any],
-    rule: str = "",
-    folds: int | None = None,
+    groups: list[list[nn.Module]], task: Task, datamodules: list[Any], rule: str = ""
 ) -> dict[str, float]:
     """The `val_*` metrics of the models in `groups` (one list of fold models per member,
-    fold 0 first), averaged fold by fold: fold `f`'s members combined and scored on fold
-    `f`'s validation part, for the first `folds` folds (default: every fold each member
-    kept); the result's `folds` says how many."""
-    kept = min(len(group) for group in groups)
-    kept = min(kept, folds) if folds else kept
+    fold 0 first), averaged fold by fold: fold `f`'s members combined and scored on the
+    validation part of `datamodules[f]` (built once by the caller for every model it
+    scores), for as many folds as `datamodules` holds; the result's `folds` says how many."""
     per_fold = []
-    for fold in range(kept):
+    for fold, datamodule in enumerate(datamodules):
         model = combined([[group[fold]] for group in groups], task, rule)
-        datamodule = task.build_datamodule(data, {**settings, "fold": fold})
         per_fold.append(evaluate(model, datamodule.val_dataloader(), "val"))
         split(model)  # plain again: the same models may be carried again
     names = set.intersection(*(set(metrics) for metrics in per_fold))
     figure = {name: statistics.fmean(m[name] for m in per_fold) for name in sorted(names)}
-    return {**figure, "folds": float(kept)}
+    return {**figure, "folds": float(len(datamodules))}
 
 
 def combined(groups: list[list[nn.Module]], task: Task, rule: str = "") -> nn.Module:

@@ -136,10 +136,11 @@ def _scores(
     if not _same(holder, chosen[0]):
         held_models = fold_models(payload_of(holder, task, *stores), task, frame)
     folds = min(len(groups[0]), len(held_models))
-    datamodule = task.build_datamodule(data, settings)
+    # each fold's data once, for all three (fold 0's test part is every model's test part)
+    datamodules = [task.build_datamodule(data, {**settings, "fold": f}) for f in range(folds)]
     figures = [
-        {**validation_figure(members, task, data, settings, rule, folds),
-         **_test_figure(members, task, datamodule, rule)}
+        {**validation_figure(members, task, datamodules, rule),
+         **_test_figure(members, task, datamodules[0], rule)}
         for members in (groups, groups[:1], [held_models])
     ]  # fmt: skip
     return Scored(combined(groups, task, rule), *figures)
