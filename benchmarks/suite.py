@@ -8,20 +8,27 @@ baseline's (classification); below 1 the model wins.
 
 Run: python -m benchmarks.suite [--minutes M] [--only NAME ...] (write the data first:
 benchmarks/data/make_sets.py). Not part of `make bench`: about 10 minutes a set at 4
-minutes of search (the last trial finishes past the budget), 16 sets.
+minutes of search (the last trial finishes past the budget), 16 sets, more than a sitting.
+So each set's row is kept in benchmarks/suite_runs.json as soon as its sweep ends (with
+its day and commit), and the RESULTS.md section is written from every kept row of the same
+budget, naming the sets not run yet; `--table` rewrites it without sweeping.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
+import os
 import statistics
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pandas as pd
 
-from benchmarks.common import REPO, load, machine, print_and_record, run_cli, scratch
+from benchmarks.common import REPO, cpu_model, load, print_and_record, run_cli, scratch
 from benchmarks.generated import (
     business_daily_prices,
     daily_retail,
@@ -59,6 +66,7 @@ SIMPLE = {"forecasting": ("test_naive_mae", "test_snaive_mae"),
           "classification": ("test_majority_acc", "test_1nn_acc")}  # fmt: skip
 STRONG = {"forecasting": "test_ets_mae", "classification": "test_trees_acc"}
 FIGURE = {"forecasting": "test_mae", "classification": "test_acc"}
+RUNS = REPO / "benchmarks" / "suite_runs.json"
 
 
 def sweep(name: str, minutes: float) -> dict[str, float | int | str]:
@@ -84,6 +92,21 @@ def sweep(name: str, minutes: float) -> dict[str, float | int | str]:
         "pruned": states.count(optuna.trial.TrialState.PRUNED),
         "wall": wall,
     }
+
+
+def kept_runs() -> dict[str, dict]:
+    """Every kept row: "<set> @ <minutes>" -> the sweep's figures, day and commit."""
+    return json.loads(RUNS.read_text()) if RUNS.exists() else {}
+
+
+def keep(name: str, minutes: float, result: dict) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip()  # fmt: skip
+    runs = kept_runs()
+    runs[f"{name} @ {minutes:g}"] = {
+        **result, "day": datetime.date.today().isoformat(), "commit": commit,
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores"}  # fmt: skip
+    RUNS.write_text(json.dumps(runs, indent=1, sort_keys=True) + "\n")
 
 
 def ratio(task: str, model: float, baseline: float) -> float:
@@ -112,12 +135,24 @@ def row(name: str, result: dict) -> tuple[str, float | None, float | None]:
         name, task, f"**{figure:.3f}**", shown,
         f"{to_simple:.2f} ({'won' if to_simple < 1 else 'LOST'})",
         f"{strong:.3f}: {to_strong:.2f}" if strong is not None else "n/a",
-        f"{result['trials']} + {result['pruned']} pruned in {result['wall']:.0f} s",
+        f"{result['trials']} + {result['pruned']} pruned in {result['wall']:.0f} s "
+        f"({result['day']}, {result['commit']}, {result['machine']})",
     ]  # fmt: skip
     return "| " + " | ".join(cells) + " |", to_simple, to_strong
 
 
-def section(rows: list[str], simple: list[float], strong: list[float], minutes: float) -> str:
+def section(minutes: float) -> str:
+    """The RESULTS.md section from every kept row of this budget, in SETS order."""
+    runs = kept_runs()
+    rows, simple, strong, missing = [], [], [], []
+    for name in SETS:
+        if f"{name} @ {minutes:g}" not in runs:
+            missing.append(name)
+            continue
+        line, to_simple, to_strong = row(name, runs[f"{name} @ {minutes:g}"])
+        rows.append(line)
+        simple += [to_simple] if to_simple is not None else []
+        strong += [to_strong] if to_strong is not None else []
     won = sum(r < 1 for r in simple)
     summary = (
         f"Won {won} of {len(simple)} sets against the strongest simple baseline (target: 80%); "
@@ -126,17 +161,21 @@ def section(rows: list[str], simple: list[float], strong: list[float], minutes: 
         if simple and strong
         else "No set finished."
     )
+    if missing:
+        summary += f" Not run yet at {minutes:g} minutes: {', '.join(missing)}."
     return "\n".join(
         [
             "## The baselines suite: sets nobody tuned on",
             "",
-            f"Machine: {machine()}. `python -m benchmarks.suite`: per set of "
+            f"`python -m benchmarks.suite`: per set of "
             f"[SUITE.md](SUITE.md)'s report list one `tuner search` of the default space for "
             f"{minutes:g} minutes (no trial starts after; the last finishes); the chosen "
             f"trial's test figure (test MAE, or test accuracy) beside the baselines its study "
             f"recorded on the same test part. Ratio: MAE over MAE, or error rate over error "
             f"rate, to the strongest simple baseline (naive / seasonal naive; majority / 1-NN) "
-            f"and to the statistical one (ETS; trees on summary statistics).",
+            f"and to the statistical one (ETS; trees on summary statistics). Each row is kept "
+            f"in `suite_runs.json` when its sweep ends; its last cell names its day, commit "
+            f"and machine (sets run in different sittings ran on the machine of the day).",
             "",
             "| set | task | test figure | simple baselines | ratio to the strongest | "
             "statistical: ratio | sweep |",
@@ -152,17 +191,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--only", nargs="*", help="set names (or parts of them) to run")
+    parser.add_argument("--table", action="store_true", help="only rewrite the section")
     args = parser.parse_args()
-    rows, to_simple, to_strong = [], [], []
-    for name in SETS:
+    for name in [] if args.table else SETS:
         if args.only and not any(part in name for part in args.only):
             continue
-        line, simple, strong = row(name, sweep(name, args.minutes))
-        print(line, flush=True)
-        rows.append(line)
-        to_simple += [simple] if simple is not None else []
-        to_strong += [strong] if strong is not None else []
-    print_and_record(section(rows, to_simple, to_strong, args.minutes))
+        result = sweep(name, args.minutes)
+        keep(name, args.minutes, result)
+        print(row(name, kept_runs()[f"{name} @ {args.minutes:g}"])[0], flush=True)
+    print_and_record(section(args.minutes))
 
 
 if __name__ == "__main__":
