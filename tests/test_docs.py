@@ -7,8 +7,10 @@ yaml, or text for output shown."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
@@ -100,10 +102,13 @@ def test_relative_links_resolve(doc):
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.relative_to(REPO).as_posix())
-def test_every_tuner_command_shown_parses(doc):
+def test_every_tuner_command_shown_parses(doc, workdir):
     from tuner.cli.main import build_parser
     from tuner.errors import UsageError
 
+    for language, code in blocks(doc):  # the modules a page writes (its --task files)
+        if language == "":
+            write_heredoc_files(code)
     refused = []
     for command, argv in tuner_argvs(doc):
         try:
@@ -173,7 +178,7 @@ SHOWN = {  # what a command's output must hold: the names and forms the README s
     "compare": "best_value",
     "ensemble": r"-ensemble/\d+( \(alias|, not aliased @best)",
     "finetune": "before -> after fine-tuning",
-    "predict": r"y_hat|label|transcript|wrote \d+ rows to",  # charlm: the prompt, below
+    "predict": r"y_hat|label|transcript|output|wrote \d+ rows to",  # charlm: the prompt
 }
 
 
@@ -263,7 +268,11 @@ def run_doc(doc: Path, capsys: pytest.CaptureFixture) -> tuple[list[str], int]:
                 write_heredoc_files(code)
                 ran += [run_command(command, capsys) for command in shell_commands(code)]
             for source in [code] if language == "python" else python_sources_in(code):
-                exec(compile(source, f"{doc.name} block", "exec"), {"__name__": "__docs__"})
+                sys.path.insert(0, os.getcwd())  # as `python -` has it: the blocks import
+                try:  # the modules the page wrote beside them
+                    exec(compile(source, f"{doc.name} block", "exec"), {"__name__": "__docs__"})
+                finally:
+                    sys.path.remove(os.getcwd())
                 sources += 1
     finally:
         mlflow.set_tracking_uri(None)

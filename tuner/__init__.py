@@ -19,6 +19,7 @@ __all__ = [
     "lineage",
     "report",
     "compare",
+    "check",
 ]
 
 

@@ -42,15 +42,25 @@ if TYPE_CHECKING:
     from tuner.models.topk import EnsembleResult
 
 
-def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
+def search(
+    task: str | None = None,
+    trials: int = 20,
+    model: type | None = None,
+    datamodule: Any = None,
+    **options: Any,
+) -> SearchResult:
     """Run or resume a study until it holds `trials` finished trials.
 
-    Options are the fields of `tuner.study.SearchConfig` (data, space, study, storage,
-    tracking_uri, sampler, pruner, seed, overrides, timeout, devices, quiet); `pruner` may
-    also be an Optuna pruner object. `data` is the task's data options ({"data": "my.csv",
-    "target": "a"}) or the data itself: a DataFrame (classification: also arrays (X, y)),
-    with `study=` naming the study.
+    `task` is a shipped task's name, or your own model's module (`mypkg.mytask`, a `.py`
+    path); or give your LightningModule class as `model=` (and its LightningDataModule
+    class, or a function of the data settings returning one, as `datamodule=`):
+    docs/custom.md. Options are the fields of `tuner.study.SearchConfig` (data, space,
+    study, storage, tracking_uri, sampler, pruner, seed, overrides, timeout, devices,
+    quiet); `pruner` may also be an Optuna pruner object. `data` is the task's data options
+    ({"data": "my.csv", "target": "a"}) or the data itself: a DataFrame (classification:
+    also arrays (X, y)), with `study=` naming the study.
     """
+    task = _task_reference(task, model, datamodule)
     _check_kinds({"task": (task, str), "space": (options.get("space"), (str, os.PathLike)),
                   "overrides": (options.get("overrides"), Mapping)})  # fmt: skip
     options = _with_data(options)
@@ -58,6 +68,37 @@ def search(task: str, trials: int = 20, **options: Any) -> SearchResult:
     check_values(options, RUNNING)
     options = _with_max_epochs(options)
     return studies.run_search(_config(SearchConfig, task=task, trials=trials, **options))
+
+
+def _task_reference(task: str | None, model: type | None, datamodule: Any) -> str:
+    """The --task form of what was given: a task name or module, or classes."""
+    if (task is None) == (model is None):
+        raise UsageError("give task='NAME' (or a module of your own), or model=YourModule")
+    if model is None:
+        if datamodule is not None:
+            raise UsageError("datamodule= goes with model=, not with task=")
+        return task  # type: ignore[return-value]
+    from tuner.custom.loading import reference_of
+
+    return reference_of(model, datamodule)
+
+
+def check(task: str, space: str | None = None) -> list[Any]:
+    """What your own model (`task`: its module or `.py` file) provides and what will not
+    work with it, found by building it and running one validation batch; nothing is
+    created. Each finding has a `topic`, a `text` and `refuses` (what it blocks, or "")."""
+    from tuner.contract.registry import get_task, registered
+    from tuner.custom.checks import inspect_model
+    from tuner.custom.loading import load_parts
+
+    _check_kinds({"task": (task, str), "space": (space, (str, os.PathLike))})
+    if task in registered():
+        raise UsageError(f"--check {task}: a shipped task; --check is for your own model")
+    found = get_task(task)
+    if not found.code:
+        raise UsageError(f"--check {task}: its module defines TASK; --check reads a MODEL")
+    parts = load_parts(task)
+    return inspect_model(parts, found.spec, studies.search_space(space, found), {})
 
 
 def _check_kinds(values: Mapping[str, tuple[Any, type | tuple[type, ...]]]) -> None:

@@ -106,6 +106,16 @@ def add_trials_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", action="store_true", help="print CSV instead of a table")
 
 
+def add_tasks_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--check",
+        metavar="MODULE",
+        help="your own model's module (mypkg.mytask, or a .py file): what it provides and "
+        "what will not work, before any search (docs/custom.md)",
+    )
+    parser.add_argument("--space", help="with --check: the space to check against")
+
+
 def add_report_args(parser: argparse.ArgumentParser) -> None:
     add_study_args(parser)
     parser.add_argument("--out", help="folder (default mlruns/reports/<study>)")

@@ -162,6 +162,8 @@ def cmd_trials(args: argparse.Namespace) -> int:
 def cmd_tasks(args: argparse.Namespace) -> int:
     from tuner.contract.registry import get_spec, registered
 
+    if args.check:
+        return _check_task(args.check, args.space)
     for name in registered():
         spec = get_spec(name)
         print(
@@ -169,6 +171,19 @@ def cmd_tasks(args: argparse.Namespace) -> int:
             f"{', '.join(spec.defaults)}"
         )
     return 0
+
+
+def _check_task(reference: str, space: str | None) -> int:
+    """`tuner tasks --check REF`: one line per finding; exit 2 where a search is refused."""
+    from tuner import api
+
+    findings = api.check(reference, space)
+    for finding in findings:
+        mark = f"refuses {finding.refuses}" if finding.refuses else "ok"
+        print(f"{mark:<32s} {finding.topic:<16s} {finding.text}")
+    blocked = any(finding.refuses == "search" for finding in findings)
+    print("a search would be refused (above)" if blocked else "ready to search")
+    return 2 if blocked else 0
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -197,7 +212,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "lineage": ("where a model came from", a.add_lineage_args, cmd_lineage),
     "report": ("plots and top trials of a study (HTML + PNG)", a.add_report_args, cmd_report),
     "compare": ("studies side by side", a.add_compare_args, cmd_compare),
-    "tasks": ("the registered tasks", lambda parser: None, cmd_tasks),
+    "tasks": ("the registered tasks; --check your own model", a.add_tasks_args, cmd_tasks),
     "ui": ("the MLflow UI on this project's store", a.add_ui_args, cmd_ui),
     "storage-proxy": (
         "Optuna's gRPC storage proxy in front of a database, for large fleets",

@@ -36,10 +36,14 @@ class LSTMBackbone(nn.Module):
         return self.lstm(x, state)
 
     def freeze_layers(self, count: int) -> None:
-        """Stop gradients for the first `count` layers (fine-tuning keeps what they learnt)."""
-        for name, weight in self.lstm.named_parameters():
-            layer = int(name.rsplit("_l", 1)[1].split("_")[0])
-            weight.requires_grad_(layer >= count)
+        freeze_lstm_layers(self.lstm, count)
+
+
+def freeze_lstm_layers(lstm: nn.LSTM, count: int) -> None:
+    """Stop gradients for the first `count` layers (fine-tuning keeps what they learnt)."""
+    for name, weight in lstm.named_parameters():
+        layer = int(name.rsplit("_l", 1)[1].split("_")[0])
+        weight.requires_grad_(layer >= count)
 
 
 class ErrorSums:

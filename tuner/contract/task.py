@@ -1,7 +1,9 @@
 """The Task contract: what a task provides to the framework, and all the framework knows of
-it. A task is one module (`tasks/<name>.py`, or any module named by `--task mypkg.mytask`)
-exposing `TASK = Task(...)`; `tuner.tasks.base.Task` is kept as an alias for tasks written
-against it. Nothing here imports torch: the contract's types are annotations only.
+it. A task is one module (`tasks/<name>/task.py`, or any module named by `--task
+mypkg.mytask`) exposing `TASK = Task(...)`; a user's own LightningModule (a module exposing
+`MODEL`, docs/custom.md) becomes one through `tuner.custom`. `tuner.tasks.base.Task` is kept
+as an alias for tasks written against it. Nothing here imports torch: the contract's types
+are annotations only.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.config.settings import TaskSpec
@@ -71,6 +74,14 @@ class Task:
             when the model cannot read the data or learn from it (other features, classes
             it has no output for); a fine-tune asks before anything is created.
         smoke: tiny settings for tests.
+        default_space: the search space used without --space, as a space file's mapping
+            or a path (None: search_spaces/<name>.yaml of the shipped tasks).
+        timing_inputs: (model, data module) -> the inputs `latency_ms` times the forward
+            on (None: the first `forward_inputs` elements of a validation batch).
+        adopt: (model, data module) -> None, called with each model built for a trial's
+            data (a user's model that brings its own loaders serves them); None: nothing.
+        code: the files or package folders logged beside the model so that MLflow's pyfunc
+            imports the task again (a user's own model, tuner.custom); () for shipped tasks.
     """
 
     add_data_args: Callable[[argparse.ArgumentParser], None]
@@ -102,6 +113,10 @@ class Task:
     reframe: Callable[[Mapping[str, Any], Any], Any] | None = None
     fits_model: Callable[[Mapping[str, Any], Any], None] | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
+    default_space: Mapping[str, Any] | str | None = None
+    timing_inputs: Callable[[Any, Any], tuple[Any, ...]] | None = None
+    adopt: Callable[[Any, Any], None] | None = None
+    code: tuple[Path, ...] = ()
     name: str = ""
     metric: str = ""
     direction: str = ""

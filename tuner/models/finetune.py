@@ -160,11 +160,15 @@ def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) 
     if not config.trials:
         return SearchSpace(metric, direction, (), fixed, "<finetune>")
     source_lr, layers = float(payload["settings"]["lr"]), int(fixed.get("num_layers", 1))
-    params = (
-        ParamSpec("lr", "float", low=source_lr / 100, high=source_lr, log=True),
-        ParamSpec("freeze_layers", "int", low=0, high=layers),
-        ParamSpec("dropout", "float", low=0.0, high=0.5),
-        ParamSpec("max_epochs", "int", low=5, high=max(6, fixed["max_epochs"])),
+    params = tuple(
+        param
+        for param in (
+            ParamSpec("lr", "float", low=source_lr / 100, high=source_lr, log=True),
+            ParamSpec("freeze_layers", "int", low=0, high=layers),
+            ParamSpec("dropout", "float", low=0.0, high=0.5),
+            ParamSpec("max_epochs", "int", low=5, high=max(6, fixed["max_epochs"])),
+        )
+        if param.name in task.spec.table or param.name == "freeze_layers"  # a user's model
     )
     given = {
         "lr": config.lr,
@@ -178,6 +182,11 @@ def finetune_space(config: FinetuneConfig, payload: dict[str, Any], task: Task) 
 def _fixed_settings(config: FinetuneConfig, payload: dict[str, Any], task: Task) -> dict[str, Any]:
     learnt = payload.get("hyper_parameters", {})
     settings = {**payload["settings"], **{k: learnt[k] for k in task.defaults if learnt.get(k)}}
+    if "lr" not in settings:  # a user's model (docs/custom.md)
+        raise UsageError(
+            f"--from {config.source!r}: its model takes no `lr` argument; a fine-tune trains "
+            f"at a lower learning rate than the source, so its constructor must take one"
+        )
     source_lr = float(settings["lr"])
     fixed = {
         **settings,
@@ -207,12 +216,12 @@ def _prepare(
     """The new data, the fine-tune's space and names, checked as any study is."""
     payload, task = loaded.payload, loaded.task
     data_args = data_args_for(payload, config.data, task)
-    if data_args.get("data") is None:
+    if data_args.get("data") is None and not task.code:  # a user's data module reads its own
         raise UsageError(
             f"--from {config.source!r}: the checkpoint names no data file (its data was given in "
             f"memory, or it does not say); pass --data FILE (in Python: data=...)"
         )
-    if in_memory(data_args["data"]) and config.study is None:
+    if in_memory(data_args.get("data")) and config.study is None:
         raise UsageError("data given in memory has no file name to name the study; pass study=")
     data = task.load_data(data_args)
     if task.fits_model is not None:
@@ -269,6 +278,8 @@ def evaluate(
 ) -> float:
     """The model's `metric` on the validation split of `data`."""
     datamodule = task.build_datamodule(data, settings)
+    if task.adopt is not None:
+        task.adopt(model, datamodule)
     metrics = loop.evaluate(model, datamodule.val_dataloader(), "val")
     if metric not in metrics:
         raise UsageError(f"metric {metric!r} is not logged by task {task.name!r}")

@@ -23,7 +23,7 @@ import optuna
 from tuner.config import keys
 from tuner.contract.checkpoints import save_checkpoint
 from tuner.contract.members import RULES, split
-from tuner.contract.registry import get_task
+from tuner.contract.registry import get_task, registered
 from tuner.contract.task import Task
 from tuner.errors import UsageError
 from tuner.models.choice import Member, choose_members, payload_of
@@ -167,7 +167,13 @@ def _test_figure(groups: list[list[Any]], task: Task, datamodule: Any, rule: str
 
 def averaging_task(study: optuna.Study) -> Task:
     """The study's task, refused where it cannot average models."""
-    task = get_task(keys.study_attr(study, keys.TASK), allow_module=False)
+    name = keys.study_attr(study, keys.TASK)
+    if name not in registered():
+        raise UsageError(
+            f"--study {study.study_name!r}: its model is your own ({name}); tuner ensemble "
+            f"and --seeds do not average custom models yet (docs/custom.md)"
+        )
+    task = get_task(name, allow_module=False)
     if task.ensemble_inputs is None:
         raise UsageError(
             f"--study {study.study_name!r}: task {task.name!r} cannot average models yet"

@@ -33,6 +33,7 @@ from tuner.study._prepare import (
     default_data_path,
     default_space_path,
     prepare,
+    search_space,
 )
 from tuner.study._summary import count_finished, count_finished_by_name, summarize
 
@@ -50,6 +51,7 @@ __all__ = [
     "data_stem",
     "default_data_path",
     "default_space_path",
+    "search_space",
     "execute",
     "prepare",
     "quiet_libraries",

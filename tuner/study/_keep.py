@@ -16,6 +16,7 @@ from tuner.config import keys
 from tuner.config.goals import COSTS, dominated
 from tuner.contract.checkpoints import save_checkpoint
 from tuner.contract.datafiles import recordable
+from tuner.custom.inputs import example_of
 from tuner.reports.ranking import beats, ranked_trials, tie_score, value_of
 from tuner.tracking import pyfunc_model
 from tuner.training.fitting import Fitted, TrialContext
@@ -51,7 +52,8 @@ def keep_if_best(
             _keep_weights(context, trial, fitted, settings, recorder.run_id)
         return
     task = context.task
-    example = task.example(context.data, settings) if task.example else None
+    # a user's model without an EXAMPLE: its example_input_array, as `predict` reads it
+    example = task.example(context.data, settings) if task.example else example_of(fitted.model)
     with _checkpoint_file(context, trial, fitted, settings, recorder.run_id) as path:
         model_id = context.tracker.new_model(recorder.run_id, trial.number)
         recorder.flush(model_id)  # the run's metrics, test ones included, linked to it

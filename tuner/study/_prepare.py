@@ -18,7 +18,7 @@ from tuner.config.names import check_name, clean_name
 from tuner.config.overrides import check_overrides
 from tuner.config.settings import check_values
 from tuner.config.space import SearchSpace
-from tuner.config.space_file import load_space
+from tuner.config.space_file import load_space, parse_space
 from tuner.contract.datafiles import in_memory
 from tuner.contract.registry import get_task
 from tuner.contract.task import Task
@@ -43,13 +43,28 @@ def default_space_path(task: Task) -> str:
     return str(resources.files("tuner.search_spaces") / f"{task.name}.yaml")
 
 
+def search_space(given: str | None, task: Task) -> SearchSpace:
+    """--space FILE, else the task's own: its `default_space` (a user's model: the
+    module's, or derived from its constructor), else search_spaces/<task>.yaml."""
+    if given is None and isinstance(task.default_space, Mapping):
+        return parse_space(dict(task.default_space), task.spec, f"{task.name} (its space)")
+    path = given or task.default_space or default_space_path(task)
+    if not given and not Path(path).is_file():
+        raise UsageError(
+            f"--task {task.name!r} has no default search space "
+            f"(search_spaces/{task.name}.yaml); pass --space FILE"
+        )
+    return load_space(path, task.spec)
+
+
 GENERIC_STEMS = ("manifest", "data", "train", "metadata")
 
 
 def study_name_for(task: Task, data: Mapping[str, Any], existing: Mapping[str, Any]) -> str:
     """Derived from task + data file, so rerunning the same command finds the same study;
     cleaned into the name rule (a study stored under the raw form before is kept)."""
-    raw = f"{task.name}-{data_stem(data)}"
+    label = Path(task.name).stem if task.name.endswith(".py") else task.name
+    raw = f"{label}-{data_stem(data)}"
     return raw if raw in existing else clean_name(raw)
 
 
@@ -67,13 +82,7 @@ def prepare(config: SearchConfig) -> Prepared:
     task = get_task(config.task)
     given = config.data.get("data")
     data_args = {**config.data, "data": default_data_path(task) if given is None else given}
-    space_path = config.space or default_space_path(task)
-    if not config.space and not Path(space_path).is_file():
-        raise UsageError(
-            f"--task {task.name!r} has no default search space "
-            f"(search_spaces/{task.name}.yaml); pass --space FILE"
-        )
-    space = load_space(space_path, task.spec)
+    space = search_space(config.space, task)
     space = space.for_accelerator(devices.pick_accelerator(config.devices))
     space = space.with_fixed(check_overrides(config.overrides, task.spec))
     space = space.with_constraints(parse_constraints(config.constraint, "--constraint"))

@@ -1,8 +1,9 @@
 """A study's best model as an MLflow Model: the `python_function` flavor, whose loader is this
-module of the installed package (no code and no pickle in the model folder), around the
-checkpoint kept in the model's `data/` folder. MLflow's own clients load it
-(`mlflow.pyfunc.load_model`, `mlflow models serve`) and predict with the task's own
-`predict`: a DataFrame in, the table `tuner predict` writes out.
+module of the installed package (no pickle in the model folder), around the checkpoint kept
+in the model's `data/` folder. A user's own model (tuner.custom) has its module logged in the
+model's `code/` folder (MLflow's `code_paths`), and is imported from there only. MLflow's
+own clients load it (`mlflow.pyfunc.load_model`, `mlflow models serve`) and predict with the
+task's own `predict`: a DataFrame in, the table `tuner predict` writes out.
 
 tuner itself never loads a model folder through pyfunc (that runs the loader module the
 folder names): `checkpoint_in` reads the MLmodel file as data and returns the checkpoint,
@@ -22,19 +23,21 @@ from tuner.errors import CheckpointError
 
 LOADER = __name__  # what the MLmodel file names as the flavor's loader_module
 MLMODEL = "MLmodel"
+CODE = "code"  # MLflow's folder for `code_paths` inside a model folder
 
 
 class TunerModel:
     """What `mlflow.pyfunc.load_model` returns inside: the restored model and its task."""
 
     def __init__(self, checkpoint: str, task: Any = None) -> None:
-        """A model of a registered task (the checkpoint names it); `task` is given by the
-        process that trains it, the only one that may hold a task named by module path."""
+        """A model of a registered task (the checkpoint names it), or of a user's model
+        whose code was logged in the model's folder; `task` is given by the process that
+        trains it, the only one that may hold a task named by module path."""
         from tuner.contract.checkpoints import load_checkpoint, restore_model
-        from tuner.contract.registry import get_task
+        from tuner.contract.registry import logged_task
 
         payload = load_checkpoint(checkpoint)
-        self.task = task or get_task(payload["task"], allow_module=False)
+        self.task = task or logged_task(payload["task"], code_folder(Path(checkpoint)))
         self.model = restore_model(payload, self.task)
         self.settings = payload["settings"]
 
@@ -42,6 +45,15 @@ class TunerModel:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         options = self.task.checked_options(dict(params or {}))
         return self.task.predict(self.model, {"data": frame}, self.settings, options)
+
+
+def code_folder(checkpoint: Path) -> Path:
+    """The `code/` folder of the model folder holding `checkpoint` (where MLflow keeps the
+    code logged with the model, and puts on sys.path when it loads it)."""
+    for folder in checkpoint.resolve().parents:
+        if (folder / MLMODEL).is_file():
+            return folder / CODE
+    return checkpoint.resolve().parent / CODE
 
 
 def default_params(task: Any) -> dict[str, Any]:
@@ -86,6 +98,7 @@ def save(
         signature=signature,
         input_example=example,
         pip_requirements=requirements,
+        code_paths=[str(path) for path in getattr(task, "code", ())] or None,
     )
     return folder
 

@@ -171,7 +171,7 @@ def check_costs(
     space, task = context.space, context.task
     members = kept_members(task, fold_count(settings))
     timed = space.measures_latency
-    inputs = next(iter(datamodule.val_dataloader()))[: task.forward_inputs] if timed else ()
+    inputs = _timing_inputs(task, model, datamodule) if timed else ()
     device = "cuda" if context.accelerator == "gpu" and timed else "cpu"
     mixed = timed and context.precision.endswith("-mixed")
     dtype = torch.bfloat16 if context.precision.startswith("bf16") else torch.float16
@@ -189,6 +189,13 @@ def check_costs(
         reason = f"breaks {', '.join(broken)} ({measured}): not trained"
         trial.set_user_attr(keys.INFEASIBLE, reason)
         raise Infeasible(reason)
+
+
+def _timing_inputs(task: Task, model: pl.LightningModule, datamodule: Any) -> tuple[Any, ...]:
+    """What latency_ms times the forward on: the task's choice, or a validation batch."""
+    if task.timing_inputs is not None:
+        return task.timing_inputs(model, datamodule)
+    return tuple(next(iter(datamodule.val_dataloader()))[: task.forward_inputs])
 
 
 class FoldRun(NamedTuple):
@@ -261,7 +268,10 @@ def _fold_model(
     pl.seed_everything(weights_seed + fold, verbose=False)
     fold_settings = {**settings, "seed": context.seed, "fold": fold}
     datamodule = context.task.build_datamodule(context.data, fold_settings)
-    return datamodule, context.make_model(settings, datamodule)
+    model = context.make_model(settings, datamodule)
+    if context.task.adopt is not None:
+        context.task.adopt(model, datamodule)
+    return datamodule, model
 
 
 def restore_fold(

@@ -1,0 +1,142 @@
+"""Your own LightningModule as a task, tried with code nobody here wrote: Lightning's demo
+language model (tests/custom/tiny_lm.py subclasses it as a user would) from a .py file in a
+folder not on sys.path, with its default space beside it; searched, resumed, predicted,
+fine-tuned, loaded by MLflow's pyfunc and served by `mlflow models serve` in fresh processes
+whose path lacks that folder. Lightning's BoringModel and ManualOptimBoringModel: what the
+check reports and what a search refuses before anything is created."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tuner
+from tests.conftest import answers, free_port, wait_for
+from tuner.errors import UsageError
+from tuner.storage.locations import default_tracking_uri
+
+HERE = Path(__file__).parent
+WORDS = "the a cat dog bird sees chases likes eats small big red old fish mouse".split()
+
+
+@pytest.fixture
+def language_model(workdir: Path) -> Path:
+    """tiny_lm.py and its space in a folder of its own, beside a small text."""
+    folder = workdir / "elsewhere" / "lm"
+    folder.mkdir(parents=True)
+    for name in ("tiny_lm.py", "tiny_lm.yaml"):
+        shutil.copy(HERE / name, folder / name)
+    rng = np.random.default_rng(0)
+    lines = [" ".join(rng.choice(WORDS, size=rng.integers(4, 9))) for _ in range(300)]
+    (folder / "wikitext-2.txt").write_text("\n".join(lines) + "\n")
+    return folder / "tiny_lm.py"
+
+
+def fresh_env(workdir: Path) -> dict[str, str]:
+    """A process whose path holds neither the module's folder nor the working one."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "MLFLOW_TRACKING_URI": default_tracking_uri(),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}  # fmt: skip
+
+
+def test_lightnings_demo_language_model_is_searched_served_and_fine_tuned(language_model, workdir):
+    task = str(language_model)
+    found = {f.topic: f for f in tuner.check(task)}
+    assert found["latency"].refuses == "--constraint latency_ms"  # no forward
+    assert not any(f.refuses == "search" for f in found.values())
+    with pytest.raises(UsageError, match="latency_ms needs TinyLM.forward"):
+        tuner.search(task, trials=2, study="lm-latency", constraint="latency_ms<=50")
+    assert not (workdir / "mlruns").exists()  # refused before any store was made
+
+    first = tuner.search(task, trials=3, study="lm", quiet=True)
+    assert first.counts["complete"] + first.counts["pruned"] == 3
+    assert set(first.best_params) == {"nhid", "lr"}  # the space beside the module
+    resumed = tuner.search(task, trials=4, study="lm", quiet=True)
+    assert sum(resumed.counts.values()) == 4 and resumed.model_version is not None
+
+    shown = tuner.predict("models:/lm@best", data=pd.DataFrame({"prompt": ["the cat"]}),
+                          task=task)  # fmt: skip
+    assert shown["next_word"].iloc[0] in [*WORDS, "<eos>"]
+    tuned = tuner.finetune("models:/lm@best", task=task, trials=1, max_epochs=1, quiet=True)
+    assert np.isfinite(tuned.before) and tuned.after is not None and tuned.scratch is not None
+
+    elsewhere = workdir / "empty"
+    elsewhere.mkdir()
+    with _served("models:/lm@best", elsewhere, fresh_env(workdir)) as url:
+        loaded = subprocess.run(
+            [sys.executable, "-c", "import mlflow, pandas as pd; print(mlflow.pyfunc.load_model("
+             "'models:/lm@best').predict(pd.DataFrame({'prompt': ['the cat']})).to_json())"],
+            cwd=elsewhere, env=fresh_env(workdir), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert loaded.returncode == 0, loaded.stderr[-2000:]
+        body = json.dumps({"dataframe_split": {"columns": ["prompt"], "data": [["the cat"]]}})
+        request = urllib.request.Request(f"{url}/invocations", data=body.encode(),
+                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.load(response)["predictions"]
+    assert json.loads(loaded.stdout)["next_word"]["0"] == answer[0]["next_word"]
+    assert answer[0]["next_word"] == shown["next_word"].iloc[0]
+
+
+class _served:
+    """`mlflow models serve -m MODEL --env-manager local` started in `folder`."""
+
+    def __init__(self, model: str, folder: Path, env: dict[str, str]) -> None:
+        self.port, self.folder = free_port(), folder
+        self.command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model,
+                        "--env-manager", "local", "--host", "127.0.0.1", "--port",
+                        str(self.port)]  # fmt: skip
+        self.env = env
+
+    def __enter__(self) -> str:
+        self.log = open(self.folder / "serve.log", "w")
+        self.server = subprocess.Popen(self.command, cwd=self.folder, env=self.env,
+                                       stdout=self.log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)  # fmt: skip
+        url = f"http://127.0.0.1:{self.port}"
+        assert wait_for(lambda: answers(url, "/ping") or self.server.poll() is not None, 120)
+        assert self.server.poll() is None, (self.folder / "serve.log").read_text()[-3000:]
+        return url
+
+    def __exit__(self, *exc: object) -> None:
+        os.killpg(self.server.pid, signal.SIGKILL)
+        self.server.wait()
+        self.log.close()
+
+
+BORING = """from lightning.pytorch.demos.boring_classes import {name}
+MODEL = {name}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "reported", "refusal"),
+    [
+        ("BoringModel", "'val_loss' is never logged in validation_step", "list-style"),
+        ("ManualOptimBoringModel", "optimises manually", "optimises manually"),
+    ],
+)
+def test_lightnings_boring_models_are_refused_before_anything_is_created(
+    workdir, capsys, name, reported, refusal
+):
+    from tuner.cli import main
+
+    module = workdir / f"{name.lower()}.py"
+    module.write_text(BORING.format(name=name))
+    assert main(["tasks", "--check", str(module)]) == 2
+    report = capsys.readouterr().out
+    assert reported in report and refusal in report and "a search would be refused" in report
+    assert "--freeze-layers needs an nn.LSTM" in report
+    assert main(["search", "--task", str(module), "--trials", "1"]) == 2
+    assert refusal in capsys.readouterr().err
+    assert not (workdir / "mlruns").exists()
