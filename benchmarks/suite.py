@@ -28,7 +28,15 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from benchmarks.common import REPO, cpu_model, load, print_and_record, run_cli, scratch
+from benchmarks.common import (
+    REPO,
+    cpu_model,
+    load,
+    print_and_record,
+    run_cli,
+    scratch,
+    verdict,
+)
 from benchmarks.generated import (
     business_daily_prices,
     daily_retail,
@@ -155,9 +163,12 @@ def section(minutes: float) -> str:
         strong += [to_strong] if to_strong is not None else []
     won = sum(r < 1 for r in simple)
     summary = (
-        f"Won {won} of {len(simple)} sets against the strongest simple baseline (target: 80%); "
-        f"median ratio to it {statistics.median(simple):.2f} (target <= 0.9); median ratio to "
-        f"the statistical baseline {statistics.median(strong):.2f} (goal <= 1.0)."
+        f"Won {won} of {len(simple)} sets against the strongest simple baseline "
+        f"({won / len(simple):.0%}; target 80%: {verdict(won >= 0.8 * len(simple))}); median "
+        f"ratio to it {statistics.median(simple):.2f} (target <= 0.9: "
+        f"{verdict(statistics.median(simple) <= 0.9)}); median ratio to the statistical "
+        f"baseline {statistics.median(strong):.2f} (goal <= 1.0: "
+        f"{verdict(statistics.median(strong) <= 1.0)})."
         if simple and strong
         else "No set finished."
     )

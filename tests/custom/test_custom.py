@@ -140,3 +140,60 @@ def test_lightnings_boring_models_are_refused_before_anything_is_created(
     assert main(["search", "--task", str(module), "--trials", "1"]) == 2
     assert refusal in capsys.readouterr().err
     assert not (workdir / "mlruns").exists()
+
+
+LABELLED = """
+import lightning.pytorch as pl
+import pandas as pd
+import torch
+from torch import nn
+
+
+class Labelled(pl.LightningDataModule):
+    def __init__(self, data: str = "a.csv", batch_size: int = 4):
+        super().__init__()
+        self.frame, self.batch_size = pd.read_csv(data), batch_size
+
+    def model_args(self):
+        return {"labels": " ".join(sorted(self.frame["label"].unique()))}
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, labels: str = "", hidden_size: int = 8, lr: float = 0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.lstm = nn.LSTM(1, hidden_size, batch_first=True)
+
+
+MODEL, DATA = Classifier, Labelled
+"""
+
+
+def test_state_the_data_decides_travels_as_hyperparameters_and_a_fine_tune_keeps_it(workdir):
+    from tuner.contract.registry import get_task
+    from tuner.errors import DataError
+
+    (workdir / "labelled.py").write_text(LABELLED)
+    pd.DataFrame({"x": [0.1, 0.2], "label": ["b", "a"]}).to_csv(workdir / "a.csv", index=False)
+    pd.DataFrame({"x": [0.1, 0.2], "label": ["a", "c"]}).to_csv(workdir / "c.csv", index=False)
+    task = get_task("labelled.py")
+    assert task.spec.table["batch_size"].model is False and task.spec.table["lr"].model
+    datamodule = task.build_datamodule({"data": "a.csv"}, task.defaults)
+    model = task.build_model(task.defaults, datamodule)
+    assert model.hparams.labels == "a b"  # built with what the data decided
+    task.fits_model(dict(model.hparams), {"data": "a.csv"})  # the same labels: fine
+    with pytest.raises(DataError, match="the new data gives labels = 'a c'.*built with 'a b'"):
+        task.fits_model(dict(model.hparams), {"data": "c.csv"})
+
+
+class InMain:
+    pass
+
+
+def test_classes_given_to_the_api_must_be_importable_again(monkeypatch):
+    from tuner.custom.loading import reference_of
+
+    assert reference_of(UsageError, None) == "tuner.errors:UsageError"
+    monkeypatch.setattr(InMain, "__module__", "__main__")
+    with pytest.raises(UsageError, match="InMain is defined in __main__"):
+        tuner.search(model=InMain, trials=1)

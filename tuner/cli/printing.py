@@ -100,3 +100,5 @@ def _print_test_metrics(result: Any) -> None:
         }
         if shown:
             print(f"{label}: " + ", ".join(f"{k} = {v:.3f}" for k, v in shown.items()))
+    if not baselines:
+        print("baseline (same): none declared by the task (docs/custom.md)")

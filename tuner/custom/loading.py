@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +127,8 @@ def import_user_module(name: str) -> ModuleType:
             f"--task {name!r}: cannot import module {name!r} ({exc}); run from the folder "
             f"that holds it, install its package, or pass the .py file's path"
         ) from None
+    except Exception as exc:  # the user's code: one line that says where
+        raise UsageError(f"--task {name!r}: importing it failed: {_where(exc)}") from None
 
 
 def import_file(path: Path, name: str | None = None) -> ModuleType:
@@ -146,10 +149,19 @@ def import_file(path: Path, name: str | None = None) -> ModuleType:
     sys.modules[name] = module  # before running it: dataclasses and pickling look it up
     try:
         spec.loader.exec_module(module)
-    except BaseException:
+    except Exception as exc:  # the user's code: one line that says where
         del sys.modules[name]
-        raise
+        raise UsageError(f"--task {str(path)!r}: importing it failed: {_where(exc)}") from None
     return module
+
+
+def _where(exc: Exception) -> str:
+    """An import's error in one line, with the file and line it came from."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1:] or None
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    at = f" ({frame[0].filename}, line {frame[0].lineno})" if frame else ""
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}{at}"
 
 
 def on_path(folder: Path) -> None:
