@@ -197,3 +197,75 @@ def test_classes_given_to_the_api_must_be_importable_again(monkeypatch):
     monkeypatch.setattr(InMain, "__module__", "__main__")
     with pytest.raises(UsageError, match="InMain is defined in __main__"):
         tuner.search(model=InMain, trials=1)
+
+
+SMALL = """
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+def loader():
+    return DataLoader(TensorDataset(torch.randn(16, 5, 1), torch.randn(16, 1)), batch_size=8)
+
+
+class Small(pl.LightningModule):
+    def __init__(self, hidden_size: int = 4, lr: float = 0.01):
+        super().__init__()
+        self.save_hyperparameters()
+        self.lstm, self.head = nn.LSTM(1, hidden_size, batch_first=True), nn.Linear(hidden_size, 1)
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0][:, -1])
+
+    def training_step(self, batch, batch_idx):
+        return nn.functional.mse_loss(self(batch[0]), batch[1])
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", nn.functional.mse_loss(self(batch[0]), batch[1]))
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+        return {CONFIGURED}
+
+    def train_dataloader(self):
+        return loader()
+
+    def val_dataloader(self):
+        return {VALIDATION}
+{MORE}
+MODEL = Small
+"""
+PLATEAU = (
+    '{"optimizer": optimizer, "lr_scheduler": '
+    "torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)}"
+)
+
+
+@pytest.mark.parametrize(
+    ("configured", "validation", "more", "refusal"),
+    [
+        ("optimizer", "loader()", "", None),
+        (PLATEAU, "loader()", "", "ReduceLROnPlateau needs a metric"),
+        ("optimizer", "[]", "", "Small.val_dataloader gives no batches"),
+        (
+            "optimizer",
+            "loader()",
+            "\nclass Data(pl.LightningDataModule):\n    pass\nDATA = Data\n",
+            "defines train_dataloader, val_dataloader and DATA is given too",
+        ),
+    ],  # fmt: skip
+)
+def test_what_the_trial_loop_cannot_do_is_refused_by_the_check(
+    workdir, configured, validation, more, refusal
+):
+    module = workdir / "small.py"
+    module.write_text(SMALL.replace("{CONFIGURED}", configured)
+                      .replace("{VALIDATION}", validation).replace("{MORE}", more))  # fmt: skip
+    findings = tuner.check(str(module))
+    refused = [f.text for f in findings if f.refuses == "search"]
+    if refusal is None:
+        assert refused == [] and {f.topic for f in findings} >= {"metric", "latency"}
+    else:
+        assert len(refused) == 1 and refusal in refused[0], refused
