@@ -36,3 +36,21 @@ def test_fabric_callbacks_of_installed_plugins_are_kept(tmp_path, monkeypatch):
         sys.modules.pop("fabric_marker", None)
     assert callbacks[0] is own
     assert [type(c).__name__ for c in callbacks[1:]] == ["Marker"]
+
+
+def test_what_a_step_logs_is_the_epochs_mean_weighted_by_batch_size():
+    """As Lightning's Trainer reduces `self.log` in a step (on_epoch, mean): batches of 4
+    and 1 rows whose values are 1 and 0 give 0.8, not the last batch's 0."""
+    import lightning.pytorch as pl
+    import torch
+
+    class Logs(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(1, 1)
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_acc", batch[1].float().mean())
+
+    batches = [(torch.zeros(4, 1), torch.ones(4)), (torch.zeros(1, 1), torch.zeros(1))]
+    assert loop.evaluate(Logs(), batches, "val")["val_acc"] == 0.8

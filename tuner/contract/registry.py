@@ -85,6 +85,8 @@ def _check_module_path(name: str, allow_module: bool) -> None:
             f"task {name!r} is not a registered task ({', '.join(registered())}); a module "
             f"path is only taken from your own --task flag: pass --task {name} if you trust it"
         )
+    if Path(f"{name}.py").is_file():
+        raise UsageError(f"--task {name!r}: unknown task; did you mean --task {name}.py?")
     raise UsageError(
         f"--task {name!r}: unknown task{did_you_mean(name, registered())}; "
         f"known tasks: {', '.join(registered())} (or your own model: a dotted module path "

@@ -22,7 +22,7 @@ from tuner.custom.inputs import forward_predict, timing_inputs, user_example
 from tuner.custom.loading import UserParts
 from tuner.custom.signature import takes
 from tuner.custom.space import default_space
-from tuner.errors import DataError
+from tuner.errors import DataError, UsageError
 
 
 def custom_task(parts: UserParts) -> Task:
@@ -33,7 +33,7 @@ def custom_task(parts: UserParts) -> Task:
     return Task(
         spec=spec,
         add_data_args=partial(_data_flag, parts),
-        load_data=dict,  # the data module reads its data itself
+        load_data=partial(load_data, parts),
         fit_space=partial(checks.check_search, parts, spec),
         build_datamodule=partial(build_datamodule, parts, spec),
         build_model=partial(build_model, parts, spec),
@@ -47,6 +47,18 @@ def custom_task(parts: UserParts) -> Task:
         adopt=adopt,
         code=parts.code,
     )
+
+
+def load_data(parts: UserParts, data_args: Mapping[str, Any]) -> dict[str, Any]:
+    """Nothing is read here (the data module reads its data); --data is refused where the
+    data module takes no `data` argument, rather than ignored."""
+    if data_args.get("data") is not None and not (parts.data and takes(parts.data, "data")):
+        owner = parts.data.__qualname__ if parts.data else parts.model.__qualname__
+        raise UsageError(
+            f"--data: {owner} takes no `data` argument, so a search or fine-tune cannot hand "
+            f"it a file; give its data module a `data` argument (docs/custom.md)"
+        )
+    return dict(data_args)
 
 
 def predict(parts: UserParts, model: Any, data_args: Mapping[str, Any],

@@ -29,9 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tuner.errors import UsageError
-
-OPTIONAL = ("DATA", "SPACE", "METRIC", "DIRECTION", "EXAMPLE")
+from tuner.errors import UsageError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -67,18 +65,22 @@ def load_parts(reference: str, module: ModuleType | None = None) -> UserParts:
             f"--task {reference!r}: module {module.__name__!r} defines neither TASK nor MODEL "
             f"(a LightningModule class); see docs/custom.md"
         )
-    given = {key: getattr(module, key, None) for key in OPTIONAL}
-    file = Path(module.__file__ or "")
-    space = given["SPACE"]
-    if space is None and file.with_suffix(".yaml").is_file():
-        space = str(file.with_suffix(".yaml"))
-    predict = getattr(module, "predict", None)
     name = reference
     if reference.endswith(".py"):
         name = str(Path(reference).expanduser().resolve())
-    return UserParts(name, model, given["DATA"], space, given["METRIC"], given["DIRECTION"],
-                     predict if callable(predict) else None, given["EXAMPLE"],
-                     (code_of(module),))  # fmt: skip
+    return UserParts(name, model, getattr(module, "DATA", None), *_optional(module),
+                     code=(code_of(module),))  # fmt: skip
+
+
+def _optional(module: ModuleType) -> tuple[Any, ...]:
+    """SPACE (or the .yaml beside the module), METRIC, DIRECTION, predict and EXAMPLE."""
+    space = getattr(module, "SPACE", None)
+    beside = Path(module.__file__ or "").with_suffix(".yaml")
+    if space is None and beside.is_file():
+        space = str(beside)
+    predict = getattr(module, "predict", None)
+    return (space, getattr(module, "METRIC", None), getattr(module, "DIRECTION", None),
+            predict if callable(predict) else None, getattr(module, "EXAMPLE", None))  # fmt: skip
 
 
 def reference_of(model: type, datamodule: type | Callable[..., Any] | None) -> str:
@@ -101,7 +103,9 @@ def _from_classes(reference: str) -> UserParts:
     model = _attribute(model_ref)
     data = _attribute(data_ref) if data_ref else None
     code = {code_of(sys.modules[part.__module__]) for part in (model, data) if part is not None}
-    return UserParts(reference, model, data, code=tuple(sorted(code)))
+    module = sys.modules[model.__module__]  # its METRIC, SPACE...: where it is the MODEL
+    own = _optional(module) if getattr(module, "MODEL", model) is model else ()
+    return UserParts(reference, model, data, *own, code=tuple(sorted(code)))
 
 
 def _attribute(reference: str) -> Any:
@@ -137,7 +141,8 @@ def import_file(path: Path, name: str | None = None) -> ModuleType:
     process."""
     path = path.expanduser().resolve()
     if not path.is_file():
-        raise UsageError(f"--task {str(path)!r}: no such file (expected a .py file)")
+        near = did_you_mean(path.name, [p.name for p in path.parent.glob("*.py")])
+        raise UsageError(f"--task {str(path)!r}: no such file{near} (expected a .py file)")
     name = name or f"tuner_user_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
     if name in sys.modules:
         return sys.modules[name]

@@ -88,12 +88,35 @@ class LoggedMetrics(Logger):
 
     def pop(self) -> dict[str, float]:
         """The scalars logged since the last pop (one device sync each)."""
+        return {name: float(value) for name, value in self.take().items()}
+
+    def take(self) -> dict[str, Any]:
+        """The scalars logged since the last take, as logged (tensors stay on the device)."""
         values, self.values = self.values, {}
         return {
-            name: float(value)
+            name: value
             for name, value in values.items()
             if not isinstance(value, torch.Tensor) or value.numel() == 1
         }
+
+
+class StepMeans:
+    """What a module logs in each evaluation step, averaged over the epoch weighted by
+    the batch's size, as Lightning's Trainer does for `self.log` in a step (on_epoch,
+    mean): the last batch alone would decide a metric otherwise. Summed where it lives."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Any] = {}
+        self.weights: dict[str, int] = {}
+
+    def add(self, logged: Mapping[str, Any], weight: int) -> None:
+        for name, value in logged.items():
+            value = value.detach().float() if isinstance(value, torch.Tensor) else float(value)
+            self.sums[name] = self.sums.get(name, 0.0) + value * weight
+            self.weights[name] = self.weights.get(name, 0) + weight
+
+    def means(self) -> dict[str, float]:
+        return {name: float(total) / self.weights[name] for name, total in self.sums.items()}
 
 
 class EpochMean:
@@ -246,14 +269,15 @@ class FitLoop:
         wrapped.eval()
         self.logged.pop()
         getattr(model, f"on_{hook}_epoch_start")()
-        step = getattr(wrapped, f"{hook}_step")
+        step, means = getattr(wrapped, f"{hook}_step"), StepMeans()
         with torch.no_grad():
             for index, batch in enumerate(batches):
                 signals.raise_if_user_stopped()
                 step(self.fabric.to_device(batch), index)
+                means.add(self.logged.take(), batch_items(batch))
             getattr(model, f"on_{hook}_epoch_end")()
         wrapped.train()
-        return self.logged.pop()
+        return {**means.means(), **self.logged.pop()}  # what the epoch's end logs wins
 
     def evaluate(self, model: pl.LightningModule, batches: Any, stage: str) -> dict[str, float]:
         """A validation (`stage` "val") or test pass over `batches`: what the module logs."""
