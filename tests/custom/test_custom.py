@@ -269,3 +269,17 @@ def test_what_the_trial_loop_cannot_do_is_refused_by_the_check(
         assert refused == [] and {f.topic for f in findings} >= {"metric", "latency"}
     else:
         assert len(refused) == 1 and refusal in refused[0], refused
+
+
+def test_classes_take_their_modules_metric_and_data_is_refused_where_it_is_not_taken(
+    workdir, monkeypatch
+):
+    from tuner.contract.registry import get_task
+
+    text = SMALL.replace("{CONFIGURED}", "optimizer").replace("{VALIDATION}", "loader()")
+    (workdir / "metric_module.py").write_text(text.replace("{MORE}", 'METRIC = "val_x"\n'))
+    monkeypatch.syspath_prepend(str(workdir))
+    task = get_task("metric_module:Small")
+    assert (task.metric, task.direction) == ("val_x", "minimize")
+    with pytest.raises(UsageError, match="--data: Small takes no `data` argument"):
+        task.load_data({"data": "new.csv"})
