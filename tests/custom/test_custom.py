@@ -283,3 +283,18 @@ def test_classes_take_their_modules_metric_and_data_is_refused_where_it_is_not_t
     assert (task.metric, task.direction) == ("val_x", "minimize")
     with pytest.raises(UsageError, match="--data: Small takes no `data` argument"):
         task.load_data({"data": "new.csv"})
+
+
+def test_freezing_counts_the_layers_of_the_models_own_lstm(workdir):
+    from tuner.contract.registry import get_task
+    from tuner.custom.checks import FREEZE, inspect_model
+    from tuner.custom.loading import load_parts
+    from tuner.study import search_space
+
+    text = SMALL.replace("{CONFIGURED}", "optimizer").replace("{VALIDATION}", "loader()")
+    (workdir / "small.py").write_text(text.replace("{MORE}", ""))
+    task, parts = get_task("small.py"), load_parts("small.py")
+    for frozen, refused in ((1, []), (2, ["--freeze-layers 2: lstm has 1 layer(s)"])):
+        space = search_space(None, task).with_fixed({"freeze_layers": frozen})
+        found = [f.text for f in inspect_model(parts, task.spec, space, {}) if f.refuses == FREEZE]
+        assert [text.split(";")[0] for text in found] == refused

@@ -76,7 +76,8 @@ def inspect_model(
     findings += loaders
     if not any(f.refuses for f in loaders):
         findings += _metric(model, datamodule, space.metric)
-    return [*findings, *_serving(parts, model), *_other(model)]
+    frozen = int(space.fixed.get("freeze_layers") or 0)
+    return [*findings, *_serving(parts, model), *_other(model, frozen)]
 
 
 def check_settings(spec: TaskSpec, space: SearchSpace) -> dict[str, Any]:
@@ -199,17 +200,27 @@ def _serving(parts: UserParts, model: Any) -> list[Finding]:
     return found
 
 
-def _other(model: Any) -> list[Finding]:
-    from torch import nn
-
-    lstm = next((n for n, m in model.named_modules() if isinstance(m, nn.LSTM)), None)
+def _other(model: Any, frozen: int) -> list[Finding]:
     return [
-        Finding("fine-tune", f"--freeze-layers freezes layers of {lstm}" if lstm else
-                "--freeze-layers needs an nn.LSTM in the model", "" if lstm else FREEZE),
+        _freezing(model, frozen),
         Finding("baselines", "none declared: the summary says so; the gate compares "
                 "validation figures"),
         Finding("ensembles", "tuner ensemble and --seeds refuse custom models for now"),
     ]  # fmt: skip
+
+
+def _freezing(model: Any, frozen: int) -> Finding:
+    """What `--freeze-layers` freezes: the first layers of the model's first nn.LSTM."""
+    from torch import nn
+
+    lstm = next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.LSTM)), None)
+    if lstm is None:
+        return _refused("fine-tune", "--freeze-layers needs an nn.LSTM in the model", FREEZE)
+    name, layers = lstm[0], lstm[1].num_layers
+    if frozen > layers:
+        return _refused("fine-tune", f"--freeze-layers {frozen}: {name} has {layers} "
+                        f"layer(s); expected 0 to {layers}", FREEZE)  # fmt: skip
+    return Finding("fine-tune", f"--freeze-layers freezes layers of {name} ({layers})")
 
 
 def check_fits(parts: UserParts, spec: TaskSpec, hyper_parameters: Mapping[str, Any],

@@ -197,8 +197,9 @@ def _fixed_settings(config: FinetuneConfig, payload: dict[str, Any], task: Task)
     }
     if "folds" in task.defaults:  # before -> after compares the new data's one hold-out
         fixed["folds"] = 1
-    layers = int(settings.get("num_layers", 1))
-    if not 0 <= fixed["freeze_layers"] <= layers:
+    layers = int(settings.get("num_layers", 1))  # a user's model: its own check counts them
+    frozen = fixed["freeze_layers"]
+    if frozen < 0 or ("num_layers" in settings and frozen > layers):
         raise UsageError(
             f"--freeze-layers {fixed['freeze_layers']}: the source model has "
             f"{layers} LSTM layer(s); expected 0 to {layers}"
