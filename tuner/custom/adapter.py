@@ -29,7 +29,6 @@ def custom_task(parts: UserParts) -> Task:
     """The Task of a user's model: everything the shipped tasks declare beyond the model
     and its data is derived (settings, space) or left out (folds, baselines, ensembles)."""
     spec = spec_of(parts)
-    example = user_example(parts.example)
     return Task(
         spec=spec,
         add_data_args=partial(_data_flag, parts),
@@ -39,7 +38,7 @@ def custom_task(parts: UserParts) -> Task:
         build_model=partial(build_model, parts, spec),
         model_class=parts.model,
         predict=partial(predict, parts),
-        example=(lambda data, settings: example()) if example else None,
+        example=_example(parts),
         backbone=lstm_of,
         fits_model=partial(checks.check_fits, parts, spec),
         default_space=parts.space or default_space(parts, spec),
@@ -71,6 +70,15 @@ def predict(parts: UserParts, model: Any, data_args: Mapping[str, Any],
     if parts.predict is not None:
         return parts.predict(model.eval(), frame)
     return forward_predict(model, frame)
+
+
+def _example(parts: UserParts) -> Any:
+    """The module's EXAMPLE; with its own `predict` and none, no example (the
+    `example_input_array` form fits the default predict only); None: that form."""
+    example = user_example(parts.example)
+    if example is not None:
+        return lambda data, settings: example()
+    return (lambda data, settings: None) if parts.predict is not None else None
 
 
 def lstm_of(model: Any) -> Any:
