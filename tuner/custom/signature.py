@@ -9,6 +9,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from tuner.config.settings import Setting
@@ -26,9 +27,10 @@ class Argument:
     required: bool  # no default: a space must give it
 
 
-def arguments(target: Callable[..., Any], model: bool) -> list[Argument]:
+@cache
+def arguments(target: Callable[..., Any], model: bool) -> tuple[Argument, ...]:
     """The named arguments of a class's `__init__` (or a function), in order; `*args` and
-    `**kwargs` are skipped."""
+    `**kwargs` are skipped. Read once per class: every trial builds its model and data."""
     function = target.__init__ if isinstance(target, type) else target
     hints = _hints(function)
     found = []
@@ -44,7 +46,7 @@ def arguments(target: Callable[..., Any], model: bool) -> list[Argument]:
             setting = Setting(name, default, kind=kind, optional=default is None or required,
                               model=model, help=f"{_owner(target)} argument")  # fmt: skip
         found.append(Argument(name, setting, required))
-    return found
+    return tuple(found)
 
 
 def takes(target: Callable[..., Any], name: str) -> bool:
