@@ -199,13 +199,16 @@ def ensemble(
     combine: str = "",
     storage: str | None = None,
     tracking_uri: str | None = None,
+    task: str | None = None,
 ) -> EnsembleResult:
     """One model averaging the study's best trials (top=K, 3 by default, or trials="3,7,9";
     combine "median" for forecasts), scored and registered as `<model>-ensemble`; or, with
     seeds=N, fresh fits: the best trial's configuration (or the top K's, or the named
-    trials') trained N times afresh each, averaged (`<model>-seeds-ensemble`)."""
+    trials') trained N times afresh each, averaged (`<model>-seeds-ensemble`). A study of
+    your own model needs `task`, its module (as --task: the study's record never chooses
+    which code runs)."""
     check_values(locals(), (*READING, *declared.ENSEMBLE))
-    where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri}
+    where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri, "task": task}
     load_study(study, storage)  # a wrong name is refused before torch is imported
     if seeds is None:
         from tuner.models.topk import build_ensemble

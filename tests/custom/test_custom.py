@@ -49,7 +49,11 @@ def fresh_env(workdir: Path) -> dict[str, str]:
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}  # fmt: skip
 
 
-def test_lightnings_demo_language_model_is_searched_served_and_fine_tuned(language_model, workdir):
+def test_lightnings_demo_language_model_is_searched_served_and_fine_tuned(
+    language_model, workdir, capsys
+):
+    from tuner.cli import main
+
     task = str(language_model)
     found = {f.topic: f for f in tuner.check(task)}
     assert found["latency"].refuses == "--constraint latency_ms"  # no forward
@@ -63,6 +67,20 @@ def test_lightnings_demo_language_model_is_searched_served_and_fine_tuned(langua
     assert set(first.best_params) == {"nhid", "lr"}  # the space beside the module
     resumed = tuner.search(task, trials=4, study="lm", quiet=True)
     assert sum(resumed.counts.values()) == 4 and resumed.model_version is not None
+
+    with pytest.raises(UsageError, match="its model is your own .*pass --task"):
+        tuner.ensemble("lm", top=2)  # the study's record never chooses the code
+    capsys.readouterr()
+    assert main(["ensemble", "--study", "lm", "--top", "2", "--task", task]) == 0
+    printed = capsys.readouterr().out
+    assert "ensemble of trials" in printed and "models:/lm-ensemble/1" in printed
+    fits = tuner.ensemble("lm", seeds=2, task=task)
+    assert len(fits.members) == 2 and fits.model_name == "lm-seeds-ensemble"
+    assert np.isfinite(fits.metrics["val_loss"])
+    assert fits.single["val_loss"] != fits.metrics["val_loss"]  # averaged, not the lead alone
+    averaged = tuner.predict("models:/lm-ensemble/1", data=pd.DataFrame({"prompt": ["the cat"]}),
+                             task=task)  # fmt: skip
+    assert averaged["next_word"].iloc[0] in [*WORDS, "<eos>"]
 
     shown = tuner.predict("models:/lm@best", data=pd.DataFrame({"prompt": ["the cat"]}),
                           task=task)  # fmt: skip
@@ -285,6 +303,26 @@ def test_classes_take_their_modules_metric_and_data_is_refused_where_it_is_not_t
         task.load_data({"data": "new.csv"})
 
 
+def test_a_model_whose_validation_step_bypasses_forward_cannot_be_averaged(workdir):
+    from tuner.contract.registry import get_task
+    from tuner.custom.checks import ENSEMBLE
+
+    text = SMALL.replace("{CONFIGURED}", "optimizer").replace("{VALIDATION}", "loader()")
+    direct = "nn.functional.mse_loss(self.head(self.lstm(batch[0])[0][:, -1]), batch[1])"
+    text = text.replace("{MORE}", "").replace(
+        'self.log("val_loss", nn.functional.mse_loss(self(batch[0]), batch[1]))',
+        f'self.log("val_loss", {direct})',
+    )
+    (workdir / "direct.py").write_text(text)
+    findings = {f.topic: f for f in tuner.check(str(workdir / "direct.py"))}
+    assert findings["ensembles"].refuses == ENSEMBLE
+    assert "validation_step never calls Small.forward" in findings["ensembles"].text
+    assert not any(f.refuses == "search" for f in findings.values())
+    task = get_task(str(workdir / "direct.py"))
+    with pytest.raises(UsageError, match="could not average its members"):
+        task.check_ensemble({}, task.defaults)
+
+
 def test_freezing_counts_the_layers_of_the_models_own_lstm(workdir):
     from tuner.contract.registry import get_task
     from tuner.custom.checks import FREEZE, inspect_model
@@ -298,3 +336,26 @@ def test_freezing_counts_the_layers_of_the_models_own_lstm(workdir):
         space = search_space(None, task).with_fixed({"freeze_layers": frozen})
         found = [f.text for f in inspect_model(parts, task.spec, space, {}) if f.refuses == FREEZE]
         assert [text.split(";")[0] for text in found] == refused
+
+
+def test_workers_import_the_users_module_again_and_its_costs_are_constrained(workdir):
+    import optuna
+
+    from tuner.storage.locations import resolve_storage
+
+    folder = workdir / "elsewhere"
+    folder.mkdir()
+    text = SMALL.replace("{CONFIGURED}", "optimizer").replace("{VALIDATION}", "loader()")
+    (folder / "small.py").write_text(text.replace("{MORE}", ""))
+    result = tuner.search(str(folder / "small.py"), trials=4, workers=2, study="small-workers",
+                          overrides={"max_epochs": 1}, pruner="none", quiet=True,
+                          constraint="params<=200")  # fmt: skip
+    assert result.counts["complete"] == 4
+    study = optuna.load_study(study_name="small-workers", storage=resolve_storage(None))
+    workers = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in study.trials}
+    assert str(os.getpid()) not in workers  # each trial ran in a worker process
+    ran = [t for t in study.trials if t.state.name == "COMPLETE"]
+    for trial in ran:  # Small(hidden_size=h): an LSTM(1, h) and a Linear(h, 1)
+        h = trial.params["hidden_size"]
+        assert trial.user_attrs["params"] == 4 * h * (1 + h + 2) + h + 1
+        assert trial.system_attrs["constraints:params<=200"] == trial.user_attrs["params"] - 200

@@ -1,8 +1,9 @@
 """Lightning's own demo language model (lightning.pytorch.demos.LightningLSTM), as a user
 would bring it: subclassed to take small hyperparameters (lr included), to read a small local
 text in place of WikiText2's download, and to log a validation loss. It keeps its own
-dataloaders and has no `forward`. Its vocabulary is a hyperparameter, so it travels with
-the checkpoint. The tests copy this file into a folder that is not on sys.path."""
+dataloaders and no `example_input_array`. Its vocabulary is a hyperparameter, so it travels with
+the checkpoint. Its validation step and predict call its forward, so an ensemble averages
+its members. The tests copy this file into a folder that is not on sys.path."""
 
 from pathlib import Path
 
@@ -40,10 +41,13 @@ class TinyLM(LightningLSTM):
         blocks = text()
         return DataLoader(Subset(blocks, range(int(len(blocks) * 0.8), len(blocks))), 8)
 
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Each position's next-word log-probabilities, from a fresh state."""
+        return self.model(inputs, self.model.init_hidden(inputs.size(0)))[0]
+
     def validation_step(self, batch, batch_idx):
         inputs, target = batch
-        output, _ = self.model(inputs, self.model.init_hidden(inputs.size(0)))
-        self.log("val_loss", F.nll_loss(output, target.view(-1)))
+        self.log("val_loss", F.nll_loss(self(inputs), target.view(-1)))
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
@@ -61,6 +65,6 @@ def predict(model: TinyLM, frame: pd.DataFrame) -> pd.DataFrame:
     for prompt in frame["prompt"]:
         ids = torch.tensor([[index[word] for word in prompt.split()]])
         with torch.no_grad():
-            output, _ = model.model(ids, model.model.init_hidden(1))
+            output = model(ids)
         found.append(words[int(output[-1].argmax())])
     return pd.DataFrame({"next_word": found})

@@ -99,6 +99,9 @@ def add_ensemble_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--combine", default="mean", help="mean (probabilities for classes) or median (forecasts)"
     )
+    parser.add_argument(
+        "--task", help="a study of your own model: its module, as the search took it"
+    )
 
 
 def add_trials_args(parser: argparse.ArgumentParser) -> None:

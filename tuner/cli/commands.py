@@ -144,6 +144,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
         combine=args.combine,
         storage=args.storage,
         tracking_uri=args.tracking_uri,
+        task=args.task,
     )
     from tuner.models.topk import describe  # loaded by then: no torch before the checks
 

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from tuner.errors import UsageError
+
 MEMBERS = "members"  # the checkpoint key (and attribute) holding the carried models
 MEMBER_HPARAMS = "member_hyper_parameters"  # each carried model's own (a top-k ensemble's)
 RULE = "combine"  # the checkpoint key naming a combine rule other than the task's own
@@ -68,7 +70,13 @@ def _combined_forward(self: nn.Module, *inputs: Any) -> torch.Tensor:
         each = [inputs] * (1 + len(members))
     own = type(self).forward(self, *each[0])
     others = [member(*args) for member, args in zip(members, each[1:], strict=True)]
-    return self.combine_outputs([own, *others])
+    try:
+        return self.combine_outputs([own, *others])
+    except RuntimeError as exc:  # members that emit other shapes (another vocabulary)
+        shapes = ", ".join(str(tuple(getattr(o, "shape", ()))) for o in [own, *others])
+        raise UsageError(
+            f"the members' outputs cannot be combined ({shapes}): {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def detached(state: Any) -> Any:

@@ -68,6 +68,9 @@ class Task:
             the carrier's inputs (itself when they agree), for members whose
             `ensemble_inputs` differ; raises ValueError saying why it cannot. None: they must
             agree.
+        check_ensemble: (loaded data, the lead member's settings) -> raises UsageError
+            where the task's models cannot be averaged (a user's model whose validation
+            step does not score its forward); asked before anything is trained or logged.
         forward_inputs: how many leading elements of a batch the model's forward takes
             (1: the inputs; 2: inputs and lengths): `latency_ms` times that forward.
         fits_model: (a trained model's hyperparameters, loaded data) -> raises DataError
@@ -111,6 +114,7 @@ class Task:
     forward_inputs: int = 1
     ensemble_inputs: tuple[str, ...] | None = None
     reframe: Callable[[Mapping[str, Any], Any], Any] | None = None
+    check_ensemble: Callable[[Any, Mapping[str, Any]], None] | None = None
     fits_model: Callable[[Mapping[str, Any], Any], None] | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     default_space: Mapping[str, Any] | str | None = None

@@ -27,7 +27,8 @@ from tuner.errors import DataError, UsageError
 
 def custom_task(parts: UserParts) -> Task:
     """The Task of a user's model: everything the shipped tasks declare beyond the model
-    and its data is derived (settings, space) or left out (folds, baselines, ensembles)."""
+    and its data is derived (settings, space, whether its models average) or left out
+    (folds, baselines)."""
     spec = spec_of(parts)
     return Task(
         spec=spec,
@@ -41,6 +42,8 @@ def custom_task(parts: UserParts) -> Task:
         example=_example(parts),
         backbone=lstm_of,
         fits_model=partial(checks.check_fits, parts, spec),
+        ensemble_inputs=(),  # the members share the data module: what they read and emit
+        check_ensemble=partial(checks.check_averaging, parts, spec),
         default_space=parts.space or default_space(parts, spec),
         timing_inputs=timing_inputs,
         adopt=adopt,

@@ -22,6 +22,7 @@ from tuner.custom.signature import arguments
 from tuner.errors import DataError, UsageError
 
 SEARCH, LATENCY, FREEZE = "search", "--constraint latency_ms", "--freeze-layers"
+ENSEMBLE = "tuner ensemble"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Finding:
 
     topic: str
     text: str
-    refuses: str = ""  # SEARCH, LATENCY, FREEZE: what cannot run; "": fine, or a note
+    refuses: str = ""  # SEARCH, LATENCY, FREEZE, ENSEMBLE: what cannot run; "": fine, or a note
 
 
 def check_search(
@@ -74,10 +75,13 @@ def inspect_model(
     findings += _optimisation(model)
     loaders = _loaders(parts, model, datamodule)
     findings += loaders
+    averaging = _refused("ensembles", "not checked: the loaders give no batches", ENSEMBLE)
     if not any(f.refuses for f in loaders):
-        findings += _metric(model, datamodule, space.metric)
+        logged, outputs = _one_validation_batch(model, datamodule)
+        findings.append(_metric(logged, space.metric))
+        averaging = _averaging(model, outputs)
     frozen = int(space.fixed.get("freeze_layers") or 0)
-    return [*findings, *_serving(parts, model), *_other(model, frozen)]
+    return [*findings, *_serving(parts, model), *_other(model, frozen), averaging]
 
 
 def check_settings(spec: TaskSpec, space: SearchSpace) -> dict[str, Any]:
@@ -170,17 +174,64 @@ def _loaders(parts: UserParts, model: Any, datamodule: Any) -> list[Finding]:
     return found or [Finding("data", f"loaders from {source}")]
 
 
-def _metric(model: Any, datamodule: Any, metric: str) -> list[Finding]:
-    """The metric the space optimises, logged on one validation batch."""
+def _one_validation_batch(model: Any, datamodule: Any) -> tuple[dict[str, float], list]:
+    """What validation_step logs on one batch, and what the model's forward returned
+    there (an ensemble averages those outputs: a step that never calls it cannot be)."""
     from tuner.training.loop import evaluate
 
-    logged = evaluate(model, list(islice(datamodule.val_dataloader(), 1)), "val")
+    outputs: list[Any] = []
+    own = model.forward
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        outputs.append(own(*args, **kwargs))
+        return outputs[-1]
+
+    model.forward = counted
+    try:
+        logged = evaluate(model, list(islice(datamodule.val_dataloader(), 1)), "val")
+    finally:
+        del model.forward
+    return logged, outputs
+
+
+def _metric(logged: Mapping[str, float], metric: str) -> Finding:
+    """The metric the space optimises, logged on one validation batch."""
     if metric not in logged:
         names = ", ".join(sorted(logged)) or "nothing"
-        return [Finding("metric", f"{metric!r} is never logged in validation_step (it "
-                        f"logs {names}): self.log({metric!r}, ...) there, or set METRIC",
-                        SEARCH)]  # fmt: skip
-    return [Finding("metric", f"{metric} logged in validation_step")]
+        return Finding(
+            "metric",
+            f"{metric!r} is never logged in validation_step (it logs "
+            f"{names}): self.log({metric!r}, ...) there, or set METRIC",
+            SEARCH,
+        )
+    return Finding("metric", f"{metric} logged in validation_step")
+
+
+def _averaging(model: Any, outputs: list) -> Finding:
+    """`tuner ensemble` and `--seeds` average the members' forward outputs, so the
+    validation step must score what forward returns, and forward return one tensor."""
+    import torch
+
+    name = type(model).__name__
+    if not outputs:
+        return _refused(
+            "ensembles",
+            f"validation_step never calls {name}.forward (self(x)), "
+            f"so an ensemble could not average its members",
+            ENSEMBLE,
+        )
+    kinds = sorted({type(out).__name__ for out in outputs if not torch.is_tensor(out)})
+    if kinds:
+        return _refused(
+            "ensembles",
+            f"{name}.forward returns {', '.join(kinds)}; an ensemble averages one tensor per call",
+            ENSEMBLE,
+        )
+    return Finding(
+        "ensembles",
+        f"validation_step scores {name}.forward: tuner ensemble and "
+        f"--seeds average the members' outputs (their mean)",
+    )
 
 
 def _serving(parts: UserParts, model: Any) -> list[Finding]:
@@ -205,7 +256,6 @@ def _other(model: Any, frozen: int) -> list[Finding]:
         _freezing(model, frozen),
         Finding("baselines", "none declared: the summary says so; the gate compares "
                 "validation figures"),
-        Finding("ensembles", "tuner ensemble and --seeds refuse custom models for now"),
     ]  # fmt: skip
 
 
@@ -221,6 +271,18 @@ def _freezing(model: Any, frozen: int) -> Finding:
         return _refused("fine-tune", f"--freeze-layers {frozen}: {name} has {layers} "
                         f"layer(s); expected 0 to {layers}", FREEZE)  # fmt: skip
     return Finding("fine-tune", f"--freeze-layers freezes layers of {name} ({layers})")
+
+
+def check_averaging(parts: UserParts, spec: TaskSpec, data: Mapping[str, Any],
+                    settings: Mapping[str, Any]) -> None:  # fmt: skip
+    """The task's `check_ensemble`: refuse, before anything is trained or logged, a model
+    whose members' outputs an ensemble could not average (built from `settings`, the
+    lead member's, and scored on one validation batch)."""
+    datamodule = build_datamodule(parts, spec, data, settings)
+    model = build_model(parts, spec, settings, datamodule)
+    finding = _averaging(model, _one_validation_batch(model, datamodule)[1])
+    if finding.refuses:
+        raise UsageError(f"--task {parts.name}: {finding.text}")
 
 
 def check_fits(parts: UserParts, spec: TaskSpec, hyper_parameters: Mapping[str, Any],

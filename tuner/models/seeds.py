@@ -61,6 +61,7 @@ def build_seed_ensemble(
     storage: str | None = None,
     tracking_uri: str | None = None,
     quiet: bool = False,
+    task: str | None = None,
 ) -> EnsembleResult:
     """Check, train the fits not yet trained, then average every fit of the chosen trials."""
     studies.quiet_libraries()
@@ -69,10 +70,10 @@ def build_seed_ensemble(
     storage = resolve_storage(storage)
     tracking_uri, artifact_root = resolve_tracking(tracking_uri, None)
     source = load_study(study_name, storage)
-    task = averaging_task(source)
-    configs, skipped = _configs(source, task, seeds, top, trials, tracking_uri, storage)
+    found = averaging_task(source, task)
+    configs, skipped = _configs(source, found, seeds, top, trials, tracking_uri, storage)
     stores = (storage, tracking_uri, artifact_root)
-    prepared, fits = _train_fits(source, task, configs, seeds, quiet, stores)
+    prepared, fits = _train_fits(source, found, configs, seeds, quiet, stores)
     lead = configs[0].user_attrs.get(keys.RUN_ID)
     ensemble = build_ensemble(
         prepared.name,
@@ -83,6 +84,7 @@ def build_seed_ensemble(
         data=prepared.data,
         leads=frozenset(t.number for t in fits if t.user_attrs.get(keys.FIT_OF) == lead),
         holder_study=study_name,
+        task=task,
     )
     chosen = ", ".join(str(t.number) for t in configs)
     return dataclasses.replace(
@@ -169,6 +171,8 @@ def _prepare(
     read again, the fits queued; nothing is created here."""
     data_args = study_data_args(source)
     data = task.load_data(data_args)
+    if task.check_ensemble is not None:  # before any fit trains
+        task.check_ensemble(data, _settings(configs[0]))
     space = _fits_space(source, task, configs)
     numbers = "-".join(str(t.number) for t in configs)
     name = clean_name(f"{source.study_name}-t{numbers}-seeds")

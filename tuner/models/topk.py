@@ -63,33 +63,44 @@ def build_ensemble(
     data: Any = None,
     leads: frozenset[int] = frozenset(),
     holder_study: str | None = None,
+    task: str | None = None,
 ) -> EnsembleResult:
     """Choose, load, score and register; everything is checked before anything is logged.
     A seed ensemble's fits pass `data`, the study's data already read, `leads`, the trials
     that may lead (whose frame the others are read in: the best configuration's), and
-    `holder_study`, the sweep whose best model the fits must beat."""
+    `holder_study`, the sweep whose best model the fits must beat. `task`: the user's own
+    --task, which a study of a user's model needs."""
     quiet_libraries()
     storage = resolve_storage(storage)
     tracking_uri, _ = resolve_tracking(tracking_uri, None)
     study = load_study(study_name, storage)
-    task = averaging_task(study)
+    found = averaging_task(study, task)
     check_combine(combine)
     if trials is None and top < 2:
         raise UsageError(f"--top {top}: an ensemble needs 2 trials or more")
-    chosen, skipped = choose_members(study, task, top, trials, tracking_uri, storage, leads)
+    chosen, skipped = choose_members(study, found, top, trials, tracking_uri, storage, leads)
     holder = _holder(holder_study, study, storage)
     lead = chosen[0].payload
-    if data is None:
-        data = task.load_data(study_data_args(study))
+    data = _checked_data(study, found, data, lead["settings"])
     settings = {**lead["settings"], "seed": int(keys.study_attr(study, keys.SEED)), "fold": 0}
-    scored = _scores(chosen, holder, task, data, settings, "" if combine == "mean" else combine,
+    scored = _scores(chosen, holder, found, data, settings, "" if combine == "mean" else combine,
                      (tracking_uri, storage))  # fmt: skip
-    example = task.example(data, lead["settings"]) if task.example else None
-    record = _register(study, task, chosen, scored, tracking_uri, example)
+    example = found.example(data, lead["settings"]) if found.example else None
+    record = _register(study, found, chosen, scored, tracking_uri, example)
     return EnsembleResult(study_name, [m.trial.number for m in chosen], skipped, scored.metrics,
                           scored.single, *record, holder=scored.held,
                           holder_trial=holder.number,
                           metric=keys.study_attr(study, keys.METRIC))  # fmt: skip
+
+
+def _checked_data(study: optuna.Study, task: Task, data: Any, lead: dict[str, Any]) -> Any:
+    """The study's data (read again unless given), where the task's models can be averaged
+    (asked on the lead member's settings) before anything is scored or logged."""
+    if data is None:
+        data = task.load_data(study_data_args(study))
+    if task.check_ensemble is not None:
+        task.check_ensemble(data, lead)
+    return data
 
 
 @dataclass
@@ -138,6 +149,9 @@ def _scores(
     folds = min(len(groups[0]), len(held_models))
     # each fold's data once, for all three (fold 0's test part is every model's test part)
     datamodules = [task.build_datamodule(data, {**settings, "fold": f}) for f in range(folds)]
+    if task.adopt is not None:  # a user's model that brings its own loaders: the lead's
+        for datamodule, model in zip(datamodules, groups[0], strict=False):
+            task.adopt(model, datamodule)
     figures = [
         {**validation_figure(members, task, datamodules, rule),
          **_test_figure(members, task, datamodules[0], rule)}
@@ -165,20 +179,24 @@ def _test_figure(groups: list[list[Any]], task: Task, datamodule: Any, rule: str
     return metrics
 
 
-def averaging_task(study: optuna.Study) -> Task:
-    """The study's task, refused where it cannot average models."""
+def averaging_task(study: optuna.Study, task: str | None = None) -> Task:
+    """The study's task, refused where it cannot average models. A user's model is taken
+    only from the user's own `task` (--task), which must name the study's: the study's
+    record never chooses which code runs."""
     name = keys.study_attr(study, keys.TASK)
-    if name not in registered():
+    if name not in registered() and task is None:
         raise UsageError(
-            f"--study {study.study_name!r}: its model is your own ({name}); tuner ensemble "
-            f"and --seeds do not average custom models yet (docs/custom.md)"
+            f"--study {study.study_name!r}: its model is your own ({name}); pass --task "
+            f"{name} if you trust that code (docs/custom.md)"
         )
-    task = get_task(name, allow_module=False)
-    if task.ensemble_inputs is None:
+    found = get_task(task) if task else get_task(name, allow_module=False)
+    if found.name != name:
+        raise UsageError(f"--task {task!r}: study {study.study_name!r} is of task {name!r}")
+    if found.ensemble_inputs is None:
         raise UsageError(
-            f"--study {study.study_name!r}: task {task.name!r} cannot average models yet"
+            f"--study {study.study_name!r}: task {found.name!r} cannot average models yet"
         )
-    return task
+    return found
 
 
 def check_combine(combine: str) -> None:
@@ -188,7 +206,7 @@ def check_combine(combine: str) -> None:
 
 def study_data_args(study: optuna.Study) -> dict[str, Any]:
     data = dict(keys.study_attr(study, keys.DATA))
-    if not isinstance(data.get("data"), str):
+    if "data" in data and not isinstance(data["data"], str):  # absent: the module's own
         raise UsageError(
             f"--study {study.study_name!r}: its data was given in memory, not as a file this "
             f"command can read again"
