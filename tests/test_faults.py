@@ -85,7 +85,7 @@ def test_a_faulty_trial_is_recorded_and_the_study_goes_on(fault_space, fault, re
     assert "traceback.txt" in artifacts
     # the same study then goes on once the fault is gone (a change of setting, allowed)
     result = _search(fault_space, 2, {"fault": "none"}, allow_changes=True)
-    assert result.counts == {"complete": 2, "pruned": 0, "fail": 2}
+    assert result.counts == {"complete": 2, "pruned": 0, "fail": 2, "interrupted": 0}
     client, runs = _child_runs()
     parent = client.get_run(result.parent_run_id)
     assert parent.info.status == "FINISHED" and parent.data.metrics["n_fail"] == 2

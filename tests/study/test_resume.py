@@ -70,7 +70,7 @@ def test_a_skipped_trial_is_no_failure_and_integer_params_stay_integers(workdir,
     skipped = study.ask()
     skipped.set_user_attr(SKIPPED, True)
     study.tell(skipped, state=optuna.trial.TrialState.FAIL)
-    assert state_counts(study) == {"complete": 2, "pruned": 0, "fail": 0}
+    assert state_counts(study) == {"complete": 2, "pruned": 0, "fail": 0, "interrupted": 0}
     table = trials_table(study)
     assert list(table["state"]) == ["COMPLETE", "COMPLETE", "SKIPPED"]
     assert str(table["hidden_size"].dtype) == "Int64"
@@ -82,4 +82,4 @@ def test_cmaes_sampler_runs(tiny_space):
     result = tuner.search(
         "forecasting", trials=2, space=str(tiny_space), sampler="cmaes", pruner="none", quiet=True
     )
-    assert result.counts == {"complete": 2, "pruned": 0, "fail": 0}
+    assert result.counts == {"complete": 2, "pruned": 0, "fail": 0, "interrupted": 0}

@@ -76,9 +76,13 @@ def test_sigterm_is_a_preemption_checkpoint_requeue_and_resume(workdir):
     assert saved is not None and f"after epoch {saved.epoch};" in reason
     _, runs = _child_runs()
     assert runs[0].data.tags["tuner.state"] == "PREEMPTED" and runs[0].info.status == "KILLED"
+    shown = trials_table(load_study("faults"))  # as `tuner trials` shows it: nothing failed
+    assert shown["state"].tolist() == ["INTERRUPTED", "WAITING"]
+    assert shown["origin"].tolist()[1] == "retry of trial 0"
 
     result = _search(fault_space, 1, overrides={"hidden_size": 64})
     assert result.counts["complete"] == 1 and _states() == ["FAIL", "COMPLETE"]
+    assert (result.counts["fail"], result.counts["interrupted"]) == (0, 1)
     retry = load_study("faults").trials[1]
     assert retry.user_attrs[keys.RESUMED_FROM]["epoch"] == saved.epoch
     assert retry.user_attrs[keys.EPOCHS] == 300

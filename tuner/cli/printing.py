@@ -10,7 +10,8 @@ from tuner.errors import mask_secrets
 
 def print_result(result: Any) -> None:
     """A study's counts, best trial, its test metrics and where its records are."""
-    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items())
+    counts = ", ".join(f"{n} {state}" for state, n in result.counts.items()
+                       if n or state != "interrupted")  # fmt: skip
     print(f"\nstudy {result.study}: {counts}")
     within = f" meeting {', '.join(result.constraints)}" if result.constraints else ""
     if result.best_trial is None:

@@ -19,14 +19,33 @@ if TYPE_CHECKING:  # MLflow: only a study's closing record needs it
 
 
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:
-    """COMPLETE, PRUNED, FAIL, RUNNING, WAITING, or SKIPPED: a trial that another process's
-    finish made unnecessary is recorded as failed in Optuna, but nothing failed."""
-    return "SKIPPED" if trial.user_attrs.get(keys.SKIPPED) else trial.state.name
+    """COMPLETE, PRUNED, FAIL, INTERRUPTED, RUNNING, WAITING, or SKIPPED. Optuna records an
+    interrupted trial (Ctrl-C, a preemption notice, a process that died) and one that
+    another process's finish made unnecessary as failed, but neither failed."""
+    if trial.user_attrs.get(keys.SKIPPED):
+        return "SKIPPED"
+    if trial.state == TrialState.FAIL and interrupted(trial):
+        return "INTERRUPTED"
+    return trial.state.name
+
+
+def interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Stopped from outside rather than failed: by the user, a preemption, or its
+    process's end (its retry, where one was queued, names it: `retry_of`)."""
+    attrs = trial.user_attrs
+    return attrs.get(keys.FAIL_REASON) == keys.INTERRUPTED or keys.INTERRUPTED_BY in attrs
+
+
+def retry_of(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The interrupted trial this one retries (Optuna's retry bookkeeping), if any."""
+    failed = trial.system_attrs.get("failed_trial")
+    return int(failed) if failed is not None else None
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
-    """complete / pruned / fail counts (skipped trials are no failures)."""
-    counts = {"complete": 0, "pruned": 0, "fail": 0}
+    """complete / pruned / fail / interrupted counts (skipped trials are no failures, and
+    interrupted ones are counted apart)."""
+    counts = {"complete": 0, "pruned": 0, "fail": 0, "interrupted": 0}
     for trial in study.get_trials(deepcopy=False):
         state = trial_state(trial).lower()
         if state in counts:
@@ -55,7 +74,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
         if keys.PRUNED_FOLD in attrs:
             row[keys.PRUNED_FOLD] = attrs[keys.PRUNED_FOLD]
         row["pruned_at_epoch"] = attrs.get(keys.PRUNED_AT)
-        row["origin"] = origin(attrs)
+        row["origin"] = origin(attrs, retry_of(trial))
         if keys.INFEASIBLE in attrs:
             row[keys.INFEASIBLE] = attrs[keys.INFEASIBLE]
         row["fail_reason"] = attrs.get(keys.FAIL_REASON)
@@ -64,13 +83,15 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     return _integer_params(pd.DataFrame(rows), study)
 
 
-def origin(attrs: dict[str, Any]) -> str | None:
+def origin(attrs: dict[str, Any], retried: int | None = None) -> str | None:
     """Where a trial came from when not from the sampler: a warm start from an earlier
-    study's trial, the first trial its space names, or a retry that resumed a dead or
-    preempted trial's checkpoint."""
+    study's trial, the first trial its space names, or a retry of an interrupted trial
+    (`retried`), which resumed its checkpoint where one was left."""
     if keys.RESUMED_FROM in attrs:
         where = attrs[keys.RESUMED_FROM]
         return f"resumed trial {where['trial']} after epoch {where['epoch']}"
+    if retried is not None:
+        return f"retry of trial {retried}"
     if keys.WARM_START in attrs:
         return f"warm start from {attrs[keys.WARM_START]}"
     if keys.FIRST_OF_SPACE in attrs:
@@ -194,7 +215,7 @@ def describe_study(study: optuna.Study) -> str:
     lines = [
         f"**Study {study.study_name}** ({keys.study_attr(study, keys.TASK) or '?'}): "
         f"{counts['n_complete']} complete, {counts['n_pruned']} pruned, "
-        f"{counts['n_fail']} failed trials."
+        f"{counts['n_fail']} failed, {counts['n_interrupted']} interrupted trials."
     ]
     if best is not None:
         metric = keys.study_attr(study, keys.METRIC)
@@ -229,6 +250,7 @@ def compare_studies(studies: list[optuna.Study]) -> pd.DataFrame:
                 "complete": summary["n_complete"],
                 "pruned": summary["n_pruned"],
                 "failed": summary["n_fail"],
+                "interrupted": summary["n_interrupted"],
                 "wall_s": round(wall, 1),
                 "best_params": best.params if best else {},
             }

@@ -86,6 +86,7 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float
         requeued = requeue(trial.study, frozen, context.max_retries)
         then = "queued again to resume from there" if requeued else "retries used up"
         trial.set_user_attr(keys.FAIL_REASON, f"{exc}; {then}")
+        trial.set_user_attr(keys.INTERRUPTED_BY, "a preemption notice (SIGTERM)")
         context.tracker.end_trial(
             recorder.run_id, trial.number, "PREEMPTED", recorder.details(fail_reason=then)
         )
