@@ -48,7 +48,7 @@ def test_a_dataframe_is_searched_by_workers_predicted_and_fine_tuned(tiny_space,
     assert math.isfinite(tuned.before) and math.isfinite(tuned.after)
 
 
-def test_arrays_train_a_classifier(workdir):
+def test_arrays_train_a_classifier_quietly_with_settings_as_arguments(workdir, capfd):
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1], 40)
     X = rng.normal(size=(80, 10, 3)) + y[:, None, None]  # the class shifts every step
@@ -57,14 +57,38 @@ def test_arrays_train_a_classifier(workdir):
         trials=1,
         data=(X, y),
         study="arrays",
-        overrides={"max_epochs": 2, "hidden_size": 8},
+        max_epochs=2,
+        folds=1,
+        settings={"hidden_size": 8},
         pruner="none",
         quiet=True,
     )
     assert result.counts["complete"] == 1 and 0.0 <= result.best_value <= 1.0
+    trial = optuna.load_study(study_name="arrays", storage=resolve_storage(None)).trials[0]
+    assert {k: trial.user_attrs["settings"][k] for k in ("max_epochs", "folds", "hidden_size")} \
+        == {"max_epochs": 2, "folds": 1, "hidden_size": 8}  # fmt: skip
+    assert capfd.readouterr() == ("", "")  # quiet: not even the header
+
+
+def test_the_api_names_its_arguments_as_the_cli_names_its_flags():
+    import inspect
+
+    from tuner.cli.main import build_parser
+
+    named = set(inspect.signature(tuner.search).parameters)
+    assert {"max_epochs", "folds", "patience", "settings", "quiet", "timeout"} <= named
+    flags = {a.dest for a in _subparser(build_parser(["search"]), "search")._actions} - {"help"}
+    assert flags - named - {"set", "data_keys"} == set(), flags - named
 
 
 def test_data_in_memory_needs_a_study_name_and_creates_nothing_without(workdir, frame):
     with pytest.raises(UsageError, match="study='NAME'"):
         tuner.search("forecasting", trials=1, data=frame)
     assert not HOME.exists()
+
+
+def _subparser(parser, name):
+    import argparse
+
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return actions[0].choices[name]

@@ -25,6 +25,7 @@ from tuner.config.settings import check_values
 from tuner.contract.datafiles import is_frame, write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
 from tuner.reports.ranking import compare_studies, trials_table
+from tuner.runtime.logs import silenced
 from tuner.storage.locations import HOME, resolve_storage, resolve_tracking
 from tuner.storage.studies import load_study
 from tuner.study import SearchConfig, SearchResult
@@ -43,31 +44,48 @@ if TYPE_CHECKING:
 
 
 def search(
-    task: str | None = None,
-    trials: int = 20,
-    model: type | None = None,
-    datamodule: Any = None,
-    **options: Any,
-) -> SearchResult:
-    """Run or resume a study until it holds `trials` finished trials.
+    task: str | None = None, trials: int = 20, *, model: type | None = None,
+    datamodule: Any = None, data: Any = None, space: str | os.PathLike | None = None,
+    study: str | None = None, max_epochs: int | None = None, folds: int | None = None,
+    patience: int | None = None, settings: Mapping[str, Any] | None = None,
+    timeout: float | None = None, sampler: str = "tpe", pruner: Any = "median", seed: int = 0,
+    constraint: str | None = None, warm_start: str | None = None, warm_start_top: int = 3,
+    workers: int = 1, devices: str = "auto", trials_per_device: int = 1,
+    precision: str = "32-true", storage: str | None = None, tracking_uri: str | None = None,
+    artifact_root: str | None = None, storage_proxy: str | None = None, max_failures: int = 5,
+    heartbeat: int = 30, max_retries: int = 10, allow_changes: bool = False,
+    quiet: bool = False, verbose: bool = False, overrides: Mapping[str, Any] | None = None,
+) -> SearchResult:  # fmt: skip
+    """Run or resume a study until it holds `trials` finished trials; the arguments are
+    `tuner search`'s flags.
 
-    `task` is a shipped task's name, or your own model's module (`mypkg.mytask`, a `.py`
-    path); or give your LightningModule class as `model=` (and its LightningDataModule
-    class, or a function of the data settings returning one, as `datamodule=`):
-    docs/custom.md. Options are the fields of `tuner.study.SearchConfig` (data, space,
-    study, storage, tracking_uri, sampler, pruner, seed, overrides, timeout, devices,
-    quiet); `pruner` may also be an Optuna pruner object. `data` is the task's data options
-    ({"data": "my.csv", "target": "a"}) or the data itself: a DataFrame (classification:
-    also arrays (X, y)), with `study=` naming the study.
+    task: a shipped task's name, or your own model's module (`mypkg.mytask`, a `.py`
+        path); or give your LightningModule class as `model=` (and its LightningDataModule
+        class, or a function of the data settings returning one, as `datamodule=`):
+        docs/custom.md.
+    data: the task's data options ({"data": "my.csv", "target": "a"}), a file path, or the
+        data itself: a DataFrame (classification: also arrays (X, y)), with `study=`.
+    max_epochs, folds, patience: the framework's common settings; any other setting of
+        the task (hidden_size, horizon...) goes in `settings={...}` (`--set`).
+    pruner: median, asha, hyperband, none, or an Optuna pruner object.
+    quiet: print nothing (the result holds what the CLI would print).
     """
+    given = _given(locals(), "task", "model", "datamodule")
     task = _task_reference(task, model, datamodule)
-    _check_kinds({"task": (task, str), "space": (options.get("space"), (str, os.PathLike)),
-                  "overrides": (options.get("overrides"), Mapping)})  # fmt: skip
-    options = _with_data(options)
+    _check_kinds({"task": (task, str), "space": (space, (str, os.PathLike)),
+                  "settings": (settings, Mapping), "overrides": (overrides, Mapping)})  # fmt: skip
+    options = _with_settings(_with_data(given))
     _check_data_keys(task, options.get("data"))
     check_values(options, RUNNING)
-    options = _with_max_epochs(options)
-    return studies.run_search(_config(SearchConfig, task=task, trials=trials, **options))
+    return studies.run_search(_config(SearchConfig, task=task, **options))
+
+
+def _given(arguments: Mapping[str, Any], *apart: str) -> dict[str, Any]:
+    """A function's arguments as its config's options: those handled apart left out, and
+    `data` only where given (the config's default is an empty mapping)."""
+    return {
+        k: v for k, v in arguments.items() if k not in apart and (k != "data" or v is not None)
+    }
 
 
 def _task_reference(task: str | None, model: type | None, datamodule: Any) -> str:
@@ -133,19 +151,26 @@ def _check_source(source: Any) -> None:
         )
 
 
-def _with_max_epochs(options: dict[str, Any]) -> dict[str, Any]:
-    """`max_epochs=E` (`--max-epochs E`) as shorthand for overrides={"max_epochs": E}; the
-    two given with different values are refused rather than one silently winning."""
-    epochs = options.pop("max_epochs", None)
-    if epochs is None:
-        return options
-    overrides = dict(options.get("overrides") or {})
-    if overrides.get("max_epochs", epochs) != epochs:
-        raise UsageError(
-            f"--max-epochs {epochs} and --set max_epochs={overrides['max_epochs']} disagree; "
-            f"give one of them"
-        )
-    return {**options, "overrides": {**overrides, "max_epochs": epochs}}
+COMMON = ("max_epochs", "folds", "patience")  # settings the API takes as arguments
+
+
+def _with_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """`max_epochs=E` and the other common settings, with `settings={...}`, as the
+    config's overrides (`--set`); one setting given twice with different values is
+    refused rather than one silently winning."""
+    merged = {**(options.pop("overrides", None) or {})}
+    for name, value in (options.pop("settings", None) or {}).items():
+        if merged.get(name, value) != value:
+            raise UsageError(f"settings[{name!r}]={value!r} and overrides[{name!r}]="
+                             f"{merged[name]!r} disagree; give one of them")  # fmt: skip
+        merged[name] = value
+    for name in COMMON:
+        value = options.pop(name, None)
+        if value is not None and merged.get(name, value) != value:
+            raise UsageError(f"--{name.replace('_', '-')} {value} and --set {name}="
+                             f"{merged[name]} disagree; give one of them")  # fmt: skip
+        merged.update({} if value is None else {name: value})
+    return {**options, "overrides": merged}
 
 
 def _with_data(options: dict[str, Any]) -> dict[str, Any]:
@@ -200,6 +225,7 @@ def ensemble(
     storage: str | None = None,
     tracking_uri: str | None = None,
     task: str | None = None,
+    quiet: bool = False,
 ) -> EnsembleResult:
     """One model averaging the study's best trials (top=K, 3 by default, or trials="3,7,9";
     combine "median" for forecasts), scored and registered as `<model>-ensemble`; or, with
@@ -210,13 +236,14 @@ def ensemble(
     check_values(locals(), (*READING, *declared.ENSEMBLE))
     where = {"combine": combine, "storage": storage, "tracking_uri": tracking_uri, "task": task}
     load_study(study, storage)  # a wrong name is refused before torch is imported
-    if seeds is None:
-        from tuner.models.topk import build_ensemble
+    with silenced(quiet):
+        if seeds is None:
+            from tuner.models.topk import build_ensemble
 
-        return build_ensemble(study, top=3 if top is None else top, trials=trials, **where)
-    from tuner.models.seeds import build_seed_ensemble
+            return build_ensemble(study, top=3 if top is None else top, trials=trials, **where)
+        from tuner.models.seeds import build_seed_ensemble
 
-    return build_seed_ensemble(study, seeds, top=top, trials=trials, **where)
+        return build_seed_ensemble(study, seeds, top=top, trials=trials, quiet=quiet, **where)
 
 
 def trials(study: str, storage: str | None = None) -> pd.DataFrame:
@@ -225,12 +252,22 @@ def trials(study: str, storage: str | None = None) -> pd.DataFrame:
     return trials_table(load_study(study, storage))
 
 
-def finetune(source: str, **options: Any) -> FinetuneResult:
-    """Fine-tune SRC (path, runs:/, models:/, study:); options: fields of FinetuneConfig."""
+def finetune(
+    source: str, *, data: Any = None, task: str | None = None, lr: float | None = None,
+    max_epochs: int | None = None, freeze_layers: int | None = None, patience: int = 5,
+    trials: int | None = None, space: str | None = None, study: str | None = None,
+    model_name: str | None = None, seed: int = 0, warm_start: str | None = None,
+    warm_start_top: int = 3, storage: str | None = None, tracking_uri: str | None = None,
+    artifact_root: str | None = None, allow_changes: bool = False, quiet: bool = False,
+) -> FinetuneResult:  # fmt: skip
+    """Fine-tune SRC (a checkpoint path, runs:/, models:/ or study:) on `data` (the
+    task's data options, a file path or a DataFrame; default: the data it trained on); the
+    arguments are `tuner finetune`'s flags. With `trials`, a small search around its
+    learning rate; `task` (your own model's module) is needed for a model of your own."""
+    options = _with_data(_given(locals(), "source"))  # first: before the imports below
     from tuner.models.finetune import FinetuneConfig
     from tuner.models.finetune import finetune as run_finetune
 
-    options = _with_data(options)
     _check_source(source)
     check_values(options, RUNNING)
     return run_finetune(_config(FinetuneConfig, source=source, **options))

@@ -338,7 +338,7 @@ def test_freezing_counts_the_layers_of_the_models_own_lstm(workdir):
         assert [text.split(";")[0] for text in found] == refused
 
 
-def test_workers_import_the_users_module_again_and_its_costs_are_constrained(workdir):
+def test_workers_import_the_users_module_again_and_its_costs_are_constrained(workdir, capfd):
     import optuna
 
     from tuner.storage.locations import resolve_storage
@@ -351,6 +351,7 @@ def test_workers_import_the_users_module_again_and_its_costs_are_constrained(wor
                           overrides={"max_epochs": 1}, pruner="none", quiet=True,
                           constraint="params<=200")  # fmt: skip
     assert result.counts["complete"] == 4
+    assert capfd.readouterr() == ("", "")  # quiet: nothing from this process or its workers
     study = optuna.load_study(study_name="small-workers", storage=resolve_storage(None))
     workers = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in study.trials}
     assert str(os.getpid()) not in workers  # each trial ran in a worker process

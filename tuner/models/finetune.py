@@ -28,6 +28,7 @@ from tuner.errors import UsageError
 from tuner.models.scratch import scratch_study, train_from_scratch
 from tuner.models.sources import LoadedSource, data_args_for, load_source
 from tuner.reports.ranking import beats
+from tuner.runtime.logs import silenced
 from tuner.storage.locations import resolve_storage, resolve_tracking
 from tuner.storage.studies import read_studies
 from tuner.tracking import TrackingStore
@@ -80,6 +81,11 @@ def finetune(config: FinetuneConfig) -> FinetuneResult:
     """Check everything (flags, source, data, stores), report the source's metric on the
     new data, then run the fine-tune as a study."""
     studies.quiet_libraries()
+    with silenced(config.quiet):
+        return _finetune(config)
+
+
+def _finetune(config: FinetuneConfig) -> FinetuneResult:
     check_config(config)
     storage = resolve_storage(config.storage)
     tracking_uri, artifact_root = resolve_tracking(config.tracking_uri, config.artifact_root)

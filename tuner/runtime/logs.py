@@ -3,9 +3,12 @@ the user's way."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 
 import optuna
 
@@ -31,3 +34,14 @@ def quiet_libraries() -> None:
     logging.getLogger("mlflow").setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="lightning")
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+@contextlib.contextmanager
+def silenced(quiet: bool) -> Iterator[None]:
+    """With `quiet`, nothing a command prints reaches stdout (its header, notes, trial
+    lines, a worker's lines in its own process); errors are raised, not printed."""
+    if not quiet:
+        yield
+        return
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield

@@ -22,7 +22,7 @@ import optuna
 
 from tuner.contract.datafiles import DataFile, in_memory
 from tuner.errors import UsageError
-from tuner.runtime.logs import quiet_libraries
+from tuner.runtime.logs import quiet_libraries, silenced
 from tuner.runtime.workers import run_workers
 from tuner.storage.studies import load_study
 from tuner.study._config import Prepared, SearchConfig, SearchResult
@@ -71,6 +71,11 @@ def __getattr__(name: str):  # noqa: ANN202 - PEP 562: `execute` and `SweepStopp
 def run_search(config: SearchConfig) -> SearchResult:
     """Run (or resume) a study until it holds `config.trials` finished trials."""
     quiet_libraries()
+    with silenced(config.quiet):
+        return _run_search(config)
+
+
+def _run_search(config: SearchConfig) -> SearchResult:
     prepared = prepare(config)
     if config.workers > 1 or "," in config.devices or config.devices.isdigit():
         return _run_with_workers(prepared, config)
