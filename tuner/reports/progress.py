@@ -1,11 +1,14 @@
-"""What a person sees during a sweep: a line per finished trial; on a TTY, a study bar
-(finished / target, best so far, elapsed, ETA) with the running trial's epoch bar under it;
-with --verbose and no TTY, a line per epoch."""
+"""What a person sees during a sweep: a line per finished trial, with the time left for the
+requested trials (tuner.reports.outlook); on a TTY, a study bar (finished / target, best so
+far, elapsed, ETA) with the running trial's epoch bar under it; with --verbose and no TTY, a
+line per epoch."""
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -20,13 +23,14 @@ from rich.progress import (
 )
 
 from tuner.config import keys
-from tuner.reports.ranking import best_trial, value_of
+from tuner.reports.outlook import first_trial_note, time_left
+from tuner.reports.ranking import best_trial, trial_state, value_of
 
 
 def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
     """`trial 3  COMPLETE  val_mae=12.31  best=11.02 (trial 1)  4.2s`."""
     duration = trial.duration.total_seconds() if trial.duration else 0.0
-    parts = [f"trial {trial.number:<3d}", f"{trial.state.name:<8s}"]
+    parts = [f"trial {trial.number:<3d}", f"{trial_state(trial):<8s}"]
     if trial.state == TrialState.COMPLETE:
         parts.append(f"{metric}={value_of(trial):.4g}")
     elif trial.state == TrialState.PRUNED and keys.INFEASIBLE in trial.user_attrs:
@@ -44,6 +48,18 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
     return "  ".join(parts)
 
 
+@dataclass
+class Pace:
+    """What the estimates need: the processes sharing the sweep, its --timeout, when it
+    began and when the running trial began."""
+
+    parallel: int = 1
+    timeout: float | None = None
+    started: float = field(default_factory=time.monotonic)
+    trial_began: float = field(default_factory=time.monotonic)
+    said: bool = False  # the first trial's timeout note, once
+
+
 class StudyProgress:
     """Optuna callback (trial lines, study bar) and per-epoch hook (epoch bars)."""
 
@@ -55,8 +71,10 @@ class StudyProgress:
         quiet: bool = False,
         label: str = "",
         verbose: bool = False,
+        pace: Pace | None = None,
     ) -> None:
         self.metric, self.quiet, self.verbose = metric, quiet, verbose
+        self.target, self.pace = target, pace or Pace()
         self.prefix = f"[{label}] " if label else ""
         self.console = Console(stderr=False)
         self.progress: Progress | None = None
@@ -85,6 +103,7 @@ class StudyProgress:
 
     def epoch(self, trial: int, epoch: int, total: int, metrics: Mapping[str, float]) -> None:
         """Called after each validation of a running trial."""
+        self._first_epoch(epoch, total)
         value = metrics.get(self.metric)
         shown = f"{self.metric}={value:.4g}" if value is not None else ""
         if self.progress:
@@ -105,12 +124,11 @@ class StudyProgress:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.user_attrs.get(keys.SKIPPED):
             return  # not run: another process finished the study meanwhile
+        self.pace.trial_began = time.monotonic()
         if not self.quiet:
-            self.console.print(
-                self.prefix + trial_line(trial, study, self.metric),
-                highlight=False,
-                soft_wrap=True,
-            )
+            left = time_left(study, self.target, self.pace.parallel)
+            line = trial_line(trial, study, self.metric) + (f"  {left}" if left else "")
+            self.console.print(self.prefix + line, highlight=False, soft_wrap=True)
         if not self.progress:
             return
         if trial.number in self.epoch_bars:
@@ -119,3 +137,14 @@ class StudyProgress:
             best = best_trial(study)
             label = f"trials (best {self.metric}={value_of(best):.4g})" if best else "trials"
             self.progress.update(self.bar, advance=1, description=label)
+
+    def _first_epoch(self, epoch: int, total: int) -> None:
+        """After the first trial's first epoch: whether --timeout ends the sweep after it."""
+        pace = self.pace
+        if pace.said or epoch != 1 or not pace.timeout or self.quiet:
+            return
+        pace.said = True
+        now = time.monotonic()
+        note = first_trial_note(now - pace.trial_began, total, pace.timeout, now - pace.started)
+        if note:
+            self.console.print(self.prefix + note, highlight=False, soft_wrap=True)

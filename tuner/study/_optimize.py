@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 from tuner.config import keys
 from tuner.config.budget import capped_trials
 from tuner.errors import TunerError, UsageError
-from tuner.reports.progress import StudyProgress
+from tuner.reports.progress import Pace, StudyProgress
 from tuner.runtime import devices, signals
 from tuner.runtime.recovery import environment_failure, fail_dead_trials
 from tuner.storage.databases import store_lock
@@ -25,6 +25,7 @@ from tuner.study._summary import FINISHED, count_finished, summarize
 from tuner.study.baselines import study_baselines
 from tuner.study.samplers import decides_at
 from tuner.study.trial import TrialContext, run_trial
+from tuner.study.workload import workload_notes
 from tuner.tracking import StudyTracker
 
 
@@ -33,11 +34,12 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     devices.bound_kernel_cache()
     trials, capped = capped_trials(config.trials)
     config = dataclasses.replace(config, trials=trials)
-    if config.worker_index is None:
-        for note in [*prepared.notes, *capped]:
-            print(f"note: {note}")
     if prepared.space.multi_objective:  # Optuna cannot prune a multi-objective study
         config = dataclasses.replace(config, pruner="none")
+    if config.worker_index is None:
+        settings = {**prepared.task.defaults, **prepared.space.fixed}
+        for note in [*prepared.notes, *capped, *workload_notes(settings, config.pruner, trials)]:
+            print(f"note: {note}")
     study, tracker = open_record(prepared, config)
     silent = config.quiet or config.worker_index is not None
     baselines = study_baselines(study, prepared, tracker, silent)
@@ -128,9 +130,8 @@ def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) 
     )
     guard = FailureGuard(config.max_failures)
     label = "" if config.worker_index is None else f"w{config.worker_index}"
-    progress = StudyProgress(
-        context.space.metric, config.trials, done, config.quiet, label, config.verbose
-    )
+    progress = StudyProgress(context.space.metric, config.trials, done, config.quiet, label,
+                             config.verbose, Pace(config.workers, config.timeout))  # fmt: skip
     context = dataclasses.replace(context, on_epoch=progress.epoch)
     with progress, signals.deferred():
         _run_until_target(study, context, config, progress, guard)

@@ -1,0 +1,45 @@
+"""What a sweep will cost, said while it runs: during the first trial, when `--timeout` will
+end the sweep after it; after each finished trial, the time left for the requested trials,
+from the finished trials' durations (the pruned ones included, so the pruner's decisions so
+far count). What the settings multiply is said before: tuner.study.workload."""
+
+from __future__ import annotations
+
+import statistics
+
+import optuna
+from optuna.trial import TrialState
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def time_left(study: optuna.Study, target: int, parallel: int = 1) -> str:
+    """`~4m10s left for 12 trials`: the trials still to finish times the mean duration of
+    the finished ones, shared by `parallel` processes; "" before the first finishes."""
+    finished = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.duration]
+    left = target - len(study.get_trials(deepcopy=False, states=FINISHED))
+    if not finished or left <= 0:
+        return ""
+    mean = statistics.fmean(t.duration.total_seconds() for t in finished)
+    return f"~{clock(left * mean / max(1, parallel))} left for {left} trial(s)"
+
+
+def first_trial_note(seconds_per_epoch: float, steps: int, timeout: float, spent: float) -> str:
+    """During the first trial: the sweep's --timeout ends it after that trial (Optuna
+    lets a running trial finish) when the trial alone outlasts what is left of it."""
+    whole = seconds_per_epoch * steps
+    if whole <= timeout - spent:
+        return ""
+    return (f"note: at {seconds_per_epoch:.2g} s an epoch, a trial takes about {clock(whole)} "
+            f"({steps} epochs in all); --timeout {timeout:g} ends the sweep after this "
+            f"first trial")  # fmt: skip
+
+
+def clock(seconds: float) -> str:
+    """3h05m, 4m10s, 12s."""
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"

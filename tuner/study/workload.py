@@ -1,0 +1,41 @@
+"""What the settings make a sweep do, said before its first trial: folds that multiply each
+trial's work, and a pruner that the epochs, folds or trial count leave nothing to decide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tuner.study.samplers import MEDIAN_STARTUP, decides_at
+from tuner.training.folds import fold_count
+
+
+def workload_notes(
+    settings: Mapping[str, Any],
+    pruner: Any,
+    trials: int,
+) -> list[str]:
+    """One line per setting that multiplies the work or makes the pruner idle."""
+    folds = fold_count(settings)
+    epochs = int(settings["max_epochs"])
+    notes = []
+    if folds > 1:
+        notes.append(f"{folds} folds: each trial trains {folds} models, one per fold (about "
+                     f"{folds}x the time of one hold-out)")  # fmt: skip
+    if not isinstance(pruner, str) or pruner == "none":
+        return notes
+    steps, decides = epochs * folds, decides_at(pruner)
+    first = next((step for step in range(1, steps) if decides(step)), None)
+    if first is None:
+        notes.append(f"--pruner {pruner} has nothing to decide: a trial reports {steps} "
+                     f"step(s) ({epochs} epochs x {folds} fold(s)) and it decides from step "
+                     f"{_first_decision(decides)} on; every trial trains to the end "
+                     f"(more epochs, or --pruner hyperband)")  # fmt: skip
+    elif pruner == "median" and trials <= MEDIAN_STARTUP:
+        notes.append(f"--pruner median prunes nothing in {trials} trial(s): it waits for "
+                     f"{MEDIAN_STARTUP} complete trials to compare with")  # fmt: skip
+    return notes
+
+
+def _first_decision(decides: Callable[[int], bool]) -> int:
+    return next(step for step in range(1, 10_000) if decides(step))
