@@ -74,7 +74,16 @@ def _one_frequency(times: pd.Index) -> Frequency:
     if not isinstance(times, pd.DatetimeIndex):
         steps = np.unique(np.diff(times.to_numpy()))
         return Frequency(step=int(steps[0])) if len(steps) == 1 else Frequency()
-    return Frequency(code=pd.infer_freq(times))
+    return Frequency(code=inferred(times))
+
+
+def inferred(times: pd.DatetimeIndex) -> str | None:
+    """pandas' inferred frequency as its code ("MS", "D"); pandas 3.1 warns that a later
+    version returns an offset, whose `freqstr` is the same code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        found = pd.infer_freq(times)
+    return getattr(found, "freqstr", found)
 
 
 def future(times: pd.Index, freq: Frequency, horizon: int) -> pd.Index:
@@ -82,7 +91,7 @@ def future(times: pd.Index, freq: Frequency, horizon: int) -> pd.Index:
     if not isinstance(times, pd.DatetimeIndex):
         step = freq.step or int(times[-1] - times[-2])
         return pd.Index(times[-1] + step * np.arange(1, horizon + 1))
-    step = freq.code or pd.infer_freq(times) or (times[-1] - times[-2])
+    step = freq.code or inferred(times) or (times[-1] - times[-2])
     return pd.date_range(times[-1], periods=horizon + 1, freq=step)[1:]
 
 
