@@ -31,6 +31,15 @@ def test_report_writes_plots_and_table_and_logs_them_on_the_parent_run(tiny_spac
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 5  # self-contained
     assert f"best val_mae = {result.best_value:.4g} (trial {result.best_trial})" in page
+    sections = _sections(page)
+    assert list(sections) == ["best", "history", "importances", "parallel", "curves",
+                              "learning", "top", "others"]  # fmt: skip
+    best = sections["best"]  # the best trial beside its baselines, on the same rows
+    assert best["rows"][0][:2] == [f"val_mae (trial {result.best_trial})", "validation"]
+    assert {"val_snaive_mae", "test_mae", "test_snaive_mae"} <= {row[0] for row in best["rows"]}
+    assert "below 10" in sections["importances"]["text"]  # 3 trials: a caveat
+    top = sections["top"]["rows"]  # complete trials only, best first, the params that vary
+    assert int(top[0][0]) == result.best_trial and len(top) == result.counts["complete"]
     client = MlflowClient(default_tracking_uri())
     logged = {a.path for a in client.list_artifacts(result.parent_run_id, "report")}
     assert {f"report/{n}" for n in names} <= logged
@@ -54,3 +63,36 @@ def test_compare_prints_and_writes_one_row_per_study(tiny_space, capsys):
     assert table.study.tolist() == ["a", "b"] and table.complete.tolist() == [1, 2]
     assert (table.wall_s > 0).all() and table.best_params.str.contains("hidden_size").all()
     assert "written to cmp.csv" in capsys.readouterr().out
+
+
+def _sections(page: str) -> dict[str, dict]:
+    """Each <section id=...>: its text and the rows of its tables (parsed, not grepped)."""
+    from html.parser import HTMLParser
+
+    found: dict[str, dict] = {}
+
+    class Reader(HTMLParser):
+        current, row = "", None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                self.current = dict(attrs)["id"]
+                found[self.current] = {"text": "", "rows": []}
+            elif tag == "tr":
+                self.row = []
+            elif tag == "td" and self.row is not None:
+                self.row.append("")
+
+        def handle_endtag(self, tag):
+            if tag == "tr" and self.row:
+                found[self.current]["rows"].append(self.row)
+                self.row = None
+
+        def handle_data(self, data):
+            if self.current:
+                found[self.current]["text"] += data
+            if self.row:
+                self.row[-1] += data.strip()
+
+    Reader().feed(page)
+    return found

@@ -1,10 +1,11 @@
-"""`tuner report`: the study's plots (Optuna's matplotlib visualisations) and a top-trials
-table, as PNGs and one self-contained HTML page, also logged on the study's parent run."""
+"""`tuner report`: the study's plots as PNGs and one self-contained HTML page
+(tuner.reports.page), also logged on the study's parent run. The plots are Optuna's
+matplotlib visualisations and our curves: matplotlib is installed already, and inlined PNGs
+keep the page one small file that opens anywhere (plotly's interactive plots would add
+several MB of script to each page, or a CDN the page must reach)."""
 
 from __future__ import annotations
 
-import base64
-import html
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -18,11 +19,13 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 import optuna.visualization.matplotlib as ovm  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from tuner.config import keys
-from tuner.reports.ranking import best_trial, trials_table, value_of  # noqa: E402
+from tuner.reports import page  # noqa: E402
+from tuner.reports.ranking import best_trial, ranked_trials, trials_table, value_of  # noqa: E402
 from tuner.tracking import TrackingStore  # noqa: E402
 
 PLOTS: dict[str, tuple[str, Callable[..., Any]]] = {
@@ -59,32 +62,39 @@ def _study_plots(study: optuna.Study) -> dict[str, tuple[str, Callable[[], Any]]
 def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 10) -> Path:
     """PNGs + report.html in `out`; returns the HTML path."""
     out.mkdir(parents=True, exist_ok=True)
-    figures: list[tuple[str, Path]] = []
+    sections = [page.baselines_section(study)]
     for name, (title, plot) in _study_plots(study).items():
         path = _save(plot, out / f"{name}.png")
+        caveat = page.few_trials_caveat(study) if name in ("importances", "parallel") else ""
         if path:
-            figures.append((title, path))
+            sections.append(page.Section(name, title, page.figure(path, title, caveat)))
+    sections += _curves(study, out, tracking_uri)
+    sections += page.trials_sections(study, trials_table(study), top)
+    report = out / "report.html"
+    try:
+        report.write_text(page.render(study, sections), encoding="utf-8")
+    except OSError:
+        report.unlink(missing_ok=True)
+        raise
+    return report
+
+
+def _curves(study: optuna.Study, out: Path, tracking_uri: str) -> list[page.Section]:
+    """Every finished trial's metric per epoch, fold by fold; the best's train and
+    validation loss."""
+    found = []
+    title = "Metric per epoch of every trial, fold by fold (best trials named, pruned dashed)"
     epochs = _save(lambda: plot_epoch_curves(tracking_uri, study), out / "intermediate.png")
     if epochs:
-        figures.append(("Metric per epoch of every trial (where pruning cut)", epochs))
+        found.append(page.Section("curves", title, page.figure(epochs, title)))
     best = best_trial(study)
     if best and best.user_attrs.get(keys.RUN_ID):
-        curves = _save(
-            lambda: plot_learning_curves(tracking_uri, best), out / "learning_curves.png"
-        )
+        path = out / "learning_curves.png"
+        curves = _save(lambda: plot_learning_curves(tracking_uri, best), path)
         if curves:
-            figures.append((f"Learning curves of the best trial ({best.number})", curves))
-    table = trials_table(study)
-    if "value" in table:
-        ascending = study.directions[0] == optuna.study.StudyDirection.MINIMIZE
-        table = table.sort_values("value", ascending=ascending, na_position="last").head(top)
-    page = out / "report.html"
-    try:
-        page.write_text(_html(study, figures, table), encoding="utf-8")
-    except OSError:
-        page.unlink(missing_ok=True)
-        raise
-    return page
+            title = f"Learning curves of the best trial ({best.number})"
+            found.append(page.Section("learning", title, page.figure(curves, title)))
+    return found
 
 
 def _save(draw: Callable[[], Any], path: Path) -> Path | None:
@@ -110,59 +120,82 @@ def _save(draw: Callable[[], Any], path: Path) -> Path | None:
 
 
 def plot_learning_curves(tracking_uri: str, trial: optuna.trial.FrozenTrial) -> None:
+    """The trial's training and validation loss per epoch, one panel per fold."""
     store = TrackingStore(tracking_uri)
-    run_id = trial.user_attrs[keys.RUN_ID]
-    _, axis = plt.subplots()
+    run_id, epochs = trial.user_attrs[keys.RUN_ID], _max_epochs(trial)
+    axes = _fold_panels(_fold_count(trial))
     for key in ("train_loss", "val_loss"):
-        history = store.metric_history(run_id, key)
-        axis.plot([step for step, _ in history], [v for _, v in history], marker=".", label=key)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("loss")
-    axis.legend()
-    axis.set_title(f"trial {trial.number}: train vs validation loss")
+        for fold, points in _by_fold(store.metric_history(run_id, key), epochs).items():
+            axes[fold].plot(*zip(*points, strict=True), marker=".", label=key)
+    axes[0].set_ylabel("loss")
+    _legend(axes)
+    plt.suptitle(f"trial {trial.number}: train vs validation loss")
 
 
-def plot_epoch_curves(tracking_uri: str, study: optuna.Study) -> None:
+def _fold_panels(folds: int) -> list[Any]:
+    """One axis per fold, sharing the metric's scale, each with its own epoch axis."""
+    _, axes = plt.subplots(1, folds, sharey=True, squeeze=False)
+    for fold, axis in enumerate(axes[0]):
+        axis.set_xlabel("epoch" + (f" (fold {fold})" if folds > 1 else ""))
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return list(axes[0])
+
+
+def _legend(axes: list[Any]) -> None:
+    """One legend right of the last panel, for the lines of every panel."""
+    handles: dict[str, Any] = {}
+    for axis in axes:
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    axes[-1].legend(handles.values(), handles.keys(), loc="upper left",
+                    bbox_to_anchor=(1.02, 1), fontsize=8)  # fmt: skip
+
+
+def _by_fold(history: list[tuple[int, float]], epochs: int) -> dict[int, list]:
+    """A curve recorded across folds (step = fold x max_epochs + epoch) as each fold's own."""
+    folds: dict[int, list] = {}
+    for step, value in history:
+        folds.setdefault(step // epochs, []).append((step % epochs, value))
+    return folds
+
+
+def _max_epochs(trial: optuna.trial.FrozenTrial) -> int:
+    return max(1, int((trial.user_attrs.get(keys.SETTINGS) or {}).get("max_epochs") or 1))
+
+
+def plot_epoch_curves(tracking_uri: str, study: optuna.Study, named: int = 5) -> None:
     """Every finished trial's metric per epoch, read from MLflow (Optuna holds only the
-    steps its pruner decides at); pruned trials dashed."""
+    steps its pruner decides at), one panel per fold (a trial's folds run in a row: step
+    = fold x max_epochs + epoch); the best `named` trials in colour with a legend, the best
+    thickest, the others grey; pruned trials dashed."""
     store, metric = TrackingStore(tracking_uri), keys.study_attr(study, keys.METRIC)
     states = (TrialState.COMPLETE, TrialState.PRUNED)
     trials = [t for t in study.get_trials(deepcopy=False, states=states)
               if t.user_attrs.get(keys.RUN_ID)]  # fmt: skip
     if not trials:
         raise ValueError("no finished trial has an MLflow run")
-    _, axis = plt.subplots()
-    for trial in trials:
+    best = [t.number for t in ranked_trials(study)][:named]
+    axes = _fold_panels(max(_fold_count(t) for t in trials))
+    for trial in sorted(trials, key=lambda t: t.number in best):  # the named ones on top
         history = store.metric_history(trial.user_attrs[keys.RUN_ID], metric)
-        style = "--" if trial.state == TrialState.PRUNED else "-"
-        axis.plot([step for step, _ in history], [v for _, v in history], style, linewidth=1)
-    axis.set_xlabel("step (fold x max_epochs + epoch)")
-    axis.set_ylabel(metric)
-    axis.set_title(f"{metric} per epoch, {len(trials)} trials (dashed: pruned)")
+        style = _curve_style(trial, best)
+        for fold, points in _by_fold(history, _max_epochs(trial)).items():
+            if fold < len(axes):
+                axes[fold].plot(*zip(*points, strict=True), **style)
+                style = {**style, "label": None}  # one legend entry per trial
+    axes[0].set_ylabel(metric)
+    _legend(axes)
+    plt.suptitle(f"{metric} per epoch, {len(trials)} trials")
 
 
-def _html(study: optuna.Study, figures: list[tuple[str, Path]], table: Any) -> str:
-    images = "\n".join(
-        f"<h2>{html.escape(title)}</h2>\n<img alt='{html.escape(title)}' "
-        f"src='data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}'>"
-        for title, path in figures
-    )
-    best, metric = best_trial(study), keys.study_attr(study, keys.METRIC)
-    headline = (
-        f"best {metric} = {value_of(best):.4g} (trial {best.number})"
-        if best
-        else "no complete trial yet"
-    )
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Study {html.escape(study.study_name)}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1000px}}img{{max-width:100%}}
-table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px}}
-</style></head><body>
-<h1>Study {html.escape(study.study_name)}</h1>
-<p>Task {html.escape(keys.study_attr(study, keys.TASK) or "?")}, {len(study.trials)} trials;
-{html.escape(headline)}.</p>
-<h2>Top trials</h2>
-{table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")}
-{images}
-</body></html>
-"""
+def _fold_count(trial: optuna.trial.FrozenTrial) -> int:
+    return max(1, int((trial.user_attrs.get(keys.SETTINGS) or {}).get("folds") or 1))
+
+
+def _curve_style(trial: optuna.trial.FrozenTrial, best: list[int]) -> dict[str, Any]:
+    dashed = "--" if trial.state == TrialState.PRUNED else "-"
+    if trial.number not in best:
+        return {"linestyle": dashed, "color": "0.75", "linewidth": 0.8, "label": None}
+    first = best.index(trial.number) == 0
+    label = f"trial {trial.number} ({value_of(trial):.4g})" + (", best" if first else "")
+    return {"linestyle": dashed, "linewidth": 2.5 if first else 1.4, "zorder": 3, "label": label}
