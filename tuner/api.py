@@ -315,14 +315,17 @@ def report(
     check_values(locals(), (*READING, declared.OUT))
     if out is not None:
         output_folder(out)
+    from tuner.models.showcase import best_model_views
     from tuner.reports.plots import write_report
     from tuner.tracking import TrackingStore
 
+    studies.quiet_libraries()  # MLflow's download bar while the best model is read
     loaded = load_study(study, storage)
     uri = resolve_tracking(tracking_uri)[0]
     check_tracking_exists(uri)
     folder = Path(out) if out else HOME / "reports" / path_part(study)
-    page = write_report(loaded, folder, uri)
+    views = best_model_views(loaded, uri, resolve_storage(storage))
+    page = write_report(loaded, folder, uri, views=views)
     parent = loaded.user_attrs.get(keys.PARENT_RUN_ID)
     if parent:
         TrackingStore(uri).log_artifacts(parent, folder, "report")

@@ -36,6 +36,7 @@ from tuner.tasks.classification.data import (
 )
 from tuner.tasks.classification.model import ClassCounts, SequenceClassifier, average_probabilities
 from tuner.tasks.classification.spec import SPEC
+from tuner.tasks.classification.views import report_views
 from tuner.training.folds import fold_count
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
@@ -231,6 +232,7 @@ TASK = Task(
     build_model=build_model,
     model_class=SequenceClassifier,
     example=example,
+    report_views=report_views,
     forward_inputs=2,  # (features, lengths)
     ensemble_inputs=("n_features", "classes", "vocabulary"),
     predict=predict,

@@ -30,6 +30,7 @@ from tuner.tasks.forecasting.model import ForecastLSTM
 from tuner.tasks.forecasting.space import fit_space
 from tuner.tasks.forecasting.spec import SPEC
 from tuner.tasks.forecasting.timeaxis import future
+from tuner.tasks.forecasting.views import report_views
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
@@ -171,6 +172,7 @@ TASK = Task(
     build_model=build_model,
     model_class=ForecastLSTM,
     example=example,
+    report_views=report_views,
     predict=predict,
     statistical_baselines=statistical_baselines,
     split_settings=("horizon", "test_size", "season_length"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from mlflow import MlflowClient
 
@@ -29,11 +31,12 @@ def test_report_writes_plots_and_table_and_logs_them_on_the_parent_run(tiny_spac
     assert names <= {p.name for p in folder.iterdir()}
     assert all((folder / n).stat().st_size > 5000 for n in names if n.endswith(".png"))
     page = (folder / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 5  # self-contained
+    assert page.count("data:image/png;base64,") == 6  # self-contained
     assert f"best val_mae = {result.best_value:.4g} (trial {result.best_trial})" in page
     sections = _sections(page)
-    assert list(sections) == ["best", "history", "importances", "parallel", "curves",
+    assert list(sections) == ["best", "view0", "history", "importances", "parallel", "curves",
                               "learning", "top", "others"]  # fmt: skip
+    assert sections["view0"]["text"].startswith("Forecast against actual on the test part")
     best = sections["best"]  # the best trial beside its baselines, on the same rows
     assert best["rows"][0][:2] == [f"val_mae (trial {result.best_trial})", "validation"]
     assert {"val_snaive_mae", "test_mae", "test_snaive_mae"} <= {row[0] for row in best["rows"]}
@@ -63,6 +66,19 @@ def test_compare_prints_and_writes_one_row_per_study(tiny_space, capsys):
     assert table.study.tolist() == ["a", "b"] and table.complete.tolist() == [1, 2]
     assert (table.wall_s > 0).all() and table.best_params.str.contains("hidden_size").all()
     assert "written to cmp.csv" in capsys.readouterr().out
+
+
+def test_a_classifiers_report_shows_its_confusion_matrix_on_the_test_part(workdir):
+    result = tuner.search("classification", trials=1, study="cls", max_epochs=1,
+                          settings={"hidden_size": 8}, pruner="none", quiet=True)  # fmt: skip
+    page = tuner.report("cls", out="cls-report").read_text()
+    sections = _sections(page)
+    title = sections["view0"]["text"]
+    right, total = map(int, re.search(r"\((\d+) of (\d+) right\)", title).groups())
+    assert title.startswith("Confusion matrix on the test part") and 0 <= right <= total
+    test_acc = result.test_metrics["test_acc"]
+    assert abs(right / total - test_acc) < 1e-6  # the same model, the same test rows
+    assert "view0.png" in {p.name for p in (workdir / "cls-report").iterdir()}
 
 
 def _sections(page: str) -> dict[str, dict]:

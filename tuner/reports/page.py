@@ -85,11 +85,12 @@ def baselines_section(study: optuna.Study) -> Section:
     rows += [(k, "validation, same rows", v) for k, v in sorted(attrs.items())
              if k.startswith("val_") and k != metric]  # fmt: skip
     declared = set(attrs.get(keys.BASELINE_KEYS, []))
-    tests = {k: v for k, v in attrs.items() if k.startswith("test_") and k != "test_loss"}
-    rows += [(k, "test part" + (", baseline" if k in declared else ""), v)
-             for k, v in sorted(tests.items(), key=lambda kv: kv[0] in declared)]  # fmt: skip
     statistical = study.user_attrs.get(keys.STUDY_BASELINES) or {}
-    rows += [(k, "test part, statistical baseline", v) for k, v in statistical.items()]
+    tests = {k: v for k, v in attrs.items() if k.startswith("test_") and k != "test_loss"}
+    tests.update({k: v for k, v in statistical.items() if k not in tests})
+    kind = {**dict.fromkeys(declared, ", baseline"), **dict.fromkeys(statistical, ", statistical")}
+    rows += [(k, "test part" + kind.get(k, ""), v)
+             for k, v in sorted(tests.items(), key=lambda kv: kv[0] in kind)]  # fmt: skip
     table = pd.DataFrame(rows, columns=["figure", "rows", "value"])
     note = "" if declared else "<p>No baseline declared by the task (docs/custom.md).</p>"
     params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"

@@ -59,10 +59,17 @@ def _study_plots(study: optuna.Study) -> dict[str, tuple[str, Callable[[], Any]]
     return {"pareto": ("Pareto front: every complete trial, the front marked", front), **plots}
 
 
-def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 10) -> Path:
-    """PNGs + report.html in `out`; returns the HTML path."""
+def write_report(
+    study: optuna.Study,
+    out: Path,
+    tracking_uri: str,
+    top: int = 10,
+    views: tuple[list[tuple[str, Callable[[], None]]], str] = ([], ""),
+) -> Path:
+    """PNGs + report.html in `out`; returns the HTML path. `views`: the task's figures of
+    the best model on the test part (tuner.models.showcase), or none and why."""
     out.mkdir(parents=True, exist_ok=True)
-    sections = [page.baselines_section(study)]
+    sections = [page.baselines_section(study), *_views(views, out)]
     for name, (title, plot) in _study_plots(study).items():
         path = _save(plot, out / f"{name}.png")
         caveat = page.few_trials_caveat(study) if name in ("importances", "parallel") else ""
@@ -77,6 +84,18 @@ def write_report(study: optuna.Study, out: Path, tracking_uri: str, top: int = 1
         report.unlink(missing_ok=True)
         raise
     return report
+
+
+def _views(views: tuple[list[tuple[str, Callable]], str], out: Path) -> list[page.Section]:
+    drawn, why = views
+    found = []
+    for k, (title, draw) in enumerate(drawn):
+        path = _save(draw, out / f"view{k}.png")
+        if path:
+            found.append(page.Section(f"view{k}", title, page.figure(path, title)))
+    if why:
+        found.append(page.Section("views", "The best model on the test part", f"<p>{why}</p>"))
+    return found
 
 
 def _curves(study: optuna.Study, out: Path, tracking_uri: str) -> list[page.Section]:
