@@ -285,3 +285,36 @@ def tables(url: str) -> list[str]:
         return sqlalchemy.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def report_sections(page: str) -> dict[str, dict]:
+    """Each <section id=...>: its text and the rows of its tables (parsed, not grepped)."""
+    from html.parser import HTMLParser
+
+    found: dict[str, dict] = {}
+
+    class Reader(HTMLParser):
+        current, row = "", None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                self.current = dict(attrs)["id"]
+                found[self.current] = {"text": "", "rows": []}
+            elif tag == "tr":
+                self.row = []
+            elif tag == "td" and self.row is not None:
+                self.row.append("")
+
+        def handle_endtag(self, tag):
+            if tag == "tr" and self.row:
+                found[self.current]["rows"].append(self.row)
+                self.row = None
+
+        def handle_data(self, data):
+            if self.current:
+                found[self.current]["text"] += data
+            if self.row:
+                self.row[-1] += data.strip()
+
+    Reader().feed(page)
+    return found

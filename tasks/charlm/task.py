@@ -23,6 +23,7 @@ from tuner.tasks.charlm.baselines import statistical_baselines
 from tuner.tasks.charlm.data import Text, TextData, read_text, require_in_vocabulary
 from tuner.tasks.charlm.model import CharLSTM, average_next_chars
 from tuner.tasks.charlm.spec import SPEC
+from tuner.tasks.charlm.views import report_views
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
@@ -112,6 +113,7 @@ TASK = Task(
     build_model=build_model,
     model_class=CharLSTM,
     example=example,
+    report_views=report_views,
     predict=predict,
     ensemble_inputs=("vocabulary",),  # members may read other window lengths and batches
     combine=average_next_chars,

@@ -34,6 +34,7 @@ from tuner.tasks.speech.text import (
     edit_distance,
     encode,
 )
+from tuner.tasks.speech.views import report_views
 
 DEFAULTS: dict[str, Any] = SPEC.defaults
 DATA = Path(__file__).parents[1] / "data"  # the shipped demo data (tasks/data)
@@ -244,6 +245,7 @@ TASK = Task(
     build_model=build_model,
     model_class=SpeechRecognizer,
     example=example,
+    report_views=report_views,
     forward_inputs=2,  # (features, lengths)
     # members emit frames at one rate, over one alphabet, from audio read one way
     ensemble_inputs=("vocabulary", "subsample", "features"),

@@ -8,6 +8,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 import tuner
+from tests.conftest import report_sections
 from tuner.cli import main
 from tuner.storage.locations import default_tracking_uri
 
@@ -33,7 +34,7 @@ def test_report_writes_plots_and_table_and_logs_them_on_the_parent_run(tiny_spac
     page = (folder / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 6  # self-contained
     assert f"best val_mae = {result.best_value:.4g} (trial {result.best_trial})" in page
-    sections = _sections(page)
+    sections = report_sections(page)
     assert list(sections) == ["best", "view0", "history", "importances", "parallel", "curves",
                               "learning", "top", "others"]  # fmt: skip
     assert sections["view0"]["text"].startswith("Forecast against actual on the test part")
@@ -72,43 +73,10 @@ def test_a_classifiers_report_shows_its_confusion_matrix_on_the_test_part(workdi
     result = tuner.search("classification", trials=1, study="cls", max_epochs=1,
                           settings={"hidden_size": 8}, pruner="none", quiet=True)  # fmt: skip
     page = tuner.report("cls", out="cls-report").read_text()
-    sections = _sections(page)
+    sections = report_sections(page)
     title = sections["view0"]["text"]
     right, total = map(int, re.search(r"\((\d+) of (\d+) right\)", title).groups())
     assert title.startswith("Confusion matrix on the test part") and 0 <= right <= total
     test_acc = result.test_metrics["test_acc"]
     assert abs(right / total - test_acc) < 1e-6  # the same model, the same test rows
     assert "view0.png" in {p.name for p in (workdir / "cls-report").iterdir()}
-
-
-def _sections(page: str) -> dict[str, dict]:
-    """Each <section id=...>: its text and the rows of its tables (parsed, not grepped)."""
-    from html.parser import HTMLParser
-
-    found: dict[str, dict] = {}
-
-    class Reader(HTMLParser):
-        current, row = "", None
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "section":
-                self.current = dict(attrs)["id"]
-                found[self.current] = {"text": "", "rows": []}
-            elif tag == "tr":
-                self.row = []
-            elif tag == "td" and self.row is not None:
-                self.row.append("")
-
-        def handle_endtag(self, tag):
-            if tag == "tr" and self.row:
-                found[self.current]["rows"].append(self.row)
-                self.row = None
-
-        def handle_data(self, data):
-            if self.current:
-                found[self.current]["text"] += data
-            if self.row:
-                self.row[-1] += data.strip()
-
-    Reader().feed(page)
-    return found

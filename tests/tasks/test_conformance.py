@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 import tuner
+from tests.conftest import report_sections
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.models.sources import resolve_source
 from tuner.storage.locations import default_tracking_uri, resolve_storage
@@ -21,6 +22,12 @@ from tuner.study import default_data_path
 from tuner.tasks import TASKS, get_task
 from tuner.tasks.forecasting.task import DATA
 
+VIEWS = {  # what each task's user looks at in the report, from the best model
+    "forecasting": "Forecast against actual on the test part",
+    "classification": "Confusion matrix on the test part",
+    "speech": "Sample transcripts on the test part",
+    "charlm": "A sample of 300 characters from the best model",
+}
 PREDICT_OPTIONS = {"proba": True, "prompt": "A", "length": 20, "temperature": 1.0, "seed": 3}
 
 
@@ -38,6 +45,9 @@ def test_task_conformance(name, workdir, monkeypatch):
     folds = int(settings.get("folds") or 1)  # small shipped data: K folds, one after another
     assert [m.step for m in history] == list(range(folds * int(task.smoke["max_epochs"])))
     assert client.get_metric_history(result.best_run_id, "val_loss")
+    sections = report_sections(tuner.report(f"conf-{name}", out="report").read_text())
+    assert {"best", "view0", "history", "curves", "learning", "top", "others"} <= set(sections)
+    assert sections["view0"]["text"].startswith(VIEWS[name])
 
     source = resolve_source(f"study:conf-{name}", default_tracking_uri(), resolve_storage(None))
     payload = load_checkpoint(source.path, task=name)

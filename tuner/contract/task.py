@@ -69,9 +69,10 @@ class Task:
             `ensemble_inputs` differ; raises ValueError saying why it cannot. None: they must
             agree.
         report_views: (the best model, its data module: fold 0 built from its settings) ->
-            the figures its user looks at on the test part, as (title, draw) pairs, `draw`
-            drawing one matplotlib figure (a forecast against the actuals, a confusion
-            matrix); `tuner report` shows them.
+            what its user looks at on the test part, as (title, view) pairs: a view is a
+            function drawing one matplotlib figure (a forecast against the actuals, a
+            confusion matrix) or an HTML fragment the task escaped (sample transcripts);
+            `tuner report` shows them.
         check_ensemble: (loaded data, the lead member's settings) -> raises UsageError
             where the task's models cannot be averaged (a user's model whose validation
             step does not score its forward); asked before anything is trained or logged.
@@ -119,7 +120,7 @@ class Task:
     ensemble_inputs: tuple[str, ...] | None = None
     reframe: Callable[[Mapping[str, Any], Any], Any] | None = None
     check_ensemble: Callable[[Any, Mapping[str, Any]], None] | None = None
-    report_views: Callable[[Any, Any], list[tuple[str, Callable[[], None]]]] | None = None
+    report_views: Callable[[Any, Any], list[tuple[str, Callable[[], None] | str]]] | None = None
     fits_model: Callable[[Mapping[str, Any], Any], None] | None = None
     smoke: Mapping[str, Any] = field(default_factory=dict)
     default_space: Mapping[str, Any] | str | None = None

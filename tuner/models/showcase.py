@@ -16,7 +16,7 @@ from tuner.models.choice import payload_of
 from tuner.models.topk import study_data_args
 from tuner.reports.ranking import best_trial
 
-View = tuple[str, Callable[[], None]]
+View = tuple[str, Callable[[], None] | str]  # a figure to draw, or an HTML fragment
 
 
 def best_model_views(

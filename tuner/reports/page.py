@@ -16,7 +16,7 @@ from tuner.config import keys
 from tuner.reports.ranking import best_trial, ranked_trials, trial_state, value_of
 
 FEW_TRIALS = 10  # below this many complete trials, importances and coordinates are anecdotes
-STYLE = """body{font-family:sans-serif;margin:2em auto;max-width:1100px;color:#222}
+STYLE = """body{font-family:sans-serif;margin:2em auto;padding:0 2em;max-width:1100px;color:#222}
 img{max-width:100%}table{border-collapse:collapse;font-size:13px;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}.caveat{color:#a15c00}
@@ -89,7 +89,7 @@ def baselines_section(study: optuna.Study) -> Section:
     tests = {k: v for k, v in attrs.items() if k.startswith("test_") and k != "test_loss"}
     tests.update({k: v for k, v in statistical.items() if k not in tests})
     kind = {**dict.fromkeys(declared, ", baseline"), **dict.fromkeys(statistical, ", statistical")}
-    rows += [(k, "test part" + kind.get(k, ""), v)
+    rows += [(k, ("validation" if k.startswith("val_") else "test part") + kind.get(k, ""), v)
              for k, v in sorted(tests.items(), key=lambda kv: kv[0] in kind)]  # fmt: skip
     table = pd.DataFrame(rows, columns=["figure", "rows", "value"])
     note = "" if declared else "<p>No baseline declared by the task (docs/custom.md).</p>"

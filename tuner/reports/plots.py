@@ -64,7 +64,7 @@ def write_report(
     out: Path,
     tracking_uri: str,
     top: int = 10,
-    views: tuple[list[tuple[str, Callable[[], None]]], str] = ([], ""),
+    views: tuple[list[tuple[str, Any]], str] = ([], ""),
 ) -> Path:
     """PNGs + report.html in `out`; returns the HTML path. `views`: the task's figures of
     the best model on the test part (tuner.models.showcase), or none and why."""
@@ -86,11 +86,15 @@ def write_report(
     return report
 
 
-def _views(views: tuple[list[tuple[str, Callable]], str], out: Path) -> list[page.Section]:
+def _views(views: tuple[list[tuple[str, Any]], str], out: Path) -> list[page.Section]:
+    """The task's views: figures drawn to PNG, HTML fragments as the task wrote them."""
     drawn, why = views
     found = []
-    for k, (title, draw) in enumerate(drawn):
-        path = _save(draw, out / f"view{k}.png")
+    for k, (title, view) in enumerate(drawn):
+        if isinstance(view, str):
+            found.append(page.Section(f"view{k}", title, view))
+            continue
+        path = _save(view, out / f"view{k}.png")
         if path:
             found.append(page.Section(f"view{k}", title, page.figure(path, title)))
     if why:
