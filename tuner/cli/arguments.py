@@ -9,13 +9,21 @@ from tuner.config import options
 
 
 def add_search_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", required=True, help="registered task name or dotted path")
+    parser.add_argument(
+        "--task",
+        required=True,
+        help="a registered task (`tuner tasks` lists them), or your own model: a dotted "
+        "module path or a .py file (docs/custom.md)",
+    )
     parser.add_argument(
         "--space",
-        help="search-space YAML (default: the task's own, shipped in the package as "
-        "tuner/search_spaces/<task>.yaml; `tuner tasks` lists its settings)",
+        help="search-space YAML (default: a registered task's own, shipped as "
+        "tuner/search_spaces/<task>.yaml; your model's SPACE, its .yaml, or one derived "
+        "from its __init__)",
     )
-    parser.add_argument("--study", help="study name (default: <task>-<data file stem>)")
+    parser.add_argument(
+        "--study", help="study name (default: <task>-<data file stem>; <task>-data without --data)"
+    )
     for setting in options.SEARCH:
         add_flag(parser, setting)
     parser.add_argument(

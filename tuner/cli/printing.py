@@ -25,7 +25,7 @@ def print_result(result: Any) -> None:
         f"best trial {result.best_trial}{within}: {result.metric} = {result.best_value:.4f}{over}"
     )
     for name, value in result.best_params.items():
-        print(f"  {name} = {value}")
+        print(f"  {name} = {value:.4g}" if isinstance(value, float) else f"  {name} = {value}")
     _print_baseline_warning(result)
     _print_test_metrics(result)
     print(mask_secrets(f"MLflow run     {result.best_run_id}  ({result.tracking_uri})"))

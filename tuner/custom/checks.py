@@ -18,7 +18,7 @@ from tuner.custom import data as user_data
 from tuner.custom.building import build_datamodule, build_model
 from tuner.custom.inputs import has_forward
 from tuner.custom.loading import UserParts
-from tuner.custom.signature import arguments
+from tuner.custom.signature import arguments, takes
 from tuner.errors import DataError, UsageError
 
 SEARCH, LATENCY, FREEZE = "search", "--constraint latency_ms", "--freeze-layers"
@@ -48,6 +48,8 @@ def check_search(
         if finding.refuses in blocked:
             raise UsageError(f"--task {parts.name}: {finding.text}")
     notes = [f"{parts.model.__qualname__}: no baseline declared (docs/custom.md)"]
+    notes += [f"tuner ensemble will refuse it: {f.text}" for f in findings
+              if f.refuses == ENSEMBLE]  # fmt: skip
     if parts.space is None:
         searched = ", ".join(p.name for p in space.params) or "nothing"
         notes.append(
@@ -81,7 +83,7 @@ def inspect_model(
         findings.append(_metric(logged, space.metric))
         averaging = _averaging(model, outputs)
     frozen = int(space.fixed.get("freeze_layers") or 0)
-    return [*findings, *_serving(parts, model), *_other(model, frozen), averaging]
+    return [*findings, *_serving(parts, model), *_other(parts, model, frozen), averaging]
 
 
 def check_settings(spec: TaskSpec, space: SearchSpace) -> dict[str, Any]:
@@ -251,9 +253,18 @@ def _serving(parts: UserParts, model: Any) -> list[Finding]:
     return found
 
 
-def _other(model: Any, frozen: int) -> list[Finding]:
+def _new_data(parts: UserParts) -> Finding:
+    """How a fine-tune reaches new data: `--data`, where the data module takes it."""
+    if parts.data is not None and takes(parts.data, "data"):
+        return Finding("fine-tune", f"--data passed to {parts.data.__qualname__}(data=...)")
+    return Finding("fine-tune", "on the same data only: --data needs a data module with a "
+                   "`data` argument (docs/custom.md)")  # fmt: skip
+
+
+def _other(parts: UserParts, model: Any, frozen: int) -> list[Finding]:
     return [
         _freezing(model, frozen),
+        _new_data(parts),
         Finding("baselines", "none declared: the summary says so; the gate compares "
                 "validation figures"),
     ]  # fmt: skip

@@ -281,16 +281,19 @@ def describe(result: EnsembleResult) -> list[str]:
     if result.source:
         members = f"{len(result.members)} fresh fits of {result.source} ({members})"
     folds = int(result.metrics.get("folds", 1))
+    alone = "best fit alone" if result.source else "best trial alone"
+    tested = (
+        ", test on the test part" if any(k.startswith("test_") for k in result.metrics) else ""
+    )
     lines = [
         f"ensemble of {members}",
-        f"  validation figures on {rows_of(folds)}, test on the "
-        "test part; beside each: the same model alone and the study's @best, same rows",
+        f"  validation figures on {rows_of(folds)}{tested}; beside each: the {alone} and the "
+        f"study's @best, same rows",
     ]
     lines += [f"  skipped: {why}" for why in result.skipped]
     shown = sorted(
         k for k in result.metrics if k.startswith(("val_", "test_")) and "loss" not in k
     )
-    alone = "best fit alone" if result.source else "best trial alone"
     holder = f"@best (trial {result.holder_trial})"
     for key in shown:
         beside = ((alone, result.single.get(key)), (holder, result.holder.get(key)))

@@ -57,6 +57,7 @@ def render(study: optuna.Study, sections: list[Section]) -> str:
 <html><head><meta charset="utf-8"><title>Study {name}</title><style>{STYLE}</style></head>
 <body><h1>Study {name}</h1>
 <p>{html.escape(_headline(study))}</p>
+<p>{html.escape(_fixed(study))}</p>
 {body}
 </body></html>
 """
@@ -72,6 +73,13 @@ def _headline(study: optuna.Study) -> str:
     task = keys.study_attr(study, keys.TASK) or "?"
     found = f"best {metric} = {value_of(best):.4g} (trial {best.number})" if best else ""
     return f"Task {task}; {len(study.trials)} trials ({shown}); {found or 'no complete trial'}."
+
+
+def _fixed(study: optuna.Study) -> str:
+    """The settings every trial shared (the space's fixed ones and the command's --set)."""
+    fixed = keys.study_attr(study, keys.SPACE).get("fixed") or {}
+    shown = ", ".join(f"{k} = {v}" for k, v in fixed.items())
+    return f"Every trial with: {shown}." if shown else "No fixed settings: the task's defaults."
 
 
 def baselines_section(study: optuna.Study) -> Section:

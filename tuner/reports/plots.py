@@ -31,7 +31,7 @@ from tuner.tracking import TrackingStore  # noqa: E402
 PLOTS: dict[str, tuple[str, Callable[..., Any]]] = {
     "history": (
         "Optimisation history: value per trial, best so far",
-        ovm.plot_optimization_history,
+        lambda s, **target: _whole_trials(ovm.plot_optimization_history(s, **target)),
     ),
     # PED-ANOVA needs no scikit-learn, unlike Optuna's default fANOVA
     "importances": (
@@ -42,6 +42,12 @@ PLOTS: dict[str, tuple[str, Callable[..., Any]]] = {
     ),
     "parallel": ("Parallel coordinates: params against the metric", ovm.plot_parallel_coordinate),
 }
+
+
+def _whole_trials(axis: Any) -> Any:
+    """Trial numbers on the x axis as whole numbers (matplotlib would tick 0.25, 0.5...)."""
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return axis
 
 
 def _study_plots(study: optuna.Study) -> dict[str, tuple[str, Callable[[], Any]]]:
