@@ -24,7 +24,7 @@ from tuner.config.names import path_part
 from tuner.config.settings import check_values
 from tuner.contract.datafiles import is_frame, write_csv_atomically
 from tuner.errors import UsageError, did_you_mean
-from tuner.reports.ranking import compare_studies, trials_table
+from tuner.reports.ranking import beats, compare_studies, trials_table
 from tuner.runtime.logs import silenced
 from tuner.storage.locations import HOME, resolve_storage, resolve_tracking
 from tuner.storage.studies import load_study
@@ -211,9 +211,18 @@ def best(
     check_values(locals(), READING)
     limits = parse_constraints(constraint, "--constraint")
     loaded = load_study(study, storage)
-    return studies.summarize(
-        loaded, resolve_tracking(tracking_uri)[0], resolve_storage(storage), limits
-    )
+    uri = resolve_tracking(tracking_uri)[0]
+    return _with_ensembles(studies.summarize(loaded, uri, resolve_storage(storage), limits))
+
+
+def _with_ensembles(found: SearchResult) -> SearchResult:
+    """The study's ensembles that score better than its best trial on validation."""
+    from tuner.tracking import TrackingStore
+
+    held = TrackingStore(found.tracking_uri).ensembles_of(found.model_name, found.metric)
+    better = [(model, value) for model, value in held if found.best_value is not None
+              and beats(value, found.best_value, found.direction)]  # fmt: skip
+    return dataclasses.replace(found, ensembles=better)
 
 
 def ensemble(

@@ -78,6 +78,10 @@ def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfu
     aliases = client.get_registered_model("vowels-ensemble").aliases
     assert aliases == ({"best": "1"} if beats else {}), printed
     assert ("not aliased @best" in printed) != beats
+    assert main(["best", "--study", "vowels"]) == 0  # names the ensemble where it is better
+    named = "ensemble       models:/vowels-ensemble@best: val_acc"
+    better = beats and accuracy > max(t.value for t in vowels.trials if t.value is not None)
+    assert (named in capsys.readouterr().out) == better
     assert run.data.tags[keys.MEMBERS_TAG] == ",".join(str(t.number) for t in ranked)
     assert run.data.tags[keys.ROLE_TAG] == "ensemble"
 

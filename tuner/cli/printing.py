@@ -36,6 +36,9 @@ def print_result(result: Any) -> None:
         return
     print(f"logged model   {result.checkpoint_uri}")
     _print_model(result)
+    for uri, value in result.ensembles:
+        print(f"ensemble       {uri}: {result.metric} {value:.4f}, better than the study's "
+              f"@best on the same validation rows: the one to deploy")  # fmt: skip
     if result.fold_values and not result.front:  # chosen on folds: the data are small
         print(
             f"next           tuner ensemble --study {result.study} --top 5 --seeds 3  (the "

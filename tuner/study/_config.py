@@ -74,6 +74,8 @@ class SearchResult:
     # the task's simple baselines on the best trial's validation rows (val_snaive_mae...)
     val_baselines: dict[str, float] = field(default_factory=dict)
     not_promoted: float | None = None  # the figure the best failed to beat for `@best`
+    # ensembles of the study that beat its @best on the same validation rows: (URI, value)
+    ensembles: list[tuple[str, float]] = field(default_factory=list)
 
 
 # ------------------------------------------------------------ locations
