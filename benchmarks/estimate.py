@@ -67,7 +67,7 @@ def main() -> str:
         "",
         f"Machine: {machine()}. `python -m benchmarks.estimate`: `tuner search --task T "
         f"--trials {TRIALS}` on the shipped data and default space, epochs capped as shown; "
-        f"the estimate printed with the {READ_AT}th finished trial (the finished trials' mean "
+        f"the estimate printed with the {READ_AT}th finished trial (the finished trials' median "
         f"duration, pruned ones included, times the trials left) against the seconds the "
         f"other {TRIALS - READ_AT} took. One study per task, one run each.",
         "",

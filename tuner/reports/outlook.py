@@ -1,7 +1,7 @@
 """What a sweep will cost, said while it runs: during the first trial, when `--timeout` will
 end the sweep after it; after each finished trial, the time left for the requested trials,
-from the finished trials' durations (the pruned ones included, so the pruner's decisions so
-far count). What the settings multiply is said before: tuner.study.workload."""
+from the finished trials' median duration (the pruned ones included, so the pruner's
+decisions so far count). What the settings multiply is said before: tuner.study.workload."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def time_left(study: optuna.Study, target: int, parallel: int = 1) -> str:
-    """`~4m10s left for 12 trials`: the trials still to finish times the mean duration of
-    the finished ones, shared by `parallel` processes; "" before the first finishes."""
+    """`~4m10s left for 12 trials`: the trials still to finish times the median duration of
+    the finished ones, shared by `parallel` processes; "" before the first finishes. The
+    median, not the mean: durations are skewed (a first trial warms caches, sizes are drawn
+    log-uniform) and later trials are pruned more; benchmarks/RESULTS.md measures both."""
     finished = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.duration]
     left = target - len(study.get_trials(deepcopy=False, states=FINISHED))
     if not finished or left <= 0:
         return ""
-    mean = statistics.fmean(t.duration.total_seconds() for t in finished)
-    return f"~{clock(left * mean / max(1, parallel))} left for {left} trial(s)"
+    typical = statistics.median(t.duration.total_seconds() for t in finished)
+    return f"~{clock(left * typical / max(1, parallel))} left for {left} trial(s)"
 
 
 def first_trial_note(seconds_per_epoch: float, steps: int, timeout: float, spent: float) -> str:
