@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +66,7 @@ def render(study: optuna.Study, sections: list[Section]) -> str:
 
 def _headline(study: optuna.Study) -> str:
     best, metric = best_trial(study), keys.study_attr(study, keys.METRIC)
-    counts: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False):
-        state = trial_state(trial).lower()
-        counts[state] = counts.get(state, 0) + 1
+    counts = Counter(trial_state(trial).lower() for trial in study.get_trials(deepcopy=False))
     shown = ", ".join(f"{n} {state}" for state, n in counts.items())
     task = keys.study_attr(study, keys.TASK) or "?"
     found = f"best {metric} = {value_of(best):.4g} (trial {best.number})" if best else ""
