@@ -68,6 +68,8 @@ def test_arrays_train_a_classifier_quietly_with_settings_as_arguments(workdir, c
     assert {k: trial.user_attrs["settings"][k] for k in ("max_epochs", "folds", "hidden_size")} \
         == {"max_epochs": 2, "folds": 1, "hidden_size": 8}  # fmt: skip
     assert capfd.readouterr() == ("", "")  # quiet: not even the header
+    assert result.model_uri == f"models:/arrays/{result.model_version}"
+    assert result.trials()["number"].tolist() == [0]  # the trials, as a DataFrame
 
 
 def test_the_api_names_its_arguments_as_the_cli_names_its_flags():

@@ -77,6 +77,18 @@ class SearchResult:
     # ensembles of the study that beat its @best on the same validation rows: (URI, value)
     ensembles: list[tuple[str, float]] = field(default_factory=list)
 
+    @property
+    def model_uri(self) -> str | None:
+        """The best model's registered version, as MLflow and `tuner predict` take it."""
+        return f"models:/{self.model_name}/{self.model_version}" if self.model_version else None
+
+    def trials(self) -> Any:
+        """Every trial of the study as a pandas DataFrame (`tuner trials`)."""
+        from tuner.reports.ranking import trials_table
+        from tuner.storage.studies import load_study
+
+        return trials_table(load_study(self.study, self.storage))
+
 
 # ------------------------------------------------------------ locations
 
