@@ -212,15 +212,14 @@ def best(
     limits = parse_constraints(constraint, "--constraint")
     loaded = load_study(study, storage)
     uri = resolve_tracking(tracking_uri)[0]
-    return _with_ensembles(studies.summarize(loaded, uri, resolve_storage(storage), limits))
+    found = studies.summarize(loaded, uri, resolve_storage(storage), limits)
+    return _with_ensembles(found, loaded)
 
 
-def _with_ensembles(found: SearchResult) -> SearchResult:
+def _with_ensembles(found: SearchResult, study: Any) -> SearchResult:
     """The study's ensembles that score better than its best trial on validation."""
-    from tuner.tracking import TrackingStore
-
-    held = TrackingStore(found.tracking_uri).ensembles_of(found.model_name, found.metric)
-    better = [(model, value) for model, value in held if found.best_value is not None
+    held = (study.user_attrs.get(keys.ENSEMBLES) or {}).items()
+    better = [(model, float(value)) for model, value in held if found.best_value is not None
               and beats(value, found.best_value, found.direction)]  # fmt: skip
     return dataclasses.replace(found, ensembles=better)
 

@@ -55,7 +55,7 @@ def pad(sequences: list[np.ndarray], text: bool) -> tuple[torch.Tensor, torch.Te
     else:
         out = torch.zeros((len(sequences), width, sequences[0].shape[1]), dtype=torch.float32)
     for i, seq in enumerate(sequences):
-        out[i, : len(seq)] = torch.as_tensor(seq)
+        out[i, : len(seq)] = torch.as_tensor(np.array(seq))  # a copy: it may be read-only
     return out, lengths
 
 

@@ -22,8 +22,8 @@ TWO_OBJECTIVES = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 4") + (
 
 
 def _search(*extra: str) -> int:
-    return main(["search", "--task", "forecasting", "--space", "space.yaml", "--quiet",
-                 "--seed", "1", *extra])  # fmt: skip
+    return main(["search", "--task", "forecasting", "--space", "space.yaml", "--seed", "1",
+                 *extra])  # fmt: skip
 
 
 def _parameter_count(settings: dict) -> int:

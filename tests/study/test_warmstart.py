@@ -25,10 +25,10 @@ NEW_SPACE = TINY_SPACE.replace("low: 4, high: 16", "low: 8, high: 12").replace(
 )
 
 
-def _search(space, study, trials, **options):
+def _search(space, study, trials, quiet=True, **options):
     return tuner.search(
         "forecasting", trials=trials, space=str(space), study=study, pruner="none",
-        quiet=True, **options,
+        quiet=quiet, **options,
     )  # fmt: skip
 
 
@@ -41,7 +41,7 @@ def test_a_warm_started_study_first_runs_the_sources_best_fitted_to_its_space(
     new_space.write_text(NEW_SPACE)
     capsys.readouterr()
 
-    _search(new_space, "target", 4, warm_start="source", warm_start_top=2)
+    _search(new_space, "target", 4, quiet=False, warm_start="source", warm_start_top=2)
     out = capsys.readouterr().out
     trials = load_study("target").trials
     space = parse_space(yaml.safe_load(NEW_SPACE), get_spec("forecasting"), "new.yaml")
@@ -60,7 +60,7 @@ def test_a_warm_started_study_first_runs_the_sources_best_fitted_to_its_space(
 def test_a_new_study_first_runs_the_trial_its_space_names(workdir, tiny_space, capsys):
     space = workdir / "first.yaml"
     space.write_text(TINY_SPACE + "first: {hidden_size: 5, lr: 2.0e-3, transform: log}\n")
-    _search(space, "first", 3, seed=3)
+    _search(space, "first", 3, quiet=False, seed=3)  # its notes are printed
     trials = load_study("first").trials
     assert trials[0].params == {"hidden_size": 5, "lr": 2.0e-3, "transform": "log"}
     assert trials[0].user_attrs[keys.FIRST_OF_SPACE] == str(space)

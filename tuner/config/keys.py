@@ -50,6 +50,7 @@ SETUP = "setup"  # the settings and data of its first run (tuner.study.resume)
 CREATED_BY = "created_by"  # host:pid of the process that made it
 MODEL_NAME = "model_name"
 BEST_RULE = "best_rule"  # how its best trial (and the registry's `best` alias) is chosen
+ENSEMBLES = "ensembles"  # its ensembles holding their own `@best`: {"models:/<name>@best": value}
 
 # what an older study that lacks an attribute reads as (study_attr)
 STUDY_DEFAULTS = {TASK: "", METRIC: "value", DIRECTION: "minimize", DATA: {}, SPACE: {}, SEED: 0}

@@ -87,10 +87,21 @@ def build_ensemble(
                      (tracking_uri, storage))  # fmt: skip
     example = found.example(data, lead["settings"]) if found.example else None
     record = _register(study, found, chosen, scored, tracking_uri, example)
+    if record[3]:  # it took its @best: `tuner best` of the sweep names it
+        _note_ensemble(holder_study or study_name, storage, record[0], scored.metrics)
     return EnsembleResult(study_name, [m.trial.number for m in chosen], skipped, scored.metrics,
                           scored.single, *record, holder=scored.held,
                           holder_trial=holder.number,
                           metric=keys.study_attr(study, keys.METRIC))  # fmt: skip
+
+
+def _note_ensemble(study_name: str, storage: str, name: str, metrics: dict) -> None:
+    """The sweep records its ensemble's validation figure, so `tuner best` reads it from
+    Optuna's storage (reading commands do not import MLflow)."""
+    study = load_study(study_name, storage)
+    metric = keys.study_attr(study, keys.METRIC)
+    held = dict(study.user_attrs.get(keys.ENSEMBLES) or {})
+    study.set_user_attr(keys.ENSEMBLES, {**held, f"models:/{name}@best": metrics[metric]})
 
 
 def _checked_data(study: optuna.Study, task: Task, data: Any, lead: dict[str, Any]) -> Any:

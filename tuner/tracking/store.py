@@ -101,21 +101,6 @@ class TrackingStore:
             model_id = str(found.source)[len("models:/") :]
         return str(found.version), found.run_id, model_id
 
-    def ensembles_of(self, model_name: str, metric: str) -> list[tuple[str, float]]:
-        """The ensembles `tuner ensemble` registered beside a study's model that hold their
-        own `@best` (each took it only by beating the study's @best on the same validation
-        rows), with their `metric`: ("models:/<name>@best", value)."""
-        found = []
-        for name in (f"{model_name}-ensemble", f"{model_name}-seeds-ensemble"):
-            try:
-                _, run_id, _ = self.model_version(name, alias="best")
-            except KeyError:
-                continue
-            value = self.client.get_run(run_id).data.metrics.get(metric)
-            if value is not None:
-                found.append((f"models:/{name}@best", float(value)))
-        return found
-
     def model_of_run(self, run_id: str) -> str | None:
         """The logged model a run produced (a study's best trial), or None."""
         run = self.client.get_run(run_id)
