@@ -38,7 +38,12 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         config = dataclasses.replace(config, pruner="none")
     if config.worker_index is None:
         settings = {**prepared.task.defaults, **prepared.space.fixed}
-        for note in [*prepared.notes, *capped, *workload_notes(settings, config.pruner, trials)]:
+        said = " ".join(prepared.notes)  # a task that chose its folds said so already
+        for note in [
+            *prepared.notes,
+            *capped,
+            *workload_notes(settings, config.pruner, trials, said),
+        ]:
             print(f"note: {note}")
     study, tracker = open_record(prepared, config)
     silent = config.quiet or config.worker_index is not None
