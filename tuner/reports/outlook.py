@@ -18,11 +18,12 @@ def time_left(study: optuna.Study, target: int, parallel: int = 1) -> str:
     the finished ones, shared by `parallel` processes; "" before the first finishes. The
     median, not the mean: durations are skewed (a first trial warms caches, sizes are drawn
     log-uniform) and later trials are pruned more; benchmarks/RESULTS.md measures both."""
-    finished = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if t.duration]
-    left = target - len(study.get_trials(deepcopy=False, states=FINISHED))
-    if not finished or left <= 0:
+    finished = study.get_trials(deepcopy=False, states=FINISHED)  # one read of the store
+    timed = [t.duration.total_seconds() for t in finished if t.duration]
+    left = target - len(finished)
+    if not timed or left <= 0:
         return ""
-    typical = statistics.median(t.duration.total_seconds() for t in finished)
+    typical = statistics.median(timed)
     return f"~{clock(left * typical / max(1, parallel))} left for {left} trial(s)"
 
 
