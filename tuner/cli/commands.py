@@ -129,7 +129,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     from tuner import api
 
-    print_result(api.best(args.study, args.storage, args.tracking_uri, args.constraint))
+    found = api.best(args.study, args.storage, args.tracking_uri, args.constraint)
+    print_result(found, after_trials=False)
     return 0
 
 

@@ -8,11 +8,14 @@ from typing import Any
 from tuner.errors import mask_secrets
 
 
-def print_result(result: Any) -> None:
-    """A study's counts, best trial, its test metrics and where its records are."""
+def print_result(result: Any, after_trials: bool = True) -> None:
+    """A study's counts, best trial, its test metrics and where its records are (a blank
+    line first, `after_trials`: it follows a sweep's trial lines)."""
     counts = ", ".join(f"{n} {state}" for state, n in result.counts.items()
                        if n or state != "interrupted")  # fmt: skip
-    print(f"\nstudy {result.study}: {counts}")
+    if after_trials:
+        print()
+    print(f"study {result.study}: {counts}")
     within = f" meeting {', '.join(result.constraints)}" if result.constraints else ""
     if result.best_trial is None:
         print(f"no complete trial{within}" if within else "no trial has completed yet")
