@@ -1,7 +1,7 @@
 """What a person sees during a sweep: a line per finished trial, with the time left for the
-requested trials (tuner.reports.outlook); on a TTY, a study bar (finished / target, best so
-far, elapsed, ETA) with the running trial's epoch bar under it; with --verbose and no TTY, a
-line per epoch."""
+requested trials (tuner.reports.outlook); on a TTY, a live study bar (finished / target,
+best so far, the same time left, elapsed) with the running trial's epoch bar under it; with
+--verbose and no TTY, a line per epoch."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 
 from tuner.config import keys
@@ -85,8 +84,6 @@ class StudyProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
                 console=self.console,
                 transient=True,
             )
@@ -125,8 +122,8 @@ class StudyProgress:
         if trial.user_attrs.get(keys.SKIPPED):
             return  # not run: another process finished the study meanwhile
         self.pace.trial_began = time.monotonic()
+        left = time_left(study, self.target, self.pace.parallel)
         if not self.quiet:
-            left = time_left(study, self.target, self.pace.parallel)
             line = trial_line(trial, study, self.metric) + (f"  {left}" if left else "")
             self.console.print(self.prefix + line, highlight=False, soft_wrap=True)
         if not self.progress:
@@ -136,6 +133,7 @@ class StudyProgress:
         if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
             best = best_trial(study)
             label = f"trials (best {self.metric}={value_of(best):.4g})" if best else "trials"
+            label += f" {left}" if left else ""
             self.progress.update(self.bar, advance=1, description=label)
 
     def _first_epoch(self, epoch: int, total: int) -> None:
