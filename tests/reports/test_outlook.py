@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tuner.cli import main
-from tuner.reports.outlook import clock, first_trial_note
+from tuner.reports.outlook import clock, first_trial_note, typical_seconds
 from tuner.study.workload import workload_notes
 
 IDLE, STARTUP, FOLDS = "has nothing to decide", "prunes nothing in", "each trial trains"
@@ -41,6 +41,28 @@ def test_the_first_trial_against_the_timeout():
     )
     assert first_trial_note(2.0, 100, timeout=600, spent=5) == ""
     assert [clock(s) for s in (12.4, 250, 11100)] == ["12s", "4m10s", "3h05m"]
+
+
+def _trials(*seconds: float) -> list:
+    import datetime
+
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import FrozenTrial, TrialState
+
+    start = datetime.datetime(2026, 1, 1)
+    return [
+        FrozenTrial(number=k, state=TrialState.COMPLETE, value=1.0, datetime_start=start,
+                    datetime_complete=start + datetime.timedelta(seconds=s), params={"x": 0.5},
+                    distributions={"x": FloatDistribution(0, 1)}, user_attrs={},
+                    system_attrs={}, intermediate_values={}, trial_id=k)
+        for k, s in enumerate(seconds)
+    ]  # fmt: skip
+
+
+def test_a_typical_trial_leaves_out_the_pruners_start_up_once_two_followed_it():
+    assert typical_seconds([]) is None
+    assert typical_seconds(_trials(9, 1, 5, 2)) == 3.5  # too few after the start-up: median
+    assert typical_seconds(_trials(9, 1, 5, 2, 4)) == 3.0  # the mean of the trials after it
 
 
 def test_a_sweep_says_its_idle_pruner_up_front_and_the_time_left_after_each_trial(

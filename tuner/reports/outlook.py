@@ -1,7 +1,7 @@
 """What a sweep will cost, said while it runs: during the first trial, when `--timeout` will
 end the sweep after it; after each finished trial, the time left for the requested trials,
-from the finished trials' median duration (the pruned ones included, so the pruner's
-decisions so far count). What the settings multiply is said before: tuner.study.workload."""
+from the finished trials' durations (the pruned ones included, so the pruner's decisions so
+far count). What the settings multiply is said before: tuner.study.workload."""
 
 from __future__ import annotations
 
@@ -11,20 +11,30 @@ import optuna
 from optuna.trial import TrialState
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+STARTUP = 3  # the median pruner's start-up trials (tuner.study.samplers.MEDIAN_STARTUP)
 
 
 def time_left(study: optuna.Study, target: int, parallel: int = 1) -> str:
-    """`~4m10s left for 12 trials`: the trials still to finish times the median duration of
-    the finished ones, shared by `parallel` processes; "" before the first finishes. The
-    median, not the mean: durations are skewed (a first trial warms caches, sizes are drawn
-    log-uniform) and later trials are pruned more; benchmarks/RESULTS.md measures both."""
+    """`~4m10s left for 12 trials`: the trials still to finish times a typical finished
+    trial's duration (`typical_seconds`), shared by `parallel` processes; "" before the
+    first finishes."""
     finished = study.get_trials(deepcopy=False, states=FINISHED)  # one read of the store
-    timed = [t.duration.total_seconds() for t in finished if t.duration]
     left = target - len(finished)
-    if not timed or left <= 0:
+    typical = typical_seconds(finished)
+    if typical is None or left <= 0:
         return ""
-    typical = statistics.median(timed)
     return f"~{clock(left * typical / max(1, parallel))} left for {left} trial(s)"
+
+
+def typical_seconds(finished: list[optuna.trial.FrozenTrial]) -> float | None:
+    """The mean duration of the trials after the first STARTUP (the pruner's start-up, when
+    nothing is pruned, and the first trial's warm-up: both overstate what later trials
+    cost), once two or more followed them; before that, the median of all."""
+    ordered = sorted((t for t in finished if t.duration), key=lambda t: t.number)
+    seconds = [t.duration.total_seconds() for t in ordered]
+    if len(seconds) >= STARTUP + 2:
+        return statistics.fmean(seconds[STARTUP:])
+    return statistics.median(seconds) if seconds else None
 
 
 def first_trial_note(seconds_per_epoch: float, steps: int, timeout: float, spent: float) -> str:
