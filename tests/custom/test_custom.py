@@ -317,6 +317,7 @@ def test_a_model_whose_validation_step_bypasses_forward_cannot_be_averaged(workd
     findings = {f.topic: f for f in tuner.check(str(workdir / "direct.py"))}
     assert findings["ensembles"].refuses == ENSEMBLE
     assert "validation_step never calls Small.forward" in findings["ensembles"].text
+    assert "expected it to score self(x)" in findings["ensembles"].text  # what to do
     assert not any(f.refuses == "search" for f in findings.values())
     task = get_task(str(workdir / "direct.py"))
     with pytest.raises(UsageError, match="could not average its members"):

@@ -218,15 +218,16 @@ def _averaging(model: Any, outputs: list) -> Finding:
     if not outputs:
         return _refused(
             "ensembles",
-            f"validation_step never calls {name}.forward (self(x)), "
-            f"so an ensemble could not average its members",
+            f"validation_step never calls {name}.forward, so an ensemble could not average "
+            f"its members; expected it to score self(x) (docs/custom.md)",
             ENSEMBLE,
         )
     kinds = sorted({type(out).__name__ for out in outputs if not torch.is_tensor(out)})
     if kinds:
         return _refused(
             "ensembles",
-            f"{name}.forward returns {', '.join(kinds)}; an ensemble averages one tensor per call",
+            f"{name}.forward returns {', '.join(kinds)}; expected one tensor per call, which "
+            f"an ensemble averages",
             ENSEMBLE,
         )
     return Finding(
