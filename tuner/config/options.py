@@ -8,6 +8,7 @@ from tuner.config.settings import Setting
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "hyperband", "none")
+MEDIAN_STARTUP = 3  # complete trials the median pruner waits for before it prunes
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed")
 MAX_SEED = 2**32 - 1  # numpy and Lightning take seeds in [0, 2**32)
 MOST = 1_000_000  # trials or epochs: more is a typo, and it would run for ever

@@ -39,6 +39,12 @@ class LSTMBackbone(nn.Module):
         freeze_lstm_layers(self.lstm, count)
 
 
+def first_lstm(model: nn.Module) -> tuple[str, nn.LSTM] | None:
+    """A model's first nn.LSTM and its name in the model (None: it holds none): what
+    `--freeze-layers` freezes in a model that is not a task's own."""
+    return next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.LSTM)), None)
+
+
 def freeze_lstm_layers(lstm: nn.LSTM, count: int) -> None:
     """Stop gradients for the first `count` layers (fine-tuning keeps what they learnt)."""
     for name, weight in lstm.named_parameters():

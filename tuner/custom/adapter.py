@@ -14,7 +14,7 @@ import pandas as pd
 from torch import nn
 
 from tuner.contract.datafiles import read_table
-from tuner.contract.lstm import freeze_lstm_layers
+from tuner.contract.lstm import first_lstm, freeze_lstm_layers
 from tuner.contract.task import Task
 from tuner.custom import checks
 from tuner.custom.building import adopt, build_datamodule, build_model, spec_of
@@ -86,8 +86,8 @@ def _example(parts: UserParts) -> Any:
 
 def lstm_of(model: Any) -> Any:
     """The model's first nn.LSTM, as a fine-tune freezes it (None: the model has none)."""
-    found = next((m for m in model.modules() if isinstance(m, nn.LSTM)), None)
-    return None if found is None else FrozenLayers(found)
+    found = first_lstm(model)
+    return None if found is None else FrozenLayers(found[1])
 
 
 class FrozenLayers:

@@ -273,9 +273,9 @@ def _other(parts: UserParts, model: Any, frozen: int) -> list[Finding]:
 
 def _freezing(model: Any, frozen: int) -> Finding:
     """What `--freeze-layers` freezes: the first layers of the model's first nn.LSTM."""
-    from torch import nn
+    from tuner.contract.lstm import first_lstm  # torch: when a model is checked
 
-    lstm = next(((n, m) for n, m in model.named_modules() if isinstance(m, nn.LSTM)), None)
+    lstm = first_lstm(model)
     if lstm is None:
         return _refused("fine-tune", "--freeze-layers needs an nn.LSTM in the model", FREEZE)
     name, layers = lstm[0], lstm[1].num_layers

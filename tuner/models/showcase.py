@@ -13,7 +13,7 @@ from tuner.contract.checkpoints import restore_model
 from tuner.contract.registry import get_task, registered
 from tuner.errors import TunerError
 from tuner.models.choice import payload_of
-from tuner.models.topk import study_data_args
+from tuner.models.topk import fold_zero, study_data_args
 from tuner.reports.ranking import best_trial
 
 View = tuple[str, Callable[[], None] | str]  # a figure to draw, or an HTML fragment
@@ -35,6 +35,5 @@ def best_model_views(
         data = task.load_data(study_data_args(study))
     except TunerError as exc:
         return [], f"not drawn: {exc}"
-    settings = {**payload["settings"], "seed": int(keys.study_attr(study, keys.SEED)), "fold": 0}
-    datamodule = task.build_datamodule(data, settings)
+    datamodule = task.build_datamodule(data, fold_zero(study, payload["settings"]))
     return task.report_views(restore_model(payload, task), datamodule), ""

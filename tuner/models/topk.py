@@ -82,7 +82,7 @@ def build_ensemble(
     holder = _holder(holder_study, study, storage)
     lead = chosen[0].payload
     data = _checked_data(study, found, data, lead["settings"])
-    settings = {**lead["settings"], "seed": int(keys.study_attr(study, keys.SEED)), "fold": 0}
+    settings = fold_zero(study, lead["settings"])
     scored = _scores(chosen, holder, found, data, settings, "" if combine == "mean" else combine,
                      (tracking_uri, storage))  # fmt: skip
     example = found.example(data, lead["settings"]) if found.example else None
@@ -213,6 +213,12 @@ def averaging_task(study: optuna.Study, task: str | None = None) -> Task:
 def check_combine(combine: str) -> None:
     if combine and combine not in ("mean", *RULES):
         raise UsageError(f"--combine {combine!r}: expected one of mean, {', '.join(RULES)}")
+
+
+def fold_zero(study: optuna.Study, settings: dict[str, Any]) -> dict[str, Any]:
+    """A trial's settings for its fold-0 data, split with the study's seed: the rows its
+    models are scored on again (fold 0's test part is every fold's)."""
+    return {**settings, "seed": int(keys.study_attr(study, keys.SEED)), "fold": 0}
 
 
 def study_data_args(study: optuna.Study) -> dict[str, Any]:

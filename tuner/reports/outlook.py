@@ -8,10 +8,9 @@ from __future__ import annotations
 import statistics
 
 import optuna
-from optuna.trial import TrialState
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-STARTUP = 3  # the median pruner's start-up trials (tuner.study.samplers.MEDIAN_STARTUP)
+from tuner.config.options import MEDIAN_STARTUP as STARTUP
+from tuner.reports.ranking import FINISHED
 
 
 def time_left(study: optuna.Study, target: int, parallel: int = 1) -> str:

@@ -25,8 +25,15 @@ from optuna.trial import TrialState  # noqa: E402
 
 from tuner.config import keys
 from tuner.reports import page  # noqa: E402
-from tuner.reports.ranking import best_trial, ranked_trials, trials_table, value_of  # noqa: E402
+from tuner.reports.ranking import (  # noqa: E402
+    FINISHED,
+    best_trial,
+    ranked_trials,
+    trials_table,
+    value_of,
+)
 from tuner.tracking import TrackingStore  # noqa: E402
+from tuner.training.folds import fold_count  # noqa: E402
 
 PLOTS: dict[str, tuple[str, Callable[..., Any]]] = {
     "history": (
@@ -198,8 +205,7 @@ def plot_epoch_curves(tracking_uri: str, study: optuna.Study, named: int = 5) ->
     = fold x max_epochs + epoch); the best `named` trials in colour with a legend, the best
     thickest, the others grey; pruned trials dashed."""
     store, metric = TrackingStore(tracking_uri), keys.study_attr(study, keys.METRIC)
-    states = (TrialState.COMPLETE, TrialState.PRUNED)
-    trials = [t for t in study.get_trials(deepcopy=False, states=states)
+    trials = [t for t in study.get_trials(deepcopy=False, states=FINISHED)
               if t.user_attrs.get(keys.RUN_ID)]  # fmt: skip
     if not trials:
         raise ValueError("no finished trial has an MLflow run")
@@ -218,7 +224,7 @@ def plot_epoch_curves(tracking_uri: str, study: optuna.Study, named: int = 5) ->
 
 
 def _fold_count(trial: optuna.trial.FrozenTrial) -> int:
-    return max(1, int((trial.user_attrs.get(keys.SETTINGS) or {}).get("folds") or 1))
+    return fold_count(trial.user_attrs.get(keys.SETTINGS) or {})
 
 
 def _curve_style(trial: optuna.trial.FrozenTrial, best: list[int]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from rich.progress import (
 
 from tuner.config import keys
 from tuner.reports.outlook import first_trial_note, time_left
-from tuner.reports.ranking import best_trial, trial_state, value_of
+from tuner.reports.ranking import FINISHED, best_trial, trial_state, value_of
 
 
 def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
@@ -122,7 +122,8 @@ class StudyProgress:
         if trial.user_attrs.get(keys.SKIPPED):
             return  # not run: another process finished the study meanwhile
         self.pace.trial_began = time.monotonic()
-        left = time_left(study, self.target, self.pace.parallel)
+        shown = not self.quiet or self.progress is not None  # one store read, where shown
+        left = time_left(study, self.target, self.pace.parallel) if shown else ""
         if not self.quiet:
             line = trial_line(trial, study, self.metric) + (f"  {left}" if left else "")
             self.console.print(self.prefix + line, highlight=False, soft_wrap=True)
@@ -130,7 +131,7 @@ class StudyProgress:
             return
         if trial.number in self.epoch_bars:
             self.progress.remove_task(self.epoch_bars.pop(trial.number))
-        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        if trial.state in FINISHED:
             best = best_trial(study)
             label = f"trials (best {self.metric}={value_of(best):.4g})" if best else "trials"
             label += f" {left}" if left else ""

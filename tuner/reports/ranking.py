@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # MLflow: only a study's closing record needs it
     from tuner.tracking import StudyTracker
 
 
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the trials a study's target counts
+
+
 def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     """COMPLETE, PRUNED, FAIL, INTERRUPTED, RUNNING, WAITING, or SKIPPED. Optuna records an
     interrupted trial (Ctrl-C, a preemption notice, a process that died) and one that

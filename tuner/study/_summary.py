@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from tuner.config import keys
 from tuner.config.goals import Constraint
 from tuner.reports import ranking as report
+from tuner.reports.ranking import FINISHED
 from tuner.storage.studies import load_study, read_studies
 from tuner.study._config import SearchResult
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def summarize(

@@ -13,7 +13,7 @@ import optuna
 
 from tuner.config import keys
 from tuner.config.goals import SETS_CONSTRAINTS, Constraint, sampler_constraints
-from tuner.config.options import PRUNERS, SAMPLERS
+from tuner.config.options import MEDIAN_STARTUP, PRUNERS, SAMPLERS
 from tuner.errors import UsageError
 
 NEEDS = {"cmaes": ("cmaes",), "gp": ("scipy",)}  # packages a sampler imports when it runs
@@ -59,7 +59,8 @@ def make_sampler(
 # sweeps without pruning (6 seeds, benchmarks/RESULTS.md), it kept the best trial of every
 # sweep with 4 backtests when asked every epoch (43% of the epochs); Hyperband pruned the
 # best trial in 3 or 4 of the 6, judging on noisy early epochs.
-MEDIAN_STARTUP = 3  # complete trials before it prunes (TPE's own start-up is 3 to 10)
+# MEDIAN_STARTUP (tuner.config.options): complete trials before it prunes (TPE's own
+# start-up is 3 to 10)
 MEDIAN_WARMUP = 5  # epochs (steps) a trial trains before it may be stopped
 # and then it decides every 5th epoch: a trial talks to Optuna's storage only where the
 # pruner can decide (`decides_at`), and a report + check costs about 8 ms, as much as an

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tuner.study.samplers import MEDIAN_STARTUP, decides_at
+from tuner.config.options import MEDIAN_STARTUP
+from tuner.study.samplers import decides_at
 from tuner.training.folds import fold_count
 
 
