@@ -38,12 +38,9 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         config = dataclasses.replace(config, pruner="none")
     if config.worker_index is None:
         settings = {**prepared.task.defaults, **prepared.space.fixed}
-        said = " ".join(prepared.notes)  # a task that chose its folds said so already
-        for note in [
-            *prepared.notes,
-            *capped,
-            *workload_notes(settings, config.pruner, trials, said),
-        ]:
+        backtests = prepared.task.fold_models == "recent"  # backtests keep their newest
+        costs = workload_notes(settings, config.pruner, trials, backtests)
+        for note in [*prepared.notes, *capped, *costs]:
             print(f"note: {note}")
     study, tracker = open_record(prepared, config)
     silent = config.quiet or config.worker_index is not None

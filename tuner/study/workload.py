@@ -12,16 +12,15 @@ from tuner.training.folds import fold_count
 
 
 def workload_notes(
-    settings: Mapping[str, Any], pruner: Any, trials: int, said: str = ""
+    settings: Mapping[str, Any], pruner: Any, trials: int, backtests: bool = False
 ) -> list[str]:
-    """One line per setting that multiplies the work or makes the pruner idle (the folds'
-    cost once: a task's note that says how many backtests each trial runs, `said`, adds
-    what they cost)."""
+    """One line per setting that multiplies the work or makes the pruner idle; folds are
+    named `backtests` where they are (a forecast's, whose newest fold models it keeps)."""
     folds = fold_count(settings)
     epochs = int(settings["max_epochs"])
     notes = []
     if folds > 1:
-        named = "backtests" if f"{folds} backtests" in said else "folds"
+        named = "backtests" if backtests else "folds"
         notes.append(f"{folds} {named}: each trial trains {folds} models, one per fold (about "
                      f"{folds}x the time of one hold-out)")  # fmt: skip
     if not isinstance(pruner, str) or pruner == "none":
