@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 
 import tuner
@@ -51,22 +52,33 @@ def test_report_writes_plots_and_table_and_logs_them_on_the_parent_run(tiny_spac
     assert "tuner finetune --from study:r" in note and "3 complete" in note
 
 
-def test_compare_prints_and_writes_one_row_per_study(tiny_space, capsys):
-    for name, trials in (("a", 1), ("b", 2)):
-        tuner.search(
-            "forecasting",
-            trials=trials,
-            space=str(tiny_space),
-            study=name,
-            pruner="none",
-            quiet=True,
-        )
+def test_compare_ui_and_report_read_several_studies_on_a_shared_mlflow_server(
+    tiny_space, mlflow_server, capsys
+):
+    """A team's view: two studies tracked on a real `mlflow server` (http), compared side by
+    side, each opened by `tuner ui` on its own runs table, and a report logged over http."""
+    remote = mlflow_server.url
+    results = {
+        name: tuner.search("forecasting", trials=trials, space=str(tiny_space), study=name,
+                           pruner="none", tracking_uri=remote, quiet=True)  # fmt: skip
+        for name, trials in (("a", 1), ("b", 2))
+    }
     capsys.readouterr()
     assert main(["compare", "a", "b", "--out", "cmp.csv"]) == 0
     table = pd.read_csv("cmp.csv")
     assert table.study.tolist() == ["a", "b"] and table.complete.tolist() == [1, 2]
     assert (table.wall_s > 0).all() and table.best_params.str.contains("hidden_size").all()
     assert "written to cmp.csv" in capsys.readouterr().out
+    client = MlflowClient(remote)
+    for name in results:
+        assert main(["ui", "--tracking-uri", remote, "--study", name]) == 0
+        experiment = client.get_experiment_by_name(name)
+        url = capsys.readouterr().out.strip()
+        assert url == (f"MLflow UI: {remote}/#/experiments/{experiment.experiment_id}/runs?"
+                       "viewStateShareKey=tuner&workflowType=machine_learning")  # fmt: skip
+    assert main(["report", "--study", "b", "--tracking-uri", remote, "--out", "rb"]) == 0
+    logged = {a.path for a in client.list_artifacts(results["b"].parent_run_id, "report")}
+    assert "report/report.html" in logged
 
 
 def test_a_classifiers_report_shows_its_confusion_matrix_on_the_test_part(workdir):
@@ -80,3 +92,20 @@ def test_a_classifiers_report_shows_its_confusion_matrix_on_the_test_part(workdi
     test_acc = result.test_metrics["test_acc"]
     assert abs(right / total - test_acc) < 1e-6  # the same model, the same test rows
     assert "view0.png" in {p.name for p in (workdir / "cls-report").iterdir()}
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_parallel_coordinates_draw_every_trial_visibly_on_white():
+    """Optuna's Blues scale draws the worst trials near white: none is lighter than a mid
+    blue here (luminance below 0.75; white is 1)."""
+    import numpy as np
+    import optuna
+
+    from tuner.reports.plots import PLOTS
+
+    study = optuna.create_study()
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2 + t.suggest_int("y", 1, 5), 12)
+    lines = PLOTS["parallel"][1](study).collections[0]
+    colours = lines.to_rgba(lines.get_array())[:, :3]
+    assert len(colours) == 12
+    assert (colours @ np.array([0.2126, 0.7152, 0.0722])).max() < 0.75

@@ -17,8 +17,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 import optuna.visualization.matplotlib as ovm  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
@@ -47,8 +49,22 @@ PLOTS: dict[str, tuple[str, Callable[..., Any]]] = {
             s, evaluator=PedAnovaImportanceEvaluator(), **target
         ),
     ),
-    "parallel": ("Parallel coordinates: params against the metric", ovm.plot_parallel_coordinate),
+    "parallel": (
+        "Parallel coordinates: params against the metric",
+        lambda s, **target: _no_white_lines(ovm.plot_parallel_coordinate(s, **target)),
+    ),
 }
+
+
+def _no_white_lines(axis: Any) -> Any:
+    """Optuna colours the lines on Blues, whose worst end is near white on a white page: the
+    same scale from its light blue on, so every trial's line shows."""
+    for lines in axis.collections:
+        blues = plt.get_cmap(lines.get_cmap().name)
+        light, dark = (0.0, 0.55) if blues.name.endswith("_r") else (0.45, 1.0)
+        shades = blues(np.linspace(light, dark, 256))
+        lines.set_cmap(ListedColormap(shades, name="blues-visible"))
+    return axis
 
 
 def _whole_trials(axis: Any) -> Any:
