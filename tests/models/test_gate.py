@@ -16,6 +16,7 @@ from tuner.cli import main
 from tuner.config import keys
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
+from tuner.study._summary import model_version
 
 GOOD = {"lr": 1e-2, "max_epochs": 15, "scaling": "global", "transform": "none"}
 # an untrained model scaled by the series' training part forecasts about its training
@@ -65,7 +66,7 @@ def test_a_worse_ensemble_is_recorded_but_leaves_best_where_it_was(folds_space, 
     printed = capsys.readouterr().out
     assert "not aliased @best" in printed and "@best (trial 0)" in printed
     assert _alias("gate-ensemble") is None  # its first version included
-    assert str(_alias("gate").version) == good.user_attrs[keys.MODEL_VERSION]
+    assert str(_alias("gate").version) == model_version(study, good)
     client = MlflowClient(default_tracking_uri())
     version = client.get_model_version("gate-ensemble", "1")  # recorded all the same
     assert version.tags[keys.ROWS_TAG] == "gate: the validation part"

@@ -15,6 +15,7 @@ from tuner.config import keys
 from tuner.contract.registry import get_task
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
+from tuner.study._summary import model_version
 
 TWO_OBJECTIVES = TINY_SPACE.replace("max_epochs: 2", "max_epochs: 4") + (
     "objectives:\n  - {metric: val_mae, direction: minimize}\n  - {metric: params}\n"
@@ -75,9 +76,9 @@ def test_a_two_objective_study_keeps_its_front_and_registers_every_member(workdi
     # every front member's model is registered; `best` is the best first objective
     client = MlflowClient(default_tracking_uri())
     for trial in complete:
-        assert (keys.MODEL_VERSION in trial.user_attrs) >= (trial.number in front)
+        assert (model_version(study, trial) is not None) >= (trial.number in front)
     alias = client.get_model_version_by_alias("pareto", "best")
-    assert str(alias.version) == by_value.user_attrs[keys.MODEL_VERSION]
+    assert str(alias.version) == model_version(study, by_value)
 
     assert main(["report", "--study", "pareto"]) == 0
     page = (workdir / "mlruns" / "reports" / "pareto" / "report.html").read_text()

@@ -84,3 +84,9 @@ ROOT_STUDY_TAG = "tuner.root_study"  # the search a chain of fine-tunes started 
 MEMBERS_TAG = "tuner.members"  # the trial numbers a top-k ensemble averages
 MEMBER_RUNS_TAG = "tuner.member_runs"  # and their MLflow runs
 ROWS_TAG = "tuner.rows"  # which validation rows a version's rank was scored on
+
+
+def model_version_key(trial: int) -> str:
+    """The study attribute holding the version a trial's model became: the writer process
+    registers it after the trial ended, when Optuna no longer takes the trial's attributes."""
+    return f"model_version_of_trial_{trial}"

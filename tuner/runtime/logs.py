@@ -24,6 +24,7 @@ def quiet_libraries() -> None:
         "lightning",
         "pytorch_lightning",
         "alembic",
+        "psycopg",  # "error ignored terminating <Pipeline>" after the failure tuner reports
     ):
         logging.getLogger(name).setLevel(logging.ERROR)
     # MLflow logs a store's failure with a traceback before raising it; tuner reports it

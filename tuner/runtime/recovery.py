@@ -15,8 +15,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config import keys
 from tuner.errors import mask_secrets
+from tuner.runtime.journal import RecordsFailed
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+# SQLAlchemy's errors that a store gives whatever the params: it is unreachable, full,
+# locked, or read-only (InternalError: PostgreSQL's "read-only transaction" after a fail-over)
+STORE_ERRORS = ("OperationalError", "DatabaseError", "InternalError")
 
 
 def environment_failure(exc: BaseException) -> str | None:
@@ -24,11 +30,13 @@ def environment_failure(exc: BaseException) -> str | None:
     when the failure may be the params' (a NaN loss, out of memory, a bug in a model)."""
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, RecordsFailed):  # the writer's own reason
+            return str(seen)
         if isinstance(seen, OSError) and seen.errno in DISK_ERRNOS:
             return f"the disk is full or read-only ({seen.strerror}: {seen.filename or ''})"
         kind = type(seen)
         module = kind.__module__.split(".")[0]
-        if module == "sqlalchemy" and kind.__name__ in ("OperationalError", "DatabaseError"):
+        if module == "sqlalchemy" and kind.__name__ in STORE_ERRORS:
             detail = first_line(getattr(seen, "orig", None) or seen)  # the database's own words
             if "disk is full" in detail or "No space left" in detail:
                 return f"the disk is full ({detail})"

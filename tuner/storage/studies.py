@@ -4,6 +4,7 @@ sweep with heartbeats and a bounded pool, directly or through the gRPC storage p
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
@@ -48,6 +49,12 @@ def _reader(url: str) -> RDBStorage:
     worker reads the store a few times as it starts, and a pooled connection would stay open
     to the database server for the worker's whole life)."""
     return RDBStorage(url, engine_kwargs=engine_options(url, pooled=False))
+
+
+def set_study_attr(url: str, name: str, key: str, value: Any) -> None:
+    """One attribute of a stored study (a writer process records a model's version)."""
+    storage = _reader(url)
+    storage.set_study_user_attr(storage.get_study_id_from_name(name), key, value)
 
 
 def load_study(name: str, storage: str | None = None) -> optuna.Study:

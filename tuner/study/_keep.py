@@ -66,23 +66,22 @@ def keep_if_best(
             path,
             example,
             pyfunc_model.default_params(task),
+            promote=_promoted(context, trial, fitted.value),
         )
-    _promote(context, trial, fitted.value, logged.version, rank)
     trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
     trial.set_user_attr(keys.MODEL_ID, logged.model_id)
-    trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+    if logged.version:  # written now; else the writer records it (keys.model_version_key)
+        trial.set_user_attr(keys.MODEL_VERSION, logged.version)
 
 
-def _promote(
-    context: TrialContext, trial: optuna.Trial, value: float, version: str, rank: tuple
-) -> None:
-    """Move `best` to the new version, under the stores' lock; where the study has a bar
-    it does not beat, the version stays recorded and the alias where it was."""
+def _promoted(context: TrialContext, trial: optuna.Trial, value: float) -> bool:
+    """Whether `best` may move to the new version (where it ranks better than the holder,
+    decided by whoever writes it, under the stores' lock): not where the study has a bar
+    the trial does not beat (the version stays recorded and the alias where it was)."""
     if context.bar is not None and not beats(value, context.bar, context.space.direction):
         trial.set_user_attr(keys.NOT_PROMOTED, context.bar)
-        return
-    with context.store_lock():
-        context.tracker.move_best_alias(version, rank)
+        return False
+    return True
 
 
 def _keep_weights(

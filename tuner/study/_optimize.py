@@ -17,7 +17,6 @@ from tuner.errors import TunerError, UsageError
 from tuner.reports.progress import Pace, StudyProgress
 from tuner.runtime import devices, signals
 from tuner.runtime.recovery import environment_failure, fail_dead_trials
-from tuner.storage.databases import store_lock
 from tuner.storage.locations import HOME, is_shared_tracking
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._record import close_record, open_record
@@ -26,7 +25,7 @@ from tuner.study.baselines import study_baselines
 from tuner.study.samplers import decides_at
 from tuner.study.trial import TrialContext, run_trial
 from tuner.study.workload import workload_notes
-from tuner.tracking import StudyTracker
+from tuner.tracking import StudyTracker, writer
 
 
 def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
@@ -47,11 +46,11 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
     baselines = study_baselines(study, prepared, tracker, silent)
     context = _trial_context(prepared, config, tracker, baselines)
     if config.worker_index is not None:  # the launching process closes the study's record
-        _optimize_or_stop(study, context, config)
+        _record_beside(study, context, config, prepared)
         return summarize(study, prepared.tracking_uri, prepared.storage)
     status: str | None = "KILLED"  # unless the loop below ends normally or with a clear error
     try:
-        _optimize_or_stop(study, context, config)
+        _record_beside(study, context, config, prepared)
         status = "FINISHED"
     except SweepStopped:
         status = None  # the stores may be down: the next run closes the record
@@ -63,6 +62,19 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         if status:
             close_record(prepared, study, tracker, status)
     return summarize(study, prepared.tracking_uri, prepared.storage)
+
+
+def _record_beside(
+    study: optuna.Study, context: TrialContext, config: SearchConfig, prepared: Prepared
+) -> None:
+    """The trials, their records written by a writer process beside them: the study ends
+    once every record is in MLflow, or stops with the reason why one could not be."""
+    folder = HOME / "journal" / prepared.folder_name
+    try:
+        with writer.beside(context.tracker, prepared.storage, folder):
+            _optimize_or_stop(study, context, config)
+    except writer.RecordsFailed as exc:
+        raise SweepStopped(f"the sweep stopped: {exc}") from None
 
 
 def _trial_context(
@@ -86,7 +98,6 @@ def _trial_context(
         target=config.trials,
         precision=config.precision,
         reports=decides_at(config.pruner),
-        store_lock=lambda: store_lock(prepared.storage, prepared.tracking_uri),
         resume_dir=folder,
         publish_resume=is_shared_tracking(prepared.tracking_uri),
         max_retries=config.max_retries,

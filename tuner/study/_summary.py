@@ -37,7 +37,7 @@ def summarize(
         checkpoint_uri=attrs.get(keys.CHECKPOINT_URI),
         parent_run_id=study.user_attrs.get(keys.PARENT_RUN_ID),
         model_name=study.user_attrs.get(keys.MODEL_NAME, study.study_name),
-        model_version=attrs.get(keys.MODEL_VERSION),
+        model_version=model_version(study, best) if best else None,
         counts=counts,
         test_metrics={k: v for k, v in attrs.items() if k.startswith("test_")},
         baseline_keys=list(attrs.get(keys.BASELINE_KEYS, [])),
@@ -59,8 +59,15 @@ def _front_row(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str
     return {
         "trial": trial.number,
         **dict(zip(names, trial.values, strict=True)),
-        "model_version": trial.user_attrs.get(keys.MODEL_VERSION),
+        "model_version": model_version(study, trial),
     }
+
+
+def model_version(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str | None:
+    """The version the trial's model became: a trial attribute where it was registered
+    during the trial (older studies), else the study attribute its writer recorded."""
+    found = trial.user_attrs.get(keys.MODEL_VERSION)
+    return found or study.user_attrs.get(keys.model_version_key(trial.number))
 
 
 def count_finished_by_name(name: str, storage: str) -> int:

@@ -24,6 +24,7 @@ from tuner.runtime import signals
 from tuner.runtime.devices import describe
 from tuner.runtime.recovery import environment_failure
 from tuner.study._keep import keep_if_best, objective_values, recorded_costs
+from tuner.tracking.writer import check_writer
 from tuner.training.fitting import Fitted, Infeasible, TrialContext, fit_trial
 from tuner.training.folds import fold_count
 from tuner.training.loop import evaluate
@@ -75,6 +76,7 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]
 
 def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]:
     signals.raise_if_stopped()
+    check_writer(context.tracker)  # records it could not write stop the sweep
     _skip_if_target_reached(trial, context.target)
     settings, recorder = _start(context, trial)
     chain = Chain.of(trial, context.resume_dir)

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # for type checkers and editors; at run time, __getattr__ below
     from tuner.tracking.model_registry import BEST_ALIAS
     from tuner.tracking.store import CHECKPOINT_DIR, SHARED_VIEW_TAG, VIEW_KEY, TrackingStore
-    from tuner.tracking.study_runs import RUN_STATUS, StudyTracker
+    from tuner.tracking.study_runs import StudyTracker
+    from tuner.tracking.trial_records import RUN_STATUS
 
-_MODULES = ("model_registry", "store", "study_runs")  # where the names below live
+_MODULES = ("model_registry", "store", "study_runs", "trial_records")  # where the names below live
 __all__ = [
     "BEST_ALIAS",
     "CHECKPOINT_DIR",

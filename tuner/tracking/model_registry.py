@@ -60,7 +60,11 @@ class StudyModel:
         self, run_id: str, model_id: str, number: int, rank: tuple[float, float], rows: str = ""
     ) -> str:
         """A new version of the study's model (its rank and the rows it was scored on as
-        tags); returns it."""
+        tags); returns it. A model registered before (a record written again after a crash)
+        keeps the version it has."""
+        for found in self.client.search_model_versions(f"run_id = '{run_id}'"):
+            if found.name == self.name and found.source == f"models:/{model_id}":
+                return str(found.version)
         try:
             self.client.create_registered_model(self.name)
         except MlflowException as exc:

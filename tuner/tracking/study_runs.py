@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -32,33 +30,24 @@ from tuner.config.keys import (
 )
 from tuner.config.names import path_part
 from tuner.errors import mask_secrets
-from tuner.runtime.scratch import scratch_folder
-from tuner.tracking import pyfunc_model
-from tuner.tracking.model_registry import LoggedBest, StudyModel, requirements
+from tuner.tracking.model_registry import StudyModel
 from tuner.tracking.store import (
-    CHECKPOINT_DIR,
     SHARED_VIEW_TAG,
     VIEW_KEY,
     TrackingStore,
     now_ms,
 )
+from tuner.tracking.trial_records import TrialRecords
 
 NOTE_TAG = "mlflow.note.content"  # the run's description in the MLflow UI
-RUN_NAME_TAG = "mlflow.runName"  # setting it renames the run
 RESUME_FOLDER = "resume"  # a running trial's resume checkpoint, in its run's artifacts
-RUN_STATUS = {
-    "FAIL": "FAILED",
-    "INTERRUPTED": "KILLED",
-    "LOST": "KILLED",
-    "PREEMPTED": "KILLED",
-}  # trial state -> MLflow run status
 
 
 def _param_text(value: Any) -> str:
     return mask_secrets(str(value))[:6000]
 
 
-class StudyTracker:
+class StudyTracker(TrialRecords):
     """The MLflow record of one study."""
 
     def __init__(
@@ -211,44 +200,6 @@ class StudyTracker:
         )
         return run.info.run_id
 
-    def log_history(
-        self,
-        run_id: str,
-        rows: list[tuple[Mapping[str, float], int]],
-        model_id: str | None = None,
-        earlier: Mapping[str, Metric] | None = None,
-    ) -> dict[str, Metric]:
-        """Several steps of metrics in as few store writes as MLflow allows; returns the
-        latest point of each name sent. With `model_id`, each name's latest point (of `rows`,
-        else of `earlier`: what was sent before) is linked to that logged model too (MLflow
-        3's model page). A point sent before goes again, linked, with its own step and
-        timestamp: the run's table holds that entry already and skips it (a new point would
-        show the final value as one more epoch)."""
-        stamp = now_ms()
-        points = [
-            Metric(k, float(v), stamp, step) for values, step in rows for k, v in values.items()
-        ]
-        latest = {m.key: m for m in points}  # rows come in step order
-        if model_id is not None:
-            last = {id(m) for m in latest.values()}
-            points = [m for m in points if id(m) not in last] + [
-                Metric(m.key, m.value, m.timestamp, m.step, model_id=model_id)
-                for m in {**(earlier or {}), **latest}.values()
-            ]
-        for start in range(0, len(points), 1000):  # MLflow takes at most 1000 per log_batch
-            self.client.log_batch(run_id, metrics=points[start : start + 1000])
-        return latest
-
-    def end_trial(self, run_id: str, number: int, state: str, details: Mapping[str, Any]) -> None:
-        """Close a trial's run with its final state (COMPLETE / PRUNED / FAIL) and why."""
-        tags = [
-            RunTag(STATE_TAG, state),
-            RunTag(RUN_NAME_TAG, f"trial-{number} {state.lower()}"),  # renames the run
-            *(RunTag(f"{TAG}{k}", mask_secrets(str(v))[:5000]) for k, v in details.items()),
-        ]
-        self.client.log_batch(run_id, tags=tags)
-        self.client.set_terminated(run_id, status=RUN_STATUS.get(state, "FINISHED"))
-
     def close_orphan_runs(self, states: Mapping[int, str]) -> int:
         """Trial runs left RUNNING by a process that stopped before closing them (a second
         Ctrl-C, a store that was down) are closed with the state Optuna recorded for their
@@ -271,9 +222,6 @@ class StudyTracker:
     def tag_run(self, run_id: str, tags: Mapping[str, str]) -> None:
         self.client.log_batch(run_id, tags=[RunTag(k, mask_secrets(v)) for k, v in tags.items()])
 
-    def log_text(self, run_id: str, text: str, name: str) -> None:
-        self.client.log_text(run_id, mask_secrets(text), name)
-
     def publish_resume(self, run_id: str, path: Path) -> None:
         """A running trial's resume checkpoint, where every host reads it (the run's
         artifacts; replaced at each save)."""
@@ -289,12 +237,6 @@ class StudyTracker:
             got = self.client.download_artifacts(run_id, f"{RESUME_FOLDER}/{path.name}", folder)
             os.replace(got, path)
         return True
-
-    def keep_weights(self, run_id: str, checkpoint: Path) -> str:
-        """A trial's checkpoint as a file of its run (where `runs:/<id>` sources find one);
-        returns its URI."""
-        self.client.log_artifact(run_id, str(checkpoint), CHECKPOINT_DIR)
-        return f"runs:/{run_id}/{CHECKPOINT_DIR}/{checkpoint.name}"
 
     def drop_resume(self, run_ids: list[str]) -> None:
         """The trial ended for good: its chain's published resume checkpoints go (they are
@@ -323,34 +265,3 @@ class StudyTracker:
             tags={STUDY_TAG: self.study_name, TRIAL_TAG: str(number)},
             model_type="lstm-tuner",
         ).model_id
-
-    def log_best_model(
-        self,
-        model_id: str,
-        run_id: str,
-        number: int,
-        rank: tuple[float, float],
-        task: Any,
-        checkpoint: Path,
-        example: pd.DataFrame | None,
-        params: dict[str, Any],
-        rows: str = "",
-    ) -> LoggedBest:
-        """Log a trial's checkpoint as an MLflow Model into its logged model (new_model) and
-        register it as a new version of the study's model, its rank scored on `rows` (the
-        caller then moves the `best` alias, under the stores' lock)."""
-        folder = scratch_folder("tuner-model-") / "model"
-        try:
-            pyfunc_model.save(
-                folder, task, checkpoint, example, params, model_id, run_id, requirements()
-            )
-            self.client.log_model_artifacts(model_id, str(folder))
-        except BaseException:
-            self.client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
-            raise
-        finally:
-            shutil.rmtree(folder.parent, ignore_errors=True)
-        self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
-        self.client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
-        version = self.registry.register(run_id, model_id, number, rank, rows)
-        return LoggedBest(f"models:/{model_id}", model_id, version)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -47,9 +46,6 @@ class TrialContext:
     precision: str = "32-true"
     reports: Callable[[int], bool] = lambda step: True  # steps the pruner decides at
     on_epoch: Callable[[int, int, int, Mapping[str, float]], None] | None = None
-    # held while the `best` alias moves: hosts finishing together must not point it at a
-    # model that is no longer the best
-    store_lock: Callable[[], AbstractContextManager[None]] = nullcontext
     resume_dir: Path | None = None  # where running trials keep resume checkpoints
     publish_resume: bool = False  # and also in their MLflow runs, for the other hosts
     max_retries: int = 10  # of a trial whose worker died or was preempted

@@ -14,6 +14,7 @@ import torch
 
 from tuner.errors import TrialFailed
 from tuner.tracking import StudyTracker
+from tuner.tracking.writer import check_writer
 
 FLUSH_SECONDS = 5.0  # how stale a running trial's curves in MLflow may get
 
@@ -72,6 +73,7 @@ class TrialRecorder:
     def flush(self, model_id: str | None = None) -> None:
         """Send what is not in MLflow yet (called at the end of every trial, however it
         ends); with `model_id`, link each metric's latest point to that logged model."""
+        check_writer(self.tracker)  # a store lost mid-trial ends the sweep (recovery)
         if self.unsent or model_id is not None:
             sent = self.tracker.log_history(self.run_id, self.unsent, model_id, self.sent)
             self.sent.update(sent)

@@ -1,0 +1,172 @@
+"""The writer beside a sweep: a process of its own that writes the records a trial queued
+(tuner.runtime.journal) to MLflow, so their store round trips and uploads stay off the
+trial loop's CPU and clock. A thread of the sweep's own process would not do: the writes
+took the loop's time through the GIL (benchmarks/RESULTS.md).
+
+The entries hold data only; what they may ask for is the tracker's own writes named in
+APPLIED. A write that fails is tried RETRIES times, then the entry keeps the reason and the
+writer stops: the sweep ends with that line, and the next run writes what is left."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from tuner.runtime.journal import Journal, RecordsFailed, read_ops
+from tuner.runtime.recovery import environment_failure, first_line
+from tuner.storage.databases import store_lock
+from tuner.storage.studies import set_study_attr
+
+APPLIED = ("log_metrics", "end_trial", "log_text", "keep_weights", "publish_model")
+RETRIES = 3
+IDLE_S = 0.05  # how often an idle writer looks for new entries
+ENV = "TUNER_WRITER"  # the tracker's settings, through the environment: no secret in `ps`
+
+
+def apply_entry(tracker: Any, entry: Path) -> None:
+    """Write one entry's records through `tracker` (a StudyTracker writing directly)."""
+    for op in read_ops(entry):
+        name = op.get("op")
+        if name not in APPLIED:
+            raise ValueError(f"{entry}: {name!r} is not a record this writer writes")
+        arguments = {k: v for k, v in op.items() if k != "op"}
+        getattr(tracker, f"_{name}")(entry=entry, **arguments)
+
+
+def write_all(tracker: Any, journal: Journal, owners: tuple[int, ...]) -> bool:
+    """Write the entries of `owners` and of processes that ended, oldest first; False once
+    an entry failed RETRIES times (its reason kept in it)."""
+    while (entry := journal.claim(owners)) is not None:
+        if not _write_one(tracker, journal, entry):
+            return False
+    return True
+
+
+def _write_one(tracker: Any, journal: Journal, entry: Path) -> bool:
+    for attempt in range(RETRIES):
+        try:
+            apply_entry(tracker, entry)
+        except Exception as exc:  # kept with the entry, and said by the sweep
+            reason = environment_failure(exc) or f"{type(exc).__name__}: {first_line(exc)}"
+            journal.failed(entry, reason)
+            time.sleep(0.5 * 2**attempt)
+            continue
+        journal.done(entry)
+        return True
+    return False
+
+
+@contextmanager
+def beside(tracker: Any, storage: str, folder: Path) -> Iterator[None]:
+    """During a sweep: what an earlier process left queued is written first, then the
+    tracker's records are queued and a writer process writes them; on the way out every
+    queued record is written (the writer's, then whatever it left) before the study may be
+    reported finished. Raises RecordsFailed when some could not be (they stay queued)."""
+    journal = Journal(folder)
+    tracker.lock = partial(store_lock, storage, tracker.tracking_uri)
+    tracker.version_store = partial(set_study_attr, storage, tracker.study_name)
+    _write_or_raise(tracker, journal)  # an earlier run's, before this one adds its own
+    tracker.writer = _start(journal, _settings(tracker, storage))
+    tracker.journal = journal
+    try:
+        yield
+    except BaseException:
+        tracker.journal = None
+        _stop(tracker.writer, journal)  # it writes what is queued; a failure waits for a rerun
+        raise
+    tracker.journal = None
+    _stop(tracker.writer, journal)
+    _write_or_raise(tracker, journal)  # what the writer left, if it stopped on a failure
+
+
+def check_writer(tracker: Any) -> None:
+    """Raise RecordsFailed once the writer stopped on a record it could not write."""
+    writer = getattr(tracker, "writer", None)
+    if tracker.journal is not None and writer is not None and writer.poll() is not None:
+        reasons = tracker.journal.failures()
+        if reasons:
+            raise RecordsFailed(reasons[0])
+
+
+def _write_or_raise(tracker: Any, journal: Journal) -> None:
+    if not write_all(tracker, journal, (os.getpid(),)):
+        left = len(journal.entries())
+        raise RecordsFailed(
+            f"{journal.failures()[0]}; {left} record(s) not yet in MLflow are kept in "
+            f"{journal.folder} and the next run writes them"
+        )
+
+
+def _settings(tracker: Any, storage: str) -> dict[str, Any]:
+    return {"tracking_uri": tracker.tracking_uri, "study_name": tracker.study_name,
+            "artifact_root": tracker.artifact_root, "model_name": tracker.model_name,
+            "tags": tracker.tags, "storage": storage}  # fmt: skip
+
+
+def _start(journal: Journal, settings: dict[str, Any]) -> subprocess.Popen:
+    """The writer of this process's entries, as a process of its own."""
+    journal.folder.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "tuner.tracking.writer",
+        str(journal.folder),
+        str(os.getpid()),
+    ]
+    env = {**os.environ, ENV: json.dumps(settings)}
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+
+
+def _stop(writer: subprocess.Popen, journal: Journal) -> None:
+    """Ask the writer to finish what is queued and end; wait for it."""
+    stop_file = journal.folder / f".stop-{os.getpid()}"
+    stop_file.touch()
+    try:
+        writer.wait()
+    finally:
+        stop_file.unlink(missing_ok=True)
+
+
+def _tracker(settings: dict[str, Any]) -> Any:
+    """The writer's tracker: the sweep's, writing directly."""
+    from tuner.tracking.study_runs import StudyTracker
+
+    storage = settings.pop("storage")
+    tracker = StudyTracker(**settings)
+    tracker.lock = partial(store_lock, storage, tracker.tracking_uri)
+    tracker.version_store = partial(set_study_attr, storage, tracker.study_name)
+    return tracker
+
+
+def _serve(folder: Path, owner: int) -> int:
+    tracker = _tracker(json.loads(os.environ[ENV]))
+    journal = Journal(folder)
+    stop_file = folder / f".stop-{owner}"
+    while True:
+        if not write_all(tracker, journal, (owner,)):
+            return 1
+        if stop_file.exists() or os.getppid() != owner:
+            return 0 if write_all(tracker, journal, (owner,)) else 1
+        time.sleep(IDLE_S)
+
+
+if __name__ == "__main__":
+    import signal
+
+    from tuner.runtime.logs import quiet_libraries
+
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):  # the sweep's: finish the queue
+        signal.signal(stop_signal, signal.SIG_IGN)
+    quiet_libraries()  # the sweep says what failed, on one line
+    sys.exit(_serve(Path(sys.argv[1]), int(sys.argv[2])))
+
+
+__all__ = ["RecordsFailed", "apply_entry", "beside", "check_writer", "write_all"]
