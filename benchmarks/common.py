@@ -14,6 +14,8 @@ from pathlib import Path
 
 import optuna
 
+from tuner.config.trial_attrs import of as attrs_of
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -59,12 +61,12 @@ def load(folder: Path, study: str) -> optuna.Study:
 def epochs_of(trial: optuna.trial.FrozenTrial) -> int:
     """Epochs a finished trial trained, every fold together (Optuna holds only the steps its
     pruner decided at; studies older than the `epochs` attribute reported every epoch)."""
-    return int(trial.user_attrs.get("epochs", len(trial.intermediate_values)))
+    return int(attrs_of(trial).get("epochs", len(trial.intermediate_values)))
 
 
 def epoch_budget(trial: optuna.trial.FrozenTrial) -> int:
     """The epochs a trial trains when nothing prunes it: max_epochs in each of its folds."""
-    settings = trial.user_attrs.get("settings", {})
+    settings = attrs_of(trial).get("settings", {})
     return int(settings.get("max_epochs", 0)) * max(1, int(settings.get("folds") or 1))
 
 

@@ -9,6 +9,7 @@ import sys
 import torch
 
 from benchmarks.common import load, machine, print_and_record, search_in_scratch
+from tuner.config.trial_attrs import of as attrs_of
 
 SPACE = """
 metric: val_mae
@@ -48,7 +49,7 @@ def main() -> str:
         "|---|---|---|---|---|---|",
     ]
     for trial in load(folder, "gpu").trials:
-        attrs = trial.user_attrs
+        attrs = attrs_of(trial)
         lines.append(
             f"| {trial.number} | {trial.state.name} | {attrs.get('worker')} | "
             f"{attrs.get('device')} | {trial.value:.2f} | {attrs.get('gpu_peak_mib')} |"

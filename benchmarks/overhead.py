@@ -10,12 +10,15 @@ per epoch and the ratios to (a); the target is judged on (b), the dearer trial.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -86,10 +89,15 @@ def tuner_trial(
     accelerator: str = "cpu",
     precision: str = "32-true",
     behind: bool = False,
+    stores: tuple[str, str] | None = None,
+    on_start: Callable[[], None] = lambda: None,
 ) -> float:
-    """One real trial through tuner.study.trial.run_trial, recorded in MLflow: the first of
-    its study, so it becomes the best (its model logged and registered), or with `behind`
-    the second, after one no trial beats (its weights kept as a top-`keep_top` trial's)."""
+    """One real trial through tuner.study.trial.run_trial, recorded in MLflow as a sweep
+    records it (its records queued for the writer process beside it, where the tree has
+    one): the first of its study, so it becomes the best (its model logged and registered),
+    or with `behind` the second, after one no trial beats (its weights kept as a
+    top-`keep_top` trial's). `stores`: (Optuna storage, tracking URI), SQLite files in
+    `folder` by default; `on_start` runs just before the timed trial."""
     from tuner.config.space import SearchSpace
     from tuner.storage.locations import prepare_local_folders
     from tuner.storage.studies import open_storage
@@ -101,7 +109,10 @@ def tuner_trial(
     task = get_task("forecasting")
     data = task.load_data({"data": data_path})
     space = SearchSpace("val_mae", "minimize", (), settings)
-    storage, tracking = f"sqlite:///{folder}/optuna.db", f"sqlite:///{folder}/mlflow.db"
+    storage, tracking = stores or (
+        f"sqlite:///{folder}/optuna.db",
+        f"sqlite:///{folder}/mlflow.db",
+    )
     prepare_local_folders(storage, tracking, None)  # the stores as a search opens them
     tracker = StudyTracker(tracking, f"overhead-{name}", f"file://{folder}/artifacts")
     tracker.open_study({}, {})
@@ -116,12 +127,36 @@ def tuner_trial(
     )  # fmt: skip
     if behind:
         study.add_trial(optuna.trial.create_trial(value=0.0))
-    with warnings.catch_warnings():  # a search's heartbeat thread starts in study.optimize
-        warnings.filterwarnings("ignore", "Heartbeat of storage")
+    with warnings.catch_warnings(), _writer_beside(tracker, storage, Path(folder)):
+        warnings.filterwarnings("ignore", "Heartbeat of storage")  # started by optimize
         trial = study.ask()
-    started = time.perf_counter()
-    run_trial(context, trial)
-    return (time.perf_counter() - started) / settings["max_epochs"]
+        _writer_ready(tracker, Path(folder) / "journal")  # as after a sweep's first trial
+        on_start()
+        started = time.perf_counter()
+        run_trial(context, trial)
+        seconds = (time.perf_counter() - started) / settings["max_epochs"]
+    return seconds  # the writer's queue is written after the clock stopped, as in a sweep
+
+
+def _writer_ready(tracker: Any, journal: Path, timeout: float = 30) -> None:
+    """The writer process started and loaded, where this tree has one."""
+    if getattr(tracker, "queue", None) is None:
+        return
+    tracker.queue.start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (journal / f".ready-{os.getpid()}").exists():
+            return
+        time.sleep(0.05)
+
+
+def _writer_beside(tracker: Any, storage: str, folder: Path) -> Any:
+    """The sweep's writer process, where this tree has one (tuner.tracking.writer)."""
+    try:
+        from tuner.tracking.writer import beside
+    except ImportError:  # an older tree: the trial writes its records itself
+        return contextlib.nullcontext()
+    return beside(tracker, storage, folder / "journal")
 
 
 def long_series_csv(folder: str, series: int = 4, length: int = 1000) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import yaml
 
 from benchmarks.common import REPO, load, machine, print_and_record, run_cli, scratch
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.reports.ranking import best_trial, pareto_front
 
 TRIALS, SEED, WITHIN = 30, 0, 0.05
@@ -34,7 +35,7 @@ def main() -> str:
     single = best_trial(load(folder, "single"))
     rows = [
         f"| {t.number} | {t.values[0]:.2f} | {t.values[1]:.0f} | "
-        f"{t.user_attrs.get('test_mae', float('nan')):.2f} | "
+        f"{attrs_of(t).get('test_mae', float('nan')):.2f} | "
         f"{t.params['hidden_size']} x {t.params['num_layers']} |"
         for t in front
     ]
@@ -53,10 +54,10 @@ def main() -> str:
         f"Smallest model within {WITHIN:.0%} of the front's best val_mae: trial {small.number}, "
         f"**{small.values[1]:.0f} params** ({small.values[1] / best.values[1]:.2f}x the best's "
         f"{best.values[1]:.0f}), val_mae {small.values[0]:.2f} vs {best.values[0]:.2f}, test MAE "
-        f"{small.user_attrs.get('test_mae', float('nan')):.2f}.",
+        f"{attrs_of(small).get('test_mae', float('nan')):.2f}.",
         f"Single-objective study: best val_mae {single.value:.2f} with "
-        f"{single.user_attrs['params']:.0f} params (test MAE "
-        f"{single.user_attrs.get('test_mae', float('nan')):.2f}). Walls: two-objective "
+        f"{attrs_of(single)['params']:.0f} params (test MAE "
+        f"{attrs_of(single).get('test_mae', float('nan')):.2f}). Walls: two-objective "
         f"{wall_pareto:.0f} s, single {wall_single:.0f} s "
         f"(**{wall_pareto / wall_single:.2f}x**).",
         "",

@@ -13,6 +13,7 @@ import optuna
 from benchmarks.common import REPO, machine, print_and_record
 from benchmarks.selection import best, sweep
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 
 SWEEPS = {
     "classification": ("classification", "japanese_vowels.npz"),
@@ -28,7 +29,7 @@ def row(name: str) -> str:
     chosen = best(study)
     baselines = set(study.user_attrs.get(keys.BASELINE_KEYS, []))
     tests = {
-        k: v for k, v in chosen.user_attrs.items() if k.startswith("test_") and k != "test_loss"
+        k: v for k, v in attrs_of(chosen).items() if k.startswith("test_") and k != "test_loss"
     }
     ours = ", ".join(f"{k} {v:.3f}" for k, v in tests.items() if k not in baselines)
     theirs = ", ".join(f"{k} {v:.3f}" for k, v in tests.items() if k in baselines)

@@ -26,6 +26,7 @@ from pathlib import Path
 from benchmarks.common import REPO, load, machine, print_and_record, scratch
 from benchmarks.equal_budget import CORES, free_cores, on_a_free_core
 from benchmarks.peers import cli, timed
+from tuner.config.trial_attrs import of as attrs_of
 
 TOP, SEEDS = 5, 3
 DATA = REPO / "tasks" / "data" / "air_passengers.csv"
@@ -61,7 +62,7 @@ def fits(folder: Path, seed: int) -> dict[str, float]:
 
     return {
         "seed": seed,
-        "kept": float(done[0].user_attrs["test_mae"]),
+        "kept": float(attrs_of(done[0])["test_mae"]),
         "newest": mae(newest),
         "all_folds": mae(every),
         "refit": mae(refits),

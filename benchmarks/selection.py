@@ -44,6 +44,7 @@ from benchmarks.common import (
     write_section,
 )
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.runtime.logs import quiet_libraries
 from tuner.study.samplers import decides_at, make_pruner
 
@@ -113,7 +114,7 @@ def fold_outputs(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
 
     task = get_task(task_name)
     data = task.load_data({"data": str(data_path)})
-    settings = trial.user_attrs["settings"]
+    settings = attrs_of(trial)["settings"]
     metric = study_metric(task_name)
     outputs, best_epochs = [], []
     for fold in range(fold_count(settings)):
@@ -141,7 +142,7 @@ def refit_output(task_name: str, data_path: Path, trial: optuna.trial.FrozenTria
 
     task = get_task(task_name)
     data = task.load_data({"data": str(data_path)})
-    settings = trial.user_attrs["settings"]
+    settings = attrs_of(trial)["settings"]
     pl.seed_everything(seed, verbose=False)
     datamodule = task.build_datamodule(data, {**settings, "seed": seed, "fold": None})
     model = task.build_model(settings, datamodule)
@@ -211,7 +212,7 @@ def kept_scores(task_name: str, data: Path, trial: optuna.trial.FrozenTrial, see
     metric = "test_mae" if task_name == "forecasting" else "test_acc"
     newest = outputs[: -(-len(outputs) // 2)]
     return {
-        "kept (as the sweep recorded it)": float(trial.user_attrs[metric]),
+        "kept (as the sweep recorded it)": float(attrs_of(trial)[metric]),
         "all folds averaged": score(torch.stack(outputs).mean(0), target),
         "newest half averaged": score(torch.stack(newest).mean(0), target),
         "fold 0 alone": score(outputs[0], target),
@@ -255,7 +256,7 @@ def airline() -> str:
             study, wall, *_ = sweep("forecasting", air, "--trials", "10", "--seed", str(seed),
                                    *extra)  # fmt: skip
             chosen = best(study)
-            runs.append({"mae": chosen.user_attrs["test_mae"], "wall": wall, **epochs(study)})
+            runs.append({"mae": attrs_of(chosen)["test_mae"], "wall": wall, **epochs(study)})
             if not extra:
                 kept.append(kept_scores("forecasting", air, chosen, seed))
         per_seed = ", ".join(f"{r['mae']:.1f}" for r in runs)
@@ -290,8 +291,8 @@ def classification() -> str:
                                "--timeout", str(60 * minutes))  # fmt: skip
         chosen, counts = best(study), _counts(study)
         baseline = nearest_neighbour(path)
-        accuracy = float(chosen.user_attrs["test_acc"])
-        folds = int(chosen.user_attrs["settings"].get("folds") or 1)
+        accuracy = float(attrs_of(chosen)["test_acc"])
+        folds = int(attrs_of(chosen)["settings"].get("folds") or 1)
         rows.append(
             f"| {path.stem} | {_shape(path)} | {folds} | **{accuracy:.3f}** | {baseline:.3f} | "
             f"{'above' if accuracy > baseline else 'equal' if accuracy == baseline else 'BELOW'}"
@@ -323,7 +324,7 @@ def series() -> str:
     for path in SERIES:
         study, wall, *_ = sweep("forecasting", path, "--trials", "500", "--timeout", "300")
         chosen = best(study)
-        attrs = chosen.user_attrs
+        attrs = attrs_of(chosen)
         rows.append(
             f"| {path.stem} | {len(np.loadtxt(path, delimiter=',', skiprows=1, usecols=1))} | "
             f"**{attrs['test_mae']:.3f}** | {attrs['test_snaive_mae']:.3f} | "
@@ -464,12 +465,12 @@ def _curves(swept: Swept) -> list[Recorded]:
 
     store = TrackingStore(f"sqlite:///{swept.folder}/mlruns/mlflow.db")
     metric = swept.study.user_attrs["metric"]
-    return [Recorded(t, store.metric_history(t.user_attrs[keys.RUN_ID], metric))
+    return [Recorded(t, store.metric_history(attrs_of(t)[keys.RUN_ID], metric))
             for t in swept.study.trials if t.state.name == "COMPLETE"]  # fmt: skip
 
 
 def _replay_rows(recorded: list[list[Recorded]], sweeps: int) -> list[str]:
-    settings = recorded[0][0].trial.user_attrs["settings"]
+    settings = attrs_of(recorded[0][0].trial)["settings"]
     epochs, folds = int(settings["max_epochs"]), int(settings.get("folds") or 1)
     steps, every_epoch, per_fold = epochs * folds, _epoch_curve, _fold_curve(epochs)
     always = lambda step: True  # noqa: E731
@@ -518,7 +519,7 @@ def _epoch_curve(recorded: Recorded) -> list[tuple[int, float, int]]:
 def _fold_curve(epochs: int) -> Callable:
     def curve(recorded: Recorded) -> list[tuple[int, float, int]]:
         """(fold, mean of the folds' values so far, epochs trained by then) once per fold."""
-        values = recorded.trial.user_attrs["fold_values"]
+        values = attrs_of(recorded.trial)["fold_values"]
         return [(k, statistics.fmean(values[: k + 1]), (k + 1) * epochs)
                 for k in range(len(values))]  # fmt: skip
 
@@ -550,7 +551,7 @@ def _replay(
     best = min((r.trial for r in sweep), key=lambda t: t.value)
     chosen = min(survivors, key=lambda t: t.value)
     return {"ran": ran, "all": total, "best kept": int(chosen is best),
-            "test_mae": float(chosen.user_attrs["test_mae"])}  # fmt: skip
+            "test_mae": float(attrs_of(chosen)["test_mae"])}  # fmt: skip
 
 
 def _counts(study: optuna.Study) -> str:

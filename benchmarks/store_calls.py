@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import optuna
 import torch
@@ -59,42 +58,10 @@ def _instrument() -> None:
                 setattr(kind, name, _counted(family, name, method))
 
 
-def _writer_beside(tracker, storage: str, folder: Path):
-    try:
-        from tuner.tracking.writer import beside
-    except ImportError:  # a commit before the writer: the trial writes everything itself
-        return contextlib.nullcontext()
-    return beside(tracker, storage, folder / "journal")
-
-
-def one_trial(folder: str, name: str, data_path: str, settings: dict, storage: str,
-              tracking: str) -> tuple[float, Counter, dict]:  # fmt: skip
-    """benchmarks.overhead's trial (b) on the given stores, its store calls counted."""
-    from tuner.config.space import SearchSpace
-    from tuner.storage.studies import open_storage
-    from tuner.study.samplers import decides_at, make_pruner
-    from tuner.study.trial import TrialContext, run_trial
-    from tuner.tasks import get_task
-    from tuner.tracking import StudyTracker
-
-    task = get_task("forecasting")
-    data = task.load_data({"data": data_path})
-    space = SearchSpace("val_mae", "minimize", (), settings)
-    tracker = StudyTracker(tracking, name, f"file://{folder}/artifacts")
-    tracker.open_study({}, {})
-    study = optuna.create_study(storage=open_storage(storage), study_name=name,
-                                pruner=make_pruner("median", settings["max_epochs"]))  # fmt: skip
-    context = TrialContext(task, data, {}, space, tracker, 0, Path(folder), "cpu",
-                           task.build_model, target=1, reports=decides_at("median"))  # fmt: skip
-    with _writer_beside(tracker, storage, Path(folder)):
-        trial = study.ask()
-        CALLS.clear()
-        SECONDS.clear()
-        started = time.perf_counter()
-        run_trial(context, trial)
-        seconds = (time.perf_counter() - started) / settings["max_epochs"]
-        calls, spent = Counter(CALLS), dict(SECONDS)
-    return seconds, calls, spent
+def _reset() -> None:
+    """Count from the trial's start: not the study's set-up."""
+    CALLS.clear()
+    SECONDS.clear()
 
 
 def measure(label: str, storage: str, tracking: str, folder: str) -> dict:
@@ -103,18 +70,19 @@ def measure(label: str, storage: str, tracking: str, folder: str) -> dict:
     data_path = str(REPO / "tasks" / "data" / "air_passengers.csv")
     settings = {**DEFAULTS, **overhead.SETTINGS, "batch_size": 16, "max_epochs": overhead.EPOCHS}
     data = TASK.load_data({"data": data_path})
-    one_trial(folder, f"{label}-warm", data_path, {**settings, "max_epochs": 2}, storage, tracking)
+    overhead.tuner_trial(folder, f"{label}-warm", data_path, {**settings, "max_epochs": 2},
+                         stores=(storage, tracking))  # fmt: skip
     plain, ours, calls, spent = [], [], [], []
     for number in range(RUNS):
         torch.manual_seed(0)
         datamodule = TASK.build_datamodule(data, settings)
         model = TASK.build_model(settings, datamodule)
         plain.append(overhead.plain_loop(datamodule, model, settings))
-        seconds, counted, timed = one_trial(folder, f"{label}-{number}", data_path, settings,
-                                            storage, tracking)  # fmt: skip
-        ours.append(seconds)
+        ours.append(overhead.tuner_trial(folder, f"{label}-{number}", data_path, settings,
+                                         stores=(storage, tracking), on_start=_reset))  # fmt: skip
+        counted = Counter(CALLS)
         calls.append(sum(counted.values()))
-        spent.append(sum(timed.values()))
+        spent.append(sum(SECONDS.values()))
     return {
         "ratio": statistics.median(ours) / statistics.median(plain),
         "calls": statistics.median(calls),

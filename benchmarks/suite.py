@@ -44,6 +44,7 @@ from benchmarks.generated import (
     integer_counter,
     waveforms,
 )
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.reports.ranking import best_trial
 
 DATA = REPO / "benchmarks" / "data" / "suite"
@@ -95,7 +96,7 @@ def sweep(name: str, minutes: float) -> dict[str, float | int | str]:
         return {"error": "no complete trial"}
     states = [t.state for t in study.trials]
     return {
-        **{k: v for k, v in chosen.user_attrs.items() if k.startswith("test_")},
+        **{k: v for k, v in attrs_of(chosen).items() if k.startswith("test_")},
         "trials": states.count(optuna.trial.TrialState.COMPLETE),
         "pruned": states.count(optuna.trial.TrialState.PRUNED),
         "wall": wall,

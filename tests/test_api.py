@@ -12,6 +12,7 @@ import pytest
 
 import tuner
 from tests.conftest import make_long_csv
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.errors import UsageError
 from tuner.storage.locations import HOME, resolve_storage
 
@@ -65,7 +66,7 @@ def test_arrays_train_a_classifier_quietly_with_settings_as_arguments(workdir, c
     )
     assert result.counts["complete"] == 1 and 0.0 <= result.best_value <= 1.0
     trial = optuna.load_study(study_name="arrays", storage=resolve_storage(None)).trials[0]
-    assert {k: trial.user_attrs["settings"][k] for k in ("max_epochs", "folds", "hidden_size")} \
+    assert {k: attrs_of(trial)["settings"][k] for k in ("max_epochs", "folds", "hidden_size")} \
         == {"max_epochs": 2, "folds": 1, "hidden_size": 8}  # fmt: skip
     assert capfd.readouterr() == ("", "")  # quiet: not even the header
     assert result.model_uri == f"models:/arrays/{result.model_version}"

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 import tuner
 from tests.conftest import REPO, run_cli, wait_for
 from tuner.cli import main
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.errors import UsageError
 from tuner.storage.locations import default_tracking_uri, resolve_storage
 from tuner.storage.studies import load_study
@@ -74,7 +75,7 @@ def test_a_faulty_trial_is_recorded_and_the_study_goes_on(fault_space, fault, re
         _search(fault_space, 3, {"fault": fault}, max_failures=2)
     study = load_study("faults")
     assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"]
-    assert study.trials[0].user_attrs["fail_reason"].startswith(reason)
+    assert attrs_of(study.trials[0])["fail_reason"].startswith(reason)
     client, runs = _child_runs()
     assert runs[0].info.status == "FAILED"
     assert runs[0].data.tags["tuner.fail_reason"].startswith(reason)
@@ -186,9 +187,9 @@ def test_interrupted_trial_records_its_reason(workdir, fault_space):
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     trial = load_study("faults").trials[0]
-    assert trial.user_attrs.get("fail_reason") == "interrupted", (
+    assert attrs_of(trial).get("fail_reason") == "interrupted", (
         trial.state,
-        trial.user_attrs,
+        attrs_of(trial),
         err,
     )
 
@@ -216,7 +217,7 @@ def _running_with_run() -> bool:
         trials = load_study("faults").trials
     except UsageError:
         return False
-    return any(t.state.name == "RUNNING" and "mlflow_run_id" in t.user_attrs for t in trials)
+    return any(t.state.name == "RUNNING" and "mlflow_run_id" in attrs_of(t) for t in trials)
 
 
 def _assert_settled(target=2):
@@ -277,7 +278,7 @@ def test_a_lost_mlflow_server_stops_the_sweep_and_the_rerun_settles_it(
     assert err.startswith("error: the sweep stopped: the MLflow server stopped answering"), err
     assert "Traceback" not in err and err.count("\n") == 1, err
     trial = load_study("faults").trials[0]
-    assert trial.state.name == "FAIL" and "stopped answering" in trial.user_attrs["fail_reason"]
+    assert trial.state.name == "FAIL" and "stopped answering" in attrs_of(trial)["fail_reason"]
     mlflow_server.start()
     rerun = _start(
         workdir, fault_space, 2, extra=[*remote, "--set", "max_epochs=2", "--allow-changes"]
@@ -403,7 +404,7 @@ def test_a_rerun_settles_a_trial_killed_at_any_moment(workdir, fault_space, requ
              "--study", "faults", "--pruner", "none", *command]  # fmt: skip
     assert main(rerun) == 0
     trials = optuna.load_study(study_name="faults", storage=_storage(stores)).trials
-    states = [(t.state.name, t.user_attrs.get("fail_reason")) for t in trials]
+    states = [(t.state.name, attrs_of(t).get("fail_reason")) for t in trials]
     assert [s for s, _ in states].count("COMPLETE") == 1 and ("RUNNING", None) not in states
     assert ("FAIL", "interrupted") in states, states
 

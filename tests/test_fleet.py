@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from tests.conftest import TINY_SPACE, MlflowServer, wait_for
 from tests.fleet import SERVICE, ConnectionCount, Fleet, can_make_hosts
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.storage.databases import POOL_OVERFLOW, POOL_SIZE
 from tuner.storage.proxy import PROXY_POOL_OVERFLOW, PROXY_POOL_SIZE
 
@@ -85,9 +86,9 @@ def test_four_hosts_two_workers_each_run_one_exact_study(fleet):
     behind = len(proxied) * processes * 3 + PROXY_POOL_SIZE + PROXY_POOL_OVERFLOW
     print(f"most PostgreSQL connections: {connections.most}")
     assert 0 < connections.most <= direct + behind, connections.most
-    ran_on = {t.user_attrs["worker"].split(":")[0] for t in trials}
+    ran_on = {attrs_of(t)["worker"].split(":")[0] for t in trials}
     assert {Fleet.hostname(k) for k in proxied} & ran_on, ran_on  # the proxy carried trials
-    states = [(t.number, t.state.name, t.user_attrs.get("fail_reason")) for t in trials]
+    states = [(t.number, t.state.name, attrs_of(t).get("fail_reason")) for t in trials]
     assert [t.state.name for t in trials].count("COMPLETE") == TRIALS, states
     assert not [t for t in trials if t.state.name == "RUNNING"]
     params = [tuple(sorted(t.params.items())) for t in trials if t.state.name == "COMPLETE"]
@@ -104,7 +105,7 @@ def test_four_hosts_two_workers_each_run_one_exact_study(fleet):
     # trials asked for after the target was met elsewhere say so, and trained nothing
     for trial in trials:
         if trial.state.name != "COMPLETE":
-            assert trial.user_attrs["fail_reason"].startswith("not run: the study reached")
+            assert attrs_of(trial)["fail_reason"].startswith("not run: the study reached")
 
     # a fifth host that ran nothing reads every model the study registered, and predicts
     versions = client.search_model_versions(f"name = '{STUDY}'")
@@ -178,10 +179,10 @@ def test_a_host_cut_off_mid_trial_is_failed_requeued_and_leaves_the_record_alone
 
     trials = optuna.load_study(study_name=STUDY, storage=storage).trials
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"], returned
-    assert trials[1].user_attrs["resumed_from"]["trial"] == 0
-    assert trials[1].user_attrs["epochs"] == 20
-    assert "test_mae" not in trials[0].user_attrs  # host 1 tested nothing into the record
-    lost, retry = (client.get_run(t.user_attrs["mlflow_run_id"]) for t in trials)
+    assert attrs_of(trials[1])["resumed_from"]["trial"] == 0
+    assert attrs_of(trials[1])["epochs"] == 20
+    assert "test_mae" not in attrs_of(trials[0])  # host 1 tested nothing into the record
+    lost, retry = (client.get_run(attrs_of(t)["mlflow_run_id"]) for t in trials)
     assert lost.info.status == "KILLED" and lost.data.tags["tuner.state"] == "LOST"
     assert "test_mae" not in lost.data.metrics
     assert retry.info.status == "FINISHED" and retry.data.tags["tuner.state"] == "COMPLETE"

@@ -18,6 +18,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import REPO, TINY_SPACE, MlflowServer, tables, wait_for
+from tuner.config.trial_attrs import of as attrs_of
 
 STUDY = "team"
 
@@ -99,9 +100,9 @@ def test_a_trial_killed_on_one_host_resumes_on_another_from_the_server(team_serv
     study = optuna.load_study(study_name=STUDY, storage=storage)
     assert [t.state.name for t in study.trials] == ["FAIL", "COMPLETE"]
     retry = study.trials[1]
-    resumed = retry.user_attrs["resumed_from"]
+    resumed = attrs_of(retry)["resumed_from"]
     assert resumed["trial"] == 0 and (resumed["epoch"] + 1) % 2 == 0
-    assert retry.user_attrs["epochs"] == 40
+    assert attrs_of(retry)["epochs"] == 40
     assert not published()  # the trial ended: its chain's checkpoints went, on the server too
 
 

@@ -22,6 +22,7 @@ import pytest
 
 import tuner
 from tests.conftest import answers, free_port, wait_for
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.errors import UsageError
 from tuner.storage.locations import default_tracking_uri
 
@@ -354,10 +355,10 @@ def test_workers_import_the_users_module_again_and_its_costs_are_constrained(wor
     assert result.counts["complete"] == 4
     assert capfd.readouterr() == ("", "")  # quiet: nothing from this process or its workers
     study = optuna.load_study(study_name="small-workers", storage=resolve_storage(None))
-    workers = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in study.trials}
+    workers = {attrs_of(t)["worker"].rsplit(":", 1)[1] for t in study.trials}
     assert str(os.getpid()) not in workers  # each trial ran in a worker process
     ran = [t for t in study.trials if t.state.name == "COMPLETE"]
     for trial in ran:  # Small(hidden_size=h): an LSTM(1, h) and a Linear(h, 1)
         h = trial.params["hidden_size"]
-        assert trial.user_attrs["params"] == 4 * h * (1 + h + 2) + h + 1
-        assert trial.system_attrs["constraints:params<=200"] == trial.user_attrs["params"] - 200
+        assert attrs_of(trial)["params"] == 4 * h * (1 + h + 2) + h + 1
+        assert trial.system_attrs["constraints:params<=200"] == attrs_of(trial)["params"] - 200

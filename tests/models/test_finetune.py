@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 import tuner
 from tests.conftest import make_long_csv
 from tuner.cli import main
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.models.sources import resolve_source
 from tuner.storage.locations import default_tracking_uri, resolve_storage
 from tuner.storage.studies import load_study, read_studies
@@ -96,8 +97,8 @@ def test_finetune_on_shifted_data_improves_and_records_lineage(source_study, wor
     assert parent.data.metrics["scratch_val_mae"] == pytest.approx(result.scratch)
     fresh = load_study("src-ft-b-scratch").best_trial
     assert fresh.value == pytest.approx(result.scratch)
-    source_settings = load_study("src").best_trial.user_attrs["settings"]
-    own = fresh.user_attrs["settings"]
+    source_settings = attrs_of(load_study("src").best_trial)["settings"]
+    own = attrs_of(fresh)["settings"]
     assert own["lr"] == source_settings["lr"] and own["max_epochs"] == 15
     assert own["hidden_size"] == source_settings["hidden_size"] and own["freeze_layers"] == 0
     tags = parent.data.tags
@@ -195,7 +196,7 @@ def test_a_tuned_finetune_warm_starts_from_an_earlier_finetune_of_the_same_sourc
     tuner.finetune("study:src", trials=2, study="ft-warm", warm_start="ft-first", **common)
     first = load_study("ft-warm").trials[0]
     assert first.params == best.params
-    assert first.user_attrs[keys.WARM_START] == f"ft-first#{best.number}"
+    assert attrs_of(first)[keys.WARM_START] == f"ft-first#{best.number}"
 
     # a search is not a fine-tune of this source, and a plain fine-tune searches nothing
     before = _store_counts()

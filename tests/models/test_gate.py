@@ -14,6 +14,7 @@ import tuner
 from tests.conftest import TINY_SPACE, make_long_csv
 from tuner.cli import main
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
 from tuner.study._summary import model_version
@@ -73,7 +74,7 @@ def test_a_worse_ensemble_is_recorded_but_leaves_best_where_it_was(folds_space, 
     run = client.get_run(version.run_id)
     # one figure, computed one way: the best trial scored by the ensemble's code on the
     # fold it kept gives back the value its own fold recorded
-    kept_fold = good.user_attrs[keys.FOLD_VALUES][0]
+    kept_fold = attrs_of(good)[keys.FOLD_VALUES][0]
     assert run.data.metrics["holder_val_mae"] == pytest.approx(kept_fold, rel=1e-4)
     assert run.data.metrics["val_mae"] > kept_fold
     assert f"val_mae = {run.data.metrics['val_mae']:.4f}" in printed
@@ -107,7 +108,7 @@ def test_a_worse_finetune_keeps_its_version_but_not_the_alias(tiny_space, workdi
     held = float(printed.split("on the same rows: ")[1].split()[0])
     assert held == pytest.approx(first.after, rel=1e-3)
     assert trial.value > held
-    assert trial.user_attrs[keys.NOT_PROMOTED] == pytest.approx(min(held, first.before), abs=1e-4)
+    assert attrs_of(trial)[keys.NOT_PROMOTED] == pytest.approx(min(held, first.before), abs=1e-4)
     assert "models:/src-finetuned/2, not aliased @best" in printed
     assert str(_alias("src-finetuned").version) == "1"
 
@@ -124,12 +125,12 @@ def test_a_model_worse_than_seasonal_naive_says_so(tiny_space, workdir, capsys):
         y = series.y.to_numpy()
         val = np.arange(len(y) - 12, len(y) - 6)
         errors.extend(np.abs(y[val] - y[val - 12]))
-    assert trial.user_attrs["val_snaive_mae"] == pytest.approx(np.mean(errors), rel=1e-5)
-    assert trial.value > trial.user_attrs["val_snaive_mae"]
+    assert attrs_of(trial)["val_snaive_mae"] == pytest.approx(np.mean(errors), rel=1e-5)
+    assert trial.value > attrs_of(trial)["val_snaive_mae"]
     capsys.readouterr()
     assert main(["best", "--study", "naive"]) == 0
     printed = capsys.readouterr().out
-    expected = f"val_snaive_mae = {trial.user_attrs['val_snaive_mae']:.4f}"
+    expected = f"val_snaive_mae = {attrs_of(trial)['val_snaive_mae']:.4f}"
     assert "does not beat a simple baseline on the same validation rows" in printed
     assert expected in printed
 
@@ -147,7 +148,12 @@ def test_poisoned_test_rows_move_no_validation_figure_or_choice(tiny_space, work
         study = load_study(data.stem)
         seen.append(
             [
-                (t.value, t.params, t.user_attrs["val_snaive_mae"], t.user_attrs["test_mae"])
+                (
+                    t.value,
+                    t.params,
+                    attrs_of(t)["val_snaive_mae"],
+                    attrs_of(t)["test_mae"],
+                )
                 for t in study.trials
             ]
             + [study.best_trial.number]  # fmt: skip

@@ -14,6 +14,7 @@ import tuner
 from tests.conftest import AIR
 from tuner.cli import main
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.reports.ranking import best_trial
 from tuner.storage.locations import default_tracking_uri, resolve_storage
 from tuner.storage.studies import load_study, read_studies
@@ -39,15 +40,15 @@ def test_fresh_fits_of_the_best_trial_are_averaged_and_registered(swept, capsys)
     assert main(["ensemble", "--study", "air", "--seeds", "2"]) == 0
     printed = capsys.readouterr().out
     assert f"ensemble of 2 fresh fits of trial {chosen.number} of study air" in printed
-    recorded = chosen.user_attrs["test_mae"]
+    recorded = attrs_of(chosen)["test_mae"]
     assert f"@best (trial {chosen.number}): {recorded:.4f}" in printed  # scored again, same
 
     fits = load_study(f"air-t{chosen.number}-seeds")
     complete = [t for t in fits.trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["train_seed"] for t in complete) == [8, 9]  # --seed 7, plus 1, 2
-    settings = {k: v for k, v in chosen.user_attrs[keys.SETTINGS].items() if k != "keep_top"}
+    settings = {k: v for k, v in attrs_of(chosen)[keys.SETTINGS].items() if k != "keep_top"}
     for trial in complete:
-        own = trial.user_attrs[keys.SETTINGS]
+        own = attrs_of(trial)[keys.SETTINGS]
         assert {k: own[k] for k in settings if k != "train_seed"} == {
             k: v for k, v in settings.items() if k != "train_seed"
         }
@@ -62,8 +63,8 @@ def test_fresh_fits_of_the_best_trial_are_averaged_and_registered(swept, capsys)
     assert run.data.tags[keys.MEMBERS_TAG] == ",".join(
         str(t.number) for t in sorted(complete, key=lambda t: (t.value, t.number))
     )
-    fit_run = client.get_run(complete[0].user_attrs[keys.RUN_ID])
-    assert fit_run.data.tags[keys.SOURCE_RUN_TAG] == chosen.user_attrs[keys.RUN_ID]
+    fit_run = client.get_run(attrs_of(complete[0])[keys.RUN_ID])
+    assert fit_run.data.tags[keys.SOURCE_RUN_TAG] == attrs_of(chosen)[keys.RUN_ID]
 
     # a larger N trains only the seeds not yet run; the ensemble takes every fit
     assert main(["ensemble", "--study", "air", "--seeds", "3"]) == 0
@@ -85,12 +86,12 @@ def test_fresh_fits_of_the_top_trials_lead_with_the_best(swept, capsys):
     fits = load_study(f"air-t{best.number}-{second.number}-seeds")
     complete = [t for t in fits.trials if t.state.name == "COMPLETE"]
     client = MlflowClient(default_tracking_uri())
-    runs = {best.user_attrs[keys.RUN_ID]: best, second.user_attrs[keys.RUN_ID]: second}
+    runs = {attrs_of(best)[keys.RUN_ID]: best, attrs_of(second)[keys.RUN_ID]: second}
     trained = []
     for fit in complete:  # each fit: its source trial's settings, a fresh seed, its lineage
-        source_run = client.get_run(fit.user_attrs[keys.RUN_ID]).data.tags[keys.SOURCE_RUN_TAG]
-        own = dict(runs[source_run].user_attrs[keys.SETTINGS], train_seed=fit.params["train_seed"])
-        assert fit.user_attrs[keys.SETTINGS] == {**own, "keep_top": 50}
+        source_run = client.get_run(attrs_of(fit)[keys.RUN_ID]).data.tags[keys.SOURCE_RUN_TAG]
+        own = dict(attrs_of(runs[source_run])[keys.SETTINGS], train_seed=fit.params["train_seed"])
+        assert attrs_of(fit)[keys.SETTINGS] == {**own, "keep_top": 50}
         trained.append((runs[source_run].number, fit.params["train_seed"]))
     assert sorted(trained) == sorted((t.number, s) for t in (best, second) for s in (8, 9))
 
@@ -98,7 +99,7 @@ def test_fresh_fits_of_the_top_trials_lead_with_the_best(swept, capsys):
     members = client.get_run(version.run_id).data.tags[keys.MEMBERS_TAG].split(",")
     assert len(members) == 4
     lead = next(t for t in complete if str(t.number) == members[0])  # read in the best's frame
-    assert lead.user_attrs[keys.FIT_OF] == best.user_attrs[keys.RUN_ID]
+    assert attrs_of(lead)[keys.FIT_OF] == attrs_of(best)[keys.RUN_ID]
 
 
 def test_fresh_fits_take_trials_that_kept_no_weights(swept, capsys):
@@ -106,8 +107,8 @@ def test_fresh_fits_take_trials_that_kept_no_weights(swept, capsys):
     ranked = sorted(
         (t for t in source.trials if t.state.name == "COMPLETE"), key=lambda t: (t.value, t.number)
     )
-    unkept = [t for t in ranked if keys.MODEL_ID not in t.user_attrs]
-    assert unkept and keys.WEIGHTS_URI not in unkept[0].user_attrs  # keep_top: 0
+    unkept = [t for t in ranked if keys.MODEL_ID not in attrs_of(t)]
+    assert unkept and keys.WEIGHTS_URI not in attrs_of(unkept[0])  # keep_top: 0
     named = f"{ranked[0].number},{unkept[0].number}"
     assert main(["ensemble", "--study", "air", "--trials", named]) == 2  # its weights are gone
     assert f"trial {unkept[0].number} kept no weights" in capsys.readouterr().err
@@ -116,8 +117,8 @@ def test_fresh_fits_take_trials_that_kept_no_weights(swept, capsys):
     assert main(["ensemble", "--study", "air", "--top", "3", "--seeds", "1"]) == 0
     numbers = "-".join(str(t.number) for t in ranked)
     fits = load_study(f"air-t{numbers}-seeds")
-    trained = {t.user_attrs[keys.FIT_OF] for t in fits.trials if t.state.name == "COMPLETE"}
-    assert trained == {t.user_attrs[keys.RUN_ID] for t in ranked}
+    trained = {attrs_of(t)[keys.FIT_OF] for t in fits.trials if t.state.name == "COMPLETE"}
+    assert trained == {attrs_of(t)[keys.RUN_ID] for t in ranked}
     assert f"3 fresh fits of trials {numbers.replace('-', ', ')}" in capsys.readouterr().out
 
 

@@ -13,6 +13,7 @@ import tuner
 from tests.conftest import TINY_SPACE
 from tuner.cli import main
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.contract.checkpoints import load_checkpoint
 from tuner.contract.registry import get_task
 from tuner.models.sources import resolve_source
@@ -26,7 +27,9 @@ FORECASTER = get_task("forecasting")
 
 def _payload(trial) -> dict:
     source = resolve_source(
-        f"runs:/{trial.user_attrs[keys.RUN_ID]}", default_tracking_uri(), resolve_storage(None)
+        f"runs:/{attrs_of(trial)[keys.RUN_ID]}",
+        default_tracking_uri(),
+        resolve_storage(None),
     )
     return load_checkpoint(source.path)
 
@@ -51,7 +54,7 @@ def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfu
     printed = capsys.readouterr().out
     ranked = sorted(
         (t for t in vowels.trials if t.state.name == "COMPLETE"),
-        key=lambda t: (-t.value, t.user_attrs.get(keys.TIE_SCORE, 0), t.number),
+        key=lambda t: (-t.value, attrs_of(t).get(keys.TIE_SCORE, 0), t.number),
     )[:3]
     assert f"ensemble of trials {', '.join(str(t.number) for t in ranked)}" in printed
 
@@ -98,7 +101,7 @@ def test_a_classification_ensemble_averages_probabilities_and_loads_through_pyfu
     assert main(["lineage", "models:/vowels-ensemble/1"]) == 0
     lineage = capsys.readouterr().out
     for trial in ranked:
-        assert f"member: trial {trial.number} (run {trial.user_attrs[keys.RUN_ID]})" in lineage
+        assert f"member: trial {trial.number} (run {attrs_of(trial)[keys.RUN_ID]})" in lineage
     _check_mistakes_exit_2_and_log_nothing(vowels, capsys)
 
 
@@ -149,7 +152,7 @@ def test_forecasters_of_other_windows_and_transforms_answer_in_the_best_ones_fra
     tuner.search("forecasting", trials=6, space="mixed.yaml", pruner="none", quiet=True,
                  study="air", overrides={"keep_top": 10})  # fmt: skip
     ranked = sorted((t for t in load_study("air").trials if t.state.name == "COMPLETE"),
-                    key=lambda t: (t.value, t.user_attrs[keys.TIE_SCORE], t.number))  # fmt: skip
+                    key=lambda t: (t.value, attrs_of(t)[keys.TIE_SCORE], t.number))  # fmt: skip
     lead, member = next(
         (a, b)
         for i, a in enumerate(ranked)

@@ -59,8 +59,15 @@ def test_compare_ui_and_report_read_several_studies_on_a_shared_mlflow_server(
     side, each opened by `tuner ui` on its own runs table, and a report logged over http."""
     remote = mlflow_server.url
     results = {
-        name: tuner.search("forecasting", trials=trials, space=str(tiny_space), study=name,
-                           pruner="none", tracking_uri=remote, quiet=True)  # fmt: skip
+        name: tuner.search(
+            "forecasting",
+            trials=trials,
+            space=str(tiny_space),
+            study=name,
+            pruner="none",
+            tracking_uri=remote,
+            quiet=True,
+        )  # fmt: skip
         for name, trials in (("a", 1), ("b", 2))
     }
     capsys.readouterr()

@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import REPO
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.errors import UsageError
 from tuner.runtime.devices import KERNEL_CACHE, bound_kernel_cache, plan_workers
 
@@ -145,7 +146,7 @@ def test_sigterm_stops_workers_of_a_launcher_that_ignores_sigint(workdir):
     assert process.returncode == 130, output
     trials = optuna.load_study(study_name="par", storage=storage).trials
     assert [t.state.name for t in trials] == ["FAIL", "FAIL"], output
-    assert {t.user_attrs["fail_reason"] for t in trials} == {"interrupted"}
+    assert {attrs_of(t)["fail_reason"] for t in trials} == {"interrupted"}
 
 
 @pytest.mark.parametrize("through", ["database", "proxy"])
@@ -192,7 +193,7 @@ def test_postgres_study_survives_a_killed_worker(workdir, postgres_urls, storage
     killed = [
         t
         for t in study.trials
-        if t.state.name == "FAIL" and not t.user_attrs.get("fail_reason", "").startswith("not run")
+        if t.state.name == "FAIL" and not attrs_of(t).get("fail_reason", "").startswith("not run")
     ]
     assert len(killed) == 1  # the killed one; its params were retried
     lost = [c for c in children if c.data.tags["tuner.state"] == "LOST"]
@@ -207,6 +208,6 @@ def _a_worker_in_a_trial(storage):
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for trial in running:
         # still in its first epoch: a trial near its end could finish before the kill lands
-        if "mlflow_run_id" in trial.user_attrs and not trial.intermediate_values:
-            return int(trial.user_attrs["worker"].rsplit(":", 1)[1])
+        if "mlflow_run_id" in attrs_of(trial) and not trial.intermediate_values:
+            return int(attrs_of(trial)["worker"].rsplit(":", 1)[1])
     return None

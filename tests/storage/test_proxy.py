@@ -14,6 +14,7 @@ import sqlalchemy
 
 from tests.conftest import REPO, TINY_SPACE, free_port, run_cli, wait_for
 from tuner.cli import main
+from tuner.config.trial_attrs import of as attrs_of
 
 
 def _argv(workdir, *extra: str, trials: int = 2) -> list[str]:
@@ -69,7 +70,7 @@ def test_a_sweep_through_the_proxy_keeps_its_heartbeats_on_the_database(workdir,
     assert result.returncode == 0, result.stderr
     trials = optuna.load_study(study_name="p", storage=storage).trials
     assert [t.state.name for t in trials] == ["COMPLETE"] * 3
-    assert all("mlflow_run_id" in t.user_attrs for t in trials)
+    assert all("mlflow_run_id" in attrs_of(t) for t in trials)
     engine = sqlalchemy.create_engine(storage)
     with engine.connect() as connection:
         beats = connection.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))

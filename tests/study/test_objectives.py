@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 from tests.conftest import TINY_SPACE
 from tuner.cli import main
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.contract.registry import get_task
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
@@ -61,9 +62,9 @@ def test_a_two_objective_study_keeps_its_front_and_registers_every_member(workdi
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(complete) == 8  # no pruning in a multi-objective study
     for trial in complete:
-        assert trial.values[1] == trial.user_attrs["params"]
-        assert trial.values[1] == _parameter_count(trial.user_attrs[keys.SETTINGS])
-        assert trial.user_attrs[keys.EPOCHS] == 2
+        assert trial.values[1] == attrs_of(trial)["params"]
+        assert trial.values[1] == _parameter_count(attrs_of(trial)[keys.SETTINGS])
+        assert attrs_of(trial)[keys.EPOCHS] == 2
     front = _front_of(complete)
 
     assert main(["best", "--study", "pareto"]) == 0
@@ -112,7 +113,7 @@ def test_a_constrained_study_trains_no_model_that_breaks_it(workdir, capsys):
                    "--constraint", "params<=500,latency_ms<=60000") == 0  # fmt: skip
     study = load_study("small")
     states = {t.number: t.state.name for t in study.trials}
-    broke = [t for t in study.trials if keys.INFEASIBLE in t.user_attrs]
+    broke = [t for t in study.trials if keys.INFEASIBLE in attrs_of(t)]
     kept = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert broke and kept and len(study.trials) == 10
     assert study.user_attrs[keys.BEST_RULE] == (
@@ -120,20 +121,20 @@ def test_a_constrained_study_trains_no_model_that_breaks_it(workdir, capsys):
         "then the earliest"
     )
     for trial in broke:
-        assert states[trial.number] == "PRUNED" and trial.user_attrs["params"] > 500
-        assert "breaks params<=500" in trial.user_attrs[keys.INFEASIBLE]
-        assert keys.EPOCHS not in trial.user_attrs  # not trained
+        assert states[trial.number] == "PRUNED" and attrs_of(trial)["params"] > 500
+        assert "breaks params<=500" in attrs_of(trial)[keys.INFEASIBLE]
+        assert keys.EPOCHS not in attrs_of(trial)  # not trained
     for trial in kept:
-        assert trial.user_attrs["params"] <= 500 and trial.user_attrs["latency_ms"] > 0
-        assert trial.user_attrs["params"] == _parameter_count(trial.user_attrs[keys.SETTINGS])
+        assert attrs_of(trial)["params"] <= 500 and attrs_of(trial)["latency_ms"] > 0
+        assert attrs_of(trial)["params"] == _parameter_count(attrs_of(trial)[keys.SETTINGS])
     best = min(kept, key=lambda t: t.value)
     assert f"best trial {best.number}:" in capsys.readouterr().out
 
     client = MlflowClient(default_tracking_uri())
-    run = client.get_run(broke[0].user_attrs[keys.RUN_ID])
+    run = client.get_run(attrs_of(broke[0])[keys.RUN_ID])
     assert (
         run.data.tags["tuner.state"] == "PRUNED"
         and "breaks params<=500" in run.data.tags["tuner.infeasible"]
     )
-    assert run.data.metrics["params"] == broke[0].user_attrs["params"]
+    assert run.data.metrics["params"] == attrs_of(broke[0])["params"]
     assert "val_mae" not in run.data.metrics

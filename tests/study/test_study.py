@@ -16,6 +16,7 @@ from mlflow import MlflowClient
 
 import tuner
 from tests.conftest import search_cli
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.contract.checkpoints import load_checkpoint, restore_model
 from tuner.storage.locations import HOME, default_tracking_uri, resolve_storage
 from tuner.storage.studies import load_study
@@ -117,7 +118,7 @@ def test_a_trial_reports_to_optuna_only_where_its_pruner_decides(tiny_space, pru
                  overrides={"max_epochs": 16})  # fmt: skip
     trial = load_study(STUDY).trials[0]
     assert sorted(trial.intermediate_values) == asked
-    assert trial.user_attrs["epochs"] == 16
+    assert attrs_of(trial)["epochs"] == 16
     client, _, children = _runs()
     history = client.get_metric_history(children[0].info.run_id, "val_mae")
     assert sorted(m.step for m in history) == list(range(16))
@@ -141,7 +142,7 @@ def test_a_pruned_trial_is_recorded_as_pruned_in_optuna_and_mlflow(tiny_space):
     assert result.counts["pruned"] == 2 and result.best_trial is None
     study = load_study(STUDY)
     assert {t.state for t in study.trials} == {optuna.trial.TrialState.PRUNED}
-    assert all(t.user_attrs["pruned_at_epoch"] == 0 for t in study.trials)
+    assert all(attrs_of(t)["pruned_at_epoch"] == 0 for t in study.trials)
     _, _, children = _runs()
     assert {c.data.tags["tuner.state"] for c in children} == {"PRUNED"}
     assert {c.data.tags["tuner.pruned_at_epoch"] for c in children} == {"0"}

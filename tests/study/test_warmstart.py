@@ -11,6 +11,7 @@ import tuner
 from tests.conftest import TINY_SPACE
 from tuner.config import keys
 from tuner.config.space_file import parse_space
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.contract.registry import get_spec
 from tuner.errors import UsageError
 from tuner.reports.ranking import ranked_trials
@@ -49,9 +50,9 @@ def test_a_warm_started_study_first_runs_the_sources_best_fitted_to_its_space(
         wanted, _ = fit_params(source.params, space)
         assert {k: trial.params[k] for k in wanted} == wanted
         assert 8 <= trial.params["hidden_size"] <= 12 and trial.params["transform"] == "none"
-        assert trial.user_attrs[keys.WARM_START] == f"source#{source.number}"
+        assert attrs_of(trial)[keys.WARM_START] == f"source#{source.number}"
         assert f"queued trial source#{source.number}" in out
-    assert all(keys.WARM_START not in t.user_attrs for t in trials[2:])
+    assert all(keys.WARM_START not in attrs_of(t) for t in trials[2:])
     assert load_study("target").user_attrs[keys.WARM_STARTED_FROM] == ["source"]
     if any(t.params["hidden_size"] not in range(8, 13) for t in best):
         assert "clipped to" in out
@@ -63,8 +64,8 @@ def test_a_new_study_first_runs_the_trial_its_space_names(workdir, tiny_space, c
     _search(space, "first", 3, quiet=False, seed=3)  # its notes are printed
     trials = load_study("first").trials
     assert trials[0].params == {"hidden_size": 5, "lr": 2.0e-3, "transform": "log"}
-    assert trials[0].user_attrs[keys.FIRST_OF_SPACE] == str(space)
-    assert all(keys.FIRST_OF_SPACE not in t.user_attrs for t in trials[1:])
+    assert attrs_of(trials[0])[keys.FIRST_OF_SPACE] == str(space)
+    assert all(keys.FIRST_OF_SPACE not in attrs_of(t) for t in trials[1:])
     assert "note: first trial: hidden_size 5, lr 0.002, transform log" in capsys.readouterr().out
     # it names every searched param: the sampler's draws after it are a plain study's
     _search(tiny_space, "plain", 2, seed=3)
@@ -72,12 +73,12 @@ def test_a_new_study_first_runs_the_trial_its_space_names(workdir, tiny_space, c
 
     _search(space, "first", 5, seed=3)  # resumed: it ran once, it is not queued again
     trials = load_study("first").trials
-    assert len(trials) == 5 and sum(keys.FIRST_OF_SPACE in t.user_attrs for t in trials) == 1
+    assert len(trials) == 5 and sum(keys.FIRST_OF_SPACE in attrs_of(t) for t in trials) == 1
 
     _search(space, "warm", 2, warm_start="first", warm_start_top=1)  # a warm start leads
     warm = load_study("warm").trials
-    assert keys.WARM_START in warm[0].user_attrs
-    assert all(keys.FIRST_OF_SPACE not in t.user_attrs for t in warm)
+    assert keys.WARM_START in attrs_of(warm[0])
+    assert all(keys.FIRST_OF_SPACE not in attrs_of(t) for t in warm)
 
 
 def test_fit_params_clips_snaps_and_drops():

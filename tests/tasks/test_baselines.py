@@ -12,6 +12,7 @@ import tuner
 from tests.conftest import AIR, make_long_csv
 from tuner.cli import main
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.contract.registry import get_task
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
@@ -116,13 +117,13 @@ def test_statistical_baselines_are_computed_once_and_recorded_beside_the_test_fi
     parent = MlflowClient(default_tracking_uri()).get_run(study.user_attrs[keys.PARENT_RUN_ID])
     assert parent.data.metrics["test_ets_mae"] == pytest.approx(recorded["test_ets_mae"])
     trial = study.trials[0]
-    assert trial.user_attrs["test_ets_mae"] == recorded["test_ets_mae"]
-    assert "test_ets_mae" in trial.user_attrs[keys.BASELINE_KEYS]
+    assert attrs_of(trial)["test_ets_mae"] == recorded["test_ets_mae"]
+    assert "test_ets_mae" in attrs_of(trial)[keys.BASELINE_KEYS]
 
     tuner.search("forecasting", trials=2, space=str(tiny_space), data={"data": str(AIR)},
                  study="air", pruner="none")  # fmt: skip
     assert "note: baselines" not in capsys.readouterr().out  # read back, not computed again
-    assert load_study("air").trials[1].user_attrs["test_ets_mae"] == recorded["test_ets_mae"]
+    assert attrs_of(load_study("air").trials[1])["test_ets_mae"] == recorded["test_ets_mae"]
     assert main(["best", "--study", "air"]) == 0
     shown = capsys.readouterr().out
     assert f"test_ets_mae = {recorded['test_ets_mae']:.3f}" in shown.split("baseline (same)")[1]

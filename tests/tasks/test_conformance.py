@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 import tuner
 from tests.conftest import report_sections
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.models.sources import resolve_source
 from tuner.storage.locations import default_tracking_uri, resolve_storage
@@ -41,7 +42,7 @@ def test_task_conformance(name, workdir, monkeypatch):
     assert result.counts["complete"] == 1 and math.isfinite(result.best_value)
     client = MlflowClient(default_tracking_uri())
     history = client.get_metric_history(result.best_run_id, task.metric)
-    settings = load_study(f"conf-{name}").trials[0].user_attrs["settings"]
+    settings = attrs_of(load_study(f"conf-{name}").trials[0])["settings"]
     folds = int(settings.get("folds") or 1)  # small shipped data: K folds, one after another
     assert [m.step for m in history] == list(range(folds * int(task.smoke["max_epochs"])))
     assert client.get_metric_history(result.best_run_id, "val_loss")

@@ -14,6 +14,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
+from tuner.config.trial_attrs import of as attrs_of
+from tuner.storage.studies import load_study
+from tuner.study._summary import summarize
 
 RECORDS = REPO / "tests" / "data" / "records-12719ff" / "mlruns"
 WRITTEN_AT = "/tmp/rec/mlruns"  # the folder the stores name (tests/data/records-12719ff)
@@ -64,6 +67,13 @@ def test_older_studies_read(records, capsys):
     assert main(["trials", "--study", "air"]) == 0
     table = capsys.readouterr().out
     assert table.count("COMPLETE") == 3
+    # its trials carry one attribute per key (no `record`): read as the newer ones are
+    study = load_study("air")
+    best = study.best_trial
+    assert "record" not in best.user_attrs and attrs_of(best) == best.user_attrs
+    found = summarize(study, "", "")
+    assert found.model_version == best.user_attrs["model_version"]
+    assert found.test_metrics["test_mae"] == best.user_attrs["test_mae"]
     assert main(["best", "--study", "air-ft"]) == 0
     assert "val_mae" in capsys.readouterr().out
     assert main(["lineage", "models:/air-finetuned/1"]) == 0

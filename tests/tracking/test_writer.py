@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from tests.conftest import REPO, TINY_SPACE, wait_for
 from tuner.cli import main
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.storage.locations import default_tracking_uri, resolve_storage
 from tuner.study._summary import model_version
 
@@ -65,12 +66,12 @@ def _assert_written_once(tracking_uri: str, storage: str) -> None:
     assert all(r.info.status != "RUNNING" for r in runs.values())
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     for trial in complete:
-        curve = client.get_metric_history(trial.user_attrs[keys.RUN_ID], "val_mae")
+        curve = client.get_metric_history(attrs_of(trial)[keys.RUN_ID], "val_mae")
         assert sorted(m.step for m in curve) == list(range(4)), (trial.number, curve)
     versions = client.search_model_versions("name='w'")
-    logged = [t for t in complete if keys.MODEL_ID in t.user_attrs]
+    logged = [t for t in complete if keys.MODEL_ID in attrs_of(t)]
     assert sorted(v.source.removeprefix("models:/") for v in versions) == sorted(
-        t.user_attrs[keys.MODEL_ID] for t in logged
+        attrs_of(t)[keys.MODEL_ID] for t in logged
     )
     best = min(complete, key=lambda t: t.value)
     assert str(client.get_model_version_by_alias("w", "best").version) == model_version(

@@ -13,6 +13,7 @@ import tuner
 from tests.conftest import AIR, REPO, make_long_csv
 from tuner.cli.printing import print_result
 from tuner.config.space_file import load_space, parse_space
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.contract.checkpoints import load_checkpoint, restore_model, save_checkpoint
 from tuner.contract.members import carried, carry, mean_of
 from tuner.errors import CheckpointError, SpaceError
@@ -182,10 +183,10 @@ def test_a_k_fold_trial_records_each_fold_and_keeps_its_latest_backtest(workdir,
         "forecasting", trials=1, space="two.yaml", pruner="none", quiet=True, study="kf"
     )
     trial = load_study("kf").trials[0]
-    folds = trial.user_attrs["fold_values"]
+    folds = attrs_of(trial)["fold_values"]
     assert len(folds) == 2 and trial.value == pytest.approx(np.mean(folds))
-    assert trial.user_attrs["value_std"] == pytest.approx(np.std(folds))
-    assert trial.user_attrs["epochs"] == 6 and not trial.intermediate_values  # no pruner
+    assert attrs_of(trial)["value_std"] == pytest.approx(np.std(folds))
+    assert attrs_of(trial)["epochs"] == 6 and not trial.intermediate_values  # no pruner
     assert result.fold_values == folds
     print_result(result)  # chosen on folds: the summary names the fresh fits
     assert "tuner ensemble --study kf --top 5 --seeds 3" in capsys.readouterr().out
@@ -224,7 +225,7 @@ def test_stratified_fold_models_are_kept_as_one_that_averages_them(workdir):
     tuner.search("classification", trials=1, overrides=overrides, pruner="none", quiet=True,
                  study="cv")  # fmt: skip
     trial = load_study("cv").trials[0]
-    assert len(trial.user_attrs["fold_values"]) == 3
+    assert len(attrs_of(trial)["fold_values"]) == 3
     payload = load_source("study:cv", default_tracking_uri(), resolve_storage(None)).payload
     assert payload["members"] == 2
     kept = restore_model(payload, CLASSIFIER)
@@ -245,8 +246,8 @@ def test_fold_zero_of_k_folds_is_the_hold_out_trial(workdir):
     tuner.search("forecasting", trials=1, space="two.yaml", pruner="none", quiet=True,
                  study="one", overrides={**pinned, "folds": 1})  # fmt: skip
     two, one = load_study("two").trials[0], load_study("one").trials[0]
-    assert "fold_values" not in one.user_attrs
-    assert one.value == pytest.approx(two.user_attrs["fold_values"][0])
+    assert "fold_values" not in attrs_of(one)
+    assert one.value == pytest.approx(attrs_of(two)["fold_values"][0])
 
 
 class PruneInSecondFold(optuna.pruners.BasePruner):
@@ -265,7 +266,10 @@ def test_pruning_a_k_fold_trial_records_the_fold_it_reached(workdir):
                  pruner=PruneInSecondFold(3))  # fmt: skip
     trial = load_study("p").trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
-    assert (trial.user_attrs["pruned_at_fold"], trial.user_attrs["pruned_at_epoch"]) == (1, 0)
+    assert (attrs_of(trial)["pruned_at_fold"], attrs_of(trial)["pruned_at_epoch"]) == (
+        1,
+        0,
+    )
     _, run = _trial_run("p", 0)
     assert (run.data.tags["tuner.pruned_at_fold"], run.data.tags["tuner.state"]) == (
         "1",
@@ -279,7 +283,7 @@ def test_a_fine_tune_of_a_k_fold_model_compares_on_one_hold_out(workdir):
                  study="src")  # fmt: skip
     result = tuner.finetune("study:src", max_epochs=2, quiet=True)
     tuned = load_study(result.search.study)
-    assert tuned.trials[0].user_attrs["settings"]["folds"] == 1
+    assert attrs_of(tuned.trials[0])["settings"]["folds"] == 1
     assert result.before > 0 and result.after is not None
 
 

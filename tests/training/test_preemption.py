@@ -18,6 +18,7 @@ from tests.test_faults import (
     _stop_while_running,
 )
 from tuner.config import keys
+from tuner.config.trial_attrs import of as attrs_of
 from tuner.reports.ranking import trials_table
 from tuner.storage.locations import default_tracking_uri
 from tuner.storage.studies import load_study
@@ -53,10 +54,14 @@ def test_a_killed_trial_resumes_from_its_last_checkpoint(workdir):
                                                "checkpoint_every": 3})  # fmt: skip
     assert result.counts["complete"] == 1 and _states() == ["FAIL", "COMPLETE"]
     retry = load_study("faults").trials[1]
-    assert retry.user_attrs[keys.RESUMED_FROM] == {"trial": 0, "fold": 0, "epoch": saved.epoch}
+    assert attrs_of(retry)[keys.RESUMED_FROM] == {
+        "trial": 0,
+        "fold": 0,
+        "epoch": saved.epoch,
+    }
     # it ends at epoch 40 having trained only the epochs after the checkpoint: the restored
     # record counts saved.epoch + 1 epochs, training added the rest
-    assert retry.user_attrs[keys.EPOCHS] == 40
+    assert attrs_of(retry)[keys.EPOCHS] == 40
     _, runs = _child_runs()
     assert _epochs_once(runs[1].info.run_id) == list(range(40))  # one curve, no repeats
     assert runs[1].data.tags["tuner.resumed_from"].startswith("{'trial': 0")
@@ -70,7 +75,7 @@ def test_sigterm_is_a_preemption_checkpoint_requeue_and_resume(workdir):
     assert "preempted (SIGTERM): the running trial saved a checkpoint" in err
     assert _states() == ["FAIL", "WAITING"]
     preempted = load_study("faults").trials[0]
-    reason = preempted.user_attrs[keys.FAIL_REASON]
+    reason = attrs_of(preempted)[keys.FAIL_REASON]
     assert reason.startswith("preempted (SIGTERM) after epoch ") and "queued again" in reason
     saved = Resume.load(workdir / CHECKPOINT)
     assert saved is not None and f"after epoch {saved.epoch};" in reason
@@ -84,9 +89,9 @@ def test_sigterm_is_a_preemption_checkpoint_requeue_and_resume(workdir):
     assert result.counts["complete"] == 1 and _states() == ["FAIL", "COMPLETE"]
     assert (result.counts["fail"], result.counts["interrupted"]) == (0, 1)
     retry = load_study("faults").trials[1]
-    assert retry.user_attrs[keys.RESUMED_FROM]["epoch"] == saved.epoch
-    assert retry.user_attrs[keys.EPOCHS] == 300
-    assert keys.FAIL_REASON not in retry.user_attrs  # the retry does not inherit an outcome
+    assert attrs_of(retry)[keys.RESUMED_FROM]["epoch"] == saved.epoch
+    assert attrs_of(retry)[keys.EPOCHS] == 300
+    assert keys.FAIL_REASON not in attrs_of(retry)  # the retry does not inherit an outcome
     table = trials_table(load_study("faults"))
     assert table["origin"].tolist()[1] == f"resumed trial 0 after epoch {saved.epoch}"
     assert not (workdir / CHECKPOINT).exists()

@@ -20,6 +20,7 @@ from typing import Any
 
 import optuna
 
+from tuner.config import trial_attrs
 from tuner.errors import UsageError
 
 # every task's model has these; all three are to minimise
@@ -153,7 +154,7 @@ def violations(constraints: Sequence[Constraint], costs: Mapping[str, float]) ->
 
 def meets(trial: optuna.trial.FrozenTrial, constraints: Sequence[Constraint]) -> bool:
     """The trial's recorded costs meet `constraints` (a cost it never measured: no)."""
-    attrs = trial.user_attrs
+    attrs = trial_attrs.of(trial)
     return all(c.metric in attrs and c.violation(attrs[c.metric]) <= 0 for c in constraints)
 
 
@@ -164,7 +165,7 @@ def sampler_constraints(
     such as the latency of a trial run before the constraint: counted as met)."""
 
     def func(trial: optuna.trial.FrozenTrial) -> list[float]:
-        attrs = trial.user_attrs
+        attrs = trial_attrs.of(trial)
         return [c.violation(attrs[c.metric]) if c.metric in attrs else 0.0 for c in constraints]
 
     return func

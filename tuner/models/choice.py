@@ -9,7 +9,7 @@ from typing import Any
 
 import optuna
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.contract.checkpoints import load_checkpoint, restore_model
 from tuner.contract.task import Task
 from tuner.errors import UsageError
@@ -43,7 +43,7 @@ def choose_members(
     for trial in candidates:
         if not trials and len(members) == top:
             break
-        kept = keys.MODEL_ID in trial.user_attrs or keys.WEIGHTS_URI in trial.user_attrs
+        kept = keys.MODEL_ID in trial_attrs.of(trial) or keys.WEIGHTS_URI in trial_attrs.of(trial)
         if kept:
             payload = payload_of(trial, task, tracking_uri, storage)
         else:
@@ -108,7 +108,7 @@ def _unusable(payload: dict[str, Any] | None, members: list[Member], task: Task)
 def _recorded(trial: optuna.trial.FrozenTrial, task: Task) -> dict[str, Any] | None:
     """A trial's configuration without weights, from the settings it recorded (a fresh
     fit trains them again): None when it recorded none."""
-    settings = trial.user_attrs.get(keys.SETTINGS)
+    settings = trial_attrs.of(trial).get(keys.SETTINGS)
     if not isinstance(settings, dict):
         return None
     settings = {**task.defaults, **settings}  # a setting newer than the study: its default
@@ -140,5 +140,5 @@ def payload_of(
     trial: optuna.trial.FrozenTrial, task: Task, tracking_uri: str, storage: str
 ) -> dict[str, Any]:
     """The checkpoint a trial kept in its run (the best's model, or a top-`keep_top` file)."""
-    source = resolve_source(f"runs:/{trial.user_attrs[keys.RUN_ID]}", tracking_uri, storage)
+    source = resolve_source(f"runs:/{trial_attrs.of(trial)[keys.RUN_ID]}", tracking_uri, storage)
     return load_checkpoint(source.path, task.name)

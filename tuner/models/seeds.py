@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner import study as studies
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.config.names import clean_name
 from tuner.config.options import MAX_SEED, MOST_SEEDS
 from tuner.config.space import ParamSpec, SearchSpace
@@ -74,7 +74,7 @@ def build_seed_ensemble(
     configs, skipped = _configs(source, found, seeds, top, trials, tracking_uri, storage)
     stores = (storage, tracking_uri, artifact_root)
     prepared, fits = _train_fits(source, found, configs, seeds, quiet, stores)
-    lead = configs[0].user_attrs.get(keys.RUN_ID)
+    lead = trial_attrs.of(configs[0]).get(keys.RUN_ID)
     ensemble = build_ensemble(
         prepared.name,
         trials=",".join(str(t.number) for t in fits),
@@ -82,7 +82,7 @@ def build_seed_ensemble(
         storage=storage,
         tracking_uri=tracking_uri,
         data=prepared.data,
-        leads=frozenset(t.number for t in fits if t.user_attrs.get(keys.FIT_OF) == lead),
+        leads=frozenset(t.number for t in fits if trial_attrs.of(t).get(keys.FIT_OF) == lead),
         holder_study=study_name,
         task=task,
     )
@@ -143,7 +143,7 @@ def _configs(
     trials were skipped."""
     if trials is None and (top or 1) == 1:
         chosen = best_trial(source)
-        if chosen is None or keys.SETTINGS not in chosen.user_attrs:
+        if chosen is None or keys.SETTINGS not in trial_attrs.of(chosen):
             raise UsageError(f"--study {source.study_name!r}: no complete trial to train again")
         configs, skipped = [chosen], []
     else:
@@ -199,8 +199,8 @@ def _queued(
     configuration. A fit carries the run of the trial it trains again (`fit_of`)."""
     base = int(keys.study_attr(source, keys.SEED))
     varied = [spec.name for spec in space.params if spec is not SEED_PARAM]
-    own = [({n: _settings(t)[n] for n in varied}, {keys.FIT_OF: t.user_attrs.get(keys.RUN_ID, "")})
-           for t in configs]  # fmt: skip
+    own = [({n: _settings(t)[n] for n in varied},
+            {keys.FIT_OF: trial_attrs.of(t).get(keys.RUN_ID, "")}) for t in configs]  # fmt: skip
     return tuple(
         ({**params, SEED_PARAM.name: (base + k) % (MAX_SEED + 1)}, attrs)
         for k in range(1, seeds + 1)
@@ -233,7 +233,7 @@ def _fits_space(source: optuna.Study, task: Task, configs: list[Trial]) -> Searc
 
 def _settings(trial: Trial) -> dict:
     """What the trial trained with, but its training seed."""
-    return {k: v for k, v in trial.user_attrs[keys.SETTINGS].items() if k != SEED_PARAM.name}
+    return {k: v for k, v in trial_attrs.of(trial)[keys.SETTINGS].items() if k != SEED_PARAM.name}
 
 
 def _fits(name: str, storage: str) -> list[Trial]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import optuna
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.contract.checkpoints import restore_model
 from tuner.contract.registry import get_task, registered
 from tuner.errors import TunerError
@@ -28,7 +28,7 @@ def best_model_views(
         return [], f"none: {name} is a model of your own, which declares no views"
     task = get_task(name, allow_module=False)
     best = best_trial(study)
-    if task.report_views is None or best is None or keys.RUN_ID not in best.user_attrs:
+    if task.report_views is None or best is None or keys.RUN_ID not in trial_attrs.of(best):
         return [], "none: no complete trial kept a model" if best is None else ""
     try:
         payload = payload_of(best, task, tracking_uri, storage)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.contract.datafiles import sha256_of
 from tuner.contract.registry import get_task
 from tuner.contract.task import Task
@@ -163,9 +163,9 @@ def study_best_run(name: str, storage: str) -> dict[str, str]:
     best = best_trial(study)
     if best is None:
         raise CheckpointError(f"--from study:{name}: the study has no complete trial yet")
-    run_id = best.user_attrs.get(keys.RUN_ID)
+    run_id = trial_attrs.of(best).get(keys.RUN_ID)
     if not run_id:
         raise CheckpointError(f"--from study:{name}: best trial {best.number} has no MLflow run")
     found = {"source_study": name, "source_trial": str(best.number), "source_run_id": run_id}
-    model_id = best.user_attrs.get(keys.MODEL_ID)
+    model_id = trial_attrs.of(best).get(keys.MODEL_ID)
     return {**found, "source_model_id": model_id} if model_id else found

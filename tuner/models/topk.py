@@ -20,7 +20,7 @@ from typing import Any
 
 import optuna
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.contract.checkpoints import save_checkpoint
 from tuner.contract.members import RULES, split
 from tuner.contract.registry import get_task, registered
@@ -129,7 +129,7 @@ def _holder(holder_study: str | None, study: optuna.Study, storage: str) -> Any:
     """The trial whose model holds the study's `@best` (its best trial): the ensemble must
     beat it on the same validation folds to take an `@best` of its own."""
     source = load_study(holder_study, storage) if holder_study else study
-    ranked = [t for t in ranked_trials(source) if keys.MODEL_ID in t.user_attrs]
+    ranked = [t for t in ranked_trials(source) if keys.MODEL_ID in trial_attrs.of(t)]
     if not ranked:
         raise UsageError(f"--study {source.study_name!r}: no trial holds a registered model")
     return ranked[0]
@@ -179,7 +179,7 @@ def assemble(payloads: list[dict[str, Any]], task: Task, rule: str = "") -> Any:
 
 
 def _same(holder: optuna.trial.FrozenTrial, member: Member) -> bool:
-    return holder.user_attrs.get(keys.RUN_ID) == member.trial.user_attrs.get(keys.RUN_ID)
+    return trial_attrs.of(holder).get(keys.RUN_ID) == trial_attrs.of(member.trial).get(keys.RUN_ID)
 
 
 def _test_figure(groups: list[list[Any]], task: Task, datamodule: Any, rule: str) -> dict:
@@ -246,7 +246,7 @@ def _register(
     name = f"{study.user_attrs.get(keys.MODEL_NAME) or study.study_name}-ensemble"
     tracker = StudyTracker(tracking_uri, study.study_name, model_name=name)
     numbers = [m.trial.number for m in members]
-    runs = [m.trial.user_attrs[keys.RUN_ID] for m in members]
+    runs = [trial_attrs.of(m.trial)[keys.RUN_ID] for m in members]
     metric, direction = keys.study_attr(study, keys.METRIC), study.directions[0].name.lower()
     metrics = scored.metrics
     rows = f"{study.study_name}: {rows_of(int(metrics['folds']))}"

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.reports.ranking import best_trial, ranked_trials, trial_state, value_of
 
 FEW_TRIALS = 10  # below this many complete trials, importances and coordinates are anecdotes
@@ -86,7 +86,7 @@ def baselines_section(study: optuna.Study) -> Section:
     best = best_trial(study)
     if best is None:
         return Section("best", "Best trial", "<p>No complete trial yet.</p>")
-    attrs, metric = best.user_attrs, keys.study_attr(study, keys.METRIC)
+    attrs, metric = trial_attrs.of(best), keys.study_attr(study, keys.METRIC)
     rows = [(f"{metric} (trial {best.number})", "validation", value_of(best))]
     rows += [(k, "validation, same rows", v) for k, v in sorted(attrs.items())
              if k.startswith("val_") and k != metric]  # fmt: skip
@@ -130,7 +130,7 @@ def _baseline_keys(study: optuna.Study) -> set[str]:
     """The test figures that are baselines, not the trial's own (and test_loss, which is
     in the model's training units)."""
     best = best_trial(study)
-    declared = set(best.user_attrs.get(keys.BASELINE_KEYS, [])) if best else set()
+    declared = set(trial_attrs.of(best).get(keys.BASELINE_KEYS, [])) if best else set()
     return {"test_loss", *declared, *(study.user_attrs.get(keys.STUDY_BASELINES) or {})}
 
 

@@ -25,7 +25,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from optuna.importance import PedAnovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.reports import page  # noqa: E402
 from tuner.reports.ranking import (  # noqa: E402
     FINISHED,
@@ -140,7 +140,7 @@ def _curves(study: optuna.Study, out: Path, tracking_uri: str) -> list[page.Sect
     if epochs:
         found.append(page.Section("curves", title, page.figure(epochs, title)))
     best = best_trial(study)
-    if best and best.user_attrs.get(keys.RUN_ID):
+    if best and trial_attrs.of(best).get(keys.RUN_ID):
         path = out / "learning_curves.png"
         curves = _save(lambda: plot_learning_curves(tracking_uri, best), path)
         if curves:
@@ -174,7 +174,7 @@ def _save(draw: Callable[[], Any], path: Path) -> Path | None:
 def plot_learning_curves(tracking_uri: str, trial: optuna.trial.FrozenTrial) -> None:
     """The trial's training and validation loss per epoch, one panel per fold."""
     store = TrackingStore(tracking_uri)
-    run_id, epochs = trial.user_attrs[keys.RUN_ID], _max_epochs(trial)
+    run_id, epochs = trial_attrs.of(trial)[keys.RUN_ID], _max_epochs(trial)
     axes = _fold_panels(_fold_count(trial))
     for key in ("train_loss", "val_loss"):
         for fold, points in _by_fold(store.metric_history(run_id, key), epochs).items():
@@ -212,7 +212,7 @@ def _by_fold(history: list[tuple[int, float]], epochs: int) -> dict[int, list]:
 
 
 def _max_epochs(trial: optuna.trial.FrozenTrial) -> int:
-    return max(1, int((trial.user_attrs.get(keys.SETTINGS) or {}).get("max_epochs") or 1))
+    return max(1, int((trial_attrs.of(trial).get(keys.SETTINGS) or {}).get("max_epochs") or 1))
 
 
 def plot_epoch_curves(tracking_uri: str, study: optuna.Study, named: int = 5) -> None:
@@ -222,13 +222,13 @@ def plot_epoch_curves(tracking_uri: str, study: optuna.Study, named: int = 5) ->
     thickest, the others grey; pruned trials dashed."""
     store, metric = TrackingStore(tracking_uri), keys.study_attr(study, keys.METRIC)
     trials = [t for t in study.get_trials(deepcopy=False, states=FINISHED)
-              if t.user_attrs.get(keys.RUN_ID)]  # fmt: skip
+              if trial_attrs.of(t).get(keys.RUN_ID)]  # fmt: skip
     if not trials:
         raise ValueError("no finished trial has an MLflow run")
     best = [t.number for t in ranked_trials(study)][:named]
     axes = _fold_panels(max(_fold_count(t) for t in trials))
     for trial in sorted(trials, key=lambda t: t.number in best):  # the named ones on top
-        history = store.metric_history(trial.user_attrs[keys.RUN_ID], metric)
+        history = store.metric_history(trial_attrs.of(trial)[keys.RUN_ID], metric)
         style = _curve_style(trial, best)
         for fold, points in _by_fold(history, _max_epochs(trial)).items():
             if fold < len(axes):
@@ -240,7 +240,7 @@ def plot_epoch_curves(tracking_uri: str, study: optuna.Study, named: int = 5) ->
 
 
 def _fold_count(trial: optuna.trial.FrozenTrial) -> int:
-    return fold_count(trial.user_attrs.get(keys.SETTINGS) or {})
+    return fold_count(trial_attrs.of(trial).get(keys.SETTINGS) or {})
 
 
 def _curve_style(trial: optuna.trial.FrozenTrial, best: list[int]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.reports.outlook import first_trial_note, time_left
 from tuner.reports.ranking import FINISHED, best_trial, trial_state, value_of
 
@@ -32,14 +32,14 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
     parts = [f"trial {trial.number:<3d}", f"{trial_state(trial):<8s}"]
     if trial.state == TrialState.COMPLETE:
         parts.append(f"{metric}={value_of(trial):.4g}")
-    elif trial.state == TrialState.PRUNED and keys.INFEASIBLE in trial.user_attrs:
-        parts.append(str(trial.user_attrs[keys.INFEASIBLE]))
+    elif trial.state == TrialState.PRUNED and keys.INFEASIBLE in trial_attrs.of(trial):
+        parts.append(str(trial_attrs.of(trial)[keys.INFEASIBLE]))
     elif trial.state == TrialState.PRUNED:
-        fold = trial.user_attrs.get(keys.PRUNED_FOLD)
+        fold = trial_attrs.of(trial).get(keys.PRUNED_FOLD)
         where = f"fold {fold} " if fold is not None else ""
-        parts.append(f"pruned at {where}epoch {trial.user_attrs.get(keys.PRUNED_AT, '?')}")
+        parts.append(f"pruned at {where}epoch {trial_attrs.of(trial).get(keys.PRUNED_AT, '?')}")
     elif trial.state == TrialState.FAIL:
-        parts.append(str(trial.user_attrs.get(keys.FAIL_REASON, "failed"))[:120])
+        parts.append(str(trial_attrs.of(trial).get(keys.FAIL_REASON, "failed"))[:120])
     best = best_trial(study)
     if best is not None:
         parts.append(f"best={value_of(best):.4g} (trial {best.number})")
@@ -119,7 +119,7 @@ class StudyProgress:
             )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.user_attrs.get(keys.SKIPPED):
+        if trial_attrs.of(trial).get(keys.SKIPPED):
             return  # not run: another process finished the study meanwhile
         self.pace.trial_began = time.monotonic()
         shown = not self.quiet or self.progress is not None  # one store read, where shown

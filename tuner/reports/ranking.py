@@ -11,7 +11,7 @@ import pandas as pd
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.config.goals import COSTS, Constraint, meets, parse_constraints
 
 if TYPE_CHECKING:  # MLflow: only a study's closing record needs it
@@ -25,7 +25,7 @@ def trial_state(trial: optuna.trial.FrozenTrial) -> str:
     """COMPLETE, PRUNED, FAIL, INTERRUPTED, RUNNING, WAITING, or SKIPPED. Optuna records an
     interrupted trial (Ctrl-C, a preemption notice, a process that died) and one that
     another process's finish made unnecessary as failed, but neither failed."""
-    if trial.user_attrs.get(keys.SKIPPED):
+    if trial_attrs.of(trial).get(keys.SKIPPED):
         return "SKIPPED"
     if trial.state == TrialState.FAIL and interrupted(trial):
         return "INTERRUPTED"
@@ -35,7 +35,7 @@ def trial_state(trial: optuna.trial.FrozenTrial) -> str:
 def interrupted(trial: optuna.trial.FrozenTrial) -> bool:
     """Stopped from outside rather than failed: by the user, a preemption, or its
     process's end (its retry, where one was queued, names it: `retry_of`)."""
-    attrs = trial.user_attrs
+    attrs = trial_attrs.of(trial)
     return attrs.get(keys.FAIL_REASON) == keys.INTERRUPTED or keys.INTERRUPTED_BY in attrs
 
 
@@ -62,7 +62,7 @@ def trials_table(study: optuna.Study) -> pd.DataFrame:
     rows = []
     for trial in study.get_trials(deepcopy=False):
         duration = trial.duration.total_seconds() if trial.duration else None
-        attrs = trial.user_attrs
+        attrs = trial_attrs.of(trial)
         row: dict[str, Any] = {
             "number": trial.number,
             "state": trial_state(trial),
@@ -184,7 +184,7 @@ def pareto_front(
 
 def tie_score(trial: optuna.trial.FrozenTrial) -> float:
     """The trial's tie-break metric at its best epoch, lower is better (inf: none)."""
-    return float(trial.user_attrs.get(keys.TIE_SCORE, math.inf))
+    return float(trial_attrs.of(trial).get(keys.TIE_SCORE, math.inf))
 
 
 def study_summary(study: optuna.Study) -> dict[str, Any]:
@@ -195,10 +195,10 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         summary.update(
             best_value=value_of(best),
             best_trial=best.number,
-            best_run_id=best.user_attrs.get(keys.RUN_ID, ""),
+            best_run_id=trial_attrs.of(best).get(keys.RUN_ID, ""),
         )
         summary.update(
-            {f"best_{k}": v for k, v in best.user_attrs.items() if k.startswith("test_")}
+            {f"best_{k}": v for k, v in trial_attrs.of(best).items() if k.startswith("test_")}
         )
         # under the trials' own names too, so the parent row of the runs table shows the
         # study's best in the same columns as its trials
@@ -206,7 +206,7 @@ def study_summary(study: optuna.Study) -> dict[str, Any]:
         summary[metric] = summary[f"best_{metric}"] = value_of(best)
         # and the baselines on the best trial's validation rows (val_snaive_mae...)
         summary.update(
-            {k: v for k, v in best.user_attrs.items() if k.startswith(("test_", "val_"))}
+            {k: v for k, v in trial_attrs.of(best).items() if k.startswith(("test_", "val_"))}
         )
     return summary
 

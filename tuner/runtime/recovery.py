@@ -13,7 +13,7 @@ from collections.abc import Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.errors import mask_secrets
 from tuner.runtime.journal import RecordsFailed
 
@@ -106,7 +106,7 @@ def fail_dead_trials(
 
 
 def _abandoned(trial: FrozenTrial, grace: float) -> bool:
-    worker = trial.user_attrs.get(keys.WORKER)
+    worker = trial_attrs.of(trial).get(keys.WORKER)
     if worker is None:
         started = trial.datetime_start or datetime.datetime.now()
         return (datetime.datetime.now() - started).total_seconds() > grace
@@ -115,6 +115,6 @@ def _abandoned(trial: FrozenTrial, grace: float) -> bool:
 
 
 def _why(trial: FrozenTrial) -> str:
-    if keys.WORKER in trial.user_attrs:
+    if keys.WORKER in trial_attrs.of(trial):
         return "its process ended without recording it"
     return "its process ended before the trial started training"

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.config.goals import COSTS, dominated
 from tuner.contract.checkpoints import save_checkpoint
 from tuner.contract.datafiles import recordable
@@ -25,12 +25,12 @@ from tuner.training.recorder import TrialRecorder
 
 def objective_values(context: TrialContext, trial: optuna.Trial, value: float) -> list[float]:
     """A multi-objective trial's values: its metric, then the costs the space names."""
-    return [value, *(trial.user_attrs[o.metric] for o in context.space.objectives[1:])]
+    return [value, *(trial_attrs.of(trial)[o.metric] for o in context.space.objectives[1:])]
 
 
 def recorded_costs(trial: optuna.Trial) -> dict[str, float]:
     """The model costs the trial recorded before it trained (tuner.config.goals)."""
-    return {k: v for k, v in trial.user_attrs.items() if k in COSTS}
+    return {k: v for k, v in trial_attrs.of(trial).items() if k in COSTS}
 
 
 def keep_if_best(
@@ -68,10 +68,10 @@ def keep_if_best(
             pyfunc_model.default_params(task),
             promote=_promoted(context, trial, fitted.value),
         )
-    trial.set_user_attr(keys.CHECKPOINT_URI, logged.uri)
-    trial.set_user_attr(keys.MODEL_ID, logged.model_id)
+    trial_attrs.put(trial, keys.CHECKPOINT_URI, logged.uri)
+    trial_attrs.put(trial, keys.MODEL_ID, logged.model_id)
     if logged.version:  # written now; else the writer records it (keys.model_version_key)
-        trial.set_user_attr(keys.MODEL_VERSION, logged.version)
+        trial_attrs.put(trial, keys.MODEL_VERSION, logged.version)
 
 
 def _promoted(context: TrialContext, trial: optuna.Trial, value: float) -> bool:
@@ -79,7 +79,7 @@ def _promoted(context: TrialContext, trial: optuna.Trial, value: float) -> bool:
     decided by whoever writes it, under the stores' lock): not where the study has a bar
     the trial does not beat (the version stays recorded and the alias where it was)."""
     if context.bar is not None and not beats(value, context.bar, context.space.direction):
-        trial.set_user_attr(keys.NOT_PROMOTED, context.bar)
+        trial_attrs.put(trial, keys.NOT_PROMOTED, context.bar)
         return False
     return True
 
@@ -95,7 +95,7 @@ def _keep_weights(
     as a file of its run (no model version): an ensemble's member, a source to predict or
     fine-tune from (`runs:/<id>`)."""
     with _checkpoint_file(context, trial, fitted, settings, run_id) as path:
-        trial.set_user_attr(keys.WEIGHTS_URI, context.tracker.keep_weights(run_id, path))
+        trial_attrs.put(trial, keys.WEIGHTS_URI, context.tracker.keep_weights(run_id, path))
 
 
 @contextmanager

@@ -11,7 +11,7 @@ import optuna
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.config.budget import capped_trials
 from tuner.errors import TunerError, UsageError
 from tuner.reports.progress import Pace, StudyProgress
@@ -204,17 +204,17 @@ class FailureGuard:
             )
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.user_attrs.get(keys.SKIPPED):
+        if trial_attrs.of(trial).get(keys.SKIPPED):
             return
-        if trial.user_attrs.get(keys.FATAL):
-            self.fatal, self.tripped = str(trial.user_attrs[keys.FATAL]), True
+        if trial_attrs.of(trial).get(keys.FATAL):
+            self.fatal, self.tripped = str(trial_attrs.of(trial)[keys.FATAL]), True
             study.stop()
             return
         if trial.state != TrialState.FAIL:
             self.streak = 0
             return
         self.streak += 1
-        self.last_reason = str(trial.user_attrs.get(keys.FAIL_REASON, "unknown reason"))
+        self.last_reason = str(trial_attrs.of(trial).get(keys.FAIL_REASON, "unknown reason"))
         if self.streak >= self.limit:
             self.tripped = True
             study.stop()

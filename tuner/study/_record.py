@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.config.goals import best_rule
 from tuner.config.space import SearchSpace
 from tuner.contract.datafiles import recordable
@@ -133,7 +133,7 @@ def settle_leftovers(
 
 
 def _run_state(trial: optuna.trial.FrozenTrial) -> str:
-    interrupted = trial.user_attrs.get(keys.FAIL_REASON) == keys.INTERRUPTED
+    interrupted = trial_attrs.of(trial).get(keys.FAIL_REASON) == keys.INTERRUPTED
     return "INTERRUPTED" if interrupted else report.trial_state(trial)
 
 

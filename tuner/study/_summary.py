@@ -6,7 +6,7 @@ from typing import Any
 
 import optuna
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.config.goals import Constraint
 from tuner.reports import ranking as report
 from tuner.reports.ranking import FINISHED
@@ -25,7 +25,7 @@ def summarize(
     counts = report.state_counts(study)
     front = report.pareto_front(study, constraints)
     best = front[0] if front else None
-    attrs = best.user_attrs if best else {}
+    attrs = trial_attrs.of(best) if best else {}
     return SearchResult(
         study=study.study_name,
         metric=keys.study_attr(study, keys.METRIC),
@@ -66,7 +66,7 @@ def _front_row(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str
 def model_version(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str | None:
     """The version the trial's model became: a trial attribute where it was registered
     during the trial (older studies), else the study attribute its writer recorded."""
-    found = trial.user_attrs.get(keys.MODEL_VERSION)
+    found = trial_attrs.of(trial).get(keys.MODEL_VERSION)
     return found or study.user_attrs.get(keys.model_version_key(trial.number))
 
 

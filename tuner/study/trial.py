@@ -18,7 +18,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.errors import TrialFailed, mask_secrets
 from tuner.runtime import signals
 from tuner.runtime.devices import describe
@@ -56,22 +56,27 @@ def run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]
     and in a multi-objective study the model's costs the space names after it.
     A failure of the machine rather than the params (full disk, a store that stopped
     answering) marks the trial FATAL: the study stops instead of failing trial after trial."""
-    trial.set_user_attr(keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
+    trial_attrs.put(trial, keys.WORKER, f"{socket.gethostname()}:{os.getpid()}")
     try:
         return _run_trial(context, trial)
-    except (signals.PreemptionStop, TrialLost):
+    except signals.PreemptionStop:
+        raise
+    except TrialLost:
+        trial_attrs.drop(trial)  # the retry's record now: nothing more is written for this one
         raise
     except KeyboardInterrupt:  # also when the stop came before training started
-        trial.set_user_attr(keys.FAIL_REASON, keys.INTERRUPTED)
+        trial_attrs.put(trial, keys.FAIL_REASON, keys.INTERRUPTED)
         raise
     except Exception as exc:
         reason = environment_failure(exc)
         if reason:
-            trial.set_user_attr(keys.FAIL_REASON, reason)
-            trial.set_user_attr(keys.FATAL, reason)
-        elif keys.FAIL_REASON not in trial.user_attrs:  # failed before training started
-            trial.set_user_attr(keys.FAIL_REASON, failure_reason(exc))
+            trial_attrs.put(trial, keys.FAIL_REASON, reason)
+            trial_attrs.put(trial, keys.FATAL, reason)
+        elif keys.FAIL_REASON not in trial_attrs.of(trial):  # failed before training started
+            trial_attrs.put(trial, keys.FAIL_REASON, failure_reason(exc))
         raise
+    finally:
+        trial_attrs.write(trial)  # what it recorded, in one call, before Optuna hears its end
 
 
 def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float]:
@@ -84,11 +89,12 @@ def _run_trial(context: TrialContext, trial: optuna.Trial) -> float | list[float
     try:
         value = _train_and_record(context, trial, settings, recorder, resume, chain.checkpoint)
     except signals.Preempted as exc:
+        trial_attrs.write(trial)  # its retry takes some of them
         frozen = trial.study._storage.get_trial(trial._trial_id)
         requeued = requeue(trial.study, frozen, context.max_retries)
         then = "queued again to resume from there" if requeued else "retries used up"
-        trial.set_user_attr(keys.FAIL_REASON, f"{exc}; {then}")
-        trial.set_user_attr(keys.INTERRUPTED_BY, "a preemption notice (SIGTERM)")
+        trial_attrs.put(trial, keys.FAIL_REASON, f"{exc}; {then}")
+        trial_attrs.put(trial, keys.INTERRUPTED_BY, "a preemption notice (SIGTERM)")
         context.tracker.end_trial(
             recorder.run_id, trial.number, "PREEMPTED", recorder.details(fail_reason=then)
         )
@@ -108,7 +114,7 @@ def _discard(context: TrialContext, trial: optuna.Trial, chain: Chain, run_id: s
     """The trial ended for good: its chain's checkpoints go, here and in the runs of its
     attempts where they were published for other hosts."""
     if chain.discard() and context.publish_resume:
-        runs = [t.user_attrs.get(keys.RUN_ID) for t in chain.attempts(trial)]
+        runs = [trial_attrs.of(t).get(keys.RUN_ID) for t in chain.attempts(trial)]
         context.tracker.drop_resume([*filter(None, runs), run_id])
 
 
@@ -121,12 +127,12 @@ def _resume_point(
         return None
     if not path.is_file() and context.publish_resume:
         before = chain.last_attempt(trial)
-        if before is not None and keys.RUN_ID in before.user_attrs:  # its run has it
-            context.tracker.fetch_resume(before.user_attrs[keys.RUN_ID], path)
+        if before is not None and keys.RUN_ID in trial_attrs.of(before):  # its run has it
+            context.tracker.fetch_resume(trial_attrs.of(before)[keys.RUN_ID], path)
     resume = Resume.load(path)
     if resume is not None:
         where = {"trial": chain.earlier[0], "fold": resume.fold, "epoch": resume.epoch}
-        trial.set_user_attr(keys.RESUMED_FROM, where)
+        trial_attrs.put(trial, keys.RESUMED_FROM, where)
         context.tracker.tag_run(run_id, {f"{keys.TAG}{keys.RESUMED_FROM}": str(where)})
     return resume
 
@@ -165,7 +171,7 @@ def _train_and_record(
     except Exception as exc:
         _record_failure(context, trial, exc, recorder)
         raise
-    trial.set_user_attr(keys.EPOCHS, recorder.epochs_run)
+    trial_attrs.put(trial, keys.EPOCHS, recorder.epochs_run)
     context.tracker.end_trial(run_id, number, "COMPLETE", recorder.details(**details))
     return value
 
@@ -178,14 +184,14 @@ def _record_pruned(
     if fold_count(settings) > 1:
         where[keys.PRUNED_FOLD] = recorder.fold
     for key, at in {**where, keys.EPOCHS: recorder.epochs_run}.items():
-        trial.set_user_attr(key, at)
+        trial_attrs.put(trial, key, at)
     context.tracker.end_trial(recorder.run_id, trial.number, "PRUNED", recorder.details(**where))
 
 
 def _skip_if_target_reached(trial: optuna.Trial, target: int) -> None:
     if _target_reached(trial, target):
-        trial.set_user_attr(keys.SKIPPED, True)
-        trial.set_user_attr(keys.FAIL_REASON, "not run: the study reached its target meanwhile")
+        trial_attrs.put(trial, keys.SKIPPED, True)
+        trial_attrs.put(trial, keys.FAIL_REASON, "not run: the study reached its target meanwhile")
         trial.study.stop()
         raise TargetReached("the study reached its target in another process")
 
@@ -194,17 +200,17 @@ def _start(context: TrialContext, trial: optuna.Trial) -> tuple[dict[str, Any], 
     """The trial's params and settings, its MLflow run, and the recorder that follows it."""
     params = context.space.suggest(trial)
     settings = {**context.task.defaults, **context.space.fixed, **params}  # the model's
-    trial.set_user_attr(keys.SETTINGS, settings)
+    trial_attrs.put(trial, keys.SETTINGS, settings)
     device = describe(context.accelerator)
-    trial.set_user_attr(keys.DEVICE, device)
+    trial_attrs.put(trial, keys.DEVICE, device)
     run_id = context.tracker.start_trial(trial.number, settings, device)
-    trial.set_user_attr(keys.RUN_ID, run_id)
-    if keys.WARM_START in trial.user_attrs:
-        context.tracker.tag_run(
-            run_id, {f"{keys.TAG}{keys.WARM_START}": trial.user_attrs[keys.WARM_START]}
-        )
-    if keys.FIT_OF in trial.user_attrs:  # `tuner lineage` leads back to the trial it re-trains
-        context.tracker.tag_run(run_id, {keys.SOURCE_RUN_TAG: trial.user_attrs[keys.FIT_OF]})
+    trial_attrs.put(trial, keys.RUN_ID, run_id)
+    trial_attrs.write(trial)  # its worker and run, for other processes while it runs
+    attrs = trial_attrs.of(trial)
+    if keys.WARM_START in attrs:
+        context.tracker.tag_run(run_id, {f"{keys.TAG}{keys.WARM_START}": attrs[keys.WARM_START]})
+    if keys.FIT_OF in attrs:  # `tuner lineage` leads back to the trial it re-trains
+        context.tracker.tag_run(run_id, {keys.SOURCE_RUN_TAG: attrs[keys.FIT_OF]})
     space = context.space
     recorder = TrialRecorder(
         context.tracker,
@@ -242,7 +248,7 @@ def _fit_and_test(
     fitted = fit_trial(context, trial, settings, recorder, resume, checkpoint)
     ensure_ours(trial)  # before its test metrics and model reach the record
     if math.isfinite(fitted.tie):
-        trial.set_user_attr(keys.TIE_SCORE, fitted.tie)
+        trial_attrs.put(trial, keys.TIE_SCORE, fitted.tie)
     _test(context, trial, fitted, recorder)
     keep_if_best(context, trial, fitted, settings, recorder)
     return fitted.value, fitted.details
@@ -254,7 +260,7 @@ def _test(
     """The kept model on the test split, beside the task's baselines."""
     datamodule = fitted.datamodule
     baselines = {**context.task.baselines(datamodule), **context.study_baselines}
-    trial.set_user_attr(keys.BASELINE_KEYS, sorted(baselines))
+    trial_attrs.put(trial, keys.BASELINE_KEYS, sorted(baselines))
     final = {**baselines, **fitted.metrics}
     has_test = type(datamodule).test_dataloader is not pl.LightningDataModule.test_dataloader
     test_batches = datamodule.test_dataloader() if has_test else []
@@ -265,11 +271,11 @@ def _test(
     final.update(recorded_costs(trial))
     if context.accelerator == "gpu":
         final[keys.GPU_PEAK] = torch.cuda.max_memory_allocated() / 2**20
-        trial.set_user_attr(keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
+        trial_attrs.put(trial, keys.GPU_PEAK, round(final[keys.GPU_PEAK], 1))
     recorder.record(final, fitted.step)
     for key, value in final.items():
         if key.startswith("test_") or key in baselines:  # val_ ones: on the trial's rows
-            trial.set_user_attr(key, value)
+            trial_attrs.put(trial, key, value)
 
 
 def _record_failure(
@@ -278,7 +284,7 @@ def _record_failure(
     if environment_failure(exc):
         return  # the stores may be what failed: run_trial records it, the next run closes the run
     reason = failure_reason(exc)
-    trial.set_user_attr(keys.FAIL_REASON, reason)
+    trial_attrs.put(trial, keys.FAIL_REASON, reason)
     context.tracker.log_text(recorder.run_id, traceback.format_exc(), "traceback.txt")
     context.tracker.end_trial(
         recorder.run_id, trial.number, "FAIL", recorder.details(fail_reason=reason)

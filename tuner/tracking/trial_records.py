@@ -20,7 +20,6 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, RunTag
 
 from tuner.config.keys import STATE_TAG, TAG, model_version_key
 from tuner.errors import mask_secrets
-from tuner.runtime.journal import Journal
 from tuner.runtime.scratch import scratch_folder
 from tuner.tracking import pyfunc_model
 from tuner.tracking.model_registry import LoggedBest, requirements
@@ -39,15 +38,15 @@ class TrialRecords:
     """The part of StudyTracker that writes a trial's records (it brings `client`,
     `registry`, `study_name` and `model_name`)."""
 
-    journal: Journal | None = None  # set during a sweep: records go to the writer
+    queue: Any = None  # set during a sweep (tracker.writer.Queue): records go to the writer
     lock: Callable[[], AbstractContextManager[None]] = nullcontext  # the stores' lock
     version_store: Callable[[str, str], None] | None = None  # (key, version) -> Optuna
 
     def _record(self, op: str, files: Mapping[str, Path] | None = None, **args: Any) -> Any:
         """Queue the write `op` (its files move into the entry; returns None), or make it
         now (returns what it returns)."""
-        if self.journal is not None:
-            self.journal.put([{"op": op, **args}], files)
+        if self.queue is not None:
+            self.queue.put([{"op": op, **args}], files)
             return None
         entry = scratch_folder("tuner-record-")
         try:

@@ -64,36 +64,72 @@ def _write_one(tracker: Any, journal: Journal, entry: Path) -> bool:
     return False
 
 
+class Queue:
+    """A sweep's records on their way to MLflow: each queued on local disk, written by a
+    writer process started with the first (a sweep that queues nothing starts none)."""
+
+    def __init__(self, journal: Journal, settings: dict[str, Any]) -> None:
+        self.journal, self.settings = journal, settings
+        self.writer: subprocess.Popen | None = None
+
+    def put(self, ops: list[dict[str, Any]], files: Any = None) -> None:
+        self.journal.put(ops, files)
+        self.start()
+
+    def start(self) -> None:
+        if self.writer is None:
+            self.writer = _start(self.journal, self.settings)
+
+    def check(self) -> None:
+        """Raise RecordsFailed once the writer stopped on a record it could not write."""
+        if self.writer is not None and self.writer.poll() is not None:
+            reasons = self.journal.failures()
+            if reasons:
+                raise RecordsFailed(reasons[0])
+
+    def stop_writer(self) -> None:
+        """Let the writer finish what is queued, and wait for it; one still starting is
+        stopped instead (its queue is written by this process, whose MLflow is loaded: a
+        short sweep does not wait for another process's imports)."""
+        if self.writer is None:
+            return
+        me = os.getpid()
+        if not (self.journal.folder / f".ready-{me}").exists():
+            self.writer.kill()
+        (self.journal.folder / f".stop-{me}").touch()
+        try:
+            self.writer.wait()
+        finally:
+            for signal_file in (f".stop-{me}", f".ready-{me}"):
+                (self.journal.folder / signal_file).unlink(missing_ok=True)
+
+
 @contextmanager
 def beside(tracker: Any, storage: str, folder: Path) -> Iterator[None]:
     """During a sweep: what an earlier process left queued is written first, then the
-    tracker's records are queued and a writer process writes them; on the way out every
-    queued record is written (the writer's, then whatever it left) before the study may be
+    tracker's records are queued for a writer process; on the way out every queued record
+    is written (by the writer, then what it left by this process) before the study may be
     reported finished. Raises RecordsFailed when some could not be (they stay queued)."""
     journal = Journal(folder)
     tracker.lock = partial(store_lock, storage, tracker.tracking_uri)
     tracker.version_store = partial(set_study_attr, storage, tracker.study_name)
     _write_or_raise(tracker, journal)  # an earlier run's, before this one adds its own
-    tracker.writer = _start(journal, _settings(tracker, storage))
-    tracker.journal = journal
+    queue = tracker.queue = Queue(journal, _settings(tracker, storage))
     try:
         yield
     except BaseException:
-        tracker.journal = None
-        _stop(tracker.writer, journal)  # it writes what is queued; a failure waits for a rerun
+        tracker.queue = None
+        queue.stop_writer()  # it writes what is queued; a failure waits for a rerun
         raise
-    tracker.journal = None
-    _stop(tracker.writer, journal)
-    _write_or_raise(tracker, journal)  # what the writer left, if it stopped on a failure
+    tracker.queue = None
+    queue.stop_writer()
+    _write_or_raise(tracker, journal)  # what the writer left, if it stopped or failed
 
 
 def check_writer(tracker: Any) -> None:
     """Raise RecordsFailed once the writer stopped on a record it could not write."""
-    writer = getattr(tracker, "writer", None)
-    if tracker.journal is not None and writer is not None and writer.poll() is not None:
-        reasons = tracker.journal.failures()
-        if reasons:
-            raise RecordsFailed(reasons[0])
+    if getattr(tracker, "queue", None) is not None:
+        tracker.queue.check()
 
 
 def _write_or_raise(tracker: Any, journal: Journal) -> None:
@@ -114,25 +150,10 @@ def _settings(tracker: Any, storage: str) -> dict[str, Any]:
 def _start(journal: Journal, settings: dict[str, Any]) -> subprocess.Popen:
     """The writer of this process's entries, as a process of its own."""
     journal.folder.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "tuner.tracking.writer",
-        str(journal.folder),
-        str(os.getpid()),
-    ]
+    command = [sys.executable, "-m", "tuner.tracking.writer", str(journal.folder),
+               str(os.getpid())]  # fmt: skip
     env = {**os.environ, ENV: json.dumps(settings)}
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
-
-
-def _stop(writer: subprocess.Popen, journal: Journal) -> None:
-    """Ask the writer to finish what is queued and end; wait for it."""
-    stop_file = journal.folder / f".stop-{os.getpid()}"
-    stop_file.touch()
-    try:
-        writer.wait()
-    finally:
-        stop_file.unlink(missing_ok=True)
 
 
 def _tracker(settings: dict[str, Any]) -> Any:
@@ -150,6 +171,7 @@ def _serve(folder: Path, owner: int) -> int:
     tracker = _tracker(json.loads(os.environ[ENV]))
     journal = Journal(folder)
     stop_file = folder / f".stop-{owner}"
+    (folder / f".ready-{owner}").touch()  # its imports done (benchmarks wait for this)
     while True:
         if not write_all(tracker, journal, (owner,)):
             return 1

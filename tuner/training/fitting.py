@@ -15,7 +15,7 @@ import lightning.pytorch as pl
 import optuna
 import torch
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.config.goals import SETS_CONSTRAINTS
 from tuner.config.space import SearchSpace
 from tuner.contract.members import carry
@@ -122,8 +122,8 @@ def _kept_folds(
 ) -> Fitted:
     """A K-fold trial: its value the folds' mean, its model the kept fold models as one."""
     summary = summarize_folds(results)
-    trial.set_user_attr(keys.FOLD_VALUES, [r.value for r in results])
-    trial.set_user_attr(keys.VALUE_STD, summary["std"])
+    trial_attrs.put(trial, keys.FOLD_VALUES, [r.value for r in results])
+    trial_attrs.put(trial, keys.VALUE_STD, summary["std"])
     metric = context.space.metric
     metrics = {f"{metric}_fold_{k}": r.value for k, r in enumerate(results)}
     metrics[f"{metric}_std"] = summary["std"]
@@ -175,7 +175,7 @@ def check_costs(
         costs = measure_costs(model.to(device), inputs, members, timed)
     model.to("cpu")
     for name, value in costs.items():
-        trial.set_user_attr(name, value)
+        trial_attrs.put(trial, name, value)
     if SETS_CONSTRAINTS:
         for constraint in space.constraints:
             trial.set_constraint(str(constraint), constraint.violation(costs[constraint.metric]))
@@ -183,7 +183,7 @@ def check_costs(
     if broken:
         measured = ", ".join(f"{name} {round(value, 3)}" for name, value in costs.items())
         reason = f"breaks {', '.join(broken)} ({measured}): not trained"
-        trial.set_user_attr(keys.INFEASIBLE, reason)
+        trial_attrs.put(trial, keys.INFEASIBLE, reason)
         raise Infeasible(reason)
 
 

@@ -28,7 +28,7 @@ import torch
 from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import FrozenTrial
 
-from tuner.config import keys
+from tuner.config import keys, trial_attrs
 from tuner.runtime import signals
 from tuner.training.loop import FitLoop
 
@@ -199,7 +199,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, max_retries: int) -> bool:
             state=optuna.trial.TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            user_attrs={k: v for k, v in trial.user_attrs.items() if k in KEPT_BY_RETRIES},
+            user_attrs={k: v for k, v in trial_attrs.of(trial).items() if k in KEPT_BY_RETRIES},
             system_attrs={"failed_trial": history[0], "retry_history": history},
         )
     )
@@ -214,7 +214,7 @@ def stale_trial_handler(
     trial's last checkpoint)."""
 
     def on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        run_id = trial.user_attrs.get(keys.RUN_ID)
+        run_id = trial_attrs.of(trial).get(keys.RUN_ID)
         if run_id and tracking_uri:
             from tuner.tracking import TrackingStore  # MLflow: loaded only when a worker died
 
