@@ -49,12 +49,13 @@ def _counted(family: str, name: str, method):
 
 
 def _instrument() -> None:
-    """Every public method of Optuna's RDB storage (each a database round trip) and of
-    MLflow's client, counted where the trial's process calls them."""
+    """Every public method of Optuna's RDB storage (each a database round trip), its
+    `_get_trials` (what its cache reads all trials with), and MLflow's client's, counted
+    where the trial's process calls them."""
     for family, kind in (("optuna", optuna.storages.RDBStorage), ("mlflow", MlflowClient)):
         for name in dir(kind):
             method = getattr(kind, name)
-            if not name.startswith("_") and callable(method):
+            if (not name.startswith("_") or name == "_get_trials") and callable(method):
                 setattr(kind, name, _counted(family, name, method))
 
 

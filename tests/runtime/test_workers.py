@@ -15,7 +15,9 @@ from mlflow import MlflowClient
 from tests.conftest import REPO
 from tuner.config.trial_attrs import of as attrs_of
 from tuner.errors import UsageError
+from tuner.reports.ranking import best_trial
 from tuner.runtime.devices import KERNEL_CACHE, bound_kernel_cache, plan_workers
+from tuner.study._summary import model_version
 
 SPACE = """
 metric: val_mae
@@ -105,6 +107,11 @@ def _check_record(storage, tracking, target, epochs=3):
     assert all(c.info.status != "RUNNING" for c in children)
     for child in finished:  # no metric lost under concurrent writes
         assert len(client.get_metric_history(child.info.run_id, "val_mae")) == epochs
+    # each worker's writer registers its models in its own order: `best` ends on the best
+    best = best_trial(study)
+    assert str(client.get_model_version_by_alias("par", "best").version) == model_version(
+        study, best
+    )
     return study, children
 
 

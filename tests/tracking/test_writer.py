@@ -27,7 +27,7 @@ SWEEP = ["search", "--task", "forecasting", "--space", "space.yaml", "--study", 
 
 
 def _sweep(workdir: Path, trials: int, *extra: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TUNER_WRITER_AFTER_S": "0"}
     env.pop("MLFLOW_TRACKING_URI", None)
     command = [sys.executable, "-m", "tuner.cli", *SWEEP, "--trials", str(trials), *extra]
     return subprocess.Popen(command, cwd=workdir, env=env, start_new_session=True,

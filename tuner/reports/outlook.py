@@ -10,14 +10,12 @@ import statistics
 import optuna
 
 from tuner.config.options import MEDIAN_STARTUP as STARTUP
-from tuner.reports.ranking import FINISHED
 
 
-def time_left(study: optuna.Study, target: int, parallel: int = 1) -> str:
-    """`~4m10s left for 12 trials`: the trials still to finish times a typical finished
+def time_left(finished: list[optuna.trial.FrozenTrial], target: int, parallel: int = 1) -> str:
+    """`~4m10s left for 12 trials`: the trials still to finish times a typical `finished`
     trial's duration (`typical_seconds`), shared by `parallel` processes; "" before the
     first finishes."""
-    finished = study.get_trials(deepcopy=False, states=FINISHED)  # one read of the store
     left = target - len(finished)
     typical = typical_seconds(finished)
     if typical is None or left <= 0:

@@ -26,8 +26,11 @@ from tuner.reports.outlook import first_trial_note, time_left
 from tuner.reports.ranking import FINISHED, best_trial, trial_state, value_of
 
 
-def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
-    """`trial 3  COMPLETE  val_mae=12.31  best=11.02 (trial 1)  4.2s`."""
+def trial_line(
+    trial: FrozenTrial, study: optuna.Study, metric: str, finished: list[FrozenTrial]
+) -> str:
+    """`trial 3  COMPLETE  val_mae=12.31  best=11.02 (trial 1)  4.2s` (`finished`: the
+    study's finished trials, read already)."""
     duration = trial.duration.total_seconds() if trial.duration else 0.0
     parts = [f"trial {trial.number:<3d}", f"{trial_state(trial):<8s}"]
     if trial.state == TrialState.COMPLETE:
@@ -40,7 +43,7 @@ def trial_line(trial: FrozenTrial, study: optuna.Study, metric: str) -> str:
         parts.append(f"pruned at {where}epoch {trial_attrs.of(trial).get(keys.PRUNED_AT, '?')}")
     elif trial.state == TrialState.FAIL:
         parts.append(str(trial_attrs.of(trial).get(keys.FAIL_REASON, "failed"))[:120])
-    best = best_trial(study)
+    best = best_trial(study, finished)
     if best is not None:
         parts.append(f"best={value_of(best):.4g} (trial {best.number})")
     parts.append(f"{duration:.1f}s")
@@ -119,20 +122,24 @@ class StudyProgress:
             )
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """After each trial, on one read of the finished trials: stop at the study's target
+        (Optuna's MaxTrialsCallback would read them again), the trial line, the bar."""
+        finished = study.get_trials(deepcopy=False, states=FINISHED)
+        if len(finished) >= self.target:
+            study.stop()
         if trial_attrs.of(trial).get(keys.SKIPPED):
             return  # not run: another process finished the study meanwhile
         self.pace.trial_began = time.monotonic()
-        shown = not self.quiet or self.progress is not None  # one store read, where shown
-        left = time_left(study, self.target, self.pace.parallel) if shown else ""
+        left = time_left(finished, self.target, self.pace.parallel)
         if not self.quiet:
-            line = trial_line(trial, study, self.metric) + (f"  {left}" if left else "")
+            line = trial_line(trial, study, self.metric, finished) + (f"  {left}" if left else "")
             self.console.print(self.prefix + line, highlight=False, soft_wrap=True)
         if not self.progress:
             return
         if trial.number in self.epoch_bars:
             self.progress.remove_task(self.epoch_bars.pop(trial.number))
         if trial.state in FINISHED:
-            best = best_trial(study)
+            best = best_trial(study, finished)
             label = f"trials (best {self.metric}={value_of(best):.4g})" if best else "trials"
             label += f" {left}" if left else ""
             self.progress.update(self.bar, advance=1, description=label)

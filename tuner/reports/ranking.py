@@ -114,19 +114,25 @@ def _integer_params(table: pd.DataFrame, study: optuna.Study) -> pd.DataFrame:
     return table
 
 
-def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+def best_trial(
+    study: optuna.Study, trials: list[optuna.trial.FrozenTrial] | None = None
+) -> optuna.trial.FrozenTrial | None:
     """The study's best complete trial: the best value, then among equal values the best
     tie-break metric (the space's `tie_break`, val_loss by default), then the earliest.
     Every place that chooses a best trial asks here (Optuna's own `best_trial` would keep
-    the first of 18 trials tied at val_acc 1.0)."""
-    ranked = ranked_trials(study)
+    the first of 18 trials tied at val_acc 1.0). `trials`: the study's, read already."""
+    ranked = ranked_trials(study, trials)
     return ranked[0] if ranked else None
 
 
-def ranked_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+def ranked_trials(
+    study: optuna.Study, trials: list[optuna.trial.FrozenTrial] | None = None
+) -> list[optuna.trial.FrozenTrial]:
     """The complete trials that meet the study's constraints, best first, by `best_trial`'s
     rule (a multi-objective study: by its first objective, the quality metric)."""
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
     limits = study_constraints(study)
     return _best_first(study, [t for t in complete if meets(t, limits)])
 

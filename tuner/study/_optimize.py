@@ -8,7 +8,6 @@ import time
 from collections.abc import Mapping
 
 import optuna
-from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from tuner.config import keys, trial_attrs
@@ -20,7 +19,7 @@ from tuner.runtime.recovery import environment_failure, fail_dead_trials
 from tuner.storage.locations import HOME, is_shared_tracking
 from tuner.study._config import Prepared, SearchConfig, SearchResult
 from tuner.study._record import close_record, open_record
-from tuner.study._summary import FINISHED, count_finished, summarize
+from tuner.study._summary import count_finished, summarize
 from tuner.study.baselines import study_baselines
 from tuner.study.samplers import decides_at
 from tuner.study.trial import TrialContext, run_trial
@@ -175,7 +174,7 @@ def _run_until_target(
                 timeout=left,
                 catch=(Exception,),
                 gc_after_trial=True,
-                callbacks=[MaxTrialsCallback(config.trials, states=FINISHED), progress, guard],
+                callbacks=[progress, guard],  # progress stops the study at its target
             )
         except ValueError:  # Optuna's "Cannot tell a FAIL trial": one another process took
             if not context.lost:

@@ -29,6 +29,10 @@ APPLIED = ("log_metrics", "end_trial", "log_text", "keep_weights", "publish_mode
 RETRIES = 3
 IDLE_S = 0.05  # how often an idle writer looks for new entries
 ENV = "TUNER_WRITER"  # the tracker's settings, through the environment: no secret in `ps`
+# The writer starts once the sweep has run AFTER_S: loading MLflow in a process of its own
+# costs about 2 s of CPU, more than a sweep of a few seconds records; such a sweep writes
+# its queue itself as it ends (TUNER_WRITER_AFTER_S changes it; the tests use 0)
+AFTER_S, AFTER_ENV = 10.0, "TUNER_WRITER_AFTER_S"
 
 
 def apply_entry(tracker: Any, entry: Path) -> None:
@@ -66,15 +70,17 @@ def _write_one(tracker: Any, journal: Journal, entry: Path) -> bool:
 
 class Queue:
     """A sweep's records on their way to MLflow: each queued on local disk, written by a
-    writer process started with the first (a sweep that queues nothing starts none)."""
+    writer process started with the first queued after AFTER_S."""
 
     def __init__(self, journal: Journal, settings: dict[str, Any]) -> None:
         self.journal, self.settings = journal, settings
         self.writer: subprocess.Popen | None = None
+        self.began = time.monotonic()
 
     def put(self, ops: list[dict[str, Any]], files: Any = None) -> None:
         self.journal.put(ops, files)
-        self.start()
+        if time.monotonic() - self.began >= float(os.environ.get(AFTER_ENV, AFTER_S)):
+            self.start()
 
     def start(self) -> None:
         if self.writer is None:
