@@ -68,9 +68,9 @@ class Journal:
             if holder == str(me):
                 return entry
             queued_by = int(base.split("-")[1])
-            if holder and _alive(int(holder)):
+            if holder and alive(int(holder)):
                 continue
-            if not holder and queued_by not in owners and _alive(queued_by):
+            if not holder and queued_by not in owners and alive(queued_by):
                 continue
             claimed = entry.with_name(f"{base}{CLAIMED}{me}")
             try:
@@ -103,7 +103,8 @@ def read_ops(entry: Path) -> list[dict[str, Any]]:
     return ops
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process `pid` of this host still runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from tuner.config import keys, trial_attrs
 from tuner.errors import mask_secrets
-from tuner.runtime.journal import RecordsFailed
+from tuner.runtime.journal import RecordsFailed, alive
 
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
@@ -68,16 +68,6 @@ def this_host_pid(worker: str) -> int | None:
     return int(pid) if host == socket.gethostname() and pid.isdigit() else None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_dead_trials(
     study: optuna.Study,
     on_stale: Callable[[optuna.Study, FrozenTrial], None] | None,
@@ -111,7 +101,7 @@ def _abandoned(trial: FrozenTrial, grace: float) -> bool:
         started = trial.datetime_start or datetime.datetime.now()
         return (datetime.datetime.now() - started).total_seconds() > grace
     pid = this_host_pid(str(worker))
-    return pid is not None and pid != os.getpid() and not _alive(pid)
+    return pid is not None and pid != os.getpid() and not alive(pid)
 
 
 def _why(trial: FrozenTrial) -> str:

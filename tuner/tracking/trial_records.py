@@ -38,7 +38,7 @@ class TrialRecords:
     """The part of StudyTracker that writes a trial's records (it brings `client`,
     `registry`, `study_name` and `model_name`)."""
 
-    queue: Any = None  # set during a sweep (tracker.writer.Queue): records go to the writer
+    queue: Any = None  # a sweep's (tracking.writer.Queue): records go to the writer
     lock: Callable[[], AbstractContextManager[None]] = nullcontext  # the stores' lock
     version_store: Callable[[str, str], None] | None = None  # (key, version) -> Optuna
 

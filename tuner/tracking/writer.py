@@ -117,8 +117,7 @@ def beside(tracker: Any, storage: str, folder: Path) -> Iterator[None]:
     is written (by the writer, then what it left by this process) before the study may be
     reported finished. Raises RecordsFailed when some could not be (they stay queued)."""
     journal = Journal(folder)
-    tracker.lock = partial(store_lock, storage, tracker.tracking_uri)
-    tracker.version_store = partial(set_study_attr, storage, tracker.study_name)
+    _writes_directly(tracker, storage)
     _write_or_raise(tracker, journal)  # an earlier run's, before this one adds its own
     queue = tracker.queue = Queue(journal, _settings(tracker, storage))
     try:
@@ -162,15 +161,20 @@ def _start(journal: Journal, settings: dict[str, Any]) -> subprocess.Popen:
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
 
+def _writes_directly(tracker: Any, storage: str) -> Any:
+    """`tracker` as a writer uses it: `best` moves under the stores' lock, and the version a
+    model became goes to the study's Optuna record."""
+    tracker.lock = partial(store_lock, storage, tracker.tracking_uri)
+    tracker.version_store = partial(set_study_attr, storage, tracker.study_name)
+    return tracker
+
+
 def _tracker(settings: dict[str, Any]) -> Any:
     """The writer's tracker: the sweep's, writing directly."""
     from tuner.tracking.study_runs import StudyTracker
 
     storage = settings.pop("storage")
-    tracker = StudyTracker(**settings)
-    tracker.lock = partial(store_lock, storage, tracker.tracking_uri)
-    tracker.version_store = partial(set_study_attr, storage, tracker.study_name)
-    return tracker
+    return _writes_directly(StudyTracker(**settings), storage)
 
 
 def _serve(folder: Path, owner: int) -> int:
