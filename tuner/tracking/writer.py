@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -122,9 +122,12 @@ def beside(tracker: Any, storage: str, folder: Path) -> Iterator[None]:
     queue = tracker.queue = Queue(journal, _settings(tracker, storage))
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
         tracker.queue = None
-        queue.stop_writer()  # it writes what is queued; a failure waits for a rerun
+        queue.stop_writer()
+        if environment_failure(exc) is None:  # a store that failed: the rerun writes them
+            with suppress(RecordsFailed):  # the sweep's own error is the one to say
+                _write_or_raise(tracker, journal)
         raise
     tracker.queue = None
     queue.stop_writer()
