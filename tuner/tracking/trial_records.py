@@ -160,6 +160,8 @@ class TrialRecords:
         self, entry: Path, model_id: str, run_id: str, number: int, rank: list[float],
         rows: str, promote: bool,
     ) -> str:  # fmt: skip
+        """Upload the model folder, mark it ready, link it to its run, register it (once),
+        move `best` where it ranks better, and record its version; returns it."""
         self.client.log_model_artifacts(model_id, str(entry / "model"))
         self.client.finalize_logged_model(model_id, LoggedModelStatus.READY)
         if model_id not in {o.model_id for o in self.client.get_run(run_id).outputs.model_outputs}:
