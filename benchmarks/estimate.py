@@ -67,9 +67,9 @@ def main() -> str:
         "",
         f"Machine: {machine()}. `python -m benchmarks.estimate`: `tuner search --task T "
         f"--trials {TRIALS}` on the shipped data and default space, epochs capped as shown; "
-        f"the estimate printed with the {READ_AT}th finished trial (the mean duration of "
-        f"the finished trials after the first three, pruned ones included, times the trials "
-        f"left) against the seconds the "
+        f"the estimate printed with the {READ_AT}th finished trial (the pace at which "
+        f"trials ended after the first three, pruned ones included, times the trials left) "
+        f"against the seconds the "
         f"other {TRIALS - READ_AT} took. One study per task, one run each.",
         "",
         "| study | estimate (s) | actual (s) | estimate / actual |",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tuner.cli import main
-from tuner.reports.outlook import clock, first_trial_note, typical_seconds
+from tuner.reports.outlook import clock, first_trial_note, seconds_per_trial
 from tuner.study.workload import workload_notes
 
 IDLE, STARTUP, FOLDS = "has nothing to decide", "prunes nothing in", "each trial trains"
@@ -43,26 +43,31 @@ def test_the_first_trial_against_the_timeout():
     assert [clock(s) for s in (12.4, 250, 11100)] == ["12s", "4m10s", "3h05m"]
 
 
-def _trials(*seconds: float) -> list:
+def _trials(*seconds: float, gap: float = 0.5) -> list:
+    """Trials run one after another, each lasting its `seconds`, `gap` apart."""
     import datetime
 
     from optuna.distributions import FloatDistribution
     from optuna.trial import FrozenTrial, TrialState
 
-    start = datetime.datetime(2026, 1, 1)
-    return [
-        FrozenTrial(number=k, state=TrialState.COMPLETE, value=1.0, datetime_start=start,
-                    datetime_complete=start + datetime.timedelta(seconds=s), params={"x": 0.5},
-                    distributions={"x": FloatDistribution(0, 1)}, user_attrs={},
-                    system_attrs={}, intermediate_values={}, trial_id=k)
-        for k, s in enumerate(seconds)
-    ]  # fmt: skip
+    start, trials = datetime.datetime(2026, 1, 1), []
+    for k, s in enumerate(seconds):
+        end = start + datetime.timedelta(seconds=s)
+        trials.append(FrozenTrial(number=k, state=TrialState.COMPLETE, value=1.0,
+                                  datetime_start=start, datetime_complete=end,
+                                  params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                                  user_attrs={}, system_attrs={}, intermediate_values={},
+                                  trial_id=k))  # fmt: skip
+        start = end + datetime.timedelta(seconds=gap)
+    return trials
 
 
-def test_a_typical_trial_leaves_out_the_pruners_start_up_once_two_followed_it():
-    assert typical_seconds([]) is None
-    assert typical_seconds(_trials(9, 1, 5, 2)) == 3.5  # too few after the start-up: median
-    assert typical_seconds(_trials(9, 1, 5, 2, 4)) == 3.0  # the mean of the trials after it
+def test_the_pace_leaves_out_the_pruners_start_up_and_counts_the_time_between_trials():
+    assert seconds_per_trial([]) is None
+    assert seconds_per_trial(_trials(9, 1, 5, 2)) == 3.5  # too few after the start-up: median
+    assert seconds_per_trial(_trials(9, 1, 5, 2), parallel=2) == 1.75
+    # trials 3 and 4 (2 s, 4 s) ended 2.5 s and 4.5 s after trial 2: 3.5 s a trial
+    assert seconds_per_trial(_trials(9, 1, 5, 2, 4)) == 3.5
 
 
 def test_a_sweep_says_its_idle_pruner_up_front_and_the_time_left_after_each_trial(

@@ -1,6 +1,6 @@
 """What a sweep will cost, said while it runs: during the first trial, when `--timeout` will
 end the sweep after it; after each finished trial, the time left for the requested trials,
-from the finished trials' durations (the pruned ones included, so the pruner's decisions so
+at the pace the finished trials ended (the pruned ones included, so the pruner's decisions so
 far count). What the settings multiply is said before: tuner.study.workload."""
 
 from __future__ import annotations
@@ -13,25 +13,26 @@ from tuner.config.options import MEDIAN_STARTUP as STARTUP
 
 
 def time_left(finished: list[optuna.trial.FrozenTrial], target: int, parallel: int = 1) -> str:
-    """`~4m10s left for 12 trials`: the trials still to finish times a typical `finished`
-    trial's duration (`typical_seconds`), shared by `parallel` processes; "" before the
-    first finishes."""
+    """`~4m10s left for 12 trials`: the trials still to finish at the study's pace
+    (`seconds_per_trial`); "" before the first finishes."""
     left = target - len(finished)
-    typical = typical_seconds(finished)
-    if typical is None or left <= 0:
+    pace = seconds_per_trial(finished, parallel)
+    if pace is None or left <= 0:
         return ""
-    return f"~{clock(left * typical / max(1, parallel))} left for {left} trial(s)"
+    return f"~{clock(left * pace)} left for {left} trial(s)"
 
 
-def typical_seconds(finished: list[optuna.trial.FrozenTrial]) -> float | None:
-    """The mean duration of the trials after the first STARTUP (the pruner's start-up, when
+def seconds_per_trial(finished: list[optuna.trial.FrozenTrial], parallel: int = 1) -> float | None:
+    """The study's pace since its first STARTUP trials ended (the pruner's start-up, when
     nothing is pruned, and the first trial's warm-up: both overstate what later trials
-    cost), once two or more followed them; before that, the median of all."""
-    ordered = sorted((t for t in finished if t.duration), key=lambda t: t.number)
-    seconds = [t.duration.total_seconds() for t in ordered]
-    if len(seconds) >= STARTUP + 2:
-        return statistics.fmean(seconds[STARTUP:])
-    return statistics.median(seconds) if seconds else None
+    cost): the time between their ends, so what runs between trials (sampling, recording)
+    and every process working on the study count. Until two trials followed them, the
+    median trial's duration shared by `parallel` processes."""
+    ends = sorted(t.datetime_complete for t in finished if t.datetime_complete)
+    if len(ends) >= STARTUP + 2:
+        return (ends[-1] - ends[STARTUP - 1]).total_seconds() / (len(ends) - STARTUP)
+    seconds = [t.duration.total_seconds() for t in finished if t.duration]
+    return statistics.median(seconds) / max(1, parallel) if seconds else None
 
 
 def first_trial_note(seconds_per_epoch: float, steps: int, timeout: float, spent: float) -> str:
