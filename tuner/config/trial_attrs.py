@@ -40,4 +40,4 @@ def of(trial: Any) -> dict[str, Any]:
     if isinstance(record, dict):
         found.update(record)
     found.update(_pending.get(getattr(trial, "_trial_id", -1), {}))
-    return found
+    return dict(sorted(found.items()))  # by name, as Optuna returns single attributes
