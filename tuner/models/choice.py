@@ -43,7 +43,7 @@ def choose_members(
     for trial in candidates:
         if not trials and len(members) == top:
             break
-        kept = keys.MODEL_ID in trial_attrs.of(trial) or keys.WEIGHTS_URI in trial_attrs.of(trial)
+        kept = {keys.MODEL_ID, keys.WEIGHTS_URI} & set(trial_attrs.of(trial))
         if kept:
             payload = payload_of(trial, task, tracking_uri, storage)
         else:

@@ -33,16 +33,17 @@ def trial_line(
     study's finished trials, read already)."""
     duration = trial.duration.total_seconds() if trial.duration else 0.0
     parts = [f"trial {trial.number:<3d}", f"{trial_state(trial):<8s}"]
+    attrs = trial_attrs.of(trial)
     if trial.state == TrialState.COMPLETE:
         parts.append(f"{metric}={value_of(trial):.4g}")
-    elif trial.state == TrialState.PRUNED and keys.INFEASIBLE in trial_attrs.of(trial):
-        parts.append(str(trial_attrs.of(trial)[keys.INFEASIBLE]))
+    elif trial.state == TrialState.PRUNED and keys.INFEASIBLE in attrs:
+        parts.append(str(attrs[keys.INFEASIBLE]))
     elif trial.state == TrialState.PRUNED:
-        fold = trial_attrs.of(trial).get(keys.PRUNED_FOLD)
+        fold = attrs.get(keys.PRUNED_FOLD)
         where = f"fold {fold} " if fold is not None else ""
-        parts.append(f"pruned at {where}epoch {trial_attrs.of(trial).get(keys.PRUNED_AT, '?')}")
+        parts.append(f"pruned at {where}epoch {attrs.get(keys.PRUNED_AT, '?')}")
     elif trial.state == TrialState.FAIL:
-        parts.append(str(trial_attrs.of(trial).get(keys.FAIL_REASON, "failed"))[:120])
+        parts.append(str(attrs.get(keys.FAIL_REASON, "failed"))[:120])
     best = best_trial(study, finished)
     if best is not None:
         parts.append(f"best={value_of(best):.4g} (trial {best.number})")

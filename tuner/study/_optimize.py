@@ -203,17 +203,18 @@ class FailureGuard:
             )
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial_attrs.of(trial).get(keys.SKIPPED):
+        attrs = trial_attrs.of(trial)
+        if attrs.get(keys.SKIPPED):
             return
-        if trial_attrs.of(trial).get(keys.FATAL):
-            self.fatal, self.tripped = str(trial_attrs.of(trial)[keys.FATAL]), True
+        if attrs.get(keys.FATAL):
+            self.fatal, self.tripped = str(attrs[keys.FATAL]), True
             study.stop()
             return
         if trial.state != TrialState.FAIL:
             self.streak = 0
             return
         self.streak += 1
-        self.last_reason = str(trial_attrs.of(trial).get(keys.FAIL_REASON, "unknown reason"))
+        self.last_reason = str(attrs.get(keys.FAIL_REASON, "unknown reason"))
         if self.streak >= self.limit:
             self.tripped = True
             study.stop()

@@ -127,8 +127,9 @@ def _resume_point(
         return None
     if not path.is_file() and context.publish_resume:
         before = chain.last_attempt(trial)
-        if before is not None and keys.RUN_ID in trial_attrs.of(before):  # its run has it
-            context.tracker.fetch_resume(trial_attrs.of(before)[keys.RUN_ID], path)
+        run_id = trial_attrs.of(before).get(keys.RUN_ID) if before is not None else None
+        if run_id:  # its run has it
+            context.tracker.fetch_resume(run_id, path)
     resume = Resume.load(path)
     if resume is not None:
         where = {"trial": chain.earlier[0], "fold": resume.fold, "epoch": resume.epoch}

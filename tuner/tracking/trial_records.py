@@ -48,6 +48,8 @@ class TrialRecords:
         if self.queue is not None:
             self.queue.put([{"op": op, **args}], files)
             return None
+        if not files:  # nothing to hand over: no folder to make
+            return getattr(self, f"_{op}")(entry=None, **args)
         entry = scratch_folder("tuner-record-")
         try:
             for name, path in (files or {}).items():
@@ -85,7 +87,7 @@ class TrialRecords:
             self._record("log_metrics", run_id=run_id, points=rows_out)
         return latest
 
-    def _log_metrics(self, entry: Path, run_id: str, points: list[list[Any]]) -> None:
+    def _log_metrics(self, entry: Path | None, run_id: str, points: list[list[Any]]) -> None:
         metrics = [
             Metric(k, v, stamp, step, model_id=model) for k, v, stamp, step, model in points
         ]
@@ -98,7 +100,7 @@ class TrialRecords:
         self._record("end_trial", run_id=run_id, number=number, state=state, details=shown)
 
     def _end_trial(
-        self, entry: Path, run_id: str, number: int, state: str, details: dict[str, str]
+        self, entry: Path | None, run_id: str, number: int, state: str, details: dict[str, str]
     ) -> None:
         tags = [
             RunTag(STATE_TAG, state),
@@ -111,7 +113,7 @@ class TrialRecords:
     def log_text(self, run_id: str, text: str, name: str) -> None:
         self._record("log_text", run_id=run_id, text=mask_secrets(text), name=name)
 
-    def _log_text(self, entry: Path, run_id: str, text: str, name: str) -> None:
+    def _log_text(self, entry: Path | None, run_id: str, text: str, name: str) -> None:
         self.client.log_text(run_id, text, name)
 
     def keep_weights(self, run_id: str, checkpoint: Path) -> str:
