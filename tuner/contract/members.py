@@ -51,6 +51,8 @@ def carry(
     if not others:
         return lead
     setattr(lead, MEMBERS, nn.ModuleList(others))
+    if "forward" in lead.__dict__:  # its own forward replaced (an exported graph): kept
+        lead.own_forward = lead.__dict__.pop("forward")
     lead.combine_rule = rule
     lead.combine_outputs = RULES[rule] if rule else combine or mean_of
     lead.forward = types.MethodType(_combined_forward, lead)
@@ -68,7 +70,8 @@ def _combined_forward(self: nn.Module, *inputs: Any) -> torch.Tensor:
         each = [(*inputs[:-1], state) for state in inputs[-1]]
     else:
         each = [inputs] * (1 + len(members))
-    own = type(self).forward(self, *each[0])
+    own = self.__dict__.get("own_forward") or types.MethodType(type(self).forward, self)
+    own = own(*each[0])
     others = [member(*args) for member, args in zip(members, each[1:], strict=True)]
     try:
         return self.combine_outputs([own, *others])
@@ -101,4 +104,6 @@ def split(model: nn.Module) -> list[nn.Module]:
         delattr(model, MEMBERS)
         for name in ("forward", "combine_outputs", "combine_rule"):
             model.__dict__.pop(name, None)
+        if "own_forward" in model.__dict__:
+            model.forward = model.__dict__.pop("own_forward")
     return [model, *members]

@@ -34,11 +34,17 @@ class TunerModel:
         whose code was logged in the model's folder; `task` is given by the process that
         trains it, the only one that may hold a task named by module path."""
         from tuner.contract.checkpoints import load_checkpoint, restore_model
+        from tuner.contract.exported import attach, read_manifest
         from tuner.contract.registry import logged_task
 
+        export = Path(checkpoint) if Path(checkpoint).is_dir() else None
+        if export is not None:  # an ONNX or int8 export (tuner export): its graphs answer
+            checkpoint = str(export / read_manifest(export)["checkpoint"])
         payload = load_checkpoint(checkpoint)
         self.task = task or logged_task(payload["task"], code_folder(Path(checkpoint)))
         self.model = restore_model(payload, self.task)
+        if export is not None:
+            attach(self.model, export, next(iter(read_manifest(export)["forms"])))
         self.settings = payload["settings"]
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -62,7 +68,8 @@ def default_params(task: Any) -> dict[str, Any]:
 
 
 def _load_pyfunc(data_path: str) -> TunerModel:
-    """MLflow's entry point for a loader_module flavor: `data_path` is the checkpoint."""
+    """MLflow's entry point for a loader_module flavor: `data_path` is the checkpoint, or
+    the folder of an export."""
     return TunerModel(data_path)
 
 

@@ -1,0 +1,222 @@
+"""`tuner export`: a trained model as ONNX (float) or int8 graphs that ONNX Runtime runs,
+checked against the float model before anything is registered.
+
+The forwards the model makes are recorded on the source's validation parts and on the task's
+predict example (a language model's generation adds its stateful step), and each is written
+as a graph (tuner.models.onnx_graphs). The export is then scored the one way every model is
+(tuner.models.scoring: fold by fold on the validation parts): one that loses more than
+`tolerance` (relative) of the float model's validation figure is refused, nothing
+registered. What passes is an MLflow Model of its own (`<model>-onnx`, `<model>-int8`),
+logged with its figures and its lineage (tuner.tracking.exports), that MLflow's pyfunc
+serves with the task's own predict around the graphs (tuner.contract.exported)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuner.config import keys
+from tuner.contract.exported import MANIFEST, OnnxForward, recording
+from tuner.contract.task import Task
+from tuner.errors import TunerError, UsageError
+from tuner.models import onnx_graphs
+from tuner.models.scoring import fold_models, validation_figure
+from tuner.models.sources import LoadedSource, data_args_for, load_source
+from tuner.training.loop import evaluate
+
+FORMS = ("onnx", "int8")
+CHECKPOINT = "model.ckpt"
+
+
+class ExportRefused(TunerError):
+    """The export lost more of the validation figure than the tolerance allows."""
+
+
+@dataclass
+class ExportResult:
+    form: str
+    folder: Path
+    metric: str
+    figures: dict[str, float]  # float / export figure, difference, latency and size of each
+    lineage: dict[str, str] = field(default_factory=dict)
+    name: str = ""  # the registered model, `<model>-<form>`
+    version: str = ""
+    example: Any = None  # the task's predict example: the MLflow Model's input example
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}" if self.version else str(self.folder)
+
+
+def check_form(form: str, tolerance: float) -> None:
+    if form not in FORMS:
+        raise UsageError(f"--format {form!r}: expected one of {', '.join(FORMS)}")
+    if not 0 <= tolerance < 1:
+        raise UsageError(f"--tolerance {tolerance!r}: expected a fraction from 0 to 1, e.g. 0.01")
+
+
+def export_files(
+    loaded: LoadedSource, form: str, folder: Path, tolerance: float, data: Mapping | None = None
+) -> ExportResult:
+    """Write the `form` export of the loaded model into `folder` (its graphs, the checkpoint
+    and the manifest), checked and measured; raises ExportRefused past `tolerance`."""
+    payload, task = loaded.payload, loaded.task
+    settings, meta = payload["settings"], payload["meta"]
+    frame = task.load_data(data_args_for(payload, data or {}, task))
+    models = fold_models(payload, task)
+    groups, datamodules = _scored_layout(models, task, frame, payload)
+    metric = str(meta.get("metric") or task.spec.metric)
+    before = validation_figure(groups, task, datamodules)[metric]
+    calls = [_recorded(m, task, dm, frame, settings) for m, dm in _pairs(models, datamodules)]
+    folder.mkdir(parents=True, exist_ok=True)
+    members = [onnx_graphs.write_graphs(m, c, folder, f"m{i}", form == "int8")
+               for i, (m, c) in enumerate(zip(models, calls, strict=True))]  # fmt: skip
+    measured = _measured(models, calls, members, folder, form)  # the graphs answer from here
+    after = validation_figure(groups, task, datamodules)[metric]
+    shutil.copyfile(loaded.source.path, folder / CHECKPOINT)
+    figures = {f"float_{metric}": before, f"{form}_{metric}": after, **measured}
+    manifest = {"forms": {form: members}, "checkpoint": CHECKPOINT, "figures": figures}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    example = task.example(frame, settings) if task.example is not None else None
+    result = ExportResult(form, folder, metric, figures, dict(loaded.source.lineage), example)
+    _check_loss(result, before, after, tolerance, meta.get("direction"))
+    return result
+
+
+def _measured(models: list, calls: list, members: list, folder: Path, form: str) -> dict:
+    """Latency per sequence (1 thread) and size of the float models and of their graphs,
+    and the graphs' largest output difference; each model answers through its graphs after."""
+    forwards = [OnnxForward(graphs, folder, threads=1) for graphs in members]
+    pairs = list(zip(models, forwards, calls, strict=True))
+    float_ms = sum(onnx_graphs.latency_ms(m, _timed(c)) for m, _, c in pairs)
+    largest = max(onnx_graphs.largest_difference(f, c) for _, f, c in pairs)
+    export_ms = sum(onnx_graphs.latency_ms(f, _timed(c)) for _, f, c in pairs)
+    weights_mb = _weights_mb(models)
+    for model, forward in zip(models, forwards, strict=True):
+        model.forward = forward
+    return {
+        "largest_difference": largest, "float_latency_ms": float_ms,
+        f"{form}_latency_ms": export_ms, "float_size_mb": weights_mb,
+        f"{form}_size_mb": onnx_graphs.size_mb(sorted(folder.glob("*.onnx"))),
+    }  # fmt: skip
+
+
+def _scored_layout(
+    models: list, task: Task, frame: Any, payload: Mapping[str, Any]
+) -> tuple[list[list], list]:
+    """How the checkpoint's models are scored (as tuner.models.topk scores them): a
+    trial's fold models each on its fold; an ensemble's members together on fold 0."""
+    members = payload["meta"].get("members") or []
+    if not members:
+        groups, folds = [models], len(models)
+    elif len(members) == len(models):
+        groups, folds = [[m] for m in models], 1
+    else:
+        raise UsageError(
+            f"an ensemble of {len(members)} K-fold trials ({len(models)} models): export "
+            f"its members one by one"
+        )
+    settings = payload["settings"]
+    datamodules = [task.build_datamodule(frame, {**settings, "fold": f}) for f in range(folds)]
+    if task.adopt is not None:
+        for datamodule, model in zip(datamodules, models, strict=False):
+            task.adopt(model, datamodule)
+    return groups, datamodules
+
+
+def _pairs(models: list, datamodules: list) -> list[tuple[Any, Any]]:
+    """Each model with the data module of its fold (fold 0 for an ensemble's members)."""
+    return [(m, datamodules[i if len(datamodules) > 1 else 0]) for i, m in enumerate(models)]
+
+
+def _recorded(model: Any, task: Task, datamodule: Any, frame: Any, settings: Mapping) -> dict:
+    """The forwards `model` makes on its validation part and on the task's example."""
+    with recording(model) as calls:
+        evaluate(model, datamodule.val_dataloader(), "val")
+        if task.example is not None:
+            example = task.example(frame, settings)
+            task.predict(model, {"data": example}, settings, task.checked_options({}))
+    return calls[0]
+
+
+def _timed(calls: dict[str, tuple[tuple, Any]]) -> tuple:
+    """The inputs latency is timed on: the first call recorded (a validation batch)."""
+    return next(iter(calls.values()))[0]
+
+
+def _weights_mb(models: list) -> float:
+    tensors = [t for m in models for t in (*m.parameters(), *m.buffers())]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
+
+
+def _check_loss(
+    result: ExportResult, before: float, after: float, tolerance: float, direction: str | None
+) -> None:
+    """Refuse an export whose validation figure is worse than the float one by more than
+    `tolerance` of it (better, or within it, passes)."""
+    sign = -1.0 if direction == "maximize" else 1.0
+    loss = sign * (after - before) / max(abs(before), 1e-12)
+    result.figures["relative_loss"] = loss
+    if loss > tolerance:
+        raise ExportRefused(
+            f"the {result.form} export loses {loss:.2%} of {result.metric} "
+            f"({before:.6g} -> {after:.6g}; --tolerance {tolerance:g}): not registered"
+        )
+
+
+def export(
+    source: str,
+    form: str = "onnx",
+    tolerance: float = 0.01,
+    out: str | Path | None = None,
+    name: str = "",
+    register: bool = True,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    task: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> ExportResult:
+    """Export the model SOURCE names as `form`, check it, and register it as a version of
+    `<model>-<form>` (unless `register` is False); `out` keeps the files too."""
+    from tuner import study as studies
+    from tuner.storage.locations import resolve_storage, resolve_tracking
+    from tuner.tracking.exports import register_export
+
+    check_form(form, tolerance)
+    studies.quiet_libraries()
+    storage = resolve_storage(storage)
+    tracking_uri, _ = resolve_tracking(tracking_uri)
+    loaded = load_source(source, tracking_uri, storage, task)
+    from tuner.runtime.scratch import scratch_folder
+
+    folder = Path(out) if out else scratch_folder("tuner-export-") / "export"
+    result = export_files(loaded, form, folder, tolerance, data)
+    result.name = f"{name or _model_name(loaded)}-{form}"
+    if register:
+        result.version = register_export(tracking_uri, result, loaded.task)
+    return result
+
+
+def _model_name(loaded: LoadedSource) -> str:
+    lineage = {k.removeprefix(keys.TAG): v for k, v in loaded.source.lineage.items()}
+    return lineage.get("source_model") or lineage.get("source_study") or loaded.source.path.stem
+
+
+def describe(result: ExportResult) -> list[str]:
+    """What `tuner export` prints: the figures of the float model and the export side by side."""
+    f, m, form = result.figures, result.metric, result.form
+    lines = [
+        f"{form} export of {result.lineage.get(keys.TAG + 'source', 'the model')}:",
+        f"  {m}: float {f[f'float_{m}']:.6g}, {form} {f[f'{form}_{m}']:.6g} "
+        f"({f['relative_loss']:+.2%} loss); largest output difference "
+        f"{f['largest_difference']:.3g}",
+        f"  latency per sequence, 1 thread: float {f['float_latency_ms']:.3g} ms, "
+        f"{form} {f[f'{form}_latency_ms']:.3g} ms",
+        f"  size: float {f['float_size_mb']:.3g} MB, {form} {f[f'{form}_size_mb']:.3g} MB",
+    ]
+    where = f"registered as {result.uri}" if result.version else f"files in {result.folder}"
+    return [*lines, f"  {where}"]
