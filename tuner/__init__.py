@@ -16,6 +16,7 @@ __all__ = [
     "ensemble",
     "finetune",
     "predict",
+    "export",
     "lineage",
     "report",
     "compare",

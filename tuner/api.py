@@ -38,6 +38,7 @@ _ANY_STUDY = dataclasses.replace(declared.STUDY, optional=True)  # default: name
 RUNNING = (*declared.STORES, _ANY_STUDY)
 
 if TYPE_CHECKING:
+    from tuner.models.export import ExportResult
     from tuner.models.finetune import FinetuneResult
     from tuner.models.lineage import Hop
     from tuner.models.topk import EnsembleResult
@@ -302,6 +303,34 @@ def predict(
         output_file(out)
     data = _with_data({"data": data})["data"]
     return run_predict(source, data, out, storage, tracking_uri, task, options)
+
+
+def export(
+    source: str,
+    format: str = "onnx",
+    tolerance: float = 0.01,
+    out: str | None = None,
+    name: str | None = None,
+    register: bool = True,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    task: str | None = None,
+) -> ExportResult:
+    """SRC as ONNX (`format="onnx"`) or int8 graphs, checked against the float model on its
+    validation figure (refused past `tolerance`, relative), timed on one thread, and
+    registered as a version of `<name>-<format>` (default name: the source's model or
+    study); `out` keeps the files. docs/export.md."""
+    from tuner.models.export import check_form
+    from tuner.models.export import export as run_export
+
+    _check_source(source)
+    _check_kinds({"task": (task, str), "name": (name, str), "register": (register, bool)})
+    check_values(locals(), (declared.STORAGE, declared.TRACKING_URI))
+    check_form(format, tolerance)
+    if out is not None:
+        output_folder(out)
+    return run_export(source, format, tolerance, out, name or "", register, storage,
+                      tracking_uri, task)  # fmt: skip
 
 
 def lineage(ref: str, tracking_uri: str | None = None, storage: str | None = None) -> list[Hop]:

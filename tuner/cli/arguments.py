@@ -77,6 +77,25 @@ def add_predict_args(parser: argparse.ArgumentParser) -> None:
     add_store_args(parser)
 
 
+def add_export_args(parser: argparse.ArgumentParser) -> None:
+    add_source_args(parser)
+    parser.add_argument(
+        "--format", dest="form", default="onnx", metavar="onnx|int8",
+        help="onnx: float graphs ONNX Runtime runs; int8: those graphs quantised (default onnx)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tolerance", type=float, default=0.01,
+        help="refuse an export whose validation figure is worse by more than this fraction "
+        "of the float model's (default 0.01: 1%%)",
+    )  # fmt: skip
+    parser.add_argument("--out", help="keep the export's files in this folder too")
+    parser.add_argument(
+        "--name", help="registered model: NAME-<format> (default: the source's model or study)"
+    )
+    parser.add_argument("--no-register", action="store_true", help="check and write only")
+    add_store_args(parser, writes_models=True)
+
+
 def add_lineage_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "ref",

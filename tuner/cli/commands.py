@@ -101,6 +101,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from tuner import api
+    from tuner.models.export import describe
+
+    result = api.export(
+        args.source, format=args.form, tolerance=args.tolerance, out=args.out, name=args.name,
+        register=not args.no_register, storage=args.storage, tracking_uri=args.tracking_uri,
+        task=args.task,
+    )  # fmt: skip
+    print("\n".join(describe(result)))
+    return 0
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     from tuner import api
     from tuner.models.lineage import format_lineage
@@ -211,6 +224,11 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Handle
     "ensemble": ("one model averaging a study's best trials", a.add_ensemble_args, cmd_ensemble),
     "finetune": ("fine-tune a trained model on new data", a.add_finetune_args, cmd_finetune),
     "predict": ("predict with a trained model", a.add_predict_args, cmd_predict),
+    "export": (
+        "a trained model as ONNX or int8, checked and registered",
+        a.add_export_args,
+        cmd_export,
+    ),  # fmt: skip
     "lineage": ("where a model came from", a.add_lineage_args, cmd_lineage),
     "report": ("plots and top trials of a study (HTML + PNG)", a.add_report_args, cmd_report),
     "compare": ("studies side by side", a.add_compare_args, cmd_compare),

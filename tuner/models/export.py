@@ -194,7 +194,13 @@ def export(
     from tuner.runtime.scratch import scratch_folder
 
     folder = Path(out) if out else scratch_folder("tuner-export-") / "export"
-    result = export_files(loaded, form, folder, tolerance, data)
+    made = not folder.exists()
+    try:
+        result = export_files(loaded, form, folder, tolerance, data)
+    except BaseException:
+        if made:  # nothing is left of a refused or failed export
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     result.name = f"{name or _model_name(loaded)}-{form}"
     if register:
         result.version = register_export(tracking_uri, result, loaded.task)
