@@ -29,10 +29,25 @@ COSTS = {
     "size_mb": "its weights in MiB",
     "latency_ms": "inference time of one validation batch on the trial's device, ms",
 }
+# the same, of the model as `tuner export` writes it (docs/export.md): its fresh model
+# exported before it trains, timed on ONNX Runtime, one thread, CPU
+DEPLOYED_FORMS = ("onnx", "int8")
+for _form in DEPLOYED_FORMS:
+    COSTS[f"latency_ms_{_form}"] = (
+        f"inference time of one validation batch as {_form} ONNX graphs (1 thread, CPU), ms"
+    )
+    COSTS[f"size_mb_{_form}"] = f"its {_form} ONNX graphs on disk in MiB"
+
+
+def deployed_forms(metrics: Sequence[str]) -> list[str]:
+    """The exported forms whose costs `metrics` name (`latency_ms_int8` -> int8)."""
+    return [f for f in DEPLOYED_FORMS if any(m.endswith(f"_{f}") for m in metrics)]
+
+
 # Optuna 5 takes constraints from the trial (`Trial.set_constraint`) and deprecates the
 # samplers' `constraints_func`, which Optuna 4 needs
 SETS_CONSTRAINTS = hasattr(optuna.trial.Trial, "set_constraint")
-_CONSTRAINT = re.compile(r"^\s*([a-z_]+)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
+_CONSTRAINT = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
 
 @dataclass(frozen=True)

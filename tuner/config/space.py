@@ -120,8 +120,11 @@ class SearchSpace:
 
     @property
     def measures_latency(self) -> bool:
-        named = [*(o.metric for o in self.objectives), *(c.metric for c in self.constraints)]
-        return "latency_ms" in named
+        return "latency_ms" in self.named_costs
+
+    @property
+    def named_costs(self) -> list[str]:
+        return [*(o.metric for o in self.objectives), *(c.metric for c in self.constraints)]
 
     def with_constraints(self, constraints: tuple[Constraint, ...]) -> SearchSpace:
         """The file's constraints and these (`--constraint`), each once."""

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from tuner.config import keys
+from tuner.contract import onnx_graphs
 from tuner.contract.exported import MANIFEST, OnnxForward, recording
 from tuner.contract.task import Task
 from tuner.errors import TunerError, UsageError
-from tuner.models import onnx_graphs
 from tuner.models.scoring import fold_models, validation_figure
 from tuner.models.sources import LoadedSource, data_args_for, load_source
 from tuner.training.loop import evaluate

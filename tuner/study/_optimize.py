@@ -23,7 +23,7 @@ from tuner.study._summary import count_finished, summarize
 from tuner.study.baselines import study_baselines
 from tuner.study.samplers import decides_at
 from tuner.study.trial import TrialContext, run_trial
-from tuner.study.workload import workload_notes
+from tuner.study.workload import deployed_notes, workload_notes
 from tuner.tracking import StudyTracker, writer
 
 
@@ -38,6 +38,7 @@ def execute(prepared: Prepared, config: SearchConfig) -> SearchResult:
         settings = {**prepared.task.defaults, **prepared.space.fixed}
         backtests = prepared.task.fold_models == "recent"  # backtests keep their newest
         costs = workload_notes(settings, config.pruner, trials, backtests)
+        costs += deployed_notes(prepared.space.named_costs)
         for note in [*prepared.notes, *capped, *costs]:
             print(f"note: {note}")
     study, tracker = open_record(prepared, config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tuner.config.goals import deployed_forms
 from tuner.config.options import MEDIAN_STARTUP
 from tuner.study.samplers import decides_at
 from tuner.training.folds import fold_count
@@ -40,3 +41,13 @@ def workload_notes(
 
 def _first_decision(decides: Callable[[int], bool]) -> int:
     return next(step for step in range(1, 10_000) if decides(step))
+
+
+def deployed_notes(costs: list[str]) -> list[str]:
+    """Which form the costs a space names are measured on, where it is an export."""
+    return [
+        f"{', '.join(c for c in costs if c.endswith(form))}: measured on each trial's fresh "
+        f"model exported as {form} ONNX graphs (ONNX Runtime, 1 thread, CPU) before it "
+        f"trains, as `tuner export --format {form}` writes it"
+        for form in deployed_forms(costs)
+    ]

@@ -4,8 +4,10 @@ them): parameter count and size from its tensors, latency as the median of timed
 from __future__ import annotations
 
 import statistics
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -46,3 +48,22 @@ def _latency_ms(model: Any, inputs: Sequence[Any]) -> float:
             times.append((time.perf_counter() - start) * 1000)
     model.train(was_training)
     return statistics.median(times[1:])
+
+
+def exported_costs(model: Any, inputs: Sequence[Any], members: int, form: str) -> dict[str, float]:
+    """`latency_ms_<form>` and `size_mb_<form>`: the fresh model's forward on `inputs`
+    written as `form` graphs (tuner.contract.onnx_graphs) and timed on ONNX Runtime."""
+    from tuner.contract import onnx_graphs
+    from tuner.contract.exported import OnnxForward, recording
+
+    was_training = model.training
+    model.eval()
+    with recording(model) as calls, torch.no_grad():
+        model(*inputs)
+    model.train(was_training)
+    with tempfile.TemporaryDirectory(prefix="tuner-costs-") as folder:
+        graphs = onnx_graphs.write_graphs(model, calls[0], Path(folder), "m", form == "int8")
+        forward = OnnxForward(graphs, Path(folder), threads=1)
+        batch_ms = onnx_graphs.latency_ms(forward, tuple(inputs), per_sequence=False)
+        size = onnx_graphs.size_mb(sorted(Path(folder).glob("*.onnx")))
+    return {f"latency_ms_{form}": members * batch_ms, f"size_mb_{form}": members * size}

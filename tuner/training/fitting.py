@@ -16,13 +16,13 @@ import optuna
 import torch
 
 from tuner.config import keys, trial_attrs
-from tuner.config.goals import SETS_CONSTRAINTS
+from tuner.config.goals import SETS_CONSTRAINTS, deployed_forms
 from tuner.config.space import SearchSpace
 from tuner.contract.members import carry
 from tuner.contract.task import Task
 from tuner.errors import TrialFailed
 from tuner.tracking import StudyTracker
-from tuner.training.costs import measure_costs
+from tuner.training.costs import exported_costs, measure_costs
 from tuner.training.folds import FoldResult, fold_count, summarize_folds
 from tuner.training.loop import EarlyStopping, FitLoop
 from tuner.training.preemption import FoldDone, Resume, TrialCheckpoints
@@ -166,14 +166,16 @@ def check_costs(
     trained. Latency is timed only where the space asks for it."""
     space, task = context.space, context.task
     members = kept_members(task, fold_count(settings))
-    timed = space.measures_latency
-    inputs = _timing_inputs(task, model, datamodule) if timed else ()
+    timed, forms = space.measures_latency, deployed_forms(space.named_costs)
+    inputs = _timing_inputs(task, model, datamodule) if timed or forms else ()
     device = "cuda" if context.accelerator == "gpu" and timed else "cpu"
     mixed = timed and context.precision.endswith("-mixed")
     dtype = torch.bfloat16 if context.precision.startswith("bf16") else torch.float16
     with torch.autocast(device, dtype=dtype, enabled=mixed):
         costs = measure_costs(model.to(device), inputs, members, timed)
     model.to("cpu")
+    for form in forms:  # as `tuner export` writes it, on CPU
+        costs |= exported_costs(model, inputs, members, form)
     for name, value in costs.items():
         trial_attrs.put(trial, name, value)
     if SETS_CONSTRAINTS:

@@ -122,9 +122,9 @@ def largest_difference(forward: OnnxForward, calls: dict[str, tuple[tuple, Any]]
     return largest
 
 
-def latency_ms(forward: Any, inputs: tuple) -> float:
-    """Milliseconds per sequence of one forward on `inputs` (a batch) on one thread: the
-    median of TIMED runs over the batch's size."""
+def latency_ms(forward: Any, inputs: tuple, per_sequence: bool = True) -> float:
+    """Milliseconds of one forward on `inputs` (a batch) on one thread, the median of TIMED
+    runs; per sequence: over the batch's size."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     times = []
@@ -136,7 +136,7 @@ def latency_ms(forward: Any, inputs: tuple) -> float:
                 times.append(time.perf_counter() - start)
     finally:
         torch.set_num_threads(threads)
-    batch = flatten(inputs)[0][0].shape[0] or 1
+    batch = (flatten(inputs)[0][0].shape[0] or 1) if per_sequence else 1
     return 1000 * statistics.median(times[1:]) / batch
 
 
