@@ -22,6 +22,7 @@ from tuner.storage.studies import load_study
 from tuner.study import default_data_path
 from tuner.tasks import TASKS, get_task
 from tuner.tasks.forecasting.task import DATA
+from tuner.tracking.pyfunc_model import TunerModel
 
 VIEWS = {  # what each task's user looks at in the report, from the best model
     "forecasting": "Forecast against actual on the test part",
@@ -64,6 +65,7 @@ def test_task_conformance(name, workdir, monkeypatch):
     pd.testing.assert_frame_equal(one, two)
 
     _pyfunc_predicts_as_tuner_does(name, monkeypatch)
+    _exports_answer_as_the_float_model(name)
 
     tuned = tuner.finetune(f"study:conf-{name}", max_epochs=1, quiet=True)
     assert math.isfinite(tuned.before) and math.isfinite(tuned.after)
@@ -102,3 +104,31 @@ def _pyfunc_predicts_as_tuner_does(name: str, monkeypatch: pytest.MonkeyPatch) -
     pd.testing.assert_frame_equal(
         by_mlflow.reset_index(drop=True), by_tuner.reset_index(drop=True)
     )
+
+
+def _exports_answer_as_the_float_model(name: str) -> None:
+    """ONNX and int8 exports of the study's best model: the ONNX one within float rounding
+    of it (outputs and validation figure), the int8 one within its tolerance, and either
+    one, loaded as MLflow loads it, answers the float model's table."""
+    frame, params = _user_frame(name)
+    by_float = tuner.predict(f"study:conf-{name}", data=frame, options=params)
+    for form, tolerance, largest in (("onnx", 0.01, 1e-3), ("int8", 0.25, None)):
+        result = tuner.export(f"study:conf-{name}", format=form, tolerance=tolerance,
+                              out=form, register=False)  # fmt: skip
+        figures = result.figures
+        assert figures["relative_loss"] <= tolerance and figures[f"{form}_size_mb"] > 0
+        if largest is not None:
+            assert figures["largest_difference"] < largest
+            assert figures[f"onnx_{result.metric}"] == pytest.approx(
+                figures[f"float_{result.metric}"], rel=1e-4, abs=1e-6
+            )
+        table = TunerModel(str(result.folder)).predict(frame, params)
+        assert list(table.columns) == list(by_float.columns) and len(table) == len(by_float)
+        if form == "onnx":
+            for column in by_float.columns:
+                if pd.api.types.is_float_dtype(by_float[column]):
+                    assert table[column].to_numpy() == pytest.approx(
+                        by_float[column].to_numpy(), rel=1e-4, abs=1e-4
+                    )
+                else:
+                    assert table[column].tolist() == by_float[column].tolist()
