@@ -179,6 +179,7 @@ SHOWN = {  # what a command's output must hold: the names and forms the README s
     "ensemble": r"-ensemble/\d+( \(alias|, not aliased @best)",
     "finetune": "before -> after fine-tuning",
     "predict": r"y_hat|label|transcript|output|wrote \d+ rows to",  # charlm: the prompt
+    "export": r"registered as models:/\S+-(onnx|int8)/\d+",
 }
 
 

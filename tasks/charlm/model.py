@@ -12,7 +12,7 @@ from torch import nn
 from typing_extensions import override
 
 from tuner.contract.lstm import LSTMBackbone, adam
-from tuner.contract.members import MemberStates, detached
+from tuner.contract.members import MemberStates, carried, detached
 from tuner.errors import UsageError
 from tuner.tasks.charlm.data import bits_per_char
 
@@ -41,9 +41,19 @@ class CharLSTM(pl.LightningModule):
         output, state = self.backbone(self.embedding(x), state)
         return self.head(output), state
 
+    def zero_state(self, batch: int) -> Any:
+        """The state a stream starts from, given explicitly (not None): every call then has
+        one form, so an export (docs/export.md) is one graph, not one per form. Models
+        carried as one (an ensemble's members may differ in size) each get their own."""
+        members = carried(self)
+        if members:
+            return MemberStates(_zeros(model, batch) for model in [self, *members])
+        return _zeros(self, batch)
+
     def _step(self, batch: tuple[torch.Tensor, ...], stage: str) -> torch.Tensor:
         x, y, reset = batch
-        state = None if int(reset) else self.states.get(stage)
+        state = self.states.get(stage)
+        state = self.zero_state(len(x)) if int(reset) or state is None else state
         logits, state = self(x, state)
         self.states[stage] = detached(state)  # truncated BPTT
         loss = nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten())
@@ -85,7 +95,7 @@ class CharLSTM(pl.LightningModule):
         generator = torch.Generator().manual_seed(seed)
         ids = [lookup[ch] for ch in prompt] or [0]
         self.eval()
-        out, state = [], None
+        out, state = [], self.zero_state(1)
         with torch.no_grad():
             x = torch.tensor([ids])
             for _ in range(length):
@@ -95,6 +105,12 @@ class CharLSTM(pl.LightningModule):
                 out.append(self.hparams.vocabulary[next_id])
                 x = torch.tensor([[next_id]])
         return prompt + "".join(out)
+
+
+def _zeros(model: CharLSTM, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    hp = model.hparams
+    zeros = torch.zeros(hp.num_layers, batch, hp.hidden_size, device=model.device)
+    return zeros, zeros.clone()
 
 
 def average_next_chars(

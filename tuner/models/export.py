@@ -79,11 +79,16 @@ def export_files(
     after = validation_figure(groups, task, datamodules)[metric]
     shutil.copyfile(loaded.source.path, folder / CHECKPOINT)
     figures = {f"float_{metric}": before, f"{form}_{metric}": after, **measured}
+    figures["relative_loss"] = _relative_loss(before, after, meta.get("direction"))
     manifest = {"forms": {form: members}, "checkpoint": CHECKPOINT, "figures": figures}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     example = task.example(frame, settings) if task.example is not None else None
     result = ExportResult(form, folder, metric, figures, dict(loaded.source.lineage), example)
-    _check_loss(result, before, after, tolerance, meta.get("direction"))
+    if figures["relative_loss"] > tolerance:
+        raise ExportRefused(
+            f"the {form} export loses {figures['relative_loss']:.2%} of {metric} "
+            f"({before:.6g} -> {after:.6g}; --tolerance {tolerance:g}): not registered"
+        )
     return result
 
 
@@ -134,9 +139,16 @@ def _pairs(models: list, datamodules: list) -> list[tuple[Any, Any]]:
 
 
 def _recorded(model: Any, task: Task, datamodule: Any, frame: Any, settings: Mapping) -> dict:
-    """The forwards `model` makes on its validation part and on the task's example."""
+    """The forwards `model` makes on its validation part and on the task's example;
+    refused where its validation step never calls its forward (what the graphs replace)."""
     with recording(model) as calls:
         evaluate(model, datamodule.val_dataloader(), "val")
+        if not calls[0]:
+            raise UsageError(
+                f"{type(model).__name__}'s validation_step never calls its forward "
+                f"(self(...)): an export replaces the forward, so it could not be checked; "
+                f"call self(inputs) in validation_step and predict to export it"
+            )
         if task.example is not None:
             example = task.example(frame, settings)
             task.predict(model, {"data": example}, settings, task.checked_options({}))
@@ -153,19 +165,11 @@ def _weights_mb(models: list) -> float:
     return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
-def _check_loss(
-    result: ExportResult, before: float, after: float, tolerance: float, direction: str | None
-) -> None:
-    """Refuse an export whose validation figure is worse than the float one by more than
-    `tolerance` of it (better, or within it, passes)."""
+def _relative_loss(before: float, after: float, direction: str | None) -> float:
+    """How much worse the export scores, as a fraction of the float figure (a better
+    figure is a negative loss)."""
     sign = -1.0 if direction == "maximize" else 1.0
-    loss = sign * (after - before) / max(abs(before), 1e-12)
-    result.figures["relative_loss"] = loss
-    if loss > tolerance:
-        raise ExportRefused(
-            f"the {result.form} export loses {loss:.2%} of {result.metric} "
-            f"({before:.6g} -> {after:.6g}; --tolerance {tolerance:g}): not registered"
-        )
+    return sign * (after - before) / max(abs(before), 1e-12)
 
 
 def export(
