@@ -86,6 +86,8 @@ def test_lightnings_demo_language_model_is_searched_served_and_fine_tuned(
     shown = tuner.predict("models:/lm@best", data=pd.DataFrame({"prompt": ["the cat"]}),
                           task=task)  # fmt: skip
     assert shown["next_word"].iloc[0] in [*WORDS, "<eos>"]
+    exported = tuner.export("models:/lm@best", task=task, tolerance=0.01)
+    assert exported.figures["largest_difference"] < 1e-3 and exported.version == "1"
     tuned = tuner.finetune("models:/lm@best", task=task, trials=1, max_epochs=1, quiet=True)
     assert np.isfinite(tuned.before) and tuned.after is not None and tuned.scratch is not None
 

@@ -113,7 +113,7 @@ class OnnxForward:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
         options.log_severity_level = 3  # warnings about unused initialisers are not the user's
         self.graphs = {
             key: (ort.InferenceSession(str(folder / g["file"]), options, ["CPUExecutionProvider"]),
