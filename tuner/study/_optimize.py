@@ -14,7 +14,7 @@ from tuner.config import keys, trial_attrs
 from tuner.config.budget import capped_trials
 from tuner.errors import TunerError, UsageError
 from tuner.reports.progress import Pace, StudyProgress
-from tuner.runtime import devices, signals
+from tuner.runtime import collection, devices, signals
 from tuner.runtime.recovery import environment_failure, fail_dead_trials
 from tuner.storage.locations import HOME, is_shared_tracking
 from tuner.study._config import Prepared, SearchConfig, SearchResult
@@ -161,29 +161,32 @@ def _run_until_target(
     """Trials until finished ones make the target (or the timeout, or a guard, stops it);
     when the last ones run elsewhere, wait for them (their workers may have died)."""
     started = time.monotonic()
-    while count_finished(study) < config.trials and not guard.tripped:
-        signals.raise_if_stopped()
-        if config.timeout and time.monotonic() - started > config.timeout:
-            break
-        if count_finished(study) + count_running(study) >= config.trials:
-            _wait_for_others(study, config.heartbeat)
-            continue
-        left = config.timeout - (time.monotonic() - started) if config.timeout else None
-        try:
-            study.optimize(
-                lambda trial: run_trial(context, trial),
-                timeout=left,
-                catch=(Exception,),
-                gc_after_trial=True,
-                callbacks=[progress, guard],  # progress stops the study at its target
-            )
-        except ValueError:  # Optuna's "Cannot tell a FAIL trial": one another process took
-            if not context.lost:
-                raise
-            print(
-                f"trial {context.lost.pop()}: failed and queued again by another process "
-                f"while this one could not reach the storage; its retry keeps the record"
-            )
+    with collection.survivors_frozen() as frozen:
+        while count_finished(study) < config.trials and not guard.tripped:
+            signals.raise_if_stopped()
+            if config.timeout and time.monotonic() - started > config.timeout:
+                break
+            if count_finished(study) + count_running(study) >= config.trials:
+                _wait_for_others(study, config.heartbeat)
+                continue
+            left = config.timeout - (time.monotonic() - started) if config.timeout else None
+            callbacks = [progress, guard, frozen]  # progress stops the study at its target
+            _optimize_once(study, context, left, callbacks)
+
+
+def _optimize_once(
+    study: optuna.Study, context: TrialContext, left: float | None, callbacks: list
+) -> None:
+    try:
+        study.optimize(lambda trial: run_trial(context, trial), timeout=left,
+                       catch=(Exception,), gc_after_trial=True, callbacks=callbacks)  # fmt: skip
+    except ValueError:  # Optuna's "Cannot tell a FAIL trial": one another process took
+        if not context.lost:
+            raise
+        print(
+            f"trial {context.lost.pop()}: failed and queued again by another process "
+            f"while this one could not reach the storage; its retry keeps the record"
+        )
 
 
 class FailureGuard:
