@@ -327,8 +327,8 @@ def export(
     _check_kinds({"task": (task, str), "name": (name, str), "register": (register, bool)})
     check_values(locals(), (declared.STORAGE, declared.TRACKING_URI))
     check_form(format, tolerance)
-    if out is not None:
-        output_folder(out)
+    if out is not None and output_folder(out).is_dir() and any(Path(out).iterdir()):
+        raise UsageError(f"--out {out}: holds files already; expected a new or empty folder")
     return run_export(source, format, tolerance, out, name or "", register, storage,
                       tracking_uri, task)  # fmt: skip
 

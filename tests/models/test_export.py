@@ -111,3 +111,30 @@ def test_a_search_constrained_on_the_int8_form_measures_it_before_training(workd
         assert (trial.state.name == "COMPLETE") == feasible, (trial.number, attrs)
         assert ("epochs" in attrs) == feasible  # an infeasible one is never trained
     assert result.counts["complete"] == sum(attrs_of(t)["size_mb_int8"] <= 0.02 for t in trials)
+
+
+def test_what_is_refused_before_an_export_starts(workdir, capsys):
+    from tuner.cli import main
+
+    (workdir / "full").mkdir()
+    (workdir / "full" / "note.txt").write_text("mine")
+    refusals = {
+        ("--format", "fp16"): "--format 'fp16': expected one of onnx, int8",
+        ("--tolerance", "1.5"): "--tolerance 1.5: expected a fraction",
+        ("--out", "full"): "--out full: holds files already",
+    }
+    for flags, message in refusals.items():
+        assert main(["export", "--from", "missing.ckpt", *flags]) == 2
+        assert message in capsys.readouterr().err
+    assert not (workdir / "mlruns").exists() and (workdir / "full" / "note.txt").exists()
+
+
+def test_a_manifest_never_points_the_loader_outside_its_folder(tmp_path):
+    from tuner.contract.exported import MANIFEST, read_manifest
+    from tuner.errors import CheckpointError
+
+    graph = {"t": {"file": "../../elsewhere.onnx", "outputs": "t"}}
+    manifest = {"checkpoint": "model.ckpt", "forms": {"onnx": [graph]}}
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="names files outside it"):
+        read_manifest(tmp_path)

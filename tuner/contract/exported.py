@@ -150,10 +150,17 @@ def attach(model: nn.Module, folder: Path, form: str, threads: int = 0) -> nn.Mo
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
+    """The export's manifest, read as data: every file it names is a plain name inside
+    `folder` (a manifest never points the loader elsewhere)."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
-        if not isinstance(manifest.get("forms"), dict):
-            raise ValueError("no forms")
-    except (OSError, ValueError, AttributeError) as exc:
+        names = [manifest["checkpoint"]] + [
+            graph["file"] for members in manifest["forms"].values() for graphs in members
+            for graph in graphs.values()
+        ]  # fmt: skip
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{folder}: not an lstm-tuner export ({exc})") from None
+    outside = [n for n in names if not isinstance(n, str) or Path(n).name != n or n in ("", "..")]
+    if outside:
+        raise CheckpointError(f"{folder}: its {MANIFEST} names files outside it: {outside[:3]}")
     return manifest
