@@ -2,7 +2,7 @@
 trials each on the shipped data and default spaces (epochs capped so a study fits a few
 minutes), the estimate read from the trial line printed after the 5th finished trial and set
 against the time the remaining 5 actually took (from that line to the last). Target: within
-+-30%. Run: python -m benchmarks.estimate (about 12 minutes on 2 cores)."""
++-30%. Run: python -m benchmarks.estimate (about 20 minutes on 2 cores)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ STUDIES = {  # task: what keeps one study within a few minutes here
     "classification": ("--set", "max_epochs=4"),
     "charlm": ("--set", "max_epochs=1", "--set", "hidden_size=64"),
 }
-TRIALS, READ_AT = 10, 5
+TRIALS, READ_AT, SEEDS = 10, 5, (1, 2)
 LEFT = re.compile(r"~(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)? left for (\d+) trial")
 
 
@@ -27,10 +27,10 @@ def seconds_of(match: re.Match) -> float:
     return 3600 * hours + 60 * minutes + seconds
 
 
-def timed_lines(task: str, extra: tuple[str, ...]) -> list[tuple[float, str]]:
+def timed_lines(task: str, extra: tuple[str, ...], seed: int) -> list[tuple[float, str]]:
     """Each trial line of `tuner search` with the moment it was printed."""
     command = [sys.executable, "-m", "tuner.cli", "search", "--task", task, "--trials",
-               str(TRIALS), "--pruner", "median", *extra]  # fmt: skip
+               str(TRIALS), "--pruner", "median", "--seed", str(seed), *extra]  # fmt: skip
     process = subprocess.Popen(command, cwd=scratch(), stdout=subprocess.PIPE, text=True,
                                env={"PYTHONPATH": str(REPO), **_env()})  # fmt: skip
     lines = [(time.monotonic(), line) for line in process.stdout if line.startswith("trial ")]
@@ -44,9 +44,9 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
 
 
-def measure(task: str, extra: tuple[str, ...]) -> tuple[float, float]:
+def measure(task: str, extra: tuple[str, ...], seed: int) -> tuple[float, float]:
     """(the estimate after READ_AT trials, the seconds the rest took)."""
-    lines = timed_lines(task, extra)
+    lines = timed_lines(task, extra, seed)
     read_at, line = lines[READ_AT - 1]
     found = LEFT.search(line)
     if found is None or int(found.group(4)) != TRIALS - READ_AT:
@@ -57,10 +57,11 @@ def measure(task: str, extra: tuple[str, ...]) -> tuple[float, float]:
 def main() -> str:
     rows, ratios = [], []
     for task, extra in STUDIES.items():
-        estimate, actual = measure(task, extra)
-        ratios.append(estimate / actual)
-        rows.append(f"| {task} (`{' '.join(extra)}`) | {estimate:.0f} | {actual:.0f} | "
-                    f"{estimate / actual:.2f} |")  # fmt: skip
+        for seed in SEEDS:
+            estimate, actual = measure(task, extra, seed)
+            ratios.append(estimate / actual)
+            rows.append(f"| {task} (`{' '.join(extra)}`), seed {seed} | {estimate:.0f} | "
+                        f"{actual:.0f} | {estimate / actual:.2f} |")  # fmt: skip
     met = all(0.7 <= ratio <= 1.3 for ratio in ratios)
     return "\n".join([
         "## The sweep's estimate of the time left",
@@ -70,7 +71,8 @@ def main() -> str:
         f"the estimate printed with the {READ_AT}th finished trial (the pace at which "
         f"trials ended after the first three, pruned ones included, times the trials left) "
         f"against the seconds the "
-        f"other {TRIALS - READ_AT} took. One study per task, one run each.",
+        f"other {TRIALS - READ_AT} took. Two studies per task (seeds {SEEDS[0]} and "
+        f"{SEEDS[1]}: other params, so other trial lengths), one run each.",
         "",
         "| study | estimate (s) | actual (s) | estimate / actual |",
         "|---|---|---|---|",
