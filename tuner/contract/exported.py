@@ -67,32 +67,39 @@ def models_of(model: nn.Module) -> list[nn.Module]:
     return [model, *carried(model)]
 
 
+def _slot(model: nn.Module) -> str:
+    """Where a model's own forward is replaced: a carrier's `forward` combines its
+    members (tuner.contract.members), so its own is `own_forward`."""
+    return "own_forward" if carried(model) else "forward"
+
+
 def own_forward(model: nn.Module) -> Any:
-    """The forward a model runs for itself (inside a carrier, its class's own)."""
-    return model.__dict__.get("own_forward") or types.MethodType(type(model).forward, model)
+    """The forward a model runs for itself: one put in its place, or its class's."""
+    return model.__dict__.get(_slot(model)) or types.MethodType(type(model).forward, model)
 
 
 def set_own_forward(model: nn.Module, forward: Any) -> None:
     """Answer for the model itself with `forward`; a carrier still combines its members."""
-    if carried(model):
-        model.own_forward = forward
-    else:
-        model.forward = forward
+    setattr(model, _slot(model), forward)
 
 
 @contextmanager
 def recording(model: nn.Module) -> Iterator[list[dict[str, tuple[tuple, Any]]]]:
     """While open, the first call of each input structure of each model's own forward,
     (inputs, outputs) by signature, one dict per model of `models_of`."""
-    calls: list[dict[str, tuple[tuple, Any]]] = [{} for _ in models_of(model)]
-    originals = [own_forward(m) for m in models_of(model)]
-    for seen, member, original in zip(calls, models_of(model), originals, strict=True):
-        set_own_forward(member, _recorder(seen, original))
+    models = models_of(model)
+    calls: list[dict[str, tuple[tuple, Any]]] = [{} for _ in models]
+    replaced = [m.__dict__.get(_slot(m)) for m in models]
+    for seen, member in zip(calls, models, strict=True):
+        set_own_forward(member, _recorder(seen, own_forward(member)))
     try:
         yield calls
     finally:
-        for member in models_of(model):
-            member.__dict__.pop("own_forward" if carried(member) else "forward", None)
+        for member, before in zip(models, replaced, strict=True):
+            if before is None:
+                member.__dict__.pop(_slot(member), None)
+            else:
+                set_own_forward(member, before)
 
 
 def _recorder(seen: dict, original: Any) -> Any:
