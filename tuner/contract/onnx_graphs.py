@@ -82,8 +82,13 @@ def _quantised(file: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target = file.with_name(file.stem + "-int8.onnx")
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))
-    quantize_dynamic(str(file), str(target), weight_type=QuantType.QInt8)
+    root = logging.getLogger()  # the quantiser's advice ("run pre-processing") goes here
+    level = root.level
+    root.setLevel(max(level, logging.ERROR))
+    try:
+        quantize_dynamic(str(file), str(target), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
     file.unlink()
     return target
 
