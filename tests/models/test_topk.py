@@ -181,6 +181,9 @@ def test_forecasters_of_other_windows_and_transforms_answer_in_the_best_ones_fra
     assert torch.equal(targets[0], targets[1])
     mae = float((torch.stack(forecasts).mean(0) - targets[0]).abs().mean())
     assert run.data.metrics["val_mae"] == pytest.approx(mae, rel=1e-4)
+    exported = tuner.export("models:/air-ensemble/1", register=False)  # members reframed
+    assert exported.figures["onnx_val_mae"] == pytest.approx(mae, rel=1e-4)
+    assert exported.figures["largest_difference"] < 1e-3
 
     shorter, longer = next(
         (a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]

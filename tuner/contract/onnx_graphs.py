@@ -27,8 +27,23 @@ import torch
 from torch import nn
 
 from tuner.contract.exported import OnnxForward, flatten, own_forward, unflatten
+from tuner.errors import UsageError
 
 OPSET = 17
+
+
+def _expm1(g: Any, x: Any) -> Any:  # exp(x) - 1: the forecaster's log transform undone
+    return g.op("Sub", g.op("Exp", x), g.op("Constant", value_t=torch.tensor(1.0)))
+
+
+def _log1p(g: Any, x: Any) -> Any:  # log(1 + x): its log transform
+    return g.op("Log", g.op("Add", x, g.op("Constant", value_t=torch.tensor(1.0))))
+
+
+# operators opset 17 lacks, as the ONNX operators that compute them (checked like the rest:
+# the largest output difference against the float model)
+torch.onnx.register_custom_op_symbolic("aten::expm1", _expm1, OPSET)
+torch.onnx.register_custom_op_symbolic("aten::log1p", _log1p, OPSET)
 TIMED = 20  # forwards timed after one warm-up; their median is the latency
 
 
@@ -55,17 +70,23 @@ def write_graphs(
         tensors, structure = flatten(inputs)
         out_tensors, out_structure = flatten(outputs)
         file = folder / f"{prefix}-{number}.onnx"
-        with _quiet_exporter():
-            torch.onnx.export(
-                _Flat(model, structure).eval(),
-                tuple(tensors),
-                str(file),
-                input_names=[f"in{i}" for i in range(len(tensors))],
-                output_names=[f"out{i}" for i in range(len(out_tensors))],
-                dynamic_axes=_all_axes("in", tensors) | _all_axes("out", out_tensors),
-                opset_version=OPSET,
-                dynamo=False,
-            )
+        try:
+            with _quiet_exporter():
+                torch.onnx.export(
+                    _Flat(model, structure).eval(),
+                    tuple(tensors),
+                    str(file),
+                    input_names=[f"in{i}" for i in range(len(tensors))],
+                    output_names=[f"out{i}" for i in range(len(out_tensors))],
+                    dynamic_axes=_all_axes("in", tensors) | _all_axes("out", out_tensors),
+                    opset_version=OPSET,
+                    dynamo=False,
+                )
+        except Exception as exc:  # the exporter's own errors: an operator it cannot write
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(
+                f"{type(model).__name__}'s forward cannot be written as ONNX: {reason}"
+            ) from None
         if int8:
             file = _quantised(file)
         graphs[key] = {"file": file.name, "outputs": out_structure}

@@ -22,9 +22,10 @@ from typing import Any
 from tuner.config import keys
 from tuner.contract import onnx_graphs
 from tuner.contract.exported import MANIFEST, OnnxForward, recording
+from tuner.contract.members import RULE, split
 from tuner.contract.task import Task
 from tuner.errors import TunerError, UsageError
-from tuner.models.scoring import fold_models, validation_figure
+from tuner.models.scoring import combined, fold_models, validation_figure
 from tuner.models.sources import LoadedSource, data_args_for, load_source
 from tuner.training.loop import evaluate
 
@@ -70,13 +71,14 @@ def export_files(
     models = fold_models(payload, task)
     groups, datamodules = _scored_layout(models, task, frame, payload)
     metric = str(meta.get("metric") or task.spec.metric)
-    before = validation_figure(groups, task, datamodules)[metric]
-    calls = [_recorded(m, task, dm, frame, settings) for m, dm in _pairs(models, datamodules)]
+    rule = payload.get(RULE, "")
+    before = validation_figure(groups, task, datamodules, rule)[metric]
+    calls = _recorded(groups, task, datamodules, frame, payload)
     folder.mkdir(parents=True, exist_ok=True)
     members = [onnx_graphs.write_graphs(m, c, folder, f"m{i}", form == "int8")
                for i, (m, c) in enumerate(zip(models, calls, strict=True))]  # fmt: skip
     measured = _measured(models, calls, members, folder, form)  # the graphs answer from here
-    after = validation_figure(groups, task, datamodules)[metric]
+    after = validation_figure(groups, task, datamodules, rule)[metric]
     shutil.copyfile(loaded.source.path, folder / CHECKPOINT)
     figures = {f"float_{metric}": before, f"{form}_{metric}": after, **measured}
     figures["relative_loss"] = _relative_loss(before, after, meta.get("direction"))
@@ -113,18 +115,14 @@ def _measured(models: list, calls: list, members: list, folder: Path, form: str)
 def _scored_layout(
     models: list, task: Task, frame: Any, payload: Mapping[str, Any]
 ) -> tuple[list[list], list]:
-    """How the checkpoint's models are scored (as tuner.models.topk scores them): a
-    trial's fold models each on its fold; an ensemble's members together on fold 0."""
-    members = payload["meta"].get("members") or []
-    if not members:
-        groups, folds = [models], len(models)
-    elif len(members) == len(models):
-        groups, folds = [[m] for m in models], 1
-    else:
-        raise UsageError(
-            f"an ensemble of {len(members)} K-fold trials ({len(models)} models): export "
-            f"its members one by one"
-        )
+    """How the checkpoint's models are scored (as tuner.models.topk scores them): each
+    member's (or the one trial's) fold models, fold `f` of every member together on fold
+    `f`'s validation part; an ensemble carries its members' models member by member."""
+    members = len(payload["meta"].get("members") or []) or 1
+    if len(models) % members:
+        raise UsageError(f"the checkpoint holds {len(models)} models for {members} members")
+    folds = len(models) // members
+    groups = [models[m * folds : (m + 1) * folds] for m in range(members)]
     settings = payload["settings"]
     datamodules = [task.build_datamodule(frame, {**settings, "fold": f}) for f in range(folds)]
     if task.adopt is not None:
@@ -133,26 +131,31 @@ def _scored_layout(
     return groups, datamodules
 
 
-def _pairs(models: list, datamodules: list) -> list[tuple[Any, Any]]:
-    """Each model with the data module of its fold (fold 0 for an ensemble's members)."""
-    return [(m, datamodules[i if len(datamodules) > 1 else 0]) for i, m in enumerate(models)]
-
-
-def _recorded(model: Any, task: Task, datamodule: Any, frame: Any, settings: Mapping) -> dict:
-    """The forwards `model` makes on its validation part and on the task's example;
-    refused where its validation step never calls its forward (what the graphs replace)."""
-    with recording(model) as calls:
-        evaluate(model, datamodule.val_dataloader(), "val")
-        if not calls[0]:
-            raise UsageError(
-                f"{type(model).__name__}'s validation_step never calls its forward "
-                f"(self(...)): an export replaces the forward, so it could not be checked; "
-                f"call self(inputs) in validation_step and predict to export it"
-            )
-        if task.example is not None:
-            example = task.example(frame, settings)
-            task.predict(model, {"data": example}, settings, task.checked_options({}))
-    return calls[0]
+def _recorded(groups: list[list], task: Task, datamodules: list, frame: Any, payload: Mapping
+              ) -> list[dict]:  # fmt: skip
+    """The forwards each model makes (in `models` order: member by member), fold by fold as
+    the figure and MLflow's loader run them: the fold's models as one on its validation part
+    and on the task's example. Refused where the validation step never calls the forward
+    (what the graphs replace)."""
+    settings, found = payload["settings"], {}
+    for fold, datamodule in enumerate(datamodules):
+        model = combined([[group[fold]] for group in groups], task, payload.get(RULE, ""))
+        try:
+            with recording(model) as calls:
+                evaluate(model, datamodule.val_dataloader(), "val")
+                if not calls[0]:
+                    raise UsageError(
+                        f"{type(model).__name__}'s validation_step never calls its forward "
+                        f"(self(...)): an export replaces the forward, so it could not be "
+                        f"checked; call self(inputs) in validation_step and predict to export it"
+                    )  # fmt: skip
+                if task.example is not None:
+                    example = {"data": task.example(frame, settings)}
+                    task.predict(model, example, settings, task.checked_options({}))
+        finally:
+            split(model)
+        found |= {(member, fold): seen for member, seen in enumerate(calls)}
+    return [found[m, f] for m in range(len(groups)) for f in range(len(datamodules))]
 
 
 def _timed(calls: dict[str, tuple[tuple, Any]]) -> tuple:
