@@ -315,22 +315,29 @@ def export(
     storage: str | None = None,
     tracking_uri: str | None = None,
     task: str | None = None,
+    data: Any = None,
+    quiet: bool = True,
 ) -> ExportResult:
     """SRC as ONNX (`format="onnx"`) or int8 graphs, checked against the float model on its
     validation figure (refused past `tolerance`, relative), timed on one thread, and
     registered as a version of `<name>-<format>` (default name: the source's model or
-    study); `out` keeps the files. docs/export.md."""
+    study); `out` keeps the files (without it, they are removed when Python exits). `data`:
+    the data options the model was trained with, where they changed (as `predict` takes
+    them). docs/export.md."""
     from tuner.models.export import check_form
     from tuner.models.export import export as run_export
 
     _check_source(source)
-    _check_kinds({"task": (task, str), "name": (name, str), "register": (register, bool)})
+    _check_kinds({"format": (format, str), "task": (task, str), "name": (name, str),
+                  "register": (register, bool), "out": (out, (str, os.PathLike)),
+                  "quiet": (quiet, bool)})  # fmt: skip
     check_values(locals(), (declared.STORAGE, declared.TRACKING_URI))
-    check_form(format, tolerance)
+    check_form(format.lower(), tolerance, name or "")
     if out is not None and output_folder(out).is_dir() and any(Path(out).iterdir()):
         raise UsageError(f"--out {out}: holds files already; expected a new or empty folder")
-    return run_export(source, format, tolerance, out, name or "", register, storage,
-                      tracking_uri, task)  # fmt: skip
+    data = _with_data({"data": data})["data"] if data is not None else None
+    return run_export(source, format.lower(), tolerance, out, name or "", register, storage,
+                      tracking_uri, task, data, quiet)  # fmt: skip
 
 
 def lineage(ref: str, tracking_uri: str | None = None, storage: str | None = None) -> list[Hop]:

@@ -105,12 +105,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from tuner import api
     from tuner.models.export import describe
 
-    print(f"exporting {args.source} as {args.form}: graphs written, then scored on the "
-          f"validation parts beside the float model...", flush=True)  # fmt: skip
     result = api.export(
         args.source, format=args.form, tolerance=args.tolerance, out=args.out, name=args.name,
         register=not args.no_register, storage=args.storage, tracking_uri=args.tracking_uri,
-        task=args.task,
+        task=args.task, data=_typed(args, args.data_keys) or None, quiet=False,
     )  # fmt: skip
     print("\n".join(describe(result)))
     return 0

@@ -18,7 +18,7 @@ from tuner.errors import TunerError, UsageError, mask_secrets
 from tuner.runtime import signals
 from tuner.runtime.scratch import remove_scratch_folders
 
-TASK_FLAGS = ("search", "finetune", "predict")  # commands that take a task's flags
+TASK_FLAGS = ("search", "finetune", "predict", "export")  # commands that take a task's flags
 
 
 def build_parser(argv: Sequence[str]) -> Parser:

@@ -69,8 +69,9 @@ SEARCH: tuple[Setting, ...] = (
     Setting(
         "constraint",
         None,
-        "COST<=N[,...] on params, size_mb or latency_ms: a model that breaks one is not "
-        "trained, and is never the best",
+        "COST<=N[,...] on params, size_mb or latency_ms (or latency_ms_onnx, "
+        "latency_ms_int8, size_mb_onnx, size_mb_int8: docs/export.md): a model that "
+        "breaks one is not trained, and is never the best",
         kind=str,
         optional=True,
     ),

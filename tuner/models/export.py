@@ -25,7 +25,7 @@ from tuner.contract.exported import MANIFEST, OnnxForward, recording
 from tuner.contract.members import RULE, split
 from tuner.contract.task import Task
 from tuner.errors import TunerError, UsageError
-from tuner.models.scoring import combined, fold_models, validation_figure
+from tuner.models.scoring import combined, fold_models, rows_of, validation_figure
 from tuner.models.sources import LoadedSource, data_args_for, load_source
 from tuner.training.loop import evaluate
 
@@ -47,45 +47,58 @@ class ExportResult:
     name: str = ""  # the registered model, `<model>-<form>`
     version: str = ""
     example: Any = None  # the task's predict example: the MLflow Model's input example
+    kept: bool = False  # the files stay in `folder` (--out)
 
     @property
     def uri(self) -> str:
-        return f"models:/{self.name}/{self.version}" if self.version else str(self.folder)
+        """The registered version, or "" where none was registered."""
+        return f"models:/{self.name}/{self.version}" if self.version else ""
 
 
-def check_form(form: str, tolerance: float) -> None:
+def check_form(form: str, tolerance: float, name: str = "") -> None:
+    """The export's flags, before anything is loaded."""
     if form not in FORMS:
         raise UsageError(f"--format {form!r}: expected one of {', '.join(FORMS)}")
-    if not 0 <= tolerance < 1:
-        raise UsageError(f"--tolerance {tolerance!r}: expected a fraction from 0 to 1, e.g. 0.01")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
+        raise UsageError(f"--tolerance {tolerance!r}: expected a number, e.g. 0.01")
+    if not 0 <= tolerance <= 1:
+        raise UsageError(f"--tolerance {tolerance:g}: expected a fraction from 0 to 1, e.g. 0.01")
+    if any(c in name for c in "/:") or len(name) > 200:
+        raise UsageError(f"--name {name!r}: a registered model's name holds no '/' or ':' "
+                         f"(and at most 200 characters)")  # fmt: skip
 
 
 def export_files(
-    loaded: LoadedSource, form: str, folder: Path, tolerance: float, data: Mapping | None = None
+    loaded: LoadedSource, form: str, folder: Path, tolerance: float, frame: Any
 ) -> ExportResult:
     """Write the `form` export of the loaded model into `folder` (its graphs, the checkpoint
-    and the manifest), checked and measured; raises ExportRefused past `tolerance`."""
+    and the manifest), checked and measured on `frame` (its task's loaded data); raises
+    ExportRefused past `tolerance`."""
     payload, task = loaded.payload, loaded.task
     settings, meta = payload["settings"], payload["meta"]
-    frame = task.load_data(data_args_for(payload, data or {}, task))
     models = fold_models(payload, task)
     groups, datamodules = _scored_layout(models, task, frame, payload)
     metric = str(meta.get("metric") or task.spec.metric)
     rule = payload.get(RULE, "")
     before = validation_figure(groups, task, datamodules, rule)[metric]
     calls = _recorded(groups, task, datamodules, frame, payload)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {folder}: cannot be made ({exc.strerror})") from None
     members = [onnx_graphs.write_graphs(m, c, folder, f"m{i}", form == "int8")
                for i, (m, c) in enumerate(zip(models, calls, strict=True))]  # fmt: skip
     measured = _measured(models, calls, members, folder, form)  # the graphs answer from here
     after = validation_figure(groups, task, datamodules, rule)[metric]
     shutil.copyfile(loaded.source.path, folder / CHECKPOINT)
-    figures = {f"float_{metric}": before, f"{form}_{metric}": after, **measured}
+    figures = {f"float_{metric}": before, f"{form}_{metric}": after, **measured,
+               "folds": float(len(datamodules))}  # fmt: skip
     figures["relative_loss"] = _relative_loss(before, after, meta.get("direction"))
     manifest = {"forms": {form: members}, "checkpoint": CHECKPOINT, "figures": figures}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     example = task.example(frame, settings) if task.example is not None else None
-    result = ExportResult(form, folder, metric, figures, dict(loaded.source.lineage), example)
+    lineage = dict(loaded.source.lineage)
+    result = ExportResult(form, folder, metric, figures, lineage, example=example)
     if figures["relative_loss"] > tolerance:
         raise ExportRefused(
             f"the {form} export loses {figures['relative_loss']:.2%} of {metric} "
@@ -186,10 +199,13 @@ def export(
     tracking_uri: str | None = None,
     task: str | None = None,
     data: Mapping[str, Any] | None = None,
+    quiet: bool = True,
 ) -> ExportResult:
-    """Export the model SOURCE names as `form`, check it, and register it as a version of
-    `<model>-<form>` (unless `register` is False); `out` keeps the files too."""
+    """Export the model SOURCE names as `form`, check it on its data (`data`: other data
+    options, as `predict` takes them), and register it as a version of `<model>-<form>`
+    (unless `register` is False); `out` keeps the files too."""
     from tuner import study as studies
+    from tuner.runtime.scratch import scratch_folder
     from tuner.storage.locations import resolve_storage, resolve_tracking
     from tuner.tracking.exports import register_export
 
@@ -198,17 +214,19 @@ def export(
     storage = resolve_storage(storage)
     tracking_uri, _ = resolve_tracking(tracking_uri)
     loaded = load_source(source, tracking_uri, storage, task)
-    from tuner.runtime.scratch import scratch_folder
-
+    frame = loaded.task.load_data(data_args_for(loaded.payload, data or {}, loaded.task))
+    if not quiet:
+        print(f"exporting {source} as {form}: writing its graphs, then scoring them on the "
+              f"validation parts beside the float model...", flush=True)  # fmt: skip
     folder = Path(out) if out else scratch_folder("tuner-export-") / "export"
     made = not folder.exists()
     try:
-        result = export_files(loaded, form, folder, tolerance, data)
+        result = export_files(loaded, form, folder, tolerance, frame)
     except BaseException:
         if made:  # nothing is left of a refused or failed export
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    result.name = f"{name or _model_name(loaded)}-{form}"
+    result.name, result.kept = f"{name or _model_name(loaded)}-{form}", out is not None
     if register:
         result.version = register_export(tracking_uri, result, loaded.task)
     return result
@@ -220,16 +238,27 @@ def _model_name(loaded: LoadedSource) -> str:
 
 
 def describe(result: ExportResult) -> list[str]:
-    """What `tuner export` prints: the figures of the float model and the export side by side."""
+    """What `tuner export` prints: the figures of the float model and the export side by
+    side, on the rows they were scored on."""
     f, m, form = result.figures, result.metric, result.form
+    rows = rows_of(int(f.get("folds", 1)))
     lines = [
         f"{form} export of {result.lineage.get(keys.TAG + 'source', 'the model')}:",
-        f"  {m}: float {f[f'float_{m}']:.6g}, {form} {f[f'{form}_{m}']:.6g} "
-        f"({f['relative_loss']:+.2%} loss); largest output difference "
-        f"{f['largest_difference']:.3g}",
+        f"  {m} on {rows}: float {f[f'float_{m}']:.6g}, {form} {f[f'{form}_{m}']:.6g} "
+        f"({_change(f['relative_loss'])})",
+        f"  largest output difference {f['largest_difference']:.3g} (the network's outputs, "
+        f"before the task turns them into its table)",
         f"  latency per sequence, 1 thread: float {f['float_latency_ms']:.3g} ms, "
         f"{form} {f[f'{form}_latency_ms']:.3g} ms",
-        f"  size: float {f['float_size_mb']:.3g} MB, {form} {f[f'{form}_size_mb']:.3g} MB",
+        f"  size: float {f['float_size_mb']:.3g} MB, {form} {f[f'{form}_size_mb']:.3g} MB "
+        f"(its graphs; the registered model also carries the float checkpoint)",
     ]
-    where = f"registered as {result.uri}" if result.version else f"files in {result.folder}"
-    return [*lines, f"  {where}"]
+    where = [f"registered as models:/{result.name}/{result.version}"] if result.version else []
+    where += [f"files in {result.folder}"] if result.kept else []
+    return [*lines, *(f"  {line}" for line in where or ["not registered, no files kept (--out)"])]
+
+
+def _change(loss: float) -> str:
+    if abs(loss) < 5e-5:
+        return "no change"
+    return f"{abs(loss):.2%} {'worse' if loss > 0 else 'better'}"

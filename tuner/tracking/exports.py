@@ -29,15 +29,28 @@ FORM_TAG = f"{keys.TAG}export_form"
 def register_export(tracking_uri: str, result: Any, task: Any) -> str:
     """Record `result` (an ExportResult) and register its model; returns the version."""
     client = MlflowClient(tracking_uri)
-    tags = {**result.lineage, FORM_TAG: result.form}
+    tags = _tags(result)
     run = client.create_run(_experiment(client, result.lineage), run_name=result.name, tags=tags)
     run_id = run.info.run_id
     client.log_batch(
         run_id, metrics=[Metric(k, float(v), 0, 0) for k, v in result.figures.items()]
     )
-    model_id = client.create_logged_model(
-        run.info.experiment_id, name=result.name, source_run_id=run_id, tags=tags,
-        model_type="lstm-tuner-export",
+    try:
+        version = _logged_and_registered(client, tracking_uri, result, task, run)
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")  # never left RUNNING
+        raise
+    client.set_terminated(run_id)
+    return version
+
+
+def _logged_and_registered(
+    client: MlflowClient, tracking_uri: str, result: Any, task: Any, run: Any
+) -> str:
+    run_id, tags = run.info.run_id, _tags(result)
+    model_id = client.create_logged_model(  # MLflow refuses dots in a logged model's name
+        run.info.experiment_id, name=f"{result.form}-export", source_run_id=run_id,
+        tags=tags, model_type="lstm-tuner-export",
     ).model_id  # fmt: skip
     folder = scratch_folder("tuner-export-model-") / "model"
     params = pyfunc_model.default_params(task)
@@ -46,9 +59,12 @@ def register_export(tracking_uri: str, result: Any, task: Any) -> str:
     client.log_model_artifacts(model_id, str(folder))
     client.finalize_logged_model(model_id, LoggedModelStatus.READY)
     client.log_outputs(run_id, [LoggedModelOutput(model_id, 0)])
-    version = _new_version(client, tracking_uri, result.name, (run_id, model_id), tags)
-    client.set_terminated(run_id)
-    return version
+    return _new_version(client, tracking_uri, result.name, (run_id, model_id), tags)
+
+
+def _tags(result: Any) -> dict[str, str]:
+    """The run's, the logged model's and the version's tags: lineage and form."""
+    return {**result.lineage, FORM_TAG: result.form}
 
 
 def _experiment(client: MlflowClient, lineage: dict[str, str]) -> str:

@@ -121,6 +121,12 @@ def checkpoint_in(folder: Path, source: str) -> Path:
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{source}: not an lstm-tuner MLflow Model (no {exc})") from None
     path = (folder / str(data)).resolve()
+    if path.is_dir() and (path / "export.json").is_file():  # tuner.contract.exported.MANIFEST
+        raise CheckpointError(
+            f"{source}: an ONNX or int8 export (tuner export); tuner predict runs float "
+            f"models: predict from the export's source (its tuner.source tag), or load the "
+            f"export with mlflow.pyfunc.load_model or serve it with mlflow models serve"
+        )
     if folder.resolve() not in path.parents or not path.is_file():
         raise CheckpointError(f"{source}: its MLmodel names no checkpoint inside the model")
     return path
