@@ -219,12 +219,13 @@ def export(
         print(f"exporting {source} as {form}: writing its graphs, then scoring them on the "
               f"validation parts beside the float model...", flush=True)  # fmt: skip
     folder = Path(out) if out else scratch_folder("tuner-export-") / "export"
-    made = not folder.exists()
+    existed = folder.exists()  # and empty: api.export refuses one that holds files
     try:
         result = export_files(loaded, form, folder, tolerance, frame)
-    except BaseException:
-        if made:  # nothing is left of a refused or failed export
-            shutil.rmtree(folder, ignore_errors=True)
+    except BaseException:  # nothing is left of a refused or failed export
+        shutil.rmtree(folder, ignore_errors=True)
+        if existed:
+            folder.mkdir()
         raise
     result.name, result.kept = f"{name or _model_name(loaded)}-{form}", out is not None
     if register:
