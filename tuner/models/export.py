@@ -219,18 +219,25 @@ def export(
         print(f"exporting {source} as {form}: writing its graphs, then scoring them on the "
               f"validation parts beside the float model...", flush=True)  # fmt: skip
     folder = Path(out) if out else scratch_folder("tuner-export-") / "export"
-    existed = folder.exists()  # and empty: api.export refuses one that holds files
-    try:
-        result = export_files(loaded, form, folder, tolerance, frame)
-    except BaseException:  # nothing is left of a refused or failed export
-        shutil.rmtree(folder, ignore_errors=True)
-        if existed:
-            folder.mkdir()
-        raise
+    result = _written_or_nothing(loaded, form, folder, tolerance, frame)
     result.name, result.kept = f"{name or _model_name(loaded)}-{form}", out is not None
     if register:
         result.version = register_export(tracking_uri, result, loaded.task)
     return result
+
+
+def _written_or_nothing(
+    loaded: LoadedSource, form: str, folder: Path, tolerance: float, frame: Any
+) -> ExportResult:
+    """export_files, and nothing left in `folder` where it is refused or fails."""
+    existed = folder.exists()  # and empty: api.export refuses one that holds files
+    try:
+        return export_files(loaded, form, folder, tolerance, frame)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        if existed:
+            folder.mkdir()
+        raise
 
 
 def _model_name(loaded: LoadedSource) -> str:
