@@ -10,7 +10,6 @@ by that structure's `signature`, and its outputs are rebuilt in the structure th
 from __future__ import annotations
 
 import json
-import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tuner.contract.members import carried
+from tuner.contract.members import carried, forward_slot, own_forward
 from tuner.errors import CheckpointError
 
 MANIFEST = "export.json"
@@ -67,20 +66,9 @@ def models_of(model: nn.Module) -> list[nn.Module]:
     return [model, *carried(model)]
 
 
-def _slot(model: nn.Module) -> str:
-    """Where a model's own forward is replaced: a carrier's `forward` combines its
-    members (tuner.contract.members), so its own is `own_forward`."""
-    return "own_forward" if carried(model) else "forward"
-
-
-def own_forward(model: nn.Module) -> Any:
-    """The forward a model runs for itself: one put in its place, or its class's."""
-    return model.__dict__.get(_slot(model)) or types.MethodType(type(model).forward, model)
-
-
 def set_own_forward(model: nn.Module, forward: Any) -> None:
     """Answer for the model itself with `forward`; a carrier still combines its members."""
-    setattr(model, _slot(model), forward)
+    setattr(model, forward_slot(model), forward)
 
 
 @contextmanager
@@ -89,7 +77,7 @@ def recording(model: nn.Module) -> Iterator[list[dict[str, tuple[tuple, Any]]]]:
     (inputs, outputs) by signature, one dict per model of `models_of`."""
     models = models_of(model)
     calls: list[dict[str, tuple[tuple, Any]]] = [{} for _ in models]
-    replaced = [m.__dict__.get(_slot(m)) for m in models]
+    replaced = [m.__dict__.get(forward_slot(m)) for m in models]
     for seen, member in zip(calls, models, strict=True):
         set_own_forward(member, _recorder(seen, own_forward(member)))
     try:
@@ -97,7 +85,7 @@ def recording(model: nn.Module) -> Iterator[list[dict[str, tuple[tuple, Any]]]]:
     finally:
         for member, before in zip(models, replaced, strict=True):
             if before is None:
-                member.__dict__.pop(_slot(member), None)
+                member.__dict__.pop(forward_slot(member), None)
             else:
                 set_own_forward(member, before)
 
@@ -122,11 +110,12 @@ class OnnxForward:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = threads
         options.log_severity_level = 3  # warnings about unused initialisers are not the user's
-        self.graphs = {
-            key: (ort.InferenceSession(str(folder / g["file"]), options, ["CPUExecutionProvider"]),
-                  g["outputs"])
-            for key, g in graphs.items()
-        }  # fmt: skip
+        self.graphs = {}
+        for key, graph in graphs.items():
+            session = ort.InferenceSession(str(folder / graph["file"]), options,
+                                           ["CPUExecutionProvider"])  # fmt: skip
+            used = {given.name for given in session.get_inputs()}  # the exporter drops unused
+            self.graphs[key] = (session, graph["outputs"], used)
 
     def __call__(self, *inputs: Any) -> Any:
         tensors, structure = flatten(inputs)
@@ -136,8 +125,7 @@ class OnnxForward:
                 f"the exported model has no graph for a forward on {key} "
                 f"(it has {', '.join(self.graphs)}); export it again from its source"
             )
-        session, outputs = self.graphs[key]
-        used = {given.name for given in session.get_inputs()}  # the exporter drops unused ones
+        session, outputs, used = self.graphs[key]
         feed = {f"in{i}": t.detach().cpu().numpy() for i, t in enumerate(tensors)}
         feed = {name: array for name, array in feed.items() if name in used}
         answered = session.run(None, feed)

@@ -59,6 +59,17 @@ def carry(
     return lead
 
 
+def forward_slot(model: nn.Module) -> str:
+    """Where a model's own forward is put when replaced (an exported graph): a carrier's
+    `forward` combines its members, so its own is `own_forward`."""
+    return "own_forward" if carried(model) else "forward"
+
+
+def own_forward(model: nn.Module) -> Any:
+    """The forward a model runs for itself: one put in its place, or its class's."""
+    return model.__dict__.get(forward_slot(model)) or types.MethodType(type(model).forward, model)
+
+
 class MemberStates(tuple):
     """The recurrent states of a carrier's models, one each: a stateful model (a language
     model reading a stream) gets its own state back, never another member's."""
@@ -70,8 +81,7 @@ def _combined_forward(self: nn.Module, *inputs: Any) -> torch.Tensor:
         each = [(*inputs[:-1], state) for state in inputs[-1]]
     else:
         each = [inputs] * (1 + len(members))
-    own = self.__dict__.get("own_forward") or types.MethodType(type(self).forward, self)
-    own = own(*each[0])
+    own = own_forward(self)(*each[0])
     others = [member(*args) for member, args in zip(members, each[1:], strict=True)]
     try:
         return self.combine_outputs([own, *others])

@@ -26,7 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from tuner.contract.exported import OnnxForward, flatten, own_forward, unflatten
+from tuner.contract.exported import OnnxForward, flatten, unflatten
+from tuner.contract.members import own_forward
 from tuner.errors import UsageError
 
 OPSET = 17

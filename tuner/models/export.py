@@ -27,6 +27,7 @@ from tuner.contract.task import Task
 from tuner.errors import TunerError, UsageError
 from tuner.models.scoring import combined, fold_models, rows_of, validation_figure
 from tuner.models.sources import LoadedSource, data_args_for, load_source
+from tuner.training.costs import weights_mb
 from tuner.training.loop import evaluate
 
 FORMS = ("onnx", "int8")
@@ -81,7 +82,8 @@ def export_files(
     metric = str(meta.get("metric") or task.spec.metric)
     rule = payload.get(RULE, "")
     before = validation_figure(groups, task, datamodules, rule)[metric]
-    calls = _recorded(groups, task, datamodules, frame, payload)
+    example = task.example(frame, settings) if task.example is not None else None
+    calls = _recorded(groups, task, datamodules, example, settings, rule)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -96,7 +98,6 @@ def export_files(
     figures["relative_loss"] = _relative_loss(before, after, meta.get("direction"))
     manifest = {"forms": {form: members}, "checkpoint": CHECKPOINT, "figures": figures}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
-    example = task.example(frame, settings) if task.example is not None else None
     lineage = dict(loaded.source.lineage)
     result = ExportResult(form, folder, metric, figures, lineage, example=example)
     if figures["relative_loss"] > tolerance:
@@ -115,12 +116,12 @@ def _measured(models: list, calls: list, members: list, folder: Path, form: str)
     float_ms = sum(onnx_graphs.latency_ms(m, _timed(c)) for m, _, c in pairs)
     largest = max(onnx_graphs.largest_difference(f, c) for _, f, c in pairs)
     export_ms = sum(onnx_graphs.latency_ms(f, _timed(c)) for _, f, c in pairs)
-    weights_mb = _weights_mb(models)
+    float_mb = weights_mb(models)
     for model, forward in zip(models, forwards, strict=True):
         model.forward = forward
     return {
         "largest_difference": largest, "float_latency_ms": float_ms,
-        f"{form}_latency_ms": export_ms, "float_size_mb": weights_mb,
+        f"{form}_latency_ms": export_ms, "float_size_mb": float_mb,
         f"{form}_size_mb": onnx_graphs.size_mb(sorted(folder.glob("*.onnx"))),
     }  # fmt: skip
 
@@ -144,15 +145,16 @@ def _scored_layout(
     return groups, datamodules
 
 
-def _recorded(groups: list[list], task: Task, datamodules: list, frame: Any, payload: Mapping
-              ) -> list[dict]:  # fmt: skip
+def _recorded(
+    groups: list[list], task: Task, datamodules: list, example: Any, settings: Mapping, rule: str
+) -> list[dict]:
     """The forwards each model makes (in `models` order: member by member), fold by fold as
     the figure and MLflow's loader run them: the fold's models as one on its validation part
     and on the task's example. Refused where the validation step never calls the forward
     (what the graphs replace)."""
-    settings, found = payload["settings"], {}
+    found = {}
     for fold, datamodule in enumerate(datamodules):
-        model = combined([[group[fold]] for group in groups], task, payload.get(RULE, ""))
+        model = combined([[group[fold]] for group in groups], task, rule)
         try:
             with recording(model) as calls:
                 evaluate(model, datamodule.val_dataloader(), "val")
@@ -162,9 +164,8 @@ def _recorded(groups: list[list], task: Task, datamodules: list, frame: Any, pay
                         f"(self(...)): an export replaces the forward, so it could not be "
                         f"checked; call self(inputs) in validation_step and predict to export it"
                     )  # fmt: skip
-                if task.example is not None:
-                    example = {"data": task.example(frame, settings)}
-                    task.predict(model, example, settings, task.checked_options({}))
+                if example is not None:
+                    task.predict(model, {"data": example}, settings, task.checked_options({}))
         finally:
             split(model)
         found |= {(member, fold): seen for member, seen in enumerate(calls)}
@@ -174,11 +175,6 @@ def _recorded(groups: list[list], task: Task, datamodules: list, frame: Any, pay
 def _timed(calls: dict[str, tuple[tuple, Any]]) -> tuple:
     """The inputs latency is timed on: the first call recorded (a validation batch)."""
     return next(iter(calls.values()))[0]
-
-
-def _weights_mb(models: list) -> float:
-    tensors = [t for m in models for t in (*m.parameters(), *m.buffers())]
-    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
 def _relative_loss(before: float, after: float, direction: str | None) -> float:

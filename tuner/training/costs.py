@@ -21,14 +21,19 @@ def measure_costs(
     """The costs of a trial's model, measured on one fresh member before it trains: its
     architecture fixes them, whatever the weights. A trial keeping `members` models (K-fold)
     deploys all of them, one forward each."""
-    tensors = [*model.parameters(), *model.buffers()]
     costs = {
         "params": members * sum(p.numel() for p in model.parameters()),
-        "size_mb": members * sum(t.numel() * t.element_size() for t in tensors) / 2**20,
+        "size_mb": members * weights_mb([model]),
     }
     if latency:
         costs["latency_ms"] = members * _latency_ms(model, inputs)
     return costs
+
+
+def weights_mb(models: Sequence[Any]) -> float:
+    """The models' weights and buffers in MiB, as they sit in memory."""
+    tensors = [t for m in models for t in (*m.parameters(), *m.buffers())]
+    return sum(t.numel() * t.element_size() for t in tensors) / 2**20
 
 
 def _latency_ms(model: Any, inputs: Sequence[Any]) -> float:
