@@ -61,7 +61,7 @@ def test_a_name_from_a_checkpoint_stays_inside_the_project(workdir):
     make_long_csv(project / "a.csv", n_series=1, length=60)
     meta = {"study": "../../escape", "data_args": {"data": "a.csv"}}
     _checkpoint(project / "crafted.ckpt", "forecasting", meta)
-    done = run_cli(project, "finetune", "--from", "crafted.ckpt", "--quiet")
+    done = run_cli(project, "finetune", "--from", "crafted.ckpt", "--max-epochs", "2", "--quiet")
     assert done.returncode == 0, done.stderr
     assert _tree(workdir) - outside <= {f"project/{p}" for p in _tree(project)}
     created = {p.split("/")[0] for p in _tree(project)}
