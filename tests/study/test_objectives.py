@@ -138,3 +138,10 @@ def test_a_constrained_study_trains_no_model_that_breaks_it(workdir, capsys):
     )
     assert run.data.metrics["params"] == attrs_of(broke[0])["params"]
     assert "val_mae" not in run.data.metrics
+
+    # where every model breaks the constraints, the summary says so, not "none completed"
+    capsys.readouterr()
+    assert _search("--trials", "2", "--study", "none-fit", "--constraint", "params<=10") == 0
+    out = capsys.readouterr().out
+    assert "no trial met the search's constraints: 2 trial(s) built a model that broke them" in out
+    assert "breaks params<=10" in out and "completed yet" not in out

@@ -18,7 +18,7 @@ def print_result(result: Any, after_trials: bool = True) -> None:
     print(f"study {result.study}: {counts}")
     within = f" meeting {', '.join(result.constraints)}" if result.constraints else ""
     if result.best_trial is None:
-        print(f"no complete trial{within}" if within else "no trial has completed yet")
+        _print_no_best(result, within)
         return
     if result.front:
         _print_front(result, within)
@@ -48,6 +48,17 @@ def print_result(result: Any, after_trials: bool = True) -> None:
             f"best 5 configurations, 3 fresh fits each, averaged: on small data often better "
             f"than one; it takes @best only if it beats trial {result.best_trial} on validation)"
         )
+
+
+def _print_no_best(result: Any, within: str) -> None:
+    """No best trial, and why where the search's constraints refused its models."""
+    if within or not result.infeasible:
+        print(f"no complete trial{within}" if within else "no trial has completed yet")
+        return
+    number, reason = result.infeasible[0]
+    print(f"no trial met the search's constraints: {len(result.infeasible)} trial(s) built a "
+          f"model that broke them (trial {number} {reason}); loosen --constraint or narrow "
+          f"the space to smaller models")  # fmt: skip
 
 
 def _print_model(result: Any) -> None:

@@ -76,6 +76,8 @@ class SearchResult:
     not_promoted: float | None = None  # the figure the best failed to beat for `@best`
     # ensembles of the study that beat its @best on the same validation rows: (URI, value)
     ensembles: list[tuple[str, float]] = field(default_factory=list)
+    # why trials were not trained: a search constraint each broke (trial, reason)
+    infeasible: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def model_uri(self) -> str | None:

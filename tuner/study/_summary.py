@@ -48,7 +48,15 @@ def summarize(
         constraints=[str(c) for c in constraints],
         val_baselines={k: v for k, v in attrs.items() if k.startswith("val_")},
         not_promoted=attrs.get(keys.NOT_PROMOTED),
+        infeasible=_infeasible(study),
     )
+
+
+def _infeasible(study: optuna.Study) -> list[tuple[int, str]]:
+    """Trials whose model broke a search constraint (not trained), with the reason."""
+    found = ((t.number, trial_attrs.of(t).get(keys.INFEASIBLE)) for t in study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))  # fmt: skip
+    return [(number, reason) for number, reason in found if reason]
 
 
 def _front_row(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
