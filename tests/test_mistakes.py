@@ -554,6 +554,10 @@ MISTAKES_WITH_A_STUDY = [
         ["--storage", "unknown scheme"],
     ),
     (["best", "--study", "nope"], ["--study 'nope'", "no such study", "seen"]),
+    (
+        ["best", "--study", "seen", "--constraint", "latency_ms<=5"],
+        ["--constraint", "'seen' measured latency_ms", "only where its --constraint"],
+    ),
     (["predict", "--from", "study:seen", "--length", "10000000"], ["--length", "<= 100000"]),
     # outputs, checked before any work
     (["predict", "--from", "study:seen", "--out", "audio"], ["--out audio", "is a folder"]),

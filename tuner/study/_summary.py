@@ -7,7 +7,8 @@ from typing import Any
 import optuna
 
 from tuner.config import keys, trial_attrs
-from tuner.config.goals import Constraint
+from tuner.config.goals import COSTS, Constraint
+from tuner.errors import UsageError
 from tuner.reports import ranking as report
 from tuner.reports.ranking import FINISHED
 from tuner.storage.studies import load_study, read_studies
@@ -22,6 +23,7 @@ def summarize(
 ) -> SearchResult:
     """The study's best trial; with `constraints`, the best that meets them (on its
     recorded costs); a multi-objective study's front too."""
+    _check_measured(study, constraints)
     counts = report.state_counts(study)
     front = report.pareto_front(study, constraints)
     best = front[0] if front else None
@@ -57,6 +59,20 @@ def _infeasible(study: optuna.Study) -> list[tuple[int, str]]:
     found = ((t.number, trial_attrs.of(t).get(keys.INFEASIBLE)) for t in study.get_trials(
         deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))  # fmt: skip
     return [(number, reason) for number, reason in found if reason]
+
+
+def _check_measured(study: optuna.Study, limits: tuple[Constraint, ...]) -> None:
+    """A constraint on a cost no complete trial recorded selects nothing: say why."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    recorded = {name for t in complete for name in trial_attrs.of(t) if name in COSTS}
+    missing = sorted({c.metric for c in limits} - recorded)
+    if complete and missing:
+        raise UsageError(
+            f"--constraint: no complete trial of {study.study_name!r} measured "
+            f"{', '.join(missing)}; a search measures a cost only where its --constraint or "
+            f"objectives name it (this study's trials recorded "
+            f"{', '.join(sorted(recorded)) or 'no cost'})"
+        )
 
 
 def _front_row(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
