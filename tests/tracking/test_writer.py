@@ -138,3 +138,40 @@ def test_a_tracking_store_made_read_only_mid_sweep_ends_it_in_one_line_and_the_r
     assert main([*SWEEP, "--trials", str(_finished(storage) + 1), *stores]) == 0
     assert _queued(workdir) == []
     _assert_written_once(tracking, storage)
+
+
+def test_a_server_that_stopped_answering_is_given_up_at_once_and_the_entry_kept(tmp_path):
+    """MLflow's client retries a request itself (for minutes by default) before it says the
+    server is gone: the writer does not try that again, it stops at the first such entry
+    (its reason kept with it, for the sweep's line and the rerun)."""
+    from tuner.runtime.journal import Journal
+    from tuner.tracking.study_runs import StudyTracker
+    from tuner.tracking.writer import write_all
+
+    attempts = []
+
+    class Counted(StudyTracker):
+        def _log_metrics(self, **kwargs):
+            attempts.append(kwargs["run_id"])
+            return super()._log_metrics(**kwargs)
+
+    journal = Journal(tmp_path / "journal")
+    for run in ("r1", "r2"):
+        journal.put([{"op": "log_metrics", "run_id": run, "points": [["m", 1.0, 0, 0, None]]}])
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        tracker = Counted(f"http://127.0.0.1:{_closed_port()}", "gone")
+        assert write_all(tracker, journal, (os.getpid(),)) is False
+    finally:
+        del os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
+    assert attempts == ["r1"]  # once, and not the next entry either
+    assert len(journal.entries()) == 2
+    assert journal.failures()[0].startswith("the MLflow server stopped answering")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -25,6 +25,9 @@ DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 STORE_ERRORS = ("OperationalError", "DatabaseError", "InternalError")
 
 
+SERVER_GONE = "the MLflow server stopped answering"  # after MLflow's own retries
+
+
 def environment_failure(exc: BaseException) -> str | None:
     """Why no trial can succeed now (full disk, a store that stopped answering), or None
     when the failure may be the params' (a NaN loss, out of memory, a bug in a model)."""
@@ -43,9 +46,9 @@ def environment_failure(exc: BaseException) -> str | None:
             if "locked" not in detail:  # a busy SQLite file is contention, not a failure
                 return f"a store failed ({detail})"
         if module in ("requests", "urllib3") and "Connection" in kind.__name__:
-            return f"the MLflow server stopped answering ({first_line(seen)})"
+            return f"{SERVER_GONE} ({first_line(seen)})"
         if kind.__name__ == "MlflowException" and "API request to" in str(seen):
-            return f"the MLflow server stopped answering ({first_line(seen)})"
+            return f"{SERVER_GONE} ({first_line(seen)})"
         if module == "grpc" and callable(getattr(seen, "code", None)):  # the storage proxy's
             detail = first_line(seen.details() or seen)  # type: ignore[attr-defined]
             if seen.code().name in ("UNAVAILABLE", "DEADLINE_EXCEEDED"):

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tuner.runtime.journal import Journal, RecordsFailed, read_ops
-from tuner.runtime.recovery import environment_failure, first_line
+from tuner.runtime.recovery import SERVER_GONE, environment_failure, first_line
 from tuner.storage.databases import store_lock
 from tuner.storage.studies import set_study_attr
 
@@ -61,6 +61,8 @@ def _write_one(tracker: Any, journal: Journal, entry: Path) -> bool:
         except Exception as exc:  # kept with the entry, and said by the sweep
             reason = environment_failure(exc) or f"{type(exc).__name__}: {first_line(exc)}"
             journal.failed(entry, reason)
+            if reason.startswith(SERVER_GONE):  # MLflow's client retried it for minutes
+                return False
             time.sleep(0.5 * 2**attempt)
             continue
         journal.done(entry)
@@ -93,14 +95,16 @@ class Queue:
             if reasons:
                 raise RecordsFailed(reasons[0])
 
-    def stop_writer(self) -> None:
+    def stop_writer(self, abandon: bool = False) -> None:
         """Let the writer finish what is queued, and wait for it; one still starting is
         stopped instead (its queue is written by this process, whose MLflow is loaded: a
-        short sweep does not wait for another process's imports)."""
+        short sweep does not wait for another process's imports). With `abandon` (a store
+        failed) it is stopped at once: what it had not written stays queued for the rerun,
+        not retried against a store that stopped answering."""
         if self.writer is None:
             return
         me = os.getpid()
-        if not (self.journal.folder / f".ready-{me}").exists():
+        if abandon or not (self.journal.folder / f".ready-{me}").exists():
             self.writer.kill()
         (self.journal.folder / f".stop-{me}").touch()
         try:
@@ -124,8 +128,9 @@ def beside(tracker: Any, storage: str, folder: Path) -> Iterator[None]:
         yield
     except BaseException as exc:
         tracker.queue = None
-        queue.stop_writer()
-        if environment_failure(exc) is None:  # a store that failed: the rerun writes them
+        store_failed = environment_failure(exc) is not None
+        queue.stop_writer(abandon=store_failed)
+        if not store_failed:  # a store that failed: the rerun writes them
             with suppress(RecordsFailed):  # the sweep's own error is the one to say
                 _write_or_raise(tracker, journal)
         raise
