@@ -6,6 +6,7 @@ needs records still queued."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def _assert_written_once(tracking_uri: str, storage: str) -> None:
     assert parent.info.status == "FINISHED"
 
 
-def test_a_sweep_killed_with_records_queued_is_settled_by_the_rerun(workdir):
+def test_a_sweep_killed_with_records_queued_is_settled_by_the_rerun(workdir, capsys):
     """The writer paused, two trials end (their records queued on disk), then the sweep and
     its writer are SIGKILLed: the study is not reported finished, and the rerun writes every
     queued record once before it runs the rest."""
@@ -100,8 +101,14 @@ def test_a_sweep_killed_with_records_queued_is_settled_by_the_rerun(workdir):
                                 filter_string="tags.`tuner.role` = 'study'")[0]  # fmt: skip
     assert parent.info.status == "RUNNING"  # not reported finished
 
-    assert main([*SWEEP, "--trials", "4", "--heartbeat", "1"]) == 0
-    assert _queued(workdir) == []
+    capsys.readouterr()
+    loud = [arg for arg in SWEEP if arg != "--quiet"]  # its notes shown
+    assert main([*loud, "--trials", "4", "--heartbeat", "1"]) == 0
+    said = re.search(
+        r"wrote (\d+) record\(s\) an earlier run left queued", capsys.readouterr().out
+    )
+    assert said and int(said[1]) >= len(queued)  # the rerun says what it settled
+    assert not (workdir / "mlruns" / "journal" / "w").exists()  # nothing left, nor signals
     _assert_written_once(default_tracking_uri(), storage)
 
 
@@ -161,7 +168,7 @@ def test_a_server_that_stopped_answering_is_given_up_at_once_and_the_entry_kept(
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     try:
         tracker = Counted(f"http://127.0.0.1:{_closed_port()}", "gone")
-        assert write_all(tracker, journal, (os.getpid(),)) is False
+        assert write_all(tracker, journal, (os.getpid(),)) is None
     finally:
         del os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]
     assert attempts == ["r1"]  # once, and not the next entry either

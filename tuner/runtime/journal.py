@@ -10,6 +10,7 @@ those of processes that no longer run."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -40,7 +41,7 @@ class Journal:
         """Queue `ops`; `files` (name -> a file or folder of ours) move into the entry."""
         self.folder.mkdir(parents=True, exist_ok=True)
         draft = self.folder / f".draft-{uuid.uuid4().hex}"
-        draft.mkdir()
+        draft.mkdir(parents=True)  # another process's tidy() may have removed the folder
         for name, path in (files or {}).items():
             shutil.move(str(path), draft / name)
         with open(draft / OPS, "w", encoding="utf-8") as stream:
@@ -51,6 +52,18 @@ class Journal:
         os.rename(draft, entry)
         _sync_folder(self.folder)
         return entry
+
+    def tidy(self) -> None:
+        """Once a sweep wrote its queue: the signal files of writers' owners that ended
+        (`.ready-<pid>`, `.stop-<pid>`), and the folder itself where nothing is left."""
+        if not self.folder.is_dir():
+            return
+        for signal_file in [*self.folder.glob(".ready-*"), *self.folder.glob(".stop-*")]:
+            pid = signal_file.name.rpartition("-")[2]
+            if pid.isdigit() and not alive(int(pid)):
+                signal_file.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: another process's queue
+            self.folder.rmdir()
 
     def entries(self) -> list[Path]:
         """Every queued entry, oldest first (claimed ones included)."""

@@ -45,13 +45,15 @@ def apply_entry(tracker: Any, entry: Path) -> None:
         getattr(tracker, f"_{name}")(entry=entry, **arguments)
 
 
-def write_all(tracker: Any, journal: Journal, owners: tuple[int, ...]) -> bool:
-    """Write the entries of `owners` and of processes that ended, oldest first; False once
-    an entry failed RETRIES times (its reason kept in it)."""
+def write_all(tracker: Any, journal: Journal, owners: tuple[int, ...]) -> int | None:
+    """Write the entries of `owners` and of processes that ended, oldest first; returns how
+    many, or None once an entry failed (its reason kept in it)."""
+    written = 0
     while (entry := journal.claim(owners)) is not None:
         if not _write_one(tracker, journal, entry):
-            return False
-    return True
+            return None
+        written += 1
+    return written
 
 
 def _write_one(tracker: Any, journal: Journal, entry: Path) -> bool:
@@ -106,6 +108,7 @@ class Queue:
         me = os.getpid()
         if abandon or not (self.journal.folder / f".ready-{me}").exists():
             self.writer.kill()
+        self.journal.folder.mkdir(parents=True, exist_ok=True)  # see Journal.tidy
         (self.journal.folder / f".stop-{me}").touch()
         try:
             self.writer.wait()
@@ -122,7 +125,9 @@ def beside(tracker: Any, storage: str, folder: Path) -> Iterator[None]:
     reported finished. Raises RecordsFailed when some could not be (they stay queued)."""
     journal = Journal(folder)
     _writes_directly(tracker, storage)
-    _write_or_raise(tracker, journal)  # an earlier run's, before this one adds its own
+    earlier = _write_or_raise(tracker, journal)  # an earlier run's, before this one's
+    if earlier:
+        print(f"note: wrote {earlier} record(s) an earlier run left queued in {journal.folder}")
     queue = tracker.queue = Queue(journal, _settings(tracker, storage))
     try:
         yield
@@ -137,6 +142,7 @@ def beside(tracker: Any, storage: str, folder: Path) -> Iterator[None]:
     tracker.queue = None
     queue.stop_writer()
     _write_or_raise(tracker, journal)  # what the writer left, if it stopped or failed
+    journal.tidy()
 
 
 def check_writer(tracker: Any) -> None:
@@ -145,13 +151,15 @@ def check_writer(tracker: Any) -> None:
         tracker.queue.check()
 
 
-def _write_or_raise(tracker: Any, journal: Journal) -> None:
-    if not write_all(tracker, journal, (os.getpid(),)):
+def _write_or_raise(tracker: Any, journal: Journal) -> int:
+    written = write_all(tracker, journal, (os.getpid(),))
+    if written is None:
         left = len(journal.entries())
         raise RecordsFailed(
             f"{journal.failures()[0]}; {left} record(s) not yet in MLflow are kept in "
             f"{journal.folder} and the next run writes them"
         )
+    return written
 
 
 def _settings(tracker: Any, storage: str) -> dict[str, Any]:
@@ -189,12 +197,13 @@ def _serve(folder: Path, owner: int) -> int:
     tracker = _tracker(json.loads(os.environ[ENV]))
     journal = Journal(folder)
     stop_file = folder / f".stop-{owner}"
+    folder.mkdir(parents=True, exist_ok=True)  # see Journal.tidy
     (folder / f".ready-{owner}").touch()  # its imports done (benchmarks wait for this)
     while True:
-        if not write_all(tracker, journal, (owner,)):
+        if write_all(tracker, journal, (owner,)) is None:
             return 1
         if stop_file.exists() or os.getppid() != owner:
-            return 0 if write_all(tracker, journal, (owner,)) else 1
+            return 0 if write_all(tracker, journal, (owner,)) is not None else 1
         time.sleep(IDLE_S)
 
 
