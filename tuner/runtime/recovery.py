@@ -25,6 +25,8 @@ DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 STORE_ERRORS = ("OperationalError", "DatabaseError", "InternalError")
 
 
+# SQLAlchemy puts its own notes before the database's message, on lines of their own
+SQLALCHEMY_NOTE = "(raised as a result of "
 SERVER_GONE = "the MLflow server stopped answering"  # after MLflow's own retries
 
 
@@ -61,8 +63,10 @@ def environment_failure(exc: BaseException) -> str | None:
 def first_line(exc: BaseException | str) -> str:
     """An error's first line, secrets hidden, then cut to 200 characters (its type when it
     says nothing): cutting first could leave part of a secret that no longer matches."""
-    text = mask_secrets(str(exc)).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    lines = mask_secrets(str(exc)).strip().splitlines()
+    while len(lines) > 1 and lines[0].startswith(SQLALCHEMY_NOTE):  # the store's words next
+        lines.pop(0)
+    return lines[0][:200] if lines else type(exc).__name__
 
 
 def this_host_pid(worker: str) -> int | None:
