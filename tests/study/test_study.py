@@ -54,9 +54,14 @@ def test_trials_is_a_total_target_and_resume_reuses_the_parent_run(tiny_space):
     assert parents[0].info.status == "FINISHED"
     assert parents[0].data.metrics["n_complete"] == 5
 
-    # a third run with the same target runs nothing
+    # a third run with the same target runs nothing, and adds no point to any figure
     assert search_cli(tiny_space, 5, "--quiet") == 0
     assert len(load_study(STUDY).trials) == 5
+    for name, value in parents[0].data.metrics.items():
+        history = client.get_metric_history(parent_id, name)
+        assert len({(m.step, m.value) for m in history}) == len(history), name
+        assert history[-1].value == value
+    assert len(client.get_metric_history(parent_id, "n_complete")) == 2  # 3, then 5
 
 
 def test_the_local_stores_run_in_wal_mode_and_other_sqlite_files_do_not(tiny_space, tmp_path):

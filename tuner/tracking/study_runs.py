@@ -167,11 +167,14 @@ class StudyTracker(TrialRecords):
     def close_study(
         self, summary: Mapping[str, Any], files: list[Path], status: str = "FINISHED"
     ) -> None:
-        """Record the best trial and the trials table on the parent run, then close it."""
+        """Record the best trial and the trials table on the parent run, then close it. A
+        figure the run holds already is not sent again (a resume or a worker's close would
+        add the same value as one more point)."""
+        held = self.client.get_run(self.parent_run_id).data.metrics
         metrics = [
             Metric(k, float(v), now_ms(), 0)
             for k, v in summary.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and held.get(k) != float(v)
         ]
         tags = [RunTag(f"{TAG}{k}", str(v)) for k, v in summary.items()]
         self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
