@@ -66,11 +66,12 @@ def test_compare_ui_and_report_read_several_studies_on_a_shared_mlflow_server(
             study=name,
             pruner="none",
             tracking_uri=remote,
-            quiet=True,
+            quiet=name == "a",
         )  # fmt: skip
         for name, trials in (("a", 1), ("b", 2))
     }
-    capsys.readouterr()
+    said = capsys.readouterr().out
+    assert "trial 1 " in said and "View run" not in said  # MLflow's links at every run's end
     assert main(["compare", "a", "b", "--out", "cmp.csv"]) == 0
     table = pd.read_csv("cmp.csv")
     assert table.study.tolist() == ["a", "b"] and table.complete.tolist() == [1, 2]

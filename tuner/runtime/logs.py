@@ -17,6 +17,9 @@ def quiet_libraries() -> None:
     """Keep Lightning's banners and Optuna's per-trial logs out of the user's way."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no usage reports from sweeps
+    # no "View run ... at" lines on a server (and no read of the run to print them) at the
+    # end of every trial's run: the sweep names the study's page itself
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     for name in (
         "lightning.pytorch",
