@@ -100,8 +100,12 @@ def test_a_sweep_killed_with_records_queued_is_settled_by_the_rerun(workdir, cap
     parent = client.search_runs([client.get_experiment_by_name("w").experiment_id],
                                 filter_string="tags.`tuner.role` = 'study'")[0]  # fmt: skip
     assert parent.info.status == "RUNNING"  # not reported finished
-
     capsys.readouterr()
+    assert main(["best", "--study", "w"]) == 0  # the best's version is queued: said so
+    study = optuna.load_study(study_name="w", storage=storage)
+    if model_version(study, study.best_trial) is None:  # the writer stopped before it
+        assert "not registered yet: its records are queued" in capsys.readouterr().out
+
     loud = [arg for arg in SWEEP if arg != "--quiet"]  # its notes shown
     assert main([*loud, "--trials", "4", "--heartbeat", "1"]) == 0
     said = re.search(

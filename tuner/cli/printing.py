@@ -62,7 +62,10 @@ def _print_no_best(result: Any, within: str) -> None:
 
 
 def _print_model(result: Any) -> None:
-    if not result.model_version:
+    if not result.model_version:  # logged, its registration not yet written
+        print("model          not registered yet: its records are queued (mlruns/journal/) "
+              "by a sweep still running or one that stopped; a rerun of the sweep's command "
+              "writes them")  # fmt: skip
         return
     version = f"models:/{result.model_name}/{result.model_version}"
     if result.not_promoted is None:
