@@ -120,6 +120,7 @@ def test_three_workers_on_the_default_local_storage(workdir):
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
     assert "locked" not in output.lower()
+    assert output.count("finished, running until 9") == 1  # one header, not one per worker
     storage = f"sqlite:///{workdir / 'mlruns' / 'optuna.db'}"
     _check_record(storage, f"sqlite:///{workdir / 'mlruns' / 'mlflow.db'}", 9)
 

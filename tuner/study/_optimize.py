@@ -137,10 +137,9 @@ def _optimize(study: optuna.Study, context: TrialContext, config: SearchConfig) 
             f"(target {config.trials}); nothing to run"
         )
         return
-    print(
-        f"study {study.study_name!r}: {done} finished, running until {config.trials} "
-        f"(metric {context.space.metric}, {context.space.direction})"
-    )
+    if not config.worker_index:  # one header for a sweep, not one per worker
+        print(f"study {study.study_name!r}: {done} finished, running until {config.trials} "
+              f"(metric {context.space.metric}, {context.space.direction})")  # fmt: skip
     guard = FailureGuard(config.max_failures)
     label = "" if config.worker_index is None else f"w{config.worker_index}"
     progress = StudyProgress(context.space.metric, config.trials, done, config.quiet, label,
