@@ -72,7 +72,7 @@ def test_sigterm_is_a_preemption_checkpoint_requeue_and_resume(workdir):
     fault_space = _space(workdir, 300)
     process = _start(workdir, fault_space, 1, extra=["--set", "hidden_size=64"])
     err = _stop_while_running(process, signal.SIGTERM)
-    assert "preempted (SIGTERM): the running trial saved a checkpoint" in err
+    assert "preempted (SIGTERM): each running trial saved a checkpoint" in err
     assert _states() == ["FAIL", "WAITING"]
     preempted = load_study("faults").trials[0]
     reason = attrs_of(preempted)[keys.FAIL_REASON]

@@ -95,10 +95,10 @@ def _interrupted(argv: list[str]) -> str:
     if not any(word in ("search", "finetune") for word in argv):
         return "interrupted"
     running = (
-        "preempted (SIGTERM): the running trial saved a checkpoint and is queued again to "
-        "resume from it"
+        "preempted (SIGTERM): each running trial saved a checkpoint and is queued again "
+        "to resume from it"
         if signals.preempted()
-        else "interrupted: the running trial is recorded as interrupted (MLflow: KILLED)"
+        else "interrupted: each running trial is recorded as interrupted (MLflow: KILLED)"
     )
     return mask_secrets(
         f"{running}; finished trials are kept; resume with: tuner {shlex.join(argv)}"
