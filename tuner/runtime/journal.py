@@ -39,9 +39,8 @@ class Journal:
 
     def put(self, ops: list[dict[str, Any]], files: Mapping[str, Path] | None = None) -> Path:
         """Queue `ops`; `files` (name -> a file or folder of ours) move into the entry."""
-        self.folder.mkdir(parents=True, exist_ok=True)
         draft = self.folder / f".draft-{uuid.uuid4().hex}"
-        draft.mkdir(parents=True)  # another process's tidy() may have removed the folder
+        draft.mkdir(parents=True)  # the folder too (another process's tidy() may remove it)
         for name, path in (files or {}).items():
             shutil.move(str(path), draft / name)
         with open(draft / OPS, "w", encoding="utf-8") as stream:
